@@ -1,0 +1,3 @@
+"""ffpipe: declarative, cached pipelines for face processing."""
+
+__version__ = "0.1.0"
