@@ -52,7 +52,12 @@ class SwapParams(
 
 
 class EnhanceParams(
-    TargetMedia, FaceSelection, FaceMasking, FaceDetection, Enhancement, MediaOutput,
+    TargetMedia,
+    FaceSelection,
+    FaceMasking,
+    FaceDetection,
+    Enhancement,
+    MediaOutput,
     ProcessingOptions,
 ):
     """Restore the selected faces of an image or video."""
@@ -82,7 +87,11 @@ class ExtractFramesParams(TargetMedia, FrameControl, FrameExtraction, Processing
 
 
 class ProcessParams(
-    SwapParams, Enhancement, Editing, FrameExtraction, JobOptions,
+    SwapParams,
+    Enhancement,
+    Editing,
+    FrameExtraction,
+    JobOptions,
 ):
     """Several per-frame ops applied in one pass, in the order given."""
 

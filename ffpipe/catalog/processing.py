@@ -20,9 +20,7 @@ class Performance(CatalogModel):
     execution_queue_count: int = Field(
         default=1, ge=1, le=8, description="Faces or frames processed at once, 1-8."
     )
-    execution_thread_count: int = Field(
-        default=1, ge=1, le=128, description="CPU threads, 1-128."
-    )
+    execution_thread_count: int = Field(default=1, ge=1, le=128, description="CPU threads, 1-128.")
 
 
 class MemoryManagement(CatalogModel):

@@ -41,9 +41,7 @@ class FrameControl(CatalogModel):
     def _end_after_start(cls, value: int | None, info: ValidationInfo) -> int | None:
         start = info.data.get("trim_frame_start")
         if value is not None and start is not None and value <= start:
-            raise ValueError(
-                f"trim_frame_end {value} must be after trim_frame_start {start}"
-            )
+            raise ValueError(f"trim_frame_end {value} must be after trim_frame_start {start}")
         return value
 
 

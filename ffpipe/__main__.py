@@ -1,0 +1,7 @@
+"""``python -m ffpipe`` runs the CLI."""
+
+import sys
+
+from ffpipe.cli import main
+
+sys.exit(main())

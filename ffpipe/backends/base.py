@@ -1,0 +1,74 @@
+"""The Backend protocol: how the runner has one op executed, in-process or on a server."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ProgressFn = Callable[[float, str], None]
+
+
+class BackendError(Exception):
+    """The op failed; the message is the backend's, for the user."""
+
+
+class TransientBackendError(BackendError):
+    """A failure worth retrying: connection refused or reset, timeout, 5xx, queue full."""
+
+
+@dataclass(frozen=True)
+class BackendIdentity:
+    """Who runs a step; part of every step's cache key."""
+
+    kind: str
+    """"local" or "gradio"."""
+    engine: str
+    engine_version: str
+    server: str | None = None
+    """Server URL for remote backends (credentials never included)."""
+
+    def key_fields(self) -> dict[str, str]:
+        """The fields that make outputs differ: engine and version, not where it runs."""
+        return {"engine": self.engine, "engine_version": self.engine_version}
+
+
+@dataclass(frozen=True)
+class StepRequest:
+    """One op to run: validated catalog parameters as plain JSON values, files as local paths."""
+
+    op: str
+    params: dict[str, Any]
+    workdir: Path
+    """An empty folder the backend may write its outputs into."""
+    progress: ProgressFn | None = None
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """Output files (``"output"`` is the primary one) and the op's result document."""
+
+    files: dict[str, Path]
+    result: dict[str, Any] = field(default_factory=dict)
+
+
+class Backend(ABC):
+    """Runs ops for the runner."""
+
+    @abstractmethod
+    def identity(self) -> BackendIdentity: ...
+
+    @abstractmethod
+    def capabilities(self) -> dict[str, Any]: ...
+
+    @abstractmethod
+    def max_concurrency(self) -> int:
+        """How many steps this backend takes at once (the scheduler's default ``--jobs``)."""
+
+    @abstractmethod
+    def run(self, request: StepRequest) -> StepResult: ...
+
+    def close(self) -> None:  # noqa: B027 - optional hook with nothing to do by default
+        """Release connections; the default has nothing to release."""

@@ -1,0 +1,79 @@
+"""What every engine offers the backends: capabilities and running one op on local files."""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ffpipe.catalog import CatalogModel
+
+ProgressFn = Callable[[float, str], None]
+"""Called with progress 0.0-1.0 and a short description of the current stage."""
+
+
+class EngineError(Exception):
+    """A request the engine cannot satisfy; the message is meant for the user as it is."""
+
+
+class UnsupportedError(EngineError):
+    """A parameter value, model, device or encoder this engine cannot honour."""
+
+
+class MediaError(EngineError):
+    """An input file that cannot be read as the media it should be."""
+
+
+class FaceNotFoundError(EngineError):
+    """No face, or not the requested face, in an input."""
+
+
+class CancelledError(EngineError):
+    """The request was cancelled while running."""
+
+
+@dataclass(frozen=True)
+class EngineOutput:
+    """Files written by one op, and its JSON-serialisable result document.
+
+    ``files["output"]`` is the primary artifact. The result always carries ``substitutions``: a
+    list of ``{"parameter", "requested", "used"}`` for every named model the engine stood in for.
+    """
+
+    files: dict[str, Path]
+    result: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RunContext:
+    """Per-call plumbing: where to write, whom to tell about progress, and how to be stopped."""
+
+    out_dir: Path
+    progress: ProgressFn | None = None
+    cancel: threading.Event | None = None
+
+    def report(self, fraction: float, stage: str) -> None:
+        if self.progress is not None:
+            self.progress(min(max(fraction, 0.0), 1.0), stage)
+
+    def check_cancelled(self) -> None:
+        if self.cancel is not None and self.cancel.is_set():
+            raise CancelledError("cancelled")
+
+
+class Engine(ABC):
+    """A face-processing engine: the builtin CPU one, or a driver for an external install."""
+
+    name: str
+    version: str
+
+    @abstractmethod
+    def capabilities(self) -> dict[str, Any]:
+        """Engine name and version, ops, models (exact or substituted), encoders, devices."""
+
+    @abstractmethod
+    def run(self, op: str, params: CatalogModel, context: RunContext) -> EngineOutput:
+        """Run ``op`` with validated ``params`` whose file fields are local paths."""
