@@ -73,6 +73,10 @@ class StepInstance:
     cache: bool = True
     asynchronous: bool = False
     matrix: Mapping[str, Any] = field(default_factory=dict)
+    job: Mapping[str, Any] = field(default_factory=dict)
+    """The step's ``job:`` options (catalog JobOptions: priority, callback_url, job_id)."""
+    param_locations: Mapping[str, Location] = field(default_factory=dict)
+    """Where each parameter is written (its ``with`` key, or the ``defaults`` entry)."""
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,74 @@
+"""The ``local`` backend: the builtin engine, in this process.
+
+The engine (and with it OpenCV and dlib) is imported on the first step that actually runs, so a
+fully cached run never loads them. Only the engine's name and version are needed for cache keys.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from ffpipe.backends.base import Backend, BackendError, BackendIdentity, StepRequest, StepResult
+from ffpipe.catalog import OPS
+
+if TYPE_CHECKING:
+    from ffpipe.engine.api import Engine
+
+
+def _builtin_engine_class() -> type[Engine]:
+    from ffpipe.engine import BuiltinEngine
+
+    return BuiltinEngine
+
+
+class LocalBackend(Backend):
+    """Runs ops on the builtin engine in-process, as many at once as there are CPU cores."""
+
+    def __init__(self, *, strict_models: bool = False, jobs: int | None = None) -> None:
+        self._strict_models = strict_models
+        self._jobs = jobs
+        self._engine: Engine | None = None
+        self._lock = threading.Lock()
+
+    def _get_engine(self) -> Engine:
+        with self._lock:
+            if self._engine is None:
+                engine_class: Any = _builtin_engine_class()
+                self._engine = (
+                    engine_class(strict_models=True) if self._strict_models else engine_class()
+                )
+            return self._engine
+
+    def identity(self) -> BackendIdentity:
+        engine_class = _builtin_engine_class()
+        return BackendIdentity(
+            kind="local", engine=engine_class.name, engine_version=str(engine_class.version)
+        )
+
+    def capabilities(self) -> dict[str, Any]:
+        return self._get_engine().capabilities()
+
+    def max_concurrency(self) -> int:
+        return self._jobs or os.cpu_count() or 1
+
+    def run(self, request: StepRequest) -> StepResult:
+        from ffpipe.engine.api import EngineError, RunContext
+
+        try:
+            spec = OPS[request.op]
+        except KeyError:
+            raise BackendError(f"unknown op {request.op!r}; known ops: {', '.join(OPS)}") from None
+        try:
+            params = spec.params.model_validate(request.params)
+        except ValidationError as error:
+            raise BackendError(f"invalid parameters for {request.op}: {error}") from None
+        context = RunContext(out_dir=request.workdir, progress=request.progress)
+        try:
+            output = self._get_engine().run(request.op, params, context)
+        except EngineError as error:
+            raise BackendError(str(error)) from error
+        return StepResult(files=dict(output.files), result=dict(output.result))

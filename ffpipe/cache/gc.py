@@ -1,0 +1,137 @@
+"""Garbage collection: drop old or least recently used step entries, then unreferenced objects."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+from ffpipe.cache.objects import ObjectStore, is_tree
+from ffpipe.cache.steps import StepEntry
+from ffpipe.cache.workspace import Workspace
+from ffpipe.errors import UserError
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?)b?\s*$", re.IGNORECASE)
+_AGE = re.compile(r"^\s*(?:\d+(?:\.\d+)?\s*[smhdw]\s*)+$|^\s*\d+(?:\.\d+)?\s*$", re.IGNORECASE)
+_AGE_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw]?)", re.IGNORECASE)
+_POWERS = {"": 0, "k": 1, "m": 2, "g": 3, "t": 4, "p": 5}
+_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+@dataclass
+class GcReport:
+    """What a collection removed and what is left."""
+
+    removed_entries: list[StepEntry] = field(default_factory=list)
+    removed_objects: int = 0
+    freed_bytes: int = 0
+    remaining_entries: int = 0
+    remaining_bytes: int = 0
+
+
+def collect(
+    workspace: Workspace,
+    max_size: int | None = None,
+    older_than: float | None = None,
+    keep: set[str] | frozenset[str] = frozenset(),
+    *,
+    lock_timeout: float | None = 10.0,
+) -> GcReport:
+    """Prune the cache; returns what went.
+
+    Entries unused for ``older_than`` seconds go first; then, while the objects take more than
+    ``max_size`` bytes, the least recently used entries. Objects no entry references are always
+    removed, as are leftovers of interrupted writes. ``keep`` holds step keys and artifact digests
+    that must survive. Takes the workspace lock exclusively, so it waits for running pipelines
+    (raising :class:`WorkspaceBusy` after ``lock_timeout`` seconds).
+    """
+    report = GcReport()
+    with workspace.lock(timeout=lock_timeout):
+        store = workspace.objects
+        entries = list(workspace.steps.entries())
+        cutoff = None if older_than is None else time.time() - older_than
+        doomed = [
+            entry
+            for entry in entries
+            if cutoff is not None and entry.last_used < cutoff and entry.key not in keep
+        ]
+        doomed_keys = {entry.key for entry in doomed}
+        survivors = [entry for entry in entries if entry.key not in doomed_keys]
+
+        kept_blobs = {
+            blob for digest in keep if _is_digest(digest) for blob in store.blobs_of(digest)
+        }
+        references: Counter[str] = Counter()
+        for entry in survivors:
+            references.update(_blobs_of_entry(store, entry))
+        sizes = {info.digest: info.size for info in store.iter_objects()}
+        live = {blob for blob in sizes if references[blob] or blob in kept_blobs}
+        total = sum(sizes[blob] for blob in live)
+
+        if max_size is not None:
+            for entry in survivors:
+                if total <= max_size:
+                    break
+                if entry.key in keep:
+                    continue
+                doomed.append(entry)
+                for blob in _blobs_of_entry(store, entry):
+                    references[blob] -= 1
+                    if references[blob] <= 0 and blob in live and blob not in kept_blobs:
+                        live.discard(blob)
+                        total -= sizes[blob]
+
+        # Entries go before their objects: a crash in between leaves orphans, never dangling keys.
+        workspace.steps.delete_many(entry.key for entry in doomed)
+        for blob, size in sizes.items():
+            if blob not in live:
+                store.remove(blob)
+                report.removed_objects += 1
+                report.freed_bytes += size
+        for tree in store.materialised_trees():
+            if tree.removeprefix("tree:") not in live:
+                store.remove(tree)
+        store.clear_scratch()
+        _clear_folder_contents(workspace)
+
+        report.removed_entries = doomed
+        report.remaining_entries = len(entries) - len(doomed)
+        report.remaining_bytes = total
+    return report
+
+
+def parse_size(text: str) -> int:
+    """Bytes in a size such as ``"2GB"`` (10^9), ``"500MiB"`` (2^20 units) or ``"123"``."""
+    match = _SIZE.match(text)
+    if match is None:
+        raise UserError(f"not a size: {text!r} (try 500MB, 2GB or 1GiB)")
+    number, prefix, binary = match.groups()
+    base = 1024 if binary else 1000
+    return int(float(number) * base ** _POWERS[prefix.lower()])
+
+
+def parse_age(text: str) -> float:
+    """Seconds in an age such as ``"7d"``, ``"12h"``, ``"1d12h"``, ``"90m"`` or ``"30s"``."""
+    if _AGE.match(text) is None:
+        raise UserError(f"not an age: {text!r} (try 7d, 12h, 1d12h, 90m or 30s)")
+    parts = _AGE_PART.finditer(text)
+    return sum(float(part.group(1)) * _SECONDS[part.group(2).lower()] for part in parts)
+
+
+def _blobs_of_entry(store: ObjectStore, entry: StepEntry) -> set[str]:
+    blobs: set[str] = set()
+    for digest in entry.outputs.values():
+        blobs |= store.blobs_of(digest)
+    return blobs
+
+
+def _is_digest(text: str) -> bool:
+    return text.startswith("sha256:") or is_tree(text)
+
+
+def _clear_folder_contents(workspace: Workspace) -> None:
+    """Remove scratch left by interrupted runs (no run holds the workspace while gc does)."""
+    shutil.rmtree(workspace.tmp_dir, ignore_errors=True)
+    workspace.tmp_dir.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,149 @@
+"""``ffpipe cache ls | gc | verify``: look into the workspace cache, prune it, check it."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from ffpipe.cache.gc import collect, parse_age, parse_size
+from ffpipe.cache.verify import verify_workspace
+from ffpipe.cache.workspace import DEFAULT_ROOT, Workspace
+
+HELP = "list, garbage-collect or verify the workspace cache"
+
+EXIT_CORRUPT = 1
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    """Add the ``ls``, ``gc`` and ``verify`` subcommands."""
+    _add_workspace(parser, default=DEFAULT_ROOT)
+    actions = parser.add_subparsers(dest="cache_action", metavar="ACTION", required=True)
+    listing = actions.add_parser("ls", help="list step entries with their age and size")
+    _add_workspace(listing)
+    pruning = actions.add_parser("gc", help="remove old or least recently used entries")
+    _add_workspace(pruning)
+    pruning.add_argument(
+        "--max-size", metavar="SIZE", help="shrink the cache to at most SIZE (e.g. 2GB, 500MiB)"
+    )
+    pruning.add_argument(
+        "--older-than", metavar="AGE", help="drop entries unused for AGE (e.g. 7d, 12h, 90m)"
+    )
+    checking = actions.add_parser(
+        "verify", help="re-hash every object, remove corrupt ones and the entries using them"
+    )
+    _add_workspace(checking)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the chosen action; ``verify`` exits 1 when it found (and removed) damage."""
+    root = Path(args.workspace)
+    if not root.is_dir():
+        print(f"no cache at {root} (nothing has run there yet)")
+        return 0
+    with Workspace(root) as workspace:
+        if args.cache_action == "ls":
+            return _list(workspace)
+        if args.cache_action == "gc":
+            return _collect(workspace, args)
+        return _verify(workspace)
+
+
+def _add_workspace(parser: argparse.ArgumentParser, default: object = argparse.SUPPRESS) -> None:
+    parser.add_argument(
+        "--workspace",
+        metavar="DIR",
+        default=default,
+        help=f"the workspace folder (default: {DEFAULT_ROOT})",
+    )
+
+
+def _list(workspace: Workspace) -> int:
+    store = workspace.objects
+    entries = list(workspace.steps.entries())
+    now = time.time()
+    rows = [
+        (
+            entry.pipeline,
+            entry.instance_id,
+            _age(now - entry.last_used),
+            _size(sum(store.size(digest) for digest in entry.outputs.values())),
+        )
+        for entry in reversed(entries)
+    ]
+    _print_table(("PIPELINE", "STEP", "LAST USED", "SIZE"), rows)
+    objects = list(store.iter_objects())
+    total = sum(info.size for info in objects)
+    print(
+        f"{len(entries)} {_plural(len(entries), 'entry', 'entries')}, "
+        f"{len(objects)} {_plural(len(objects), 'object', 'objects')}, "
+        f"{_size(total)} in {workspace.root}"
+    )
+    return 0
+
+
+def _collect(workspace: Workspace, args: argparse.Namespace) -> int:
+    max_size = None if args.max_size is None else parse_size(args.max_size)
+    older_than = None if args.older_than is None else parse_age(args.older_than)
+    report = collect(workspace, max_size=max_size, older_than=older_than)
+    for entry in report.removed_entries:
+        print(
+            f"removed {entry.pipeline}/{entry.instance_id} ({_age(time.time() - entry.last_used)})"
+        )
+    print(
+        f"removed {len(report.removed_entries)} "
+        f"{_plural(len(report.removed_entries), 'entry', 'entries')} and "
+        f"{report.removed_objects} {_plural(report.removed_objects, 'object', 'objects')}, "
+        f"freed {_size(report.freed_bytes)}; {report.remaining_entries} "
+        f"{_plural(report.remaining_entries, 'entry', 'entries')} and "
+        f"{_size(report.remaining_bytes)} left"
+    )
+    return 0
+
+
+def _verify(workspace: Workspace) -> int:
+    report = verify_workspace(workspace)
+    for digest in report.corrupt:
+        print(f"corrupt object removed: {digest}")
+    for entry in report.dropped:
+        why = "missing objects" if entry.key in report.missing else "corrupt objects"
+        print(f"entry dropped ({why}): {entry.pipeline}/{entry.instance_id} key {entry.key}")
+    if report.clean:
+        print(f"cache is clean: {report.checked} {_plural(report.checked, 'object', 'objects')}")
+        return 0
+    print(
+        f"found {len(report.corrupt)} corrupt {_plural(len(report.corrupt), 'object', 'objects')}"
+        f" and dropped {len(report.dropped)} {_plural(len(report.dropped), 'entry', 'entries')};"
+        " the next run recomputes them"
+    )
+    return EXIT_CORRUPT
+
+
+def _print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    if not rows:
+        return
+    widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=True)]
+    for row in (header, *rows):
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+
+
+def _age(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)}{unit} ago"
+    return f"{max(int(seconds), 0)}s ago"
+
+
+def _size(count: int) -> str:
+    value = float(count)
+    for unit in ("B", "kB", "MB", "GB"):
+        if value < 1000:
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{value:.1f} TB"
+
+
+def _plural(count: int, one: str, many: str) -> str:
+    return one if count == 1 else many

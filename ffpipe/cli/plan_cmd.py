@@ -1,0 +1,105 @@
+"""``ffpipe plan FILE``: the steps in run order with their op, parameters and matrix values."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ffpipe.cli.validate_cmd import add_pipeline_arguments
+from ffpipe.graph import build_graph, generations, select
+from ffpipe.spec import Deferred, LoadedPipeline, StepInstance, load_pipeline, parse_overrides
+
+HELP = "show the steps in run order, their parameters and whether each will run and why"
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``ffpipe plan``."""
+    parser.add_argument("file", type=Path, metavar="FILE", help="pipeline file")
+    parser.add_argument(
+        "--target", action="append", default=[], metavar="STEP", help="plan only what STEP needs"
+    )
+    parser.add_argument(
+        "--downstream", action="store_true", help="with --target, also plan what follows it"
+    )
+    parser.add_argument("--json", action="store_true", help="print the plan as JSON")
+    add_pipeline_arguments(parser)
+
+
+def plan_order(pipeline: LoadedPipeline, targets: list[str], downstream: bool) -> list[list[str]]:
+    """Instance ids in run order, by generation, limited to ``targets`` when given."""
+    graph = build_graph(pipeline)
+    if targets:
+        graph = graph.subgraph(select(graph, targets, downstream)).copy()
+    return generations(graph)
+
+
+def shown(value: Any) -> Any:
+    """A parameter as the plan shows it: deferred values as their template."""
+    if isinstance(value, Deferred):
+        return value.source
+    return value
+
+
+def _condition(instance: StepInstance) -> str | None:
+    if instance.condition is True:
+        return None
+    return shown(instance.condition) if isinstance(instance.condition, Deferred) else "false"
+
+
+def format_plan(
+    pipeline: LoadedPipeline,
+    order: list[list[str]],
+    status: Mapping[str, str] | None = None,
+) -> str:
+    """The plan as text; ``status`` (instance id -> e.g. "cached") is added when given."""
+    total = sum(len(stage) for stage in order)
+    lines = [f"{pipeline.name}: {total} step instance(s) in {len(order)} stage(s)"]
+    for number, stage in enumerate(order, start=1):
+        lines.append(f"stage {number}")
+        for instance_id in stage:
+            instance = pipeline.instances[instance_id]
+            extra = f"  [{status[instance_id]}]" if status and instance_id in status else ""
+            lines.append(f"  {instance_id} ({instance.op}){extra}")
+            if instance.matrix:
+                matrix = ", ".join(f"{k}={v}" for k, v in instance.matrix.items())
+                lines.append(f"    matrix: {matrix}")
+            condition = _condition(instance)
+            if condition is not None:
+                lines.append(f"    if: {condition}")
+            for name, value in instance.params.items():
+                lines.append(f"    {name}: {json.dumps(shown(value), ensure_ascii=False)}")
+    return "\n".join(lines)
+
+
+def plan_json(pipeline: LoadedPipeline, order: list[list[str]]) -> list[list[dict[str, Any]]]:
+    """The plan as JSON-ready data: stages of {id, step, op, matrix, params}."""
+    return [
+        [
+            {
+                "id": instance_id,
+                "step": pipeline.instances[instance_id].step,
+                "op": pipeline.instances[instance_id].op,
+                "matrix": dict(pipeline.instances[instance_id].matrix),
+                "params": {
+                    name: shown(value)
+                    for name, value in pipeline.instances[instance_id].params.items()
+                },
+            }
+            for instance_id in stage
+        ]
+        for stage in order
+    ]
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the plan."""
+    pipeline = load_pipeline(args.file, parse_overrides(args.params))
+    order = plan_order(pipeline, args.target, args.downstream)
+    if args.json:
+        print(json.dumps(plan_json(pipeline, order), indent=2, default=str))
+    else:
+        print(format_plan(pipeline, order))
+    return 0

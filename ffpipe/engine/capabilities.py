@@ -1,0 +1,87 @@
+"""What the builtin engine says about itself: its stand-ins for every catalog model, and more."""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Any
+
+from ffpipe.catalog.edit import FACE_EDITOR_MODELS
+from ffpipe.catalog.enhance import FACE_ENHANCER_MODELS
+from ffpipe.catalog.swap import FACE_DETECTOR_MODELS, FACE_LANDMARKER_MODELS, FACE_SWAPPER_MODELS
+
+DETECTOR = "dlib HOG frontal face detector"
+LANDMARKER = "dlib 68-point shape predictor"
+SWAPPER = "piecewise-affine landmark warp with LAB colour transfer"
+ENHANCER = "classical restoration (denoise, detail, sharpen)"
+EDITOR = "landmark-driven warps and classical colour edits"
+RECOGNIZER = "dlib ResNet face embedding (128-d)"
+
+# Every *_model parameter of the catalog, its choices, and what the engine uses instead.
+MODEL_PARAMETERS: dict[str, tuple[tuple[str, ...], str]] = {
+    "face_detector_model": (FACE_DETECTOR_MODELS, DETECTOR),
+    "face_landmarker_model": (FACE_LANDMARKER_MODELS, LANDMARKER),
+    "face_swapper_model": (FACE_SWAPPER_MODELS, SWAPPER),
+    "face_enhancer_model": (FACE_ENHANCER_MODELS, ENHANCER),
+    "face_editor_model": (FACE_EDITOR_MODELS, EDITOR),
+}
+
+# The model parameters each op uses (detect and every face op detect and landmark faces).
+_OP_MODELS = {
+    "detect": ("face_detector_model", "face_landmarker_model"),
+    "swap": ("face_detector_model", "face_landmarker_model", "face_swapper_model"),
+    "enhance": ("face_detector_model", "face_landmarker_model", "face_enhancer_model"),
+    "edit": ("face_detector_model", "face_landmarker_model", "face_editor_model"),
+}
+_FALLBACK_ENCODERS = ["libx264", "libx265", "libvpx-vp9"]
+
+
+def models() -> dict[str, dict[str, dict[str, str]]]:
+    """For every model parameter and catalog model name: exact or substituted, and by what."""
+    return {
+        parameter: {name: {"status": "substituted", "used": used} for name in names}
+        for parameter, (names, used) in MODEL_PARAMETERS.items()
+    }
+
+
+def substitutions(ops: list[str], params: Any) -> list[dict[str, str]]:
+    """The ``{"parameter", "requested", "used"}`` entries for running ``ops`` with ``params``."""
+    found: list[dict[str, str]] = []
+    for op in ops:
+        for parameter in _OP_MODELS.get(op, ()):
+            requested = getattr(params, parameter, None)
+            entry = {
+                "parameter": parameter,
+                "requested": str(requested),
+                "used": MODEL_PARAMETERS[parameter][1],
+            }
+            if requested is not None and entry not in found:
+                found.append(entry)
+    return found
+
+
+def unsupported_parameters() -> dict[str, str]:
+    """Parameters whose non-default values this engine refuses, with the reason."""
+    reasons = {
+        "execution_device_id": "the builtin engine runs on the CPU only",
+        "face_detector_device": "only 'cpu' is available on the builtin engine",
+        "face_recognizer_device": "only 'cpu' is available on the builtin engine",
+        "face_enhancer_device": "only 'cpu' is available on the builtin engine",
+    }
+    if importlib.util.find_spec("ffpipe.engine.edit") is not None:
+        from ffpipe.engine.edit import UNSUPPORTED
+
+        reasons.update(UNSUPPORTED)
+    else:
+        reasons["edit"] = "the edit op is not yet available on the builtin engine"
+    if importlib.util.find_spec("ffpipe.engine.enhance") is None:
+        reasons["enhance"] = "the enhance op is not yet available on the builtin engine"
+    return reasons
+
+
+def encoders() -> list[str]:
+    """Video encoders: the video module's own list when it is installed."""
+    if importlib.util.find_spec("ffpipe.engine.video") is None:
+        return list(_FALLBACK_ENCODERS)
+    from ffpipe.engine.video import encoders as video_encoders
+
+    return list(video_encoders())

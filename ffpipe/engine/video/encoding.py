@@ -1,0 +1,143 @@
+"""Encoder settings: which encoders exist, and how catalog quality and presets map onto them.
+
+Quality (0-100, higher is better) maps linearly onto each encoder's constant-quality scale, the
+same scale FaceFusion uses:
+
+- libx264 and libx265: ``crf = round(51 - 0.51 * quality)``; 0 -> 51 (smallest), 100 -> 0.
+- libvpx-vp9: ``crf = round(63 - 0.63 * quality)`` with ``b:v 0`` (pure constant quality).
+
+Presets are passed to x264 and x265 as they are. libvpx-vp9 has no presets; each one maps to a
+``deadline`` and ``cpu-used`` pair (lower cpu-used is slower and smaller):
+
+============  ========  ========
+preset        deadline  cpu-used
+============  ========  ========
+ultrafast     realtime  8
+superfast     realtime  6
+veryfast      good      5
+faster        good      4
+fast          good      3
+medium        good      2
+slow          good      1
+slower        good      0
+veryslow      best      0
+============  ========  ========
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+import av
+
+from ffpipe.engine.api import UnsupportedError
+
+SOFTWARE_ENCODERS: tuple[str, ...] = ("libx264", "libx265", "libvpx-vp9")
+GPU_ENCODERS: tuple[str, ...] = ("h264_nvenc", "hevc_nvenc")
+
+VP9_PRESETS: dict[str, tuple[str, int]] = {
+    "ultrafast": ("realtime", 8),
+    "superfast": ("realtime", 6),
+    "veryfast": ("good", 5),
+    "faster": ("good", 4),
+    "fast": ("good", 3),
+    "medium": ("good", 2),
+    "slow": ("good", 1),
+    "slower": ("good", 0),
+    "veryslow": ("best", 0),
+}
+
+CONTAINER_FORMATS: dict[str, str] = {
+    ".mp4": "mp4",
+    ".mov": "mov",
+    ".mkv": "matroska",
+    ".webm": "webm",
+}
+"""Output file extension -> FFmpeg muxer."""
+
+_CONTAINER_ENCODERS: dict[str, tuple[str, ...]] = {
+    ".mp4": SOFTWARE_ENCODERS,
+    ".mov": ("libx264", "libx265"),
+    ".mkv": SOFTWARE_ENCODERS,
+    ".webm": ("libvpx-vp9",),
+}
+
+
+@dataclass(frozen=True)
+class EncoderSettings:
+    """Everything needed to open a video stream for one catalog encoder, preset and quality."""
+
+    codec: str
+    crf: int
+    options: dict[str, str]
+
+
+@cache
+def encoders() -> list[str]:
+    """The software video encoders this PyAV build can open (GPU encoders are never listed)."""
+    available = []
+    for name in SOFTWARE_ENCODERS:
+        try:
+            av.codec.Codec(name, "w")
+        except (av.error.FFmpegError, ValueError):
+            continue
+        available.append(name)
+    return available
+
+
+def quality_to_crf(encoder: str, quality: int) -> int:
+    """The constant rate factor that catalog ``quality`` (0-100) stands for with ``encoder``."""
+    top = 63 if encoder == "libvpx-vp9" else 51
+    return round(top - quality * top / 100)
+
+
+def encoder_settings(encoder: str, preset: str, quality: int) -> EncoderSettings:
+    """Codec options for the catalog's ``output_video_encoder``/``_preset``/``_quality``."""
+    if encoder in GPU_ENCODERS:
+        raise UnsupportedError(
+            f"output_video_encoder {encoder} needs an NVIDIA GPU, not available on this engine; "
+            f"use one of {', '.join(encoders())}"
+        )
+    if encoder not in encoders():
+        raise UnsupportedError(
+            f"output_video_encoder {encoder} is not available on this engine; "
+            f"use one of {', '.join(encoders())}"
+        )
+    crf = quality_to_crf(encoder, quality)
+    options = {"crf": str(crf)}
+    if encoder == "libvpx-vp9":
+        deadline, cpu_used = VP9_PRESETS[preset]
+        options |= {"b": "0", "deadline": deadline, "cpu-used": str(cpu_used), "row-mt": "1"}
+    else:
+        options["preset"] = preset
+    if encoder == "libx265":
+        options["x265-params"] = "log-level=error"
+    return EncoderSettings(codec=encoder, crf=crf, options=options)
+
+
+def check_container(suffix: str, encoder: str) -> str:
+    """The muxer for an output extension; raises if the container cannot hold ``encoder``."""
+    fmt = CONTAINER_FORMATS.get(suffix.lower())
+    if fmt is None:
+        raise UnsupportedError(
+            f"cannot write a {suffix or 'extension-less'} video; "
+            f"name the output {', '.join(CONTAINER_FORMATS)}"
+        )
+    if encoder not in _CONTAINER_ENCODERS[suffix.lower()]:
+        fitting = [ext for ext, names in _CONTAINER_ENCODERS.items() if encoder in names]
+        raise UnsupportedError(
+            f"a {suffix} file cannot hold {encoder} video; use output_path ending in "
+            f"{' or '.join(fitting)}, or another output_video_encoder"
+        )
+    return fmt
+
+
+def fits_container(suffix: str, encoder: str) -> bool:
+    """Whether an output named ``*suffix`` can hold ``encoder`` video."""
+    return encoder in _CONTAINER_ENCODERS.get(suffix.lower(), ())
+
+
+def audio_codec_for(suffix: str) -> str:
+    """Audio is re-encoded to Opus in WebM and to AAC everywhere else."""
+    return "libopus" if suffix.lower() == ".webm" else "aac"

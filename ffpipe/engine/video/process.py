@@ -1,0 +1,257 @@
+"""The ``video`` op and every per-frame op on a video: decode, process, encode, in one stream."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, replace
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import cv2
+import numpy as np
+
+from ffpipe.catalog import CatalogModel, parse_resolution
+from ffpipe.engine.api import EngineError, EngineOutput, RunContext
+from ffpipe.engine.video.audio import AudioCarrier
+from ffpipe.engine.video.decode import FramePlan
+from ffpipe.engine.video.encoding import (
+    audio_codec_for,
+    check_container,
+    encoder_settings,
+    fits_container,
+)
+from ffpipe.engine.video.flow import map_frames
+from ffpipe.engine.video.images import frame_name, write_image
+from ffpipe.engine.video.probe import open_video
+from ffpipe.engine.video.staging import staged
+from ffpipe.engine.video.timeline import Slot
+
+FrameFn = Callable[[np.ndarray, int], np.ndarray]
+"""Called with an RGB uint8 frame (H, W, 3) and its 0-based index in the source video."""
+
+_PROGRESS_STEP = 0.01
+
+
+@dataclass(frozen=True)
+class VideoSettings:
+    """The catalog parameters that shape a video result, read once from the op's params."""
+
+    trim_start: int
+    trim_end: int | None
+    fps: float | None
+    resolution: tuple[int, int] | None
+    encoder: str
+    preset: str
+    quality: int
+    skip_audio: bool
+    strategy: str
+    workers: int
+    keep_temp: bool
+    temp_format: str
+    temp_quality: int
+    output_path: str | None
+
+    @classmethod
+    def from_params(cls, params: CatalogModel) -> VideoSettings:
+        """Settings from any op model that includes the catalog's video groups."""
+        resolution = getattr(params, "output_video_resolution", None)
+        return cls(
+            trim_start=getattr(params, "trim_frame_start", None) or 0,
+            trim_end=getattr(params, "trim_frame_end", None),
+            fps=getattr(params, "output_video_fps", None),
+            resolution=parse_resolution(resolution) if resolution else None,
+            encoder=getattr(params, "output_video_encoder", "libx264"),
+            preset=getattr(params, "output_video_preset", "veryfast"),
+            quality=getattr(params, "output_video_quality", 80),
+            skip_audio=getattr(params, "skip_audio", False),
+            strategy=getattr(params, "video_memory_strategy", "strict"),
+            workers=getattr(params, "execution_queue_count", 1),
+            keep_temp=getattr(params, "keep_temp", False),
+            temp_format=getattr(params, "temp_frame_format", "png"),
+            temp_quality=getattr(params, "temp_frame_quality", 100),
+            output_path=getattr(params, "output_path", None),
+        )
+
+
+def output_name(target: Path, output_path: str | None, encoder: str) -> str:
+    """``output_path`` if given, else the target's name (as .mp4 if its own kind cannot hold it)."""
+    if output_path:
+        return output_path
+    if fits_container(target.suffix, encoder):
+        return target.name
+    return f"{target.stem}.mp4"
+
+
+def process_video(
+    target: Path,
+    frame_fn: FrameFn | None,
+    params: CatalogModel,
+    context: RunContext,
+    *,
+    before_commit: Callable[[], None] | None = None,
+) -> EngineOutput:
+    """Decode ``target``, apply ``frame_fn`` to each kept frame, and encode the result.
+
+    ``frame_fn=None`` is the identity (the ``video`` op). Exceptions raised by ``frame_fn``
+    propagate unchanged and leave no output behind. ``before_commit`` runs once every frame is
+    encoded and before the output takes its final name: raising there (say, because no frame
+    showed a face) also discards the output.
+    """
+    settings = VideoSettings.from_params(params)
+    encoding = encoder_settings(settings.encoder, settings.preset, settings.quality)
+    name = output_name(target, settings.output_path, settings.encoder)
+    muxer = check_container(Path(name).suffix, settings.encoder)
+    context.out_dir.mkdir(parents=True, exist_ok=True)
+    final = context.out_dir / name
+    if final.resolve() == target.resolve():
+        raise EngineError(f"the output {name} would overwrite the target; choose an output_path")
+    frames_dir = context.out_dir / f"{Path(name).stem}_frames"
+    rate = Fraction(settings.fps).limit_denominator(1001) if settings.fps else None
+
+    with open_video(target) as source:
+        plan = FramePlan(source, settings.trim_start, settings.trim_end, rate)
+        size = _output_size(settings.resolution, plan.stream)
+        with (
+            staged(final) as temporary,
+            _maybe_staged_dir(frames_dir, settings.keep_temp) as kept,
+            av.open(str(temporary), "w", format=muxer) as output,
+        ):
+            encoded = _Encoder(output, plan, size, encoding.codec, encoding.options, kept)
+            try:
+                encoded.add_audio(target, settings, audio_codec_for(Path(name).suffix))
+                encoded.run(frame_fn, settings, context)
+                encoded.flush()
+                if before_commit is not None:
+                    before_commit()
+            finally:
+                encoded.close_audio()
+    assert plan.rate is not None
+    width, height = size
+    files = {"output": final}
+    result: dict[str, Any] = {
+        "frames_in": plan.frames_in,
+        "frames_out": encoded.frames_out,
+        "fps": float(plan.rate),
+        "resolution": f"{width}x{height}",
+        "encoder": encoding.codec,
+        "preset": settings.preset,
+        "crf": encoding.crf,
+        "audio": encoded.audio_seconds > 0,
+        "duration": encoded.frames_out / float(plan.rate),
+        "substitutions": [],
+    }
+    if settings.keep_temp:
+        files["frames"] = frames_dir
+        result["frames_dir"] = str(frames_dir)
+        result["frames_format"] = settings.temp_format
+    return EngineOutput(files=files, result=result)
+
+
+class _Encoder:
+    """The output side of one run: the video stream, the optional audio, kept frames, counters."""
+
+    def __init__(
+        self,
+        output: av.container.OutputContainer,
+        plan: FramePlan,
+        size: tuple[int, int],
+        codec: str,
+        options: dict[str, str],
+        frames_dir: Path | None,
+    ) -> None:
+        assert plan.rate is not None
+        self.output, self.plan, self.size, self.frames_dir = output, plan, size, frames_dir
+        self.stream = output.add_stream(codec, rate=plan.rate)
+        self.stream.width, self.stream.height = size
+        self.stream.pix_fmt = "yuv420p"
+        self.stream.options = options
+        self.time_base = 1 / plan.rate
+        self.audio: AudioCarrier | None = None
+        self.audio_seconds = 0.0
+        self.frames_out = 0
+
+    def add_audio(self, target: Path, settings: VideoSettings, codec: str) -> None:
+        if settings.skip_audio or not self.plan.container.streams.audio:
+            return
+        self.audio = AudioCarrier(target, self.output, codec)
+
+    def run(self, frame_fn: FrameFn | None, settings: VideoSettings, context: RunContext) -> None:
+        width, height = self.size
+
+        def work(slot: Slot[av.VideoFrame]) -> Slot[np.ndarray]:
+            image = slot.payload.to_ndarray(format="rgb24")
+            if frame_fn is not None:
+                image = _checked(frame_fn(image, slot.index), slot.index)
+            if image.shape[:2] != (height, width):
+                shrink = image.shape[0] * image.shape[1] > width * height
+                method = cv2.INTER_AREA if shrink else cv2.INTER_CUBIC
+                image = cv2.resize(image, (width, height), interpolation=method)
+            return replace(slot, payload=image)
+
+        expected = self.plan.expected_output
+        reported = -1.0
+        context.report(0.0, "frames")
+        for done in map_frames(work, self.plan.slots(), settings.strategy, settings.workers):
+            context.check_cancelled()
+            if self.audio is not None and self.frames_out == 0:
+                self.audio.begin(done.time)
+            for _ in range(done.repeat):
+                self._encode(done.payload, settings)
+            if expected:
+                fraction = min(self.frames_out / expected, 1.0)
+                if fraction - reported >= _PROGRESS_STEP:
+                    context.report(fraction, "frames")
+                    reported = fraction
+        if self.frames_out == 0:
+            raise EngineError(
+                f"no frames left to encode after trimming from frame {settings.trim_start}"
+            )
+
+    def flush(self) -> None:
+        self.output.mux(self.stream.encode(None))
+        if self.audio is not None:
+            self.audio_seconds = self.audio.finish(self.frames_out * self.time_base)
+
+    def close_audio(self) -> None:
+        if self.audio is not None:
+            self.audio.close()
+
+    def _encode(self, image: np.ndarray, settings: VideoSettings) -> None:
+        frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+        frame.pts = self.frames_out
+        frame.time_base = self.time_base
+        self.output.mux(self.stream.encode(frame))
+        if self.frames_dir is not None:
+            path = self.frames_dir / frame_name(self.frames_out, settings.temp_format)
+            write_image(path, image, settings.temp_format, settings.temp_quality)
+        self.frames_out += 1
+        if self.audio is not None:
+            self.audio.feed_until(self.frames_out * self.time_base)
+
+
+def _checked(image: Any, index: int) -> np.ndarray:
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3:
+        raise EngineError(f"frame {index}: the frame function must return an RGB uint8 image")
+    return image
+
+
+def _output_size(
+    resolution: tuple[int, int] | None, stream: av.video.stream.VideoStream
+) -> tuple[int, int]:
+    """The encoded size: the requested resolution, or the source's rounded down to even sides."""
+    if resolution is None:
+        width, height = stream.codec_context.width, stream.codec_context.height
+        return max(2, width - width % 2), max(2, height - height % 2)
+    width, height = resolution
+    if width % 2 or height % 2:
+        raise EngineError(
+            f"output_video_resolution {width}x{height}: yuv420p video needs even width and height"
+        )
+    return width, height
+
+
+def _maybe_staged_dir(path: Path, wanted: bool) -> AbstractContextManager[Path | None]:
+    return staged(path, directory=True) if wanted else nullcontext()

@@ -1,0 +1,95 @@
+"""What a run tells the world: a small vocabulary of events, each a plain dataclass."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar
+
+
+@dataclass(frozen=True)
+class Event:
+    """Base of every event; ``kind`` names it in JSON output and the events file."""
+
+    kind: ClassVar[str] = "event"
+    time: float = field(default_factory=time.time, kw_only=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"event": self.kind, **asdict(self)}
+
+
+@dataclass(frozen=True)
+class RunStart(Event):
+    kind: ClassVar[str] = "run_start"
+    run_id: str
+    pipeline: str
+    steps: int
+    jobs: int
+    backend: str
+
+
+@dataclass(frozen=True)
+class StepCached(Event):
+    kind: ClassVar[str] = "step_cached"
+    step: str
+    key: str
+
+
+@dataclass(frozen=True)
+class StepStart(Event):
+    kind: ClassVar[str] = "step_start"
+    step: str
+    op: str
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class StepProgress(Event):
+    kind: ClassVar[str] = "step_progress"
+    step: str
+    fraction: float
+    stage: str
+
+
+@dataclass(frozen=True)
+class StepRetry(Event):
+    kind: ClassVar[str] = "step_retry"
+    step: str
+    attempt: int
+    delay: float
+    error: str
+
+
+@dataclass(frozen=True)
+class StepDone(Event):
+    kind: ClassVar[str] = "step_done"
+    step: str
+    duration: float
+    substitutions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class StepFailed(Event):
+    kind: ClassVar[str] = "step_failed"
+    step: str
+    error: str
+
+
+@dataclass(frozen=True)
+class StepSkipped(Event):
+    kind: ClassVar[str] = "step_skipped"
+    step: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class RunDone(Event):
+    kind: ClassVar[str] = "run_done"
+    run_id: str
+    status: str
+    duration: float
+    ran: int
+    cached: int
+    failed: int
+    skipped: int
+    outputs: dict[str, str] = field(default_factory=dict)

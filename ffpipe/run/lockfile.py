@@ -1,0 +1,165 @@
+"""The lock file beside a pipeline (``<name>.lock``, YAML, meant for git) and ``ffpipe status``.
+
+It holds what a successful run used and made: the pipeline's digest and resolved params, the
+digests of its inputs, each step's key, params, input and output digests, the engine identity,
+and the declared outputs with their digests. Paths are relative to the lock file's folder.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+import yaml
+
+from ffpipe.backends.base import BackendIdentity
+from ffpipe.run.download import is_url
+from ffpipe.spec.instance import LoadedPipeline
+
+LOCK_VERSION = 1
+DigestFn = Callable[[str], str]
+
+
+class _Outcome(Protocol):
+    status: str
+    key: str | None
+    params: dict[str, Any]
+    inputs: dict[str, str]
+    outputs: dict[str, str]
+
+
+def lock_path(pipeline_file: Path) -> Path:
+    """``pipelines/portrait.yaml`` -> ``pipelines/portrait.lock``."""
+    return pipeline_file.with_suffix(".lock")
+
+
+def _relative(path: str | Path, folder: Path) -> str:
+    if isinstance(path, str) and is_url(path):
+        return path
+    return Path(os.path.relpath(Path(path).resolve(), folder.resolve())).as_posix()
+
+
+def _input_entries(value: Any, folder: Path, digest: DigestFn) -> Any:
+    if isinstance(value, list):
+        return [_input_entries(item, folder, digest) for item in value]
+    if isinstance(value, str):
+        return {"path": _relative(value, folder), "digest": digest(value)}
+    return {"value": value}
+
+
+def build_lock(
+    pipeline: LoadedPipeline,
+    identity: BackendIdentity,
+    outcomes: Mapping[str, _Outcome],
+    outputs: Mapping[str, tuple[Path, str]],
+    digest: DigestFn,
+) -> dict[str, Any]:
+    """The lock document of a successful run (plain data, stable order)."""
+    folder = pipeline.path.parent
+    steps = {
+        node: {
+            "op": pipeline.instances[node].op,
+            "key": outcome.key,
+            "params": dict(sorted(outcome.params.items())),
+            "inputs": dict(sorted(outcome.inputs.items())),
+            "outputs": dict(sorted(outcome.outputs.items())),
+        }
+        for node, outcome in outcomes.items()
+        if outcome.key is not None and outcome.outputs
+    }
+    return {
+        "version": LOCK_VERSION,
+        "pipeline": pipeline.name,
+        "file": pipeline.path.name,
+        "digest": pipeline.digest,
+        "params": dict(sorted(pipeline.params.items())),
+        "engine": identity.key_fields(),
+        "inputs": {
+            name: _input_entries(value, folder, digest)
+            for name, value in sorted(pipeline.inputs.items())
+        },
+        "steps": dict(sorted(steps.items())),
+        "outputs": {
+            name: {"path": _relative(path, folder), "digest": output_digest}
+            for name, (path, output_digest) in sorted(outputs.items())
+        },
+    }
+
+
+def write_lock(path: Path, document: Mapping[str, Any]) -> None:
+    """Write the lock file atomically, keys in the order given."""
+    header = "# Written by `ffpipe run`; commit it. `ffpipe status` compares it with the tree.\n"
+    text = header + yaml.safe_dump(dict(document), sort_keys=False, allow_unicode=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def read_lock(path: Path) -> dict[str, Any] | None:
+    """The lock document, or None when there is none."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    document = yaml.safe_load(text)
+    return document if isinstance(document, dict) else None
+
+
+def _flatten_inputs(entries: Any) -> list[dict[str, Any]]:
+    if isinstance(entries, list):
+        return [item for entry in entries for item in _flatten_inputs(entry)]
+    return [entries] if isinstance(entries, dict) and "path" in entries else []
+
+
+def differences(pipeline: LoadedPipeline, lock: Mapping[str, Any], digest: DigestFn) -> list[str]:
+    """What in the working tree no longer matches ``lock``; empty when up to date.
+
+    ``digest`` gives a file's content digest (a stat-table lookup, so unchanged files are not
+    re-read). Output folders are checked for presence only.
+    """
+    found: list[str] = []
+    folder = pipeline.path.parent
+    if lock.get("digest") != pipeline.digest:
+        found.append(f"pipeline file {pipeline.path.name} changed")
+    locked_params = lock.get("params") or {}
+    for name in sorted(set(locked_params) | set(pipeline.params)):
+        before, now = locked_params.get(name), pipeline.params.get(name)
+        if before != now:
+            found.append(f"param {name}: {before!r} in the lock, {now!r} now")
+    locked_inputs = lock.get("inputs") or {}
+    for name in sorted(set(locked_inputs) | set(pipeline.inputs)):
+        current = _input_entries(pipeline.inputs[name], folder, _no_digest)
+        if name not in locked_inputs or name not in pipeline.inputs:
+            found.append(f"input {name} {'added' if name in pipeline.inputs else 'removed'}")
+            continue
+        found += _input_changes(name, locked_inputs[name], current, folder, digest)
+    for name, entry in sorted((lock.get("outputs") or {}).items()):
+        path = (folder / entry["path"]).resolve()
+        if not path.exists():
+            found.append(f"output {name} ({entry['path']}) is missing")
+        elif path.is_file() and digest(str(path)) != entry.get("digest"):
+            found.append(f"output {name} ({entry['path']}) differs from the lock")
+    return found
+
+
+def _no_digest(value: str) -> str:
+    return ""
+
+
+def _input_changes(
+    name: str, locked: Any, current: Any, folder: Path, digest: DigestFn
+) -> list[str]:
+    locked_files = {item["path"]: item.get("digest") for item in _flatten_inputs(locked)}
+    current_files = [item["path"] for item in _flatten_inputs(current)]
+    if sorted(locked_files) != sorted(current_files):
+        return [f"input {name}: the files it names changed"]
+    changes = []
+    for relative, locked_digest in sorted(locked_files.items()):
+        value = relative if is_url(relative) else str((folder / relative).resolve())
+        if not is_url(relative) and not Path(value).exists():
+            changes.append(f"input {name} ({relative}) is missing")
+        elif not is_url(relative) and digest(value) != locked_digest:
+            changes.append(f"input {name} ({relative}) changed")
+    return changes

@@ -1,0 +1,132 @@
+"""Turning a step instance into what the cache and the backend need: parameters, digests, key.
+
+Shared by the runner and by :func:`ffpipe.run.explain.explain`, so a plan predicts a run exactly.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ffpipe.backends.base import BackendIdentity
+from ffpipe.cache.key import key_document, step_key
+from ffpipe.cache.steps import StepEntry
+from ffpipe.cache.workspace import Workspace
+from ffpipe.catalog import OPS
+from ffpipe.run.download import fetch, is_url
+from ffpipe.spec import resolve_params
+from ffpipe.spec.instance import LoadedPipeline, StepInstance, StepView
+
+FILE_NAMES = "_file_names"
+"""Key of a stored result that remembers each output file's name (objects have none)."""
+
+
+@dataclass(frozen=True)
+class PreparedStep:
+    """A step ready to look up or run: its key, the document explaining it, backend params."""
+
+    instance: StepInstance
+    key: str
+    document: dict[str, Any]
+    """What the key hashes (:func:`ffpipe.cache.key.key_document`), kept to explain a miss."""
+    params: dict[str, Any]
+    """Validated parameters with file fields as local paths (URLs replaced by downloads)."""
+
+    @property
+    def input_digests(self) -> dict[str, str]:
+        return dict(self.document["inputs"])
+
+
+class StepPreparer:
+    """Resolves parameters and computes keys; remembers artifact and download digests."""
+
+    def __init__(
+        self, pipeline: LoadedPipeline, workspace: Workspace, identity: BackendIdentity
+    ) -> None:
+        self.pipeline = pipeline
+        self.workspace = workspace
+        self.identity = identity
+        self._artifacts: dict[str, str] = {}
+        self._downloads: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def prepare(self, instance: StepInstance, views: Mapping[str, StepView]) -> PreparedStep:
+        """Render and validate the instance's parameters and compute its cache key."""
+        params = resolve_params(self.pipeline, instance, views)
+        inputs: dict[str, str] = {}
+        for name in OPS[instance.op].file_fields:
+            value = params.get(name)
+            if isinstance(value, str):
+                inputs[name], params[name] = self._file_digest(value)
+        # Keyed with every default spelled out: a changed catalog default changes outputs too,
+        # and a diff can then say "0.8 -> 0.6" rather than "added".
+        complete = OPS[instance.op].params.model_validate(params).model_dump(mode="json")
+        keyed = {name: value for name, value in complete.items() if name not in inputs}
+        identity = self.identity.key_fields()
+        document = key_document(instance.op, keyed, inputs, identity)
+        key = step_key(instance.op, keyed, inputs, identity)
+        return PreparedStep(instance=instance, key=key, document=document, params=params)
+
+    def digest(self, value: str) -> str:
+        """The content digest of a file value: a local path, an artifact path or a URL."""
+        return self._file_digest(value)[0]
+
+    def artifact_digest(self, path: str) -> str | None:
+        """The object digest behind an artifact path handed to templates, if it is one."""
+        with self._lock:
+            return self._artifacts.get(path)
+
+    def _file_digest(self, value: str) -> tuple[str, str]:
+        """The digest of a file value and the local path the backend should read it from."""
+        with self._lock:
+            if value in self._artifacts:
+                return self._artifacts[value], value
+            if is_url(value):
+                digest = self._downloads.get(value)
+                if digest is None:
+                    downloaded = fetch(value, self.workspace.tmp_dir)
+                    digest = self.workspace.objects.put_file(downloaded, move=True)
+                    self._downloads[value] = digest
+                name = value.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+                return digest, str(self._named(digest, name))
+        return self.workspace.stats.digest(Path(value)), value
+
+    def view_of(self, entry: StepEntry) -> StepView | None:
+        """What templates see of a stored step, or None when one of its objects is gone."""
+        objects = self.workspace.objects
+        if "output" not in entry.outputs or not all(map(objects.has, entry.outputs.values())):
+            return None
+        names = entry.result.get(FILE_NAMES, {})
+        paths = {
+            name: str(self._named(digest, names.get(name, "")))
+            for name, digest in entry.outputs.items()
+        }
+        with self._lock:
+            for name, digest in entry.outputs.items():
+                self._artifacts[paths[name]] = digest
+        result = {key: value for key, value in entry.result.items() if key != FILE_NAMES}
+        return StepView(output=paths["output"], outputs=paths, result=result)
+
+    def _named(self, digest: str, name: str) -> Path:
+        """A path to the object that ends in its file name, so its extension is known.
+
+        Objects are stored nameless; engines and outputs need ``portrait.jpg``, so each named
+        view is a symbolic link ``<workspace>/names/<hex>/<name>`` to the object.
+        """
+        stored = self.workspace.objects.path(digest).resolve()
+        if not name or stored.is_dir() or "/" in name or name in (".", ".."):
+            return stored
+        folder = self.workspace.root.resolve() / "names" / digest.rsplit(":", 1)[-1]
+        link = folder / name
+        if link.is_symlink() and Path(os.readlink(link)) == stored:
+            return link
+        folder.mkdir(parents=True, exist_ok=True)
+        staging = folder / f".{name}.{os.getpid()}.{threading.get_ident()}"
+        staging.unlink(missing_ok=True)
+        staging.symlink_to(stored)
+        os.replace(staging, link)
+        return link

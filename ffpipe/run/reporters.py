@@ -1,0 +1,132 @@
+"""Showing events: a live display on a terminal, else one plain line per event, or JSON."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from collections.abc import Callable
+from typing import TextIO
+
+from ffpipe.run import events as ev
+
+Reporter = Callable[[ev.Event], None]
+
+
+def _plain_line(event: ev.Event) -> str | None:
+    match event:
+        case ev.RunStart():
+            return (
+                f"run {event.run_id}: {event.pipeline}, {event.steps} steps, "
+                f"{event.jobs} at a time on {event.backend}"
+            )
+        case ev.StepCached():
+            return f"{event.step}: cached"
+        case ev.StepStart():
+            why = "; ".join(event.reasons)
+            return f"{event.step}: running {event.op}" + (f" ({why})" if why else "")
+        case ev.StepRetry():
+            return (
+                f"{event.step}: attempt {event.attempt} failed ({event.error}); "
+                f"retrying in {event.delay:.1f}s"
+            )
+        case ev.StepDone():
+            subs = f" [stand-ins: {', '.join(event.substitutions)}]" if event.substitutions else ""
+            return f"{event.step}: done in {event.duration:.2f}s{subs}"
+        case ev.StepFailed():
+            return f"{event.step}: FAILED: {event.error}"
+        case ev.StepSkipped():
+            return f"{event.step}: skipped ({event.reason})"
+        case ev.RunDone():
+            lines = [
+                f"run {event.run_id} {event.status} in {event.duration:.2f}s: {event.ran} ran, "
+                f"{event.cached} cached, {event.failed} failed, {event.skipped} skipped"
+            ]
+            lines += [f"  {name}: {path}" for name, path in event.outputs.items()]
+            return "\n".join(lines)
+    return None
+
+
+class PlainReporter:
+    """One line per event (progress only when its stage changes), for logs and pipes."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self._stream = stream or sys.stdout
+        self._stages: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, event: ev.Event) -> None:
+        with self._lock:
+            if isinstance(event, ev.StepProgress):
+                if self._stages.get(event.step) == event.stage:
+                    return
+                self._stages[event.step] = event.stage
+                line = f"{event.step}: {event.stage} {event.fraction:.0%}"
+            else:
+                line = _plain_line(event)
+            if line is not None:
+                print(line, file=self._stream, flush=True)
+
+
+class JsonReporter:
+    """One JSON object per line per event."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self._stream = stream or sys.stdout
+        self._lock = threading.Lock()
+
+    def __call__(self, event: ev.Event) -> None:
+        with self._lock:
+            print(json.dumps(event.to_dict()), file=self._stream, flush=True)
+
+
+class RichReporter:
+    """A live progress bar per running step; finished steps are printed above it."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self._console = Console(stderr=False)
+        self._progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.percentage:>3.0f}%"),
+            TextColumn("{task.fields[stage]}"),
+            TimeElapsedColumn(),
+            console=self._console,
+            transient=True,
+        )
+        self._tasks: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, event: ev.Event) -> None:
+        with self._lock:
+            if isinstance(event, ev.RunStart):
+                self._progress.start()
+            if isinstance(event, ev.StepStart):
+                self._tasks[event.step] = self._progress.add_task(
+                    event.step, total=1.0, stage=event.op
+                )
+            elif isinstance(event, ev.StepProgress) and event.step in self._tasks:
+                self._progress.update(
+                    self._tasks[event.step], completed=event.fraction, stage=event.stage
+                )
+            elif isinstance(event, ev.StepDone | ev.StepFailed) and event.step in self._tasks:
+                self._progress.remove_task(self._tasks.pop(event.step))
+            if isinstance(event, ev.RunDone):
+                self._progress.stop()
+            line = _plain_line(event)
+            if line is not None and not isinstance(event, ev.RunStart | ev.StepStart):
+                style = {"step_failed": "red", "step_cached": "dim", "step_done": "green"}
+                self._progress.console.print(line, style=style.get(event.kind), highlight=False)
+
+
+def make_reporter(*, json_lines: bool = False, stream: TextIO | None = None) -> Reporter:
+    """JSON lines when asked, a live display on a terminal, plain lines otherwise."""
+    target = stream or sys.stdout
+    if json_lines:
+        return JsonReporter(target)
+    if stream is None and target.isatty():
+        return RichReporter()
+    return PlainReporter(target)

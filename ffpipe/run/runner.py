@@ -1,0 +1,481 @@
+"""The scheduler: ready steps run concurrently on the backend; everything else is decided here.
+
+All workspace and template work happens on the calling thread, in dependency order; only the
+backend calls (with their retries) run on worker threads. Cached steps therefore cost a key
+computation and a lookup, and results do not depend on the order in which steps finish.
+"""
+
+from __future__ import annotations
+
+import queue
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ffpipe.backends.base import Backend, BackendError, StepRequest, StepResult
+from ffpipe.cache.steps import StepEntry
+from ffpipe.cache.workspace import Workspace
+from ffpipe.graph import build_graph, generations, select
+from ffpipe.run import events as ev
+from ffpipe.run.explain import CACHED, SKIPPED, decide_cached, is_forced
+from ffpipe.run.lockfile import build_lock, lock_path, write_lock
+from ffpipe.run.outputs import destination, place
+from ffpipe.run.prepare import FILE_NAMES, PreparedStep, StepPreparer
+from ffpipe.run.records import RunRecorder, new_run_id
+from ffpipe.run.retry import call_with_retry
+from ffpipe.spec import resolve_condition, resolve_output
+from ffpipe.spec.instance import Deferred, LoadedPipeline, StepView
+
+Reporter = Callable[[ev.Event], None]
+
+RAN = "ran"
+FAILED = "failed"
+NOT_RUN = "not run"
+_POLL_SECONDS = 0.2
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What ``ffpipe run`` lets people choose."""
+
+    jobs: int | None = None
+    """Steps at once; None asks the backend."""
+    targets: tuple[str, ...] = ()
+    force: tuple[str, ...] = ()
+    force_all: bool = False
+    keep_going: bool = False
+    out_dir: Path | None = None
+    """Default: ``out/<pipeline name>``."""
+    write_lock: bool = True
+
+
+@dataclass
+class StepOutcome:
+    """What happened to one instance in a run."""
+
+    status: str
+    reasons: tuple[str, ...] = ()
+    key: str | None = None
+    duration: float = 0.0
+    outputs: dict[str, str] = field(default_factory=dict)
+    result: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    inputs: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class RunSummary:
+    """The outcome of a run: overall status, per-instance outcomes and the files written."""
+
+    run_id: str
+    status: str
+    """``ok``, ``failed`` or ``interrupted``."""
+    steps: dict[str, StepOutcome]
+    outputs: dict[str, Path]
+    record: Path
+
+    def count(self, status: str) -> int:
+        return sum(outcome.status == status for outcome in self.steps.values())
+
+
+@dataclass
+class _Running:
+    prepared: PreparedStep
+    workdir: Path
+    started: float
+    deadline: float | None
+    reasons: tuple[str, ...]
+
+
+def run_pipeline(
+    pipeline: LoadedPipeline,
+    workspace: Workspace,
+    backend: Backend,
+    options: RunOptions | None = None,
+    reporter: Reporter | None = None,
+) -> RunSummary:
+    """Run ``pipeline`` on ``backend``, reusing cached steps, and write its outputs and records.
+
+    Raises KeyboardInterrupt (after recording the run as interrupted) when interrupted.
+    """
+    return _Run(pipeline, workspace, backend, options or RunOptions(), reporter).execute()
+
+
+class _Run:
+    def __init__(
+        self,
+        pipeline: LoadedPipeline,
+        workspace: Workspace,
+        backend: Backend,
+        options: RunOptions,
+        reporter: Reporter | None,
+    ) -> None:
+        self.pipeline = pipeline
+        self.workspace = workspace
+        self.backend = backend
+        self.options = options
+        self.identity = backend.identity()
+        self.preparer = StepPreparer(pipeline, workspace, self.identity)
+        self.run_id = new_run_id()
+        self.recorder = RunRecorder(workspace.runs_dir / self.run_id)
+        self.reporter = reporter
+        self.graph = build_graph(pipeline)
+        self.order = [node for generation in generations(self.graph) for node in generation]
+        chosen = select(self.graph, options.targets) if options.targets else set(self.order)
+        self.selected = [node for node in self.order if node in chosen]
+        self.jobs = max(1, options.jobs or backend.max_concurrency())
+        self.views: dict[str, StepView] = {}
+        self.outcomes: dict[str, StepOutcome] = {}
+        self.running: dict[str, _Running] = {}
+        self.done_queue: queue.Queue[tuple[str, StepResult | BaseException]] = queue.Queue()
+        self.cancel = threading.Event()
+        self.scratch = workspace.tmp_dir / f"run-{self.run_id}"
+        self.started = time.time()
+
+    def emit(self, event: ev.Event) -> None:
+        self.recorder(event)
+        if self.reporter is not None:
+            self.reporter(event)
+
+    def execute(self) -> RunSummary:
+        self._check_output_names()
+        self.emit(
+            ev.RunStart(
+                run_id=self.run_id,
+                pipeline=self.pipeline.name,
+                steps=len(self.selected),
+                jobs=self.jobs,
+                backend=f"{self.identity.kind} ({self.identity.engine} "
+                f"{self.identity.engine_version})",
+            )
+        )
+        outputs: dict[str, Path] = {}
+        try:
+            # Shared: other runs may work alongside; gc and verify wait for us to finish.
+            with self.workspace.lock(shared=True):
+                self._schedule()
+                status = "ok" if not self._count(FAILED) else "failed"
+                if status == "ok":
+                    outputs = self._publish()
+        except KeyboardInterrupt:
+            self.cancel.set()
+            self._finish("interrupted", outputs)
+            raise
+        finally:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+        return self._finish(status, outputs)
+
+    def _publish(self) -> dict[str, Path]:
+        """Place the declared outputs and, for a full run, write the lock file."""
+        written = self._write_outputs()
+        if self.options.write_lock and not self.options.targets:
+            document = build_lock(
+                self.pipeline, self.identity, self.outcomes, written, self.preparer.digest
+            )
+            write_lock(lock_path(self.pipeline.path), document)
+        return {name: path for name, (path, _) in written.items()}
+
+    # -- scheduling -------------------------------------------------------------------------
+
+    def _schedule(self) -> None:
+        waiting = list(self.selected)
+        stopping = False
+        while waiting or self.running:
+            if not stopping:
+                waiting = self._start_ready(waiting)
+            if self.running:
+                self._collect_one()
+            stopping = stopping or (self._count(FAILED) > 0 and not self.options.keep_going)
+            if stopping and not self.running:
+                break
+            if not self.running and not self._any_ready(waiting):
+                break
+        for node in waiting:
+            reason = self._blocked_reason(node) or "run stopped after a failure"
+            self._settle(node, StepOutcome(SKIPPED if "upstream" in reason else NOT_RUN, (reason,)))
+            self.emit(ev.StepSkipped(step=node, reason=reason))
+
+    def _any_ready(self, waiting: list[str]) -> bool:
+        return any(self._is_ready(node) for node in waiting)
+
+    def _is_ready(self, node: str) -> bool:
+        needs = self.pipeline.instances[node].needs
+        return all(need in self.outcomes or need not in self.selected for need in needs)
+
+    def _blocked_reason(self, node: str) -> str | None:
+        for need in sorted(self.pipeline.instances[node].needs):
+            outcome = self.outcomes.get(need)
+            if outcome is not None and outcome.status in (FAILED, SKIPPED, NOT_RUN):
+                return f"upstream {need} {'failed' if outcome.status == FAILED else 'skipped'}"
+        return None
+
+    def _start_ready(self, waiting: list[str]) -> list[str]:
+        still: list[str] = []
+        for node in waiting:
+            if len(self.running) >= self.jobs or not self._is_ready(node):
+                still.append(node)
+                continue
+            blocked = self._blocked_reason(node)
+            if blocked is not None:
+                self._settle(node, StepOutcome(SKIPPED, (blocked,)))
+                self.emit(ev.StepSkipped(step=node, reason=blocked))
+                continue
+            self._begin(node)
+            if self._count(FAILED) and not self.options.keep_going:
+                still.extend(waiting[waiting.index(node) + 1 :])
+                break
+        return still
+
+    def _begin(self, node: str) -> None:
+        instance = self.pipeline.instances[node]
+        try:
+            if not resolve_condition(self.pipeline, instance, self.views):
+                self._settle(node, StepOutcome(SKIPPED, ("condition is false",)))
+                self.emit(ev.StepSkipped(step=node, reason="condition is false"))
+                return
+            prepared = self.preparer.prepare(instance, self.views)
+        except Exception as error:  # a user mistake in a deferred value, or a bad input
+            self._fail(node, str(error))
+            return
+        forced = is_forced(instance, self.options.force, self.options.force_all)
+        decision = decide_cached(self.preparer, prepared, forced)
+        if decision.status == CACHED:
+            entry = self.workspace.steps.get(prepared.key)
+            view = self.preparer.view_of(entry) if entry is not None else None
+            if entry is not None and view is not None:
+                self.views[node] = view
+                self._settle(node, self._outcome(CACHED, prepared, entry.outputs, entry.result))
+                self.emit(ev.StepCached(step=node, key=prepared.key))
+                return
+        self._launch(prepared, decision.reasons)
+
+    def _launch(self, prepared: PreparedStep, reasons: tuple[str, ...]) -> None:
+        node = prepared.instance.id
+        workdir = self.scratch / f"{len(self.outcomes) + len(self.running):05d}"
+        workdir.mkdir(parents=True, exist_ok=True)
+        timeout = prepared.instance.timeout
+        now = time.monotonic()
+        self.running[node] = _Running(
+            prepared, workdir, now, now + timeout if timeout else None, reasons
+        )
+        self.emit(ev.StepStart(step=node, op=prepared.instance.op, reasons=reasons))
+        worker = threading.Thread(
+            target=self._work, args=(prepared, workdir), name=f"ffpipe-{node}", daemon=True
+        )
+        worker.start()
+
+    def _work(self, prepared: PreparedStep, workdir: Path) -> None:
+        node = prepared.instance.id
+
+        def progress(fraction: float, stage: str) -> None:
+            self.emit(ev.StepProgress(step=node, fraction=fraction, stage=stage))
+
+        def retried(attempt: int, delay: float, error: Exception) -> None:
+            self.emit(ev.StepRetry(step=node, attempt=attempt, delay=delay, error=str(error)))
+
+        request = StepRequest(prepared.instance.op, prepared.params, workdir, progress)
+        try:
+            result: StepResult | BaseException = call_with_retry(
+                lambda: self.backend.run(request),
+                prepared.instance.retry,
+                on_retry=retried,
+                cancel=self.cancel,
+            )
+        except BaseException as error:  # reported to the scheduler, which fails the step
+            result = error
+        self.done_queue.put((node, result))
+
+    def _collect_one(self) -> None:
+        deadlines = [r.deadline for r in self.running.values() if r.deadline is not None]
+        wait = _POLL_SECONDS
+        if deadlines:
+            wait = max(0.0, min(wait, min(deadlines) - time.monotonic()))
+        try:
+            node, result = self.done_queue.get(timeout=wait)
+        except queue.Empty:
+            self._expire_timeouts()
+            return
+        running = self.running.pop(node, None)
+        if running is None:
+            return  # it timed out earlier and was already failed
+        if isinstance(result, BaseException):
+            self._fail(node, _message(result), time.monotonic() - running.started)
+        else:
+            self._store(running, result)
+
+    def _expire_timeouts(self) -> None:
+        now = time.monotonic()
+        for node, running in list(self.running.items()):
+            if running.deadline is not None and now >= running.deadline:
+                del self.running[node]
+                timeout = running.prepared.instance.timeout
+                self._fail(node, f"timed out after {timeout:g}s", now - running.started)
+
+    def _store(self, running: _Running, result: StepResult) -> None:
+        prepared = running.prepared
+        node = prepared.instance.id
+        duration = time.monotonic() - running.started
+        if "output" not in result.files:
+            self._fail(node, "the backend returned no primary output", duration)
+            return
+        objects = self.workspace.objects
+        try:
+            with self.workspace.lock("write"):
+                digests = {
+                    name: objects.put_tree(path, move=True)
+                    if path.is_dir()
+                    else objects.put_file(path, move=True)
+                    for name, path in sorted(result.files.items())
+                }
+                now = time.time()
+                entry = StepEntry(
+                    key=prepared.key,
+                    pipeline=self.pipeline.name,
+                    instance_id=node,
+                    outputs=digests,
+                    result={
+                        **result.result,
+                        FILE_NAMES: {name: path.name for name, path in result.files.items()},
+                    },
+                    key_document=prepared.document,
+                    created=now,
+                    last_used=now,
+                )
+                self.workspace.steps.put(prepared.key, entry)
+        except OSError as error:
+            self._fail(node, f"cannot store outputs: {error}", duration)
+            return
+        finally:
+            shutil.rmtree(running.workdir, ignore_errors=True)
+        view = self.preparer.view_of(entry)
+        if view is None:
+            self._fail(node, "stored outputs vanished from the workspace", duration)
+            return
+        self.views[node] = view
+        outcome = self._outcome(RAN, prepared, digests, entry.result, running.reasons, duration)
+        self._settle(node, outcome)
+        self.emit(ev.StepDone(step=node, duration=duration, substitutions=_substitutions(outcome)))
+
+    def _outcome(
+        self,
+        status: str,
+        prepared: PreparedStep,
+        outputs: dict[str, str],
+        result: dict[str, Any],
+        reasons: tuple[str, ...] = (),
+        duration: float = 0.0,
+    ) -> StepOutcome:
+        return StepOutcome(
+            status=status,
+            reasons=reasons,
+            key=prepared.key,
+            duration=duration,
+            outputs=dict(outputs),
+            result={key: value for key, value in result.items() if key != FILE_NAMES},
+            params={k: v for k, v in prepared.params.items() if k not in prepared.input_digests},
+            inputs=prepared.input_digests,
+        )
+
+    def _fail(self, node: str, message: str, duration: float = 0.0) -> None:
+        self._settle(node, StepOutcome(FAILED, duration=duration, error=message))
+        self.emit(ev.StepFailed(step=node, error=message))
+
+    def _settle(self, node: str, outcome: StepOutcome) -> None:
+        self.outcomes[node] = outcome
+
+    def _count(self, status: str) -> int:
+        return sum(outcome.status == status for outcome in self.outcomes.values())
+
+    # -- results ----------------------------------------------------------------------------
+
+    def _out_dir(self) -> Path:
+        return self.options.out_dir or Path("out") / self.pipeline.name
+
+    def _check_output_names(self) -> None:
+        for spec in self.pipeline.outputs:
+            destination(self._out_dir(), spec.name, Path(spec.name))
+
+    def _write_outputs(self) -> dict[str, tuple[Path, str]]:
+        out_dir = self._out_dir()
+        written: dict[str, tuple[Path, str]] = {}
+        for spec in self.pipeline.outputs:
+            refs = spec.value.refs if isinstance(spec.value, Deferred) else frozenset()
+            if not refs <= set(self.views):
+                continue
+            artifact = Path(resolve_output(self.pipeline, spec, self.views))
+            target = destination(out_dir, spec.name, artifact)
+            place(artifact, target)
+            written[spec.name] = (target, self.preparer.artifact_digest(str(artifact)) or "")
+        return written
+
+    def _finish(self, status: str, outputs: dict[str, Path]) -> RunSummary:
+        duration = time.time() - self.started
+        self.emit(
+            ev.RunDone(
+                run_id=self.run_id,
+                status=status,
+                duration=duration,
+                ran=self._count(RAN),
+                cached=self._count(CACHED),
+                failed=self._count(FAILED),
+                skipped=self._count(SKIPPED) + self._count(NOT_RUN),
+                outputs={name: str(path) for name, path in outputs.items()},
+            )
+        )
+        record = self.recorder.finish(self._record(status, duration, outputs))
+        return RunSummary(self.run_id, status, dict(self.outcomes), outputs, record)
+
+    def _record(self, status: str, duration: float, outputs: dict[str, Path]) -> dict[str, Any]:
+        identity = {
+            "kind": self.identity.kind,
+            "engine": self.identity.engine,
+            "engine_version": self.identity.engine_version,
+            "server": self.identity.server,
+        }
+        steps = {
+            node: {
+                "status": outcome.status,
+                "cached": outcome.status == CACHED,
+                "why": list(outcome.reasons),
+                "key": outcome.key,
+                "duration": round(outcome.duration, 6),
+                "backend": identity,
+                "substitutions": outcome.result.get("substitutions", []),
+                "outputs": outcome.outputs,
+                "error": outcome.error,
+            }
+            for node, outcome in self.outcomes.items()
+        }
+        return {
+            "run_id": self.run_id,
+            "pipeline": self.pipeline.name,
+            "file": str(self.pipeline.path),
+            "pipeline_digest": self.pipeline.digest,
+            "params": dict(self.pipeline.params),
+            "status": status,
+            "started": self.started,
+            "duration": round(duration, 6),
+            "backend": identity,
+            "jobs": self.jobs,
+            "steps": steps,
+            "outputs": {name: str(path) for name, path in outputs.items()},
+        }
+
+
+def _message(error: BaseException) -> str:
+    if isinstance(error, BackendError):
+        return str(error) or type(error).__name__
+    return f"{type(error).__name__}: {error}"
+
+
+def _substitutions(outcome: StepOutcome) -> tuple[str, ...]:
+    return tuple(
+        f"{item.get('requested')} -> {item.get('used')}"
+        for item in outcome.result.get("substitutions", [])
+        if isinstance(item, dict)
+    )

@@ -1,0 +1,94 @@
+"""Start and stop `ffpipe serve`: the gradio app, the legacy routes, auth and request logging.
+
+gradio reads its upload folder (``GRADIO_TEMP_DIR``) and analytics switch from the environment,
+some of it at import time, so :func:`start` sets them before gradio is first imported.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from ffpipe.engine.api import Engine
+from ffpipe.server.settings import ServerSettings
+
+LOG = logging.getLogger("ffpipe.server")
+
+
+def prepare_environment(settings: ServerSettings) -> None:
+    """Folders created, gradio pointed at our upload folder, its telemetry off."""
+    settings.upload_dir.mkdir(parents=True, exist_ok=True)
+    settings.output_dir.mkdir(parents=True, exist_ok=True)
+    os.environ["GRADIO_TEMP_DIR"] = str(settings.upload_dir.resolve())
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("GRADIO_SSR_MODE", "False")
+
+
+@dataclass
+class RunningServer:
+    """A started server: its URL, the gradio Blocks and FastAPI app behind it."""
+
+    url: str
+    blocks: Any
+    app: Any
+
+    def close(self) -> None:
+        """Stop accepting requests and shut the server down."""
+        self.blocks.close()
+
+    def wait(self) -> None:
+        """Block until the process is interrupted (Ctrl-C raises KeyboardInterrupt here)."""
+        threading.Event().wait()
+
+
+def _mount_extensions(app: Any) -> None:
+    """Hook for further routes on the server's FastAPI app (the lead wires the jobs API here)."""
+
+
+def start(settings: ServerSettings, engine: Engine) -> RunningServer:
+    """Launch the server in background threads and return once it accepts requests."""
+    prepare_environment(settings)
+    from starlette.middleware import Middleware
+
+    from ffpipe.server.auth import AuthGate, check_password
+    from ffpipe.server.capabilities import server_capabilities
+    from ffpipe.server.endpoints import build_blocks
+    from ffpipe.server.legacy import mount_legacy
+    from ffpipe.server.requestlog import RequestLog
+
+    def capabilities() -> dict[str, Any]:
+        return server_capabilities(engine, settings)
+
+    blocks = build_blocks(engine, settings, capabilities)
+    credentials = dict(settings.credentials)
+    auth = (
+        (lambda user, password: check_password(credentials, user, password))
+        if credentials
+        else None
+    )
+    app, local_url, _ = blocks.launch(
+        server_name=settings.host,
+        server_port=settings.port,
+        prevent_thread_lock=True,
+        quiet=True,
+        show_error=False,
+        auth=auth,
+        max_file_size=settings.max_file_size,
+        allowed_paths=[str(settings.output_dir.resolve())],
+        footer_links=[],
+        ssr_mode=False,
+        mcp_server=False,
+        app_kwargs={
+            "middleware": [
+                Middleware(RequestLog),
+                Middleware(AuthGate, credentials=credentials),
+            ]
+        },
+    )
+    mount_legacy(app, engine, settings, capabilities)
+    _mount_extensions(app)
+    return RunningServer(url=local_url, blocks=blocks, app=app)

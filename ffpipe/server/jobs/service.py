@@ -1,0 +1,273 @@
+"""What the REST API and the Gradio endpoints both do with jobs: check, stage, queue, report."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from pydantic import ValidationError
+
+from ffpipe.catalog import OPS, JobOptions, JobStatus
+from ffpipe.server.jobs.estimate import estimate_seconds
+from ffpipe.server.jobs.settings import JobSettings
+from ffpipe.server.jobs.store import ALL_STATES, JobConflict, JobNotFound, JobRecord, JobStore
+
+_JOB_OPTION_FIELDS = tuple(JobOptions.model_fields)
+_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+class ServiceError(Exception):
+    """A request the job service refuses; carries the HTTP status and the catalog's error shape."""
+
+    status_code = 400
+
+    def __init__(self, error: str, detail: str = "") -> None:
+        super().__init__(f"{error}: {detail}" if detail else error)
+        self.error = error
+        self.detail = detail
+
+    def document(self) -> dict[str, str]:
+        """The catalog's Error Response."""
+        return {"error": self.error, "detail": self.detail}
+
+
+class InvalidRequest(ServiceError):
+    status_code = 422
+
+
+class NotFound(ServiceError):
+    status_code = 404
+
+
+class Conflict(ServiceError):
+    status_code = 409
+
+
+class TooLarge(ServiceError):
+    status_code = 413
+
+
+class JobControl(Protocol):
+    """The part of the worker pool the service drives (see ``JobRunner``)."""
+
+    workers: int
+
+    def wake(self) -> None: ...
+
+    def cancel(self, job_id: str) -> JobRecord: ...
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A file sent with a submission: the name the client gave it and its bytes or a local path."""
+
+    name: str
+    content: bytes | Path
+
+
+def _safe_name(name: str) -> str:
+    cleaned = _UNSAFE_NAME.sub("_", Path(name).name).strip("._")
+    return cleaned or "upload"
+
+
+def _validation_detail(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors():
+        where = ".".join(str(part) for part in item["loc"]) or "(request)"
+        parts.append(f"{where}: {item['msg']}")
+    return "; ".join(parts)
+
+
+class JobService:
+    """Submission, status, listing, cancellation and results of jobs."""
+
+    def __init__(self, store: JobStore, control: JobControl, settings: JobSettings) -> None:
+        self.store = store
+        self.control = control
+        self.settings = settings
+
+    def submit(
+        self,
+        op: str,
+        params: dict[str, Any],
+        uploads: dict[str, Upload],
+        options: dict[str, Any] | None = None,
+    ) -> JobStatus:
+        """Check a submission against the catalog, stage its files and queue it.
+
+        ``uploads`` maps the op's file parameters (``target_media``, ``source_face``) to files;
+        job options (``job_id``, ``priority``, ``callback_url``) come in ``options`` or, as the
+        catalog allows for ``process``, among its ``params``.
+        """
+        spec = OPS.get(op)
+        if spec is None:
+            raise InvalidRequest("unknown op", f"{op!r}; known ops: {', '.join(OPS)}")
+        if not isinstance(params, dict):
+            raise InvalidRequest("invalid params", "params must be a JSON object")
+        params = dict(params)
+        option_values = dict(options or {})
+        for name in _JOB_OPTION_FIELDS:
+            if name in params:
+                option_values.setdefault(name, params.pop(name))
+        try:
+            job_options = JobOptions.model_validate(option_values)
+        except ValidationError as error:
+            raise InvalidRequest("invalid job options", _validation_detail(error)) from None
+        file_fields = spec.file_fields
+        sent_as_values = sorted(name for name in file_fields if params.get(name) is not None)
+        if sent_as_values:
+            raise InvalidRequest(
+                "files must be uploaded",
+                f"{', '.join(sent_as_values)} of {op} must be sent as file uploads, not as values",
+            )
+        unexpected = sorted(set(uploads) - set(file_fields))
+        if unexpected:
+            raise InvalidRequest(
+                "unexpected files",
+                f"{op} takes files only as {', '.join(file_fields)}; got {', '.join(unexpected)}",
+            )
+        staging = self.settings.uploads_dir / uuid.uuid4().hex
+        try:
+            staged = self._stage(staging, uploads)
+            try:
+                spec.params.model_validate({**params, **staged})
+            except ValidationError as error:
+                raise InvalidRequest(
+                    f"invalid parameters for {op}", _validation_detail(error)
+                ) from None
+            record = self.store.submit(
+                op,
+                params,
+                staged,
+                job_id=job_options.job_id,
+                priority=job_options.priority,
+                callback_url=job_options.callback_url,
+            )
+        except JobConflict as error:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise Conflict("duplicate job_id", str(error)) from None
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        self.control.wake()
+        return self.status_document(record)
+
+    def _stage(self, staging: Path, uploads: dict[str, Upload]) -> dict[str, str]:
+        staged: dict[str, str] = {}
+        total = 0
+        for field_name, upload in uploads.items():
+            folder = staging / field_name
+            folder.mkdir(parents=True, exist_ok=True)
+            target = folder / _safe_name(upload.name)
+            if isinstance(upload.content, Path):
+                total += upload.content.stat().st_size
+                if total > self.settings.max_upload_bytes:
+                    raise self._too_large()
+                shutil.copyfile(upload.content, target)
+            else:
+                total += len(upload.content)
+                if total > self.settings.max_upload_bytes:
+                    raise self._too_large()
+                target.write_bytes(upload.content)
+            staged[field_name] = str(target)
+        return staged
+
+    def _too_large(self) -> TooLarge:
+        limit = self.settings.max_upload_bytes / 1e6
+        return TooLarge("upload too large", f"the files of one job may total {limit:g} MB")
+
+    def record(self, job_id: str) -> JobRecord:
+        """The stored job, or :class:`NotFound`."""
+        try:
+            return self.store.get(job_id)
+        except JobNotFound as error:
+            raise NotFound("job not found", str(error)) from None
+
+    def status(self, job_id: str) -> JobStatus:
+        """The catalog's Job Status Response for one job."""
+        return self.status_document(self.record(job_id))
+
+    def list(
+        self, status: str | None = None, op: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """Jobs newest first: each status document plus op, priority, attempts and times."""
+        if status is not None and status not in ALL_STATES:
+            raise InvalidRequest("invalid status filter", f"{status!r}; one of {ALL_STATES}")
+        if not 1 <= limit <= 1000:
+            raise InvalidRequest("invalid limit", "limit must be 1-1000")
+        return [
+            {
+                **self.status_document(record).model_dump(mode="json"),
+                "op": record.op,
+                "priority": record.priority,
+                "stage": record.stage,
+                "attempts": record.attempts,
+                "created_at": record.created_at,
+                "finished_at": record.finished_at,
+            }
+            for record in self.store.list(status=status, op=op, limit=limit)
+        ]
+
+    def cancel(self, job_id: str) -> JobStatus:
+        """Cancel a job (see ``JobStore.cancel``); a finished job is a conflict."""
+        record = self.record(job_id)
+        if record.finished:
+            raise Conflict("job already finished", f"job {job_id!r} is {record.status}")
+        return self.status_document(self.control.cancel(job_id))
+
+    def result_files(self, job_id: str) -> dict[str, Path]:
+        """Output files of a completed job; a job not completed is a conflict."""
+        record = self.record(job_id)
+        if record.status != "completed":
+            raise Conflict(
+                "job has no result",
+                f"job {job_id!r} is {record.status}"
+                + (f": {record.error}" if record.error else ""),
+            )
+        return {name: Path(path) for name, path in (record.outputs or {}).items()}
+
+    def result_document(self, record: JobRecord) -> dict[str, Any] | None:
+        """The ``result`` of a status document: links to outputs and the op's result, or error."""
+        if record.status == "completed":
+            base = (self.settings.public_url or "").rstrip("/")
+            return {
+                "files": {
+                    name: f"{base}/api/jobs/{record.job_id}/result/{name}"
+                    for name in record.outputs or {}
+                },
+                "result": record.result,
+                "attempts": record.attempts,
+                "notes": record.notes,
+            }
+        if record.status == "failed":
+            return {"error": record.error, "attempts": record.attempts, "notes": record.notes}
+        return None
+
+    def status_document(self, record: JobRecord) -> JobStatus:
+        """The catalog's Job Status Response for ``record``, with its current estimate."""
+        estimate = None
+        if not record.finished:
+            ahead = self.store.queue_position(record.job_id) if record.status == "queued" else 0
+            estimate = estimate_seconds(
+                record,
+                self.store.recent_durations(record.op),
+                queued_ahead=ahead,
+                workers=self.control.workers,
+            )
+        return JobStatus(
+            job_id=record.job_id,
+            status=record.status,  # type: ignore[arg-type] - the store only writes JobState values
+            progress=record.progress,
+            estimated_time=0 if record.finished else estimate,
+            result=self.result_document(record),
+        )
+
+    def webhook_body(self, job_id: str) -> bytes:
+        """The exact bytes POSTed to a job's callback: its status document as JSON."""
+        document = self.status(job_id).model_dump(mode="json")
+        return json.dumps(document, separators=(",", ":"), sort_keys=True).encode()

@@ -1,0 +1,423 @@
+"""The durable job queue: one SQLite file holding jobs and pending webhook deliveries.
+
+WAL journaling with ``synchronous=FULL`` means a job acknowledged to a client is on disk before the
+answer leaves, so it survives ``kill -9`` and power loss. One connection, guarded by a lock, serves
+every thread of the process; claims run inside ``BEGIN IMMEDIATE`` so no job is handed out twice.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ACTIVE_STATES = ("queued", "processing")
+FINAL_STATES = ("completed", "failed", "cancelled")
+ALL_STATES = ACTIVE_STATES + FINAL_STATES
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id TEXT NOT NULL UNIQUE,
+    op TEXT NOT NULL,
+    params TEXT NOT NULL,
+    files TEXT NOT NULL,
+    priority INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    progress REAL NOT NULL DEFAULT 0,
+    stage TEXT NOT NULL DEFAULT '',
+    callback_url TEXT,
+    outputs TEXT,
+    result TEXT,
+    error TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    notes TEXT NOT NULL DEFAULT '[]',
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL,
+    started_at REAL,
+    finished_at REAL
+);
+CREATE INDEX IF NOT EXISTS jobs_queue ON jobs (status, priority DESC, seq);
+CREATE TABLE IF NOT EXISTS deliveries (
+    job_id TEXT PRIMARY KEY,
+    url TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_at REAL NOT NULL,
+    last_error TEXT,
+    delivered_at REAL
+);
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (state, next_at);
+"""
+
+
+class JobStoreError(Exception):
+    """Base of the store's errors; messages are meant for the API's callers."""
+
+
+class JobConflict(JobStoreError):
+    """A job with the requested id already exists."""
+
+
+class JobNotFound(JobStoreError):
+    """No job has the requested id."""
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """A job as stored: what to run, where it stands, and what it produced."""
+
+    job_id: str
+    op: str
+    params: dict[str, Any]
+    files: dict[str, str]
+    """Input file fields of ``params`` and the server-side paths they were staged at."""
+    priority: int
+    status: str
+    progress: float
+    stage: str
+    callback_url: str | None
+    outputs: dict[str, str] | None
+    """Output name -> server-side path, once completed."""
+    result: dict[str, Any] | None
+    error: str | None
+    attempts: int
+    """How many times a worker has started this job; above 1 means it ran again after a crash."""
+    notes: list[str]
+    cancel_requested: bool
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    seq: int = field(default=0, compare=False)
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINAL_STATES
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A webhook delivery owed for a finished job."""
+
+    job_id: str
+    url: str
+    state: str
+    """pending, delivered, failed (gave up after retries) or refused (destination not allowed)."""
+    attempts: int
+    next_at: float
+    last_error: str | None
+    delivered_at: float | None
+
+
+def _record(row: sqlite3.Row) -> JobRecord:
+    return JobRecord(
+        job_id=row["job_id"],
+        op=row["op"],
+        params=json.loads(row["params"]),
+        files=json.loads(row["files"]),
+        priority=row["priority"],
+        status=row["status"],
+        progress=row["progress"],
+        stage=row["stage"],
+        callback_url=row["callback_url"],
+        outputs=json.loads(row["outputs"]) if row["outputs"] is not None else None,
+        result=json.loads(row["result"]) if row["result"] is not None else None,
+        error=row["error"],
+        attempts=row["attempts"],
+        notes=json.loads(row["notes"]),
+        cancel_requested=bool(row["cancel_requested"]),
+        created_at=row["created_at"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        seq=row["seq"],
+    )
+
+
+def _delivery(row: sqlite3.Row) -> Delivery:
+    return Delivery(**{key: row[key] for key in row.keys()})  # noqa: SIM118 - Row is not a dict
+
+
+class JobStore:
+    """Jobs and webhook deliveries in one SQLite database file."""
+
+    def __init__(self, db: Path) -> None:
+        db.parent.mkdir(parents=True, exist_ok=True)
+        self.path = db
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(db), check_same_thread=False, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA busy_timeout=10000")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _get(self, db: sqlite3.Connection, job_id: str) -> JobRecord:
+        row = db.execute("SELECT * FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
+        if row is None:
+            raise JobNotFound(f"no job with id {job_id!r}")
+        return _record(row)
+
+    def submit(
+        self,
+        op: str,
+        params: dict[str, Any],
+        files: dict[str, str],
+        job_id: str | None = None,
+        priority: int = 5,
+        callback_url: str | None = None,
+    ) -> JobRecord:
+        """Queue a job; raises :class:`JobConflict` when ``job_id`` is taken."""
+        if not 1 <= priority <= 10:
+            raise ValueError(f"priority must be 1-10, got {priority}")
+        job_id = job_id or str(uuid.uuid4())
+        with self._transaction() as db:
+            try:
+                db.execute(
+                    "INSERT INTO jobs (job_id, op, params, files, priority, status, callback_url,"
+                    " created_at) VALUES (?, ?, ?, ?, ?, 'queued', ?, ?)",
+                    (
+                        job_id,
+                        op,
+                        json.dumps(params),
+                        json.dumps(files),
+                        priority,
+                        callback_url,
+                        time.time(),
+                    ),
+                )
+            except sqlite3.IntegrityError:
+                raise JobConflict(f"a job with id {job_id!r} already exists") from None
+            return self._get(db, job_id)
+
+    def claim_next(self) -> JobRecord | None:
+        """Mark the next queued job processing and return it: highest priority, then oldest."""
+        with self._transaction() as db:
+            row = db.execute(
+                "SELECT job_id FROM jobs WHERE status = 'queued'"
+                " ORDER BY priority DESC, seq LIMIT 1"
+            ).fetchone()
+            if row is None:
+                return None
+            db.execute(
+                "UPDATE jobs SET status = 'processing', attempts = attempts + 1, started_at = ?,"
+                " progress = 0, stage = 'starting' WHERE job_id = ?",
+                (time.time(), row["job_id"]),
+            )
+            return self._get(db, row["job_id"])
+
+    def set_progress(self, job_id: str, progress: float, stage: str) -> None:
+        """Record progress of a processing job (ignored once the job has left processing)."""
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE jobs SET progress = ?, stage = ?"
+                " WHERE job_id = ? AND status = 'processing'",
+                (min(max(progress, 0.0), 1.0), stage, job_id),
+            )
+
+    def _finish(
+        self, db: sqlite3.Connection, job_id: str, status: str, assignments: dict[str, Any]
+    ) -> JobRecord:
+        record = self._get(db, job_id)
+        if record.status != "processing":
+            return record
+        columns = {"status": status, "finished_at": time.time(), **assignments}
+        sets = ", ".join(f"{name} = ?" for name in columns)
+        db.execute(f"UPDATE jobs SET {sets} WHERE job_id = ?", (*columns.values(), job_id))
+        if record.callback_url is not None and status in ("completed", "failed"):
+            db.execute(
+                "INSERT OR REPLACE INTO deliveries (job_id, url, next_at) VALUES (?, ?, ?)",
+                (job_id, record.callback_url, time.time()),
+            )
+        return self._get(db, job_id)
+
+    def complete(self, job_id: str, outputs: dict[str, str], result: dict[str, Any]) -> JobRecord:
+        """Mark a processing job completed; its webhook delivery is queued in the same commit."""
+        with self._transaction() as db:
+            return self._finish(
+                db,
+                job_id,
+                "completed",
+                {
+                    "progress": 1.0,
+                    "stage": "done",
+                    "outputs": json.dumps(outputs),
+                    "result": json.dumps(result),
+                },
+            )
+
+    def fail(self, job_id: str, error: str) -> JobRecord:
+        """Mark a processing job failed with a message for the user."""
+        with self._transaction() as db:
+            return self._finish(db, job_id, "failed", {"stage": "failed", "error": error})
+
+    def mark_cancelled(self, job_id: str) -> JobRecord:
+        """Record that a processing job stopped because it was cancelled."""
+        with self._transaction() as db:
+            return self._finish(db, job_id, "cancelled", {"stage": "cancelled"})
+
+    def cancel(self, job_id: str) -> JobRecord:
+        """Cancel a job: a queued one leaves the queue at once; a processing one is flagged.
+
+        A processing job stays ``processing`` with ``cancel_requested`` set until its worker stops
+        it at the next frame. Finished jobs are returned unchanged.
+        """
+        with self._transaction() as db:
+            record = self._get(db, job_id)
+            if record.status == "queued":
+                db.execute(
+                    "UPDATE jobs SET status = 'cancelled', stage = 'cancelled',"
+                    " cancel_requested = 1, finished_at = ? WHERE job_id = ?",
+                    (time.time(), job_id),
+                )
+            elif record.status == "processing":
+                db.execute("UPDATE jobs SET cancel_requested = 1 WHERE job_id = ?", (job_id,))
+            return self._get(db, job_id)
+
+    def get(self, job_id: str) -> JobRecord:
+        """The job called ``job_id``; raises :class:`JobNotFound`."""
+        with self._lock:
+            return self._get(self._db, job_id)
+
+    def list(
+        self, status: str | None = None, limit: int = 100, op: str | None = None
+    ) -> list[JobRecord]:
+        """Jobs, newest first, optionally only those in ``status`` or of ``op``."""
+        clauses, values = [], []
+        if status is not None:
+            clauses.append("status = ?")
+            values.append(status)
+        if op is not None:
+            clauses.append("op = ?")
+            values.append(op)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT * FROM jobs {where} ORDER BY seq DESC LIMIT ?", (*values, limit)
+            ).fetchall()
+        return [_record(row) for row in rows]
+
+    def queue_position(self, job_id: str) -> int:
+        """How many queued jobs will be claimed before this queued job."""
+        with self._lock:
+            record = self._get(self._db, job_id)
+            row = self._db.execute(
+                "SELECT COUNT(*) FROM jobs WHERE status = 'queued'"
+                " AND (priority > ? OR (priority = ? AND seq < ?))",
+                (record.priority, record.priority, record.seq),
+            ).fetchone()
+        return int(row[0])
+
+    def recent_durations(self, op: str, limit: int = 20) -> list[float]:
+        """Wall seconds of the latest completed jobs of ``op``, newest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT finished_at - started_at FROM jobs WHERE op = ? AND status = 'completed'"
+                " AND started_at IS NOT NULL ORDER BY finished_at DESC LIMIT ?",
+                (op, limit),
+            ).fetchall()
+        return [float(row[0]) for row in rows]
+
+    def requeue_interrupted(self) -> list[str]:
+        """Put jobs left processing by a crash back in the queue; call once at start-up.
+
+        Each gets a note saying it was interrupted; its ``attempts`` then tells it ran again.
+        """
+        now = time.time()
+        with self._transaction() as db:
+            rows = db.execute(
+                "SELECT job_id, attempts, notes FROM jobs WHERE status = 'processing'"
+            ).fetchall()
+            for row in rows:
+                notes = [
+                    *json.loads(row["notes"]),
+                    f"attempt {row['attempts']} was interrupted by a server stop and the job was"
+                    " queued again",
+                ]
+                db.execute(
+                    "UPDATE jobs SET status = CASE WHEN cancel_requested = 1 THEN 'cancelled'"
+                    " ELSE 'queued' END, progress = 0, stage = 'requeued', notes = ?,"
+                    " finished_at = CASE WHEN cancel_requested = 1 THEN ? ELSE NULL END"
+                    " WHERE job_id = ?",
+                    (json.dumps(notes), now, row["job_id"]),
+                )
+        return [row["job_id"] for row in rows]
+
+    def counts(self) -> dict[str, int]:
+        """Number of jobs in each state."""
+        with self._lock:
+            rows = self._db.execute("SELECT status, COUNT(*) FROM jobs GROUP BY status").fetchall()
+        counts = dict.fromkeys(ALL_STATES, 0)
+        counts.update({row[0]: row[1] for row in rows})
+        return counts
+
+    def due_deliveries(self, now: float | None = None, limit: int = 20) -> list[Delivery]:
+        """Pending webhook deliveries whose next attempt is due."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT * FROM deliveries WHERE state = 'pending' AND next_at <= ?"
+                " ORDER BY next_at LIMIT ?",
+                (time.time() if now is None else now, limit),
+            ).fetchall()
+        return [_delivery(row) for row in rows]
+
+    def next_delivery_time(self) -> float | None:
+        """When the earliest pending delivery is due, or None when none is pending."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT MIN(next_at) FROM deliveries WHERE state = 'pending'"
+            ).fetchone()
+        return row[0]
+
+    def delivery(self, job_id: str) -> Delivery | None:
+        """The webhook delivery of a job, if one is owed."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT * FROM deliveries WHERE job_id = ?", (job_id,)
+            ).fetchone()
+        return None if row is None else _delivery(row)
+
+    def record_delivery(
+        self,
+        job_id: str,
+        state: str,
+        error: str | None = None,
+        retry_at: float | None = None,
+    ) -> Delivery:
+        """Record one delivery attempt: its outcome and, when pending, when to try again."""
+        now = time.time()
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE deliveries SET state = ?, attempts = attempts + 1, last_error = ?,"
+                " next_at = ?, delivered_at = ? WHERE job_id = ?",
+                (
+                    state,
+                    error,
+                    now if retry_at is None else retry_at,
+                    now if state == "delivered" else None,
+                    job_id,
+                ),
+            )
+            row = db.execute("SELECT * FROM deliveries WHERE job_id = ?", (job_id,)).fetchone()
+        return _delivery(row)

@@ -1,0 +1,222 @@
+"""Signed webhook deliveries of finished jobs, retried with backoff until acknowledged.
+
+When a job with a ``callback_url`` completes or fails, the server POSTs its Job Status Response
+(JSON, ``Content-Type: application/json``) to that URL with the header::
+
+    X-FFpipe-Signature: sha256=<hex HMAC-SHA256 of the exact request body, keyed by the secret>
+
+The secret is the server's (``<data dir>/webhook-secret`` unless given). A receiver recomputes the
+HMAC over the raw body it received and compares in constant time (see :func:`verify`). Any 2xx
+answer acknowledges the delivery; anything else, or no answer, is retried with exponential backoff.
+Deliveries are rows of the job database, written in the same commit that finishes the job, so a
+delivery owed before a crash is made after the restart: at least once, possibly more than once.
+
+Only http(s) URLs are called. A destination whose host resolves to any private, loopback,
+link-local or otherwise non-public address is refused before any connection is attempted, unless
+the server's allowlist names the host, the address or a network containing it. The request then
+goes to the address that was checked, so a second DNS answer cannot redirect it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import logging
+import random
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from ffpipe.server.jobs.settings import JobSettings
+from ffpipe.server.jobs.store import Delivery, JobStore
+
+SIGNATURE_HEADER = "X-FFpipe-Signature"
+log = logging.getLogger(__name__)
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class CallbackRefused(Exception):
+    """A callback destination the server will not call."""
+
+
+def sign(body: bytes, secret: bytes) -> str:
+    """The value of the signature header for ``body``."""
+    return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+
+
+def verify(body: bytes, secret: bytes, header: str | None) -> bool:
+    """Whether ``header`` is the valid signature of ``body``: what a receiver should check."""
+    return header is not None and hmac.compare_digest(sign(body, secret), header)
+
+
+def _public(address: IPAddress) -> bool:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_global and not address.is_multicast
+
+
+def _allowed(host: str, address: IPAddress, allowlist: tuple[str, ...]) -> bool:
+    for entry in allowlist:
+        if entry.lower() == host.lower():
+            return True
+        try:
+            if address in ipaddress.ip_network(entry, strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+@dataclass(frozen=True)
+class Destination:
+    """A checked callback target: the URL as given and the address it will be sent to."""
+
+    url: str
+    host: str
+    address: IPAddress
+
+
+def check_destination(url: str, allowlist: tuple[str, ...] = ()) -> Destination:
+    """Resolve ``url``'s host and check every address; raises :class:`CallbackRefused`.
+
+    No connection is made here, and none is made by the caller for a refused URL.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise CallbackRefused(f"callback URL {url!r} is not http(s)")
+    host = parts.hostname
+    if not host:
+        raise CallbackRefused(f"callback URL {url!r} has no host")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, ValueError) as error:
+        raise CallbackRefused(f"cannot resolve callback host {host!r}: {error}") from None
+    addresses = [ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos]
+    if not addresses:
+        raise CallbackRefused(f"callback host {host!r} has no address")
+    for address in addresses:
+        if not _public(address) and not _allowed(host, address, allowlist):
+            raise CallbackRefused(
+                f"callback host {host!r} resolves to {address}, a private, loopback or link-local"
+                " address not in the server's callback allowlist"
+            )
+    return Destination(url=url, host=host, address=addresses[0])
+
+
+def _pinned_request(destination: Destination, body: bytes, signature: str) -> httpx.Request:
+    parts = urlsplit(destination.url)
+    literal = (
+        f"[{destination.address}]"
+        if isinstance(destination.address, ipaddress.IPv6Address)
+        else str(destination.address)
+    )
+    netloc = literal if parts.port is None else f"{literal}:{parts.port}"
+    host_header = destination.host if parts.port is None else f"{destination.host}:{parts.port}"
+    return httpx.Request(
+        "POST",
+        urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, "")),
+        content=body,
+        headers={
+            "Host": host_header,
+            "Content-Type": "application/json",
+            "User-Agent": "ffpipe-webhook",
+            SIGNATURE_HEADER: signature,
+        },
+        extensions={"sni_hostname": destination.host},
+    )
+
+
+class WebhookDispatcher:
+    """A thread delivering due webhooks from the store, one attempt at a time per job."""
+
+    def __init__(
+        self,
+        store: JobStore,
+        settings: JobSettings,
+        body: Callable[[str], bytes],
+        *,
+        idle_poll_seconds: float = 1.0,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self._body = body
+        self._idle_poll = idle_poll_seconds
+        self._stopping = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        # The environment's proxies must not see callbacks: they go straight to the checked address.
+        self._client = httpx.Client(
+            timeout=settings.delivery_timeout_seconds, trust_env=False, follow_redirects=False
+        )
+
+    def start(self) -> None:
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._loop, name="ffpipe-webhooks", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self._client.close()
+
+    def wake(self) -> None:
+        """Look for due deliveries now (a job just finished)."""
+        self._wake.set()
+
+    def _loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self.deliver_due()
+            except Exception:
+                log.exception("webhook dispatch pass failed")
+            next_at = self.store.next_delivery_time()
+            wait = self._idle_poll if next_at is None else next_at - time.time()
+            self._wake.wait(min(max(wait, 0.0), self._idle_poll))
+            self._wake.clear()
+
+    def deliver_due(self) -> int:
+        """Make one attempt at every due delivery; returns how many were attempted."""
+        due = self.store.due_deliveries()
+        for delivery in due:
+            if self._stopping.is_set():
+                break
+            self.attempt(delivery)
+        return len(due)
+
+    def attempt(self, delivery: Delivery) -> Delivery:
+        """Try one delivery and record the outcome (delivered, refused, retry later, gave up)."""
+        try:
+            destination = check_destination(delivery.url, self.settings.callback_allowlist)
+        except CallbackRefused as error:
+            log.warning("webhook for job %s refused: %s", delivery.job_id, error)
+            return self.store.record_delivery(delivery.job_id, "refused", str(error))
+        body = self._body(delivery.job_id)
+        request = _pinned_request(destination, body, sign(body, self.settings.secret))
+        try:
+            response = self._client.send(request)
+            error = None if response.is_success else f"HTTP {response.status_code}"
+        except httpx.HTTPError as failure:
+            error = f"{type(failure).__name__}: {failure}"
+        if error is None:
+            return self.store.record_delivery(delivery.job_id, "delivered")
+        attempts = delivery.attempts + 1
+        if attempts >= self.settings.max_delivery_attempts:
+            log.warning("webhook for job %s given up after %d attempts", delivery.job_id, attempts)
+            return self.store.record_delivery(delivery.job_id, "failed", error)
+        delay = min(
+            self.settings.retry_base_seconds * 2 ** (attempts - 1), self.settings.retry_max_seconds
+        )
+        delay *= random.uniform(1.0, 1.25)  # spread retries of many jobs to one receiver
+        return self.store.record_delivery(
+            delivery.job_id, "pending", error, retry_at=time.time() + delay
+        )

@@ -1,0 +1,176 @@
+"""Worker threads that take jobs from the store and run them on the engine."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from ffpipe.catalog import OPS
+from ffpipe.engine.api import CancelledError, Engine, EngineError, ProgressFn, RunContext
+from ffpipe.server.jobs.settings import OUTPUTS_FOLDER
+from ffpipe.server.jobs.store import JobRecord, JobStore
+
+log = logging.getLogger(__name__)
+
+
+class _Stopping(Exception):
+    """Raised inside a job when the server shuts down; the job is requeued on the next start."""
+
+
+class JobRunner:
+    """``workers`` threads claiming jobs (highest priority first) and running them.
+
+    Progress reported by the engine through ``RunContext.report`` is written to the store at most
+    every ``progress_interval`` seconds; ``on_finished`` is called with each job that ends.
+    Cancelling a processing job sets its ``RunContext.cancel`` event and makes the next progress
+    report raise, so the job stops at the next frame.
+    """
+
+    def __init__(
+        self,
+        store: JobStore,
+        engine: Engine,
+        data_dir: Path,
+        workers: int = 1,
+        *,
+        idle_poll_seconds: float = 1.0,
+        progress_interval: float = 0.25,
+        on_finished: Callable[[JobRecord], None] | None = None,
+    ) -> None:
+        if workers < 1:
+            raise ValueError("workers must be at least 1")
+        self.store = store
+        self.engine = engine
+        self.outputs_dir = data_dir / OUTPUTS_FOLDER
+        self.workers = workers
+        self._idle_poll = idle_poll_seconds
+        self._progress_interval = progress_interval
+        self._on_finished = on_finished
+        self._wake = threading.Condition()
+        self._pending_wakes = 0
+        self._stopping = threading.Event()
+        self._running: dict[str, threading.Event] = {}
+        self._running_lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        """Start the worker threads."""
+        self._stopping.clear()
+        for index in range(self.workers):
+            thread = threading.Thread(
+                target=self._loop, name=f"ffpipe-job-worker-{index}", daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop claiming, interrupt running jobs at their next frame and join the threads.
+
+        Interrupted jobs stay ``processing`` in the store; ``JobStore.requeue_interrupted`` puts
+        them back in the queue on the next start, as after a crash.
+        """
+        self._stopping.set()
+        with self._running_lock:
+            for event in self._running.values():
+                event.set()
+        with self._wake:
+            self._wake.notify_all()
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(deadline - time.monotonic(), 0.0))
+        self._threads = [thread for thread in self._threads if thread.is_alive()]
+
+    def wake(self) -> None:
+        """Tell an idle worker that a job was queued."""
+        with self._wake:
+            self._pending_wakes += 1
+            self._wake.notify()
+
+    def cancel(self, job_id: str) -> JobRecord:
+        """Cancel a job: queued ones at once, processing ones at their next frame."""
+        with self._running_lock:
+            record = self.store.cancel(job_id)
+            event = self._running.get(job_id)
+            if event is not None:
+                event.set()
+        return record
+
+    def running(self) -> list[str]:
+        """Ids of the jobs being processed right now."""
+        with self._running_lock:
+            return list(self._running)
+
+    def _loop(self) -> None:
+        while not self._stopping.is_set():
+            record = self.store.claim_next()
+            if record is None:
+                with self._wake:
+                    if self._pending_wakes == 0:
+                        self._wake.wait(self._idle_poll)
+                    self._pending_wakes = 0
+                continue
+            self.run_job(record)
+
+    def run_job(self, record: JobRecord) -> JobRecord:
+        """Run one claimed job to its end and record the outcome."""
+        cancel = threading.Event()
+        with self._running_lock:
+            self._running[record.job_id] = cancel
+        # A cancel that arrived between the claim and the registration above is in the store.
+        if self.store.get(record.job_id).cancel_requested:
+            cancel.set()
+        try:
+            finished = self._execute(record, cancel)
+        finally:
+            with self._running_lock:
+                self._running.pop(record.job_id, None)
+        if self._on_finished is not None and finished.finished:
+            self._on_finished(finished)
+        return finished
+
+    def _execute(self, record: JobRecord, cancel: threading.Event) -> JobRecord:
+        job_id = record.job_id
+        out_dir = self.outputs_dir / job_id
+        shutil.rmtree(out_dir, ignore_errors=True)
+        out_dir.mkdir(parents=True)
+        context = RunContext(out_dir, self._progress_writer(job_id, cancel), cancel)
+        try:
+            params = OPS[record.op].params.model_validate({**record.params, **record.files})
+            context.check_cancelled()
+            output = self.engine.run(record.op, params, context)
+        except (CancelledError, _Stopping):
+            if self._stopping.is_set() and not self.store.get(job_id).cancel_requested:
+                log.info("job %s interrupted by shutdown; it is requeued on the next start", job_id)
+                return self.store.get(job_id)
+            return self.store.mark_cancelled(job_id)
+        except ValidationError as error:
+            return self.store.fail(job_id, f"invalid parameters: {error}")
+        except EngineError as error:
+            return self.store.fail(job_id, str(error))
+        except Exception as error:
+            log.exception("job %s failed unexpectedly", job_id)
+            return self.store.fail(job_id, f"internal error: {type(error).__name__}: {error}")
+        result = json.loads(json.dumps(output.result, default=str))
+        outputs = {name: str(path) for name, path in output.files.items()}
+        return self.store.complete(job_id, outputs, result)
+
+    def _progress_writer(self, job_id: str, cancel: threading.Event) -> ProgressFn:
+        last_write = 0.0
+
+        def write(fraction: float, stage: str) -> None:
+            nonlocal last_write
+            if cancel.is_set():
+                raise _Stopping() if self._stopping.is_set() else CancelledError("cancelled")
+            now = time.monotonic()
+            if now - last_write >= self._progress_interval or fraction >= 1.0:
+                last_write = now
+                self.store.set_progress(job_id, fraction, stage)
+
+        return write

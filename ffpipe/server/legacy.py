@@ -1,0 +1,217 @@
+"""The catalog's legacy JSON protocol on the server's FastAPI app, and GET /api/capabilities.
+
+``POST /api/predict`` takes ``{"fn_index": n, "data": [...]}`` with ``data`` in the endpoint's
+parameter order and files as base64 (``{"name", "data", "is_file"}`` objects or ``data:`` URLs),
+and answers ``{"data": [file, result, [files]], "duration", "average_duration"}`` with files as
+``{"name", "data", "is_file": true, "orig_name"}``; failures are ``{"error", "detail"}`` with a
+4xx status (5xx only for the server's own faults).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import anyio
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from ffpipe.catalog import OPS
+from ffpipe.engine.api import Engine
+from ffpipe.server.execute import ENDPOINT_ORDER, Outcome, RequestError, execute, parameter_order
+from ffpipe.server.settings import ServerSettings, format_size
+
+_DATA_URL = re.compile(r"^data:[^;,]*(;[^,]*)?,", re.IGNORECASE)
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+# Two files as base64 (4/3 each) plus JSON around them.
+_BODY_FACTOR = 3
+
+
+def _error(error: RequestError) -> JSONResponse:
+    return JSONResponse(error.shape(), status_code=error.status)
+
+
+def _decode_file(name: str, value: Any, settings: ServerSettings) -> Any:
+    """A base64 file of the request written into the upload folder, as a FileData dict."""
+    if value is None or (isinstance(value, dict) and "path" in value and "data" not in value):
+        return value
+    if isinstance(value, dict) and "data" in value:
+        encoded, original = value["data"], str(value.get("name") or name)
+    elif isinstance(value, str) and _DATA_URL.match(value):
+        encoded, original = value, name
+    else:
+        return value  # a plain path or URL: refused by the common file check with its reason
+    if not isinstance(encoded, str):
+        raise RequestError("invalid file", f"{name}: 'data' must be base64 text")
+    header = _DATA_URL.match(encoded)
+    if header:
+        if ";base64" not in (header.group(1) or "").lower():
+            raise RequestError("invalid file", f"{name}: only base64 data URLs are accepted")
+        encoded = encoded[header.end() :]
+    try:
+        content = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise RequestError("invalid file", f"{name}: 'data' is not valid base64") from None
+    if len(content) > settings.max_file_size:
+        raise RequestError(
+            "file too large",
+            f"{name} is {format_size(len(content))}; this server accepts files up to "
+            f"{format_size(settings.max_file_size)} (--max-file-size)",
+            status=413,
+        )
+    folder = settings.upload_dir / "legacy" / uuid.uuid4().hex
+    folder.mkdir(parents=True)
+    safe = _SAFE_NAME.sub("_", Path(original.replace("\\", "/")).name).lstrip(".") or name
+    path = folder / safe
+    path.write_bytes(content)
+    return {"path": str(path), "orig_name": safe}
+
+
+def _encoded(path: Path) -> dict[str, Any]:
+    return {
+        "name": path.name,
+        "data": base64.b64encode(path.read_bytes()).decode("ascii"),
+        "is_file": True,
+        "orig_name": path.name,
+    }
+
+
+def legacy_outputs(outcome: Outcome) -> list[Any]:
+    """``data`` of a legacy answer: primary file, result document, further files."""
+    primary, *extras = (outcome.files[key] for key in outcome.ordered_keys())
+    return [_encoded(primary), outcome.result_with_manifest(), [_encoded(p) for p in extras]]
+
+
+class _Admission:
+    """At most ``concurrency`` running and ``queue_size`` waiting; beyond that, queue full."""
+
+    def __init__(self, concurrency: int, queue_size: int) -> None:
+        self.limiter = anyio.CapacityLimiter(concurrency)
+        self.capacity = concurrency + queue_size
+        self.admitted = 0
+        self._lock = threading.Lock()
+
+    def enter(self) -> None:
+        with self._lock:
+            if self.admitted >= self.capacity:
+                raise RequestError(
+                    "queue full",
+                    f"{self.admitted} requests are running or waiting; try again later",
+                    status=503,
+                )
+            self.admitted += 1
+
+    def leave(self) -> None:
+        with self._lock:
+            self.admitted -= 1
+
+
+async def _read_json(request: Request, limit: int) -> Any:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise _too_large(limit)
+    try:
+        return json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise RequestError("malformed request", f"the body is not JSON: {error}") from None
+
+
+def _too_large(limit: int) -> RequestError:
+    return RequestError(
+        "request too large",
+        f"the request body exceeds {format_size(limit)}; files are limited by --max-file-size",
+        status=413,
+    )
+
+
+def _values(op: str, data: list[Any], settings: ServerSettings) -> dict[str, Any]:
+    order = parameter_order(op)
+    if len(data) > len(order):
+        raise RequestError(
+            "malformed request",
+            f"{op} takes at most {len(order)} values in 'data' ({', '.join(order)}); "
+            f"got {len(data)}",
+        )
+    values = dict(zip(order, data, strict=False))
+    for name in OPS[op].file_fields:
+        if name in values:
+            values[name] = _decode_file(name, values[name], settings)
+    return values
+
+
+def _op_of(body: Any) -> tuple[str, list[Any]]:
+    if not isinstance(body, dict):
+        raise RequestError("malformed request", 'expected {"fn_index": n, "data": [...]}')
+    fn_index, data = body.get("fn_index"), body.get("data", [])
+    if isinstance(fn_index, bool) or not isinstance(fn_index, int):
+        raise RequestError("malformed request", "'fn_index' must be an integer")
+    if not 0 <= fn_index < len(ENDPOINT_ORDER):
+        listing = ", ".join(f"{i}={name}" for i, name in enumerate(ENDPOINT_ORDER))
+        raise RequestError("unknown fn_index", f"{fn_index}; this server has {listing}", 404)
+    if not isinstance(data, list):
+        raise RequestError("malformed request", "'data' must be a list")
+    return ENDPOINT_ORDER[fn_index], data
+
+
+def mount_legacy(
+    app: FastAPI,
+    engine: Engine,
+    settings: ServerSettings,
+    capabilities: Callable[[], dict[str, Any]],
+) -> None:
+    """Add ``POST /api/predict`` and ``GET /api/capabilities`` to ``app``."""
+    admission = _Admission(settings.concurrency, settings.queue_size)
+    averages: dict[int, tuple[float, int]] = {}
+    roots = [settings.upload_dir, settings.output_dir]
+    body_limit = _BODY_FACTOR * settings.max_file_size + 1_000_000
+
+    async def predict(request: Request) -> JSONResponse:
+        try:
+            body = await _read_json(request, body_limit)
+            op, data = _op_of(body)
+            admission.enter()
+        except RequestError as error:
+            return _error(error)
+        start = time.perf_counter()
+        try:
+            values = _values(op, data, settings)
+            outcome = await anyio.to_thread.run_sync(
+                lambda: execute(engine, op, values, roots=roots, output_dir=settings.output_dir),
+                limiter=admission.limiter,
+            )
+            payload = await anyio.to_thread.run_sync(legacy_outputs, outcome)
+        except RequestError as error:
+            return _error(error)
+        finally:
+            admission.leave()
+        duration = time.perf_counter() - start
+        index = ENDPOINT_ORDER.index(op)
+        total, count = averages.get(index, (0.0, 0))
+        averages[index] = (total + duration, count + 1)
+        return JSONResponse(
+            {
+                "data": payload,
+                "duration": round(duration, 4),
+                "average_duration": round((total + duration) / (count + 1), 4),
+            }
+        )
+
+    async def capabilities_route() -> JSONResponse:
+        return JSONResponse(capabilities())
+
+    app.add_api_route("/api/predict", predict, methods=["POST"])
+    app.add_api_route("/api/predict/", predict, methods=["POST"])
+    app.add_api_route("/api/capabilities", capabilities_route, methods=["GET"])

@@ -1,0 +1,173 @@
+"""Sandboxed, type-preserving jinja2 templates and what they refer to.
+
+A value that is exactly one ``{{ expr }}`` evaluates to the expression's own type
+(``"{{ params.age }}"`` -> 65); any other text with templates renders to a string. Each distinct
+template text is parsed and compiled once.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import jinja2
+from jinja2 import meta, nodes
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+CONTEXT_NAMES = frozenset({"params", "inputs", "matrix", "env", "steps"})
+_SINGLE = re.compile(r"^\s*\{\{(?P<expr>.*)\}\}\s*$", re.DOTALL)
+_MARKERS = ("{{", "{%", "{#")
+
+
+class TemplateProblem(Exception):
+    """A template that cannot be parsed or rendered; the message is for the user."""
+
+
+def _basename(value: Any) -> str:
+    return os.path.basename(str(value))
+
+
+def _stem(value: Any) -> str:
+    return os.path.splitext(os.path.basename(str(value)))[0]
+
+
+def _environment() -> ImmutableSandboxedEnvironment:
+    env = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
+    env.filters["basename"] = _basename
+    env.filters["stem"] = _stem
+    return env
+
+
+ENVIRONMENT = _environment()
+
+
+def is_template(value: Any) -> bool:
+    """Whether ``value`` is a string containing jinja2 markup."""
+    return isinstance(value, str) and any(marker in value for marker in _MARKERS)
+
+
+def contains_template(value: Any) -> bool:
+    """Whether ``value`` or anything nested in it is a template."""
+    if isinstance(value, str):
+        return is_template(value)
+    if isinstance(value, dict):
+        return any(contains_template(item) for item in value.values())
+    if isinstance(value, list):
+        return any(contains_template(item) for item in value)
+    return False
+
+
+@dataclass(frozen=True)
+class Template:
+    """A parsed template: how to evaluate it and which steps, matrix axes and names it reads."""
+
+    source: str
+    single: bool
+    compiled: Any
+    step_refs: frozenset[str]
+    matrix_axes: frozenset[str] | None
+    """Axes read via ``matrix.NAME``; None when the whole ``matrix`` is read."""
+    names: frozenset[str]
+    """Top-level names the template reads."""
+    steps_whole: bool
+    """Reads ``steps`` other than as ``steps.ID``."""
+    reads: frozenset[str]
+    """What it reads, as ``params.NAME``, ``inputs.NAME`` and ``matrix.NAME``."""
+
+    def render(self, context: Mapping[str, Any]) -> Any:
+        """Evaluate with ``context``; raises :class:`TemplateProblem`."""
+        try:
+            if self.single:
+                result = self.compiled(**context)
+                if isinstance(result, jinja2.Undefined):
+                    str(result)
+                return result
+            return self.compiled.render(**context)
+        except jinja2.exceptions.SecurityError as error:
+            raise TemplateProblem(f"refused by the template sandbox: {error}") from None
+        except jinja2.UndefinedError as error:
+            raise TemplateProblem(f"undefined in template {self.source!r}: {error}") from None
+        except Exception as error:  # a template may raise anything (ZeroDivisionError, ...)
+            raise TemplateProblem(
+                f"template {self.source!r} failed: {type(error).__name__}: {error}"
+            ) from None
+
+
+@lru_cache(maxsize=4096)
+def parse_template(source: str) -> Template:
+    """Parse and compile ``source`` once; raises :class:`TemplateProblem` on syntax errors."""
+    match = _SINGLE.match(source)
+    expression = match.group("expr") if match else None
+    single = expression is not None and not any(m in expression for m in (*_MARKERS, "}}"))
+    try:
+        tree = ENVIRONMENT.parse(source)
+        if single:
+            compiled = ENVIRONMENT.compile_expression(expression, undefined_to_none=False)
+        else:
+            compiled = ENVIRONMENT.from_string(tree)
+    except jinja2.TemplateSyntaxError as error:
+        raise TemplateProblem(f"template syntax error in {source!r}: {error.message}") from None
+    step_refs, steps_whole = _attributes_of(tree, "steps")
+    axes, matrix_whole = _attributes_of(tree, "matrix")
+    names = frozenset(meta.find_undeclared_variables(tree))
+    reads = frozenset(
+        f"{name}.{attribute}"
+        for name in ("params", "inputs", "matrix")
+        for attribute in _attributes_of(tree, name)[0]
+    )
+    return Template(
+        source=source,
+        single=single,
+        compiled=compiled,
+        step_refs=step_refs,
+        matrix_axes=None if matrix_whole else axes,
+        names=names,
+        steps_whole=steps_whole,
+        reads=reads,
+    )
+
+
+def _attributes_of(tree: nodes.Node, name: str) -> tuple[frozenset[str], bool]:
+    """Attributes read from the variable ``name`` (``name.x``, ``name['x']``), and whether the
+    variable is also read in any other way."""
+    found: set[str] = set()
+    named = [n for n in tree.find_all(nodes.Name) if n.name == name and n.ctx == "load"]
+    covered: set[int] = set()
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        target = node.node
+        if not (isinstance(target, nodes.Name) and target.name == name):
+            continue
+        if isinstance(node, nodes.Getattr):
+            found.add(node.attr)
+        elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+            found.add(node.arg.value)
+        else:
+            continue
+        covered.add(id(target))
+    return frozenset(found), any(id(n) not in covered for n in named)
+
+
+def render_value(value: Any, context: Mapping[str, Any]) -> Any:
+    """Render every template in ``value`` (nested lists and mappings included)."""
+    if isinstance(value, str):
+        return parse_template(value).render(context) if is_template(value) else value
+    if isinstance(value, dict):
+        return {key: render_value(item, context) for key, item in value.items()}
+    if isinstance(value, list):
+        return [render_value(item, context) for item in value]
+    return value
+
+
+def templates_in(value: Any) -> list[Template]:
+    """Every template nested in ``value``, parsed."""
+    if isinstance(value, str):
+        return [parse_template(value)] if is_template(value) else []
+    if isinstance(value, dict):
+        return [t for item in value.values() for t in templates_in(item)]
+    if isinstance(value, list):
+        return [t for item in value for t in templates_in(item)]
+    return []

@@ -1,0 +1,91 @@
+"""``ffpipe jobs list | status | wait | cancel`` against a real job API on loopback."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+from _server_jobs_support import ASTRONAUT, FrameEngine, free_port, running_system
+
+from ffpipe.cli import main
+from ffpipe.server.jobs.client import JobsClient
+
+
+@pytest.fixture(scope="module")
+def url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    data = tmp_path_factory.mktemp("cli-jobs")
+    engine = FrameEngine(frames=20, frame_seconds=0.01)
+    with running_system(data, engine, progress_interval=0.0) as (_system, base):
+        yield base
+
+
+@pytest.fixture
+def client(url: str) -> Iterator[JobsClient]:
+    with JobsClient(url) as opened:
+        yield opened
+
+
+def test_wait_prints_progress_and_the_final_status(
+    url: str, client: JobsClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    client.submit("enhance", {}, {"target_media": ASTRONAUT}, job_id="cli-1")
+    code = main(["jobs", "wait", "cli-1", "--server", url, "--interval", "0.05"])
+    out, err = capsys.readouterr()
+    assert code == 0
+    assert out.startswith("cli-1  completed  100%")
+    assert "output: http" not in out and "  output: /api/jobs/cli-1/result/output" in out
+    assert "cli-1" in err.splitlines()[0], "progress lines go to stderr"
+
+
+def test_status_and_list(url: str, client: JobsClient, capsys: pytest.CaptureFixture[str]) -> None:
+    client.submit("detect", {}, {"target_media": ASTRONAUT}, job_id="cli-2", priority=8)
+    client.wait("cli-2", poll_seconds=0.05)
+    assert main(["jobs", "status", "cli-2", "--server", url, "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert (document["job_id"], document["status"]) == ("cli-2", "completed")
+    assert main(["jobs", "list", "--server", url, "--op", "detect"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["ID", "STATUS", "PROG", "PRI", "OP", "ETA"]
+    assert any(line.split()[:5] == ["cli-2", "completed", "100%", "8", "detect"] for line in lines)
+    assert main(["jobs", "list", "--server", url, "--status", "failed"]) == 0
+    assert capsys.readouterr().out.strip() == "no jobs"
+
+
+def test_cancel_then_wait_exits_1(
+    url: str, client: JobsClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    client.submit("enhance", {}, {"target_media": ASTRONAUT}, job_id="cli-3a", priority=1)
+    client.submit("enhance", {}, {"target_media": ASTRONAUT}, job_id="cli-3b", priority=1)
+    assert main(["jobs", "cancel", "cli-3b", "--server", url]) == 0
+    assert capsys.readouterr().out.startswith("cli-3b  cancelled")
+    assert main(["jobs", "wait", "cli-3b", "--server", url]) == 1
+    client.wait("cli-3a", poll_seconds=0.05)
+
+
+def test_user_errors_are_messages_not_tracebacks(
+    url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["jobs", "status", "ghost", "--server", url]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ffpipe: error: ") and "404: job not found" in err
+    assert "Traceback" not in err
+    down = f"http://127.0.0.1:{free_port()}"
+    assert main(["jobs", "list", "--server", down]) == 2
+    assert "cannot reach" in capsys.readouterr().err
+    assert main(["jobs", "list", "--server", url, "--auth", "nocolon"]) == 2
+    assert "USER:PASSWORD" in capsys.readouterr().err
+
+
+def test_the_console_command_runs(url: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "ffpipe", "jobs", "list", "--server", url, "--json", "--limit", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert len(json.loads(done.stdout)) == 1

@@ -1,0 +1,104 @@
+"""Detection on the real sample photos: faces found, the mission patch rejected, points sane."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from _engine_support import ASTRONAUT, GRACE, photo
+
+from ffpipe.engine.faces import (
+    detect_faces,
+    embedding_distance,
+    face_outline,
+    face_region_points,
+    margin_to_score,
+    refresh_landmarks,
+    score_to_margin,
+    with_embedding,
+)
+
+
+@pytest.fixture(scope="module")
+def astronaut_faces():
+    return detect_faces(photo(ASTRONAUT))
+
+
+@pytest.fixture(scope="module")
+def grace_faces():
+    return detect_faces(photo(GRACE))
+
+
+def test_one_face_per_sample_photo_at_the_default_score(astronaut_faces, grace_faces):
+    assert len(astronaut_faces) == 1
+    assert len(grace_faces) == 1
+
+
+def test_astronaut_face_is_where_the_photo_shows_it(astronaut_faces):
+    left, top, right, bottom = astronaut_faces[0].box
+    # The face of the astronaut spans about (175, 76)-(265, 166).
+    assert abs(left - 175) < 15 and abs(top - 76) < 15
+    assert abs(right - 265) < 15 and abs(bottom - 166) < 15
+    landmarks = astronaut_faces[0].landmarks
+    assert landmarks.shape == (68, 2)
+    assert np.all(landmarks[:, 0] > left - 20) and np.all(landmarks[:, 0] < right + 20)
+
+
+def test_the_mission_patch_is_only_found_at_a_low_threshold(astronaut_faces):
+    weak = detect_faces(photo(ASTRONAUT), score=0.1, with_embeddings=False)
+    assert len(weak) > len(astronaut_faces)
+    patch = [face for face in weak if face.box[1] > 250]
+    assert patch, "the patch on the suit is expected among weak detections"
+    assert all(face.score < 0.5 for face in patch)
+
+
+def test_scores_are_within_the_unit_range_and_respect_the_threshold():
+    for face in detect_faces(photo(ASTRONAUT), score=0.0, with_embeddings=False):
+        assert 0.0 <= face.score <= 1.0
+    assert detect_faces(photo(ASTRONAUT), score=1.0, with_embeddings=False) == []
+    assert margin_to_score(score_to_margin(0.37)) == pytest.approx(0.37)
+
+
+def test_a_larger_detector_size_finds_more_candidates():
+    image = photo(ASTRONAUT)
+    small = detect_faces(image, score=0.0, detector_size=320, with_embeddings=False)
+    large = detect_faces(image, score=0.0, detector_size=1280, with_embeddings=False)
+    assert len(large) > len(small)
+
+
+def test_embeddings_tell_the_two_people_apart(astronaut_faces, grace_faces):
+    distance = embedding_distance(astronaut_faces[0].embedding, grace_faces[0].embedding)
+    assert distance > 0.6
+    mirrored = detect_faces(np.ascontiguousarray(photo(ASTRONAUT)[:, ::-1]))
+    assert embedding_distance(mirrored[0].embedding, astronaut_faces[0].embedding) < 0.4
+
+
+def test_embedding_can_be_computed_later_and_matches(astronaut_faces):
+    bare = detect_faces(photo(ASTRONAUT), with_embeddings=False)[0]
+    assert bare.embedding is None
+    later = with_embedding(photo(ASTRONAUT), bare)
+    assert np.allclose(later.embedding, astronaut_faces[0].embedding, atol=1e-6)
+    assert with_embedding(photo(ASTRONAUT), later) is later
+
+
+def test_refreshed_landmarks_on_the_same_image_are_unchanged(astronaut_faces):
+    refreshed = refresh_landmarks(photo(ASTRONAUT), astronaut_faces[0])
+    assert np.array_equal(refreshed.landmarks, astronaut_faces[0].landmarks)
+    assert refreshed.embedding is None
+
+
+def test_region_points_add_a_forehead_above_the_brows(grace_faces):
+    landmarks = grace_faces[0].landmarks
+    points = face_region_points(landmarks)
+    assert points.shape == (78, 2)
+    assert np.array_equal(points[:68], landmarks)
+    assert np.all(points[68:, 1] < landmarks[17:27, 1])
+    outline = face_outline(landmarks)
+    assert outline[:, 1].min() == pytest.approx(points[:, 1].min())
+
+
+def test_detection_is_deterministic():
+    first = detect_faces(photo(GRACE))
+    second = detect_faces(photo(GRACE))
+    assert first[0].box == second[0].box
+    assert np.array_equal(first[0].landmarks, second[0].landmarks)
+    assert np.array_equal(first[0].embedding, second[0].embedding)

@@ -1,0 +1,98 @@
+"""``explain``: what a run would do with each step, and why, without running anything."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from _run_support import CountingBackend, copy_photos, write_pipeline
+
+from ffpipe.backends.base import BackendIdentity
+from ffpipe.cache.workspace import Workspace
+from ffpipe.graph import build_graph
+from ffpipe.run.explain import explain
+from ffpipe.run.runner import RunOptions, run_pipeline
+from ffpipe.spec import load_pipeline
+
+PORTRAIT = """
+    version: 1
+    name: portrait
+    params:
+      blend: {type: number, default: 0.8}
+    inputs: {target: target.jpg}
+    steps:
+      enhance:
+        uses: enhance
+        with: {target_media: "{{ inputs.target }}", face_enhancer_blend: "{{ params.blend }}"}
+      aged:
+        uses: edit
+        with: {target_media: "{{ steps.enhance.output }}", face_editor_age: 70}
+      nocache:
+        uses: edit
+        cache: false
+        with: {target_media: "{{ inputs.target }}"}
+"""
+
+
+def plan(folder: Path, version: str = "1.0", **kwargs: object) -> dict[str, str]:
+    pipeline = load_pipeline(folder / "pipe.yaml", kwargs.pop("overrides", None))  # type: ignore[arg-type]
+    identity = BackendIdentity(kind="test", engine="counting", engine_version=version)
+    decisions = explain(
+        pipeline, build_graph(pipeline), Workspace(folder / ".ffpipe"), identity, **kwargs
+    )  # type: ignore[arg-type]
+    return {node: str(decision) for node, decision in decisions.items()}
+
+
+def setup(folder: Path) -> None:
+    astronaut, _ = copy_photos(folder)
+    astronaut.rename(folder / "target.jpg")
+    write_pipeline(folder, PORTRAIT)
+    pipeline = load_pipeline(folder / "pipe.yaml")
+    run_pipeline(
+        pipeline, Workspace(folder / ".ffpipe"), CountingBackend(), RunOptions(out_dir=folder / "o")
+    )
+
+
+def test_nothing_run_yet_says_no_cache_entry(tmp_path: Path) -> None:
+    copy_photos(tmp_path)[0].rename(tmp_path / "target.jpg")
+    write_pipeline(tmp_path, PORTRAIT)
+    decisions = plan(tmp_path)
+    assert decisions["enhance"] == "will run (no cache entry)"
+    assert decisions["aged"] == "will run (upstream enhance will run)"
+    assert decisions["nocache"] == "will run (cache: false)"
+
+
+def test_after_a_run_everything_cacheable_is_cached(tmp_path: Path) -> None:
+    setup(tmp_path)
+    assert plan(tmp_path) == {
+        "enhance": "cached",
+        "aged": "cached",
+        "nocache": "will run (cache: false)",
+    }
+
+
+def test_param_change_is_named_with_old_and_new_values(tmp_path: Path) -> None:
+    setup(tmp_path)
+    decisions = plan(tmp_path, overrides={"blend": "0.6"})
+    assert decisions["enhance"] == "will run (face_enhancer_blend changed 0.8 -> 0.6)"
+    assert decisions["aged"] == "will run (upstream enhance will run)"
+
+
+def test_input_change_names_the_file(tmp_path: Path) -> None:
+    setup(tmp_path)
+    target = tmp_path / "target.jpg"
+    target.write_bytes(target.read_bytes() + b"\0")
+    decisions = plan(tmp_path)
+    assert decisions["enhance"] == "will run (input target_media (target.jpg) changed)"
+
+
+def test_engine_version_change(tmp_path: Path) -> None:
+    setup(tmp_path)
+    decisions = plan(tmp_path, version="1.1")
+    assert decisions["enhance"] == "will run (engine counting 1.0 -> 1.1)"
+
+
+def test_forced_steps(tmp_path: Path) -> None:
+    setup(tmp_path)
+    assert plan(tmp_path, force=("aged",))["aged"] == "will run (forced)"
+    assert plan(tmp_path, force=("aged",))["enhance"] == "cached"
+    assert set(plan(tmp_path, force_all=True).values()) == {"will run (forced)"}

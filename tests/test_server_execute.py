@@ -1,0 +1,96 @@
+"""One request through the common path: validation in the catalog's shape, the real engine."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ffpipe.engine import BuiltinEngine
+from ffpipe.server.execute import MANIFEST_KEY, RequestError, execute, validate
+
+MEDIA = Path(__file__).resolve().parent.parent / "media"
+
+
+@pytest.fixture(scope="module")
+def engine() -> BuiltinEngine:
+    return BuiltinEngine()
+
+
+@pytest.fixture
+def uploaded(tmp_path: Path) -> tuple[list[Path], Path]:
+    uploads = tmp_path / "uploads"
+    (uploads / "a").mkdir(parents=True)
+    target = uploads / "a" / "astronaut.jpg"
+    target.write_bytes((MEDIA / "astronaut.jpg").read_bytes())
+    return [uploads, tmp_path / "outputs"], target
+
+
+def test_detect_runs_and_reports_its_files(engine: BuiltinEngine, uploaded, tmp_path: Path) -> None:
+    roots, target = uploaded
+    outcome = execute(
+        engine,
+        "detect",
+        {"target_media": {"path": str(target)}},
+        roots=roots,
+        output_dir=tmp_path / "outputs",
+    )
+    assert outcome.ordered_keys()[0] == "output"
+    faces = json.loads(outcome.files["output"].read_text())
+    assert faces
+    document = outcome.result_with_manifest()
+    assert document[MANIFEST_KEY] == [{"key": "output", "archive": False}]
+    assert MANIFEST_KEY not in outcome.result
+
+
+@pytest.mark.parametrize(
+    ("values", "fragment"),
+    [
+        ({"face_detector_score": 1.5}, "face_detector_score"),
+        ({"face_mask_types": "box"}, "face_mask_types"),
+        ({"output_path": "../escape.jpg"}, "bare file name"),
+        ({"face_enhancer_model": "gfpgan_9"}, "face_enhancer_model"),
+        ({"no_such_parameter": 1}, "no_such_parameter"),
+    ],
+)
+def test_bad_values_are_errors_in_the_catalog_shape(uploaded, values, fragment: str) -> None:
+    roots, target = uploaded
+    with pytest.raises(RequestError) as caught:
+        validate("enhance", {"target_media": {"path": str(target)}, **values}, roots)
+    shape = caught.value.shape()
+    assert set(shape) == {"error", "detail"}
+    assert shape["error"] == "invalid parameters"
+    assert fragment in shape["detail"]
+    assert caught.value.status == 400
+
+
+def test_a_file_outside_the_folders_is_forbidden(uploaded) -> None:
+    roots, _ = uploaded
+    with pytest.raises(RequestError) as caught:
+        validate("detect", {"target_media": {"path": "/etc/passwd"}}, roots)
+    assert caught.value.status == 403
+    assert caught.value.error == "file not allowed"
+
+
+def test_engine_errors_keep_their_message(engine: BuiltinEngine, uploaded, tmp_path: Path) -> None:
+    roots, _ = uploaded
+    blank = roots[0] / "a" / "noise.jpg"
+    blank.write_bytes(b"not an image at all")
+    with pytest.raises(RequestError) as caught:
+        execute(
+            engine,
+            "detect",
+            {"target_media": {"path": str(blank)}},
+            roots=roots,
+            output_dir=tmp_path / "outputs",
+        )
+    assert caught.value.status == 422
+    assert caught.value.error.startswith("detect")
+    assert caught.value.detail
+
+
+def test_an_unknown_op_lists_the_endpoints(engine: BuiltinEngine, uploaded, tmp_path) -> None:
+    roots, _ = uploaded
+    with pytest.raises(RequestError, match="swap, enhance, edit"):
+        execute(engine, "teleport", {}, roots=roots, output_dir=tmp_path)

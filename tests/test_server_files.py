@@ -1,0 +1,82 @@
+"""Incoming file references stay inside the server's folders; directory outputs are zipped."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from ffpipe.server.files import FileRejected, incoming_path, pack_outputs
+
+
+@pytest.fixture
+def roots(tmp_path: Path) -> list[Path]:
+    uploads, outputs = tmp_path / "uploads", tmp_path / "outputs"
+    uploads.mkdir()
+    outputs.mkdir()
+    return [uploads, outputs]
+
+
+def test_a_file_in_the_upload_folder_is_accepted(roots: list[Path]) -> None:
+    inside = roots[0] / "abc" / "face.jpg"
+    inside.parent.mkdir()
+    inside.write_bytes(b"x")
+    assert incoming_path("target_media", {"path": str(inside)}, roots) == inside.resolve()
+
+
+@pytest.mark.parametrize("path", ["/etc/passwd", "/etc/../etc/passwd"])
+def test_a_path_outside_the_folders_is_refused(roots: list[Path], path: str) -> None:
+    with pytest.raises(FileRejected, match="not a file uploaded to this server"):
+        incoming_path("target_media", {"path": path}, roots)
+
+
+def test_dot_dot_out_of_the_upload_folder_is_refused(roots: list[Path], tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("secret")
+    sneaky = f"{roots[0]}/../secret.txt"
+    with pytest.raises(FileRejected, match="not a file uploaded"):
+        incoming_path("source_face", {"path": sneaky}, roots)
+
+
+def test_a_symlink_leading_out_is_refused(roots: list[Path], tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("secret")
+    link = roots[0] / "innocent.jpg"
+    link.symlink_to(secret)
+    with pytest.raises(FileRejected, match="not a file uploaded"):
+        incoming_path("target_media", {"path": str(link)}, roots)
+
+
+def test_plain_strings_and_urls_are_refused_with_advice(roots: list[Path]) -> None:
+    with pytest.raises(FileRejected, match=r"plain path.*handle_file"):
+        incoming_path("target_media", "/home/me/face.jpg", roots)
+    with pytest.raises(FileRejected, match="a URL"):
+        incoming_path("target_media", "http://example.invalid/a.jpg", roots)
+    with pytest.raises(FileRejected, match="does not fetch URLs"):
+        incoming_path("target_media", {"path": "https://example.invalid/a.jpg"}, roots)
+    with pytest.raises(FileRejected, match="FileData"):
+        incoming_path("target_media", 42, roots)
+
+
+def test_a_missing_upload_is_reported(roots: list[Path]) -> None:
+    with pytest.raises(FileRejected, match="does not exist"):
+        incoming_path("target_media", {"path": str(roots[0] / "gone.jpg")}, roots)
+
+
+def test_directory_outputs_are_zipped_deterministically(tmp_path: Path) -> None:
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for index in range(3):
+        (frames / f"frame_{index:06d}.png").write_bytes(bytes([index]) * 10)
+    single = tmp_path / "out.png"
+    single.write_bytes(b"png")
+    first = pack_outputs({"output": single, "frames": frames}, tmp_path / "a")
+    assert first["output"] == single
+    archive = first["frames"]
+    assert archive.name == "frames.zip"
+    with zipfile.ZipFile(archive) as bundle:
+        assert sorted(bundle.namelist()) == [f"frame_{i:06d}.png" for i in range(3)]
+        assert bundle.read("frame_000002.png") == b"\x02" * 10
+    again = pack_outputs({"frames": frames}, tmp_path / "b")
+    assert again["frames"].read_bytes() == archive.read_bytes()

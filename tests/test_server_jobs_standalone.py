@@ -1,0 +1,118 @@
+"""kill -9 the job server with queued and processing jobs, start it again: every job completes.
+
+The server is the real entry point (``python -m ffpipe.server.jobs.standalone``) in a subprocess on
+loopback. Its engine is the test ``FrameEngine`` (see _server_jobs_support) so that a job is
+reliably mid-way when the process is killed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+from _server_jobs_support import (
+    ASTRONAUT,
+    GRACE,
+    SECRET,
+    free_port,
+    hook_listener,
+    wait_until,
+)
+
+from ffpipe.server.jobs.client import JobsClient
+from ffpipe.server.jobs.webhooks import SIGNATURE_HEADER, verify
+
+TESTS = Path(__file__).resolve().parent
+
+
+@contextmanager
+def job_server(
+    data: Path, port: int, frames: int, frame_seconds: float
+) -> Iterator[subprocess.Popen]:
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]),
+        "FFPIPE_TEST_FRAMES": str(frames),
+        "FFPIPE_TEST_FRAME_SECONDS": str(frame_seconds),
+    }
+    command = [
+        sys.executable, "-m", "ffpipe.server.jobs.standalone",
+        "--data", str(data), "--port", str(port),
+        "--engine", "_server_jobs_support:FrameEngine",
+        "--secret", SECRET.decode(), "--allow-callback", "127.0.0.1", "--retry-base", "0.2",
+    ]  # fmt: skip
+    log = (data.parent / f"server-{port}-{frames}.log").open("w")
+    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}"
+
+        def ready() -> bool:
+            if process.poll() is not None:
+                raise AssertionError(f"server exited: {(data.parent / log.name).read_text()}")
+            try:
+                return httpx.get(f"{url}/api/jobs", trust_env=False, timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_until(ready, timeout=60, interval=0.1)
+        yield process
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(10)
+        log.close()
+
+
+def test_jobs_survive_kill_9_and_all_complete(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with hook_listener() as listener, JobsClient(url) as client:
+        with job_server(data, port, frames=400, frame_seconds=0.02) as first:
+            for index, image in enumerate([ASTRONAUT, GRACE, ASTRONAUT, GRACE]):
+                client.submit(
+                    "enhance",
+                    {"face_enhancer_blend": 0.5},
+                    {"target_media": image},
+                    job_id=f"job-{index}",
+                    priority=5,
+                    callback_url=listener.url,
+                )
+            wait_until(lambda: client.status("job-0").progress > 0.05)
+            states = {f"job-{i}": client.status(f"job-{i}").status for i in range(4)}
+            assert states == {
+                "job-0": "processing",
+                "job-1": "queued",
+                "job-2": "queued",
+                "job-3": "queued",
+            }
+            first.kill()  # SIGKILL: no chance to clean up
+            first.wait(10)
+
+        with job_server(data, port, frames=3, frame_seconds=0.0):
+            finals = {f"job-{i}": client.wait(f"job-{i}", poll_seconds=0.1) for i in range(4)}
+            received = listener.wait_for(4)
+
+    assert {job_id: status.status for job_id, status in finals.items()} == dict.fromkeys(
+        finals, "completed"
+    )
+    rerun = finals["job-0"].result
+    assert rerun["attempts"] == 2 and "interrupted" in rerun["notes"][0]
+    assert all(finals[f"job-{i}"].result["attempts"] == 1 for i in (1, 2, 3))
+    documents = {}
+    for hook in received:
+        assert verify(hook.body, SECRET, hook.headers[SIGNATURE_HEADER])
+        document = json.loads(hook.body)
+        documents[document["job_id"]] = document
+    assert set(documents) == set(finals)
+    assert all(document["status"] == "completed" for document in documents.values())

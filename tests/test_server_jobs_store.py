@@ -1,0 +1,152 @@
+"""The SQLite job store: ordering, conflicts, cancellation, restart bookkeeping, atomic claims."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ffpipe.server.jobs.store import JobConflict, JobNotFound, JobStore
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[JobStore]:
+    opened = JobStore(tmp_path / "jobs.sqlite3")
+    yield opened
+    opened.close()
+
+
+def _submit(store: JobStore, name: str, priority: int = 5, **kwargs: object):
+    return store.submit(
+        "detect",
+        {"face_detector_score": 0.5},
+        {"target_media": f"/in/{name}.jpg"},
+        job_id=name,
+        priority=priority,
+        **kwargs,
+    )
+
+
+def test_higher_priority_first_and_fifo_within_a_priority(store: JobStore) -> None:
+    for name, priority in [("a", 5), ("b", 9), ("c", 5), ("d", 1), ("e", 9), ("f", 10)]:
+        _submit(store, name, priority)
+    order = []
+    while (claimed := store.claim_next()) is not None:
+        order.append(claimed.job_id)
+    assert order == ["f", "b", "e", "a", "c", "d"]
+
+
+def test_submit_generates_uuid_and_keeps_what_was_given(store: JobStore) -> None:
+    record = store.submit("detect", {"face_detector_score": 0.3}, {"target_media": "/x.jpg"})
+    assert len(record.job_id) == 36 and record.job_id.count("-") == 4
+    again = store.get(record.job_id)
+    assert again.params == {"face_detector_score": 0.3}
+    assert again.files == {"target_media": "/x.jpg"}
+    assert (again.status, again.priority, again.attempts) == ("queued", 5, 0)
+
+
+def test_duplicate_id_is_a_conflict(store: JobStore) -> None:
+    _submit(store, "same")
+    with pytest.raises(JobConflict, match="same"):
+        _submit(store, "same")
+    assert len(store.list()) == 1
+
+
+def test_priority_out_of_range_is_refused(store: JobStore) -> None:
+    with pytest.raises(ValueError, match="1-10"):
+        _submit(store, "x", priority=11)
+
+
+def test_unknown_job_is_not_found(store: JobStore) -> None:
+    with pytest.raises(JobNotFound):
+        store.get("nope")
+
+
+def test_cancel_queued_leaves_the_queue(store: JobStore) -> None:
+    _submit(store, "a")
+    _submit(store, "b")
+    assert store.cancel("a").status == "cancelled"
+    assert store.claim_next().job_id == "b"
+    assert store.claim_next() is None
+
+
+def test_cancel_processing_is_flagged_until_the_worker_stops(store: JobStore) -> None:
+    _submit(store, "a")
+    store.claim_next()
+    flagged = store.cancel("a")
+    assert (flagged.status, flagged.cancel_requested) == ("processing", True)
+    assert store.mark_cancelled("a").status == "cancelled"
+
+
+def test_complete_records_outputs_and_queues_the_webhook(store: JobStore) -> None:
+    _submit(store, "a", callback_url="http://127.0.0.1:1/hook")
+    _submit(store, "b")
+    store.claim_next()
+    store.set_progress("a", 0.5, "half")
+    assert store.get("a").progress == 0.5
+    done = store.complete("a", {"output": "/out/a.png"}, {"faces": 1})
+    assert (done.status, done.progress, done.outputs) == (
+        "completed",
+        1.0,
+        {"output": "/out/a.png"},
+    )
+    assert store.delivery("a").state == "pending"
+    store.claim_next()
+    store.fail("b", "no face")
+    assert store.get("b").error == "no face"
+    assert store.delivery("b") is None, "no callback_url, no delivery"
+    # a finished job is not finished again
+    assert store.fail("a", "late").status == "completed"
+
+
+def test_requeue_interrupted_counts_attempts_and_says_so(tmp_path: Path) -> None:
+    db = tmp_path / "jobs.sqlite3"
+    first = JobStore(db)
+    _submit(first, "a")
+    _submit(first, "b")
+    first.claim_next()
+    first.claim_next()
+    first.cancel("b")
+    first.close()  # what remains on disk is what a killed server leaves
+
+    second = JobStore(db)
+    assert second.requeue_interrupted() == ["a", "b"]
+    assert second.get("b").status == "cancelled", "a cancel asked before the crash is honoured"
+    requeued = second.get("a")
+    assert requeued.status == "queued" and requeued.attempts == 1
+    assert "interrupted" in requeued.notes[0]
+    again = second.claim_next()
+    assert again.job_id == "a" and again.attempts == 2
+    second.close()
+
+
+def test_concurrent_claims_hand_out_each_job_once(store: JobStore) -> None:
+    for index in range(60):
+        _submit(store, f"j{index}")
+    claimed: list[str] = []
+    lock = threading.Lock()
+
+    def claim_all() -> None:
+        while (record := store.claim_next()) is not None:
+            with lock:
+                claimed.append(record.job_id)
+
+    threads = [threading.Thread(target=claim_all) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(claimed) == sorted(f"j{index}" for index in range(60))
+
+
+def test_list_filters_and_counts(store: JobStore) -> None:
+    for name in "abc":
+        _submit(store, name)
+    store.claim_next()
+    assert [record.job_id for record in store.list()] == ["c", "b", "a"]
+    assert [record.job_id for record in store.list(status="processing")] == ["a"]
+    assert [record.job_id for record in store.list(limit=1)] == ["c"]
+    assert store.counts()["queued"] == 2
+    assert store.queue_position("c") == 1

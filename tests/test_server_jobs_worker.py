@@ -1,0 +1,153 @@
+"""Worker threads: run order, progress, cancellation at the next frame, failures, shutdown."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import pytest
+from _server_jobs_support import ASTRONAUT, GRACE, FrameEngine, builtin_engine, wait_until
+
+from ffpipe.server.jobs.store import JobStore
+from ffpipe.server.jobs.worker import JobRunner
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[JobStore]:
+    opened = JobStore(tmp_path / "jobs.sqlite3")
+    yield opened
+    opened.close()
+
+
+def _image(tmp_path: Path, source: Path, name: str) -> str:
+    target = tmp_path / "in" / name
+    target.parent.mkdir(exist_ok=True)
+    shutil.copyfile(source, target)
+    return str(target)
+
+
+def _submit(store: JobStore, tmp_path: Path, job_id: str, priority: int = 5, source=ASTRONAUT):
+    path = _image(tmp_path, source, f"{job_id}{source.suffix}")
+    return store.submit("enhance", {}, {"target_media": path}, job_id=job_id, priority=priority)
+
+
+def test_jobs_run_by_priority_and_complete_with_outputs(store: JobStore, tmp_path: Path) -> None:
+    engine = FrameEngine(frames=3, frame_seconds=0.0)
+    for job_id, priority in [("low", 2), ("mid", 5), ("high", 9), ("mid2", 5)]:
+        _submit(store, tmp_path, job_id, priority)
+    finished = []
+    runner = JobRunner(store, engine, tmp_path, workers=1, on_finished=finished.append)
+    runner.start()
+    try:
+        wait_until(lambda: len(finished) == 4)
+    finally:
+        runner.stop()
+    assert engine.started == ["high.jpg", "mid.jpg", "mid2.jpg", "low.jpg"]
+    record = store.get("high")
+    assert record.status == "completed" and record.progress == 1.0 and record.attempts == 1
+    output = Path(record.outputs["output"])
+    assert output.is_relative_to(tmp_path) and cv2.imread(str(output)).shape == (512, 512, 3)
+    assert record.result == {"op": "enhance", "frames": 3, "substitutions": []}
+
+
+def test_progress_is_recorded_while_processing(store: JobStore, tmp_path: Path) -> None:
+    _submit(store, tmp_path, "slow")
+    runner = JobRunner(
+        store, FrameEngine(frames=40, frame_seconds=0.05), tmp_path, progress_interval=0.0
+    )
+    runner.start()
+    try:
+        seen = wait_until(lambda: store.get("slow").progress >= 0.1 and store.get("slow"))
+        assert seen.status == "processing" and seen.stage.startswith("frame ")
+        assert runner.running() == ["slow"]
+    finally:
+        runner.cancel("slow")
+        runner.stop()
+
+
+def test_cancel_processing_stops_at_the_next_frame(store: JobStore, tmp_path: Path) -> None:
+    engine = FrameEngine(frames=400, frame_seconds=0.02)
+    _submit(store, tmp_path, "long")
+    _submit(store, tmp_path, "queued-behind")
+    runner = JobRunner(store, engine, tmp_path, progress_interval=0.0)
+    runner.start()
+    try:
+        wait_until(lambda: store.get("long").progress > 0)
+        assert runner.cancel("queued-behind").status == "cancelled"
+        runner.cancel("long")
+        stopped = wait_until(lambda: store.get("long").finished and store.get("long"))
+    finally:
+        runner.stop()
+    assert stopped.status == "cancelled"
+    assert stopped.progress < 0.5, "it stopped long before the end"
+    assert not (tmp_path / "job-outputs" / "long" / "output.png").exists()
+    assert engine.started == ["long.jpg"], "the cancelled queued job never ran"
+
+
+def test_engine_errors_fail_the_job_with_their_message(store: JobStore, tmp_path: Path) -> None:
+    broken = tmp_path / "in" / "broken.jpg"
+    broken.parent.mkdir()
+    broken.write_bytes(b"not an image")
+    store.submit("enhance", {}, {"target_media": str(broken)}, job_id="bad")
+    runner = JobRunner(store, FrameEngine(frames=1, frame_seconds=0.0), tmp_path)
+    runner.start()
+    try:
+        failed = wait_until(lambda: store.get("bad").finished and store.get("bad"))
+    finally:
+        runner.stop()
+    assert failed.status == "failed"
+    assert failed.error == "broken.jpg is not a readable image"
+
+
+def test_invalid_stored_params_fail_cleanly(store: JobStore, tmp_path: Path) -> None:
+    path = _image(tmp_path, GRACE, "g.jpg")
+    store.submit("enhance", {"face_enhancer_blend": 7}, {"target_media": path}, job_id="odd")
+    runner = JobRunner(store, FrameEngine(frames=1, frame_seconds=0.0), tmp_path)
+    runner.start()
+    try:
+        failed = wait_until(lambda: store.get("odd").finished and store.get("odd"))
+    finally:
+        runner.stop()
+    assert failed.status == "failed" and "face_enhancer_blend" in failed.error
+
+
+def test_shutdown_leaves_the_job_for_the_next_start(tmp_path: Path) -> None:
+    db = tmp_path / "jobs.sqlite3"
+    store = JobStore(db)
+    _submit(store, tmp_path, "interrupted")
+    runner = JobRunner(store, FrameEngine(frames=300, frame_seconds=0.02), tmp_path)
+    runner.start()
+    wait_until(lambda: store.get("interrupted").status == "processing")
+    runner.stop()
+    assert store.get("interrupted").status == "processing"
+    store.close()
+
+    reopened = JobStore(db)
+    assert reopened.requeue_interrupted() == ["interrupted"]
+    second = JobRunner(reopened, FrameEngine(frames=2, frame_seconds=0.0), tmp_path)
+    second.start()
+    try:
+        done = wait_until(
+            lambda: reopened.get("interrupted").finished and reopened.get("interrupted")
+        )
+    finally:
+        second.stop()
+        reopened.close()
+    assert done.status == "completed" and done.attempts == 2
+    assert any("interrupted" in note for note in done.notes)
+
+
+def test_detect_runs_on_the_builtin_engine(store: JobStore, tmp_path: Path) -> None:
+    engine = builtin_engine()
+    path = _image(tmp_path, ASTRONAUT, "a.jpg")
+    store.submit("detect", {}, {"target_media": path}, job_id="det")
+    runner = JobRunner(store, engine, tmp_path)
+    runner.start()
+    try:
+        done = wait_until(lambda: store.get("det").finished and store.get("det"), timeout=120)
+    finally:
+        runner.stop()
+    assert done.status == "completed", done.error
+    assert len(done.result["faces"]) == 1
