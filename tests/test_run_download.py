@@ -74,3 +74,37 @@ def test_media_sniffing() -> None:
     assert looks_like_media(PHOTO[:16])
     assert looks_like_media(b"\x00\x00\x00\x18ftypmp42")
     assert not looks_like_media(b"<!doctype html>")
+
+
+def test_a_pipeline_with_url_inputs_downloads_once_and_caches(server: str, tmp_path: Path) -> None:
+    from _run_support import CountingBackend, write_pipeline
+
+    from ffpipe.cache.workspace import Workspace
+    from ffpipe.run.runner import RunOptions, run_pipeline
+    from ffpipe.spec import load_pipeline
+
+    write_pipeline(
+        tmp_path,
+        f"""
+        version: 1
+        name: remote
+        inputs: {{photo: "{server}/astronaut.jpg", broken: "{server}/gone.jpg"}}
+        steps:
+          enhance: {{uses: enhance, with: {{target_media: "{{{{ inputs.photo }}}}"}}}}
+          other: {{uses: enhance, with: {{target_media: "{{{{ inputs.broken }}}}"}}}}
+        outputs:
+          photo: "{{{{ steps.enhance.output }}}}"
+        """,
+    )
+    pipeline = load_pipeline(tmp_path / "pipe.yaml")
+    workspace = Workspace(tmp_path / ".ffpipe")
+    backend = CountingBackend()
+    options = RunOptions(out_dir=tmp_path / "out", keep_going=True)
+    first = run_pipeline(pipeline, workspace, backend, options)
+    assert first.steps["enhance"].status == "ran"
+    assert first.steps["other"].status == "failed"
+    assert "HTTP 404" in str(first.steps["other"].error)
+    assert (tmp_path / "out" / "photo.jpg").read_bytes().startswith(PHOTO)
+    second = run_pipeline(pipeline, workspace, backend, options)
+    assert second.steps["enhance"].status == "cached"
+    assert backend.calls == {"enhance:astronaut.jpg": 1}

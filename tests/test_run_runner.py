@@ -172,7 +172,8 @@ def test_keep_going_skips_exactly_the_failed_steps_dependents(project: Path) -> 
     assert summary.steps["enhance_a"].error == "no face found in astronaut.jpg"
     assert summary.steps["edit_a"].reasons == ("upstream enhance_a failed",)
     assert summary.status == "failed"
-    assert not (project / "out").exists()
+    assert sorted(path.name for path in (project / "out").iterdir()) == ["b.jpg"]
+    assert not (project / "pipe.lock").exists()
 
 
 def test_without_keep_going_no_new_work_starts_after_a_failure(project: Path) -> None:
@@ -374,3 +375,34 @@ def test_real_engine_cache_behaviour(tmp_path: Path, change: str) -> None:
     second = run(tmp_path, backend, overrides)
     expected = {"find_a": "cached" if change == "none" else "ran", "find_b": "cached"}
     assert statuses(second) == expected
+
+
+def test_conditions_on_results_skip_a_step_and_its_dependents(project: Path) -> None:
+    write_pipeline(
+        project,
+        """
+        version: 1
+        name: conditional
+        inputs: {a: astronaut.jpg}
+        steps:
+          first: {uses: enhance, with: {target_media: "{{ inputs.a }}"}}
+          only_if_edit:
+            uses: edit
+            if: "{{ steps.first.result.op == 'edit' }}"
+            with: {target_media: "{{ steps.first.output }}"}
+          after: {uses: enhance, with: {target_media: "{{ steps.only_if_edit.output }}"}}
+          always:
+            uses: edit
+            if: "{{ steps.first.result.op == 'enhance' }}"
+            with: {target_media: "{{ steps.first.output }}"}
+        """,
+    )
+    summary = run(project, CountingBackend())
+    assert statuses(summary) == {
+        "first": "ran",
+        "only_if_edit": "skipped",
+        "after": "skipped",
+        "always": "ran",
+    }
+    assert summary.status == "ok"
+    assert summary.steps["after"].reasons == ("upstream only_if_edit skipped",)

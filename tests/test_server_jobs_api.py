@@ -124,6 +124,14 @@ def _malformed() -> dict[str, tuple[dict, str]]:
             "unsupported content type",
         ),
         "form params not json": ({"data": {"op": "detect", "params": "{"}}, "malformed params"),
+        "form with unknown field": ({"data": {"op": "detect", "colour": "red"}}, "unknown fields"),
+        "broken multipart": (
+            {
+                "content": b"--xyz\r\nContent-Disposition: form-data\r\n\r\ndetect\r\n--xyz--\r\n",
+                "headers": {"content-type": "multipart/form-data; boundary=xyz"},
+            },
+            "malformed form",
+        ),
     }
 
 
@@ -154,6 +162,8 @@ def test_conflicts_and_missing_jobs(http: httpx.Client) -> None:
     finished = http.post("/api/jobs/dup/cancel")
     assert finished.status_code == 409 and finished.json()["error"] == "job already finished"
     assert http.get("/api/jobs/dup/result/nothing").status_code == 404
+    for answer in (http.get("/api/jobs/dup/extra/path"), http.delete("/api/jobs/dup")):
+        assert answer.status_code == 404 and answer.json()["error"] == "no such route"
     bad_filter = http.get("/api/jobs", params={"status": "sleeping"})
     assert bad_filter.status_code == 422 and set(bad_filter.json()) == {"error", "detail"}
 
@@ -287,3 +297,16 @@ def test_long_videos_require_a_job(tmp_path: Path) -> None:
     assert not requires_job(ASTRONAUT)
     (tmp_path / "junk.mp4").write_bytes(b"junk")
     assert not requires_job(tmp_path / "junk.mp4")
+
+
+def test_process_chain_may_carry_its_job_options_in_params(http: httpx.Client) -> None:
+    submission = _json_submission(
+        op="process",
+        params={"processors": ["enhance", "edit"], "job_id": "chain-1", "priority": 9},
+    )
+    answer = http.post("/api/jobs", json=submission)
+    assert answer.status_code == 202, answer.text
+    assert answer.json()["job_id"] == "chain-1"
+    listed = {job["job_id"]: job for job in http.get("/api/jobs").json()["jobs"]}
+    assert (listed["chain-1"]["op"], listed["chain-1"]["priority"]) == ("process", 9)
+    assert _wait_final(http, "chain-1")["status"] == "completed"

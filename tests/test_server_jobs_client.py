@@ -12,6 +12,7 @@ from _server_jobs_support import ASTRONAUT, GRACE, FrameEngine, free_port, runni
 from ffpipe.catalog import JobStatus
 from ffpipe.errors import UserError
 from ffpipe.server.jobs.client import (
+    JobFailedError,
     JobNotFoundError,
     JobsClient,
     JobsClientError,
@@ -89,3 +90,36 @@ def test_unreachable_server_is_a_transient_error() -> None:
         pytest.raises(JobsUnavailableError, match="cannot reach"),
     ):
         client.status("x")
+
+
+def test_submit_or_reattach_submits_once(client: JobsClient) -> None:
+    first, submitted = client.submit_or_reattach("c-re", "detect", {}, {"target_media": GRACE})
+    assert submitted and first.job_id == "c-re"
+    again, submitted_again = client.submit_or_reattach(
+        "c-re", "detect", {}, {"target_media": GRACE}
+    )
+    assert not submitted_again and again.job_id == "c-re"
+    assert client.wait("c-re", poll_seconds=0.05).result["attempts"] == 1
+    assert [job["job_id"] for job in client.list(op="detect")].count("c-re") == 1
+
+
+def test_run_is_one_async_step(client: JobsClient, tmp_path: Path) -> None:
+    seen: list[tuple[float, str]] = []
+    files, result = client.run(
+        "enhance",
+        {"target_media": str(ASTRONAUT), "face_enhancer_blend": 0.4},
+        tmp_path,
+        job_id="c-run",
+        progress=lambda fraction, text: seen.append((fraction, text)),
+        poll_seconds=0.05,
+    )
+    assert files["output"].exists() and result == {
+        "op": "enhance",
+        "frames": 30,
+        "substitutions": [],
+    }
+    assert seen[-1] == (1.0, "job c-run completed")
+    client.submit("enhance", {}, {"target_media": ASTRONAUT}, job_id="c-run-x", priority=10)
+    client.cancel("c-run-x")
+    with pytest.raises(JobFailedError, match="job c-run-x cancelled"):
+        client.run("enhance", {"target_media": str(ASTRONAUT)}, tmp_path, job_id="c-run-x")

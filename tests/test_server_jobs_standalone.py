@@ -1,12 +1,14 @@
 """kill -9 the job server with queued and processing jobs, start it again: every job completes.
 
 The server is the real entry point (``python -m ffpipe.server.jobs.standalone``) in a subprocess on
-loopback. Its engine is the test ``FrameEngine`` (see _server_jobs_support) so that a job is
-reliably mid-way when the process is killed.
+loopback. The first test's engine is the test ``FrameEngine`` (see _server_jobs_support) so that
+a job is reliably mid-way when the process is killed; the last runs the catalog's asynchronous
+workflow end to end on the builtin engine with a 20 s video.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -16,15 +18,21 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 from _server_jobs_support import (
     ASTRONAUT,
     GRACE,
+    MEDIA,
     SECRET,
+    builtin_engine,
     free_port,
     hook_listener,
     wait_until,
 )
 
+from ffpipe.catalog import JobStatus
+from ffpipe.engine.video import probe
+from ffpipe.server.jobs.api import requires_job
 from ffpipe.server.jobs.client import JobsClient
 from ffpipe.server.jobs.webhooks import SIGNATURE_HEADER, verify
 
@@ -33,7 +41,11 @@ TESTS = Path(__file__).resolve().parent
 
 @contextmanager
 def job_server(
-    data: Path, port: int, frames: int, frame_seconds: float
+    data: Path,
+    port: int,
+    frames: int = 0,
+    frame_seconds: float = 0.0,
+    engine: str = "_server_jobs_support:FrameEngine",
 ) -> Iterator[subprocess.Popen]:
     env = {
         **os.environ,
@@ -44,17 +56,18 @@ def job_server(
     command = [
         sys.executable, "-m", "ffpipe.server.jobs.standalone",
         "--data", str(data), "--port", str(port),
-        "--engine", "_server_jobs_support:FrameEngine",
+        "--engine", engine,
         "--secret", SECRET.decode(), "--allow-callback", "127.0.0.1", "--retry-base", "0.2",
     ]  # fmt: skip
-    log = (data.parent / f"server-{port}-{frames}.log").open("w")
+    log_path = data.parent / f"server-{len(list(data.parent.glob('server-*.log')))}.log"
+    log = log_path.open("w")
     process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         url = f"http://127.0.0.1:{port}"
 
         def ready() -> bool:
             if process.poll() is not None:
-                raise AssertionError(f"server exited: {(data.parent / log.name).read_text()}")
+                raise AssertionError(f"server exited: {log_path.read_text()}")
             try:
                 return httpx.get(f"{url}/api/jobs", trust_env=False, timeout=2).status_code == 200
             except httpx.HTTPError:
@@ -116,3 +129,47 @@ def test_jobs_survive_kill_9_and_all_complete(tmp_path: Path) -> None:
         documents[document["job_id"]] = document
     assert set(documents) == set(finals)
     assert all(document["status"] == "completed" for document in documents.values())
+
+
+def _render_clip(path: Path, seconds: float) -> Path:
+    """A pan/zoom video of the astronaut made by the project's own media/make_clip.py."""
+    spec = importlib.util.spec_from_file_location("make_clip", MEDIA / "make_clip.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.render_clip(ASTRONAUT, path, width=320, height=180, fps=5, seconds=seconds)
+
+
+@pytest.mark.slow
+def test_a_20_second_video_job_end_to_end_through_a_restart(tmp_path: Path) -> None:
+    builtin_engine()  # skips while the builtin engine is missing
+    video = _render_clip(tmp_path / "clip20.mp4", seconds=20)
+    assert requires_job(video), "a 20 s video must run as a job"
+    data = tmp_path / "data"
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    params = {"output_video_resolution": "1280x720", "output_video_preset": "medium"}
+    shown: list[JobStatus] = []
+    with hook_listener() as listener, JobsClient(url) as client:
+        with job_server(data, port, engine="ffpipe.engine:BuiltinEngine") as first:
+            client.submit(
+                "video", params, {"target_media": video}, job_id="clip", callback_url=listener.url
+            )
+            wait_until(lambda: client.status("clip").progress >= 0.05, timeout=120, interval=0.05)
+            first.kill()
+            first.wait(10)
+        with job_server(data, port, engine="ffpipe.engine:BuiltinEngine"):
+            final = client.wait("clip", timeout=300, poll_seconds=0.1, on_status=shown.append)
+            files = client.result("clip", tmp_path / "collected")
+            [hook] = listener.wait_for(1)
+
+    assert final.status == "completed", final.result
+    running = [status for status in shown if status.status == "processing" and status.progress]
+    assert running, "progress was shown while it ran"
+    assert any(status.estimated_time is not None for status in running)
+    assert final.result["attempts"] == 2 and "interrupted" in final.result["notes"][0]
+    assert verify(hook.body, SECRET, hook.headers[SIGNATURE_HEADER])
+    assert json.loads(hook.body)["status"] == "completed"
+    info = probe(files["output"])
+    assert (info.width, info.height) == (1280, 720)
+    assert abs(info.duration - 20.0) < 0.5

@@ -151,3 +151,26 @@ def test_detect_runs_on_the_builtin_engine(store: JobStore, tmp_path: Path) -> N
         runner.stop()
     assert done.status == "completed", done.error
     assert len(done.result["faces"]) == 1
+
+
+def test_staged_inputs_are_removed_once_a_job_ends(store: JobStore, tmp_path: Path) -> None:
+    staged = []
+    for job_id in ("kept-output", "cancelled-early"):
+        path = tmp_path / "job-inputs" / job_id / "target_media" / "a.jpg"
+        path.parent.mkdir(parents=True)
+        shutil.copyfile(ASTRONAUT, path)
+        store.submit("enhance", {}, {"target_media": str(path)}, job_id=job_id)
+        staged.append(path)
+    outside = _submit(store, tmp_path, "outside")
+    runner = JobRunner(store, FrameEngine(frames=1, frame_seconds=0.0), tmp_path)
+    runner.cancel("cancelled-early")
+    assert not staged[1].parent.parent.exists()
+    runner.start()
+    try:
+        wait_until(lambda: store.get("outside").finished)
+    finally:
+        runner.stop()
+    assert store.get("kept-output").status == "completed"
+    assert not staged[0].parent.parent.exists()
+    assert Path(outside.files["target_media"]).exists(), "files outside job-inputs are not ours"
+    assert Path(store.get("kept-output").outputs["output"]).exists()

@@ -143,6 +143,21 @@ class GradioBackend(Backend):
         return {"fn_index": ref} if isinstance(ref, int) else {"api_name": ref}
 
     def _read_capabilities(self) -> dict[str, Any]:
+        # ffpipe serve answers GET /api/capabilities outside gradio's queue, so a busy server
+        # still says what it is; other servers may offer a gradio endpoint, or nothing.
+        client = self._client
+        try:
+            response = httpx.get(
+                urllib.parse.urljoin(self.url, "api/capabilities"),
+                headers=client.headers,
+                cookies=client.cookies,
+                timeout=self.config.timeout,
+            )
+        except httpx.TransportError as error:
+            raise TransientBackendError(f"cannot reach {self.url}: {error}") from None
+        if response.status_code == 200:
+            document = response.json()
+            return document if isinstance(document, dict) else {}
         ref = self.config.endpoint(CAPABILITIES)
         if not self._has_endpoint(ref):
             return {}

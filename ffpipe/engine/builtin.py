@@ -94,10 +94,10 @@ class BuiltinEngine(Engine):
         context.check_cancelled()
         if op in _VIDEO_ONLY_OPS:
             output = self._video_only(op, target, params, context)
-        elif _is_video(target):
-            output = self._video(ops, target, params, context)
         elif op == "detect":
             output = self._detect(target, params, context)
+        elif _is_video(target):
+            output = self._video(ops, target, params, context)
         else:
             output = self._image(ops, target, params, context)
         result = dict(output.result)
@@ -119,6 +119,11 @@ class BuiltinEngine(Engine):
                 )
 
     def _detect(self, target: Path, params: Any, context: RunContext) -> EngineOutput:
+        if _is_video(target):
+            raise UnsupportedError(
+                f"detect works on images and target_media {target.name} is a video; extract a "
+                "frame first (extract_frames)"
+            )
         image = read_image(target, max_pixels=self.max_pixels, role="target_media")
         context.report(0.2, "detect")
         faces = detect_faces(
@@ -198,8 +203,6 @@ class BuiltinEngine(Engine):
     ) -> EngineOutput:
         from ffpipe.engine.video import process_video
 
-        if not ops:
-            raise UnsupportedError("detect works on images; extract a frame of the video first")
         reference = None
         if params.target_face_index is None:
             start = params.trim_frame_start or 0

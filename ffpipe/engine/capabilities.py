@@ -35,11 +35,35 @@ _OP_MODELS = {
 _FALLBACK_ENCODERS = ["libx264", "libx265", "libvpx-vp9"]
 
 
+def used_for(parameter: str, name: str) -> str:
+    """What the engine runs in place of model ``name`` of ``parameter``.
+
+    The enhance and edit modules describe their own stand-ins per model when they are present.
+    """
+    described = _module_methods().get(parameter, {})
+    return described.get(name, MODEL_PARAMETERS[parameter][1])
+
+
+def _module_methods() -> dict[str, dict[str, str]]:
+    methods: dict[str, dict[str, str]] = {}
+    if importlib.util.find_spec("ffpipe.engine.enhance") is not None:
+        from ffpipe.engine.enhance import ENHANCER_METHOD
+
+        methods["face_enhancer_model"] = dict(ENHANCER_METHOD)
+    if importlib.util.find_spec("ffpipe.engine.edit") is not None:
+        from ffpipe.engine.edit import EDITOR_METHOD
+
+        methods["face_editor_model"] = dict(EDITOR_METHOD)
+    return methods
+
+
 def models() -> dict[str, dict[str, dict[str, str]]]:
     """For every model parameter and catalog model name: exact or substituted, and by what."""
     return {
-        parameter: {name: {"status": "substituted", "used": used} for name in names}
-        for parameter, (names, used) in MODEL_PARAMETERS.items()
+        parameter: {
+            name: {"status": "substituted", "used": used_for(parameter, name)} for name in names
+        }
+        for parameter, (names, _) in MODEL_PARAMETERS.items()
     }
 
 
@@ -49,12 +73,14 @@ def substitutions(ops: list[str], params: Any) -> list[dict[str, str]]:
     for op in ops:
         for parameter in _OP_MODELS.get(op, ()):
             requested = getattr(params, parameter, None)
+            if requested is None:
+                continue
             entry = {
                 "parameter": parameter,
                 "requested": str(requested),
-                "used": MODEL_PARAMETERS[parameter][1],
+                "used": used_for(parameter, str(requested)),
             }
-            if requested is not None and entry not in found:
+            if entry not in found:
                 found.append(entry)
     return found
 

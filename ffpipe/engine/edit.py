@@ -1,10 +1,10 @@
 """The builtin engine's face editor: landmark-driven warps, classical ageing and hair recolouring.
 
 One call edits one face. The geometric controls move the face's points
-(:mod:`ffpipe.engine.edit_landmarks`) and the picture follows through a moving-least-squares warp
+(:mod:`ffpipe.engine.edit_landmarks`) and the picture follows through a thin-plate spline warp
 (:mod:`ffpipe.engine.edit_warp`) pinned by a ring of fixed points around the head, so the
-background stays where it is. Then age (:mod:`ffpipe.engine.age`) and hair colour
-(:mod:`ffpipe.engine.hair`) are applied to the moved face.
+background stays where it is. Then age (:mod:`ffpipe.engine.edit_age`) and hair colour
+(:mod:`ffpipe.engine.edit_hair`) are applied to the moved face.
 
 ``face_editor_blend`` scales the edit rather than cross-fading two pictures: at 0.5 every point
 moves half way and age and hair colour are mixed in at half strength, so a half edit never shows a
@@ -16,12 +16,12 @@ from __future__ import annotations
 import numpy as np
 
 from ffpipe.catalog.edit import FACE_EDITOR_MODELS, Editing
-from ffpipe.engine.age import age_face
 from ffpipe.engine.api import UnsupportedError
+from ffpipe.engine.edit_age import age_face
+from ffpipe.engine.edit_hair import recolour_hair
 from ffpipe.engine.edit_landmarks import anchor_ring, edited_points, face_frame, face_points
 from ffpipe.engine.edit_warp import region_around, warp_points
 from ffpipe.engine.faces import Face
-from ffpipe.engine.hair import recolour_hair
 
 UNSUPPORTED: dict[str, str] = {
     "face_editor_hair_style": (
@@ -32,7 +32,7 @@ UNSUPPORTED: dict[str, str] = {
 """Editing parameters the builtin engine cannot honour, with the reason."""
 
 _METHOD = (
-    "builtin classical editor: moving-least-squares warp of the 68 dlib landmarks for expression, "
+    "builtin classical editor: thin-plate spline warp of the 68 dlib landmarks for expression, "
     "pose and feature controls; smoothing (younger) or lines, texture and greying (older) for "
     "age; Lab recolouring of a colour-and-place hair model for hair colour"
 )
@@ -95,7 +95,8 @@ def _warp(
     sources = frame.to_pixels(np.concatenate([points, anchors]))
     targets = frame.to_pixels(np.concatenate([moved, anchors]))
     region = region_around(frame.to_pixels(anchors), 0.3 * frame.unit, frame_rgb.shape)
-    grid_step = int(np.clip(round(frame.unit / 20.0), 1, 8))
+    # The spline is smooth, so a grid of about ten nodes per eye distance renders it faithfully.
+    grid_step = int(np.clip(round(frame.unit / 10.0), 2, 12))
     warped = warp_points(frame_rgb, sources, targets, region, grid_step)
     return warped, targets[:68]
 

@@ -59,7 +59,7 @@ _HEAD_LAYOUT = np.array(
     ]
 )
 # Extra depth of the nose over the face's ellipsoid, in eye distances (used by yaw and pitch).
-_NOSE_DEPTH = {28: 0.12, 29: 0.22, 30: 0.35, 31: 0.12, 32: 0.2, 33: 0.28, 34: 0.2, 35: 0.12}
+_NOSE_DEPTH = {28: 0.1, 29: 0.18, 30: 0.28, 31: 0.05, 32: 0.08, 33: 0.1, 34: 0.08, 35: 0.05}
 
 # How far a ratio control moves its measure: the measure is scaled by 1 + (ratio - 1) * gain.
 # Open ratios act in full (0.0 closes); shape ratios are damped to keep faces plausible at 0 and 2.
@@ -102,7 +102,9 @@ def face_frame(landmarks: np.ndarray) -> FaceFrame:
         raise ValueError("landmarks have both eyes in the same place")
     right = across / unit
     down = np.array([-right[1], right[0]])
-    return FaceFrame(origin=(left_eye + right_eye) / 2.0, axes=np.stack([right, down], 1), unit=unit)
+    return FaceFrame(
+        origin=(left_eye + right_eye) / 2.0, axes=np.stack([right, down], 1), unit=unit
+    )
 
 
 def face_points(landmarks: np.ndarray, frame: FaceFrame) -> np.ndarray:
@@ -216,7 +218,14 @@ def _shape_face(points: np.ndarray, amount: float) -> None:
 def _nose_length(points: np.ndarray, factor: float) -> None:
     root = points[27, 1]
     lower = np.arange(28, 36)
+    gap = points[[50, 51, 52], 1].min() - points[33, 1]
+    growth = (points[33, 1] - root) * (factor - 1.0)
     points[lower, 1] = root + (points[lower, 1] - root) * factor
+    # A nose that would reach into the upper lip pushes the mouth (and a little of the chin) down
+    # instead of folding over it; half of the gap to the lip is kept.
+    push = max(growth - 0.5 * max(gap, 0.0), 0.0)
+    points[MOUTH, 1] += push
+    points[np.arange(5, 12), 1] += push * np.array([0.2, 0.4, 0.6, 0.6, 0.6, 0.4, 0.2])
 
 
 def _nose_width(points: np.ndarray, factor: float) -> None:
@@ -231,11 +240,13 @@ def _eye_distance(points: np.ndarray, factor: float) -> None:
 
 
 def _depth(points: np.ndarray) -> np.ndarray:
-    """A rough depth (towards the viewer) for each point: an ellipsoid plus the nose."""
+    """A rough depth (towards the viewer) for each point: a dome plus the nose."""
     low, high = points.min(axis=0), points.max(axis=0)
     centre, radii = (low + high) / 2.0, (high - low) / 2.0
     inside = 1.0 - (((points - centre) / radii) ** 2).sum(axis=1)
-    depth = 0.9 * np.sqrt(np.clip(inside, 0.0, None))
+    # A paraboloid rather than an ellipsoid: its depth changes gently near the outline, so
+    # neighbouring jaw points turn alike and the outline does not ripple.
+    depth = 0.8 * np.clip(inside, 0.0, None)
     for index, extra in _NOSE_DEPTH.items():
         depth[index] += extra
     return depth

@@ -1,9 +1,11 @@
-"""Warp an image so that chosen points move to new places: moving least squares (similarity).
+"""Warp an image so that chosen points move to new places: a thin-plate spline.
 
-The warp is the similarity variant of moving least squares (Schaefer, McPhail and Warren, 2006),
-evaluated backwards: for each output pixel it finds where to sample the input, so there are no
-holes. It is computed on a coarse grid, upsampled, faded to zero towards the edges of the region
-and applied with one ``cv2.remap``; pixels outside the region are never written.
+The spline (Bookstein, 1989) is the smoothest map through the control points: unlike piecewise
+affine or moving-least-squares warps it has no creases along triangle edges and no flat spots
+around each point, so a moved jaw line stays a smooth curve. It is evaluated backwards, from each
+output pixel to where it samples the input, so there are no holes; on a coarse grid, upsampled,
+faded to zero towards the edges of the region and applied with one ``cv2.remap``. Pixels outside
+the region are never written.
 """
 
 from __future__ import annotations
@@ -49,32 +51,49 @@ def region_around(points: np.ndarray, margin: float, shape: tuple[int, ...]) -> 
     )
 
 
-def mls_inverse_map(
-    targets: np.ndarray, sources: np.ndarray, query: np.ndarray, alpha: float = 1.0
+def _kernel(squared_distance: np.ndarray) -> np.ndarray:
+    """The thin-plate radial function r^2 log r, written on r^2 (0 at r = 0)."""
+    return 0.5 * squared_distance * np.log(np.maximum(squared_distance, 1e-300))
+
+
+def tps_inverse_map(
+    targets: np.ndarray, sources: np.ndarray, query: np.ndarray, smoothing: float = 1e-4
 ) -> np.ndarray:
     """Where each ``query`` point of the output samples the input.
 
     ``targets`` are where control points end up, ``sources`` where they come from (both (N, 2));
-    ``query`` is (M, 2). The result is (M, 2): a smooth map that sends each target exactly to its
-    source and is locally a similarity (rotation, uniform scale, shift).
+    ``query`` is (M, 2). The result is (M, 2): the thin-plate spline that sends each target to its
+    source with the least bending. ``smoothing`` (in units of the control points' spread squared)
+    relaxes exactness a little, which keeps the solve defined when two targets coincide, as when
+    an eye is closed completely.
     """
-    target_c = targets[:, 0] + 1j * targets[:, 1]
-    source_c = sources[:, 0] + 1j * sources[:, 1]
-    result = np.empty(len(query), dtype=np.complex128)
+    centre = targets.mean(axis=0)
+    scale = float(np.sqrt(((targets - centre) ** 2).sum(axis=1).mean())) or 1.0
+    fixed = (targets - centre) / scale
+    count = len(fixed)
+    system = np.zeros((count + 3, count + 3))
+    system[:count, :count] = _kernel(((fixed[:, None, :] - fixed[None, :, :]) ** 2).sum(axis=2))
+    system[:count, :count] += np.eye(count) * smoothing
+    system[:count, count] = 1.0
+    system[:count, count + 1 :] = fixed
+    system[count, :count] = 1.0
+    system[count + 1 :, :count] = fixed.T
+    right_side = np.zeros((count + 3, 2))
+    right_side[:count] = sources
+    # OpenCV's LU runs on one thread: numpy's LAPACK can stall badly on a busy machine, and a
+    # threaded BLAS may sum in a different order from run to run.
+    solved, coefficients = cv2.solve(system, right_side, flags=cv2.DECOMP_LU)
+    if not solved:
+        raise ValueError("control points are degenerate (all on one line)")
+    result = np.empty((len(query), 2), dtype=np.float64)
     for start in range(0, len(query), _CHUNK):
-        chunk = query[start : start + _CHUNK]
-        point = (chunk[:, 0] + 1j * chunk[:, 1])[:, None]
-        weight = 1.0 / (np.abs(target_c[None, :] - point) ** (2.0 * alpha) + _EPSILON)
-        total = weight.sum(axis=1, keepdims=True)
-        target_mean = (weight * target_c).sum(axis=1, keepdims=True) / total
-        source_mean = (weight * source_c).sum(axis=1, keepdims=True) / total
-        target_hat = target_c[None, :] - target_mean
-        source_hat = source_c[None, :] - source_mean
-        rotation_scale = (weight * np.conj(target_hat) * source_hat).sum(axis=1, keepdims=True)
-        norm = (weight * np.abs(target_hat) ** 2).sum(axis=1, keepdims=True)
-        mapped = source_mean + (point - target_mean) * rotation_scale / np.maximum(norm, _EPSILON)
-        result[start : start + _CHUNK] = mapped[:, 0]
-    return np.stack([result.real, result.imag], axis=1)
+        point = (query[start : start + _CHUNK] - centre) / scale
+        radial = _kernel(((point[:, None, :] - fixed[None, :, :]) ** 2).sum(axis=2))
+        affine = np.hstack([np.ones((len(point), 1)), point])
+        result[start : start + _CHUNK] = np.einsum(
+            "mn,nk->mk", radial, coefficients[:count]
+        ) + np.einsum("mn,nk->mk", affine, coefficients[count:])
+    return result
 
 
 def _edge_fade(height: int, width: int, fade: float) -> np.ndarray:
@@ -113,7 +132,7 @@ def warp_points(
     node_y = (np.arange(grid_height) + 0.5) * height / grid_height - 0.5 + region.top
     grid_x, grid_y = np.meshgrid(node_x, node_y)
     query = np.stack([grid_x.ravel(), grid_y.ravel()], axis=1)
-    mapped = mls_inverse_map(targets.astype(np.float64), sources.astype(np.float64), query)
+    mapped = tps_inverse_map(targets.astype(np.float64), sources.astype(np.float64), query)
     shift = (mapped - query).astype(np.float32).reshape(grid_height, grid_width, 2)
     shift = cv2.resize(shift, (width, height), interpolation=cv2.INTER_LINEAR)
     shift *= _edge_fade(height, width, fade=0.12 * min(height, width))[:, :, None]

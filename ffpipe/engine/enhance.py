@@ -62,9 +62,7 @@ ENHANCER_METHOD: dict[str, str] = {name: spec.describe() for name, spec in RESTO
 
 # Where eye centres, nose tip and mouth corners sit in the aligned crop, as fractions of its side
 # (the usual layout of 512-pixel face restoration crops).
-_TEMPLATE = np.array(
-    [[0.377, 0.469], [0.623, 0.469], [0.5, 0.614], [0.393, 0.725], [0.611, 0.725]]
-)
+_TEMPLATE = np.array([[0.377, 0.469], [0.623, 0.469], [0.5, 0.614], [0.393, 0.725], [0.611, 0.725]])
 # The oval, in crop fractions, whose inside is restored: forehead to chin, cheek to cheek.
 _OVAL_CENTRE = (0.5, 0.56)
 _OVAL_AXES = (0.33, 0.40)
@@ -84,7 +82,7 @@ def _five_points(landmarks: np.ndarray) -> np.ndarray:
 
 
 def similarity_to(points: np.ndarray, template: np.ndarray) -> np.ndarray:
-    """The 2x3 least-squares similarity (rotation, uniform scale, shift) taking points to template."""
+    """The 2x3 least-squares similarity (rotation, uniform scale, shift) from points to template."""
     source_mean, target_mean = points.mean(axis=0), template.mean(axis=0)
     source, target = points - source_mean, template - target_mean
     source_c = source[:, 0] + 1j * source[:, 1]

@@ -22,7 +22,7 @@ _MARGIN_LOW = -1.0
 _MARGIN_HIGH = 3.0
 
 # How far above the eyebrows the forehead is taken to reach, as a fraction of brow-to-chin height.
-_FOREHEAD_RISE = 0.28
+_FOREHEAD_RISE = 0.18
 
 
 @dataclass(frozen=True)

@@ -151,6 +151,14 @@ class FramePipeline:
             self._reference = _Reference(frame_rgb, faces, position)
             self._reference_embedding = None
 
+    def _adopt_reference(self, frame_rgb: np.ndarray, faces: list[Face]) -> _Reference:
+        # The first frame to get here wins; a frame racing it uses the winner's reference.
+        with self._lock:
+            if self._reference is None:
+                position = self.settings.reference_face_position
+                self._reference = _Reference(frame_rgb, faces, position)
+            return self._reference
+
     def _reference_vector(self) -> np.ndarray:
         with self._lock:
             reference = self._reference
@@ -215,13 +223,15 @@ class FramePipeline:
         with self._lock:
             reference = self._reference
         if reference is None:
-            if len(faces) <= settings.reference_face_position:
+            position = settings.reference_face_position
+            if len(faces) <= position:
                 if self.require_faces:
-                    self._set_reference(frame_rgb, faces)
+                    pick(
+                        faces, position, media=self.target_name, parameter="reference_face_position"
+                    )
                 return []
-            self._set_reference(frame_rgb, faces)
-            reference = self._reference
-        if reference is not None and reference.frame is frame_rgb:
+            reference = self._adopt_reference(frame_rgb, faces)
+        if reference.frame is frame_rgb:
             return self._similar_to_own_reference(frame_rgb, faces, reference.position)
         embedded = [with_embedding(frame_rgb, face) for face in faces]
         chosen = similar_faces(

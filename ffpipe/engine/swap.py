@@ -24,7 +24,7 @@ _INNER = slice(17, 68)
 # A margin around the face region in the working crop, as a fraction of the region's size.
 _CROP_MARGIN = 0.1
 # Feather of the face outline, as a fraction of the region's size.
-_SEAM = 0.08
+_SEAM = 0.12
 # Limits on how much the colour transfer may stretch the source's contrast.
 _STD_RATIO = (0.5, 2.0)
 

@@ -36,6 +36,10 @@ class Decision:
     key: str | None = None
     """None when the key depends on results of upstream steps that will run."""
     document: dict[str, Any] = field(default_factory=dict)
+    entry: StepEntry | None = field(default=None, compare=False, repr=False)
+    """The cache entry reused, when cached."""
+    view: StepView | None = field(default=None, compare=False, repr=False)
+    """What templates see of the cached step, when cached."""
 
     @property
     def will_run(self) -> bool:
@@ -138,25 +142,26 @@ def _decide(
         return Decision(SKIPPED, ("condition is false",))
     prepared = preparer.prepare(instance, views)
     decision = decide_cached(preparer, prepared, forced)
-    if decision.status == CACHED:
-        entry = preparer.workspace.steps.get(prepared.key)
-        view = preparer.view_of(entry) if entry is not None else None
-        if view is not None:
-            views[instance.id] = view
+    if decision.view is not None:
+        views[instance.id] = decision.view
     return decision
 
 
 def decide_cached(preparer: StepPreparer, prepared: PreparedStep, forced: bool) -> Decision:
-    """Cached or will run, for a prepared step, with the reasons."""
+    """Cached (with the entry and its view) or will run, for a prepared step, with the reasons.
+
+    Looking does not count as using: the runner marks the entries it reuses.
+    """
     document = prepared.document
     if forced:
         return Decision(WILL_RUN, ("forced",), prepared.key, document)
     if not prepared.instance.cache:
         return Decision(WILL_RUN, ("cache: false",), prepared.key, document)
     workspace = preparer.workspace
-    entry = workspace.steps.get(prepared.key)
-    if entry is not None and preparer.view_of(entry) is not None:
-        return Decision(CACHED, (), prepared.key, document)
+    entry = workspace.steps.get(prepared.key, mark_used=False)
+    view = preparer.view_of(entry) if entry is not None else None
+    if view is not None:
+        return Decision(CACHED, (), prepared.key, document, entry, view)
     previous = workspace.steps.latest_for(prepared.instance.id, preparer.pipeline.name)
     if previous is not None and previous.key == prepared.key:
         return Decision(WILL_RUN, ("cached outputs are missing",), prepared.key, document)

@@ -91,7 +91,11 @@ def build_lock(
 def write_lock(path: Path, document: Mapping[str, Any]) -> None:
     """Write the lock file atomically, keys in the order given."""
     header = "# Written by `ffpipe run`; commit it. `ffpipe status` compares it with the tree.\n"
-    text = header + yaml.safe_dump(dict(document), sort_keys=False, allow_unicode=True)
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    body = yaml.dump(dict(document), Dumper=dumper, sort_keys=False, allow_unicode=True)
+    text = header + body
+    if path.is_file() and path.read_text(encoding="utf-8") == text:
+        return
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     temporary.write_text(text, encoding="utf-8")
     os.replace(temporary, path)

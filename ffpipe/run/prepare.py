@@ -14,6 +14,7 @@ from typing import Any
 
 from ffpipe.backends.base import BackendIdentity
 from ffpipe.cache.key import key_document, step_key
+from ffpipe.cache.objects import is_tree
 from ffpipe.cache.steps import StepEntry
 from ffpipe.cache.workspace import Workspace
 from ffpipe.catalog import OPS
@@ -52,7 +53,9 @@ class StepPreparer:
         self.identity = identity
         self._artifacts: dict[str, str] = {}
         self._downloads: dict[str, str] = {}
+        self._local: dict[str, str] = {}
         self._lock = threading.Lock()
+        self._names = Path(os.path.abspath(workspace.root)) / "names"
 
     def prepare(self, instance: StepInstance, views: Mapping[str, StepView]) -> PreparedStep:
         """Render and validate the instance's parameters and compute its cache key."""
@@ -93,7 +96,11 @@ class StepPreparer:
                     self._downloads[value] = digest
                 name = value.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
                 return digest, str(self._named(digest, name))
-        return self.workspace.stats.digest(Path(value)), value
+            local = self._local.get(value)
+        if local is None:
+            # Once per run and path: a file is taken as it was when the run first read it.
+            local = self._local[value] = self.workspace.stats.digest(Path(value))
+        return local, value
 
     def view_of(self, entry: StepEntry) -> StepView | None:
         """What templates see of a stored step, or None when one of its objects is gone."""
@@ -117,12 +124,12 @@ class StepPreparer:
         Objects are stored nameless; engines and outputs need ``portrait.jpg``, so each named
         view is a symbolic link ``<workspace>/names/<hex>/<name>`` to the object.
         """
-        stored = self.workspace.objects.path(digest).resolve()
-        if not name or stored.is_dir() or "/" in name or name in (".", ".."):
+        stored = Path(os.path.abspath(self.workspace.objects.path(digest)))
+        if not name or "/" in name or name in (".", "..") or is_tree(digest):
             return stored
-        folder = self.workspace.root.resolve() / "names" / digest.rsplit(":", 1)[-1]
+        folder = self._names / digest.rsplit(":", 1)[-1]
         link = folder / name
-        if link.is_symlink() and Path(os.readlink(link)) == stored:
+        if os.path.exists(link):  # the link's name holds the digest: it cannot point elsewhere
             return link
         folder.mkdir(parents=True, exist_ok=True)
         staging = folder / f".{name}.{os.getpid()}.{threading.get_ident()}"

@@ -7,10 +7,13 @@ computation and a lookup, and results do not depend on the order in which steps 
 
 from __future__ import annotations
 
+import heapq
+import os
 import queue
 import shutil
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -131,8 +134,17 @@ class _Run:
         self.jobs = max(1, options.jobs or backend.max_concurrency())
         self.views: dict[str, StepView] = {}
         self.outcomes: dict[str, StepOutcome] = {}
+        self.counts: Counter[str] = Counter()
+        self.pending: dict[str, int] = {}
+        self.dependents: dict[str, list[str]] = {}
+        self.ready: list[tuple[int, str]] = []
+        self.position: dict[str, int] = {}
         self.running: dict[str, _Running] = {}
         self.done_queue: queue.Queue[tuple[str, StepResult | BaseException]] = queue.Queue()
+        self.work_queue: queue.SimpleQueue[tuple[PreparedStep, Path] | None] = queue.SimpleQueue()
+        self.workers = 0
+        self.free_workdirs: list[Path] = []
+        self.workdir_count = 0
         self.cancel = threading.Event()
         self.scratch = workspace.tmp_dir / f"run-{self.run_id}"
         self.started = time.time()
@@ -159,21 +171,23 @@ class _Run:
             # Shared: other runs may work alongside; gc and verify wait for us to finish.
             with self.workspace.lock(shared=True):
                 self._schedule()
+                reused = [o.key for o in self.outcomes.values() if o.status == CACHED and o.key]
+                self.workspace.steps.mark_used(reused)
                 status = "ok" if not self._count(FAILED) else "failed"
-                if status == "ok":
-                    outputs = self._publish()
+                outputs = self._publish(lock=status == "ok")
         except KeyboardInterrupt:
             self.cancel.set()
             self._finish("interrupted", outputs)
             raise
         finally:
+            self._stop_workers()
             shutil.rmtree(self.scratch, ignore_errors=True)
         return self._finish(status, outputs)
 
-    def _publish(self) -> dict[str, Path]:
-        """Place the declared outputs and, for a full run, write the lock file."""
+    def _publish(self, *, lock: bool) -> dict[str, Path]:
+        """Place the outputs whose steps all succeeded; after a full run, write the lock file."""
         written = self._write_outputs()
-        if self.options.write_lock and not self.options.targets:
+        if lock and self.options.write_lock and not self.options.targets:
             document = build_lock(
                 self.pipeline, self.identity, self.outcomes, written, self.preparer.digest
             )
@@ -183,29 +197,37 @@ class _Run:
     # -- scheduling -------------------------------------------------------------------------
 
     def _schedule(self) -> None:
-        waiting = list(self.selected)
-        stopping = False
-        while waiting or self.running:
-            if not stopping:
-                waiting = self._start_ready(waiting)
-            if self.running:
-                self._collect_one()
-            stopping = stopping or (self._count(FAILED) > 0 and not self.options.keep_going)
-            if stopping and not self.running:
+        """Start ready steps (in file order) up to ``jobs`` at once; collect them as they end."""
+        chosen = set(self.selected)
+        self.position = {node: index for index, node in enumerate(self.selected)}
+        for node in self.selected:
+            needs = [need for need in self.pipeline.instances[node].needs if need in chosen]
+            self.pending[node] = len(needs)
+            for need in needs:
+                self.dependents.setdefault(need, []).append(node)
+        self.ready = [(self.position[n], n) for n in self.selected if not self.pending[n]]
+        heapq.heapify(self.ready)
+        while True:
+            while self.ready and len(self.running) < self.jobs and not self._stopping():
+                _, node = heapq.heappop(self.ready)
+                blocked = self._blocked_reason(node)
+                if blocked is None:
+                    self._begin(node)
+                else:
+                    self._settle(node, StepOutcome(SKIPPED, (blocked,)))
+                    self.emit(ev.StepSkipped(step=node, reason=blocked))
+            if not self.running:
                 break
-            if not self.running and not self._any_ready(waiting):
-                break
-        for node in waiting:
-            reason = self._blocked_reason(node) or "run stopped after a failure"
-            self._settle(node, StepOutcome(SKIPPED if "upstream" in reason else NOT_RUN, (reason,)))
-            self.emit(ev.StepSkipped(step=node, reason=reason))
+            self._collect_one()
+        for node in self.selected:
+            if node not in self.outcomes:
+                reason = self._blocked_reason(node) or "run stopped after a failure"
+                status = SKIPPED if reason.startswith("upstream") else NOT_RUN
+                self._settle(node, StepOutcome(status, (reason,)))
+                self.emit(ev.StepSkipped(step=node, reason=reason))
 
-    def _any_ready(self, waiting: list[str]) -> bool:
-        return any(self._is_ready(node) for node in waiting)
-
-    def _is_ready(self, node: str) -> bool:
-        needs = self.pipeline.instances[node].needs
-        return all(need in self.outcomes or need not in self.selected for need in needs)
+    def _stopping(self) -> bool:
+        return self._count(FAILED) > 0 and not self.options.keep_going
 
     def _blocked_reason(self, node: str) -> str | None:
         for need in sorted(self.pipeline.instances[node].needs):
@@ -213,23 +235,6 @@ class _Run:
             if outcome is not None and outcome.status in (FAILED, SKIPPED, NOT_RUN):
                 return f"upstream {need} {'failed' if outcome.status == FAILED else 'skipped'}"
         return None
-
-    def _start_ready(self, waiting: list[str]) -> list[str]:
-        still: list[str] = []
-        for node in waiting:
-            if len(self.running) >= self.jobs or not self._is_ready(node):
-                still.append(node)
-                continue
-            blocked = self._blocked_reason(node)
-            if blocked is not None:
-                self._settle(node, StepOutcome(SKIPPED, (blocked,)))
-                self.emit(ev.StepSkipped(step=node, reason=blocked))
-                continue
-            self._begin(node)
-            if self._count(FAILED) and not self.options.keep_going:
-                still.extend(waiting[waiting.index(node) + 1 :])
-                break
-        return still
 
     def _begin(self, node: str) -> None:
         instance = self.pipeline.instances[node]
@@ -244,30 +249,55 @@ class _Run:
             return
         forced = is_forced(instance, self.options.force, self.options.force_all)
         decision = decide_cached(self.preparer, prepared, forced)
-        if decision.status == CACHED:
-            entry = self.workspace.steps.get(prepared.key)
-            view = self.preparer.view_of(entry) if entry is not None else None
-            if entry is not None and view is not None:
-                self.views[node] = view
-                self._settle(node, self._outcome(CACHED, prepared, entry.outputs, entry.result))
-                self.emit(ev.StepCached(step=node, key=prepared.key))
-                return
+        if decision.entry is not None and decision.view is not None:
+            self.views[node] = decision.view
+            entry = decision.entry
+            self._settle(node, self._outcome(CACHED, prepared, entry.outputs, entry.result))
+            self.emit(ev.StepCached(step=node, key=prepared.key))
+            return
         self._launch(prepared, decision.reasons)
 
     def _launch(self, prepared: PreparedStep, reasons: tuple[str, ...]) -> None:
         node = prepared.instance.id
-        workdir = self.scratch / f"{len(self.outcomes) + len(self.running):05d}"
-        workdir.mkdir(parents=True, exist_ok=True)
+        workdir = self._workdir()
         timeout = prepared.instance.timeout
         now = time.monotonic()
         self.running[node] = _Running(
             prepared, workdir, now, now + timeout if timeout else None, reasons
         )
         self.emit(ev.StepStart(step=node, op=prepared.instance.op, reasons=reasons))
-        worker = threading.Thread(
-            target=self._work, args=(prepared, workdir), name=f"ffpipe-{node}", daemon=True
-        )
-        worker.start()
+        while self.workers < self.jobs:
+            self._add_worker()
+        self.work_queue.put((prepared, workdir))
+
+    def _add_worker(self) -> None:
+        """Start one more worker thread; daemons, so a hung backend call cannot block exit."""
+        self.workers += 1
+        threading.Thread(target=self._worker_loop, name="ffpipe-worker", daemon=True).start()
+
+    def _stop_workers(self) -> None:
+        for _ in range(self.workers):
+            self.work_queue.put(None)
+        self.workers = 0
+
+    def _worker_loop(self) -> None:
+        while (item := self.work_queue.get()) is not None:
+            self._work(*item)
+
+    def _workdir(self) -> Path:
+        """An empty folder for one step: a recycled one when a finished step left it empty."""
+        if self.free_workdirs:
+            return self.free_workdirs.pop()
+        self.workdir_count += 1
+        workdir = self.scratch / f"{self.workdir_count:05d}"
+        workdir.mkdir(parents=True)
+        return workdir
+
+    def _recycle(self, workdir: Path) -> None:
+        if any(os.scandir(workdir)):
+            shutil.rmtree(workdir, ignore_errors=True)
+        else:
+            self.free_workdirs.append(workdir)
 
     def _work(self, prepared: PreparedStep, workdir: Path) -> None:
         node = prepared.instance.id
@@ -304,6 +334,7 @@ class _Run:
         if running is None:
             return  # it timed out earlier and was already failed
         if isinstance(result, BaseException):
+            self._recycle(running.workdir)
             self._fail(node, _message(result), time.monotonic() - running.started)
         else:
             self._store(running, result)
@@ -313,6 +344,7 @@ class _Run:
         for node, running in list(self.running.items()):
             if running.deadline is not None and now >= running.deadline:
                 del self.running[node]
+                self._add_worker()  # the timed-out call still holds its worker
                 timeout = running.prepared.instance.timeout
                 self._fail(node, f"timed out after {timeout:g}s", now - running.started)
 
@@ -351,7 +383,7 @@ class _Run:
             self._fail(node, f"cannot store outputs: {error}", duration)
             return
         finally:
-            shutil.rmtree(running.workdir, ignore_errors=True)
+            self._recycle(running.workdir)
         view = self.preparer.view_of(entry)
         if view is None:
             self._fail(node, "stored outputs vanished from the workspace", duration)
@@ -387,9 +419,14 @@ class _Run:
 
     def _settle(self, node: str, outcome: StepOutcome) -> None:
         self.outcomes[node] = outcome
+        self.counts[outcome.status] += 1
+        for dependent in self.dependents.get(node, ()):
+            self.pending[dependent] -= 1
+            if not self.pending[dependent]:
+                heapq.heappush(self.ready, (self.position[dependent], dependent))
 
     def _count(self, status: str) -> int:
-        return sum(outcome.status == status for outcome in self.outcomes.values())
+        return self.counts[status]
 
     # -- results ----------------------------------------------------------------------------
 

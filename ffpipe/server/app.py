@@ -57,6 +57,8 @@ def start(settings: ServerSettings, engine: Engine) -> RunningServer:
     from ffpipe.server.auth import AuthGate, check_password
     from ffpipe.server.capabilities import server_capabilities
     from ffpipe.server.endpoints import build_blocks
+    from ffpipe.server.execute import CAPABILITIES_ENDPOINT, ENDPOINT_ORDER
+    from ffpipe.server.guards import FnIndexGuard
     from ffpipe.server.legacy import mount_legacy
     from ffpipe.server.requestlog import RequestLog
 
@@ -86,6 +88,9 @@ def start(settings: ServerSettings, engine: Engine) -> RunningServer:
             "middleware": [
                 Middleware(RequestLog),
                 Middleware(AuthGate, credentials=credentials),
+                Middleware(
+                    FnIndexGuard, endpoint_count=len((*ENDPOINT_ORDER, CAPABILITIES_ENDPOINT))
+                ),
             ]
         },
     )

@@ -2,9 +2,10 @@
 
 Gradio's own login (``POST /login``, a session cookie) is what ``gradio_client.Client(url,
 auth=(user, password))`` uses; raw HTTP clients and the legacy ``/api/predict`` may instead send
-``Authorization: Basic``. The gate accepts either, on every path but the login form itself, so no
-route (gradio's unprotected ones such as ``/gradio_api/cancel`` included) is reachable without
-credentials.
+``Authorization: Basic``. The gate accepts either on every path, so no route (gradio's
+unprotected ones such as ``/gradio_api/cancel`` included) is reachable without credentials;
+the only exceptions are the login form and the two probes gradio's ``launch()`` sends itself
+(``/gradio_api/startup-events`` and ``HEAD /``), which return nothing of the user's.
 """
 
 from __future__ import annotations
@@ -22,7 +23,10 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-_OPEN_PATHS = frozenset({"/login", "/login/"})
+# The login form itself, and the two probes gradio's launch() sends to its own URL before it
+# returns (running startup events twice is a no-op; HEAD / returns no content).
+_OPEN_PATHS = frozenset({"/login", "/login/", "/gradio_api/startup-events"})
+_OPEN_HEAD_PATHS = frozenset({"/"})
 
 
 class AuthFileError(ValueError):
@@ -111,7 +115,7 @@ class AuthGate:
         self.credentials = credentials
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.credentials or scope["path"] in _OPEN_PATHS:
+        if scope["type"] != "http" or not self.credentials or _is_open(scope):
             await self.app(scope, receive, send)
             return
         user = basic_user(_header(scope, b"authorization"), self.credentials) or session_user(scope)
@@ -120,6 +124,11 @@ class AuthGate:
             return
         scope.setdefault("state", {})["ffpipe_user"] = user
         await self.app(scope, receive, send)
+
+
+def _is_open(scope: Scope) -> bool:
+    path = scope["path"]
+    return path in _OPEN_PATHS or (scope.get("method") == "HEAD" and path in _OPEN_HEAD_PATHS)
 
 
 async def _unauthorized(send: Send) -> None:

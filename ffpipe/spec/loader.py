@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
-from ffpipe.catalog import OPS
+from ffpipe.catalog import OPS, JobOptions
 from ffpipe.spec.cycles import find_cycles
 from ffpipe.spec.errors import PipelineErrors, SpecError, did_you_mean, format_path
 from ffpipe.spec.instance import (
@@ -26,7 +26,7 @@ from ffpipe.spec.instance import (
 from ffpipe.spec.matrix import Matrix, expand_matrix
 from ffpipe.spec.model import ParamDecl, PipelineHead, RetryDecl, StepDecl
 from ffpipe.spec.params import resolve_params as resolve_param_values
-from ffpipe.spec.paths import MissingFile, expand_glob, is_glob, is_url, resolve_file
+from ffpipe.spec.paths import MissingFile, expand_glob, is_glob, resolve_file
 from ffpipe.spec.source import Path_, SourceTree, parse_source
 from ffpipe.spec.templates import (
     CONTEXT_NAMES,
@@ -40,11 +40,10 @@ from ffpipe.spec.templates import (
 )
 from ffpipe.spec.validation import Loc, problems
 
-ALL_OP_FIELDS: frozenset[str] = frozenset(name for op in OPS.values() for name in op.params.model_fields)
-_STEP_KEYS = tuple(
-    (info.alias or name) for name, info in StepDecl.model_fields.items()
+ALL_OP_FIELDS: frozenset[str] = frozenset(
+    name for op in OPS.values() for name in op.params.model_fields
 )
-_SECTION_MODELS: dict[str, type[BaseModel]] = {"params": ParamDecl}
+_STEP_KEYS = tuple((info.alias or name) for name, info in StepDecl.model_fields.items())
 
 
 def _known_keys(loc: Loc) -> Iterable[str]:
@@ -61,8 +60,6 @@ def _step_keys(loc: Loc) -> Iterable[str]:
     if loc == ("retry",):
         return RetryDecl.model_fields
     if loc == ("job",):
-        from ffpipe.catalog import JobOptions
-
         return JobOptions.model_fields
     return ()
 
@@ -86,9 +83,8 @@ def load_pipeline(path: Path, overrides: Mapping[str, str] | None = None) -> Loa
     tree = parse_source(text, file)
     loader = _Loader(tree, Path(os.path.abspath(path)).parent, dict(overrides or {}))
     pipeline = loader.load(Path(os.path.abspath(path)), hashlib.sha256(raw).hexdigest())
-    if loader.errors:
+    if loader.errors or pipeline is None:
         raise PipelineErrors(loader.errors, {file: text})
-    assert pipeline is not None
     return pipeline
 
 
@@ -116,6 +112,7 @@ class _Loader:
         self.errors: list[SpecError] = []
         self.env = dict(os.environ)
         self._file_cache: dict[str, str | MissingFile] = {}
+        self._file_fields: dict[str, frozenset[str]] = {}
         self._validation_cache: dict[tuple[str, tuple[str, ...], str], list[tuple[Loc, str]]] = {}
         self.axes: set[str] = set()
         self.failed: set[str] = set()
@@ -132,7 +129,9 @@ class _Loader:
                 return
             if template.reads & self.failed:
                 return
-            axes_read = {r.removeprefix("matrix.") for r in template.reads if r.startswith("matrix.")}
+            axes_read = {
+                r.removeprefix("matrix.") for r in template.reads if r.startswith("matrix.")
+            }
             if axes_read and ("matrix" in self.failed or axes_read - self.axes):
                 return
         self.error(path, message)
@@ -171,10 +170,15 @@ class _Loader:
         constants = {"params": params, "env": self.env}
         inputs = self.inputs(head.inputs, constants)
         before = len(self.errors)
-        matrix = expand_matrix(
-            self.tree.data.get("matrix") if head.matrix is not None else None,
-            self.tree, self.base, self.errors,
-        )
+        matrix_raw = None
+        if head.matrix is not None:
+            # From the validated head: a part that failed its shape check is already reported.
+            matrix_raw = {
+                **(head.matrix.model_extra or {}),
+                "include": head.matrix.include,
+                "exclude": head.matrix.exclude,
+            }
+        matrix = expand_matrix(matrix_raw, self.tree, self.base, self.errors)
         if len(self.errors) > before:
             self.failed.add("matrix")
         self.axes = set(matrix.axes)
@@ -210,17 +214,24 @@ class _Loader:
                 files: list[str] = []
                 for index, item in enumerate(items):
                     if not isinstance(item, str):
-                        self.error((*path, index) if isinstance(rendered, list) else path,
-                                   f"{item!r} is not a path, glob or URL")
+                        self.error(
+                            (*path, index) if isinstance(rendered, list) else path,
+                            f"{item!r} is not a path, glob or URL",
+                        )
                         continue
-                    files += expand_glob(item, self.base) if is_glob(item) else [
-                        self.file(item)]
+                    files += expand_glob(item, self.base) if is_glob(item) else [self.file(item)]
                 single = isinstance(rendered, str) and not is_glob(rendered)
                 resolved[name] = files[0] if single and files else files
             except (TemplateProblem, MissingFile) as error:
                 self.failed.add(f"inputs.{name}")
                 self.template_error(value, path, str(error))
         return resolved
+
+    def file_fields(self, op: str) -> frozenset[str]:
+        cached = self._file_fields.get(op)
+        if cached is None:
+            cached = self._file_fields[op] = frozenset(OPS[op].file_fields)
+        return cached
 
     def file(self, value: str) -> str:
         cached = self._file_cache.get(value)
@@ -238,8 +249,9 @@ class _Loader:
         for name, value in defaults.items():
             path = ("defaults", name)
             if name not in ALL_OP_FIELDS:
-                self.error(path, f"no op takes a parameter {name!r}"
-                                 f"{did_you_mean(name, ALL_OP_FIELDS)}")
+                self.error(
+                    path, f"no op takes a parameter {name!r}{did_you_mean(name, ALL_OP_FIELDS)}"
+                )
             for template in self.templates(value, path):
                 if template.step_refs or template.steps_whole:
                     self.error(path, "defaults cannot read steps; put the value in the step")
@@ -253,9 +265,12 @@ class _Loader:
         for template in found:
             unknown = sorted(template.names - CONTEXT_NAMES)
             for name in unknown:
-                self.error(path, f"undefined name {name!r} in template {template.source!r}"
-                                 f"{did_you_mean(name, CONTEXT_NAMES)}; templates read "
-                                 "params, inputs, matrix, env and steps")
+                self.error(
+                    path,
+                    f"undefined name {name!r} in template {template.source!r}"
+                    f"{did_you_mean(name, CONTEXT_NAMES)}; templates read "
+                    "params, inputs, matrix, env and steps",
+                )
             if template.steps_whole:
                 self.error(path, f"read a step as steps.ID in {template.source!r}")
         return found
@@ -294,15 +309,16 @@ class _Loader:
             elif need is not None:
                 where = (*base, "needs", index) if isinstance(needs, list) else (*base, "needs")
                 self.error(where, f"{need!r} is not a step id")
-        for name, (value, where) in plan.params.items():
+        for value, where in plan.params.values():
             self.note_templates(plan, value, where, may_read_steps=True)
         self.note_templates(plan, raw.get("if"), (*base, "if"), may_read_steps=True)
         for key, value in settings_raw.items():
             self.note_templates(plan, value, (*base, key), may_read_steps=False)
         return plan
 
-    def note_templates(self, plan: _StepPlan, value: Any, where: Path_, *,
-                       may_read_steps: bool) -> None:
+    def note_templates(
+        self, plan: _StepPlan, value: Any, where: Path_, *, may_read_steps: bool
+    ) -> None:
         found = self.templates(value, where)
         for template in found:
             if template.step_refs and not may_read_steps:
@@ -329,8 +345,7 @@ class _Loader:
             needs = plan.raw.get("needs")
             for index, need in enumerate(needs if isinstance(needs, list) else [needs]):
                 if isinstance(need, str) and need not in plans:
-                    where = (*base, "needs", index) if isinstance(needs, list) else (*base,
-                                                                                      "needs")
+                    where = (*base, "needs", index) if isinstance(needs, list) else (*base, "needs")
                     self.error(where, f"unknown step {need!r}{did_you_mean(need, plans)}")
             for ref in sorted(plan.refs - set(plans)):
                 where = self.where_read(plan, ref)
@@ -339,17 +354,22 @@ class _Loader:
                 continue
             for axis in sorted(plan.own_axes - {"*"} - set(matrix.axes)):
                 known = ", ".join(matrix.axes) or "none: the pipeline has no matrix"
-                self.error(self.where_axis(plan, axis), f"no matrix axis {axis!r}"
-                                                        f"{did_you_mean(axis, matrix.axes)}; "
-                                                        f"axes: {known}")
+                self.error(
+                    self.where_axis(plan, axis),
+                    f"no matrix axis {axis!r}{did_you_mean(axis, matrix.axes)}; axes: {known}",
+                )
         order = list(plans)
         deps = {sid: (plan.refs | plan.needs) & set(plans) for sid, plan in plans.items()}
         for cycle in find_cycles(deps, order):
             lines = ", ".join(
                 f"{sid} at line {self.tree.locate(('steps', sid)).line}" for sid in cycle[1:-1]
             )
-            self.error(("steps", cycle[0]), "dependency cycle " + " -> ".join(cycle)
-                       + (f" ({lines})" if lines else " (the step depends on itself)"))
+            self.error(
+                ("steps", cycle[0]),
+                "dependency cycle "
+                + " -> ".join(cycle)
+                + (f" ({lines})" if lines else " (the step depends on itself)"),
+            )
 
     def where_read(self, plan: _StepPlan, ref: str) -> Path_:
         for _, (value, where) in plan.params.items():
@@ -417,11 +437,11 @@ class _Loader:
         def ref_id(step: str) -> str:
             return matrix.instance_id(step, {a: values[a] for a in axes.get(step, [])})
 
-        file_fields = set(OPS[plan.op].file_fields)
+        file_fields = self.file_fields(plan.op)
         params: dict[str, Any] = {}
         locations: dict[str, Location] = {}
         deferred: list[str] = []
-        ok = True
+        unchecked: list[str] = []
         for name, (value, where) in plan.params.items():
             locations[name] = self.tree.locate(where)
             try:
@@ -443,13 +463,12 @@ class _Loader:
             except (TemplateProblem, MissingFile) as error:
                 suffix = f" (in {instance_id})" if values else ""
                 self.template_error(value, where, f"{error}{suffix}")
-                ok = False
-        if ok:
-            for loc, message in self.validate_params(plan.op, params, deferred):
-                name = loc[0] if loc else None
-                where = plan.params[name][1] if name in plan.params else ("steps", sid, "with")
-                suffix = f" (in {instance_id})" if values else ""
-                self.error((*where, *loc[1:]), f"{message}{suffix}")
+                unchecked.append(name)
+        for loc, message in self.validate_params(plan.op, params, [*deferred, *unchecked]):
+            name = loc[0] if loc else None
+            where = plan.params[name][1] if name in plan.params else ("steps", sid, "with")
+            suffix = f" (in {instance_id})" if values else ""
+            self.error((*where, *loc[1:]), f"{message}{suffix}")
         condition = self.condition(plan, local, ref_id, instance_id)
         needs = frozenset(ref_id(s) for s in (plan.refs | plan.needs) if s in axes)
         return StepInstance(
@@ -480,8 +499,9 @@ class _Loader:
             self._validation_cache[key] = cached
         return cached
 
-    def condition(self, plan: _StepPlan, local: Mapping[str, Any], ref_id: Any,
-                  instance_id: str) -> Deferred | bool:
+    def condition(
+        self, plan: _StepPlan, local: Mapping[str, Any], ref_id: Any, instance_id: str
+    ) -> Deferred | bool:
         raw = plan.raw.get("if", True)
         where: Path_ = ("steps", plan.id, "if")
         if isinstance(raw, bool):
@@ -492,8 +512,12 @@ class _Loader:
         try:
             template = parse_template(raw)
             if template.step_refs:
-                return Deferred(raw, frozenset(ref_id(s) for s in template.step_refs),
-                                self.tree.locate(where), format_path(where))
+                return Deferred(
+                    raw,
+                    frozenset(ref_id(s) for s in template.step_refs),
+                    self.tree.locate(where),
+                    format_path(where),
+                )
             return truthy(template.render(local))
         except TemplateProblem as error:
             self.template_error(raw, where, f"{error} (in {instance_id})")
@@ -501,8 +525,14 @@ class _Loader:
 
     # -- outputs ---------------------------------------------------------------------------
 
-    def outputs(self, raw: Mapping[str, str], plans: Mapping[str, _StepPlan], matrix: Matrix,
-                axes: Mapping[str, list[str]], context: Mapping[str, Any]) -> list[OutputSpec]:
+    def outputs(
+        self,
+        raw: Mapping[str, str],
+        plans: Mapping[str, _StepPlan],
+        matrix: Matrix,
+        axes: Mapping[str, list[str]],
+        context: Mapping[str, Any],
+    ) -> list[OutputSpec]:
         specs: list[OutputSpec] = []
         seen: dict[str, str] = {}
         for name, value in raw.items():
@@ -515,8 +545,9 @@ class _Loader:
                 continue
             wanted: set[str] = set()
             for template in found:
-                wanted |= set(matrix.axes) if template.matrix_axes is None else set(
-                    template.matrix_axes)
+                wanted |= (
+                    set(matrix.axes) if template.matrix_axes is None else set(template.matrix_axes)
+                )
             for ref in refs:
                 wanted |= set(axes[ref])
             order = [a for a in matrix.axes if a in wanted]
@@ -525,30 +556,38 @@ class _Loader:
                 try:
                     out_name = str(render_value(name, local))
                     if not out_name or out_name.startswith("/") or ".." in out_name.split("/"):
-                        raise TemplateProblem(f"{out_name!r} is not a name inside the output "
-                                              "folder")
+                        raise TemplateProblem(
+                            f"{out_name!r} is not a name inside the output folder"
+                        )
                     if refs:
                         target: Deferred | str = Deferred(
                             value,
-                            frozenset(matrix.instance_id(s, {a: values[a] for a in axes[s]})
-                                      for s in refs),
-                            self.tree.locate(where), format_path(where))
+                            frozenset(
+                                matrix.instance_id(s, {a: values[a] for a in axes[s]}) for s in refs
+                            ),
+                            self.tree.locate(where),
+                            format_path(where),
+                        )
                     else:
                         target = self.file(str(render_value(value, local)))
                 except (TemplateProblem, MissingFile) as error:
                     self.template_error([name, value], where, str(error))
                     break
                 if out_name in seen:
-                    self.error(where, f"output name {out_name!r} repeats; with a matrix, put "
-                                      "{{ matrix.AXIS }} in the name")
+                    self.error(
+                        where,
+                        f"output name {out_name!r} repeats; with a matrix, put "
+                        "{{ matrix.AXIS }} in the name",
+                    )
                     break
                 seen[out_name] = name
                 specs.append(OutputSpec(out_name, target, self.tree.locate(where)))
         return specs
 
 
-def check_params(op: str, params: Mapping[str, Any], deferred: Iterable[str] = ()) -> list[
-        tuple[Loc, str]]:
+def check_params(
+    op: str, params: Mapping[str, Any], deferred: Iterable[str] = ()
+) -> list[tuple[Loc, str]]:
     """Problems of ``params`` against the op's catalog model, ignoring ``deferred`` fields."""
     model = OPS[op].params
     skip = set(deferred)
@@ -556,10 +595,16 @@ def check_params(op: str, params: Mapping[str, Any], deferred: Iterable[str] = (
         model.model_validate(dict(params))
     except ValidationError as failure:
         found = problems(failure, dict(params), lambda loc: model.model_fields if not loc else ())
-        return [(loc, message) for loc, message in found
-                if not (loc and loc[0] in skip)
-                and not (not loc and message.startswith("missing required key") and any(
-                    f"'{name}'" in message for name in skip))]
+        return [
+            (loc, message)
+            for loc, message in found
+            if not (loc and loc[0] in skip)
+            and not (
+                not loc
+                and message.startswith("missing required key")
+                and any(f"'{name}'" in message for name in skip)
+            )
+        ]
     return []
 
 

@@ -17,10 +17,13 @@ from ffpipe.spec.paths import MissingFile, expand_glob, is_glob
 from ffpipe.spec.source import SourceTree
 
 _RESERVED = ("include", "exclude")
+_SCALARS = (str, int, float, bool)
 
 
 def value_key(value: Any) -> str:
     """A hashable, exact key of a matrix value (values may be lists or mappings)."""
+    if type(value) in _SCALARS:
+        return f"{type(value).__name__}:{value!r}"
     return json.dumps(value, sort_keys=True, default=str)
 
 
@@ -73,8 +76,10 @@ def _labels(values: Sequence[Any]) -> dict[str, str]:
     distinct = dict(zip(keys, short, strict=True))
     if len(set(distinct.values())) != len(distinct):
         # Two values would look alike (same file name in two folders): show them in full.
-        return {key: value if isinstance(value, str) else key for key, value in zip(
-            keys, values, strict=True)}
+        return {
+            key: value if isinstance(value, str) else key
+            for key, value in zip(keys, values, strict=True)
+        }
     return distinct
 
 
@@ -110,8 +115,9 @@ def expand_matrix(raw: Any, tree: SourceTree, base: Path, errors: list[SpecError
         result = {}
         for key, value in entry.items():
             if key not in axes:
-                errors.append(tree.error((*path, key), f"no matrix axis {key!r}"
-                                         f"{did_you_mean(key, axes)}"))
+                errors.append(
+                    tree.error((*path, key), f"no matrix axis {key!r}{did_you_mean(key, axes)}")
+                )
                 return None
             if key in glob_axes and isinstance(value, str) and not os.path.isabs(value):
                 value = os.path.normpath(base / value)
@@ -123,9 +129,11 @@ def expand_matrix(raw: Any, tree: SourceTree, base: Path, errors: list[SpecError
         normalised = normalise(entry, ("matrix", "exclude", index))
         if normalised is not None:
             excludes.append({k: value_key(v) for k, v in normalised.items()})
-    combinations: list[dict[str, Any]] = [
-        dict(zip(axes, values, strict=True)) for values in itertools.product(*axes.values())
-    ] if axes else []
+    combinations: list[dict[str, Any]] = (
+        [dict(zip(axes, values, strict=True)) for values in itertools.product(*axes.values())]
+        if axes
+        else []
+    )
     for index, entry in enumerate(raw.get("include") or []):
         path = ("matrix", "include", index)
         normalised = normalise(entry, path)
@@ -133,8 +141,9 @@ def expand_matrix(raw: Any, tree: SourceTree, base: Path, errors: list[SpecError
             continue
         missing = [axis for axis in axes if axis not in normalised]
         if missing:
-            errors.append(tree.error(path, f"an include gives every axis; missing: "
-                                     f"{', '.join(missing)}"))
+            errors.append(
+                tree.error(path, f"an include gives every axis; missing: {', '.join(missing)}")
+            )
             continue
         combinations.append({axis: normalised[axis] for axis in axes})
     kept: dict[str, dict[str, Any]] = {}
@@ -144,8 +153,13 @@ def expand_matrix(raw: Any, tree: SourceTree, base: Path, errors: list[SpecError
             continue
         kept.setdefault(value_key(combination), combination)
     if not kept:
-        errors.append(tree.error(("matrix",), "the matrix expands to no combinations "
-                                 "(every combination is excluded or an axis is empty)"))
+        errors.append(
+            tree.error(
+                ("matrix",),
+                "the matrix expands to no combinations "
+                "(every combination is excluded or an axis is empty)",
+            )
+        )
         return EMPTY
     labels = {axis: _labels(_distinct([c[axis] for c in kept.values()])) for axis in axes}
     return Matrix(tuple(axes), tuple(kept.values()), labels)

@@ -40,7 +40,9 @@ def expand_glob(pattern: str, base: Path) -> list[str]:
     """The files matching ``pattern`` (relative to ``base``), sorted; none is an error."""
     full = pattern if os.path.isabs(pattern) else str(base / pattern)
     matches = sorted(
-        os.path.normpath(match) for match in glob.glob(full, recursive=True) if os.path.isfile(match)
+        os.path.normpath(match)
+        for match in glob.glob(full, recursive=True)
+        if os.path.isfile(match)
     )
     if not matches:
         raise MissingFile(f"the glob {pattern!r} matches no files (looked in {base})")

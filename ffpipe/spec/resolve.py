@@ -63,8 +63,10 @@ def resolve_params(
     for name, value in instance.params.items():
         if isinstance(value, Deferred):
             value = _render(pipeline, value, instance.matrix, views)
-            if name in OPS[instance.op].file_fields and isinstance(value, str) and not (
-                is_url(value) or os.path.isabs(value)
+            if (
+                name in OPS[instance.op].file_fields
+                and isinstance(value, str)
+                and not (is_url(value) or os.path.isabs(value))
             ):
                 value = os.path.normpath(pipeline.path.parent / value)
         values[name] = value
@@ -105,9 +107,15 @@ def resolve_output(
     value = _render(pipeline, output.value, matrix, views)
     if not isinstance(value, str) or not value:
         raise PipelineErrors(
-            [SpecError(output.location, output.value.path,
-                       f"renders to {value!r}, not the path of an artifact")],
+            [
+                SpecError(
+                    output.location,
+                    output.value.path,
+                    f"renders to {value!r}, not the path of an artifact",
+                )
+            ],
             _sources(pipeline, output.location.file),
         )
-    return value if is_url(value) or os.path.isabs(value) else str(
-        Path(pipeline.path.parent, value))
+    return (
+        value if is_url(value) or os.path.isabs(value) else str(Path(pipeline.path.parent, value))
+    )

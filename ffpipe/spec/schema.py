@@ -29,7 +29,7 @@ def _with_templates(schema: Any) -> Any:
         return schema
     inner = _deep(schema)
     outer = {key: inner.pop(key) for key in _CARRIED if key in inner}
-    if inner == {} or inner.get("type") == "string" and len(inner) == 1:
+    if inner == {} or inner == {"type": "string"}:
         return {**outer, **inner}
     return {**outer, "anyOf": [inner, TEMPLATE]}
 
@@ -96,7 +96,7 @@ def pipeline_schema() -> dict[str, Any]:
         op_defs.update(copy.deepcopy(_deep(spec.params.model_json_schema()).get("$defs", {})))
     if op_defs:
         schema["$defs"] = {**op_defs, **schema["$defs"]}
-    return {"$schema": DIALECT, **schema}
+    return {"$schema": DIALECT, **schema, "title": "ffpipe pipeline"}
 
 
 def all_schemas() -> dict[str, str]:

@@ -38,8 +38,9 @@ class SourceTree:
     def error(self, path: Path_, message: str, display: str | None = None) -> SpecError:
         """A located error at ``path`` (``display`` overrides the shown key path)."""
 
-        return SpecError(self.locate(path), format_path(path) if display is None else display,
-                         message)
+        return SpecError(
+            self.locate(path), format_path(path) if display is None else display, message
+        )
 
 
 def _location(file: str, mark: Any) -> Location:
@@ -96,14 +97,20 @@ class _Builder:
         first_seen: dict[str, int] = {}
         for key_node, value_node in node.value:
             if not isinstance(key_node, ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
-                self.fail(key_node.start_mark, path, "keys must be plain names (no lists, "
-                          "mappings or << merges as keys)")
+                self.fail(
+                    key_node.start_mark,
+                    path,
+                    "keys must be plain names (no lists, mappings or << merges as keys)",
+                )
                 continue
             key = str(key_node.value)
             key_path = (*path, key)
             if key in first_seen:
-                self.fail(key_node.start_mark, key_path,
-                          f"duplicate key {key!r} (first given on line {first_seen[key]})")
+                self.fail(
+                    key_node.start_mark,
+                    key_path,
+                    f"duplicate key {key!r} (first given on line {first_seen[key]})",
+                )
                 continue
             first_seen[key] = key_node.start_mark.line + 1
             self.marks.setdefault(key_path, _location(self.file, key_node.start_mark))
@@ -129,28 +136,49 @@ def parse_source(text: str, file: str) -> SourceTree:
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         location = _location(file, mark) if mark else Location(file, 1, 1)
-        raise PipelineErrors([SpecError(location, "", _syntax_message(error, text, mark))],
-                             sources) from None
+        raise PipelineErrors(
+            [SpecError(location, "", _syntax_message(error, text, mark))], sources
+        ) from None
     except yaml.YAMLError as error:
-        raise PipelineErrors([SpecError(Location(file, 1, 1), "", _problem(error))],
-                             sources) from None
+        raise PipelineErrors(
+            [SpecError(Location(file, 1, 1), "", _problem(error))], sources
+        ) from None
     if root is None:
         raise PipelineErrors(
-            [SpecError(Location(file, 1, 1), "", "the file is empty; a pipeline needs at least "
-                       "version and steps")], sources)
+            [
+                SpecError(
+                    Location(file, 1, 1),
+                    "",
+                    "the file is empty; a pipeline needs at least version and steps",
+                )
+            ],
+            sources,
+        )
     if not isinstance(root, MappingNode):
         raise PipelineErrors(
-            [SpecError(_location(file, root.start_mark), "",
-                       "the top level must be a mapping of keys such as version, name, steps")],
-            sources)
+            [
+                SpecError(
+                    _location(file, root.start_mark),
+                    "",
+                    "the top level must be a mapping of keys such as version, name, steps",
+                )
+            ],
+            sources,
+        )
     builder = _Builder(file)
     try:
         data = builder.build(root, ())
     except _TooLarge as too_large:
         raise PipelineErrors(
-            [SpecError(_location(file, too_large.node.start_mark), "",
-                       f"the file expands to more than {MAX_VALUES} values (aliases?)")],
-            sources) from None
+            [
+                SpecError(
+                    _location(file, too_large.node.start_mark),
+                    "",
+                    f"the file expands to more than {MAX_VALUES} values (aliases?)",
+                )
+            ],
+            sources,
+        ) from None
     except RecursionError:
         raise PipelineErrors(
             [SpecError(Location(file, 1, 1), "", "the file nests values too deeply")], sources
@@ -166,6 +194,8 @@ def _syntax_message(error: yaml.MarkedYAMLError, text: str, mark: Any) -> str:
         lines = text.splitlines()
         line = lines[mark.line] if mark.line < len(lines) else ""
         if "\t" in line[: len(line) - len(line.lstrip())] or "'\\t'" in problem:
-            return f"YAML syntax error: tabs are not allowed for indentation; use spaces ({problem})"
+            return (
+                f"YAML syntax error: tabs are not allowed for indentation; use spaces ({problem})"
+            )
     context = getattr(error, "context", None)
     return f"YAML syntax error: {problem}" + (f" ({context})" if context else "")

@@ -78,8 +78,17 @@ class Template:
     reads: frozenset[str]
     """What it reads, as ``params.NAME``, ``inputs.NAME`` and ``matrix.NAME``."""
 
+    lookup: tuple[str, tuple[str | int, ...]] | None = None
+    """For ``{{ name.a.b }}``: the name and keys, read directly when they are plain mappings."""
+
     def render(self, context: Mapping[str, Any]) -> Any:
         """Evaluate with ``context``; raises :class:`TemplateProblem`."""
+        if self.lookup is not None:
+            found = _direct_lookup(context, *self.lookup)
+            if found is not _MISSING:
+                return found
+        # Only the names the template reads: jinja2 copies whatever it is given (env is large).
+        context = {name: context[name] for name in self.names if name in context}
         try:
             if self.single:
                 result = self.compiled(**context)
@@ -120,6 +129,7 @@ def parse_template(source: str) -> Template:
         for attribute in _attributes_of(tree, name)[0]
     )
     return Template(
+        lookup=_lookup_path(tree) if single else None,
         source=source,
         single=single,
         compiled=compiled,
@@ -129,6 +139,46 @@ def parse_template(source: str) -> Template:
         steps_whole=steps_whole,
         reads=reads,
     )
+
+
+_MISSING = object()
+
+
+def _lookup_path(tree: nodes.Template) -> tuple[str, tuple[str | int, ...]] | None:
+    """``("matrix", ("age",))`` for ``{{ matrix.age }}``; None for any other expression."""
+    if len(tree.body) != 1 or not isinstance(tree.body[0], nodes.Output):
+        return None
+    if len(tree.body[0].nodes) != 1:
+        return None
+    node = tree.body[0].nodes[0]
+    keys: list[str | int] = []
+    while isinstance(node, nodes.Getattr | nodes.Getitem):
+        if isinstance(node, nodes.Getattr):
+            keys.append(node.attr)
+        elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str | int):
+            keys.append(node.arg.value)
+        else:
+            return None
+        node = node.node
+    if not isinstance(node, nodes.Name) or not keys:
+        return None
+    return node.name, tuple(reversed(keys))
+
+
+def _direct_lookup(context: Mapping[str, Any], name: str, keys: tuple[str | int, ...]) -> Any:
+    """The value jinja2 would give for plain dicts, or ``_MISSING`` to let jinja2 decide.
+
+    jinja2 reads ``a.b`` as an attribute first, so keys that are dict attributes (``items``)
+    and private names are left to it, as is anything that is not a plain dict.
+    """
+    value = context.get(name, _MISSING)
+    for key in keys:
+        if type(value) is not dict or key not in value:
+            return _MISSING
+        if isinstance(key, str) and (key.startswith("_") or hasattr(dict, key)):
+            return _MISSING
+        value = value[key]
+    return value
 
 
 def _attributes_of(tree: nodes.Node, name: str) -> tuple[frozenset[str], bool]:

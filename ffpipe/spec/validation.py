@@ -45,10 +45,9 @@ def _located(loc: Sequence[Any], data: Any) -> Loc:
     for part in loc:
         if part == "[key]":
             continue
-        if isinstance(current, dict) and part in current:
-            path.append(part)
-            current = current[part]
-        elif isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current):
+        in_dict = isinstance(current, dict) and part in current
+        in_list = isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current)
+        if in_dict or in_list:
             path.append(part)
             current = current[part]
         elif isinstance(part, str) and not isinstance(current, dict | list):
@@ -93,11 +92,13 @@ def message_for(error: dict[str, Any], known_keys: Iterable[str]) -> str:
         return f"missing required key {last!r}"
     if kind == "string_pattern_mismatch":
         meaning = _PATTERN_MEANING.get(ctx.get("pattern", ""))
-        return f"{show(value)} {meaning}" if meaning else (
-            f"{show(value)} does not match the pattern {ctx.get('pattern')}")
+        return (
+            f"{show(value)} {meaning}"
+            if meaning
+            else (f"{show(value)} does not match the pattern {ctx.get('pattern')}")
+        )
     if kind == "too_short":
-        return (f"has {ctx.get('actual_length')} item(s); at least {ctx.get('min_length')} "
-                "needed")
+        return f"has {ctx.get('actual_length')} item(s); at least {ctx.get('min_length')} needed"
     if kind == "too_long":
         return f"has {ctx.get('actual_length')} item(s); at most {ctx.get('max_length')} allowed"
     if kind in ("value_error", "assertion_error"):

@@ -25,6 +25,11 @@ class FramePlan:
     """Output frame rate; unset keeps the source's."""
     frames_in: int = field(default=0, init=False)
     """Source frames inside the trim range decoded so far."""
+    stream: av.video.stream.VideoStream = field(init=False)
+    source_rate: Fraction = field(init=False)
+    recorded: int | None = field(init=False)
+    """Frame count promised by the container's headers, if any."""
+    name: str = field(init=False)
 
     def __post_init__(self) -> None:
         self.stream = self.container.streams.video[0]

@@ -66,6 +66,8 @@ def extract_frames(target: Path, params: ExtractFramesParams, context: RunContex
                     reported = fraction
             if written == 0:
                 raise EngineError("no frames left to extract after trimming")
+            if reported < 1.0:
+                context.report(1.0, "frames")
         height, width = slot.payload.shape[:2]
     assert plan.rate is not None
     return EngineOutput(

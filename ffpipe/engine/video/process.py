@@ -209,6 +209,8 @@ class _Encoder:
             raise EngineError(
                 f"no frames left to encode after trimming from frame {settings.trim_start}"
             )
+        if reported < 1.0:
+            context.report(1.0, "frames")
 
     def flush(self) -> None:
         self.output.mux(self.stream.encode(None))

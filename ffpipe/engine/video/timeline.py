@@ -3,8 +3,9 @@
 Resampling is nearest-frame by presentation time: output frame ``k`` shows, at time ``k / rate``,
 the source frame whose display time is nearest (the earlier one on a tie). A source frame may
 therefore be dropped (lowering the rate) or repeated (raising it); at the source's own rate every
-frame appears once. The output lasts as long as the kept source frames:
-``frames_out = ceil(duration * rate)``.
+frame appears once. The output lasts as long as the kept source frames: it has one frame for every
+``k / rate`` that falls before the end of the last kept frame, by more than a tenth of a source
+frame (the slack absorbs container timestamps rounded to milliseconds).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from fractions import Fraction
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
+_END_SLACK = Fraction(1, 10)
+"""Fraction of a source frame by which an output frame must start before the end."""
 
 
 @dataclass(frozen=True)
@@ -72,14 +75,14 @@ def resample(
                 produced = limit
         held = frame
     if held is not None and origin is not None:
-        limit = _frames_before(held.time - origin + interval, rate)
+        limit = _frames_before(held.time - origin + interval * (1 - _END_SLACK), rate)
         if limit > produced:
             yield Slot(held.index, held.time, held.payload, produced, limit - produced)
 
 
 def expected_frames(kept_frames: int, source_rate: Fraction, rate: Fraction) -> int:
     """How many output frames ``kept_frames`` evenly spaced source frames become at ``rate``."""
-    return _frames_before(Fraction(kept_frames) / source_rate, rate)
+    return _frames_before((Fraction(kept_frames) - _END_SLACK) / source_rate, rate)
 
 
 def _frames_through(time: Fraction, rate: Fraction) -> int:

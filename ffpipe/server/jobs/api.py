@@ -31,6 +31,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 
 from ffpipe.server.jobs.service import (
     InvalidRequest,
@@ -118,7 +119,10 @@ async def _submission(request: Request, file_limit: int) -> tuple[str, dict, dic
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             raise TooLarge("request too large", f"the limit is {limit / 1e6:g} MB")
-        form = await request.form(max_part_size=limit)
+        try:
+            form = await request.form(max_part_size=limit)
+        except HTTPException as error:  # starlette's report of a multipart body it cannot parse
+            raise InvalidRequest("malformed form", str(error.detail)) from None
         options: dict[str, Any] = {}
         uploads: dict[str, Upload] = {}
         op, params = "", {}
@@ -201,6 +205,13 @@ def mount_jobs(
             raise NotFound("no such output", f"job {job_id!r} has outputs {sorted(files)}")
         return FileResponse(files[name], filename=files[name].name)
 
+    async def no_such_route(request: Request, rest: str) -> Response:
+        raise NotFound(
+            "no such route",
+            f"{request.method} {request.url.path}; see GET/POST {PREFIX}, GET {PREFIX}/ID,"
+            f" GET {PREFIX}/ID/result, POST {PREFIX}/ID/cancel",
+        )
+
     async def cancel_job(request: Request, job_id: str) -> Response:
         status = await run_in_threadpool(service.cancel, job_id)
         return JSONResponse(status.model_dump(mode="json"))
@@ -211,6 +222,9 @@ def mount_jobs(
     app.add_api_route(PREFIX + "/{job_id}/result", guarded(job_result), methods=["GET"])
     app.add_api_route(PREFIX + "/{job_id}/result/{name}", guarded(job_result_file), methods=["GET"])
     app.add_api_route(PREFIX + "/{job_id}/cancel", guarded(cancel_job), methods=["POST"])
+    app.add_api_route(
+        PREFIX + "/{rest:path}", guarded(no_such_route), methods=["GET", "POST", "PUT", "DELETE"]
+    )
     return service
 
 

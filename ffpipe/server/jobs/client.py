@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from ffpipe.catalog import JobStatus
+from ffpipe.catalog import OPS, JobStatus
 from ffpipe.errors import UserError
 
 Auth = tuple[str, str] | str | None
@@ -41,6 +41,15 @@ class JobsUnavailableError(JobsClientError):
 
 class JobWaitTimeout(JobsClientError):
     """The job did not finish in the time given."""
+
+
+class JobFailedError(JobsClientError):
+    """The job ended failed or cancelled; ``status`` is its final status."""
+
+    def __init__(self, status: JobStatus) -> None:
+        error = (status.result or {}).get("error") if status.status == "failed" else None
+        super().__init__(f"job {status.job_id} {status.status}" + (f": {error}" if error else ""))
+        self.status = status
 
 
 def _auth_headers(auth: Auth) -> tuple[dict[str, str], tuple[str, str] | None]:
@@ -111,6 +120,83 @@ class JobsClient:
             }
             response = self._request("POST", "/api/jobs", data=form, files=uploads or None)
         return JobStatus.model_validate(response.json())
+
+    def submit_or_reattach(
+        self,
+        job_id: str,
+        op: str,
+        params: dict[str, Any],
+        files: dict[str, Path] | None = None,
+        *,
+        priority: int = 5,
+        callback_url: str | None = None,
+    ) -> tuple[JobStatus, bool]:
+        """The job ``job_id``, submitted only if the server does not have it yet.
+
+        Returns its status and whether this call submitted it. A runner that names its jobs (say,
+        by step cache key) calls this again after a restart and picks the running job back up.
+        """
+        try:
+            return self.status(job_id), False
+        except JobNotFoundError:
+            pass
+        try:
+            submitted = self.submit(
+                op, params, files, job_id=job_id, priority=priority, callback_url=callback_url
+            )
+        except JobsClientError as error:
+            if error.status_code != 409:
+                raise
+            return self.status(job_id), False  # another submitter won the race
+        return submitted, True
+
+    def run(
+        self,
+        op: str,
+        params: dict[str, Any],
+        dest_dir: Path,
+        *,
+        job_id: str | None = None,
+        priority: int = 5,
+        callback_url: str | None = None,
+        progress: Callable[[float, str], None] | None = None,
+        poll_seconds: float = 1.0,
+        timeout: float | None = None,
+    ) -> tuple[dict[str, Path], dict[str, Any]]:
+        """One asynchronous step: submit (or reattach to ``job_id``), wait, collect the outputs.
+
+        ``params`` are the op's catalog parameters with file parameters as local paths; those
+        are uploaded. ``progress`` gets (fraction, text) on every poll. Returns the downloaded
+        output files and the op's result document; raises :class:`JobFailedError` when the job
+        fails or is cancelled.
+        """
+        file_names = set(OPS[op].file_fields) if op in OPS else set()
+        files = {
+            name: Path(value) for name, value in params.items() if name in file_names and value
+        }
+        values = {name: value for name, value in params.items() if name not in file_names}
+        if job_id is None:
+            job_id = self.submit(
+                op, values, files, priority=priority, callback_url=callback_url
+            ).job_id
+        else:
+            self.submit_or_reattach(
+                job_id, op, values, files, priority=priority, callback_url=callback_url
+            )
+
+        def report(status: JobStatus) -> None:
+            if progress is not None:
+                eta = (
+                    ""
+                    if status.estimated_time is None or status.status in FINAL
+                    else f", about {status.estimated_time} s left"
+                )
+                progress(status.progress, f"job {status.job_id} {status.status}{eta}")
+
+        final = self.wait(job_id, timeout=timeout, poll_seconds=poll_seconds, on_status=report)
+        if final.status != "completed":
+            raise JobFailedError(final)
+        return self.result(job_id, dest_dir), (final.result or {}).get("result") or {}
 
     def status(self, job_id: str) -> JobStatus:
         """The job's Job Status Response."""

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from ffpipe.catalog import OPS
 from ffpipe.engine.api import CancelledError, Engine, EngineError, ProgressFn, RunContext
-from ffpipe.server.jobs.settings import OUTPUTS_FOLDER
+from ffpipe.server.jobs.settings import INPUTS_FOLDER, OUTPUTS_FOLDER
 from ffpipe.server.jobs.store import JobRecord, JobStore
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,7 @@ class JobRunner:
         self.store = store
         self.engine = engine
         self.outputs_dir = data_dir / OUTPUTS_FOLDER
+        self.inputs_dir = data_dir / INPUTS_FOLDER
         self.workers = workers
         self._idle_poll = idle_poll_seconds
         self._progress_interval = progress_interval
@@ -100,6 +101,8 @@ class JobRunner:
             event = self._running.get(job_id)
             if event is not None:
                 event.set()
+        if record.finished:
+            self._discard_inputs(record)
         return record
 
     def running(self) -> list[str]:
@@ -131,9 +134,18 @@ class JobRunner:
         finally:
             with self._running_lock:
                 self._running.pop(record.job_id, None)
-        if self._on_finished is not None and finished.finished:
-            self._on_finished(finished)
+        if finished.finished:
+            self._discard_inputs(finished)
+            if self._on_finished is not None:
+                self._on_finished(finished)
         return finished
+
+    def _discard_inputs(self, record: JobRecord) -> None:
+        """Remove the staged uploads of a finished job (only ever inside the inputs folder)."""
+        for path in record.files.values():
+            staging = Path(path).parent.parent
+            if staging.parent == self.inputs_dir:
+                shutil.rmtree(staging, ignore_errors=True)
 
     def _execute(self, record: JobRecord, cancel: threading.Event) -> JobRecord:
         job_id = record.job_id

@@ -14,6 +14,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
+from ffpipe.engine.edit_hair import from_lab, hair_probability, to_lab
 from ffpipe.engine.edit_landmarks import (
     BROW_LEFT,
     BROW_RIGHT,
@@ -25,7 +26,6 @@ from ffpipe.engine.edit_landmarks import (
     face_frame,
 )
 from ffpipe.engine.edit_warp import Region, region_around
-from ffpipe.engine.hair import from_lab, hair_probability, to_lab
 
 APPARENT_AGE = 35
 """The age every face is assumed to look, in years."""
@@ -91,7 +91,8 @@ def _wrinkle_lines(landmarks: np.ndarray, frame: FaceFrame) -> list[np.ndarray]:
         middle = np.array([mouth_corner[0] + side * 0.12, (wing[1] + mouth_corner[1]) / 2.0])
         bottom = mouth_corner + np.array([side * 0.1, 0.12])
         lines.append(np.stack([top, middle, bottom]))
-        lines.append(np.stack([mouth_corner + [side * 0.03, 0.05], mouth_corner + [side * 0.06, 0.3]]))
+        marionette = np.array([[side * 0.03, 0.05], [side * 0.06, 0.3]])
+        lines.append(mouth_corner + marionette)
     for inner, outer in ((local[39], local[36]), (local[42], local[45])):
         xs_eye = np.linspace(outer[0], inner[0], 6)
         sag = 0.13 + 0.03 * np.sin(np.linspace(0.0, np.pi, 6))
@@ -110,7 +111,7 @@ def _line_map(shape: tuple[int, ...], lines: list[np.ndarray], frame: FaceFrame)
 
 def _older(
     crop: np.ndarray, landmarks: np.ndarray, frame: FaceFrame, strength: float
-) -> np.ndarray:
+) -> tuple[np.ndarray, np.ndarray]:
     skin, _ = _skin_and_features(crop.shape, landmarks, frame)
     lab = to_lab(crop)
     lightness = lab[:, :, 0]
@@ -119,9 +120,7 @@ def _older(
     base = cv2.GaussianBlur(lightness, (0, 0), frame.unit / 15.0)
     mean = float((lightness * skin).sum() / max(skin.sum(), 1e-6))
     lightness = (
-        lightness
-        + (fine - base) * 1.2 * strength * skin
-        + (base - mean) * 0.15 * strength * skin
+        lightness + (fine - base) * 1.2 * strength * skin + (base - mean) * 0.15 * strength * skin
     )
     lines = _line_map(crop.shape, _wrinkle_lines(landmarks, frame), frame) * skin
     lightness *= 1.0 - 0.4 * strength * np.clip(lines, 0.0, 1.0)
@@ -132,7 +131,7 @@ def _older(
     lab[:, :, 1:] *= (1.0 - grey)[:, :, None]
     whiten = strength * (0.55 * hair + 0.25 * brows)
     lab[:, :, 0] += (75.0 - lab[:, :, 0]) * np.clip(whiten, 0.0, 1.0)
-    return from_lab(lab)
+    return from_lab(lab), (skin > 0) | (hair > 0) | (brows > 0)
 
 
 def _brow_mask(crop: np.ndarray, landmarks: np.ndarray, frame: FaceFrame) -> np.ndarray:
@@ -145,7 +144,7 @@ def _brow_mask(crop: np.ndarray, landmarks: np.ndarray, frame: FaceFrame) -> np.
 
 def _younger(
     crop: np.ndarray, landmarks: np.ndarray, frame: FaceFrame, strength: float
-) -> np.ndarray:
+) -> tuple[np.ndarray, np.ndarray]:
     skin, features = _skin_and_features(crop.shape, landmarks, frame)
     diameter = int(max(5, round(frame.unit / 6.0)) | 1)
     smooth = cv2.bilateralFilter(crop, diameter, 40.0, frame.unit / 10.0).astype(np.float32)
@@ -156,7 +155,7 @@ def _younger(
     lab = to_lab(np.clip(np.round(mixed), 0, 255).astype(np.uint8))
     lab[:, :, 0] += 3.0 * strength * skin
     lab[:, :, 1:] *= (1.0 + 0.08 * strength * skin)[:, :, None]
-    return from_lab(lab)
+    return from_lab(lab), skin > 0
 
 
 def _face_region(landmarks: np.ndarray, frame: FaceFrame, shape: tuple[int, ...]) -> Region:
@@ -192,6 +191,8 @@ def age_face(
     crop_points = points - offset
     crop_frame = face_frame(crop_points)
     change = _older if way == "older" else _younger
-    aged = change(crop, crop_points, crop_frame, amount)
-    result[window] = np.clip(np.round(aged), 0, 255).astype(np.uint8)
+    # Only pixels under one of the masks are written: elsewhere the Lab round trip could still
+    # nudge a value by one.
+    aged, touched = change(crop, crop_points, crop_frame, amount)
+    result[window][touched] = np.clip(np.round(aged[touched]), 0, 255).astype(np.uint8)
     return result

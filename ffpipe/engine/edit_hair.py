@@ -107,7 +107,10 @@ def _probability(image_rgb: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
         hair = np.median(lab[band], axis=0) if band.any() else skin
     prototypes = [hair, skin] + ([background] if background is not None else [])
     scores = np.stack(
-        [-(np.linalg.norm(lab - proto, axis=2) ** 2) / (2 * _COLOUR_SIGMA**2) for proto in prototypes]
+        [
+            -(np.linalg.norm(lab - proto, axis=2) ** 2) / (2 * _COLOUR_SIGMA**2)
+            for proto in prototypes
+        ]
     )
     scores -= scores.max(axis=0, keepdims=True)
     votes = np.exp(scores)

@@ -1,0 +1,306 @@
+"""Runner speed: no-op re-runs over 2 GB of inputs against DVC and Snakemake, scheduler overhead
+per step, and parallel latency-bound branches.
+
+The steps run on :class:`TrivialBackend`, a backend whose op writes a tiny file: the point is the
+runner's own overhead (templating, keys, stat lookups, cache entries, records), not the engine's.
+The peers run on the same shape (100 steps over ten 200 MB files) from their own virtualenv
+``bench/.work/peers`` (created here if missing: ``pip install snakemake dvc``; never ffpipe
+dependencies). The big files are deleted afterwards.
+
+``python -m bench.bench_runner noop PIPELINE WORKSPACE`` is the no-op driver timed as a process,
+the equivalent of ``ffpipe run`` with the trivial backend.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.common import Section, table
+from ffpipe.backends.base import Backend, BackendIdentity, StepRequest, StepResult
+from ffpipe.cache.workspace import Workspace
+from ffpipe.run.runner import RunOptions, RunSummary, run_pipeline
+from ffpipe.spec import load_pipeline
+
+ROOT = Path(__file__).resolve().parent.parent
+WORK = ROOT / "bench" / ".work" / "runner"
+PEERS = ROOT / "bench" / ".work" / "peers"
+FILES = 10
+FILE_SIZE = 200 * 10**6
+STEPS = 100
+SCHEDULER_STEPS = 1000
+SLEEP_SECONDS = 0.4
+BRANCH_LENGTH = 3
+HEAVY = ("cv2", "dlib", "gradio", "gradio_client")
+
+
+class TrivialBackend(Backend):
+    """Writes a few bytes per step (optionally after sleeping, to mimic a remote server)."""
+
+    def __init__(self, sleep: float = 0.0, jobs: int = 2) -> None:
+        self.sleep = sleep
+        self.jobs = jobs
+
+    def identity(self) -> BackendIdentity:
+        return BackendIdentity(kind="bench", engine="trivial", engine_version="1")
+
+    def capabilities(self) -> dict[str, Any]:
+        return {}
+
+    def max_concurrency(self) -> int:
+        return self.jobs
+
+    def run(self, request: StepRequest) -> StepResult:
+        if self.sleep:
+            time.sleep(self.sleep)
+        output = request.workdir / "out.json"
+        output.write_text(json.dumps(sorted(request.params.items()), default=str))
+        return StepResult(files={"output": output}, result={})
+
+
+def _write_inputs(folder: Path) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    block = os.urandom(8 * 2**20)
+    paths = []
+    old = time.time_ns() - 60 * 10**9  # inputs are usually old files, not racy ones
+    for index in range(FILES):
+        path = folder / f"f{index}.bin"
+        with open(path, "wb") as target:
+            written = target.write(index.to_bytes(8, "little"))
+            while written < FILE_SIZE:
+                written += target.write(block[: FILE_SIZE - written])
+        os.utime(path, ns=(old, old))
+        paths.append(path)
+    return paths
+
+
+def _flat_pipeline(folder: Path, steps: int, inputs: int, name: str) -> Path:
+    lines = ["version: 1", f"name: {name}", "inputs:"]
+    lines += [f"  f{index}: data/f{index}.bin" for index in range(inputs)]
+    lines.append("steps:")
+    for index in range(steps):
+        lines += [
+            f"  s{index:04d}:",
+            "    uses: detect",
+            "    with:",
+            f'      target_media: "{{{{ inputs.f{index % inputs} }}}}"',
+            f"      output_path: s{index:04d}.json",
+        ]
+    path = folder / f"{name}.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _run(pipeline_file: Path, workspace: Path, backend: Backend, **options: Any) -> RunSummary:
+    pipeline = load_pipeline(pipeline_file)
+    out = pipeline_file.parent / "out"
+    return run_pipeline(pipeline, Workspace(workspace), backend, RunOptions(out_dir=out, **options))
+
+
+def _timed_process(command: list[str], cwd: Path) -> tuple[float, str]:
+    start = time.perf_counter()
+    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - start
+    if result.returncode != 0:
+        raise RuntimeError(f"{command[0]} failed: {result.stdout}\n{result.stderr}")
+    return elapsed, result.stdout + result.stderr
+
+
+def _best_process(command: list[str], cwd: Path, repeat: int = 3) -> float:
+    return min(_timed_process(command, cwd)[0] for _ in range(repeat))
+
+
+def _peers() -> Path | None:
+    """The peers' bin folder, installing snakemake and dvc into their own venv if missing."""
+    bin_dir = PEERS / "bin"
+    if not (bin_dir / "snakemake").exists() or not (bin_dir / "dvc").exists():
+        try:
+            subprocess.run([sys.executable, "-m", "venv", str(PEERS)], check=True)
+            subprocess.run([str(bin_dir / "pip"), "install", "-q", "snakemake", "dvc"], check=True)
+        except (OSError, subprocess.CalledProcessError) as error:
+            print(f"bench: peers unavailable: {error}", file=sys.stderr)
+            return None
+    return bin_dir
+
+
+def _dvc_project(folder: Path, bin_dir: Path) -> float:
+    stages = {
+        f"s{index:04d}": {
+            "cmd": f"echo {index} > out/s{index:04d}.txt",
+            "deps": [f"data/f{index % FILES}.bin"],
+            "outs": [f"out/s{index:04d}.txt"],
+        }
+        for index in range(STEPS)
+    }
+    (folder / "out").mkdir(exist_ok=True)
+    (folder / "dvc.yaml").write_text(json.dumps({"stages": stages}, indent=1))
+    dvc = str(bin_dir / "dvc")
+    env_command = [dvc, "init", "--no-scm", "-q"]
+    subprocess.run(env_command, cwd=folder, check=True, capture_output=True)
+    subprocess.run([dvc, "config", "core.analytics", "false"], cwd=folder, check=True)
+    _timed_process([dvc, "repro", "-q"], folder)
+    return _best_process([dvc, "repro", "-q"], folder)
+
+
+def _snakemake_project(folder: Path, bin_dir: Path) -> float:
+    (folder / "Snakefile").write_text(
+        f"rule all:\n    input: expand('out/s{{i}}.txt', i=range({STEPS}))\n\n"
+        "rule step:\n"
+        f"    input: lambda wc: f'data/f{{int(wc.i) % {FILES}}}.bin'\n"
+        "    output: 'out/s{i}.txt'\n"
+        "    shell: 'echo {wildcards.i} > {output}'\n"
+    )
+    snakemake = [str(bin_dir / "snakemake"), "-j1", "--quiet", "all"]
+    _timed_process(snakemake, folder)
+    return _best_process(snakemake, folder)
+
+
+def _noop_section() -> tuple[list[list[object]], list[str]]:
+    shutil.rmtree(WORK, ignore_errors=True)
+    notes: list[str] = []
+    try:
+        data = WORK / "ffpipe" / "data"
+        paths = _write_inputs(data)
+        pipeline = _flat_pipeline(data.parent, STEPS, FILES, "noop")
+        workspace = data.parent / ".ffpipe"
+        start = time.perf_counter()
+        summary = _run(pipeline, workspace, TrivialBackend())
+        first = time.perf_counter() - start
+        assert summary.count("ran") == STEPS, summary.status
+        start = time.perf_counter()
+        summary = _run(pipeline, workspace, TrivialBackend())
+        in_process = time.perf_counter() - start
+        assert summary.count("cached") == STEPS
+        driver = [sys.executable, "-m", "bench.bench_runner", "noop", str(pipeline), str(workspace)]
+        process, output = _timed_process(driver, ROOT)
+        process = min(process, _best_process(driver, ROOT))
+        notes.append(f"heavy modules loaded by the no-op process: {output.strip() or 'none'}")
+        rows: list[list[object]] = [
+            ["ffpipe first run (hashes 2 GB)", f"{first:.2f}", ""],
+            ["ffpipe no-op, in process", f"{in_process:.3f}", f"{first / in_process:.0f}x"],
+            ["ffpipe no-op, whole process", f"{process:.3f}", f"{first / process:.0f}x"],
+        ]
+        bin_dir = _peers()
+        if bin_dir is not None:
+            for name, setup in (("dvc repro", _dvc_project), ("snakemake -j1", _snakemake_project)):
+                folder = WORK / name.split()[0]
+                folder.mkdir(parents=True)
+                (folder / "data").mkdir()
+                for path in paths:
+                    os.link(path, folder / "data" / path.name)
+                peer = setup(folder, bin_dir)
+                rows.append(
+                    [f"{name} no-op", f"{peer:.3f}", f"ffpipe {peer / process:.1f}x faster"]
+                )
+        else:
+            notes.append("peers not measured: could not install snakemake and dvc")
+        return rows, notes
+    finally:
+        shutil.rmtree(WORK, ignore_errors=True)
+
+
+def _scheduler_rows() -> list[list[object]]:
+    folder = WORK / "scheduler"
+    shutil.rmtree(folder, ignore_errors=True)
+    (folder / "data").mkdir(parents=True)
+    (folder / "data" / "f0.bin").write_bytes(b"tiny")
+    try:
+        pipeline_file = _flat_pipeline(folder, SCHEDULER_STEPS, 1, "scheduler")
+        start = time.perf_counter()
+        pipeline = load_pipeline(pipeline_file)
+        loading = time.perf_counter() - start
+        rows = [["load + validate", f"{loading:.3f}", f"{loading / SCHEDULER_STEPS * 1000:.2f}"]]
+        for label in ("first run (all run)", "no-op re-run (all cached)"):
+            workspace = Workspace(folder / ".ffpipe")
+            options = RunOptions(out_dir=folder / "out", jobs=2)
+            start = time.perf_counter()
+            run_pipeline(pipeline, workspace, TrivialBackend(), options)
+            elapsed = time.perf_counter() - start
+            rows.append([label, f"{elapsed:.3f}", f"{elapsed / SCHEDULER_STEPS * 1000:.2f}"])
+            workspace.close()
+        stored = _store_only(folder)
+        per_step = f"{stored / SCHEDULER_STEPS * 1000:.2f}"
+        rows.append(["  of which the object store's durable writes", f"{stored:.3f}", per_step])
+        return rows
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _store_only(folder: Path) -> float:
+    """Seconds the object store alone takes to take in the first run's tiny outputs."""
+    store = Workspace(folder / ".ffpipe-store-only").objects
+    start = time.perf_counter()
+    for index in range(SCHEDULER_STEPS):
+        scratch = store.tmp_dir / f"bench-{index}.json"
+        scratch.write_text(json.dumps([index]))
+        store.put_file(scratch, move=True)
+    return time.perf_counter() - start
+
+
+def _branches_rows() -> list[list[object]]:
+    folder = WORK / "branches"
+    shutil.rmtree(folder, ignore_errors=True)
+    (folder / "data").mkdir(parents=True)
+    for name in ("a", "b"):
+        (folder / "data" / f"{name}.bin").write_bytes(name.encode())
+    lines = ["version: 1", "name: branches", "inputs: {a: data/a.bin, b: data/b.bin}", "steps:"]
+    for branch in ("a", "b"):
+        for index in range(BRANCH_LENGTH):
+            source = f"inputs.{branch}" if index == 0 else f"steps.{branch}{index - 1}.output"
+            lines += [f"  {branch}{index}:", "    uses: detect", "    with:"]
+            lines.append(f'      target_media: "{{{{ {source} }}}}"')
+    pipeline_file = folder / "branches.yaml"
+    pipeline_file.write_text("\n".join(lines) + "\n")
+    rows = []
+    try:
+        times = {}
+        for jobs in (1, 2):
+            backend = TrivialBackend(sleep=SLEEP_SECONDS)
+            start = time.perf_counter()
+            _run(pipeline_file, folder / f".ffpipe-{jobs}", backend, jobs=jobs)
+            times[jobs] = time.perf_counter() - start
+            rows.append([f"--jobs {jobs}", f"{times[jobs]:.2f}", f"{times[jobs] / times[1]:.2f}"])
+        return rows
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def run() -> Section:
+    noop_rows, notes = _noop_section()
+    body = [
+        f"No-op re-run of a {STEPS}-step pipeline over {FILES} files of "
+        f"{FILE_SIZE // 10**6} MB ({FILES * FILE_SIZE / 10**9:.0f} GB), steps on a trivial "
+        "backend (runner overhead only). Best of 3 for processes. Targets: no-op under 0.5 s, "
+        "at least 20x faster than the first run, ahead of the peers.",
+        "",
+        table(["run", "seconds", "vs first run / vs peer"], noop_rows),
+        "",
+        *[f"- {note}" for note in notes],
+        "",
+        f"Scheduler overhead on {SCHEDULER_STEPS} trivial steps (target under 2 ms per step):",
+        "",
+        table(["phase", "seconds", "ms per step"], _scheduler_rows()),
+        "",
+        f"Two independent branches of {BRANCH_LENGTH} latency-bound steps "
+        f"({SLEEP_SECONDS} s each); target: --jobs 2 about half of --jobs 1:",
+        "",
+        table(["jobs", "seconds", "ratio to --jobs 1"], _branches_rows()),
+    ]
+    return Section("Runner", "\n".join(body))
+
+
+def _noop_driver(pipeline_file: str, workspace: str) -> None:
+    summary = _run(Path(pipeline_file), Path(workspace), TrivialBackend())
+    if summary.count("cached") != len(summary.steps):
+        raise SystemExit("the no-op run was not all cached")
+    print(", ".join(name for name in HEAVY if name in sys.modules))
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["noop"]:
+    _noop_driver(sys.argv[2], sys.argv[3])

@@ -1,0 +1,229 @@
+"""The gradio backend against a real `ffpipe serve` on a free loopback port."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from _server_support import ServerHandle, free_port, start_server
+
+from ffpipe.backends.base import BackendError, StepRequest, TransientBackendError
+from ffpipe.backends.config import ConfigError, ServerConfig
+from ffpipe.backends.gradio import GradioBackend
+from ffpipe.backends.local import LocalBackend
+
+MEDIA = Path(__file__).resolve().parent.parent / "media"
+SOURCE = MEDIA / "grace_hopper.jpg"
+TARGET = MEDIA / "astronaut.jpg"
+USER, PASSWORD = "grace", "cobol"
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerHandle]:
+    folder = tmp_path_factory.mktemp("backend")
+    auth_file = folder / "users"
+    auth_file.write_text(f"{USER}:{PASSWORD}\n")
+    handle = start_server(folder, "--auth-file", str(auth_file), "--concurrency", "2")
+    yield handle
+    assert handle.stop() == 0
+
+
+@pytest.fixture
+def backend(server: ServerHandle, monkeypatch: pytest.MonkeyPatch) -> Iterator[GradioBackend]:
+    monkeypatch.setenv("FFPIPE_AUTH", f"{USER}:{PASSWORD}")
+    backend = GradioBackend(server.url)
+    yield backend
+    backend.close()
+
+
+def test_identity_and_capabilities_come_from_the_server(
+    backend: GradioBackend, server: ServerHandle
+) -> None:
+    identity = backend.identity()
+    assert identity.kind == "gradio"
+    assert identity.engine == "builtin"
+    assert identity.engine_version == backend.capabilities()["version"]
+    assert identity.server == server.url
+    assert USER not in server.url and PASSWORD not in str(identity)
+    assert backend.max_concurrency() == 2
+
+
+def test_a_chain_uploads_each_input_once_and_matches_local_bytes(
+    backend: GradioBackend, tmp_path: Path
+) -> None:
+    swap_params = {
+        "source_face": str(SOURCE),
+        "target_media": str(TARGET),
+        "face_swapper_model": "inswapper_128",
+    }
+    remote = backend.run(StepRequest("swap", swap_params, tmp_path / "r1"))
+    local = LocalBackend().run(StepRequest("swap", swap_params, tmp_path / "l1"))
+    assert _sha(remote.files["output"]) == _sha(local.files["output"])
+    assert remote.result == local.result
+    assert backend.bytes_uploaded == SOURCE.stat().st_size + TARGET.stat().st_size
+
+    enhance_params = {"target_media": str(remote.files["output"]), "face_enhancer_blend": 0.8}
+    remote2 = backend.run(StepRequest("enhance", enhance_params, tmp_path / "r2"))
+    # The swapped image came from the server: it is referenced, not sent back.
+    assert backend.bytes_uploaded == SOURCE.stat().st_size + TARGET.stat().st_size
+    local2 = LocalBackend().run(
+        StepRequest(
+            "enhance",
+            {**enhance_params, "target_media": str(local.files["output"])},
+            tmp_path / "l2",
+        )
+    )
+    assert _sha(remote2.files["output"]) == _sha(local2.files["output"])
+
+    # Same inputs again: nothing is uploaded a second time.
+    backend.run(StepRequest("swap", swap_params, tmp_path / "r3"))
+    assert backend.bytes_uploaded == SOURCE.stat().st_size + TARGET.stat().st_size
+
+
+def test_progress_and_detect_results_arrive(backend: GradioBackend, tmp_path: Path) -> None:
+    result = backend.run(StepRequest("detect", {"target_media": str(TARGET)}, tmp_path / "d"))
+    assert result.files["output"].is_file()
+    assert len(result.result["faces"]) == 1
+    assert "ffpipe_files" not in result.result
+
+
+def test_server_errors_keep_their_message(backend: GradioBackend, tmp_path: Path) -> None:
+    not_image = tmp_path / "notes.jpg"
+    not_image.write_text("not an image")
+    with pytest.raises(BackendError) as caught:
+        backend.run(StepRequest("detect", {"target_media": str(not_image)}, tmp_path / "x"))
+    assert not isinstance(caught.value, TransientBackendError)
+    assert str(caught.value).startswith("detect ")
+
+
+def test_check_lists_what_the_server_lacks(server: ServerHandle, monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("FFPIPE_AUTH", f"{USER}:{PASSWORD}")
+    config = ServerConfig(endpoints={"edit": "/face_editor", "video": 42})
+    backend = GradioBackend(server.url, config=config, strict_models=True)
+    try:
+        with pytest.raises(BackendError) as caught:
+            backend.check(
+                [
+                    ("swap", {"face_swapper_model": "inswapper_128"}),
+                    ("edit", {}),
+                    ("video", {}),
+                    ("detect", {}),
+                ]
+            )
+        message = str(caught.value)
+        assert "face_swapper_model='inswapper_128' is substituted" in message
+        assert "'/face_editor'" in message and "42" in message
+        assert "/swap" in message  # the endpoints the server does have
+        assert "detect" not in message.split("its endpoints")[0]
+    finally:
+        backend.close()
+    relaxed = GradioBackend(server.url)
+    try:
+        relaxed.check([("swap", {"face_swapper_model": "inswapper_128"}), ("detect", {})])
+    finally:
+        relaxed.close()
+
+
+def test_wrong_credentials_are_a_clear_error(server: ServerHandle, monkeypatch) -> None:
+    monkeypatch.setenv("FFPIPE_AUTH", f"{USER}:wrong")
+    with pytest.raises(BackendError) as caught:
+        GradioBackend(server.url)
+    assert not isinstance(caught.value, TransientBackendError)
+    monkeypatch.delenv("FFPIPE_AUTH")
+    with pytest.raises(BackendError):
+        GradioBackend(server.url)
+
+
+def test_an_unreachable_server_is_transient() -> None:
+    with pytest.raises(TransientBackendError, match="cannot reach"):
+        GradioBackend(f"http://127.0.0.1:{free_port()}/")
+
+
+def test_a_server_gone_mid_run_is_transient(tmp_path: Path) -> None:
+    handle = start_server(tmp_path)
+    backend = GradioBackend(handle.url)
+    try:
+        backend.run(StepRequest("detect", {"target_media": str(TARGET)}, tmp_path / "a"))
+        handle.stop()
+        with pytest.raises(TransientBackendError):
+            backend.run(StepRequest("detect", {"target_media": str(SOURCE)}, tmp_path / "b"))
+    finally:
+        handle.stop()
+        backend.close()
+
+
+def test_config_files_map_endpoints_and_credentials(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.delenv("FFPIPE_AUTH", raising=False)
+    (tmp_path / "auth").write_text("# me\nada:pw:x\n")
+    (tmp_path / "ffpipe.toml").write_text(
+        '[server]\nurl = "http://gpu:9002"\nauth_file = "auth"\ntimeout = 30\n'
+        '[server.endpoints]\nswap = "face_swap"\nenhance = 3\n'
+    )
+    config = ServerConfig.discover(tmp_path)
+    assert config.url == "http://gpu:9002"
+    assert config.endpoint("swap") == "/face_swap"
+    assert config.endpoint("enhance") == 3
+    assert config.endpoint("detect") == "/detect"
+    assert config.credentials() == ("ada", "pw:x")
+    monkeypatch.setenv("FFPIPE_AUTH", "env:pass")
+    assert config.credentials() == ("env", "pass")
+
+    yaml_file = tmp_path / "other.yaml"
+    yaml_file.write_text("server:\n  endpoints:\n    teleport: /x\n")
+    with pytest.raises(ConfigError, match="unknown op"):
+        ServerConfig.load(yaml_file)
+    monkeypatch.setenv("FFPIPE_AUTH", "no-colon")
+    with pytest.raises(ConfigError, match="user:password"):
+        ServerConfig().credentials()
+    assert ServerConfig.discover(tmp_path / "nowhere") == ServerConfig()
+
+
+def test_a_full_queue_is_transient(tmp_path: Path) -> None:
+    import threading
+
+    handle = start_server(tmp_path, "--concurrency", "1", "--queue-size", "1")
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def one(index: int) -> None:
+        backend = None
+        try:
+            backend = GradioBackend(handle.url)
+            backend.run(
+                StepRequest(
+                    "swap",
+                    {"source_face": str(SOURCE), "target_media": str(TARGET)},
+                    tmp_path / f"w{index}",
+                )
+            )
+            outcome = "ok"
+        except TransientBackendError as error:
+            outcome = f"transient: {error}"
+        except BackendError as error:
+            outcome = f"error: {error}"
+        finally:
+            if backend is not None:
+                backend.close()
+        with lock:
+            outcomes.append(outcome)
+
+    try:
+        threads = [threading.Thread(target=one, args=(index,)) for index in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=300)
+    finally:
+        handle.stop()
+    assert len(outcomes) == 6
+    assert "ok" in outcomes
+    refused = [outcome for outcome in outcomes if outcome != "ok"]
+    assert refused, "six concurrent swaps should overflow a queue of one"
+    for outcome in refused:
+        assert outcome.startswith("transient:") and "queue" in outcome.lower(), outcome

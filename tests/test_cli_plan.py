@@ -1,0 +1,48 @@
+"""``ffpipe plan``: steps in run order with op, rendered parameters and matrix values."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from _spec_support import BAD, EXAMPLES
+
+from ffpipe.cli import main
+
+
+def test_plan_lists_stages_in_order(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", str(EXAMPLES / "portrait.yaml"), "-p", "age=42"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("portrait: 3 step instance(s) in 3 stage(s)\n")
+    assert (
+        out.index("  swap (swap)") < out.index("  enhance (enhance)") < out.index("  aged (edit)")
+    )
+    assert "    face_editor_age: 42\n" in out
+    assert '    target_media: "{{ steps.swap.output }}"\n' in out
+    assert '    face_swapper_model: "inswapper_128"\n' in out
+
+
+def test_plan_shows_matrix_values_and_conditions(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", str(EXAMPLES / "batch_matrix.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert "  age[photo=grace_hopper.jpg,age=90] (edit)\n" in out
+    assert "    matrix: photo=" in out and "grace_hopper.jpg, age=90\n" in out
+    assert "    if: {{ steps.detect.result.faces | length > 0 }}\n" in out
+    assert "age[photo=grace_hopper.jpg,age=30]" not in out
+
+
+def test_plan_targets_and_json(capsys: pytest.CaptureFixture[str]) -> None:
+    portrait = str(EXAMPLES / "portrait.yaml")
+    assert main(["plan", portrait, "--target", "enhance", "--json"]) == 0
+    stages = json.loads(capsys.readouterr().out)
+    assert [[item["id"] for item in stage] for stage in stages] == [["swap"], ["enhance"]]
+    assert stages[1][0]["params"]["target_media"] == "{{ steps.swap.output }}"
+    assert main(["plan", portrait, "--target", "swap", "--downstream", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == 3
+    assert main(["plan", portrait, "--target", "swapp"]) == 2
+    assert "did you mean 'swap'" in capsys.readouterr().err
+
+
+def test_plan_refuses_an_invalid_pipeline(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", str(BAD / "cycle_three.yaml")]) == 2
+    assert "dependency cycle swap -> enhance -> edit -> swap" in capsys.readouterr().err

@@ -1,0 +1,94 @@
+"""``ffpipe status``: the working tree against the lock file of the last successful run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from _run_support import CountingBackend, copy_photos, write_pipeline
+
+from ffpipe.cache.workspace import Workspace
+from ffpipe.cli import main
+from ffpipe.run.runner import RunOptions, run_pipeline
+from ffpipe.spec import load_pipeline
+
+PIPELINE = """
+    version: 1
+    name: lockme
+    params:
+      blend: {type: number, default: 0.8}
+    inputs: {a: astronaut.jpg, many: "*.jpg"}
+    steps:
+      enhance:
+        uses: enhance
+        with: {target_media: "{{ inputs.a }}", face_enhancer_blend: "{{ params.blend }}"}
+    outputs:
+      result: "{{ steps.enhance.output }}"
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    copy_photos(tmp_path)
+    write_pipeline(tmp_path, PIPELINE)
+    monkeypatch.chdir(tmp_path)
+    pipeline = load_pipeline(tmp_path / "pipe.yaml")
+    summary = run_pipeline(
+        pipeline, Workspace(tmp_path / ".ffpipe"), CountingBackend(), RunOptions()
+    )
+    assert summary.status == "ok"
+    return tmp_path
+
+
+def status(project: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, str]:
+    code = main(["status", "pipe.yaml", "--workspace", str(project / ".ffpipe"), *extra])
+    return code, capsys.readouterr().out
+
+
+def test_up_to_date_after_a_run(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert status(project, capsys) == (0, "pipe.yaml: up to date\n")
+
+
+def test_touch_without_change_is_still_up_to_date(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project / "astronaut.jpg").touch()
+    assert status(project, capsys)[0] == 0
+
+
+def test_changed_input(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    photo = project / "grace.jpg"
+    photo.write_bytes(photo.read_bytes() + b"\0")
+    code, out = status(project, capsys)
+    assert code == 1
+    assert "input many (grace.jpg) changed" in out
+
+
+def test_new_file_in_a_glob(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (project / "third.jpg").write_bytes((project / "grace.jpg").read_bytes())
+    code, out = status(project, capsys)
+    assert code == 1 and "input many: the files it names changed" in out
+
+
+def test_missing_and_edited_outputs(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    output = project / "out" / "lockme" / "result.jpg"
+    output.unlink()
+    code, out = status(project, capsys)
+    assert code == 1 and "output result (out/lockme/result.jpg) is missing" in out
+
+
+def test_param_override_and_pipeline_edit(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out = status(project, capsys, "-p", "blend=0.5")
+    assert code == 1 and "param blend: 0.8 in the lock, 0.5 now" in out
+    pipe = project / "pipe.yaml"
+    pipe.write_text(pipe.read_text() + "\n# edited\n")
+    code, out = status(project, capsys)
+    assert code == 1 and "pipeline file pipe.yaml changed" in out
+
+
+def test_no_lock_file(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (project / "pipe.lock").unlink()
+    code, out = status(project, capsys)
+    assert code == 1 and "no lock file" in out

@@ -1,0 +1,140 @@
+"""`ffpipe run FILE --server URL` against a real `ffpipe serve`: same bytes as local, restarts.
+
+Runs the real runner CLI in subprocesses, like a user in a second terminal.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from _server_support import ServerHandle, start_server
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "pipelines" / "examples"
+IMAGE_EXAMPLES = [
+    "portrait",
+    "high_quality_swap",
+    "age_progression",
+    "expression_control",
+    "batch_matrix",
+]
+
+
+def _run(pipeline: Path, folder: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    command = [
+        sys.executable,
+        "-m",
+        "ffpipe",
+        "run",
+        str(pipeline),
+        "--workspace",
+        str(folder / "ws"),
+        "--out",
+        str(folder / "out"),
+        *extra,
+    ]
+    return subprocess.run(command, capture_output=True, text=True, timeout=900, cwd=ROOT)
+
+
+def _digests(folder: Path) -> dict[str, str]:
+    return {
+        str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerHandle]:
+    handle = start_server(tmp_path_factory.mktemp("remote"), "--concurrency", "2")
+    yield handle
+    assert handle.stop() == 0
+
+
+def _same_bytes_local_and_remote(name: str, server: ServerHandle, tmp_path: Path) -> None:
+    pipeline = EXAMPLES / f"{name}.yaml"
+    local = _run(pipeline, tmp_path / "local")
+    assert local.returncode == 0, local.stderr
+    remote = _run(pipeline, tmp_path / "remote", "--server", server.url)
+    assert remote.returncode == 0, remote.stderr
+    local_files = _digests(tmp_path / "local" / "out")
+    assert local_files
+    assert _digests(tmp_path / "remote" / "out") == local_files
+
+
+@pytest.mark.parametrize("name", IMAGE_EXAMPLES)
+def test_examples_give_the_same_bytes_locally_and_on_the_server(
+    name: str, server: ServerHandle, tmp_path: Path
+) -> None:
+    _same_bytes_local_and_remote(name, server, tmp_path)
+
+
+@pytest.mark.slow
+def test_the_video_example_gives_the_same_bytes_on_the_server(
+    server: ServerHandle, tmp_path: Path
+) -> None:
+    _same_bytes_local_and_remote("video_face_swap", server, tmp_path)
+
+
+def test_progress_reaches_the_runner_through_the_server(
+    server: ServerHandle, tmp_path: Path
+) -> None:
+    finished = _run(EXAMPLES / "portrait.yaml", tmp_path, "--server", server.url, "--json")
+    assert finished.returncode == 0, finished.stderr
+    events = [json.loads(line) for line in finished.stdout.splitlines() if line.startswith("{")]
+    assert any(event["event"] == "step_progress" for event in events)
+    start = next(event for event in events if event["event"] == "run_start")
+    assert "gradio" in start["backend"]
+
+
+def test_a_server_killed_mid_run_fails_clearly_and_a_rerun_resumes(tmp_path: Path) -> None:
+    first = start_server(tmp_path / "first")
+    pipeline = EXAMPLES / "portrait.yaml"
+    command = [
+        sys.executable,
+        "-m",
+        "ffpipe",
+        "run",
+        str(pipeline),
+        "--workspace",
+        str(tmp_path / "ws"),
+        "--out",
+        str(tmp_path / "out"),
+        "--server",
+        first.url,
+        "--json",
+    ]
+    runner = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert runner.stdout is not None
+        for line in runner.stdout:
+            event = json.loads(line) if line.startswith("{") else {}
+            if event.get("event") == "step_done" and event.get("step") == "swap":
+                first.process.kill()  # like kill -9: no goodbye to the runner
+                break
+        rest, errors = runner.communicate(timeout=300)
+    finally:
+        first.stop()
+        if runner.poll() is None:
+            runner.kill()
+    assert runner.returncode == 1, errors
+    failure = [json.loads(line) for line in rest.splitlines() if line.startswith("{")]
+    failed = [event for event in failure if event["event"] == "step_failed"]
+    assert failed, rest
+    assert "Traceback" not in errors
+
+    second = start_server(tmp_path / "second")
+    try:
+        again = _run(pipeline, tmp_path, "--server", second.url, "--json")
+    finally:
+        second.stop()
+    assert again.returncode == 0, again.stderr
+    done = [json.loads(line) for line in again.stdout.splitlines() if line.startswith("{")]
+    summary = next(event for event in done if event["event"] == "run_done")
+    assert summary["cached"] == 1 and summary["ran"] == 2
