@@ -76,6 +76,7 @@ def start_server(
         args += ["--data-dir", str(data_dir)]
     else:
         data_dir = Path(args[args.index("--data-dir") + 1])
+    tmp_path.mkdir(parents=True, exist_ok=True)
     log_path = tmp_path / f"server-{time.monotonic_ns()}.log"
     last_error = "not started"
     for _attempt in range(3):

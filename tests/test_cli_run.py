@@ -146,6 +146,10 @@ def test_interrupt_exits_130_and_a_rerun_completes(project: Path) -> None:
     _wait_for(process, "step_start")
     process.send_signal(signal.SIGINT)
     assert process.wait(timeout=60) == 130
+    (record,) = (project / ".ffpipe" / "runs").glob("*/run.json")
+    assert json.loads(record.read_text())["status"] == "interrupted"
+    verify = ffpipe(project, "cache", "verify")
+    assert verify.returncode == 0, verify.stdout + verify.stderr
     rerun = ffpipe(project, "run", "portrait.yaml")
     assert rerun.returncode == 0, rerun.stderr
 

@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from ffpipe.catalog.edit import FACE_EDITOR_MODELS, Editing
@@ -255,3 +257,54 @@ def test_a_frame_that_is_not_8_bit_rgb_is_refused(astronaut: tuple[np.ndarray, F
         edit_face(image.astype(np.uint16), face, Editing(face_editor_mouth_smile=1.0))
     with pytest.raises(ValueError, match="8-bit RGB"):
         edit_face(image[:, :, 0], face, Editing(face_editor_mouth_smile=1.0))
+
+
+def test_a_face_at_the_picture_edge_is_edited(astronaut: tuple[np.ndarray, Face]) -> None:
+    # Cropped so the head touches the top and left borders: the warp region is clipped.
+    image = np.ascontiguousarray(astronaut[0][60:, 170:])
+    (face,) = detect_faces(image, score=0.3)
+    result = edit_face(image, face, Editing(face_editor_head_roll=12.0, face_editor_age=70))
+    assert result.shape == image.shape
+    assert result.tobytes() != image.tobytes()
+
+
+_ANY_EDIT = st.fixed_dictionaries(
+    {
+        "face_editor_eyebrow_direction": st.sampled_from(["up", "down", "neutral"]),
+        "face_editor_eye_gaze": st.sampled_from(["left", "right", "up", "down", "center"]),
+        "face_editor_eye_open_ratio": st.floats(0.0, 2.0),
+        "face_editor_lip_open_ratio": st.floats(0.0, 2.0),
+        "face_editor_mouth_grim": st.floats(-1.0, 1.0),
+        "face_editor_mouth_pout": st.floats(0.0, 1.0),
+        "face_editor_mouth_purse": st.floats(0.0, 1.0),
+        "face_editor_mouth_smile": st.floats(0.0, 1.0),
+        "face_editor_mouth_position": st.floats(-1.0, 1.0),
+        "face_editor_head_pitch": st.floats(-30.0, 30.0),
+        "face_editor_head_yaw": st.floats(-30.0, 30.0),
+        "face_editor_head_roll": st.floats(-30.0, 30.0),
+        "face_editor_face_shape": st.floats(0.0, 1.0),
+        "face_editor_nose_length": st.floats(0.0, 2.0),
+        "face_editor_nose_width": st.floats(0.0, 2.0),
+        "face_editor_eye_distance": st.floats(0.0, 2.0),
+        "face_editor_eye_size": st.floats(0.0, 2.0),
+        "face_editor_lip_size": st.floats(0.0, 2.0),
+        "face_editor_age": st.none() | st.integers(0, 100),
+        "face_editor_hair_color": st.none() | st.sampled_from(["#000000", "#ffffff", "#a05020"]),
+        "face_editor_blend": st.floats(0.0, 1.0),
+    }
+)
+
+
+@settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(values=_ANY_EDIT)
+def test_any_valid_edit_keeps_the_frame_and_the_far_background(
+    astronaut: tuple[np.ndarray, Face], values: dict[str, Any]
+) -> None:
+    image, face = astronaut
+    result = edit_face(image, face, Editing(**values))
+    assert result.shape == image.shape and result.dtype == np.uint8
+    assert result[330:].tobytes() == image[330:].tobytes()
+    assert result[:, :60].tobytes() == image[:, :60].tobytes()
+    assert result[:, 450:].tobytes() == image[:, 450:].tobytes()

@@ -131,3 +131,11 @@ def test_a_frame_that_is_not_8_bit_rgb_is_refused() -> None:
     (face,) = detect_faces(image)
     with pytest.raises(ValueError, match="8-bit RGB"):
         enhance_face(image.astype(np.float32), face, Enhancement())
+
+
+def test_a_face_at_the_picture_edge_is_enhanced() -> None:
+    image = np.ascontiguousarray(_photo("astronaut.jpg")[60:, 170:])
+    (face,) = detect_faces(image, score=0.3)
+    result = enhance_face(image, face, Enhancement(face_enhancer_iterations=2))
+    assert result.shape == image.shape
+    assert _detail(_inner_face(result, face)) > _detail(_inner_face(image, face))

@@ -116,3 +116,32 @@ def test_parallel_map_runs_workers_concurrently_but_bounded() -> None:
 def test_unknown_strategy() -> None:
     with pytest.raises(ValueError, match="unknown video_memory_strategy 'lavish'"):
         map_frames(lambda v: v, [], "lavish")
+
+
+@pytest.mark.parametrize(("strategy", "workers"), STRATEGIES)
+def test_closing_after_a_failure_joins_the_threads_at_once(strategy: str, workers: int) -> None:
+    # The engine closes the generator before closing the video it decodes from: after close()
+    # nothing may still be reading from the source, even while the exception is alive.
+    source_done = threading.Event()
+
+    def source() -> Iterator[int]:
+        try:
+            value = 0
+            while True:
+                yield value
+                value += 1
+        finally:
+            source_done.set()
+
+    def fail_at_3(value: int) -> int:
+        if value == 3:
+            raise Boom("frame 3")
+        return value
+
+    mapped = map_frames(fail_at_3, source(), strategy, workers)
+    with pytest.raises(Boom) as caught:
+        for _ in mapped:
+            pass
+    mapped.close()
+    assert source_done.is_set()
+    assert caught.value is not None

@@ -54,3 +54,23 @@ def test_render_value_walks_nested_values_and_filters_work() -> None:
     context = {"matrix": {"photo": "/m/a.jpg"}}
     value = {"a": ["{{ matrix.photo | basename }}", "{{ matrix.photo | stem }}"], "b": 3}
     assert render_value(value, context) == {"a": ["a.jpg", "a"], "b": 3}
+
+
+@pytest.mark.parametrize(
+    "value", [0, 1.5, 0.1 + 0.2, True, None, "text", [1, "a"], {"k": 2}, 10**20]
+)
+@pytest.mark.parametrize("source", ["{{ matrix.v }}", "a_{{ matrix.v }}-{{ params['p'] }}.jpg"])
+def test_direct_lookups_match_jinja2(source: str, value: object) -> None:
+    template = parse_template(source)
+    assert template.pieces is not None
+    context = {"matrix": {"v": value}, "params": {"p": value}}
+    if template.single:
+        jinja_value = template.compiled(**context)
+    else:
+        jinja_value = template.compiled.render(**context)
+    assert template.render(context) == jinja_value
+
+
+def test_dict_attribute_names_are_left_to_jinja2() -> None:
+    # jinja2 reads `params.items` as the dict method, not the key: the fast path must agree.
+    assert callable(parse_template("{{ params.items }}").render({"params": {"items": 1}}))

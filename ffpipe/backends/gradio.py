@@ -9,6 +9,7 @@ runner retries them; everything else is BackendError with the server's message.
 
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
 import json
 import shutil
@@ -35,7 +36,7 @@ from ffpipe.catalog import OPS
 
 MANIFEST_KEY = "ffpipe_files"
 CAPABILITIES = "capabilities"
-_POLL_SECONDS = 0.02
+_POLL_SECONDS = 0.05
 _TRANSIENT_ERRORS = ("queue full", "queue is full", "too many requests")
 
 
@@ -251,7 +252,13 @@ class GradioBackend(Backend):
     def _wait(self, job: Any, request: StepRequest) -> Any:
         deadline = time.monotonic() + self.config.timeout
         last = -1.0
-        while not job.done():
+        while True:
+            # Waiting on the result itself returns the moment it arrives; the short timeout
+            # only paces the progress reports.
+            try:
+                return job.result(timeout=_POLL_SECONDS)
+            except concurrent.futures.TimeoutError:
+                pass
             if time.monotonic() > deadline:
                 job.cancel()
                 raise TimeoutError(f"no answer within {self.config.timeout:g} s")
@@ -260,8 +267,6 @@ class GradioBackend(Backend):
                 if units and units[-1].progress is not None and units[-1].progress != last:
                     last = units[-1].progress
                     request.progress(float(last), units[-1].desc or "")
-            time.sleep(_POLL_SECONDS)
-        return job.result()
 
     def _guarded(self, action: Any) -> Any:
         from gradio_client.exceptions import AppError

@@ -105,7 +105,10 @@ def edit_face(frame_rgb: np.ndarray, face: Face, params: Editing) -> np.ndarray:
     """``frame_rgb`` (uint8 RGB) with ``face`` edited as ``params`` ask; a new array.
 
     Neutral parameters (ratios 1.0, others 0.0, no age, no hair colour) or a blend of 0.0 return
-    an identical copy. Pixels away from the face and the hair above it are never changed.
+    an identical copy. Pixels away from the face and the hair above it are never changed. Which
+    way each control moves is documented on
+    :func:`ffpipe.engine.edit_landmarks.edited_points`; age on :mod:`ffpipe.engine.edit_age`.
+    Raises :class:`UnsupportedError` for the parameters in :data:`UNSUPPORTED`.
     """
     check_supported(params)
     _check_frame(frame_rgb)

@@ -3,7 +3,7 @@
 The builtin engine has no age estimator. It assumes every face looks :data:`APPARENT_AGE` years
 old: ``direction="auto"`` makes the face older when the target age is above that and younger when
 below, and the strength of the change grows with the distance between the two ages
-(:func:`age_strength`). An explicit direction is followed even when the target age lies on the
+(:func:`age_change`). An explicit direction is followed even when the target age lies on the
 other side of the assumption.
 """
 
@@ -50,20 +50,22 @@ def _mask(shape: tuple[int, ...], polygons: list[np.ndarray], blur: float) -> np
     return cv2.GaussianBlur(mask, (0, 0), blur) if blur > 0 else mask
 
 
-def _skin_and_features(
-    shape: tuple[int, ...], landmarks: np.ndarray, frame: FaceFrame
-) -> tuple[np.ndarray, np.ndarray]:
-    """Soft masks of the face's skin (jaw to forehead) and of its eyes, brows and mouth."""
+def _skin_mask(shape: tuple[int, ...], landmarks: np.ndarray, frame: FaceFrame) -> np.ndarray:
+    """Soft mask of the face's skin, from the jaw line up to the forehead above the brows."""
     brows = landmarks[np.concatenate([BROW_LEFT, BROW_RIGHT])]
     forehead = frame.to_pixels(frame.to_local(brows) + np.array([0.0, -0.45]))
-    skin = _mask(shape, [np.concatenate([landmarks[JAW], forehead])], frame.unit / 12.0)
-    grown = [
+    return _mask(shape, [np.concatenate([landmarks[JAW], forehead])], frame.unit / 12.0)
+
+
+def _feature_mask(shape: tuple[int, ...], landmarks: np.ndarray, frame: FaceFrame) -> np.ndarray:
+    """Soft mask of the eyes, brows and mouth, which smoothing must leave sharp."""
+    margins = {0.12: (EYE_LEFT, EYE_RIGHT), 0.1: (MOUTH,), 0.08: (BROW_LEFT, BROW_RIGHT)}
+    polygons = [
         frame.to_pixels(_grow(frame.to_local(landmarks[group]), margin))
-        for group, margin in ((EYE_LEFT, 0.12), (EYE_RIGHT, 0.12), (MOUTH, 0.1))
-    ] + [frame.to_pixels(_grow(frame.to_local(landmarks[BROW_LEFT]), 0.08))]
-    grown.append(frame.to_pixels(_grow(frame.to_local(landmarks[BROW_RIGHT]), 0.08)))
-    features = _mask(shape, grown, frame.unit / 20.0)
-    return skin, features
+        for margin, groups in margins.items()
+        for group in groups
+    ]
+    return _mask(shape, polygons, frame.unit / 20.0)
 
 
 def _grow(points: np.ndarray, margin: float) -> np.ndarray:
@@ -112,7 +114,7 @@ def _line_map(shape: tuple[int, ...], lines: list[np.ndarray], frame: FaceFrame)
 def _older(
     crop: np.ndarray, landmarks: np.ndarray, frame: FaceFrame, strength: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    skin, _ = _skin_and_features(crop.shape, landmarks, frame)
+    skin = _skin_mask(crop.shape, landmarks, frame)
     lab = to_lab(crop)
     lightness = lab[:, :, 0]
     # Band-pass detail: pores and creases are boosted, pixel noise and JPEG blocks are not.
@@ -145,7 +147,8 @@ def _brow_mask(crop: np.ndarray, landmarks: np.ndarray, frame: FaceFrame) -> np.
 def _younger(
     crop: np.ndarray, landmarks: np.ndarray, frame: FaceFrame, strength: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    skin, features = _skin_and_features(crop.shape, landmarks, frame)
+    skin = _skin_mask(crop.shape, landmarks, frame)
+    features = _feature_mask(crop.shape, landmarks, frame)
     diameter = int(max(5, round(frame.unit / 6.0)) | 1)
     smooth = cv2.bilateralFilter(crop, diameter, 40.0, frame.unit / 10.0).astype(np.float32)
     smooth = cv2.GaussianBlur(smooth, (0, 0), max(frame.unit / 40.0, 0.6))

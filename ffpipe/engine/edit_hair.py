@@ -19,8 +19,8 @@ from ffpipe.engine.edit_warp import Region, region_around
 
 # Spread of each colour class in Lab units: a pixel this far from a prototype is one sigma off.
 _COLOUR_SIGMA = 14.0
-# Fewer hair-coloured pixels than this in the forehead band and the band is taken as it is.
-_MIN_HAIR_PIXELS = 20
+# A colour sample of fewer pixels than this is not trusted (see the fallbacks in _probability).
+_MIN_SAMPLE_PIXELS = 20
 
 
 def hex_to_rgb(colour: str) -> tuple[int, int, int]:
@@ -53,7 +53,7 @@ def _polygon_mask(shape: tuple[int, ...], points: np.ndarray) -> np.ndarray:
 
 
 def _median_lab(lab: np.ndarray, where: np.ndarray) -> np.ndarray | None:
-    if where.sum() < _MIN_HAIR_PIXELS:
+    if where.sum() < _MIN_SAMPLE_PIXELS:
         return None
     return np.median(lab[where], axis=0)
 
@@ -97,14 +97,20 @@ def _probability(image_rgb: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     cheeks = _polygon_mask(image_rgb.shape, np.asarray(landmarks)[[1, 2, 3, 31, 35, 13, 14, 15]])
     band = head & ~face & (y < brow_top - 0.15) & (y > brow_top - 1.3) & (np.abs(x) < 0.9)
 
+    # Tiny or cut-off faces may leave a sample nearly empty: fall back to wider samples.
+    whole = np.ones(face.shape, dtype=bool)
     skin = _median_lab(lab, cheeks)
     if skin is None:
-        skin = np.median(lab[face], axis=0)
+        skin = _median_lab(lab, face)
+    if skin is None:
+        skin = np.median(lab[whole], axis=0)
     background = _median_lab(lab, ring)
     band_far_from_skin = band & (np.linalg.norm(lab - skin, axis=2) > 2.0 * _COLOUR_SIGMA)
     hair = _median_lab(lab, band_far_from_skin)
     if hair is None:
-        hair = np.median(lab[band], axis=0) if band.any() else skin
+        hair = _median_lab(lab, band)
+    if hair is None:
+        hair = np.median(lab[whole], axis=0)
     prototypes = [hair, skin] + ([background] if background is not None else [])
     scores = np.stack(
         [

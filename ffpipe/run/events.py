@@ -20,6 +20,8 @@ class Event:
 
 @dataclass(frozen=True)
 class RunStart(Event):
+    """A run began: how many steps, how many at once, on which backend."""
+
     kind: ClassVar[str] = "run_start"
     run_id: str
     pipeline: str
@@ -30,6 +32,8 @@ class RunStart(Event):
 
 @dataclass(frozen=True)
 class StepCached(Event):
+    """A step's outputs were found in the cache under its key."""
+
     kind: ClassVar[str] = "step_cached"
     step: str
     key: str
@@ -37,6 +41,8 @@ class StepCached(Event):
 
 @dataclass(frozen=True)
 class StepStart(Event):
+    """A step was handed to the backend, with the reasons it had to run."""
+
     kind: ClassVar[str] = "step_start"
     step: str
     op: str
@@ -45,6 +51,8 @@ class StepStart(Event):
 
 @dataclass(frozen=True)
 class StepProgress(Event):
+    """A running step reported progress (0.0-1.0) and its current stage."""
+
     kind: ClassVar[str] = "step_progress"
     step: str
     fraction: float
@@ -53,6 +61,8 @@ class StepProgress(Event):
 
 @dataclass(frozen=True)
 class StepRetry(Event):
+    """A transient failure; the step is tried again after ``delay`` seconds."""
+
     kind: ClassVar[str] = "step_retry"
     step: str
     attempt: int
@@ -62,6 +72,8 @@ class StepRetry(Event):
 
 @dataclass(frozen=True)
 class StepDone(Event):
+    """A step ran and its outputs are stored; model stand-ins are listed."""
+
     kind: ClassVar[str] = "step_done"
     step: str
     duration: float
@@ -70,6 +82,8 @@ class StepDone(Event):
 
 @dataclass(frozen=True)
 class StepFailed(Event):
+    """A step failed for good, with the backend's message."""
+
     kind: ClassVar[str] = "step_failed"
     step: str
     error: str
@@ -77,6 +91,8 @@ class StepFailed(Event):
 
 @dataclass(frozen=True)
 class StepSkipped(Event):
+    """A step did not run: a false condition, an upstream failure, or a stopped run."""
+
     kind: ClassVar[str] = "step_skipped"
     step: str
     reason: str
@@ -84,6 +100,8 @@ class StepSkipped(Event):
 
 @dataclass(frozen=True)
 class RunDone(Event):
+    """The run ended: ``ok``, ``failed`` or ``interrupted``, with counts and outputs."""
+
     kind: ClassVar[str] = "run_done"
     run_id: str
     status: str

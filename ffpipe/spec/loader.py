@@ -102,6 +102,8 @@ class _StepPlan:
     refs: set[str] = field(default_factory=set)
     needs: set[str] = field(default_factory=set)
     own_axes: set[str] = field(default_factory=set)
+    locations: dict[str, Location] = field(default_factory=dict)
+    """Where each parameter is written, shared by all the step's instances."""
 
 
 class _Loader:
@@ -309,6 +311,7 @@ class _Loader:
             elif need is not None:
                 where = (*base, "needs", index) if isinstance(needs, list) else (*base, "needs")
                 self.error(where, f"{need!r} is not a step id")
+        plan.locations = {name: self.tree.locate(where) for name, (_, where) in plan.params.items()}
         for value, where in plan.params.values():
             self.note_templates(plan, value, where, may_read_steps=True)
         self.note_templates(plan, raw.get("if"), (*base, "if"), may_read_steps=True)
@@ -439,11 +442,10 @@ class _Loader:
 
         file_fields = self.file_fields(plan.op)
         params: dict[str, Any] = {}
-        locations: dict[str, Location] = {}
+        locations = plan.locations
         deferred: list[str] = []
         unchecked: list[str] = []
         for name, (value, where) in plan.params.items():
-            locations[name] = self.tree.locate(where)
             try:
                 if isinstance(value, str) and is_template(value):
                     template = parse_template(value)
@@ -492,7 +494,7 @@ class _Loader:
         self, op: str, params: Mapping[str, Any], deferred: list[str]
     ) -> list[tuple[Loc, str]]:
         concrete = {k: v for k, v in params.items() if k not in deferred}
-        key = (op, tuple(deferred), json.dumps(concrete, sort_keys=True, default=repr))
+        key = (op, tuple(deferred), _params_key(concrete))
         cached = self._validation_cache.get(key)
         if cached is None:
             cached = check_params(op, concrete, deferred)
@@ -606,6 +608,16 @@ def check_params(
             )
         ]
     return []
+
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _params_key(params: Mapping[str, Any]) -> Any:
+    """An exact, hashable key of a parameter set (1, 1.0 and True stay apart)."""
+    if all(type(value) in _SCALARS for value in params.values()):
+        return tuple(sorted((name, type(value).__name__, value) for name, value in params.items()))
+    return json.dumps(params, sort_keys=True, default=repr)
 
 
 def truthy(value: Any) -> bool:

@@ -23,6 +23,10 @@ _SINGLE = re.compile(r"^\s*\{\{(?P<expr>.*)\}\}\s*$", re.DOTALL)
 _MARKERS = ("{{", "{%", "{#")
 
 
+_MISSING = object()
+_Lookup = tuple[str, tuple[str | int, ...]]
+
+
 class TemplateProblem(Exception):
     """A template that cannot be parsed or rendered; the message is for the user."""
 
@@ -78,13 +82,14 @@ class Template:
     reads: frozenset[str]
     """What it reads, as ``params.NAME``, ``inputs.NAME`` and ``matrix.NAME``."""
 
-    lookup: tuple[str, tuple[str | int, ...]] | None = None
-    """For ``{{ name.a.b }}``: the name and keys, read directly when they are plain mappings."""
+    pieces: tuple[str | _Lookup, ...] | None = None
+    """Text and ``{{ name.a.b }}`` lookups only: rendered without jinja2 when every lookup
+    reads plain mappings (the common case, thousands of times in a matrix)."""
 
     def render(self, context: Mapping[str, Any]) -> Any:
         """Evaluate with ``context``; raises :class:`TemplateProblem`."""
-        if self.lookup is not None:
-            found = _direct_lookup(context, *self.lookup)
+        if self.pieces is not None:
+            found = _render_pieces(self.pieces, context, self.single)
             if found is not _MISSING:
                 return found
         # Only the names the template reads: jinja2 copies whatever it is given (env is large).
@@ -129,7 +134,7 @@ def parse_template(source: str) -> Template:
         for attribute in _attributes_of(tree, name)[0]
     )
     return Template(
-        lookup=_lookup_path(tree) if single else None,
+        pieces=_pieces(tree),
         source=source,
         single=single,
         compiled=compiled,
@@ -141,16 +146,8 @@ def parse_template(source: str) -> Template:
     )
 
 
-_MISSING = object()
-
-
-def _lookup_path(tree: nodes.Template) -> tuple[str, tuple[str | int, ...]] | None:
-    """``("matrix", ("age",))`` for ``{{ matrix.age }}``; None for any other expression."""
-    if len(tree.body) != 1 or not isinstance(tree.body[0], nodes.Output):
-        return None
-    if len(tree.body[0].nodes) != 1:
-        return None
-    node = tree.body[0].nodes[0]
+def _lookup(node: nodes.Node) -> _Lookup | None:
+    """``("matrix", ("age",))`` for ``matrix.age``; None for any other expression."""
     keys: list[str | int] = []
     while isinstance(node, nodes.Getattr | nodes.Getitem):
         if isinstance(node, nodes.Getattr):
@@ -163,6 +160,40 @@ def _lookup_path(tree: nodes.Template) -> tuple[str, tuple[str | int, ...]] | No
     if not isinstance(node, nodes.Name) or not keys:
         return None
     return node.name, tuple(reversed(keys))
+
+
+def _pieces(tree: nodes.Template) -> tuple[str | _Lookup, ...] | None:
+    if len(tree.body) != 1 or not isinstance(tree.body[0], nodes.Output):
+        return None
+    pieces: list[str | _Lookup] = []
+    for node in tree.body[0].nodes:
+        if isinstance(node, nodes.TemplateData):
+            pieces.append(node.data)
+            continue
+        found = _lookup(node)
+        if found is None:
+            return None
+        pieces.append(found)
+    return tuple(pieces)
+
+
+def _render_pieces(
+    pieces: tuple[str | _Lookup, ...], context: Mapping[str, Any], single: bool
+) -> Any:
+    if single:
+        for piece in pieces:
+            if not isinstance(piece, str):
+                return _direct_lookup(context, *piece)
+    parts = []
+    for piece in pieces:
+        if isinstance(piece, str):
+            parts.append(piece)
+            continue
+        value = _direct_lookup(context, *piece)
+        if value is _MISSING:
+            return _MISSING
+        parts.append(str(value))
+    return "".join(parts)
 
 
 def _direct_lookup(context: Mapping[str, Any], name: str, keys: tuple[str | int, ...]) -> Any:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import closing
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -11,12 +13,11 @@ from ffpipe.catalog.ops import ExtractFramesParams
 from ffpipe.engine.api import EngineError, EngineOutput, RunContext
 from ffpipe.engine.video.decode import FramePlan
 from ffpipe.engine.video.flow import map_frames
-from ffpipe.engine.video.images import frame_name, write_image
+from ffpipe.engine.video.images import encode_image, frame_name
 from ffpipe.engine.video.probe import open_video
+from ffpipe.engine.video.progress import FrameProgress
 from ffpipe.engine.video.staging import staged
 from ffpipe.engine.video.timeline import Slot
-
-_PROGRESS_STEP = 0.01
 
 
 def extract_frames(target: Path, params: ExtractFramesParams, context: RunContext) -> EngineOutput:
@@ -28,47 +29,34 @@ def extract_frames(target: Path, params: ExtractFramesParams, context: RunContex
     fmt, quality = params.extract_frame_format, params.extract_frame_quality
     context.out_dir.mkdir(parents=True, exist_ok=True)
     folder = context.out_dir / (params.output_path or f"{target.stem}_frames")
-    rate = (
-        Fraction(params.output_video_fps).limit_denominator(1001)
-        if params.output_video_fps
-        else None
-    )
+    fps = params.output_video_fps
+    rate = Fraction(fps).limit_denominator(1001) if fps else None
+    size = (0, 0)
+
+    def encoded(slot: Slot[av.VideoFrame]) -> Slot[bytes]:
+        # Conversion and image compression are the costly parts: they run on the workers.
+        nonlocal size
+        image = slot.payload.to_ndarray(format="rgb24")
+        size = (image.shape[1], image.shape[0])
+        return replace(slot, payload=encode_image(image, fmt, quality))  # type: ignore[arg-type]
+
     with open_video(target) as source:
         plan = FramePlan(source, params.trim_frame_start or 0, params.trim_frame_end, rate)
-        expected = plan.expected_output
+        progress = FrameProgress(context, plan.expected_output)
         written = 0
-        reported = -1.0
-
-        def decode(slot: Slot[av.VideoFrame]) -> Slot[av.VideoFrame]:
-            # Converting to RGB is the costly part; it runs on the strategy's worker threads.
-            return Slot(
-                slot.index,
-                slot.time,
-                slot.payload.to_ndarray(format="rgb24"),
-                slot.first,
-                slot.repeat,
-            )
-
         with staged(folder, directory=True) as temporary:
-            slots = map_frames(
-                decode, plan.slots(), params.video_memory_strategy, params.execution_queue_count
-            )
-            for slot in slots:
-                context.check_cancelled()
-                for _ in range(slot.repeat):
-                    write_image(temporary / frame_name(written, fmt), slot.payload, fmt, quality)
-                    written += 1
-                if (
-                    expected
-                    and (fraction := min(written / expected, 1.0)) - reported >= _PROGRESS_STEP
-                ):
-                    context.report(fraction, "frames")
-                    reported = fraction
+            strategy, workers = params.video_memory_strategy, params.execution_queue_count
+            frames = map_frames(encoded, plan.slots(), strategy, workers)
+            # Closing joins the decoder and worker threads before the source is closed.
+            with closing(frames):
+                for slot in frames:
+                    for _ in range(slot.repeat):
+                        (temporary / frame_name(written, fmt)).write_bytes(slot.payload)
+                        written += 1
+                    progress.advance(written)
             if written == 0:
                 raise EngineError("no frames left to extract after trimming")
-            if reported < 1.0:
-                context.report(1.0, "frames")
-        height, width = slot.payload.shape[:2]
+            progress.finish()
     assert plan.rate is not None
     return EngineOutput(
         files={"output": folder},
@@ -78,7 +66,7 @@ def extract_frames(target: Path, params: ExtractFramesParams, context: RunContex
             "format": fmt,
             "quality": quality,
             "fps": float(plan.rate),
-            "resolution": f"{width}x{height}",
+            "resolution": f"{size[0]}x{size[1]}",
             "substitutions": [],
         },
     )

@@ -21,7 +21,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
@@ -42,14 +42,16 @@ class _Failure:
 
 def map_frames(
     fn: Callable[[T], R], items: Iterable[T], strategy: str, workers: int = 1
-) -> Iterator[R]:
+) -> Generator[R, None, None]:
     """``fn`` applied to every item, in order, with the threading of ``strategy``.
 
-    Exceptions raised by ``fn`` or by ``items`` reach the consumer unchanged; closing the returned
-    iterator stops and joins every thread it started.
+    Exceptions raised by ``fn`` or by ``items`` reach the consumer unchanged. Closing the returned
+    generator stops and joins every thread it started: do so (``contextlib.closing``) before
+    releasing anything ``items`` reads from, or a failure leaves threads running until the
+    exception is garbage collected.
     """
     if strategy == "strict":
-        return (fn(item) for item in items)
+        return _mapped(fn, iter(items))
     if strategy == "moderate":
         return prefetch(_mapped(fn, prefetch(items, QUEUE_DEPTH)), QUEUE_DEPTH)
     if strategy == "tolerant":
@@ -57,7 +59,7 @@ def map_frames(
     raise ValueError(f"unknown video_memory_strategy {strategy!r}")
 
 
-def _mapped(fn: Callable[[T], R], items: Iterator[T]) -> Iterator[R]:
+def _mapped(fn: Callable[[T], R], items: Iterator[T]) -> Generator[R, None, None]:
     """``fn`` over ``items``, closing ``items`` however it ends (a failure must not leave the
     thread behind ``items`` running while the exception's traceback keeps it referenced)."""
     try:
@@ -69,7 +71,7 @@ def _mapped(fn: Callable[[T], R], items: Iterator[T]) -> Iterator[R]:
             close()
 
 
-def prefetch(items: Iterable[T], depth: int) -> Iterator[T]:
+def prefetch(items: Iterable[T], depth: int) -> Generator[T, None, None]:
     """Iterate ``items`` in a background thread, at most ``depth`` items ahead of the consumer.
 
     The thread starts with the first ``next()`` and is stopped and joined when the consumer
@@ -116,7 +118,9 @@ def prefetch(items: Iterable[T], depth: int) -> Iterator[T]:
         thread.join()
 
 
-def ordered_parallel_map(fn: Callable[[T], R], items: Iterable[T], workers: int) -> Iterator[R]:
+def ordered_parallel_map(
+    fn: Callable[[T], R], items: Iterable[T], workers: int
+) -> Generator[R, None, None]:
     """``fn`` over ``items`` on ``workers`` threads, results in input order, bounded in flight."""
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ffpipe-frame") as pool:
         pending: deque[Future[R]] = deque()
@@ -130,3 +134,6 @@ def ordered_parallel_map(fn: Callable[[T], R], items: Iterable[T], workers: int)
         finally:
             for future in pending:
                 future.cancel()
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()

@@ -1,4 +1,4 @@
-"""Writing frames as numbered image files (extracted frames and kept temp frames)."""
+"""Frames as numbered image files (extracted frames and kept temp frames)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ def frame_name(index: int, image_format: str) -> str:
     return f"frame_{index:06d}.{image_format}"
 
 
-def write_image(path: Path, frame_rgb: np.ndarray, image_format: str, quality: int) -> None:
-    """Write an RGB frame as jpg (at ``quality`` 1-100), png or bmp (both lossless)."""
+def encode_image(frame_rgb: np.ndarray, image_format: str, quality: int) -> bytes:
+    """An RGB frame as jpg (at ``quality`` 1-100), png or bmp bytes; png and bmp are lossless,
+    so ``quality`` applies to jpg only."""
     params: list[int] = []
     if image_format == "jpg":
         params = [cv2.IMWRITE_JPEG_QUALITY, int(quality)]
@@ -25,5 +26,12 @@ def write_image(path: Path, frame_rgb: np.ndarray, image_format: str, quality: i
         params = [cv2.IMWRITE_PNG_COMPRESSION, 1]
     elif image_format != "bmp":
         raise EngineError(f"unknown frame format {image_format!r}; use jpg, png or bmp")
-    if not cv2.imwrite(str(path), cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2BGR), params):
-        raise EngineError(f"could not write frame image {path}")
+    ok, data = cv2.imencode(f".{image_format}", cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2BGR), params)
+    if not ok:
+        raise EngineError(f"could not encode a frame as {image_format}")
+    return data.tobytes()
+
+
+def write_image(path: Path, frame_rgb: np.ndarray, image_format: str, quality: int) -> None:
+    """Write an RGB frame to ``path`` (see :func:`encode_image`)."""
+    path.write_bytes(encode_image(frame_rgb, image_format, quality))

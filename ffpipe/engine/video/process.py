@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, closing, nullcontext
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
@@ -26,13 +26,12 @@ from ffpipe.engine.video.encoding import (
 from ffpipe.engine.video.flow import map_frames
 from ffpipe.engine.video.images import frame_name, write_image
 from ffpipe.engine.video.probe import open_video
+from ffpipe.engine.video.progress import FrameProgress
 from ffpipe.engine.video.staging import staged
 from ffpipe.engine.video.timeline import Slot
 
 FrameFn = Callable[[np.ndarray, int], np.ndarray]
 """Called with an RGB uint8 frame (H, W, 3) and its 0-based index in the source video."""
-
-_PROGRESS_STEP = 0.01
 
 
 @dataclass(frozen=True)
@@ -191,26 +190,21 @@ class _Encoder:
                 image = cv2.resize(image, (width, height), interpolation=method)
             return replace(slot, payload=image)
 
-        expected = self.plan.expected_output
-        reported = -1.0
-        context.report(0.0, "frames")
-        for done in map_frames(work, self.plan.slots(), settings.strategy, settings.workers):
-            context.check_cancelled()
-            if self.audio is not None and self.frames_out == 0:
-                self.audio.begin(done.time)
-            for _ in range(done.repeat):
-                self._encode(done.payload, settings)
-            if expected:
-                fraction = min(self.frames_out / expected, 1.0)
-                if fraction - reported >= _PROGRESS_STEP:
-                    context.report(fraction, "frames")
-                    reported = fraction
+        progress = FrameProgress(context, self.plan.expected_output)
+        frames = map_frames(work, self.plan.slots(), settings.strategy, settings.workers)
+        # Closing joins the decoder and worker threads before the source is closed, on failure too.
+        with closing(frames):
+            for done in frames:
+                if self.audio is not None and self.frames_out == 0:
+                    self.audio.begin(done.time)
+                for _ in range(done.repeat):
+                    self._encode(done.payload, settings)
+                progress.advance(self.frames_out)
         if self.frames_out == 0:
             raise EngineError(
                 f"no frames left to encode after trimming from frame {settings.trim_start}"
             )
-        if reported < 1.0:
-            context.report(1.0, "frames")
+        progress.finish()
 
     def flush(self) -> None:
         self.output.mux(self.stream.encode(None))
