@@ -227,3 +227,76 @@ def test_a_full_queue_is_transient(tmp_path: Path) -> None:
     assert refused, "six concurrent swaps should overflow a queue of one"
     for outcome in refused:
         assert outcome.startswith("transient:") and "queue" in outcome.lower(), outcome
+
+
+def test_a_directory_artifact_arrives_as_a_directory(
+    backend: GradioBackend, tmp_path: Path
+) -> None:
+    params = {
+        "target_media": str(MEDIA / "clip.mp4"),
+        "trim_frame_start": 0,
+        "trim_frame_end": 3,
+        "extract_frame_format": "png",
+    }
+    remote = backend.run(StepRequest("extract_frames", params, tmp_path / "remote"))
+    local = LocalBackend().run(StepRequest("extract_frames", params, tmp_path / "local"))
+    remote_dir, local_dir = remote.files["output"], local.files["output"]
+    assert remote_dir.is_dir() and local_dir.is_dir()
+    remote_frames = {p.name: _sha(p) for p in sorted(remote_dir.iterdir())}
+    assert remote_frames == {p.name: _sha(p) for p in sorted(local_dir.iterdir())}
+    assert len(remote_frames) == 3
+    assert not any(path.suffix == ".zip" for path in (tmp_path / "remote").iterdir())
+
+
+def test_process_applies_several_ops_in_one_call(backend: GradioBackend, tmp_path: Path) -> None:
+    params = {
+        "source_face": str(SOURCE),
+        "target_media": str(TARGET),
+        "processors": ["swap", "enhance"],
+    }
+    remote = backend.run(StepRequest("process", params, tmp_path / "remote"))
+    local = LocalBackend().run(StepRequest("process", params, tmp_path / "local"))
+    assert _sha(remote.files["output"]) == _sha(local.files["output"])
+
+
+def test_files_the_server_lost_are_uploaded_again(
+    backend: GradioBackend, server: ServerHandle, tmp_path: Path
+) -> None:
+    import shutil
+
+    params = {"target_media": str(TARGET)}
+    backend.run(StepRequest("detect", params, tmp_path / "a"))
+    sent = backend.bytes_uploaded
+    for folder in (server.data_dir / "uploads").iterdir():
+        shutil.rmtree(folder)
+    again = backend.run(StepRequest("detect", params, tmp_path / "b"))
+    assert len(again.result["faces"]) == 1
+    assert backend.bytes_uploaded == sent + TARGET.stat().st_size
+
+
+def test_ffpipe_run_against_no_server_is_one_clear_line(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    url = f"http://127.0.0.1:{free_port()}/"
+    finished = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ffpipe",
+            "run",
+            str(MEDIA.parent / "pipelines" / "examples" / "portrait.yaml"),
+            "--workspace",
+            str(tmp_path / "ws"),
+            "--out",
+            str(tmp_path / "out"),
+            "--server",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert finished.returncode == 2
+    assert f"cannot reach {url}" in finished.stderr
+    assert "Traceback" not in finished.stderr

@@ -72,3 +72,9 @@ def test_identity_does_not_import_the_heavy_libraries() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_strict_models_refuses_stand_ins(tmp_path: Path) -> None:
+    request = StepRequest("detect", {"target_media": str(ASTRONAUT)}, tmp_path)
+    with pytest.raises(BackendError, match="retinaface"):
+        LocalBackend(strict_models=True).run(request)

@@ -175,6 +175,7 @@ def test_kill_9_at_several_points_then_rerun_is_byte_identical(tmp_path: Path) -
         assert (project / "out" / name).read_bytes() == (reference / "out" / name).read_bytes()
     verify = ffpipe(project, "cache", "verify")
     assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert not list((project / ".ffpipe" / "tmp").glob("run-*"))  # killed runs' scratch swept
 
 
 def test_two_runs_at_once_on_one_workspace(project: Path) -> None:

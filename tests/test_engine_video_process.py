@@ -8,7 +8,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from _video_support import audio_seconds, decoded_frames, make_video, stream_codecs
+from _video_support import (
+    audio_seconds,
+    decoded_frames,
+    make_chirp_video,
+    make_video,
+    pitch_at,
+    stream_codecs,
+)
 
 from ffpipe.catalog.ops import VideoParams
 from ffpipe.engine.api import CancelledError, EngineError, MediaError, RunContext, UnsupportedError
@@ -359,3 +366,23 @@ def test_truncated_streamable_video_is_a_media_error(tmp_path: Path) -> None:
     with pytest.raises(MediaError, match=r"cut.mkv is truncated or damaged: only \d+ of its 48"):
         run(cut, out, output_path="x.mp4")
     assert list(out.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", ["cut.mp4", "cut.webm"])
+def test_audio_is_cut_to_the_kept_frames(tmp_path: Path, name: str) -> None:
+    # Pitch rises 400 Hz per second: the output's audio must start at the first kept frame's
+    # time (1.0 s -> 600 Hz) and end at the last one's (2.5 s -> 1200 Hz).
+    source = make_chirp_video(tmp_path / "chirp.mp4", seconds=3.0, fps=24)
+    encoder = "libvpx-vp9" if name.endswith(".webm") else "libx264"
+    result, files = run(
+        source,
+        tmp_path / "out",
+        trim_frame_start=24,
+        trim_frame_end=60,
+        output_path=name,
+        output_video_encoder=encoder,
+    )
+    assert result["duration"] == 1.5
+    assert audio_seconds(files["output"]) == pytest.approx(1.5, abs=0.05)
+    assert pitch_at(files["output"], 0.05) == pytest.approx(200 + 400 * 1.1, abs=25)
+    assert pitch_at(files["output"], 1.35) == pytest.approx(200 + 400 * 2.4, abs=25)

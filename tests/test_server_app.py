@@ -311,3 +311,28 @@ def test_twenty_concurrent_clients_succeed_or_get_queue_full(server: ServerHandl
     assert server.alive()
     # Memory settles: a second identical burst does not keep growing the server.
     assert after_second < after_first * 1.25 + 50 * 2**20
+
+
+def test_a_busy_port_is_a_clear_cli_error(server: ServerHandle, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    finished = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ffpipe",
+            "serve",
+            "--port",
+            str(server.port),
+            "--data-dir",
+            str(tmp_path / "second"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert finished.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{server.port}" in finished.stderr
+    assert "Traceback" not in finished.stderr
+    assert server.alive()

@@ -94,3 +94,22 @@ def test_an_unknown_op_lists_the_endpoints(engine: BuiltinEngine, uploaded, tmp_
     roots, _ = uploaded
     with pytest.raises(RequestError, match="swap, enhance, edit"):
         execute(engine, "teleport", {}, roots=roots, output_dir=tmp_path)
+
+
+def test_a_video_over_ten_seconds_must_be_a_job(engine: BuiltinEngine, uploaded, tmp_path) -> None:
+    from _video_support import make_video
+
+    roots, _ = uploaded
+    long_clip = make_video(
+        roots[0] / "a" / "long.mp4", width=64, height=48, fps=4, seconds=11, tone_hz=None
+    )
+    with pytest.raises(RequestError) as caught:
+        execute(
+            engine,
+            "video",
+            {"target_media": {"path": str(long_clip)}},
+            roots=roots,
+            output_dir=tmp_path / "outputs",
+        )
+    assert caught.value.error == "use a job"
+    assert "/api/jobs" in caught.value.detail

@@ -33,11 +33,23 @@ from ffpipe.backends.base import (
 )
 from ffpipe.backends.config import EndpointRef, ServerConfig
 from ffpipe.catalog import OPS
+from ffpipe.errors import UserError
 
 MANIFEST_KEY = "ffpipe_files"
 CAPABILITIES = "capabilities"
 _POLL_SECONDS = 0.05
 _TRANSIENT_ERRORS = ("queue full", "queue is full", "too many requests")
+
+
+class ServerUnreachable(TransientBackendError, UserError):
+    """The server could not be reached while connecting (refused, timed out, 5xx).
+
+    Also a UserError, so ``ffpipe run --server URL`` reports it in one line, not a traceback.
+    """
+
+
+class ServerRefused(BackendError, UserError):
+    """The server turned the connection down: wrong credentials, or not a catalog server."""
 
 
 def file_digest(path: Path) -> str:
@@ -93,9 +105,14 @@ class GradioBackend(Backend):
         self._server_files: dict[str, str] = {}
         """content digest -> path of a copy the server holds (uploaded or produced there)."""
         self.bytes_uploaded = 0
-        self._client = self._connect()
-        self._api = self._client.view_api(print_info=False, return_format="dict") or {}
-        self._capabilities = self._read_capabilities()
+        try:
+            self._client = self._connect()
+            self._api = self._client.view_api(print_info=False, return_format="dict") or {}
+            self._capabilities = self._read_capabilities()
+        except TransientBackendError as error:
+            raise ServerUnreachable(str(error)) from None
+        except BackendError as error:
+            raise ServerRefused(str(error)) from None
 
     # -- connection ---------------------------------------------------------------------------
 

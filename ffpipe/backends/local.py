@@ -38,9 +38,7 @@ class LocalBackend(Backend):
         with self._lock:
             if self._engine is None:
                 engine_class: Any = _builtin_engine_class()
-                self._engine = (
-                    engine_class(strict_models=True) if self._strict_models else engine_class()
-                )
+                self._engine = engine_class(strict_models=self._strict_models)
             return self._engine
 
     def identity(self) -> BackendIdentity:

@@ -94,7 +94,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         server = start(settings, _engine(args.engine))
     except OSError as error:
-        raise UserError(f"cannot listen on {args.host}:{args.port}: {error.strerror}") from None
+        raise UserError(
+            f"cannot listen on {args.host}:{args.port}: {error.strerror or error}"
+        ) from None
     print(f"ffpipe serve: engine {args.engine}, listening on {server.url}", flush=True)
     print(
         f"ffpipe serve: uploads up to {format_size(settings.max_file_size)}, "

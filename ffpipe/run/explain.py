@@ -75,7 +75,7 @@ def miss_reasons(
         else reason
         for reason in reasons
     ]
-    return tuple(named) or ("cache entry missing objects",)
+    return tuple(named) or ("the cache key changed",)
 
 
 def file_names(prepared: PreparedStep) -> dict[str, str]:

@@ -146,7 +146,7 @@ class _Run:
         self.free_workdirs: list[Path] = []
         self.workdir_count = 0
         self.cancel = threading.Event()
-        self.scratch = workspace.tmp_dir / f"run-{self.run_id}"
+        self.scratch = workspace.tmp_dir / f"run-{self.run_id}-{os.getpid()}"
         self.started = time.time()
 
     def emit(self, event: ev.Event) -> None:
@@ -156,6 +156,7 @@ class _Run:
 
     def execute(self) -> RunSummary:
         self._check_output_names()
+        sweep_stale_scratch(self.workspace.tmp_dir)
         self.emit(
             ev.RunStart(
                 run_id=self.run_id,
@@ -502,6 +503,24 @@ class _Run:
             "steps": steps,
             "outputs": {name: str(path) for name, path in outputs.items()},
         }
+
+
+def sweep_stale_scratch(tmp_dir: Path) -> None:
+    """Remove the scratch folders of runs whose process is gone (killed, say, with kill -9)."""
+    for folder in tmp_dir.glob("run-*-*"):
+        pid = folder.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _process_alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _message(error: BaseException) -> str:

@@ -1,9 +1,14 @@
 """The gradio app: one named API endpoint per op, in the catalog's fn_index order.
 
 fn_index 0 = swap, 1 = enhance, 2 = edit, then detect, video, extract_frames, process and
-capabilities. Each op endpoint returns three values: the primary output file, the result
-document (with a ``ffpipe_files`` manifest saying which file is which and which are zipped
-directories), and a list of any further files.
+capabilities. Parameters carry the catalog's names and are callable by keyword. Each op endpoint
+returns three values: the primary output file, the result document (with a ``ffpipe_files``
+manifest saying which file is which and which are zipped directories), and a list of any
+further files.
+
+Files must be sent as files: with gradio_client 2.x that is ``handle_file(path)``. The catalog's
+example passes plain paths; gradio_client sends a plain string as it is, without uploading it, so
+the server answers "file not allowed" with that advice (it never reads a path a caller names).
 """
 
 from __future__ import annotations

@@ -131,6 +131,19 @@ def validate(op: str, values: Mapping[str, Any], roots: Sequence[Path]) -> Any:
         raise RequestError("invalid parameters", _describe_validation(error)) from None
 
 
+def _refuse_long_video(op: str, target: Path) -> None:
+    """The catalog's rule: video over 10 s is always asynchronous, so never a sync request."""
+    from ffpipe.server.jobs.api import SYNC_VIDEO_LIMIT_SECONDS, requires_job
+
+    if requires_job(target):
+        raise RequestError(
+            "use a job",
+            f"{target.name} is a video longer than {SYNC_VIDEO_LIMIT_SECONDS:g} s, which always "
+            f"runs asynchronously: submit {op} with POST /api/jobs",
+            status=422,
+        )
+
+
 def execute(
     engine: Engine,
     op: str,
@@ -144,6 +157,7 @@ def execute(
     if op not in OPS:
         raise RequestError("unknown op", f"{op!r}; this server has {', '.join(ENDPOINT_ORDER)}")
     params = validate(op, values, roots)
+    _refuse_long_video(op, Path(params.target_media))
     out_dir = output_dir / uuid.uuid4().hex
     out_dir.mkdir(parents=True)
     try:

@@ -23,7 +23,10 @@ class AudioCarrier:
 
     def __init__(self, source: Path, output: av.container.OutputContainer, codec: str) -> None:
         self._name = source.name
-        self._input = av.open(str(source), "r")
+        try:
+            self._input = av.open(str(source), "r")
+        except (av.error.FFmpegError, OSError) as exc:
+            raise MediaError(f"the audio of {source.name} cannot be read ({exc})") from None
         in_stream = self._input.streams.audio[0]
         channels = in_stream.codec_context.channels
         self._layout = "mono" if channels == 1 else "stereo"

@@ -73,9 +73,13 @@ class EncoderSettings:
     options: dict[str, str]
 
 
-@cache
 def encoders() -> list[str]:
     """The software video encoders this PyAV build can open (GPU encoders are never listed)."""
+    return list(_available_encoders())
+
+
+@cache
+def _available_encoders() -> tuple[str, ...]:
     available = []
     for name in SOFTWARE_ENCODERS:
         try:
@@ -83,7 +87,7 @@ def encoders() -> list[str]:
         except (av.error.FFmpegError, ValueError):
             continue
         available.append(name)
-    return available
+    return tuple(available)
 
 
 def quality_to_crf(encoder: str, quality: int) -> int:

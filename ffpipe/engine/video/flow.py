@@ -12,8 +12,10 @@ decoded RGB frame takes ``3 * W * H`` bytes (2.8 MB at 1280x720, 6.2 MB at 1920x
 - ``tolerant``: a decoder thread feeding ``execution_queue_count`` parallel workers; results are
   put back in order before encoding. At most about ``QUEUE_DEPTH + 2 * workers + 3`` frames.
 
-In every strategy memory is bounded by these counts, not by the video's length. The encoders keep
-their own look-ahead buffers (x264 ``veryfast``: ~10 frames) on top.
+In every strategy memory is bounded by these counts, not by the video's length. On top, the
+encoder keeps its look-ahead (x264 ``veryfast``: ~10 frames, in yuv420p at half the RGB size) and
+FFmpeg's frame-threaded decoder about one frame per decoding thread. The face models are loaded
+once per process and shared by all workers, so more workers cost frames, not models.
 """
 
 from __future__ import annotations

@@ -43,7 +43,10 @@ def open_video(path: Path) -> av.container.InputContainer:
 
 
 def is_video(path: Path) -> bool:
-    """Whether ``path`` holds a video stream of moving pictures, judged by content not name."""
+    """Whether ``path`` holds a video stream of moving pictures, judged by content not name.
+
+    Still images (and GIFs, which FaceFusion treats as images too) are not videos.
+    """
     try:
         container = av.open(str(path), "r")
     except (av.error.FFmpegError, ValueError, OSError):

@@ -1,4 +1,22 @@
-"""The ``video`` op and every per-frame op on a video: decode, process, encode, in one stream."""
+"""The ``video`` op and every per-frame op on a video: decode, process, encode, in one stream.
+
+- Frames: trimmed to ``[trim_frame_start, trim_frame_end)`` (source frame indices), resampled to
+  ``output_video_fps`` (see :mod:`.timeline`), passed to the frame function once per kept source
+  frame (a repeated frame is processed once), resized to ``output_video_resolution`` (the
+  source's size by default, rounded down to even sides as yuv420p requires).
+- Encoding: ``output_video_encoder``/``_preset``/``_quality`` as documented in :mod:`.encoding`;
+  the container follows the output name's extension (.mp4, .mov, .mkv, .webm), by default the
+  target's name (as .mp4 if the target's kind cannot hold the encoder).
+- Audio: the source's first audio track, cut to the kept time range and re-encoded (AAC; Opus in
+  WebM), unless ``skip_audio``.
+- Temp frames: streaming writes none. With ``keep_temp`` every output frame is also written as
+  ``temp_frame_format`` (``temp_frame_quality`` applies to jpg; png and bmp are lossless) into
+  ``<output stem>_frames``, returned as ``files["frames"]`` and ``result["frames_dir"]``.
+- Result document: frames_in, frames_out, fps, resolution, encoder, preset, crf, audio, duration.
+
+The output and the frames folder are written under temporary names and renamed at the end, so a
+failure anywhere (a damaged source, the frame function, cancellation) leaves nothing behind.
+"""
 
 from __future__ import annotations
 
