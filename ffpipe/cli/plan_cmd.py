@@ -8,6 +8,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import networkx as nx
+
+from ffpipe.cli.run_cmd import add_server_argument, add_workspace_argument
 from ffpipe.cli.validate_cmd import add_pipeline_arguments
 from ffpipe.graph import build_graph, generations, select
 from ffpipe.spec import Deferred, LoadedPipeline, StepInstance, load_pipeline, parse_overrides
@@ -24,16 +27,56 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--downstream", action="store_true", help="with --target, also plan what follows it"
     )
+    parser.add_argument(
+        "--force", action="append", default=[], metavar="STEP", help="plan STEP as forced"
+    )
+    parser.add_argument("--force-all", action="store_true", help="plan as if nothing were cached")
     parser.add_argument("--json", action="store_true", help="print the plan as JSON")
     add_pipeline_arguments(parser)
+    add_workspace_argument(parser)
+    add_server_argument(parser)
+
+
+def planned_graph(pipeline: LoadedPipeline, targets: list[str], downstream: bool) -> nx.DiGraph:
+    """The DAG of ``pipeline``, limited to ``targets`` (and what they need) when given."""
+    graph = build_graph(pipeline)
+    if targets:
+        graph = graph.subgraph(select(graph, targets, downstream)).copy()
+    return graph
 
 
 def plan_order(pipeline: LoadedPipeline, targets: list[str], downstream: bool) -> list[list[str]]:
     """Instance ids in run order, by generation, limited to ``targets`` when given."""
-    graph = build_graph(pipeline)
-    if targets:
-        graph = graph.subgraph(select(graph, targets, downstream)).copy()
-    return generations(graph)
+    return generations(planned_graph(pipeline, targets, downstream))
+
+
+def cache_status(
+    pipeline: LoadedPipeline, graph: nx.DiGraph, args: argparse.Namespace
+) -> dict[str, str]:
+    """Instance id -> ``cached`` or ``will run (why)``, as a run with these arguments would do.
+
+    Without a workspace nothing can be cached, and none is created just to say so.
+    """
+    if not args.workspace.exists():
+        return {node: "will run (no cache entry)" for node in graph.nodes}
+    from ffpipe.backends import make_backend
+    from ffpipe.cache.workspace import Workspace
+    from ffpipe.run.explain import explain
+
+    backend = make_backend(args.server)
+    try:
+        with Workspace(args.workspace) as workspace:
+            decisions = explain(
+                pipeline,
+                graph,
+                workspace,
+                backend.identity(),
+                force=tuple(args.force),
+                force_all=args.force_all,
+            )
+    finally:
+        backend.close()
+    return {node: str(decision) for node, decision in decisions.items()}
 
 
 def shown(value: Any) -> Any:
@@ -74,14 +117,19 @@ def format_plan(
     return "\n".join(lines)
 
 
-def plan_json(pipeline: LoadedPipeline, order: list[list[str]]) -> list[list[dict[str, Any]]]:
-    """The plan as JSON-ready data: stages of {id, step, op, matrix, params}."""
+def plan_json(
+    pipeline: LoadedPipeline,
+    order: list[list[str]],
+    status: Mapping[str, str] | None = None,
+) -> list[list[dict[str, Any]]]:
+    """The plan as JSON-ready data: stages of {id, step, op, status, matrix, params}."""
     return [
         [
             {
                 "id": instance_id,
                 "step": pipeline.instances[instance_id].step,
                 "op": pipeline.instances[instance_id].op,
+                "status": (status or {}).get(instance_id),
                 "matrix": dict(pipeline.instances[instance_id].matrix),
                 "params": {
                     name: shown(value)
@@ -97,9 +145,11 @@ def plan_json(pipeline: LoadedPipeline, order: list[list[str]]) -> list[list[dic
 def run(args: argparse.Namespace) -> int:
     """Print the plan."""
     pipeline = load_pipeline(args.file, parse_overrides(args.params))
-    order = plan_order(pipeline, args.target, args.downstream)
+    graph = planned_graph(pipeline, args.target, args.downstream)
+    order = generations(graph)
+    status = cache_status(pipeline, graph, args)
     if args.json:
-        print(json.dumps(plan_json(pipeline, order), indent=2, default=str))
+        print(json.dumps(plan_json(pipeline, order, status), indent=2, default=str))
     else:
-        print(format_plan(pipeline, order))
+        print(format_plan(pipeline, order, status))
     return 0

@@ -48,9 +48,19 @@ def register(parser: argparse.ArgumentParser) -> None:
         "--keep-going", action="store_true", help="after a failure, run all it does not block"
     )
     parser.add_argument("--json", action="store_true", help="print one JSON event per line")
-    parser.add_argument("--server", help="run on a catalog server (gradio) instead of locally")
+    add_server_argument(parser)
     parser.add_argument(
         "--strict-models", action="store_true", help="refuse model stand-ins (local backend)"
+    )
+
+
+def add_server_argument(parser: argparse.ArgumentParser) -> None:
+    """``--server URL``, defaulting to FFPIPE_SERVER; absent means the in-process engine."""
+    parser.add_argument(
+        "--server",
+        default=os.environ.get("FFPIPE_SERVER") or None,
+        metavar="URL",
+        help="run on a catalog server (gradio) instead of in-process (default: $FFPIPE_SERVER)",
     )
 
 
