@@ -213,6 +213,12 @@ def test_detect_writes_faces_json(engine, tmp_path):
         "face_detector_model",
         "face_landmarker_model",
     }
+    with pytest.raises(UnsupportedError, match=r"must end in \.json"):
+        engine.run(
+            "detect",
+            {"target_media": str(group), "output_path": "faces.jpg"},
+            RunContext(tmp_path / "out"),
+        )
 
 
 def test_unknown_op_and_dict_validation(engine, tmp_path):

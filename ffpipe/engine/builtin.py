@@ -124,6 +124,9 @@ class BuiltinEngine(Engine):
                 f"detect works on images and target_media {target.name} is a video; extract a "
                 "frame first (extract_frames)"
             )
+        name = params.output_path or "faces.json"
+        if Path(name).suffix.lower() != ".json":
+            raise UnsupportedError(f"detect writes JSON: output_path {name!r} must end in .json")
         image = read_image(target, max_pixels=self.max_pixels, role="target_media")
         context.report(0.2, "detect")
         faces = detect_faces(
@@ -140,7 +143,7 @@ class BuiltinEngine(Engine):
             "height": height,
         }
         context.out_dir.mkdir(parents=True, exist_ok=True)
-        path = context.out_dir / (params.output_path or "faces.json")
+        path = context.out_dir / name
         path.write_text(json.dumps(result, indent=2) + "\n")
         context.report(1.0, "done")
         return EngineOutput(files={"output": path}, result=result)
