@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,6 +69,18 @@ class Backend(ABC):
 
     @abstractmethod
     def run(self, request: StepRequest) -> StepResult: ...
+
+    def supports_jobs(self) -> bool:
+        """Whether :meth:`run_job` queues work on a server (the catalog's asynchronous mode)."""
+        return False
+
+    def run_job(self, request: StepRequest, job_id: str, options: Mapping[str, Any]) -> StepResult:
+        """Run ``request`` as a durable job named ``job_id``, reattaching if it already exists.
+
+        ``options`` are the catalog's job options (priority, callback_url). Backends without a
+        job queue refuse.
+        """
+        raise BackendError(f"the {self.identity().kind} backend has no job queue")
 
     def close(self) -> None:  # noqa: B027 - optional hook with nothing to do by default
         """Release connections; the default has nothing to release."""
