@@ -109,7 +109,7 @@ def _stages(clip: Path) -> list[list[object]]:
     rows = [
         ["decode (to RGB)", decode_s],
         ["detect (HOG + 68 landmarks)", detect_s],
-        ["swap (select, warp, colour, blend)", max(0.0, whole_s - detect_s)],
+        ["select (embedding match), warp, colour, blend", max(0.0, whole_s - detect_s)],
         ["encode (libx264 veryfast, CRF 10)", encode_s],
     ]
     total = sum(seconds for _, seconds in rows)

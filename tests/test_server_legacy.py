@@ -120,3 +120,18 @@ def test_an_oversize_body_is_refused_before_it_is_read(server: ServerHandle) -> 
     assert response.status_code == 413
     assert response.json()["error"] == "request too large"
     assert server.alive()
+
+
+def test_admission_refuses_beyond_running_plus_waiting() -> None:
+    from ffpipe.server.execute import RequestError
+    from ffpipe.server.legacy import Admission
+
+    admission = Admission(concurrency=1, queue_size=2)
+    for _ in range(3):
+        admission.enter()
+    with pytest.raises(RequestError) as caught:
+        admission.enter()
+    assert caught.value.status == 429
+    assert caught.value.error == "queue full"
+    admission.leave()
+    admission.enter()

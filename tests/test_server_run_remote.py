@@ -129,6 +129,7 @@ def test_a_server_killed_mid_run_fails_clearly_and_a_rerun_resumes(tmp_path: Pat
     failure = [json.loads(line) for line in rest.splitlines() if line.startswith("{")]
     failed = [event for event in failure if event["event"] == "step_failed"]
     assert failed, rest
+    assert first.url.rstrip("/") in json.dumps(failed), failed
     assert "Traceback" not in errors
 
     second = start_server(tmp_path / "second")

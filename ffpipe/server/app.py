@@ -45,8 +45,11 @@ class RunningServer:
         threading.Event().wait()
 
 
-def _mount_extensions(app: Any) -> None:
-    """Hook for further routes on the server's FastAPI app (the lead wires the jobs API here)."""
+def _mount_extensions(app: Any, engine: Engine, settings: ServerSettings) -> None:
+    """Hook for further routes on the server's FastAPI app (the lead wires the jobs API here).
+
+    Routes added here sit behind the same auth gate and request log as every other route.
+    """
 
 
 def start(settings: ServerSettings, engine: Engine) -> RunningServer:
@@ -95,5 +98,5 @@ def start(settings: ServerSettings, engine: Engine) -> RunningServer:
         },
     )
     mount_legacy(app, engine, settings, capabilities)
-    _mount_extensions(app)
+    _mount_extensions(app, engine, settings)
     return RunningServer(url=local_url, blocks=blocks, app=app)

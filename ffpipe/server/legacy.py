@@ -90,7 +90,7 @@ def legacy_outputs(outcome: Outcome) -> list[Any]:
     return [_encoded(primary), outcome.result_with_manifest(), [_encoded(p) for p in extras]]
 
 
-class _Admission:
+class Admission:
     """At most ``concurrency`` running and ``queue_size`` waiting; beyond that, queue full."""
 
     def __init__(self, concurrency: int, queue_size: int) -> None:
@@ -105,7 +105,7 @@ class _Admission:
                 raise RequestError(
                     "queue full",
                     f"{self.admitted} requests are running or waiting; try again later",
-                    status=503,
+                    status=429,
                 )
             self.admitted += 1
 
@@ -173,7 +173,7 @@ def mount_legacy(
     capabilities: Callable[[], dict[str, Any]],
 ) -> None:
     """Add ``POST /api/predict`` and ``GET /api/capabilities`` to ``app``."""
-    admission = _Admission(settings.concurrency, settings.queue_size)
+    admission = Admission(settings.concurrency, settings.queue_size)
     averages: dict[int, tuple[float, int]] = {}
     roots = [settings.upload_dir, settings.output_dir]
     body_limit = _BODY_FACTOR * settings.max_file_size + 1_000_000

@@ -14,8 +14,6 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from ffpipe.catalog import OPS
 
-FILE_TYPE_NAME = "FileData"
-
 
 def plain_type(annotation: Any) -> Any:
     """``annotation`` without ``Annotated`` metadata, recursively, for gradio's schema builder."""
