@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import pytest
 from _server_jobs_support import ASTRONAUT, FrameEngine, free_port, running_system
 
+from ffpipe.backends.jobs_client import JobsClient
 from ffpipe.cli import main
-from ffpipe.server.jobs.client import JobsClient
 
 
 @pytest.fixture(scope="module")

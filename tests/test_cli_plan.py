@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from _spec_support import BAD, EXAMPLES
 
 from ffpipe.cli import main
+
+
+@pytest.fixture(autouse=True)
+def _fresh_workspace(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("FFPIPE_WORKSPACE", str(tmp_path / "workspace"))
 
 
 def test_plan_lists_stages_in_order(capsys: pytest.CaptureFixture[str]) -> None:
@@ -25,7 +31,7 @@ def test_plan_lists_stages_in_order(capsys: pytest.CaptureFixture[str]) -> None:
 def test_plan_shows_matrix_values_and_conditions(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["plan", str(EXAMPLES / "batch_matrix.yaml")]) == 0
     out = capsys.readouterr().out
-    assert "  age[photo=grace_hopper.jpg,age=90] (edit)\n" in out
+    assert "  age[photo=grace_hopper.jpg,age=90] (edit)  [will run (no cache entry)]\n" in out
     assert "    matrix: photo=" in out and "grace_hopper.jpg, age=90\n" in out
     assert "    if: {{ steps.detect.result.faces | length > 0 }}\n" in out
     assert "age[photo=grace_hopper.jpg,age=30]" not in out
@@ -46,3 +52,26 @@ def test_plan_targets_and_json(capsys: pytest.CaptureFixture[str]) -> None:
 def test_plan_refuses_an_invalid_pipeline(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["plan", str(BAD / "cycle_three.yaml")]) == 2
     assert "dependency cycle swap -> enhance -> edit -> swap" in capsys.readouterr().err
+
+
+def test_plan_says_what_is_cached_and_why_the_rest_runs(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    pipeline = tmp_path / "faces.yaml"
+    photo = EXAMPLES.parent.parent / "media" / "grace_hopper.jpg"
+    pipeline.write_text(
+        "version: 1\nname: faces\nparams:\n  score: {type: number, default: 0.5}\n"
+        f"steps:\n  find:\n    uses: detect\n    with:\n      target_media: {photo}\n"
+        "      face_detector_score: '{{ params.score }}'\n"
+    )
+    out_dir = str(tmp_path / "out")
+    assert main(["run", str(pipeline), "--out", out_dir]) == 0
+    capsys.readouterr()
+    assert main(["plan", str(pipeline)]) == 0
+    assert "  find (detect)  [cached]\n" in capsys.readouterr().out
+    assert main(["plan", str(pipeline), "-p", "score=0.4"]) == 0
+    assert "  find (detect)  [will run (face_detector_score changed 0.5 -> 0.4)]" in (
+        capsys.readouterr().out
+    )
+    assert main(["plan", str(pipeline), "--force", "find", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0][0]["status"] == "will run (forced)"

@@ -30,10 +30,10 @@ from _server_jobs_support import (
     wait_until,
 )
 
+from ffpipe.backends.jobs_client import JobsClient
 from ffpipe.catalog import JobStatus
 from ffpipe.engine.video import probe
 from ffpipe.server.jobs.api import requires_job
-from ffpipe.server.jobs.client import JobsClient
 from ffpipe.server.jobs.webhooks import SIGNATURE_HEADER, verify
 
 TESTS = Path(__file__).resolve().parent

@@ -252,6 +252,32 @@ class GradioBackend(Backend):
             self._server_files.clear()
         return self._run_once(request, ref)
 
+    def supports_jobs(self) -> bool:
+        return True
+
+    def run_job(self, request: StepRequest, job_id: str, options: Mapping[str, Any]) -> StepResult:
+        """Submit to the server's durable queue (or reattach to ``job_id``) and collect."""
+        from ffpipe.backends.jobs_client import JobsClient, JobsClientError, JobsUnavailableError
+
+        client = JobsClient(self.url, self.config.credentials(), timeout=self.config.timeout)
+        try:
+            files, result = client.run(
+                request.op,
+                dict(request.params),
+                request.workdir,
+                job_id=job_id,
+                priority=int(options.get("priority", 5)),
+                callback_url=options.get("callback_url"),
+                progress=request.progress,
+            )
+        except JobsUnavailableError as error:
+            raise TransientBackendError(str(error)) from None
+        except JobsClientError as error:
+            raise BackendError(str(error)) from None
+        finally:
+            client.close()
+        return StepResult(files=files, result=result)
+
     def close(self) -> None:
         self._client.close()
 

@@ -110,7 +110,7 @@ def _print_list(jobs: list[dict[str, Any]], as_json: bool) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run one ``jobs`` action; exit 0, or 1 when a waited-for job failed or was cancelled."""
-    from ffpipe.server.jobs.client import JobsClient
+    from ffpipe.backends.jobs_client import JobsClient
 
     with JobsClient(args.server, auth=_auth(args)) as client:
         if args.action == "list":

@@ -10,7 +10,7 @@ from typing import Any
 
 import networkx as nx
 
-from ffpipe.cli.run_cmd import add_server_argument, add_workspace_argument
+from ffpipe.cli.run_cmd import add_fuse_argument, add_server_argument, add_workspace_argument
 from ffpipe.cli.validate_cmd import add_pipeline_arguments
 from ffpipe.graph import build_graph, generations, select
 from ffpipe.spec import Deferred, LoadedPipeline, StepInstance, load_pipeline, parse_overrides
@@ -32,6 +32,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--force-all", action="store_true", help="plan as if nothing were cached")
     parser.add_argument("--json", action="store_true", help="print the plan as JSON")
+    add_fuse_argument(parser)
     add_pipeline_arguments(parser)
     add_workspace_argument(parser)
     add_server_argument(parser)
@@ -57,26 +58,80 @@ def cache_status(
 
     Without a workspace nothing can be cached, and none is created just to say so.
     """
+    return {node: str(decision) for node, decision in _decisions(pipeline, graph, args).items()}
+
+
+def _decisions(pipeline: LoadedPipeline, graph: nx.DiGraph, args: argparse.Namespace) -> dict:
+    from ffpipe.run.explain import WILL_RUN, Decision, explain
+
+    fusion = _fusion(pipeline, graph, args)
     if not args.workspace.exists():
-        return {node: "will run (no cache entry)" for node in graph.nodes}
+        return {node: Decision(WILL_RUN, ("no cache entry",)) for node in graph.nodes}
     from ffpipe.backends import make_backend
     from ffpipe.cache.workspace import Workspace
-    from ffpipe.run.explain import explain
 
     backend = make_backend(args.server)
     try:
         with Workspace(args.workspace) as workspace:
-            decisions = explain(
+            return explain(
                 pipeline,
                 graph,
                 workspace,
                 backend.identity(),
                 force=tuple(args.force),
                 force_all=args.force_all,
+                fusion=fusion,
             )
     finally:
         backend.close()
-    return {node: str(decision) for node, decision in decisions.items()}
+
+
+def _fusion(pipeline: LoadedPipeline, graph: nx.DiGraph, args: argparse.Namespace) -> Any:
+    from ffpipe.run.fusion import Fusion, find_fusion
+
+    return Fusion() if getattr(args, "no_fuse", False) else find_fusion(pipeline, graph)
+
+
+def plan_notes(
+    pipeline: LoadedPipeline,
+    graph: nx.DiGraph,
+    args: argparse.Namespace,
+    grouped: Mapping[str, str | None] | None = None,
+) -> dict[str, list[str]]:
+    """Instance id -> notes on how it runs: fused groups, why a chain is not fused, async mode.
+
+    ``grouped`` (instance id -> fused group id, from the cache decisions) says which candidate
+    chains really fuse; without it, a chain fuses unless its target is known not to be a video.
+    """
+    from ffpipe.run.fusion import is_video_target, known_target
+
+    fusion = _fusion(pipeline, graph, args)
+    notes: dict[str, list[str]] = {}
+    for node, reason in fusion.refused.items():
+        notes.setdefault(node, []).append(f"not fused: {reason}")
+    for group in fusion.groups:
+        if grouped is not None:
+            fused = grouped.get(group.head) == group.id
+        else:
+            target = known_target(pipeline.instances[group.head])
+            fused = target is None or is_video_target(target)
+        line = f"fused: {group.describe()}" if fused else "not fused: the target is not a video"
+        notes.setdefault(group.head if fused else group.members[1], []).append(line)
+        if fused:
+            for member in group.members[1:]:
+                notes.setdefault(member, []).append(f"fused into {group.id}")
+    asynchronous = [node for node in graph.nodes if pipeline.instances[node].asynchronous]
+    if asynchronous:
+        line = _async_note(args)
+        for node in asynchronous:
+            notes.setdefault(node, []).append(line)
+    return notes
+
+
+def _async_note(args: argparse.Namespace) -> str:
+    if not args.server:
+        return "async: runs in-process on the local backend"
+    return "async: submitted as a job on the server (when it has a job queue)"
 
 
 def shown(value: Any) -> Any:
@@ -96,8 +151,10 @@ def format_plan(
     pipeline: LoadedPipeline,
     order: list[list[str]],
     status: Mapping[str, str] | None = None,
+    notes: Mapping[str, list[str]] | None = None,
 ) -> str:
-    """The plan as text; ``status`` (instance id -> e.g. "cached") is added when given."""
+    """The plan as text; ``status`` (instance id -> e.g. "cached") and ``notes`` (instance id ->
+    lines such as "fused: swap + enhance (one decode, one encode)") are added when given."""
     total = sum(len(stage) for stage in order)
     lines = [f"{pipeline.name}: {total} step instance(s) in {len(order)} stage(s)"]
     for number, stage in enumerate(order, start=1):
@@ -112,6 +169,7 @@ def format_plan(
             condition = _condition(instance)
             if condition is not None:
                 lines.append(f"    if: {condition}")
+            lines.extend(f"    {note}" for note in (notes or {}).get(instance_id, ()))
             for name, value in instance.params.items():
                 lines.append(f"    {name}: {json.dumps(shown(value), ensure_ascii=False)}")
     return "\n".join(lines)
@@ -121,8 +179,9 @@ def plan_json(
     pipeline: LoadedPipeline,
     order: list[list[str]],
     status: Mapping[str, str] | None = None,
+    notes: Mapping[str, list[str]] | None = None,
 ) -> list[list[dict[str, Any]]]:
-    """The plan as JSON-ready data: stages of {id, step, op, status, matrix, params}."""
+    """The plan as JSON-ready data: stages of {id, step, op, status, notes, matrix, params}."""
     return [
         [
             {
@@ -130,6 +189,7 @@ def plan_json(
                 "step": pipeline.instances[instance_id].step,
                 "op": pipeline.instances[instance_id].op,
                 "status": (status or {}).get(instance_id),
+                "notes": list((notes or {}).get(instance_id, ())),
                 "matrix": dict(pipeline.instances[instance_id].matrix),
                 "params": {
                     name: shown(value)
@@ -147,9 +207,12 @@ def run(args: argparse.Namespace) -> int:
     pipeline = load_pipeline(args.file, parse_overrides(args.params))
     graph = planned_graph(pipeline, args.target, args.downstream)
     order = generations(graph)
-    status = cache_status(pipeline, graph, args)
+    decisions = _decisions(pipeline, graph, args)
+    status = {node: str(decision) for node, decision in decisions.items()}
+    grouped = {node: d.group for node, d in decisions.items()} if args.workspace.exists() else None
+    notes = plan_notes(pipeline, graph, args, grouped)
     if args.json:
-        print(json.dumps(plan_json(pipeline, order, status), indent=2, default=str))
+        print(json.dumps(plan_json(pipeline, order, status, notes), indent=2, default=str))
     else:
-        print(format_plan(pipeline, order, status))
+        print(format_plan(pipeline, order, status, notes))
     return 0

@@ -48,6 +48,7 @@ def register(parser: argparse.ArgumentParser) -> None:
         "--keep-going", action="store_true", help="after a failure, run all it does not block"
     )
     parser.add_argument("--json", action="store_true", help="print one JSON event per line")
+    add_fuse_argument(parser)
     add_server_argument(parser)
     parser.add_argument(
         "--strict-models", action="store_true", help="refuse model stand-ins (local backend)"
@@ -61,6 +62,15 @@ def add_server_argument(parser: argparse.ArgumentParser) -> None:
         default=os.environ.get("FFPIPE_SERVER") or None,
         metavar="URL",
         help="run on a catalog server (gradio) instead of in-process (default: $FFPIPE_SERVER)",
+    )
+
+
+def add_fuse_argument(parser: argparse.ArgumentParser) -> None:
+    """``--no-fuse``: run chained per-frame video steps one by one instead of in one pass."""
+    parser.add_argument(
+        "--no-fuse",
+        action="store_true",
+        help="run per-frame steps on a video one by one (one decode and encode each)",
     )
 
 
@@ -106,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
                     force_all=args.force_all,
                     keep_going=args.keep_going,
                     out_dir=(args.out or Path("out")) / pipeline.name,
+                    fuse=not args.no_fuse,
                 ),
                 reporter,
             )

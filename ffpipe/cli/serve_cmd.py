@@ -59,7 +59,17 @@ def register(parser: argparse.ArgumentParser) -> None:
         "--data-dir",
         type=Path,
         default=Path(".ffpipe-server"),
-        help="folder for uploads and outputs (default .ffpipe-server)",
+        help="folder for uploads, outputs and the job queue (default .ffpipe-server)",
+    )
+    parser.add_argument(
+        "--job-workers", type=_positive, default=1, help="jobs processed at once (default 1)"
+    )
+    parser.add_argument(
+        "--allow-callback",
+        action="append",
+        default=[],
+        metavar="HOST",
+        help="private/loopback host or CIDR network job callbacks may reach (repeatable)",
     )
 
 
@@ -88,6 +98,8 @@ def run(args: argparse.Namespace) -> int:
         max_file_size=args.max_file_size,
         concurrency=args.concurrency,
         queue_size=args.queue_size,
+        job_workers=args.job_workers,
+        callback_allowlist=tuple(args.allow_callback),
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -104,6 +116,11 @@ def run(args: argparse.Namespace) -> int:
         f"auth {'on' if credentials else 'off'}; data in {settings.data_dir}",
         flush=True,
     )
+    if server.jobs.requeued:
+        print(
+            f"ffpipe serve: {len(server.jobs.requeued)} interrupted job(s) queued again",
+            flush=True,
+        )
     try:
         server.wait()
     except KeyboardInterrupt:

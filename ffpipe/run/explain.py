@@ -8,7 +8,7 @@ step of the same pipeline: ``face_enhancer_blend changed 0.8 -> 0.6``, ``input t
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import networkx as nx
@@ -18,6 +18,7 @@ from ffpipe.cache.key import describe_changes
 from ffpipe.cache.steps import StepEntry
 from ffpipe.cache.workspace import Workspace
 from ffpipe.graph import generations
+from ffpipe.run.fusion import FusedGroup, Fusion, is_video_target, known_target
 from ffpipe.run.prepare import PreparedStep, StepPreparer
 from ffpipe.spec import resolve_condition
 from ffpipe.spec.instance import LoadedPipeline, StepInstance, StepView
@@ -40,6 +41,8 @@ class Decision:
     """The cache entry reused, when cached."""
     view: StepView | None = field(default=None, compare=False, repr=False)
     """What templates see of the cached step, when cached."""
+    group: str | None = None
+    """The fused group this step runs in (its id, e.g. ``swap+enhance``), when fused."""
 
     @property
     def will_run(self) -> bool:
@@ -95,21 +98,29 @@ def explain(
     force: Collection[str] = (),
     force_all: bool = False,
     selected: Collection[str] | None = None,
+    fusion: Fusion | None = None,
 ) -> dict[str, Decision]:
     """Decide, without running anything, what a run would do with each instance of ``graph``.
 
     ``force`` names steps or instances to run regardless of the cache; ``selected`` restricts the
     plan to some instances (e.g. a ``--target`` and its ancestors). URL inputs are downloaded into
-    the object store, since their content is part of the key.
+    the object store, since their content is part of the key. With ``fusion`` (see
+    :func:`ffpipe.run.fusion.find_fusion`), the members of a chain that fuses share one decision.
     """
     preparer = StepPreparer(pipeline, workspace, backend_identity)
     decisions: dict[str, Decision] = {}
     views: dict[str, StepView] = {}
     for generation in generations(graph):
         for node in generation:
-            if selected is not None and node not in selected:
+            if node in decisions or (selected is not None and node not in selected):
                 continue
             instance = pipeline.instances[node]
+            group = fusion.group_headed_by(node) if fusion is not None else None
+            if group is not None:
+                fused = _decide_group(preparer, group, decisions, views, force, force_all)
+                if fused is not None:
+                    decisions.update(fused)
+                    continue
             decision = _decide(
                 preparer, instance, decisions, views, is_forced(instance, force, force_all)
             )
@@ -145,6 +156,50 @@ def _decide(
     if decision.view is not None:
         views[instance.id] = decision.view
     return decision
+
+
+def _decide_group(
+    preparer: StepPreparer,
+    group: FusedGroup,
+    decisions: Mapping[str, Decision],
+    views: dict[str, StepView],
+    force: Collection[str],
+    force_all: bool,
+) -> dict[str, Decision] | None:
+    """One decision for every member of a chain that fuses; None when its target is no video.
+
+    When the chain's target comes from a step that will run, the decision is the runner's to
+    make; the plan then shows the chain as fused, as it will be for a video.
+    """
+    pipeline = preparer.pipeline
+    members = [pipeline.instances[member] for member in group.members]
+    forced = any(is_forced(member, force, force_all) for member in members)
+    head = members[0]
+    running = [
+        name for name in sorted(head.needs) if name in decisions and decisions[name].will_run
+    ]
+    skipped = [n for n in sorted(head.needs) if n in decisions and decisions[n].status == SKIPPED]
+    if skipped:
+        return None
+    if running:
+        target = known_target(head)
+        if target is not None and not is_video_target(target):
+            return None
+        reasons = ("forced",) if forced else tuple(f"upstream {n} will run" for n in running)
+        decision = Decision(WILL_RUN, reasons, group=group.id)
+    else:
+        prepared = preparer.prepare_group(group, views)
+        if not is_video_target(prepared.params["target_media"]):
+            return None
+        decision = replace(decide_cached(preparer, prepared, forced), group=group.id)
+        if decision.view is not None:
+            views.update(dict.fromkeys(group.members, decision.view))
+    return {
+        member: decision
+        if member == group.last
+        else replace(decision, reasons=(f"fused into {group.id}", *decision.reasons))
+        for member in group.members
+    }
 
 
 def decide_cached(preparer: StepPreparer, prepared: PreparedStep, forced: bool) -> Decision:

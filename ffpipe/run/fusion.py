@@ -26,9 +26,7 @@ from ffpipe.spec.instance import Deferred, LoadedPipeline, StepInstance
 FUSED_OP = "process"
 
 OWN_FIELDS: dict[str, frozenset[str]] = {
-    "swap": frozenset(
-        {"source_face", *SourceSelection.model_fields, *SwapperModels.model_fields}
-    ),
+    "swap": frozenset({"source_face", *SourceSelection.model_fields, *SwapperModels.model_fields}),
     "enhance": frozenset(Enhancement.model_fields),
     "edit": frozenset(Editing.model_fields),
 }
@@ -121,6 +119,14 @@ def is_video_target(path: str) -> bool:
     from ffpipe.engine.video import is_video
 
     return is_video(Path(path))
+
+
+def known_target(instance: StepInstance) -> str | None:
+    """The instance's target file when the pipeline alone names it (a local path), else None."""
+    target = instance.params.get("target_media")
+    if isinstance(target, str) and not target.startswith(("http://", "https://")):
+        return target
+    return None
 
 
 def merge_params(ops: Sequence[str], params: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from ffpipe.cache.steps import StepEntry
 from ffpipe.cache.workspace import Workspace
 from ffpipe.catalog import OPS
 from ffpipe.run.download import fetch, is_url
+from ffpipe.run.fusion import FUSED_OP, FusedGroup, merge_params
 from ffpipe.spec import resolve_params
 from ffpipe.spec.instance import LoadedPipeline, StepInstance, StepView
 
@@ -59,7 +60,25 @@ class StepPreparer:
 
     def prepare(self, instance: StepInstance, views: Mapping[str, StepView]) -> PreparedStep:
         """Render and validate the instance's parameters and compute its cache key."""
-        params = resolve_params(self.pipeline, instance, views)
+        return self._keyed(instance, resolve_params(self.pipeline, instance, views))
+
+    def prepare_group(self, group: FusedGroup, views: Mapping[str, StepView]) -> PreparedStep:
+        """The one ``process`` call of a fused chain, keyed on all its members' parameters.
+
+        Later members read the previous member's output as their target; that output never
+        exists, so they are resolved against a stand-in view of it (the chain's own target).
+        """
+        resolved: list[dict[str, Any]] = []
+        stand_ins: dict[str, StepView] = {}
+        for member in group.members:
+            params = resolve_params(
+                self.pipeline, self.pipeline.instances[member], {**views, **stand_ins}
+            )
+            resolved.append(params)
+            stand_ins[member] = StepView(output=resolved[0]["target_media"], outputs={}, result={})
+        return self._keyed(group_instance(self.pipeline, group), merge_params(group.ops, resolved))
+
+    def _keyed(self, instance: StepInstance, params: dict[str, Any]) -> PreparedStep:
         inputs: dict[str, str] = {}
         for name in OPS[instance.op].file_fields:
             value = params.get(name)
@@ -137,3 +156,25 @@ class StepPreparer:
         staging.symlink_to(stored)
         os.replace(staging, link)
         return link
+
+
+def group_instance(pipeline: LoadedPipeline, group: FusedGroup) -> StepInstance:
+    """A stand-in instance for a fused chain: named after its members, run as ``process``.
+
+    It inherits the first member's retries; its time limit is the sum of the members' limits
+    (none when any member has none).
+    """
+    members = [pipeline.instances[member] for member in group.members]
+    head = members[0]
+    limits = [member.timeout for member in members]
+    return StepInstance(
+        id=group.id,
+        step=group.id,
+        op=FUSED_OP,
+        params={},
+        needs=head.needs,
+        location=head.location,
+        retry=head.retry,
+        timeout=None if None in limits else sum(limit or 0.0 for limit in limits),
+        matrix=head.matrix,
+    )

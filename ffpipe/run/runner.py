@@ -15,7 +15,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,8 @@ from ffpipe.cache.workspace import Workspace
 from ffpipe.graph import build_graph, generations, select
 from ffpipe.run import events as ev
 from ffpipe.run.explain import CACHED, SKIPPED, decide_cached, is_forced
+from ffpipe.run.fusion import FusedGroup, Fusion, find_fusion, is_video_target
+from ffpipe.run.jobs import job_id_for, job_options, requires_job
 from ffpipe.run.lockfile import build_lock, lock_path, write_lock
 from ffpipe.run.outputs import destination, place
 from ffpipe.run.prepare import FILE_NAMES, PreparedStep, StepPreparer
@@ -54,6 +56,8 @@ class RunOptions:
     out_dir: Path | None = None
     """Default: ``out/<pipeline name>``."""
     write_lock: bool = True
+    fuse: bool = True
+    """Run chains of per-frame steps on one video as one pass (``--no-fuse`` turns it off)."""
 
 
 @dataclass
@@ -69,6 +73,12 @@ class StepOutcome:
     error: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
     inputs: dict[str, str] = field(default_factory=dict)
+    fused_into: str | None = None
+    """The fused group that produced this step's result, for members without an artifact."""
+    group: tuple[str, ...] = ()
+    """All members of the fused group this step belongs to."""
+    job_id: str | None = None
+    """The server job the step ran as, when it ran as one."""
 
 
 @dataclass
@@ -131,6 +141,12 @@ class _Run:
         self.order = [node for generation in generations(self.graph) for node in generation]
         chosen = select(self.graph, options.targets) if options.targets else set(self.order)
         self.selected = [node for node in self.order if node in chosen]
+        self.fusion = (
+            find_fusion(pipeline, self.graph.subgraph(self.selected)) if options.fuse else Fusion()
+        )
+        self.groups: dict[str, FusedGroup] = {}
+        """Fused groups being run or reused, by group id."""
+        self.job_ids: dict[str, str] = {}
         self.jobs = max(1, options.jobs or backend.max_concurrency())
         self.views: dict[str, StepView] = {}
         self.outcomes: dict[str, StepOutcome] = {}
@@ -211,6 +227,8 @@ class _Run:
         while True:
             while self.ready and len(self.running) < self.jobs and not self._stopping():
                 _, node = heapq.heappop(self.ready)
+                if node in self.outcomes:
+                    continue  # a fused member, settled with its group
                 blocked = self._blocked_reason(node)
                 if blocked is None:
                     self._begin(node)
@@ -239,24 +257,44 @@ class _Run:
 
     def _begin(self, node: str) -> None:
         instance = self.pipeline.instances[node]
+        group = self.fusion.group_headed_by(node)
         try:
             if not resolve_condition(self.pipeline, instance, self.views):
                 self._settle(node, StepOutcome(SKIPPED, ("condition is false",)))
                 self.emit(ev.StepSkipped(step=node, reason="condition is false"))
                 return
-            prepared = self.preparer.prepare(instance, self.views)
+            prepared = None
+            if group is not None:
+                prepared = self.preparer.prepare_group(group, self.views)
+                if is_video_target(prepared.params["target_media"]):
+                    self.groups[group.id] = group
+                else:
+                    prepared = None
+            if prepared is None:
+                prepared = self.preparer.prepare(instance, self.views)
         except Exception as error:  # a user mistake in a deferred value, or a bad input
             self._fail(node, str(error))
             return
-        forced = is_forced(instance, self.options.force, self.options.force_all)
+        members = self._members(prepared.instance.id)
+        forced = any(
+            is_forced(self.pipeline.instances[m], self.options.force, self.options.force_all)
+            for m in members
+        )
         decision = decide_cached(self.preparer, prepared, forced)
         if decision.entry is not None and decision.view is not None:
-            self.views[node] = decision.view
+            for member in members:
+                self.views[member] = decision.view
             entry = decision.entry
-            self._settle(node, self._outcome(CACHED, prepared, entry.outputs, entry.result))
-            self.emit(ev.StepCached(step=node, key=prepared.key))
+            outcome = self._outcome(CACHED, prepared, entry.outputs, entry.result)
+            self._settle_members(prepared.instance.id, outcome)
+            self.emit(ev.StepCached(step=prepared.instance.id, key=prepared.key))
             return
         self._launch(prepared, decision.reasons)
+
+    def _members(self, node: str) -> tuple[str, ...]:
+        """The instances behind a scheduled node: a fused group's members, or the node itself."""
+        group = self.groups.get(node)
+        return group.members if group is not None else (node,)
 
     def _launch(self, prepared: PreparedStep, reasons: tuple[str, ...]) -> None:
         node = prepared.instance.id
@@ -311,8 +349,17 @@ class _Run:
 
         request = StepRequest(prepared.instance.op, prepared.params, workdir, progress)
         try:
+            job_id = None
+            if self._runs_as_job(prepared):
+                job_id = self.job_ids[node] = job_id_for(prepared.key)
+
+            def call() -> StepResult:
+                if job_id is None:
+                    return self.backend.run(request)
+                return self.backend.run_job(request, job_id, job_options(prepared.instance.job))
+
             result: StepResult | BaseException = call_with_retry(
-                lambda: self.backend.run(request),
+                call,
                 prepared.instance.retry,
                 on_retry=retried,
                 cancel=self.cancel,
@@ -320,6 +367,12 @@ class _Run:
         except BaseException as error:  # reported to the scheduler, which fails the step
             result = error
         self.done_queue.put((node, result))
+
+    def _runs_as_job(self, prepared: PreparedStep) -> bool:
+        """Asked for (``async: true``) or required by the catalog, on a backend with a queue."""
+        if not self.backend.supports_jobs():
+            return False
+        return prepared.instance.asynchronous or requires_job(prepared.params)
 
     def _collect_one(self) -> None:
         deadlines = [r.deadline for r in self.running.values() if r.deadline is not None]
@@ -389,9 +442,10 @@ class _Run:
         if view is None:
             self._fail(node, "stored outputs vanished from the workspace", duration)
             return
-        self.views[node] = view
+        for member in self._members(node):
+            self.views[member] = view
         outcome = self._outcome(RAN, prepared, digests, entry.result, running.reasons, duration)
-        self._settle(node, outcome)
+        self._settle_members(node, replace(outcome, job_id=self.job_ids.get(node)))
         self.emit(ev.StepDone(step=node, duration=duration, substitutions=_substitutions(outcome)))
 
     def _outcome(
@@ -415,8 +469,24 @@ class _Run:
         )
 
     def _fail(self, node: str, message: str, duration: float = 0.0) -> None:
-        self._settle(node, StepOutcome(FAILED, duration=duration, error=message))
+        outcome = StepOutcome(FAILED, duration=duration, error=message)
+        self._settle_members(node, replace(outcome, job_id=self.job_ids.get(node)))
         self.emit(ev.StepFailed(step=node, error=message))
+
+    def _settle_members(self, node: str, outcome: StepOutcome) -> None:
+        """Settle ``node``, or each member of the fused group ``node``: the last member holds the
+        group's artifact; the others point at it and say they were fused into it."""
+        members = self._members(node)
+        if len(members) == 1:
+            self._settle(node, outcome)
+            return
+        for member in members[:-1]:
+            fused = (f"fused into {node}", *outcome.reasons)
+            self._settle(
+                member,
+                replace(outcome, reasons=fused, outputs={}, fused_into=node, group=members),
+            )
+        self._settle(members[-1], replace(outcome, group=members))
 
     def _settle(self, node: str, outcome: StepOutcome) -> None:
         self.outcomes[node] = outcome
@@ -486,6 +556,9 @@ class _Run:
                 "substitutions": outcome.result.get("substitutions", []),
                 "outputs": outcome.outputs,
                 "error": outcome.error,
+                "fused_into": outcome.fused_into,
+                "fused": list(outcome.group),
+                "job_id": outcome.job_id,
             }
             for node, outcome in self.outcomes.items()
         }

@@ -10,10 +10,13 @@ import logging
 import os
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ffpipe.engine.api import Engine
 from ffpipe.server.settings import ServerSettings
+
+if TYPE_CHECKING:
+    from ffpipe.server.jobs.system import JobSystem
 
 LOG = logging.getLogger("ffpipe.server")
 
@@ -35,21 +38,31 @@ class RunningServer:
     url: str
     blocks: Any
     app: Any
+    jobs: JobSystem
 
     def close(self) -> None:
-        """Stop accepting requests and shut the server down."""
+        """Stop accepting requests, then the job workers (running jobs requeue on restart)."""
         self.blocks.close()
+        self.jobs.stop()
 
     def wait(self) -> None:
         """Block until the process is interrupted (Ctrl-C raises KeyboardInterrupt here)."""
         threading.Event().wait()
 
 
-def _mount_extensions(app: Any, engine: Engine, settings: ServerSettings) -> None:
-    """Hook for further routes on the server's FastAPI app (the lead wires the jobs API here).
+def open_jobs(settings: ServerSettings, engine: Engine) -> JobSystem:
+    """The durable job queue of this server, in its data folder (jobs survive restarts)."""
+    from ffpipe.server.jobs.settings import JobSettings, load_or_create_secret
+    from ffpipe.server.jobs.system import open_job_system
 
-    Routes added here sit behind the same auth gate and request log as every other route.
-    """
+    job_settings = JobSettings(
+        data_dir=settings.data_dir,
+        secret=load_or_create_secret(settings.data_dir),
+        callback_allowlist=settings.callback_allowlist,
+        max_upload_bytes=settings.max_file_size,
+        public_url=settings.url.rstrip("/"),
+    )
+    return open_job_system(job_settings, engine, workers=settings.job_workers)
 
 
 def start(settings: ServerSettings, engine: Engine) -> RunningServer:
@@ -62,13 +75,15 @@ def start(settings: ServerSettings, engine: Engine) -> RunningServer:
     from ffpipe.server.endpoints import build_blocks
     from ffpipe.server.execute import CAPABILITIES_ENDPOINT, ENDPOINT_ORDER
     from ffpipe.server.guards import FnIndexGuard
+    from ffpipe.server.job_endpoints import JOB_ENDPOINTS
     from ffpipe.server.legacy import mount_legacy
     from ffpipe.server.requestlog import RequestLog
 
     def capabilities() -> dict[str, Any]:
         return server_capabilities(engine, settings)
 
-    blocks = build_blocks(engine, settings, capabilities)
+    jobs = open_jobs(settings, engine)
+    blocks = build_blocks(engine, settings, capabilities, jobs.service)
     credentials = dict(settings.credentials)
     auth = (
         (lambda user, password: check_password(credentials, user, password))
@@ -92,11 +107,13 @@ def start(settings: ServerSettings, engine: Engine) -> RunningServer:
                 Middleware(RequestLog),
                 Middleware(AuthGate, credentials=credentials),
                 Middleware(
-                    FnIndexGuard, endpoint_count=len((*ENDPOINT_ORDER, CAPABILITIES_ENDPOINT))
+                    FnIndexGuard,
+                    endpoint_count=len((*ENDPOINT_ORDER, CAPABILITIES_ENDPOINT, *JOB_ENDPOINTS)),
                 ),
             ]
         },
     )
     mount_legacy(app, engine, settings, capabilities)
-    _mount_extensions(app, engine, settings)
-    return RunningServer(url=local_url, blocks=blocks, app=app)
+    jobs.mount(app)
+    jobs.start()
+    return RunningServer(url=local_url, blocks=blocks, app=app, jobs=jobs)

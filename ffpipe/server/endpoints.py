@@ -1,10 +1,10 @@
 """The gradio app: one named API endpoint per op, in the catalog's fn_index order.
 
-fn_index 0 = swap, 1 = enhance, 2 = edit, then detect, video, extract_frames, process and
-capabilities. Parameters carry the catalog's names and are callable by keyword. Each op endpoint
-returns three values: the primary output file, the result document (with a ``ffpipe_files``
-manifest saying which file is which and which are zipped directories), and a list of any
-further files.
+fn_index 0 = swap, 1 = enhance, 2 = edit, then detect, video, extract_frames, process,
+capabilities, submit_job, job_status and cancel_job. Parameters carry the catalog's names and are
+callable by keyword. Each op endpoint returns three values: the primary output file, the result
+document (with a ``ffpipe_files`` manifest saying which file is which and which are zipped
+directories), and a list of any further files.
 
 Files must be sent as files: with gradio_client 2.x that is ``handle_file(path)``. The catalog's
 example passes plain paths; gradio_client sends a plain string as it is, without uploading it, so
@@ -32,6 +32,8 @@ from ffpipe.server.execute import (
     execute,
     parameter_order,
 )
+from ffpipe.server.job_endpoints import register_job_endpoints
+from ffpipe.server.jobs.service import JobService
 from ffpipe.server.settings import ServerSettings
 from ffpipe.server.signatures import endpoint_parameters
 
@@ -117,9 +119,12 @@ def gradio_outputs(outcome: Outcome) -> tuple[dict[str, Any], dict[str, Any], li
 
 
 def build_blocks(
-    engine: Engine, settings: ServerSettings, capabilities: Callable[[], dict[str, Any]]
+    engine: Engine,
+    settings: ServerSettings,
+    capabilities: Callable[[], dict[str, Any]],
+    jobs: JobService,
 ) -> gr.Blocks:
-    """The headless gradio app: every op endpoint, then ``capabilities``, queue configured."""
+    """The headless gradio app: every op endpoint, ``capabilities``, then the job endpoints."""
     with gr.Blocks(title="ffpipe serve", analytics_enabled=False) as blocks:
         for op in ENDPOINT_ORDER:
             endpoint = make_op_endpoint(op, engine, settings)
@@ -136,5 +141,6 @@ def build_blocks(
             "devices and limits of this server.",
             queue=False,
         )
+        register_job_endpoints(jobs, [settings.upload_dir, settings.output_dir])
     blocks.queue(default_concurrency_limit=settings.concurrency, max_size=settings.queue_size)
     return blocks

@@ -64,6 +64,10 @@ class ServerSettings:
     """Requests processed at once (gradio's default_concurrency_limit)."""
     queue_size: int = 16
     """Requests waiting at most (gradio's queue max_size); beyond, a clean queue-full error."""
+    job_workers: int = 1
+    """Jobs processed at once by the durable queue."""
+    callback_allowlist: tuple[str, ...] = ()
+    """Private or loopback hosts/networks job callbacks may reach (public ones always may)."""
 
     @property
     def upload_dir(self) -> Path:

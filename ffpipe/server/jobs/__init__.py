@@ -1,7 +1,7 @@
-"""Durable jobs on the server: a SQLite priority queue, workers, signed webhooks, REST and client.
+"""Durable jobs on the server: a SQLite priority queue, workers, signed webhooks and REST.
 
 Modules: ``store`` (the queue), ``worker`` (threads running jobs on the engine), ``webhooks``
 (signed, retried callbacks), ``service`` (what REST and Gradio share), ``api`` (``/api/jobs``),
-``system`` (all of it wired), ``client`` (``JobsClient``), ``standalone`` (a jobs-only server).
-Nothing is imported here, so ``from ffpipe.server.jobs.client import JobsClient`` stays light.
+``system`` (all of it wired), ``standalone`` (a jobs-only server). The client side is
+:mod:`ffpipe.backends.jobs_client`. Nothing is imported here.
 """

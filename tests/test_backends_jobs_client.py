@@ -9,9 +9,7 @@ import cv2
 import pytest
 from _server_jobs_support import ASTRONAUT, GRACE, FrameEngine, free_port, running_system
 
-from ffpipe.catalog import JobStatus
-from ffpipe.errors import UserError
-from ffpipe.server.jobs.client import (
+from ffpipe.backends.jobs_client import (
     JobFailedError,
     JobNotFoundError,
     JobsClient,
@@ -19,6 +17,8 @@ from ffpipe.server.jobs.client import (
     JobsUnavailableError,
     JobWaitTimeout,
 )
+from ffpipe.catalog import JobStatus
+from ffpipe.errors import UserError
 
 
 @pytest.fixture(scope="module")
