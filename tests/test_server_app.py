@@ -118,9 +118,11 @@ def test_named_endpoints_follow_the_catalog_order(client: Client) -> None:
     api = client.view_api(print_info=False, return_format="dict")
     named = api["named_endpoints"]
     order = ["swap", "enhance", "edit", "detect", "video", "extract_frames", "process"]
-    assert set(named) == {f"/{name}" for name in [*order, "capabilities"]}
-    for index, name in enumerate(order):
+    jobs = ["submit_job", "job_status", "cancel_job"]
+    assert set(named) == {f"/{name}" for name in [*order, "capabilities", *jobs]}
+    for index, name in enumerate([*order, "capabilities", *jobs]):
         assert client.endpoints[index].api_name == f"/{name}"
+    for name in order:
         names = [p["parameter_name"] for p in named[f"/{name}"]["parameters"]]
         assert names == parameter_order(name)
 

@@ -1,0 +1,277 @@
+"""Fusing chains of per-frame steps on one video into one ``process`` pass.
+
+Call counting uses the CountingBackend test double of ``_run_support`` (a real Backend with a
+trivial op, so the test can see how many calls were made); the pixels of a fused run are checked
+once against an unfused run on the real LocalBackend, on a small video made from a sample photo.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from _run_support import CountingBackend, copy_photos, write_pipeline
+from _video_support import decoded_frames, make_video
+
+from ffpipe.backends.local import LocalBackend
+from ffpipe.cache.workspace import Workspace
+from ffpipe.cli import main
+from ffpipe.graph import build_graph
+from ffpipe.run.fusion import find_fusion, is_video_target, merge_params
+from ffpipe.run.runner import RunOptions, run_pipeline
+from ffpipe.spec import load_pipeline
+
+CHAIN = """
+    version: 1
+    name: chain
+    params:
+      blend: {{type: number, default: 0.8}}
+      blur: {{type: number, default: 0.3}}
+    inputs:
+      source: grace.jpg
+      target: {target}
+    defaults:
+      face_mask_blur: 0.3
+    steps:
+      swap:
+        uses: swap
+        with:
+          source_face: "{{{{ inputs.source }}}}"
+          target_media: "{{{{ inputs.target }}}}"
+      enhance:
+        uses: enhance
+        with:
+          target_media: "{{{{ steps.swap.output }}}}"
+          face_enhancer_blend: "{{{{ params.blend }}}}"
+          face_mask_blur: "{{{{ params.blur }}}}"
+      look:
+        uses: detect
+        with:
+          target_media: grace.jpg
+    outputs:
+      result.mp4: "{{{{ steps.enhance.output }}}}"
+"""
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A one-second 320x240 pan over the astronaut photo (24 frames)."""
+    return make_video(tmp_path_factory.mktemp("video") / "clip.mp4", seconds=1.0, tone_hz=None)
+
+
+@pytest.fixture
+def folder(tmp_path: Path, clip: Path) -> Path:
+    copy_photos(tmp_path)
+    shutil.copyfile(clip, tmp_path / "clip.mp4")
+    return tmp_path
+
+
+def chain_file(folder: Path, target: str = "clip.mp4", text: str = CHAIN) -> Path:
+    return write_pipeline(folder, text.format(target=target))
+
+
+def run(path: Path, folder: Path, backend: object, **options: object):  # type: ignore[no-untyped-def]
+    params = options.pop("params", {})
+    pipeline = load_pipeline(path, params)  # type: ignore[arg-type]
+    with Workspace(folder / "ws") as workspace:
+        return run_pipeline(
+            pipeline,
+            workspace,
+            backend,  # type: ignore[arg-type]
+            RunOptions(out_dir=folder / "out", **options),  # type: ignore[arg-type]
+        )
+
+
+def test_a_swap_enhance_chain_on_a_video_is_one_group(folder: Path) -> None:
+    pipeline = load_pipeline(chain_file(folder))
+    fusion = find_fusion(pipeline, build_graph(pipeline))
+    assert [group.members for group in fusion.groups] == [("swap", "enhance")]
+    assert fusion.groups[0].ops == ("swap", "enhance")
+    assert fusion.refused == {}
+    assert is_video_target(str(folder / "clip.mp4"))
+    assert not is_video_target(str(folder / "astronaut.jpg"))
+
+
+def test_the_group_runs_as_one_process_call_and_every_member_is_recorded(folder: Path) -> None:
+    backend = CountingBackend()
+    summary = run(chain_file(folder), folder, backend)
+    assert summary.status == "ok"
+    assert dict(backend.calls) == {"process:clip.mp4": 1, "detect:grace.jpg": 1}
+    swap, enhance = summary.steps["swap"], summary.steps["enhance"]
+    assert swap.fused_into == "swap+enhance" and swap.outputs == {}
+    assert enhance.fused_into is None and set(enhance.outputs) == {"output"}
+    assert swap.key == enhance.key
+    assert enhance.params["processors"] == ["swap", "enhance"]
+    record = json.loads(summary.record.read_text())
+    assert record["steps"]["swap"]["fused_into"] == "swap+enhance"
+    assert record["steps"]["enhance"]["fused"] == ["swap", "enhance"]
+    assert "fused into swap+enhance" in record["steps"]["swap"]["why"]
+    assert (folder / "out" / "result.mp4").exists()
+
+
+def test_changing_one_member_reruns_the_group_and_nothing_else(folder: Path) -> None:
+    backend = CountingBackend()
+    path = chain_file(folder)
+    run(path, folder, backend)
+    assert run(path, folder, backend).count("cached") == 3
+    assert backend.total == 2
+    summary = run(path, folder, backend, params={"blend": 0.5})
+    assert backend.calls["process:clip.mp4"] == 2
+    assert backend.calls["detect:grace.jpg"] == 1
+    assert summary.steps["look"].status == "cached"
+    assert "face_enhancer_blend changed 0.8 -> 0.5" in summary.steps["enhance"].reasons
+
+
+def test_no_fuse_runs_each_step(folder: Path) -> None:
+    backend = CountingBackend()
+    summary = run(chain_file(folder), folder, backend, fuse=False)
+    assert backend.calls["swap:clip.mp4"] == 1 and backend.calls["enhance:clip.mp4"] == 1
+    assert summary.steps["swap"].fused_into is None
+
+
+def test_image_targets_never_fuse(folder: Path) -> None:
+    backend = CountingBackend()
+    summary = run(chain_file(folder, "astronaut.jpg"), folder, backend)
+    assert backend.calls["swap:astronaut.jpg"] == 1
+    assert backend.calls["enhance:astronaut.jpg"] == 1
+    assert backend.calls["process:astronaut.jpg"] == 0
+    assert summary.steps["enhance"].group == ()
+
+
+def test_a_video_disguised_by_its_name_is_recognised_by_content(folder: Path) -> None:
+    shutil.copyfile(folder / "clip.mp4", folder / "clip.bin")
+    assert is_video_target(str(folder / "clip.bin"))
+    (folder / "notes.mp4").write_text("not a video")
+    assert not is_video_target(str(folder / "notes.mp4"))
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"blur": 0.5}, "face_mask_blur differs"),
+        (
+            {"extra": "          trim_frame_end: 10\n"},
+            "trim_frame_end is set on enhance; only the first step may trim or resample",
+        ),
+        ({"extra": "          face_detector_score: 0.7\n"}, "face_detector_score differs"),
+    ],
+)
+def test_mismatched_shared_params_do_not_fuse(
+    folder: Path, change: dict[str, object], reason: str
+) -> None:
+    text = CHAIN
+    if "extra" in change:
+        anchor = '          face_mask_blur: "{{{{ params.blur }}}}"\n'
+        text = text.replace(anchor, anchor + str(change["extra"]))
+    params = {k: v for k, v in change.items() if k != "extra"}
+    pipeline = load_pipeline(chain_file(folder, text=text), params)  # type: ignore[arg-type]
+    fusion = find_fusion(pipeline, build_graph(pipeline))
+    assert fusion.groups == ()
+    assert fusion.refused == {"enhance": reason}
+
+
+@pytest.mark.parametrize(
+    ("edit", "reason"),
+    [
+        (("      enhance:\n", "      enhance:\n        if: true\n"), "enhance has if:"),
+        (
+            ("      enhance:\n", "      enhance:\n        cache: false\n"),
+            "enhance has cache: false",
+        ),
+        (("      swap:\n", "      swap:\n        async: true\n"), "swap is async"),
+        (
+            (
+                '  result.mp4: "{{{{ steps.enhance.output }}}}"\n',
+                '  result.mp4: "{{{{ steps.enhance.output }}}}"\n'
+                '  swapped.mp4: "{{{{ steps.swap.output }}}}"\n',
+            ),
+            "swap is a pipeline output (swapped.mp4)",
+        ),
+    ],
+)
+def test_members_that_cannot_fuse_say_why(folder: Path, edit: tuple[str, str], reason: str) -> None:
+    pipeline = load_pipeline(chain_file(folder, text=CHAIN.replace(*edit)))
+    fusion = find_fusion(pipeline, build_graph(pipeline))
+    assert fusion.groups == ()
+    assert fusion.refused == {"enhance": reason}
+
+
+def test_a_step_reading_the_intermediate_output_prevents_fusion(folder: Path) -> None:
+    text = CHAIN.replace(
+        "      look:\n        uses: detect\n        with:\n          target_media: grace.jpg\n",
+        "      look:\n        uses: detect\n        with:\n"
+        '          target_media: "{{{{ steps.swap.output }}}}"\n',
+    )
+    pipeline = load_pipeline(chain_file(folder, text=text))
+    assert find_fusion(pipeline, build_graph(pipeline)).refused == {
+        "enhance": "swap is also used by look"
+    }
+
+
+def test_merged_params_take_each_ops_own_groups_and_the_last_output_path() -> None:
+    shared = {"target_media": "in.mp4", "face_mask_blur": 0.2, "trim_frame_end": 9}
+    merged = merge_params(
+        ["swap", "enhance", "edit"],
+        [
+            {**shared, "source_face": "me.jpg", "face_swapper_model": "simswap_256"},
+            {**shared, "trim_frame_end": None, "face_enhancer_blend": 0.4, "output_path": "a"},
+            {**shared, "trim_frame_end": None, "face_editor_age": 30, "output_path": "b.mp4"},
+        ],
+    )
+    assert merged["processors"] == ["swap", "enhance", "edit"]
+    assert merged["target_media"] == "in.mp4" and merged["trim_frame_end"] == 9
+    assert merged["source_face"] == "me.jpg" and merged["face_swapper_model"] == "simswap_256"
+    assert merged["face_enhancer_blend"] == 0.4 and merged["face_editor_age"] == 30
+    assert merged["output_path"] == "b.mp4"
+
+
+def test_plan_shows_the_group_or_why_not(
+    folder: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FFPIPE_WORKSPACE", str(folder / "ws"))
+    path = chain_file(folder)
+    assert main(["plan", str(path)]) == 0
+    text = capsys.readouterr().out
+    assert "fused: swap + enhance (one decode, one encode)" in text
+    assert "fused into swap+enhance" in text
+    assert main(["plan", str(path), "--no-fuse"]) == 0
+    assert "fused" not in capsys.readouterr().out
+    assert main(["plan", str(path), "-p", "blur=0.6"]) == 0
+    assert "not fused: face_mask_blur differs" in capsys.readouterr().out
+    assert main(["plan", str(chain_file(folder, "astronaut.jpg"))]) == 0
+    assert "not fused: the target is not a video" in capsys.readouterr().out
+
+
+def test_plan_with_a_workspace_predicts_the_fused_run(
+    folder: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = chain_file(folder)
+    monkeypatch.setenv("FFPIPE_WORKSPACE", str(folder / "ws"))
+    (folder / "ws").mkdir()
+    assert main(["plan", str(path), "--json"]) == 0
+    stages = json.loads(capsys.readouterr().out)
+    swap, enhance = stages[0][0], stages[1][0]
+    assert swap["status"] == "will run (fused into swap+enhance; no cache entry)"
+    assert "fused: swap + enhance (one decode, one encode)" in swap["notes"]
+    assert enhance["notes"] == ["fused into swap+enhance"]
+
+
+def test_fused_and_unfused_runs_on_the_local_engine_agree(folder: Path) -> None:
+    path = chain_file(folder)
+    fused = run(path, folder / "fused", LocalBackend(jobs=1))
+    unfused = run(path, folder / "unfused", LocalBackend(jobs=1), fuse=False)
+    assert fused.status == unfused.status == "ok"
+    assert fused.steps["swap"].fused_into == "swap+enhance"
+    assert unfused.steps["swap"].fused_into is None
+    one = decoded_frames(fused.outputs["result.mp4"])
+    two = decoded_frames(unfused.outputs["result.mp4"])
+    assert len(one) == len(two) == 24
+    assert one[0].shape == two[0].shape == (240, 320, 3)
+    difference = np.abs(np.stack(one).astype(float) - np.stack(two).astype(float)).mean()
+    assert difference < 4.0
+    source = decoded_frames(folder / "clip.mp4")
+    changed = np.abs(np.stack(one).astype(float) - np.stack(source).astype(float)).mean()
+    assert changed > difference
