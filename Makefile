@@ -12,7 +12,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m ffpipe.demo
+	$(BIN)/ffpipe validate pipelines/examples/*.yaml
+	$(BIN)/ffpipe run pipelines/examples/*.yaml
 
 test: $(STAMP) lint
 	$(BIN)/python -m ffpipe schema --check

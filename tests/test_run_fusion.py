@@ -176,7 +176,7 @@ def test_mismatched_shared_params_do_not_fuse(
 @pytest.mark.parametrize(
     ("edit", "reason"),
     [
-        (("      enhance:\n", "      enhance:\n        if: true\n"), "enhance has if:"),
+        (("      enhance:\n", "      enhance:\n        if: false\n"), "enhance has if:"),
         (
             ("      enhance:\n", "      enhance:\n        cache: false\n"),
             "enhance has cache: false",
@@ -186,7 +186,7 @@ def test_mismatched_shared_params_do_not_fuse(
             (
                 '  result.mp4: "{{{{ steps.enhance.output }}}}"\n',
                 '  result.mp4: "{{{{ steps.enhance.output }}}}"\n'
-                '  swapped.mp4: "{{{{ steps.swap.output }}}}"\n',
+                '      swapped.mp4: "{{{{ steps.swap.output }}}}"\n',
             ),
             "swap is a pipeline output (swapped.mp4)",
         ),
