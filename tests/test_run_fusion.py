@@ -13,13 +13,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _run_support import CountingBackend, copy_photos, write_pipeline
+import yaml
+from _run_support import CountingBackend, FlakyBackend, copy_photos, write_pipeline
 from _video_support import decoded_frames, make_video
 
 from ffpipe.backends.local import LocalBackend
 from ffpipe.cache.workspace import Workspace
 from ffpipe.cli import main
 from ffpipe.graph import build_graph
+from ffpipe.run.explain import explain
 from ffpipe.run.fusion import find_fusion, is_video_target, merge_params
 from ffpipe.run.runner import RunOptions, run_pipeline
 from ffpipe.spec import load_pipeline
@@ -58,8 +60,8 @@ CHAIN = """
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A one-second 320x240 pan over the astronaut photo (24 frames)."""
-    return make_video(tmp_path_factory.mktemp("video") / "clip.mp4", seconds=1.0, tone_hz=None)
+    """A half-second 320x240 pan over the astronaut photo (12 frames)."""
+    return make_video(tmp_path_factory.mktemp("video") / "clip.mp4", seconds=0.5, tone_hz=None)
 
 
 @pytest.fixture
@@ -110,6 +112,27 @@ def test_the_group_runs_as_one_process_call_and_every_member_is_recorded(folder:
     assert record["steps"]["enhance"]["fused"] == ["swap", "enhance"]
     assert "fused into swap+enhance" in record["steps"]["swap"]["why"]
     assert (folder / "out" / "result.mp4").exists()
+    lock = yaml.safe_load((folder / "pipe.lock").read_text())
+    assert lock["steps"]["enhance"]["fused"] == ["swap", "enhance"]
+    assert "swap" not in lock["steps"]
+
+
+def test_explain_gives_every_member_the_groups_decision(folder: Path) -> None:
+    backend = CountingBackend()
+    path = chain_file(folder)
+    run(path, folder, backend)
+    pipeline = load_pipeline(path, {"blend": 0.5})
+    graph = build_graph(pipeline)
+    with Workspace(folder / "ws") as workspace:
+        decisions = explain(
+            pipeline, graph, workspace, backend.identity(), fusion=find_fusion(pipeline, graph)
+        )
+    assert decisions["look"].status == "cached"
+    swap, enhance = decisions["swap"], decisions["enhance"]
+    assert swap.group == enhance.group == "swap+enhance"
+    assert swap.key == enhance.key
+    assert enhance.reasons == ("face_enhancer_blend changed 0.8 -> 0.5",)
+    assert swap.reasons == ("fused into swap+enhance", "face_enhancer_blend changed 0.8 -> 0.5")
 
 
 def test_changing_one_member_reruns_the_group_and_nothing_else(folder: Path) -> None:
@@ -123,6 +146,15 @@ def test_changing_one_member_reruns_the_group_and_nothing_else(folder: Path) -> 
     assert backend.calls["detect:grace.jpg"] == 1
     assert summary.steps["look"].status == "cached"
     assert "face_enhancer_blend changed 0.8 -> 0.5" in summary.steps["enhance"].reasons
+
+
+def test_a_failed_group_fails_every_member(folder: Path) -> None:
+    summary = run(chain_file(folder), folder, FlakyBackend(broken=("process",)), keep_going=True)
+    assert summary.status == "failed"
+    assert summary.steps["swap"].status == summary.steps["enhance"].status == "failed"
+    assert summary.steps["swap"].error == "no face found in clip.mp4"
+    assert summary.steps["look"].status == "ran"
+    assert summary.outputs == {}
 
 
 def test_no_fuse_runs_each_step(folder: Path) -> None:
@@ -268,10 +300,11 @@ def test_fused_and_unfused_runs_on_the_local_engine_agree(folder: Path) -> None:
     assert unfused.steps["swap"].fused_into is None
     one = decoded_frames(fused.outputs["result.mp4"])
     two = decoded_frames(unfused.outputs["result.mp4"])
-    assert len(one) == len(two) == 24
-    assert one[0].shape == two[0].shape == (240, 320, 3)
-    difference = np.abs(np.stack(one).astype(float) - np.stack(two).astype(float)).mean()
-    assert difference < 4.0
     source = decoded_frames(folder / "clip.mp4")
+    assert len(one) == len(two) == len(source)
+    assert one[0].shape == two[0].shape == source[0].shape
+    difference = np.abs(np.stack(one).astype(float) - np.stack(two).astype(float)).mean()
     changed = np.abs(np.stack(one).astype(float) - np.stack(source).astype(float)).mean()
-    assert changed > difference
+    print(f"fused vs unfused {difference:.3f}, fused vs source {changed:.3f}")
+    assert difference < 2.0
+    assert changed > 2 * difference  # the steps did change the faces

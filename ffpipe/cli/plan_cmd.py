@@ -6,7 +6,7 @@ import argparse
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 
@@ -14,6 +14,10 @@ from ffpipe.cli.run_cmd import add_fuse_argument, add_server_argument, add_works
 from ffpipe.cli.validate_cmd import add_pipeline_arguments
 from ffpipe.graph import build_graph, generations, select
 from ffpipe.spec import Deferred, LoadedPipeline, StepInstance, load_pipeline, parse_overrides
+
+if TYPE_CHECKING:
+    from ffpipe.run.explain import Decision
+    from ffpipe.run.fusion import Fusion
 
 HELP = "show the steps in run order, their parameters and whether each will run and why"
 
@@ -51,24 +55,25 @@ def plan_order(pipeline: LoadedPipeline, targets: list[str], downstream: bool) -
     return generations(planned_graph(pipeline, targets, downstream))
 
 
-def cache_status(
-    pipeline: LoadedPipeline, graph: nx.DiGraph, args: argparse.Namespace
-) -> dict[str, str]:
+def plan_fusion(pipeline: LoadedPipeline, graph: nx.DiGraph, *, fuse: bool = True) -> Fusion:
+    """The chains a run with these arguments would fuse (none with ``--no-fuse``)."""
+    from ffpipe.run.fusion import Fusion, find_fusion
+
+    return find_fusion(pipeline, graph) if fuse else Fusion()
+
+
+def plan_decisions(
+    pipeline: LoadedPipeline, graph: nx.DiGraph, args: argparse.Namespace, fusion: Fusion
+) -> dict[str, Decision] | None:
     """Instance id -> ``cached`` or ``will run (why)``, as a run with these arguments would do.
 
-    Without a workspace nothing can be cached, and none is created just to say so.
+    None without a workspace: nothing can be cached, and none is created just to say so.
     """
-    return {node: str(decision) for node, decision in _decisions(pipeline, graph, args).items()}
-
-
-def _decisions(pipeline: LoadedPipeline, graph: nx.DiGraph, args: argparse.Namespace) -> dict:
-    from ffpipe.run.explain import WILL_RUN, Decision, explain
-
-    fusion = _fusion(pipeline, graph, args)
     if not args.workspace.exists():
-        return {node: Decision(WILL_RUN, ("no cache entry",)) for node in graph.nodes}
+        return None
     from ffpipe.backends import make_backend
     from ffpipe.cache.workspace import Workspace
+    from ffpipe.run.explain import explain
 
     backend = make_backend(args.server)
     try:
@@ -86,50 +91,44 @@ def _decisions(pipeline: LoadedPipeline, graph: nx.DiGraph, args: argparse.Names
         backend.close()
 
 
-def _fusion(pipeline: LoadedPipeline, graph: nx.DiGraph, args: argparse.Namespace) -> Any:
-    from ffpipe.run.fusion import Fusion, find_fusion
-
-    return Fusion() if getattr(args, "no_fuse", False) else find_fusion(pipeline, graph)
-
-
 def plan_notes(
     pipeline: LoadedPipeline,
     graph: nx.DiGraph,
-    args: argparse.Namespace,
-    grouped: Mapping[str, str | None] | None = None,
+    fusion: Fusion,
+    decisions: Mapping[str, Decision] | None,
+    *,
+    remote: bool,
 ) -> dict[str, list[str]]:
     """Instance id -> notes on how it runs: fused groups, why a chain is not fused, async mode.
 
-    ``grouped`` (instance id -> fused group id, from the cache decisions) says which candidate
-    chains really fuse; without it, a chain fuses unless its target is known not to be a video.
+    The cache ``decisions`` say which candidate chains really fuse (their target was checked);
+    without them, a chain fuses unless its target is known not to be a video.
     """
     from ffpipe.run.fusion import is_video_target, known_target
 
-    fusion = _fusion(pipeline, graph, args)
     notes: dict[str, list[str]] = {}
     for node, reason in fusion.refused.items():
         notes.setdefault(node, []).append(f"not fused: {reason}")
     for group in fusion.groups:
-        if grouped is not None:
-            fused = grouped.get(group.head) == group.id
+        if decisions is not None and group.head in decisions:
+            fused = decisions[group.head].group == group.id
         else:
             target = known_target(pipeline.instances[group.head])
             fused = target is None or is_video_target(target)
-        line = f"fused: {group.describe()}" if fused else "not fused: the target is not a video"
-        notes.setdefault(group.head if fused else group.members[1], []).append(line)
-        if fused:
-            for member in group.members[1:]:
-                notes.setdefault(member, []).append(f"fused into {group.id}")
-    asynchronous = [node for node in graph.nodes if pipeline.instances[node].asynchronous]
-    if asynchronous:
-        line = _async_note(args)
-        for node in asynchronous:
-            notes.setdefault(node, []).append(line)
+        if not fused:
+            notes.setdefault(group.members[1], []).append("not fused: the target is not a video")
+            continue
+        notes.setdefault(group.head, []).append(f"fused: {group.describe()}")
+        for member in group.members[1:]:
+            notes.setdefault(member, []).append(f"fused into {group.id}")
+    for node in graph.nodes:
+        if pipeline.instances[node].asynchronous:
+            notes.setdefault(node, []).append(_async_note(remote))
     return notes
 
 
-def _async_note(args: argparse.Namespace) -> str:
-    if not args.server:
+def _async_note(remote: bool) -> str:
+    if not remote:
         return "async: runs in-process on the local backend"
     return "async: submitted as a job on the server (when it has a job queue)"
 
@@ -207,10 +206,13 @@ def run(args: argparse.Namespace) -> int:
     pipeline = load_pipeline(args.file, parse_overrides(args.params))
     graph = planned_graph(pipeline, args.target, args.downstream)
     order = generations(graph)
-    decisions = _decisions(pipeline, graph, args)
-    status = {node: str(decision) for node, decision in decisions.items()}
-    grouped = {node: d.group for node, d in decisions.items()} if args.workspace.exists() else None
-    notes = plan_notes(pipeline, graph, args, grouped)
+    fusion = plan_fusion(pipeline, graph, fuse=not args.no_fuse)
+    decisions = plan_decisions(pipeline, graph, args, fusion)
+    if decisions is None:
+        status = dict.fromkeys(graph.nodes, "will run (no cache entry)")
+    else:
+        status = {node: str(decision) for node, decision in decisions.items()}
+    notes = plan_notes(pipeline, graph, fusion, decisions, remote=bool(args.server))
     if args.json:
         print(json.dumps(plan_json(pipeline, order, status, notes), indent=2, default=str))
     else:

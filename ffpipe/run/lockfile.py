@@ -65,6 +65,8 @@ def build_lock(
             "params": dict(sorted(outcome.params.items())),
             "inputs": dict(sorted(outcome.inputs.items())),
             "outputs": dict(sorted(outcome.outputs.items())),
+            # A fused group's last member holds the one ``process`` call that made its output.
+            **({"fused": list(group)} if (group := getattr(outcome, "group", ())) else {}),
         }
         for node, outcome in outcomes.items()
         if outcome.key is not None and outcome.outputs

@@ -4,11 +4,11 @@
   ``output_video_fps`` (see :mod:`.timeline`), passed to the frame function once per kept source
   frame (a repeated frame is processed once), resized to ``output_video_resolution`` (the
   source's size by default, rounded down to even sides as yuv420p requires).
-- Encoding: ``output_video_encoder``/``_preset``/``_quality`` as documented in :mod:`.encoding`,
-  on ``execution_thread_count`` encoder threads (with the default of one, the same input always
-  gives the same bytes; x264 with more threads does not promise that). The container follows
-  the output name's extension (.mp4, .mov, .mkv, .webm), by default the target's name (as .mp4
-  if the target's kind cannot hold the encoder).
+- Encoding: ``output_video_encoder``/``_preset``/``_quality`` as documented in :mod:`.encoding`.
+  The container follows the output name's extension (.mp4, .mov, .mkv, .webm), by default the
+  target's name (as .mp4 if the target's kind cannot hold the encoder). The encoded bytes are
+  not always identical between runs on identical frames: libx264 as shipped in the PyAV wheels
+  was seen to vary now and then even on one thread, by a few levels in a few frames.
 - Audio: the source's first audio track, cut to the kept time range and re-encoded (AAC; Opus in
   WebM), unless ``skip_audio``.
 - Temp frames: streaming writes none. With ``keep_temp`` every output frame is also written as
@@ -69,7 +69,6 @@ class VideoSettings:
     skip_audio: bool
     strategy: str
     workers: int
-    threads: int
     keep_temp: bool
     temp_format: str
     temp_quality: int
@@ -90,7 +89,6 @@ class VideoSettings:
             skip_audio=getattr(params, "skip_audio", False),
             strategy=getattr(params, "video_memory_strategy", "strict"),
             workers=getattr(params, "execution_queue_count", 1),
-            threads=getattr(params, "execution_thread_count", 1),
             keep_temp=getattr(params, "keep_temp", False),
             temp_format=getattr(params, "temp_frame_format", "png"),
             temp_quality=getattr(params, "temp_frame_quality", 100),
@@ -141,7 +139,7 @@ def process_video(
             _maybe_staged_dir(frames_dir, settings.keep_temp) as kept,
             av.open(str(temporary), "w", format=muxer) as output,
         ):
-            encoded = _Encoder(output, plan, size, encoding, settings.threads, kept)
+            encoded = _Encoder(output, plan, size, encoding, kept)
             try:
                 encoded.add_audio(target, settings, audio_codec_for(Path(name).suffix))
                 encoded.run(frame_fn, settings, context)
@@ -181,7 +179,6 @@ class _Encoder:
         plan: FramePlan,
         size: tuple[int, int],
         encoding: EncoderSettings,
-        threads: int,
         frames_dir: Path | None,
     ) -> None:
         assert plan.rate is not None
@@ -190,9 +187,6 @@ class _Encoder:
         self.stream.width, self.stream.height = size
         self.stream.pix_fmt = "yuv420p"
         self.stream.options = encoding.options
-        # x264's own threads made identical runs differ now and then; one thread (the catalog's
-        # default execution_thread_count) keeps the output a function of the input alone.
-        self.stream.codec_context.thread_count = threads
         self.time_base = 1 / plan.rate
         self.audio: AudioCarrier | None = None
         self.audio_seconds = 0.0
