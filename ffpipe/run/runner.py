@@ -3,6 +3,11 @@
 All workspace and template work happens on the calling thread, in dependency order; only the
 backend calls (with their retries) run on worker threads. Cached steps therefore cost a key
 computation and a lookup, and results do not depend on the order in which steps finish.
+
+A chain of per-frame steps on one video (:mod:`ffpipe.run.fusion`) is scheduled as one node run
+as one ``process`` call; its members are settled together. Steps that must run as
+server jobs, or ask to (:mod:`ffpipe.run.jobs`), go through ``Backend.run_job`` when the backend
+has a queue.
 """
 
 from __future__ import annotations
