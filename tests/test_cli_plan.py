@@ -75,3 +75,11 @@ def test_plan_says_what_is_cached_and_why_the_rest_runs(
     )
     assert main(["plan", str(pipeline), "--force", "find", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)[0][0]["status"] == "will run (forced)"
+
+
+def test_plan_names_the_models_the_engine_stands_in_for(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", str(EXAMPLES / "high_quality_swap.yaml")]) == 0
+    out = capsys.readouterr().out
+    swap_block = out.split("  swap (swap)", 1)[1].split("  enhance (enhance)", 1)[0]
+    assert "    stand-ins: inswapper_128 -> " in swap_block
+    assert "scrfd -> dlib HOG" in swap_block

@@ -109,6 +109,15 @@ def test_bad_pipeline_is_exit_2_without_traceback(project: Path) -> None:
     assert "bogus" in result.stderr
 
 
+def test_strict_models_refuses_the_plan_before_any_step_runs(project: Path) -> None:
+    result = ffpipe(project, "run", "portrait.yaml", "--strict-models", "--json")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "face_swapper_model='inswapper_128' would be replaced by" in result.stderr
+    assert "step_start" not in result.stdout
+    assert not (project / "out").exists()
+
+
 def test_bad_arguments_are_exit_2(project: Path) -> None:
     assert ffpipe(project, "run", "portrait.yaml", "--jobs", "0").returncode == 2
     assert ffpipe(project, "run", "portrait.yaml", "-p", "age").returncode == 2

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,6 +69,14 @@ class Backend(ABC):
 
     @abstractmethod
     def run(self, request: StepRequest) -> StepResult: ...
+
+    def check(  # noqa: B027 - optional hook: most backends have nothing to check up front
+        self, steps: Iterable[tuple[str, Mapping[str, Any]]]
+    ) -> None:
+        """Refuse, before anything runs, a plan of (op, known parameters) this backend cannot run.
+
+        Raises one BackendError listing every problem; the default has nothing to check.
+        """
 
     def supports_jobs(self) -> bool:
         """Whether :meth:`run_job` queues work on a server (the catalog's asynchronous mode)."""

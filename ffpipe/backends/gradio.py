@@ -202,11 +202,11 @@ class GradioBackend(Backend):
         concurrency = limits.get("concurrency") if isinstance(limits, dict) else None
         return concurrency if isinstance(concurrency, int) and concurrency > 0 else 1
 
-    def check(self, ops_and_params: Iterable[tuple[str, Mapping[str, Any]]]) -> None:
+    def check(self, steps: Iterable[tuple[str, Mapping[str, Any]]]) -> None:
         """Raise one BackendError listing every op or model of the plan the server lacks."""
         problems: list[str] = []
         models = self._capabilities.get("models", {})
-        for op, params in ops_and_params:
+        for op, params in steps:
             ref = self.config.endpoint(op)
             if not self._has_endpoint(ref):
                 problems.append(f"op {op!r}: the server has no endpoint {ref!r}")

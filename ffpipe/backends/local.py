@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from ffpipe.backends.base import Backend, BackendError, BackendIdentity, StepRequest, StepResult
+from ffpipe.backends.models import stand_ins
 from ffpipe.catalog import OPS
 
 if TYPE_CHECKING:
@@ -49,6 +51,23 @@ class LocalBackend(Backend):
 
     def capabilities(self) -> dict[str, Any]:
         return self._get_engine().capabilities()
+
+    def check(self, steps: Iterable[tuple[str, Mapping[str, Any]]]) -> None:
+        """With ``strict_models``, refuse any step whose model the engine would stand in for."""
+        if not self._strict_models:
+            return
+        capabilities = self.capabilities()
+        problems = [
+            f"{op}: {stand_in.parameter}={stand_in.requested!r} would be replaced by "
+            f"{stand_in.used} (--strict-models)"
+            for op, params in steps
+            if op in OPS
+            for stand_in in stand_ins(capabilities, op, params)
+        ]
+        if problems:
+            raise BackendError(
+                "the builtin engine cannot run this plan as named:\n  - " + "\n  - ".join(problems)
+            )
 
     def max_concurrency(self) -> int:
         return self._jobs or os.cpu_count() or 1

@@ -16,6 +16,7 @@ from ffpipe.graph import build_graph, generations, select
 from ffpipe.spec import Deferred, LoadedPipeline, StepInstance, load_pipeline, parse_overrides
 
 if TYPE_CHECKING:
+    from ffpipe.backends.base import Backend
     from ffpipe.run.explain import Decision
     from ffpipe.run.fusion import Fusion
 
@@ -63,7 +64,11 @@ def plan_fusion(pipeline: LoadedPipeline, graph: nx.DiGraph, *, fuse: bool = Tru
 
 
 def plan_decisions(
-    pipeline: LoadedPipeline, graph: nx.DiGraph, args: argparse.Namespace, fusion: Fusion
+    pipeline: LoadedPipeline,
+    graph: nx.DiGraph,
+    args: argparse.Namespace,
+    fusion: Fusion,
+    backend: Backend,
 ) -> dict[str, Decision] | None:
     """Instance id -> ``cached`` or ``will run (why)``, as a run with these arguments would do.
 
@@ -71,24 +76,35 @@ def plan_decisions(
     """
     if not args.workspace.exists():
         return None
-    from ffpipe.backends import make_backend
     from ffpipe.cache.workspace import Workspace
     from ffpipe.run.explain import explain
 
-    backend = make_backend(args.server)
-    try:
-        with Workspace(args.workspace) as workspace:
-            return explain(
-                pipeline,
-                graph,
-                workspace,
-                backend.identity(),
-                force=tuple(args.force),
-                force_all=args.force_all,
-                fusion=fusion,
-            )
-    finally:
-        backend.close()
+    with Workspace(args.workspace) as workspace:
+        return explain(
+            pipeline,
+            graph,
+            workspace,
+            backend.identity(),
+            force=tuple(args.force),
+            force_all=args.force_all,
+            fusion=fusion,
+        )
+
+
+def stand_in_notes(
+    pipeline: LoadedPipeline, graph: nx.DiGraph, capabilities: Mapping[str, Any]
+) -> dict[str, list[str]]:
+    """Instance id -> ``stand-ins: inswapper_128 -> ...`` for models the backend substitutes."""
+    from ffpipe.backends.models import stand_ins
+
+    notes: dict[str, list[str]] = {}
+    for node in graph.nodes:
+        instance = pipeline.instances[node]
+        known = {k: v for k, v in instance.params.items() if not isinstance(v, Deferred)}
+        found = stand_ins(capabilities, instance.op, known)
+        if found:
+            notes[node] = ["stand-ins: " + ", ".join(str(stand_in) for stand_in in found)]
+    return notes
 
 
 def plan_notes(
@@ -207,12 +223,21 @@ def run(args: argparse.Namespace) -> int:
     graph = planned_graph(pipeline, args.target, args.downstream)
     order = generations(graph)
     fusion = plan_fusion(pipeline, graph, fuse=not args.no_fuse)
-    decisions = plan_decisions(pipeline, graph, args, fusion)
+    from ffpipe.backends import make_backend
+
+    backend = make_backend(args.server)
+    try:
+        decisions = plan_decisions(pipeline, graph, args, fusion, backend)
+        substituted = stand_in_notes(pipeline, graph, backend.capabilities())
+    finally:
+        backend.close()
     if decisions is None:
         status = dict.fromkeys(graph.nodes, "will run (no cache entry)")
     else:
         status = {node: str(decision) for node, decision in decisions.items()}
     notes = plan_notes(pipeline, graph, fusion, decisions, remote=bool(args.server))
+    for node, lines in substituted.items():
+        notes.setdefault(node, []).extend(lines)
     if args.json:
         print(json.dumps(plan_json(pipeline, order, status, notes), indent=2, default=str))
     else:

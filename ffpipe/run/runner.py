@@ -27,6 +27,7 @@ from typing import Any
 from ffpipe.backends.base import Backend, BackendError, StepRequest, StepResult
 from ffpipe.cache.steps import StepEntry
 from ffpipe.cache.workspace import Workspace
+from ffpipe.errors import UserError
 from ffpipe.graph import build_graph, generations, select
 from ffpipe.run import events as ev
 from ffpipe.run.explain import CACHED, SKIPPED, decide_cached, is_forced
@@ -177,6 +178,7 @@ class _Run:
 
     def execute(self) -> RunSummary:
         self._check_output_names()
+        self._check_backend()
         sweep_stale_scratch(self.workspace.tmp_dir)
         self.emit(
             ev.RunStart(
@@ -508,6 +510,24 @@ class _Run:
 
     def _out_dir(self) -> Path:
         return self.options.out_dir or Path("out") / self.pipeline.name
+
+    def _check_backend(self) -> None:
+        """Let the backend refuse the whole plan (missing endpoint, model) before any work."""
+        steps = [
+            (
+                self.pipeline.instances[node].op,
+                {
+                    name: value
+                    for name, value in self.pipeline.instances[node].params.items()
+                    if not isinstance(value, Deferred)
+                },
+            )
+            for node in self.selected
+        ]
+        try:
+            self.backend.check(steps)
+        except BackendError as error:
+            raise UserError(str(error)) from None
 
     def _check_output_names(self) -> None:
         for spec in self.pipeline.outputs:

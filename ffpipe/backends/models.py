@@ -1,0 +1,42 @@
+"""Which catalog models a backend runs as named and which it stands in for, from capabilities."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ffpipe.catalog import OPS
+
+
+@dataclass(frozen=True)
+class StandIn:
+    """A model named by a step that the backend replaces with something else."""
+
+    parameter: str
+    requested: str
+    used: str
+
+    def __str__(self) -> str:
+        return f"{self.requested} -> {self.used}"
+
+
+def model_choices(op: str, params: Mapping[str, Any]) -> dict[str, str]:
+    """Every ``*_model`` parameter of ``op`` with the value ``params`` give it, else its default."""
+    fields = OPS[op].params.model_fields
+    return {
+        name: str(params.get(name, field.get_default(call_default_factory=True)))
+        for name, field in fields.items()
+        if name.endswith("_model")
+    }
+
+
+def stand_ins(capabilities: Mapping[str, Any], op: str, params: Mapping[str, Any]) -> list[StandIn]:
+    """The models of a step that ``capabilities`` report as substituted, with what is used."""
+    models = capabilities.get("models", {})
+    found = []
+    for parameter, requested in model_choices(op, params).items():
+        entry = models.get(parameter, {}).get(requested) if isinstance(models, Mapping) else None
+        if isinstance(entry, Mapping) and entry.get("status") != "exact":
+            found.append(StandIn(parameter, requested, str(entry.get("used", "unknown"))))
+    return found
