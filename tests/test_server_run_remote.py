@@ -141,3 +141,52 @@ def test_a_server_killed_mid_run_fails_clearly_and_a_rerun_resumes(tmp_path: Pat
     done = [json.loads(line) for line in again.stdout.splitlines() if line.startswith("{")]
     summary = next(event for event in done if event["event"] == "run_done")
     assert summary["cached"] == 1 and summary["ran"] == 2
+
+
+def _async_pipeline(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    pipeline = folder / "queued.yaml"
+    photo = ROOT / "media" / "grace_hopper.jpg"
+    pipeline.write_text(
+        "version: 1\nname: queued\n"
+        f"steps:\n  find:\n    uses: detect\n    async: true\n    job: {{priority: 8}}\n"
+        f"    with: {{target_media: {photo}}}\n"
+        "outputs:\n  faces.json: '{{ steps.find.output }}'\n"
+    )
+    return pipeline
+
+
+def test_an_async_step_runs_as_a_job_on_the_server_and_reattaches(
+    server: ServerHandle, tmp_path: Path
+) -> None:
+    pipeline = _async_pipeline(tmp_path / "project")
+    first = _run(pipeline, tmp_path, "--server", server.url, "--json")
+    assert first.returncode == 0, first.stderr
+    record = json.loads(next((tmp_path / "ws" / "runs").glob("*/run.json")).read_text())
+    step = record["steps"]["find"] if isinstance(record["steps"], dict) else record["steps"][0]
+    job_id = step["job_id"]
+    import httpx
+
+    status = httpx.get(f"{server.url}api/jobs/{job_id}", timeout=10).json()
+    assert status["status"] == "completed"
+    faces = json.loads((tmp_path / "out" / "queued" / "faces.json").read_text())
+    assert len(faces["faces"]) == 1
+    # Forced again: the same job id, so the runner reattaches to the finished job.
+    again = _run(pipeline, tmp_path, "--server", server.url, "--force-all", "--json")
+    assert again.returncode == 0, again.stderr
+    listed = httpx.get(f"{server.url}api/jobs", timeout=10).json()
+    jobs = listed["jobs"] if isinstance(listed, dict) else listed
+    assert [job["job_id"] for job in jobs].count(job_id) == 1
+
+
+def test_a_missing_endpoint_refuses_the_plan_before_anything_runs(
+    server: ServerHandle, tmp_path: Path
+) -> None:
+    config = tmp_path / "ffpipe.toml"
+    config.write_text('[server]\nendpoints = { detect = "/face_finder" }\n')
+    pipeline = _async_pipeline(tmp_path / "project")
+    result = _run(pipeline, tmp_path, "--server", server.url, "--config", str(config), "--json")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "'/face_finder'" in result.stderr and "/detect" in result.stderr
+    assert "step_start" not in result.stdout

@@ -225,7 +225,7 @@ def run(args: argparse.Namespace) -> int:
     fusion = plan_fusion(pipeline, graph, fuse=not args.no_fuse)
     from ffpipe.backends import make_backend
 
-    backend = make_backend(args.server)
+    backend = make_backend(args.server, config=args.config)
     try:
         decisions = plan_decisions(pipeline, graph, args, fusion, backend)
         substituted = stand_in_notes(pipeline, graph, backend.capabilities())

@@ -61,7 +61,14 @@ def add_server_argument(parser: argparse.ArgumentParser) -> None:
         "--server",
         default=os.environ.get("FFPIPE_SERVER") or None,
         metavar="URL",
-        help="run on a catalog server (gradio) instead of in-process (default: $FFPIPE_SERVER)",
+        help="run on a catalog server (gradio) instead of in-process (default: $FFPIPE_SERVER, "
+        "else the url in ffpipe.toml)",
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="server settings: url, auth_file, timeout, endpoint mapping (default: ./ffpipe.toml)",
     )
 
 
@@ -99,8 +106,8 @@ def run(args: argparse.Namespace) -> int:
     if len(set(names)) != len(names):
         raise UserError("two of the pipelines have the same name; their outputs would collide")
     workspace = Workspace(args.workspace)
-    options = {"strict_models": True} if args.strict_models and not args.server else {}
-    backend = make_backend(args.server, **options)
+    options = {"strict_models": True} if args.strict_models else {}
+    backend = make_backend(args.server, config=args.config, **options)
     reporter = make_reporter(json_lines=args.json)
     exit_code = EXIT_OK
     try:
