@@ -17,6 +17,7 @@ import os
 import sys
 from pathlib import Path
 
+from ffpipe.cli.validate_cmd import add_pipeline_arguments
 from ffpipe.errors import UserError
 
 HELP = "run a pipeline, reusing cached steps"
@@ -26,14 +27,7 @@ EXIT_STEP_FAILED = 1
 
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("files", nargs="+", type=Path, metavar="FILE", help="pipeline files")
-    parser.add_argument(
-        "-p",
-        "--param",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="override a pipeline param (repeatable)",
-    )
+    add_pipeline_arguments(parser)
     add_workspace_argument(parser)
     parser.add_argument("--out", type=Path, help="output root (default: out)")
     parser.add_argument("-j", "--jobs", type=int, help="steps at once (default: the backend's)")
@@ -100,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.jobs is not None and args.jobs < 1:
         raise UserError("--jobs must be at least 1")
-    overrides = parse_overrides(args.param)
+    overrides = parse_overrides(args.params)
     pipelines = [load_pipeline(path, overrides) for path in args.files]
     names = [pipeline.name for pipeline in pipelines]
     if len(set(names)) != len(names):

@@ -9,20 +9,14 @@ import argparse
 from pathlib import Path
 
 from ffpipe.cli.run_cmd import add_workspace_argument
+from ffpipe.cli.validate_cmd import add_pipeline_arguments
 
 HELP = "say whether the working tree still matches a pipeline's lock file"
 
 
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("files", nargs="+", type=Path, metavar="FILE", help="pipeline files")
-    parser.add_argument(
-        "-p",
-        "--param",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="the param overrides the run used",
-    )
+    add_pipeline_arguments(parser)
     add_workspace_argument(parser)
 
 
@@ -31,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
     from ffpipe.run.lockfile import differences, lock_path, read_lock
     from ffpipe.spec import load_pipeline, parse_overrides
 
-    overrides = parse_overrides(args.param)
+    overrides = parse_overrides(args.params)
     stats = Workspace(args.workspace).stats
     up_to_date = True
     for path in args.files:
