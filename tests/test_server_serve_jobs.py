@@ -1,0 +1,76 @@
+"""The catalog's asynchronous workflow on `ffpipe serve` itself: a 20 s video submitted as a job,
+its progress and estimated time shown, the server killed with SIGKILL mid-job and restarted on the
+same data folder, the job completed once more, its signed callback received and its result
+collected. Real server subprocesses on loopback, the builtin engine, nothing mocked."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import signal
+from pathlib import Path
+
+import pytest
+from _server_jobs_support import hook_listener, wait_until
+from _server_support import start_server
+
+from ffpipe.backends.jobs_client import JobsClient
+from ffpipe.catalog import JobStatus
+from ffpipe.engine.video import probe
+from ffpipe.server.jobs.webhooks import SIGNATURE_HEADER, verify
+
+MEDIA = Path(__file__).resolve().parent.parent / "media"
+
+
+def _clip(path: Path, seconds: float) -> Path:
+    spec = importlib.util.spec_from_file_location("make_clip", MEDIA / "make_clip.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.render_clip(
+        MEDIA / "astronaut.jpg", path, width=320, height=180, fps=5, seconds=seconds
+    )
+
+
+@pytest.mark.slow
+def test_a_20_second_video_job_survives_a_sigkill_of_ffpipe_serve(tmp_path: Path) -> None:
+    video = _clip(tmp_path / "clip20.mp4", seconds=20)
+    data = tmp_path / "data"
+    serve_args = ("--data-dir", str(data), "--allow-callback", "127.0.0.1")
+    params = {"output_video_resolution": "1280x720", "output_video_preset": "medium"}
+    shown: list[JobStatus] = []
+    with hook_listener() as listener:
+        first = start_server(tmp_path / "first", *serve_args)
+        try:
+            with JobsClient(first.url) as client:
+                client.submit(
+                    "video",
+                    params,
+                    {"target_media": video},
+                    job_id="clip20",
+                    callback_url=listener.url,
+                )
+                wait_until(lambda: client.status("clip20").progress >= 0.05, timeout=120)
+                shown.append(client.status("clip20"))
+        finally:
+            first.process.send_signal(signal.SIGKILL)
+            first.process.wait(10)
+        second = start_server(tmp_path / "second", *serve_args)
+        try:
+            with JobsClient(second.url) as client:
+                final = client.wait("clip20", timeout=300, poll_seconds=0.1, on_status=shown.append)
+                files = client.result("clip20", tmp_path / "collected")
+            [hook] = listener.wait_for(1)
+        finally:
+            assert second.stop() == 0
+
+    assert final.status == "completed", final.result
+    running = [status for status in shown if status.status == "processing" and status.progress]
+    assert running and any(status.estimated_time is not None for status in running)
+    assert final.result["attempts"] == 2 and "interrupted" in final.result["notes"][0]
+    secret = (data / "webhook-secret").read_text().strip().encode()
+    assert verify(hook.body, secret, hook.headers[SIGNATURE_HEADER])
+    assert json.loads(hook.body)["status"] == "completed"
+    info = probe(files["output"])
+    assert (info.width, info.height) == (1280, 720)
+    assert abs(info.duration - 20.0) < 0.5
