@@ -13,7 +13,7 @@ from ffpipe.spec.errors import did_you_mean
 
 
 class UnknownTarget(UserError):
-    """A ``--target`` that names no step or instance of the pipeline."""
+    """A ``--target`` (or ``--force``) that names no step or instance of the pipeline."""
 
 
 def build_graph(pipeline: LoadedPipeline) -> nx.DiGraph:
@@ -68,23 +68,33 @@ def generations(graph: nx.DiGraph) -> list[list[str]]:
     return [sorted(group, key=rank.__getitem__) for group in nx.topological_generations(graph)]
 
 
-def select(graph: nx.DiGraph, targets: Sequence[str], downstream: bool = False) -> set[str]:
-    """The instances needed to make ``targets`` (step ids or instance ids), and with
-    ``downstream`` also every instance after them (plus what those need)."""
+def named_nodes(graph: nx.DiGraph, names: Sequence[str], option: str = "--target") -> set[str]:
+    """The instances that ``names`` (step ids or instance ids) stand for.
+
+    Raises :class:`UnknownTarget`, worded for the command-line ``option``, for a name that is
+    neither a step nor an instance of the graph.
+    """
     chosen: set[str] = set()
     steps: dict[str, list[str]] = {}
     for node, data in graph.nodes(data=True):
         steps.setdefault(data.get("step", node), []).append(node)
-    for target in targets:
-        if target in graph:
-            chosen.add(target)
-        elif target in steps:
-            chosen.update(steps[target])
+    for name in names:
+        if name in graph:
+            chosen.add(name)
+        elif name in steps:
+            chosen.update(steps[name])
         else:
             raise UnknownTarget(
-                f"--target {target}: no such step{did_you_mean(target, [*steps, *graph.nodes])}; "
+                f"{option} {name}: no such step{did_you_mean(name, [*steps, *graph.nodes])}; "
                 f"steps: {', '.join(steps)}"
             )
+    return chosen
+
+
+def select(graph: nx.DiGraph, targets: Sequence[str], downstream: bool = False) -> set[str]:
+    """The instances needed to make ``targets`` (step ids or instance ids), and with
+    ``downstream`` also every instance after them (plus what those need)."""
+    chosen = named_nodes(graph, targets)
     if downstream:
         for node in list(chosen):
             chosen |= nx.descendants(graph, node)

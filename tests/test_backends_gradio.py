@@ -300,3 +300,39 @@ def test_ffpipe_run_against_no_server_is_one_clear_line(tmp_path: Path) -> None:
     assert finished.returncode == 2
     assert f"cannot reach {url}" in finished.stderr
     assert "Traceback" not in finished.stderr
+
+
+def test_a_file_url_naming_another_host_gets_no_credentials(
+    backend: GradioBackend, tmp_path: Path
+) -> None:
+    # A second loopback listener stands in for a host that a server's answer could name.
+    import http.server
+    import threading
+
+    seen: list[str] = []
+
+    class Recorder(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(self.headers.get("cookie") or "")
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"not the file")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    listener = http.server.HTTPServer(("127.0.0.1", 0), Recorder)
+    thread = threading.Thread(target=listener.serve_forever, daemon=True)
+    thread.start()
+    try:
+        server_path = backend._upload(TARGET)
+        elsewhere = f"http://127.0.0.1:{listener.server_port}/gradio_api/file={server_path}"
+        local = backend._download(
+            {"path": server_path, "url": elsewhere, "orig_name": "t.jpg"}, tmp_path
+        )
+    finally:
+        listener.shutdown()
+        listener.server_close()
+        thread.join()
+    assert seen == []
+    assert _sha(local) == _sha(TARGET)

@@ -123,3 +123,46 @@ def test_run_is_one_async_step(client: JobsClient, tmp_path: Path) -> None:
     client.cancel("c-run-x")
     with pytest.raises(JobFailedError, match="job c-run-x cancelled"):
         client.run("enhance", {"target_media": str(ASTRONAUT)}, tmp_path, job_id="c-run-x")
+
+
+def test_an_output_name_with_a_folder_is_refused(tmp_path: Path) -> None:
+    # A loopback stub stands in for a hostile server: ffpipe serve never sends such a name.
+    import http.server
+    import json
+    import threading
+
+    status = {
+        "job_id": "j1",
+        "status": "completed",
+        "progress": 1.0,
+        "estimated_time": 0,
+        "result": {"files": {"../escaped": "unused"}, "result": {}},
+    }
+
+    class Hostile(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = json.dumps(status).encode() if self.path == "/api/jobs/j1" else b"payload"
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    listener = http.server.HTTPServer(("127.0.0.1", 0), Hostile)
+    thread = threading.Thread(target=listener.serve_forever, daemon=True)
+    thread.start()
+    dest = tmp_path / "deep" / "dest"
+    try:
+        with (
+            JobsClient(f"http://127.0.0.1:{listener.server_port}") as client,
+            pytest.raises(JobsClientError, match="not a plain name"),
+        ):
+            client.result("j1", dest)
+    finally:
+        listener.shutdown()
+        listener.server_close()
+        thread.join()
+    assert not (tmp_path / "deep" / "escaped").exists()

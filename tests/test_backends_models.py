@@ -40,3 +40,16 @@ def test_exact_models_are_not_stand_ins() -> None:
         StandIn("face_detector_model", "retinaface", "hog")
     ]
     assert str(StandIn("p", "a", "b")) == "a -> b"
+
+
+def test_process_names_only_the_models_of_its_processors() -> None:
+    capabilities = BuiltinEngine().capabilities()
+    found = stand_ins(capabilities, "process", {"processors": ["enhance"]})
+    assert {stand_in.parameter for stand_in in found} == {
+        "face_detector_model",
+        "face_landmarker_model",
+        "face_enhancer_model",
+    }
+    chain = model_choices("process", {"processors": ["swap", "edit"], "face_editor_model": "x"})
+    assert chain["face_editor_model"] == "x"
+    assert "face_enhancer_model" not in chain and "face_swapper_model" in chain

@@ -124,6 +124,20 @@ def test_gc_removes_unreferenced_objects_and_scratch(workspace: Workspace) -> No
     assert list(workspace.tmp_dir.iterdir()) == []
 
 
+def test_gc_drops_the_named_views_of_the_objects_it_removes(workspace: Workspace) -> None:
+    kept = store_entry(workspace, "swap", {"output": b"swapped"}).outputs["output"]
+    orphan = workspace.objects.put_bytes(b"no entry uses this")
+    views = {}
+    for digest in (kept, orphan):
+        folder = workspace.names_dir / digest.removeprefix("sha256:")
+        folder.mkdir(parents=True)
+        views[digest] = folder / "photo.jpg"
+        views[digest].symlink_to(workspace.objects.path(digest))
+    collect(workspace)
+    assert views[kept].read_bytes() == b"swapped"
+    assert not views[orphan].parent.exists()
+
+
 def test_gc_keeps_tree_members_used_by_a_surviving_entry(
     workspace: Workspace, tmp_path: Path
 ) -> None:

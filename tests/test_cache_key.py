@@ -71,3 +71,21 @@ def test_removed_fields_and_other_ops_are_explained() -> None:
     assert reasons[0] == "op changed enhance -> edit"
     assert "face_enhancer_model removed" in reasons
     assert "input target_media removed" in reasons
+
+
+def test_the_inputs_file_types_move_the_key_and_are_explained() -> None:
+    # An engine names and encodes its output after its target: the same bytes as .png and as
+    # .jpg make different outputs.
+    as_jpg = key_document("enhance", PARAMS, INPUTS, IDENTITY, {"target_media": ".jpg"})
+    as_png = key_document("enhance", PARAMS, INPUTS, IDENTITY, {"target_media": ".png"})
+    assert step_key("enhance", PARAMS, INPUTS, IDENTITY, {"target_media": ".jpg"}) != step_key(
+        "enhance", PARAMS, INPUTS, IDENTITY, {"target_media": ".png"}
+    )
+    assert describe_changes(as_jpg, as_png) == ["input target_media file type changed .jpg -> .png"]
+
+
+def test_a_new_key_format_is_one_reason_not_a_list_of_field_changes() -> None:
+    old = {**key_document("enhance", PARAMS, INPUTS, IDENTITY), "format": 1}
+    old.pop("input_suffixes")
+    new = key_document("enhance", {**PARAMS, "face_enhancer_blend": 0.6}, INPUTS, IDENTITY)
+    assert describe_changes(old, new) == ["cache key format changed"]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from _cache_support import store_entry
 
-from ffpipe.cache.errors import WorkspaceBusy
+from ffpipe.cache.errors import NotAWorkspace, WorkspaceBusy
 from ffpipe.cache.workspace import Workspace
 
 _HOLD_LOCK = """
@@ -120,3 +120,10 @@ print(sorted(set(sys.modules) & {{"gradio", "cv2", "dlib", "numpy", "av", "gradi
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
     )
     assert finished.stdout.strip() == "[]"
+
+
+def test_a_file_in_place_of_the_workspace_is_a_user_error(tmp_path: Path) -> None:
+    root = tmp_path / "cache"
+    root.write_text("not a folder")
+    with pytest.raises(NotAWorkspace, match=f"the workspace {root} is not a folder"):
+        Workspace(root)

@@ -44,6 +44,16 @@ def test_workspace_may_come_before_the_action(
     assert "2 entries" in capsys.readouterr().out
 
 
+def test_the_workspace_defaults_to_ffpipe_workspace(
+    root: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As for `ffpipe run`: a cache kept elsewhere through the environment is the one listed.
+    monkeypatch.setenv("FFPIPE_WORKSPACE", str(root))
+    monkeypatch.chdir(root.parent.parent)
+    assert main(["cache", "ls"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].endswith(f"2.0 kB in {root}")
+
+
 def test_a_missing_workspace_is_not_an_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

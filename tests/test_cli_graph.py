@@ -29,3 +29,13 @@ def test_dot_to_a_file_with_a_target(tmp_path: Path) -> None:
 def test_unknown_format_is_an_argument_error() -> None:
     with pytest.raises(SystemExit):
         main(["graph", str(EXAMPLES / "portrait.yaml"), "--format", "png"])
+
+
+def test_an_unwritable_out_file_is_a_user_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "missing" / "g.md"
+    assert main(["graph", str(EXAMPLES / "portrait.yaml"), "-o", str(target)]) == 2
+    assert capsys.readouterr().err == (
+        f"ffpipe: error: cannot write {target}: No such file or directory\n"
+    )

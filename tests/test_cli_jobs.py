@@ -89,3 +89,21 @@ def test_the_console_command_runs(url: str) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert len(json.loads(done.stdout)) == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["list", "--limit", "0"], "--limit: '0' must be above 0"),
+        (["wait", "j1", "--interval", "-1"], "--interval: '-1' must be above 0"),
+        (["wait", "j1", "--timeout", "nan"], "--timeout: 'nan' must be above 0"),
+    ],
+)
+def test_numbers_that_make_no_sense_are_refused_before_any_request(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The server is never contacted: 127.0.0.1:9 (discard) would refuse the connection anyway.
+    with pytest.raises(SystemExit) as stopped:
+        main(["jobs", *args, "--server", "http://127.0.0.1:9"])
+    assert stopped.value.code == 2
+    assert message in capsys.readouterr().err

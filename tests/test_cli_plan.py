@@ -49,6 +49,11 @@ def test_plan_targets_and_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert "did you mean 'swap'" in capsys.readouterr().err
 
 
+def test_plan_refuses_forcing_an_unknown_step(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", str(EXAMPLES / "portrait.yaml"), "--force", "enhnace"]) == 2
+    assert "--force enhnace: no such step (did you mean 'enhance'?)" in capsys.readouterr().err
+
+
 def test_plan_refuses_an_invalid_pipeline(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["plan", str(BAD / "cycle_three.yaml")]) == 2
     assert "dependency cycle swap -> enhance -> edit -> swap" in capsys.readouterr().err

@@ -140,6 +140,29 @@ def test_failed_step_is_exit_1_and_keep_going_runs_the_rest(project: Path) -> No
     assert by_kind["step_done"] == ["found"]
 
 
+def test_a_value_that_fails_once_rendered_is_exit_2_with_its_location(project: Path) -> None:
+    write_pipeline(
+        project,
+        """
+        version: 1
+        steps:
+          found:
+            uses: detect
+            with: {target_media: astronaut.jpg}
+          restored:
+            uses: enhance
+            with:
+              target_media: astronaut.jpg
+              face_enhancer_blend: "{{ steps.found.result.faces | length / 0 }}"
+        """,
+        "divide.yaml",
+    )
+    result = ffpipe(project, "run", "divide.yaml")
+    assert result.returncode == 2, result.stderr
+    assert "divide.yaml:10:7: steps.restored.with.face_enhancer_blend:" in result.stdout
+    assert "Traceback" not in result.stderr
+
+
 def test_several_pipelines_in_one_call(project: Path) -> None:
     write_pipeline(project, PORTRAIT.replace("name: portrait", "name: second"), "second.yaml")
     result = ffpipe(project, "run", "portrait.yaml", "second.yaml")

@@ -34,3 +34,12 @@ def test_check_names_the_drifted_files(tmp_path: Path, capsys: pytest.CaptureFix
     assert main(["schema", "--out", str(out)]) == 0
     assert not (out / "ops" / "retired.schema.json").exists()
     assert main(["schema", "--check", "--out", str(out)]) == 0
+
+
+def test_an_unwritable_folder_is_a_user_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the schemas folder should go")
+    assert main(["schema", "--out", str(blocker / "schemas")]) == 2
+    assert f"cannot write the schemas to {blocker / 'schemas'}" in capsys.readouterr().err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -92,3 +93,29 @@ def test_no_lock_file(project: Path, capsys: pytest.CaptureFixture[str]) -> None
     (project / "pipe.lock").unlink()
     code, out = status(project, capsys)
     assert code == 1 and "no lock file" in out
+
+
+def test_a_removed_input_is_a_difference(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pipe = project / "pipe.yaml"
+    pipe.write_text(pipe.read_text().replace(', many: "*.jpg"', ""))
+    code, out = status(project, capsys)
+    assert code == 1 and "  input many removed\n" in out
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        ("<<<<<<< HEAD\nversion: 1\n=======\n  x: [\n", r"pipe.lock:\d+:\d+: the lock file is not"),
+        ("params: 3\n", "params in the lock file is not a mapping"),
+        ("outputs: {result: 1}\n", "outputs.result in the lock file has no path"),
+    ],
+)
+def test_a_damaged_lock_file_is_a_user_error(
+    project: Path, capsys: pytest.CaptureFixture[str], damage: str, message: str
+) -> None:
+    # A merge conflict in a committed lock file is the likely way to get here.
+    lock = project / "pipe.lock"
+    lock.write_text(lock.read_text() + damage if damage.startswith("<") else damage)
+    assert main(["status", "pipe.yaml", "--workspace", str(project / ".ffpipe")]) == 2
+    err = capsys.readouterr().err
+    assert re.search(message, err) and "run `ffpipe run`" in err

@@ -136,6 +136,14 @@ def test_bad_target_files(engine, tmp_path, content, message):
         _swap(engine, tmp_path, source_face=str(path))
 
 
+@pytest.mark.parametrize("name", ["notes.txt", "broken.mp4"])
+def test_a_target_that_is_no_media_is_a_media_error_whatever_its_name(engine, tmp_path, name):
+    path = tmp_path / name
+    path.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(500))
+    with pytest.raises(MediaError, match="is not an image"):
+        engine.run("enhance", {"target_media": str(path)}, RunContext(tmp_path / "out"))
+
+
 def test_too_large_target_is_refused(tmp_path):
     with pytest.raises(MediaError, match=r"astronaut\.jpg is 512x512 .*the limit is 0\.2"):
         _swap(BuiltinEngine(max_pixels=200_000), tmp_path)

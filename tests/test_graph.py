@@ -8,7 +8,15 @@ from pathlib import Path
 import pytest
 from _spec_support import EXAMPLES, write_pipeline
 
-from ffpipe.graph import UnknownTarget, build_graph, generations, select, to_dot, to_mermaid
+from ffpipe.graph import (
+    UnknownTarget,
+    build_graph,
+    generations,
+    named_nodes,
+    select,
+    to_dot,
+    to_mermaid,
+)
 from ffpipe.spec import PipelineErrors, load_pipeline
 
 DIAMOND = """
@@ -62,6 +70,13 @@ def test_select_by_step_or_instance_with_or_without_downstream(tmp_path: Path) -
     assert select(graph, ["look"], downstream=True) == set(graph.nodes)
     with pytest.raises(UnknownTarget, match="did you mean 'aged'"):
         select(graph, ["agde"])
+
+
+def test_named_nodes_expands_steps_and_words_errors_for_the_option(tmp_path: Path) -> None:
+    graph = build_graph(load_pipeline(write_pipeline(tmp_path, DIAMOND)))
+    assert named_nodes(graph, ["aged", "look"]) == {"look", "aged[age=30]", "aged[age=70]"}
+    with pytest.raises(UnknownTarget, match=r"^--force agde: no such step"):
+        named_nodes(graph, ["agde"], "--force")
 
 
 def test_instance_level_cycles_and_unknown_needs_are_located(tmp_path: Path) -> None:

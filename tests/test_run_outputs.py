@@ -54,3 +54,29 @@ def test_placing_the_same_artifact_again_leaves_nothing_behind(tmp_path: Path) -
     place(artifact, target)
     assert [p.name for p in target.parent.iterdir()] == ["p.jpg"]
     assert target.read_bytes() == b"same"
+
+
+@pytest.mark.parametrize("kind", ["file", "folder"])
+def test_an_interrupted_placement_leaves_the_old_output_and_no_partial_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    artifact = tmp_path / "artifact"
+    if kind == "file":
+        artifact.write_bytes(b"new")
+    else:
+        artifact.mkdir()
+        (artifact / "0001.png").write_bytes(b"new")
+    target = tmp_path / "out" / "result"
+    target.parent.mkdir()
+    target.write_bytes(b"old")
+
+    def copy_then_ctrl_c(source: str, destination: str) -> None:
+        # Stands in for a Ctrl-C arriving halfway through copying a large file across disks.
+        Path(destination).write_bytes(b"ne")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("ffpipe.run.outputs._link_or_copy", copy_then_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        place(artifact, target)
+    assert [p.name for p in target.parent.iterdir()] == ["result"]
+    assert target.read_bytes() == b"old"

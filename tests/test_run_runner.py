@@ -19,6 +19,7 @@ from _run_support import (
     write_pipeline,
 )
 
+from ffpipe.backends.base import StepRequest, StepResult
 from ffpipe.backends.local import LocalBackend
 from ffpipe.cache.workspace import Workspace
 from ffpipe.errors import UserError
@@ -232,6 +233,77 @@ def test_outputs_cannot_escape_through_a_symlinked_folder(project: Path) -> None
     assert list(outside.iterdir()) == []
 
 
+def test_a_file_in_place_of_the_output_folder_is_a_user_error(project: Path) -> None:
+    (project / "out").write_text("not a folder")
+    with pytest.raises(OutputPathError, match=r"cannot write output 'a' to .*out/a\.jpg"):
+        run(project, CountingBackend())
+    assert (project / "out").read_text() == "not a folder"
+
+
+class EditingBackend(CountingBackend):
+    """Stands in for a person saving over an input while its step runs (no real race needed)."""
+
+    def run(self, request: StepRequest) -> StepResult:
+        result = super().run(request)
+        target = Path(request.params["target_media"])
+        if target.name == "astronaut.jpg":
+            with target.open("ab") as file:
+                file.write(b"edited")
+        return result
+
+
+def test_an_input_edited_while_its_step_runs_is_not_cached_under_the_old_key(
+    project: Path,
+) -> None:
+    summary = run(project, EditingBackend(), keep_going=True)
+    assert summary.steps["enhance_a"].status == "failed"
+    assert "astronaut.jpg changed while the step ran" in str(summary.steps["enhance_a"].error)
+    assert statuses(summary)["enhance_b"] == "ran"
+    again = run(project, CountingBackend())
+    assert statuses(again)["enhance_a"] == "ran"
+
+
+def test_the_same_bytes_under_another_file_type_run_again(project: Path) -> None:
+    # The builtin engine encodes its output in the format its target's name says.
+    (project / "astronaut.png").write_bytes((project / "astronaut.jpg").read_bytes())
+    backend = CountingBackend()
+    assert statuses(run(project, backend))["enhance_a"] == "ran"
+    pipe = project / "pipe.yaml"
+    pipe.write_text(pipe.read_text().replace("a: astronaut.jpg", "a: astronaut.png"))
+    renamed = run(project, backend)
+    assert statuses(renamed)["enhance_a"] == "ran"
+    assert renamed.steps["enhance_a"].reasons == (
+        "input target_media (astronaut.png) file type changed .jpg -> .png",
+    )
+
+
+def test_parallelism_settings_do_not_redo_steps(project: Path) -> None:
+    # The engine's own tests show the bytes do not depend on them.
+    backend = CountingBackend()
+    run(project, backend)
+    pipe = project / "pipe.yaml"
+    pipe.write_text(
+        pipe.read_text().replace(
+            "face_editor_age: 30", "face_editor_age: 30\n      execution_thread_count: 8"
+        )
+    )
+    assert statuses(run(project, backend))["edit_a"] == "cached"
+
+
+def test_a_deferred_value_that_fails_is_a_located_user_error(project: Path) -> None:
+    pipe = project / "pipe.yaml"
+    pipe.write_text(
+        pipe.read_text().replace(
+            "face_editor_age: 30", 'face_editor_age: "{{ steps.enhance_a.result.op / 0 }}"'
+        )
+    )
+    summary = run(project, CountingBackend(), keep_going=True)
+    assert statuses(summary) == {"enhance_a": "ran", "edit_a": "failed", "enhance_b": "ran"}
+    assert "pipe.yaml:18:7: steps.edit_a.with.face_editor_age" in str(summary.steps["edit_a"].error)
+    assert summary.user_error
+    assert not run(project, FlakyBackend(broken=("enhance",)), force_all=True).user_error
+
+
 def test_target_runs_the_step_and_its_ancestors_only(project: Path) -> None:
     backend = CountingBackend()
     summary = run(project, backend, targets=("edit_a",))
@@ -248,6 +320,13 @@ def test_force_and_force_all_bypass_the_cache(project: Path) -> None:
     everything = run(project, backend, force_all=True)
     assert set(statuses(everything).values()) == {"ran"}
     assert backend.total == 3 + 1 + 3
+
+
+def test_force_of_an_unknown_step_is_a_user_error_before_anything_runs(project: Path) -> None:
+    backend = CountingBackend()
+    with pytest.raises(UserError, match="--force enhance_c: no such step"):
+        run(project, backend, force=("enhance_c",))
+    assert backend.total == 0
 
 
 def test_cache_false_always_runs(project: Path) -> None:

@@ -16,6 +16,7 @@ from gradio_client import Client, handle_file
 from ffpipe.server.auth import AuthFileError, basic_user, check_password, load_auth_file
 
 MEDIA = Path(__file__).resolve().parent.parent / "media"
+TARGET = MEDIA / "astronaut.jpg"
 USER, PASSWORD = "ada", "s3cret:with:colons"
 
 
@@ -118,3 +119,23 @@ def test_an_unreadable_auth_file_is_a_clear_cli_error(tmp_path: Path) -> None:
     assert finished.returncode == 2
     assert "cannot read auth file" in finished.stderr
     assert "Traceback" not in finished.stderr
+
+
+def test_basic_auth_opens_gradio_routes_too(server: ServerHandle) -> None:
+    headers = _basic(USER, PASSWORD)
+    with TARGET.open("rb") as handle:
+        upload = httpx.post(
+            f"{server.url}gradio_api/upload",
+            files=[("files", (TARGET.name, handle))],
+            headers=headers,
+            timeout=60,
+        )
+    assert upload.status_code == 200, upload.text
+    file = {"path": upload.json()[0], "meta": {"_type": "gradio.FileData"}}
+    answer = httpx.post(
+        f"{server.url}gradio_api/run/detect", json={"data": [file]}, headers=headers, timeout=60
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["data"][1]["face_count"] == 1
+    refused = httpx.post(f"{server.url}gradio_api/upload", headers=_basic(USER, "x"), timeout=60)
+    assert refused.status_code == 401

@@ -113,3 +113,36 @@ def test_a_video_over_ten_seconds_must_be_a_job(engine: BuiltinEngine, uploaded,
         )
     assert caught.value.error == "use a job"
     assert "/api/jobs" in caught.value.detail
+
+
+def test_a_failed_request_leaves_no_output_folder(
+    engine: BuiltinEngine, uploaded, tmp_path: Path
+) -> None:
+    roots, _ = uploaded
+    blank = roots[0] / "a" / "blank.png"
+    blank.write_bytes((MEDIA / "astronaut.jpg").read_bytes()[:100])
+    output_dir = tmp_path / "outputs"
+    with pytest.raises(RequestError):
+        execute(
+            engine,
+            "enhance",
+            {"target_media": {"path": str(blank)}},
+            roots=roots,
+            output_dir=output_dir,
+        )
+    assert list(output_dir.iterdir()) == []
+
+
+def test_an_outcome_names_the_folder_holding_its_files(
+    engine: BuiltinEngine, uploaded, tmp_path: Path
+) -> None:
+    roots, target = uploaded
+    outcome = execute(
+        engine,
+        "detect",
+        {"target_media": {"path": str(target)}},
+        roots=roots,
+        output_dir=tmp_path / "outputs",
+    )
+    assert outcome.folder.parent == tmp_path / "outputs"
+    assert all(outcome.folder in path.parents for path in outcome.files.values())

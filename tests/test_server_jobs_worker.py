@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 from _server_jobs_support import ASTRONAUT, GRACE, FrameEngine, builtin_engine, wait_until
 
@@ -174,3 +175,18 @@ def test_staged_inputs_are_removed_once_a_job_ends(store: JobStore, tmp_path: Pa
     assert not staged[0].parent.parent.exists()
     assert Path(outside.files["target_media"]).exists(), "files outside job-inputs are not ours"
     assert Path(store.get("kept-output").outputs["output"]).exists()
+
+
+def test_a_failed_job_leaves_no_output_folder(store: JobStore, tmp_path: Path) -> None:
+    blank = tmp_path / "in" / "blank.png"
+    blank.parent.mkdir()
+    cv2.imwrite(str(blank), np.full((64, 64, 3), 128, np.uint8))
+    store.submit("enhance", {}, {"target_media": str(blank)}, job_id="faceless")
+    runner = JobRunner(store, builtin_engine(), tmp_path)
+    runner.start()
+    try:
+        failed = wait_until(lambda: store.get("faceless").finished and store.get("faceless"))
+    finally:
+        runner.stop()
+    assert failed.status == "failed" and "no face" in failed.error
+    assert not (runner.outputs_dir / "faceless").exists()

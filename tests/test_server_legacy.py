@@ -135,3 +135,31 @@ def test_admission_refuses_beyond_running_plus_waiting() -> None:
     assert caught.value.error == "queue full"
     admission.leave()
     admission.enter()
+
+
+def _files_under(folder: Path) -> list[Path]:
+    return [path for path in folder.rglob("*") if path.is_file()] if folder.exists() else []
+
+
+def test_no_upload_or_output_stays_behind_after_a_request(server: ServerHandle) -> None:
+    file = {"name": "target.jpg", "data": _b64(TARGET)}
+    answered = _predict(server, {"fn_index": 3, "data": [file]})
+    assert answered.status_code == 200, answered.text
+    refused = _predict(server, {"fn_index": 0, "data": [file, {"name": "t.jpg", "data": "%"}]})
+    assert refused.status_code == 400, refused.text
+    enhanced = _predict(server, {"fn_index": 1, "data": [{"name": "x.jpg", "data": _b64(SOURCE)}]})
+    assert enhanced.status_code == 200, enhanced.text
+    no_face = _predict(
+        server, {"fn_index": 1, "data": [{"name": "n.png", "data": _b64(_blank_png(server))}]}
+    )
+    assert no_face.status_code == 422, no_face.text
+    assert _files_under(server.data_dir / "uploads" / "legacy") == []
+    assert _files_under(server.data_dir / "outputs") == []
+
+
+def _blank_png(server: ServerHandle) -> Path:
+    import cv2
+
+    path = server.data_dir.parent / "blank.png"
+    cv2.imwrite(str(path), np.full((64, 64, 3), 128, np.uint8))
+    return path

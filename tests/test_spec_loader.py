@@ -261,3 +261,86 @@ def test_name_defaults_to_the_file_stem_and_missing_file_is_located(tmp_path: Pa
 
 def test_media_folder_is_the_repository_one() -> None:
     assert (MEDIA / "astronaut.jpg").is_file()
+
+
+@pytest.mark.parametrize("name", ["../escaped", "a/b", ".hidden", "..", "' '"])
+def test_a_name_that_is_not_one_folder_is_refused(tmp_path: Path, name: str) -> None:
+    # The name is the folder under out/ that outputs go to: it must not point elsewhere.
+    path = write_pipeline(tmp_path, SWAP.replace("version: 1", f"version: 1\n    name: {name}"))
+    with pytest.raises(PipelineErrors, match=r"pipeline.yaml:2:1: name: .* is not a plain name"):
+        load_pipeline(path)
+
+
+def test_a_field_no_step_has_is_reported_where_it_is_read(tmp_path: Path) -> None:
+    # Caught by validate, not after the upstream step has run.
+    path = write_pipeline(
+        tmp_path,
+        """
+        version: 1
+        steps:
+          a:
+            uses: detect
+            with: {target_media: astronaut.jpg}
+          b:
+            uses: enhance
+            if: "{{ steps.a.reslt.faces | length > 0 }}"
+            with: {target_media: "{{ steps.a.outptu }}"}
+        outputs:
+          x: "{{ steps.b.output }}"
+        """,
+    )
+    with pytest.raises(PipelineErrors) as raised:
+        load_pipeline(path)
+    assert [(error.location.line, error.message) for error in raised.value.errors] == [
+        (
+            8,
+            "steps.a.reslt: a step has no 'reslt' (did you mean 'result'?); it has output, "
+            "outputs, result",
+        ),
+        (
+            9,
+            "steps.a.outptu: a step has no 'outptu' (did you mean 'output'?); it has output, "
+            "outputs, result",
+        ),
+    ]
+
+
+@pytest.mark.parametrize("text", ["nan", "inf", "-inf", "1e400"])
+def test_a_number_param_must_be_finite(tmp_path: Path, text: str) -> None:
+    path = write_pipeline(
+        tmp_path,
+        """
+        version: 1
+        params:
+          scale: {type: number, default: 1}
+        steps:
+          e:
+            uses: enhance
+            with: {target_media: astronaut.jpg, output_path: "x{{ params.scale }}.jpg"}
+        """,
+    )
+    with pytest.raises(PipelineErrors, match=r"pipeline.yaml:3:3: params.scale: .* finite"):
+        load_pipeline(path, {"scale": text})
+
+
+@pytest.mark.parametrize("timeout", ["30", '"{{ params.limit }}"'])
+def test_a_needs_entry_that_is_not_text_is_reported_once(tmp_path: Path, timeout: str) -> None:
+    path = write_pipeline(
+        tmp_path,
+        f"""
+        version: 1
+        params:
+          limit: {{type: number, default: 30}}
+        steps:
+          e:
+            uses: enhance
+            needs: [5]
+            timeout: {timeout}
+            with: {{target_media: astronaut.jpg}}
+        """,
+    )
+    with pytest.raises(PipelineErrors) as raised:
+        load_pipeline(path)
+    assert [str(error).split(": ", 1)[1] for error in raised.value.errors] == [
+        "steps.e.needs[0]: 5 should be a valid string"
+    ]

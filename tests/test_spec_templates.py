@@ -74,3 +74,10 @@ def test_direct_lookups_match_jinja2(source: str, value: object) -> None:
 def test_dict_attribute_names_are_left_to_jinja2() -> None:
     # jinja2 reads `params.items` as the dict method, not the key: the fast path must agree.
     assert callable(parse_template("{{ params.items }}").render({"params": {"items": 1}}))
+
+
+def test_step_fields_name_each_field_read_of_each_step() -> None:
+    template = parse_template(
+        "{{ steps.a.result.faces | length > 0 and steps['b']['output'] ~ steps.c.outptu }}"
+    )
+    assert template.step_fields == {("a", "result"), ("b", "output"), ("c", "outptu")}

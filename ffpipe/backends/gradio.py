@@ -392,11 +392,16 @@ class GradioBackend(Backend):
 
     def _download(self, file_data: Any, workdir: Path) -> Path:
         server_path = _field(file_data, "path")
-        url = _field(file_data, "url") or f"gradio_api/file={server_path}"
         name = _field(file_data, "orig_name") or Path(str(server_path)).name
         target = workdir / Path(str(name)).name
         client = self._client
-        full_url = urllib.parse.urljoin(self.url, url)
+        own_url = urllib.parse.urljoin(self.url, f"gradio_api/file={server_path}")
+        given = _field(file_data, "url")
+        full_url = urllib.parse.urljoin(self.url, str(given)) if given else own_url
+        if not _same_origin(full_url, self.url):
+            # Our session cookies go with the request: never to a host the answer names, only
+            # to the server we logged in to.
+            full_url = own_url
 
         def fetch() -> None:
             with httpx.stream(
@@ -415,6 +420,12 @@ class GradioBackend(Backend):
         with self._lock:
             self._server_files[file_digest(target)] = str(server_path)
         return target
+
+
+def _same_origin(url: str, base: str) -> bool:
+    """Whether ``url`` has the scheme, host and port of ``base``."""
+    first, second = urllib.parse.urlsplit(url), urllib.parse.urlsplit(base)
+    return (first.scheme, first.netloc) == (second.scheme, second.netloc)
 
 
 def _unpack(archive: Path, folder: Path) -> Path:

@@ -258,6 +258,9 @@ class JobsClient:
         dest_dir.mkdir(parents=True, exist_ok=True)
         downloaded: dict[str, Path] = {}
         for name in (status.result or {}).get("files", {}):
+            if name in ("", ".", "..") or Path(name).name != name or "\\" in name:
+                # The name becomes a local file name: one with a folder in it could land anywhere.
+                raise JobsClientError(f"{self.url} named an output {name!r}, not a plain name")
             response = self._request("GET", f"/api/jobs/{job_id}/result/{name}")
             filename = ""
             disposition = response.headers.get("content-disposition", "")

@@ -22,7 +22,17 @@ class StandIn:
 
 
 def model_choices(op: str, params: Mapping[str, Any]) -> dict[str, str]:
-    """Every ``*_model`` parameter of ``op`` with the value ``params`` give it, else its default."""
+    """Every ``*_model`` parameter of ``op`` with the value ``params`` give it, else its default.
+
+    ``process`` uses only the models of the ``processors`` it lists, as each of those ops would.
+    """
+    processors = params.get("processors") if op == "process" else None
+    if isinstance(processors, list):
+        chosen: dict[str, str] = {}
+        for processor in processors:
+            if processor in OPS and processor != "process":
+                chosen.update(model_choices(processor, params))
+        return chosen
     fields = OPS[op].params.model_fields
     return {
         name: str(params.get(name, field.get_default(call_default_factory=True)))

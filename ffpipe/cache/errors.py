@@ -26,3 +26,7 @@ class NotCanonical(CacheError, ValueError):
 
 class WorkspaceBusy(UserError):
     """Another ffpipe process holds the workspace lock for longer than we were willing to wait."""
+
+
+class NotAWorkspace(UserError):
+    """The workspace path names something other than a folder."""

@@ -8,6 +8,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
+from ffpipe.cache.fingerprint import hex_of
 from ffpipe.cache.objects import ObjectStore, is_tree
 from ffpipe.cache.steps import StepEntry
 from ffpipe.cache.workspace import Workspace
@@ -88,6 +89,7 @@ def collect(
         for blob, size in sizes.items():
             if blob not in live:
                 store.remove(blob)
+                shutil.rmtree(workspace.names_dir / hex_of(blob), ignore_errors=True)
                 report.removed_objects += 1
                 report.freed_bytes += size
         for tree in store.materialised_trees():

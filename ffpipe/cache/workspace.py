@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 
-from ffpipe.cache.errors import WorkspaceBusy
+from ffpipe.cache.errors import NotAWorkspace, WorkspaceBusy
 from ffpipe.cache.objects import ObjectStore
 from ffpipe.cache.stats import StatTable
 from ffpipe.cache.steps import StepStore
@@ -30,6 +30,8 @@ class Workspace:
 
     def __init__(self, root: Path = DEFAULT_ROOT) -> None:
         self.root = Path(root)
+        if self.root.exists() and not self.root.is_dir():
+            raise NotAWorkspace(f"the workspace {self.root} is not a folder")
 
     @cached_property
     def objects(self) -> ObjectStore:
@@ -50,6 +52,12 @@ class Workspace:
     def runs_dir(self) -> Path:
         """Where run records go, one folder per run (``root/runs``)."""
         return _folder(self.root / "runs")
+
+    @property
+    def names_dir(self) -> Path:
+        """Named views of objects, ``root/names/<hex>/<file name>`` (symbolic links), so that
+        engines and outputs see a file's extension; gc drops those of removed objects."""
+        return self.root / "names"
 
     @cached_property
     def tmp_dir(self) -> Path:

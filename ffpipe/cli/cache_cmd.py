@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 
@@ -17,7 +18,7 @@ EXIT_CORRUPT = 1
 
 def register(parser: argparse.ArgumentParser) -> None:
     """Add the ``ls``, ``gc`` and ``verify`` subcommands."""
-    _add_workspace(parser, default=DEFAULT_ROOT)
+    _add_workspace(parser, default=Path(os.environ.get("FFPIPE_WORKSPACE") or DEFAULT_ROOT))
     actions = parser.add_subparsers(dest="cache_action", metavar="ACTION", required=True)
     listing = actions.add_parser("ls", help="list step entries with their age and size")
     _add_workspace(listing)
@@ -54,7 +55,7 @@ def _add_workspace(parser: argparse.ArgumentParser, default: object = argparse.S
         "--workspace",
         metavar="DIR",
         default=default,
-        help=f"the workspace folder (default: {DEFAULT_ROOT})",
+        help=f"the workspace folder (default: $FFPIPE_WORKSPACE, else {DEFAULT_ROOT})",
     )
 
 

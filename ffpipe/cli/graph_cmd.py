@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from ffpipe.cli.validate_cmd import add_pipeline_arguments
+from ffpipe.errors import UserError
 from ffpipe.graph import build_graph, select, to_dot, to_mermaid
 from ffpipe.spec import load_pipeline, parse_overrides
 
@@ -34,7 +35,10 @@ def run(args: argparse.Namespace) -> int:
         graph = graph.subgraph(select(graph, args.target, args.downstream)).copy()
     text = (to_mermaid if args.format == "mermaid" else to_dot)(graph, pipeline)
     if args.out:
-        args.out.write_text(text, encoding="utf-8")
+        try:
+            args.out.write_text(text, encoding="utf-8")
+        except OSError as error:
+            raise UserError(f"cannot write {args.out}: {error.strerror or error}") from None
     else:
         print(text, end="")
     return 0

@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from ffpipe.catalog import JobStatus
@@ -15,6 +16,21 @@ HELP = "list, inspect, wait for or cancel jobs on a server"
 DEFAULT_SERVER = "http://127.0.0.1:9002"
 EXIT_JOB_FAILED = 1
 STATES = ("queued", "processing", "completed", "failed", "cancelled")
+
+
+def _positive(kind: type[float] | type[int]) -> Callable[[str], float]:
+    """An argparse type: a number of ``kind`` above zero."""
+
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not value > 0 or value == float("inf"):
+            raise argparse.ArgumentTypeError(f"{text!r} must be above 0")
+        return value
+
+    return parse
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -39,7 +55,9 @@ def register(parser: argparse.ArgumentParser) -> None:
     listing = actions.add_parser("list", parents=[common], help="jobs, newest first")
     listing.add_argument("--status", choices=STATES, help="only jobs in this state")
     listing.add_argument("--op", help="only jobs of this op")
-    listing.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
+    listing.add_argument(
+        "--limit", type=_positive(int), default=50, help="at most this many (default 50)"
+    )
     for name, summary in (
         ("status", "the status of one job"),
         ("wait", "wait for a job to finish, showing its progress"),
@@ -48,9 +66,14 @@ def register(parser: argparse.ArgumentParser) -> None:
         action = actions.add_parser(name, parents=[common], help=summary)
         action.add_argument("job_id", metavar="ID")
         if name == "wait":
-            action.add_argument("--timeout", type=float, help="give up after this many seconds")
             action.add_argument(
-                "--interval", type=float, default=1.0, help="seconds between polls (default 1)"
+                "--timeout", type=_positive(float), help="give up after this many seconds"
+            )
+            action.add_argument(
+                "--interval",
+                type=_positive(float),
+                default=1.0,
+                help="seconds between polls (default 1)",
             )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -12,7 +12,7 @@ import networkx as nx
 
 from ffpipe.cli.run_cmd import add_fuse_argument, add_server_argument, add_workspace_argument
 from ffpipe.cli.validate_cmd import add_pipeline_arguments
-from ffpipe.graph import build_graph, generations, select
+from ffpipe.graph import build_graph, generations, named_nodes, select
 from ffpipe.spec import Deferred, LoadedPipeline, StepInstance, load_pipeline, parse_overrides
 
 if TYPE_CHECKING:
@@ -43,17 +43,18 @@ def register(parser: argparse.ArgumentParser) -> None:
     add_server_argument(parser)
 
 
-def planned_graph(pipeline: LoadedPipeline, targets: list[str], downstream: bool) -> nx.DiGraph:
-    """The DAG of ``pipeline``, limited to ``targets`` (and what they need) when given."""
+def planned_graph(
+    pipeline: LoadedPipeline, targets: list[str], downstream: bool, forced: Sequence[str] = ()
+) -> nx.DiGraph:
+    """The DAG of ``pipeline``, limited to ``targets`` (and what they need) when given.
+
+    Raises :class:`ffpipe.graph.UnknownTarget` when a target or a ``forced`` name is no step.
+    """
     graph = build_graph(pipeline)
+    named_nodes(graph, forced, "--force")
     if targets:
         graph = graph.subgraph(select(graph, targets, downstream)).copy()
     return graph
-
-
-def plan_order(pipeline: LoadedPipeline, targets: list[str], downstream: bool) -> list[list[str]]:
-    """Instance ids in run order, by generation, limited to ``targets`` when given."""
-    return generations(planned_graph(pipeline, targets, downstream))
 
 
 def plan_fusion(pipeline: LoadedPipeline, graph: nx.DiGraph, *, fuse: bool = True) -> Fusion:
@@ -220,7 +221,7 @@ def plan_json(
 def run(args: argparse.Namespace) -> int:
     """Print the plan."""
     pipeline = load_pipeline(args.file, parse_overrides(args.params))
-    graph = planned_graph(pipeline, args.target, args.downstream)
+    graph = planned_graph(pipeline, args.target, args.downstream, args.force)
     order = generations(graph)
     fusion = plan_fusion(pipeline, graph, fuse=not args.no_fuse)
     from ffpipe.backends import make_backend

@@ -3,7 +3,8 @@
 Exit codes:
   0    every step ran or was cached, and the outputs were written
   1    a step failed (the others not downstream of it ran with --keep-going)
-  2    a user error: a bad pipeline, argument or input (reported with its location)
+  2    a user error: a bad pipeline, argument or input (reported with its location), also
+       when found only as the run reached it (a value rendered from an earlier step's result)
   130  interrupted (Ctrl-C); finished steps stay cached, no partial object is left
 
 The workspace is ``.ffpipe/`` in the current folder (``--workspace DIR`` or FFPIPE_WORKSPACE);
@@ -23,6 +24,7 @@ from ffpipe.errors import UserError
 HELP = "run a pipeline, reusing cached steps"
 EXIT_OK = 0
 EXIT_STEP_FAILED = 1
+EXIT_USER_ERROR = UserError.exit_code
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -122,7 +124,9 @@ def run(args: argparse.Namespace) -> int:
                 reporter,
             )
             if summary.status != "ok":
-                exit_code = EXIT_STEP_FAILED
+                # A step that failed on the pipeline's own mistake is the user's to fix.
+                failed = EXIT_USER_ERROR if summary.user_error else EXIT_STEP_FAILED
+                exit_code = max(exit_code, failed)
                 if not args.keep_going:
                     break
     finally:

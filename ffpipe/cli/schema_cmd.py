@@ -59,13 +59,22 @@ def run(args: argparse.Namespace) -> int:
             )
         print(f"{args.out}: schemas match the models")
         return 0
-    for name, text in all_schemas().items():
-        path = args.out / name
+    try:
+        _write(args.out)
+    except OSError as error:
+        raise UserError(f"cannot write the schemas to {args.out}: {error}") from None
+    print(f"wrote the schemas to {args.out}")
+    return 0
+
+
+def _write(folder: Path) -> None:
+    """Bring ``folder`` in line with the models: write what differs, drop stale op schemas."""
+    expected = all_schemas()
+    for name, text in expected.items():
+        path = folder / name
         path.parent.mkdir(parents=True, exist_ok=True)
         if not path.is_file() or path.read_text(encoding="utf-8") != text:
             path.write_text(text, encoding="utf-8")
-    for path in sorted((args.out / "ops").glob("*.schema.json")):
-        if f"ops/{path.name}" not in all_schemas():
+    for path in sorted((folder / "ops").glob("*.schema.json")):
+        if f"ops/{path.name}" not in expected:
             path.unlink()
-    print(f"wrote the schemas to {args.out}")
-    return 0

@@ -36,10 +36,20 @@ def _positive(text: str) -> int:
     return value
 
 
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0-65535)")
+    return value
+
+
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--engine", choices=ENGINES, default="builtin", help="engine to serve")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    parser.add_argument("--port", type=int, default=9002, help="port to listen on (default 9002)")
+    parser.add_argument("--port", type=_port, default=9002, help="port to listen on (default 9002)")
     parser.add_argument(
         "--auth-file", type=Path, help="file of user:password lines; every endpoint needs one"
     )
@@ -90,6 +100,13 @@ def run(args: argparse.Namespace) -> int:
             credentials = load_auth_file(args.auth_file)
         except AuthFileError as error:
             raise UserError(str(error)) from None
+    if args.data_dir.exists() and not args.data_dir.is_dir():
+        raise UserError(f"--data-dir {args.data_dir} is not a folder")
+    try:
+        args.data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        reason = error.strerror or error
+        raise UserError(f"cannot use --data-dir {args.data_dir}: {reason}") from None
     settings = ServerSettings(
         data_dir=args.data_dir.resolve(),
         host=args.host,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -152,12 +151,14 @@ class BuiltinEngine(Engine):
         self, ops: list[str], target: Path, params: Any, context: RunContext
     ) -> EngineOutput:
         name = params.output_path or target.name
-        fmt = output_format(name)
         destination = context.out_dir / name
         if destination.resolve() == target.resolve():
             raise EngineError(f"the output {name} would overwrite the target; set output_path")
         label = f"target_media {target.name}"
+        # Read first: a target that is no image (a damaged video, a text file) is the user's real
+        # problem, not the output format its name would imply.
         image = read_image(target, max_pixels=self.max_pixels, role="target_media")
+        fmt = output_format(name)
         context.report(0.1, "prepare")
         pipeline = FramePipeline(
             [(op, params) for op in ops],
@@ -232,8 +233,6 @@ class BuiltinEngine(Engine):
 
     @staticmethod
     def _video_only(op: str, target: Path, params: Any, context: RunContext) -> EngineOutput:
-        if importlib.util.find_spec("ffpipe.engine.video") is None:
-            raise UnsupportedError(f"the {op} op is not yet available on the builtin engine")
         from ffpipe.engine import video
 
         if not video.is_video(target):
@@ -259,8 +258,6 @@ def _set_threads(count: int) -> None:
 
 
 def _is_video(path: Path) -> bool:
-    if importlib.util.find_spec("ffpipe.engine.video") is None:
-        return False
     from ffpipe.engine.video import is_video
 
     return is_video(path)

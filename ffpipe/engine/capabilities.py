@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from typing import Any
 
 from ffpipe.catalog.edit import FACE_EDITOR_MODELS
@@ -32,29 +31,25 @@ _OP_MODELS = {
     "enhance": ("face_detector_model", "face_landmarker_model", "face_enhancer_model"),
     "edit": ("face_detector_model", "face_landmarker_model", "face_editor_model"),
 }
-_FALLBACK_ENCODERS = ["libx264", "libx265", "libvpx-vp9"]
 
 
 def used_for(parameter: str, name: str) -> str:
     """What the engine runs in place of model ``name`` of ``parameter``.
 
-    The enhance and edit modules describe their own stand-ins per model when they are present.
+    The enhance and edit modules describe their own stand-ins per model.
     """
     described = _module_methods().get(parameter, {})
     return described.get(name, MODEL_PARAMETERS[parameter][1])
 
 
 def _module_methods() -> dict[str, dict[str, str]]:
-    methods: dict[str, dict[str, str]] = {}
-    if importlib.util.find_spec("ffpipe.engine.enhance") is not None:
-        from ffpipe.engine.enhance import ENHANCER_METHOD
+    from ffpipe.engine.edit import EDITOR_METHOD
+    from ffpipe.engine.enhance import ENHANCER_METHOD
 
-        methods["face_enhancer_model"] = dict(ENHANCER_METHOD)
-    if importlib.util.find_spec("ffpipe.engine.edit") is not None:
-        from ffpipe.engine.edit import EDITOR_METHOD
-
-        methods["face_editor_model"] = dict(EDITOR_METHOD)
-    return methods
+    return {
+        "face_enhancer_model": dict(ENHANCER_METHOD),
+        "face_editor_model": dict(EDITOR_METHOD),
+    }
 
 
 def models() -> dict[str, dict[str, dict[str, str]]]:
@@ -93,21 +88,13 @@ def unsupported_parameters() -> dict[str, str]:
         "face_recognizer_device": "only 'cpu' is available on the builtin engine",
         "face_enhancer_device": "only 'cpu' is available on the builtin engine",
     }
-    if importlib.util.find_spec("ffpipe.engine.edit") is not None:
-        from ffpipe.engine.edit import UNSUPPORTED
+    from ffpipe.engine.edit import UNSUPPORTED
 
-        reasons.update(UNSUPPORTED)
-    else:
-        reasons["edit"] = "the edit op is not yet available on the builtin engine"
-    if importlib.util.find_spec("ffpipe.engine.enhance") is None:
-        reasons["enhance"] = "the enhance op is not yet available on the builtin engine"
-    return reasons
+    return {**reasons, **UNSUPPORTED}
 
 
 def encoders() -> list[str]:
-    """Video encoders: the video module's own list when it is installed."""
-    if importlib.util.find_spec("ffpipe.engine.video") is None:
-        return list(_FALLBACK_ENCODERS)
+    """Video encoders this engine can write (PyAV loads only when they are asked for)."""
     from ffpipe.engine.video import encoders as video_encoders
 
     return list(video_encoders())

@@ -11,8 +11,6 @@ output does not depend on the number of workers.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -23,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from ffpipe.catalog import FRAME_OPS, CatalogModel
-from ffpipe.engine.api import EngineError, FaceNotFoundError, UnsupportedError
+from ffpipe.engine.api import EngineError, FaceNotFoundError
 from ffpipe.engine.faces import Face, detect_faces, refresh_landmarks, with_embedding
 from ffpipe.engine.images import MAX_PIXELS, read_image
 from ffpipe.engine.masks import blend, build_mask
@@ -35,7 +33,6 @@ FaceFn = Callable[[np.ndarray, Face], np.ndarray]
 
 # Geometric edits move pixels beyond the face; their mask box is grown by this fraction per side.
 EDIT_MASK_EXPAND = 0.5
-_MODULES = {"enhance": "ffpipe.engine.enhance", "edit": "ffpipe.engine.edit"}
 
 
 @dataclass(frozen=True)
@@ -51,14 +48,6 @@ class _Reference:
     frame: np.ndarray
     faces: list[Face]
     position: int
-
-
-def optional_module(op: str) -> Any:
-    """The module of a per-face op written separately (enhance, edit), or UnsupportedError."""
-    name = _MODULES[op]
-    if importlib.util.find_spec(name) is None:
-        raise UnsupportedError(f"the {op} op is not yet available on the builtin engine")
-    return importlib.import_module(name)
 
 
 class FramePipeline:
@@ -104,11 +93,15 @@ class FramePipeline:
             source = self._prepare_source(params)
             boost = int(params.face_swapper_pixel_boost)
             return lambda frame, face: swap_face(frame, face, source, boost)
-        module = optional_module(op)
+        # Imported here: they load OpenCV, which a pipeline that only plans never needs.
         if op == "edit":
-            module.check_supported(params)
-            return lambda frame, face: module.edit_face(frame, face, params)
-        return lambda frame, face: module.enhance_face(frame, face, params)
+            from ffpipe.engine.edit import check_supported, edit_face
+
+            check_supported(params)
+            return lambda frame, face: edit_face(frame, face, params)
+        from ffpipe.engine.enhance import enhance_face
+
+        return lambda frame, face: enhance_face(frame, face, params)
 
     def _prepare_source(self, params: Any) -> SourceFace:
         if not getattr(params, "source_face", None):

@@ -78,9 +78,6 @@ class Fusion:
     def group_headed_by(self, node: str) -> FusedGroup | None:
         return next((group for group in self.groups if group.head == node), None)
 
-    def group_of(self, node: str) -> FusedGroup | None:
-        return next((group for group in self.groups if node in group.members), None)
-
 
 def find_fusion(pipeline: LoadedPipeline, graph: nx.DiGraph) -> Fusion:
     """The fusable chains among the instances of ``graph`` (the video check aside).

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import yaml
 
 from ffpipe.backends.base import BackendIdentity
+from ffpipe.errors import UserError
 from ffpipe.run.download import is_url
 from ffpipe.spec.instance import LoadedPipeline
 
@@ -99,18 +100,49 @@ def write_lock(path: Path, document: Mapping[str, Any]) -> None:
     if path.is_file() and path.read_text(encoding="utf-8") == text:
         return
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
+    try:
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, path)
+    except BaseException:
+        # Beside the user's pipeline, where a stray file would end up in git.
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+class LockFileError(UserError):
+    """A lock file that cannot be read as one (say, left with git merge-conflict markers)."""
+
+
+_MAPPINGS = ("params", "engine", "inputs", "steps", "outputs")
 
 
 def read_lock(path: Path) -> dict[str, Any] | None:
-    """The lock document, or None when there is none."""
+    """The lock document, or None when there is none.
+
+    Raises :class:`LockFileError` when the file is not a lock document.
+    """
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return None
-    document = yaml.safe_load(text)
-    return document if isinstance(document, dict) else None
+    except (OSError, UnicodeDecodeError) as error:
+        raise LockFileError(f"cannot read the lock file {path}: {error}") from None
+    redo = "; run `ffpipe run` on its pipeline to write it again"
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        where = getattr(error, "problem_mark", None)
+        at = f":{where.line + 1}:{where.column + 1}" if where is not None else ""
+        raise LockFileError(f"{path}{at}: the lock file is not valid YAML{redo}") from None
+    if not isinstance(document, dict):
+        raise LockFileError(f"{path}: the lock file is not a mapping{redo}")
+    for section in _MAPPINGS:
+        if not isinstance(document.get(section) or {}, dict):
+            raise LockFileError(f"{path}: {section} in the lock file is not a mapping{redo}")
+    for name, entry in (document.get("outputs") or {}).items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
+            raise LockFileError(f"{path}: outputs.{name} in the lock file has no path{redo}")
+    return document
 
 
 def _flatten_inputs(entries: Any) -> list[dict[str, Any]]:
@@ -136,10 +168,10 @@ def differences(pipeline: LoadedPipeline, lock: Mapping[str, Any], digest: Diges
             found.append(f"param {name}: {before!r} in the lock, {now!r} now")
     locked_inputs = lock.get("inputs") or {}
     for name in sorted(set(locked_inputs) | set(pipeline.inputs)):
-        current = _input_entries(pipeline.inputs[name], folder, _no_digest)
         if name not in locked_inputs or name not in pipeline.inputs:
             found.append(f"input {name} {'added' if name in pipeline.inputs else 'removed'}")
             continue
+        current = _input_entries(pipeline.inputs[name], folder, _no_digest)
         found += _input_changes(name, locked_inputs[name], current, folder, digest)
     for name, entry in sorted((lock.get("outputs") or {}).items()):
         path = (folder / entry["path"]).resolve()

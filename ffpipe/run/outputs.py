@@ -32,27 +32,36 @@ def destination(out_dir: Path, name: str, artifact: Path) -> Path:
 
 
 def place(artifact: Path, target: Path) -> None:
-    """Hard-link (or copy, across file systems) ``artifact`` to ``target``, replacing it whole."""
+    """Hard-link (or copy, across file systems) ``artifact`` to ``target``, replacing it whole.
+
+    Interrupted (Ctrl-C, a full disk), it leaves ``target`` as it was and no partial copy.
+    """
     artifact = artifact.resolve()
     target.parent.mkdir(parents=True, exist_ok=True)
-    if artifact.is_dir():
-        staging = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        shutil.rmtree(staging, ignore_errors=True)
-        shutil.copytree(artifact, staging, copy_function=_link_or_copy)
-        if target.is_dir() and not target.is_symlink():
-            shutil.rmtree(target)
-        elif target.exists():
-            target.unlink()
-        os.replace(staging, target)
-        return
-    if target.is_file() and os.path.samefile(artifact, target):
+    if not artifact.is_dir() and target.is_file() and os.path.samefile(artifact, target):
         return
     staging = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    staging.unlink(missing_ok=True)
-    _link_or_copy(str(artifact), str(staging))
-    if target.is_dir() and not target.is_symlink():
-        shutil.rmtree(target)
-    os.replace(staging, target)
+    _remove(staging)
+    try:
+        if artifact.is_dir():
+            shutil.copytree(artifact, staging, copy_function=_link_or_copy)
+        else:
+            _link_or_copy(str(artifact), str(staging))
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        elif artifact.is_dir() and target.exists():
+            target.unlink()
+        os.replace(staging, target)
+    except BaseException:
+        _remove(staging)
+        raise
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def _link_or_copy(source: str, target: str) -> None:

@@ -23,6 +23,10 @@ from ffpipe.run.fusion import FUSED_OP, FusedGroup, merge_params
 from ffpipe.spec import resolve_params
 from ffpipe.spec.instance import LoadedPipeline, StepInstance, StepView
 
+PARALLELISM_ONLY = frozenset({"execution_thread_count", "execution_queue_count"})
+"""Parameters that set how much runs at once, never what comes out: left out of step keys, so
+moving to a machine with more cores does not redo every step."""
+
 FILE_NAMES = "_file_names"
 """Key of a stored result that remembers each output file's name (objects have none)."""
 
@@ -55,8 +59,10 @@ class StepPreparer:
         self._artifacts: dict[str, str] = {}
         self._downloads: dict[str, str] = {}
         self._local: dict[str, str] = {}
+        self._signatures: dict[str, tuple[int, int, int]] = {}
+        """Local input path -> (size, mtime_ns, inode) taken just before it was digested."""
         self._lock = threading.Lock()
-        self._names = Path(os.path.abspath(workspace.root)) / "names"
+        self._names = Path(os.path.abspath(workspace.names_dir))
 
     def prepare(self, instance: StepInstance, views: Mapping[str, StepView]) -> PreparedStep:
         """Render and validate the instance's parameters and compute its cache key."""
@@ -87,10 +93,15 @@ class StepPreparer:
         # Keyed with every default spelled out: a changed catalog default changes outputs too,
         # and a diff can then say "0.8 -> 0.6" rather than "added".
         complete = OPS[instance.op].params.model_validate(params).model_dump(mode="json")
-        keyed = {name: value for name, value in complete.items() if name not in inputs}
+        keyed = {
+            name: value
+            for name, value in complete.items()
+            if name not in inputs and name not in PARALLELISM_ONLY
+        }
         identity = self.identity.key_fields()
-        document = key_document(instance.op, keyed, inputs, identity)
-        key = step_key(instance.op, keyed, inputs, identity)
+        suffixes = {name: Path(params[name]).suffix for name in inputs}
+        document = key_document(instance.op, keyed, inputs, identity, suffixes)
+        key = step_key(instance.op, keyed, inputs, identity, suffixes)
         return PreparedStep(instance=instance, key=key, document=document, params=params)
 
     def digest(self, value: str) -> str:
@@ -118,8 +129,26 @@ class StepPreparer:
             local = self._local.get(value)
         if local is None:
             # Once per run and path: a file is taken as it was when the run first read it.
+            signature = _signature(value)
             local = self._local[value] = self.workspace.stats.digest(Path(value))
+            with self._lock:
+                self._signatures[value] = signature
         return local, value
+
+    def changed_inputs(self, prepared: PreparedStep) -> list[str]:
+        """The local input files of ``prepared`` that changed since their digest was taken.
+
+        The backend reads inputs by path when the step runs, so an input edited in between
+        would store an output made from other bytes than the key names.
+        """
+        changed = []
+        for name in prepared.input_digests:
+            path = str(prepared.params[name])
+            with self._lock:
+                before = self._signatures.get(path)
+            if before is not None and _signature(path) != before:
+                changed.append(path)
+        return changed
 
     def view_of(self, entry: StepEntry) -> StepView | None:
         """What templates see of a stored step, or None when one of its objects is gone."""
@@ -156,6 +185,15 @@ class StepPreparer:
         staging.symlink_to(stored)
         os.replace(staging, link)
         return link
+
+
+def _signature(path: str) -> tuple[int, int, int]:
+    """What says a file changed: size, mtime and inode; all zero for a file that is gone."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return (0, 0, 0)
+    return (info.st_size, info.st_mtime_ns, info.st_ino)
 
 
 def group_instance(pipeline: LoadedPipeline, group: FusedGroup) -> StepInstance:

@@ -28,13 +28,13 @@ from ffpipe.backends.base import Backend, BackendError, StepRequest, StepResult
 from ffpipe.cache.steps import StepEntry
 from ffpipe.cache.workspace import Workspace
 from ffpipe.errors import UserError
-from ffpipe.graph import build_graph, generations, select
+from ffpipe.graph import build_graph, generations, named_nodes, select
 from ffpipe.run import events as ev
 from ffpipe.run.explain import CACHED, SKIPPED, decide_cached, is_forced
 from ffpipe.run.fusion import FusedGroup, Fusion, find_fusion, is_video_target
 from ffpipe.run.jobs import job_id_for, job_options, requires_job
 from ffpipe.run.lockfile import build_lock, lock_path, write_lock
-from ffpipe.run.outputs import destination, place
+from ffpipe.run.outputs import OutputPathError, destination, place
 from ffpipe.run.prepare import FILE_NAMES, PreparedStep, StepPreparer
 from ffpipe.run.records import RunRecorder, new_run_id
 from ffpipe.run.retry import call_with_retry
@@ -85,6 +85,8 @@ class StepOutcome:
     """All members of the fused group this step belongs to."""
     job_id: str | None = None
     """The server job the step ran as, when it ran as one."""
+    user_error: bool = False
+    """Failed on a mistake of the user's (a deferred value of the pipeline, a bad input URL)."""
 
 
 @dataclass
@@ -100,6 +102,11 @@ class RunSummary:
 
     def count(self, status: str) -> int:
         return sum(outcome.status == status for outcome in self.steps.values())
+
+    @property
+    def user_error(self) -> bool:
+        """Whether a step failed on a mistake in the pipeline or its inputs (exit code 2)."""
+        return any(o.status == FAILED and o.user_error for o in self.steps.values())
 
 
 @dataclass
@@ -145,6 +152,7 @@ class _Run:
         self.reporter = reporter
         self.graph = build_graph(pipeline)
         self.order = [node for generation in generations(self.graph) for node in generation]
+        named_nodes(self.graph, options.force, "--force")
         chosen = select(self.graph, options.targets) if options.targets else set(self.order)
         self.selected = [node for node in self.order if node in chosen]
         self.fusion = (
@@ -280,7 +288,7 @@ class _Run:
             if prepared is None:
                 prepared = self.preparer.prepare(instance, self.views)
         except Exception as error:  # a user mistake in a deferred value, or a bad input
-            self._fail(node, str(error))
+            self._fail(node, str(error), user_error=isinstance(error, UserError))
             return
         members = self._members(prepared.instance.id)
         forced = any(
@@ -416,6 +424,16 @@ class _Run:
         if "output" not in result.files:
             self._fail(node, "the backend returned no primary output", duration)
             return
+        changed = self.preparer.changed_inputs(prepared)
+        if changed:
+            self._recycle(running.workdir)
+            self._fail(
+                node,
+                f"input {', '.join(changed)} changed while the step ran; its output was not "
+                "cached (run again)",
+                duration,
+            )
+            return
         objects = self.workspace.objects
         try:
             with self.workspace.lock("write"):
@@ -475,8 +493,10 @@ class _Run:
             inputs=prepared.input_digests,
         )
 
-    def _fail(self, node: str, message: str, duration: float = 0.0) -> None:
-        outcome = StepOutcome(FAILED, duration=duration, error=message)
+    def _fail(
+        self, node: str, message: str, duration: float = 0.0, *, user_error: bool = False
+    ) -> None:
+        outcome = StepOutcome(FAILED, duration=duration, error=message, user_error=user_error)
         self._settle_members(node, replace(outcome, job_id=self.job_ids.get(node)))
         self.emit(ev.StepFailed(step=node, error=message))
 
@@ -542,7 +562,12 @@ class _Run:
                 continue
             artifact = Path(resolve_output(self.pipeline, spec, self.views))
             target = destination(out_dir, spec.name, artifact)
-            place(artifact, target)
+            try:
+                place(artifact, target)
+            except OSError as error:  # e.g. a file where the output folder should be
+                raise OutputPathError(
+                    f"cannot write output {spec.name!r} to {target}: {error.strerror or error}"
+                ) from None
             written[spec.name] = (target, self.preparer.artifact_digest(str(artifact)) or "")
         return written
 

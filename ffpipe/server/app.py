@@ -70,12 +70,10 @@ def start(settings: ServerSettings, engine: Engine) -> RunningServer:
     prepare_environment(settings)
     from starlette.middleware import Middleware
 
-    from ffpipe.server.auth import AuthGate, check_password
+    from ffpipe.server.auth import AuthGate, check_password, gate_user
     from ffpipe.server.capabilities import server_capabilities
     from ffpipe.server.endpoints import build_blocks
-    from ffpipe.server.execute import CAPABILITIES_ENDPOINT, ENDPOINT_ORDER
-    from ffpipe.server.guards import FnIndexGuard
-    from ffpipe.server.job_endpoints import JOB_ENDPOINTS
+    from ffpipe.server.guards import EndpointGuard, endpoint_shapes
     from ffpipe.server.legacy import mount_legacy
     from ffpipe.server.requestlog import RequestLog
 
@@ -106,13 +104,12 @@ def start(settings: ServerSettings, engine: Engine) -> RunningServer:
             "middleware": [
                 Middleware(RequestLog),
                 Middleware(AuthGate, credentials=credentials),
-                Middleware(
-                    FnIndexGuard,
-                    endpoint_count=len((*ENDPOINT_ORDER, CAPABILITIES_ENDPOINT, *JOB_ENDPOINTS)),
-                ),
+                Middleware(EndpointGuard, shapes=endpoint_shapes(blocks)),
             ]
         },
     )
+    if credentials:
+        app.auth_dependency = gate_user
     mount_legacy(app, engine, settings, capabilities)
     jobs.mount(app)
     jobs.start()

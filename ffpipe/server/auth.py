@@ -107,6 +107,15 @@ def session_user(scope: Scope) -> str | None:
     return None
 
 
+def gate_user(request: Any) -> str | None:
+    """The user :class:`AuthGate` let through on ``request`` (gradio's ``auth_dependency``).
+
+    gradio checks its own login cookie on its routes; handing it the gate's verdict instead makes
+    ``Authorization: Basic`` work there too (an upload, a raw call), as on every other route.
+    """
+    return getattr(request.state, "ffpipe_user", None)
+
+
 class AuthGate:
     """ASGI middleware: every HTTP request but the login form needs Basic auth or a session."""
 

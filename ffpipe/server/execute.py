@@ -8,6 +8,7 @@ status, never a traceback.
 from __future__ import annotations
 
 import logging
+import shutil
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from ffpipe.engine.api import (
     CancelledError,
     Engine,
     EngineError,
+    EngineOutput,
     FaceNotFoundError,
     MediaError,
     ProgressFn,
@@ -69,11 +71,16 @@ class RequestError(Exception):
 
 @dataclass(frozen=True)
 class Outcome:
-    """Files of one request (primary first, directories packed as archives) and its result."""
+    """Files of one request (primary first, directories packed as archives) and its result.
+
+    ``folder`` is the request's own output folder, holding every file; a caller that has sent the
+    files' contents (the legacy protocol) removes it.
+    """
 
     files: dict[str, Path]
     archives: frozenset[str]
     result: dict[str, Any]
+    folder: Path
 
     def ordered_keys(self) -> list[str]:
         """File keys, the primary ``output`` first."""
@@ -161,7 +168,20 @@ def execute(
     out_dir = output_dir / uuid.uuid4().hex
     out_dir.mkdir(parents=True)
     try:
-        output = engine.run(op, params, RunContext(out_dir=out_dir, progress=progress))
+        output = _run_engine(engine, op, params, RunContext(out_dir=out_dir, progress=progress))
+        packed = pack_outputs(output.files, out_dir)
+    except BaseException:
+        # A failed request returns no file, so nothing it wrote may stay behind.
+        shutil.rmtree(out_dir, ignore_errors=True)
+        raise
+    archives = frozenset(key for key, path in output.files.items() if path.is_dir())
+    return Outcome(files=packed, archives=archives, result=dict(output.result), folder=out_dir)
+
+
+def _run_engine(engine: Engine, op: str, params: Any, context: RunContext) -> EngineOutput:
+    """``engine.run`` with every failure turned into a :class:`RequestError`."""
+    try:
+        output = engine.run(op, params, context)
     except EngineError as error:
         kind = next((text for cls, text in _ENGINE_ERRORS if isinstance(error, cls)), "failed")
         raise RequestError(f"{op} {kind}", str(error), status=422) from None
@@ -172,6 +192,4 @@ def execute(
         ) from None
     if not output.files:
         raise RequestError(f"{op} failed", "the engine wrote no output", status=500)
-    packed = pack_outputs(output.files, out_dir)
-    archives = frozenset(key for key, path in output.files.items() if path.is_dir())
-    return Outcome(files=packed, archives=archives, result=dict(output.result))
+    return output

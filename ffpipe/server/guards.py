@@ -1,33 +1,156 @@
-"""Refuse an unknown ``fn_index`` on gradio's queue before gradio answers it with a 500."""
+"""Check calls on gradio's own routes before gradio answers a mistake with a 500 and no message.
+
+gradio's queue (``/gradio_api/queue/join``) and its direct routes (``/gradio_api/call/NAME``,
+``/gradio_api/run/NAME``, ``/gradio_api/api/NAME``) fail with a bare 500 for an unknown endpoint,
+a ``data`` that is no list, or fewer values than the endpoint takes. gradio_client always sends
+every value; a raw HTTP caller may send only the first few, as the legacy ``/api/predict`` allows:
+the missing ones are filled in with their defaults here, and a missing required value, an
+unknown endpoint or a malformed body is answered in the catalog's ``{"error", "detail"}`` shape.
+"""
 
 from __future__ import annotations
 
+import inspect
 import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from ffpipe.server.auth import ASGIApp, Receive, Scope, Send
 
-QUEUE_JOIN_PATHS = frozenset({"/gradio_api/queue/join", "/gradio_api/queue/join/"})
-_MAX_JOIN_BODY = 1_000_000
+_QUEUE_JOIN = re.compile(r"^/gradio_api/queue/join/?$")
+_DIRECT_CALL = re.compile(r"^/gradio_api/(?:call|run|api)/(?P<name>[^/]+)/?$")
+_MAX_BODY = 1_000_000
+_REQUIRED = object()
 
 
-class FnIndexGuard:
-    """ASGI middleware: a queue join naming no endpoint gets a 404 in the catalog's shape."""
+@dataclass(frozen=True)
+class EndpointShape:
+    """One gradio endpoint: its fn_index, api_name and its inputs' defaults (``None`` if none)."""
 
-    def __init__(self, app: ASGIApp, endpoint_count: int) -> None:
+    fn_index: int
+    api_name: str
+    parameters: tuple[str, ...]
+    defaults: tuple[Any, ...]
+    """Per parameter its default, or the module's required marker."""
+
+    def complete(self, data: list[Any]) -> list[Any]:
+        """``data`` with the missing trailing values set to their defaults."""
+        if len(data) > len(self.parameters):
+            raise _Refusal(
+                400,
+                "malformed request",
+                f"{self.api_name} takes at most {len(self.parameters)} values in 'data' "
+                f"({', '.join(self.parameters)}); got {len(data)}",
+            )
+        missing = [
+            name
+            for name, default in zip(
+                self.parameters[len(data) :], self.defaults[len(data) :], strict=True
+            )
+            if default is _REQUIRED
+        ]
+        if missing:
+            raise _Refusal(
+                400,
+                "malformed request",
+                f"{self.api_name} needs a value for {', '.join(missing)} "
+                f"('data' holds {len(data)} of {', '.join(self.parameters)})",
+            )
+        return [*data, *self.defaults[len(data) :]]
+
+
+def endpoint_shapes(blocks: Any) -> list[EndpointShape]:
+    """The shape of every API endpoint of a built gradio Blocks."""
+    shapes = []
+    for fn_index, block_fn in blocks.fns.items():
+        if not block_fn.api_name:
+            continue
+        count = len(block_fn.inputs)
+        parameters = list(inspect.signature(block_fn.fn).parameters.values())[:count]
+        shapes.append(
+            EndpointShape(
+                fn_index=fn_index,
+                api_name=str(block_fn.api_name),
+                parameters=tuple(parameter.name for parameter in parameters),
+                defaults=tuple(
+                    _REQUIRED if parameter.default is inspect.Parameter.empty else parameter.default
+                    for parameter in parameters
+                ),
+            )
+        )
+    return shapes
+
+
+class _Refusal(Exception):
+    def __init__(self, status: int, error: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.error = error
+        self.detail = detail
+
+
+class EndpointGuard:
+    """ASGI middleware: calls on gradio's routes name a known endpoint and enough values."""
+
+    def __init__(self, app: ASGIApp, shapes: list[EndpointShape]) -> None:
         self.app = app
-        self.endpoint_count = endpoint_count
+        self.by_index: Mapping[int, EndpointShape] = {shape.fn_index: shape for shape in shapes}
+        self.by_name: Mapping[str, EndpointShape] = {shape.api_name: shape for shape in shapes}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] not in QUEUE_JOIN_PATHS:
+        path = scope["path"] if scope["type"] == "http" else ""
+        direct = _DIRECT_CALL.match(path)
+        if scope.get("method") != "POST" or not (direct or _QUEUE_JOIN.match(path)):
             await self.app(scope, receive, send)
             return
         body, more = await _read_body(receive)
-        fn_index = _fn_index(body) if not more else None
-        if isinstance(fn_index, int) and not 0 <= fn_index < self.endpoint_count:
-            await _not_found(send, fn_index, self.endpoint_count)
+        if more:  # far beyond any call's size: gradio's own limits deal with it
+            await self.app(scope, _replay(body, more, receive), send)
             return
-        await self.app(scope, _replay(body, more, receive), send)
+        try:
+            body = self._checked(body, direct.group("name") if direct else None)
+        except _Refusal as refusal:
+            await _answer(send, refusal)
+            return
+        headers = [(key, value) for key, value in scope["headers"] if key != b"content-length"]
+        headers.append((b"content-length", str(len(body)).encode()))
+        await self.app({**scope, "headers": headers}, _replay(body, False, receive), send)
+
+    def _checked(self, raw: bytes, api_name: str | None) -> bytes:
+        try:
+            document = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise _Refusal(400, "malformed request", f"the body is not JSON: {error}") from None
+        if not isinstance(document, dict):
+            raise _Refusal(400, "malformed request", 'expected {"data": [...]}')
+        shape = self._endpoint(document.get("fn_index"), api_name)
+        data = document.get("data", [])
+        if not isinstance(data, list):
+            raise _Refusal(400, "malformed request", "'data' must be a list")
+        return json.dumps({**document, "data": shape.complete(data)}).encode()
+
+    def _endpoint(self, fn_index: Any, api_name: str | None) -> EndpointShape:
+        last = max(self.by_index, default=0)
+        if fn_index is not None:
+            shape = self.by_index.get(fn_index) if type(fn_index) is int else None
+            if shape is None:
+                raise _Refusal(
+                    404,
+                    "unknown fn_index",
+                    f"{fn_index}; this server has fn_index 0 to {last} (see GET /api/capabilities)",
+                )
+            return shape
+        shape = self.by_name.get(api_name or "")
+        if shape is None:
+            raise _Refusal(
+                404,
+                "unknown endpoint",
+                f"{api_name or 'no fn_index'}; this server has {', '.join(self.by_name)} "
+                "(see GET /api/capabilities)",
+            )
+        return shape
 
 
 async def _read_body(receive: Receive) -> tuple[bytes, bool]:
@@ -38,7 +161,7 @@ async def _read_body(receive: Receive) -> tuple[bytes, bool]:
         body += message.get("body", b"")
         if not message.get("more_body", False):
             return body, False
-        if len(body) > _MAX_JOIN_BODY:
+        if len(body) > _MAX_BODY:
             return body, True
 
 
@@ -55,26 +178,12 @@ def _replay(body: bytes, more: bool, receive: Receive) -> Receive:
     return replay
 
 
-def _fn_index(body: bytes) -> Any:
-    try:
-        document = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return None
-    return document.get("fn_index") if isinstance(document, dict) else None
-
-
-async def _not_found(send: Send, fn_index: int, count: int) -> None:
-    payload = json.dumps(
-        {
-            "error": "unknown fn_index",
-            "detail": f"{fn_index}; this server has fn_index 0 to {count - 1} "
-            "(see GET /api/capabilities)",
-        }
-    ).encode()
+async def _answer(send: Send, refusal: _Refusal) -> None:
+    payload = json.dumps({"error": refusal.error, "detail": refusal.detail}).encode()
     await send(
         {
             "type": "http.response.start",
-            "status": 404,
+            "status": refusal.status,
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(payload)).encode()),

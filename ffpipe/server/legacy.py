@@ -13,6 +13,7 @@ import base64
 import binascii
 import json
 import re
+import shutil
 import threading
 import time
 import uuid
@@ -39,8 +40,8 @@ def _error(error: RequestError) -> JSONResponse:
     return JSONResponse(error.shape(), status_code=error.status)
 
 
-def _decode_file(name: str, value: Any, settings: ServerSettings) -> Any:
-    """A base64 file of the request written into the upload folder, as a FileData dict."""
+def _decode_file(name: str, value: Any, settings: ServerSettings, folder: Path) -> Any:
+    """A base64 file of the request written into ``folder/name/``, as a FileData dict."""
     if value is None or (isinstance(value, dict) and "path" in value and "data" not in value):
         return value
     if isinstance(value, dict) and "data" in value:
@@ -67,10 +68,9 @@ def _decode_file(name: str, value: Any, settings: ServerSettings) -> Any:
             f"{format_size(settings.max_file_size)} (--max-file-size)",
             status=413,
         )
-    folder = settings.upload_dir / "legacy" / uuid.uuid4().hex
-    folder.mkdir(parents=True)
+    (folder / name).mkdir(parents=True)
     safe = _SAFE_NAME.sub("_", Path(original.replace("\\", "/")).name).lstrip(".") or name
-    path = folder / safe
+    path = folder / name / safe
     path.write_bytes(content)
     return {"path": str(path), "orig_name": safe}
 
@@ -137,7 +137,7 @@ def _too_large(limit: int) -> RequestError:
     )
 
 
-def _values(op: str, data: list[Any], settings: ServerSettings) -> dict[str, Any]:
+def _values(op: str, data: list[Any], settings: ServerSettings, folder: Path) -> dict[str, Any]:
     order = parameter_order(op)
     if len(data) > len(order):
         raise RequestError(
@@ -148,7 +148,7 @@ def _values(op: str, data: list[Any], settings: ServerSettings) -> dict[str, Any
     values = dict(zip(order, data, strict=False))
     for name in OPS[op].file_fields:
         if name in values:
-            values[name] = _decode_file(name, values[name], settings)
+            values[name] = _decode_file(name, values[name], settings, folder)
     return values
 
 
@@ -186,16 +186,22 @@ def mount_legacy(
         except RequestError as error:
             return _error(error)
         start = time.perf_counter()
+        # The request's files and outputs travel inside the JSON, so none is kept afterwards.
+        uploads = settings.upload_dir / "legacy" / uuid.uuid4().hex
         try:
-            values = _values(op, data, settings)
+            values = _values(op, data, settings, uploads)
             outcome = await anyio.to_thread.run_sync(
                 lambda: execute(engine, op, values, roots=roots, output_dir=settings.output_dir),
                 limiter=admission.limiter,
             )
-            payload = await anyio.to_thread.run_sync(legacy_outputs, outcome)
+            try:
+                payload = await anyio.to_thread.run_sync(legacy_outputs, outcome)
+            finally:
+                shutil.rmtree(outcome.folder, ignore_errors=True)
         except RequestError as error:
             return _error(error)
         finally:
+            shutil.rmtree(uploads, ignore_errors=True)
             admission.leave()
         duration = time.perf_counter() - start
         index = ENDPOINT_ORDER.index(op)

@@ -6,7 +6,7 @@ import hashlib
 import json
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from ffpipe.spec.instance import (
     OutputSpec,
     RetryPolicy,
     StepInstance,
+    StepView,
 )
 from ffpipe.spec.matrix import Matrix, expand_matrix
 from ffpipe.spec.model import ParamDecl, PipelineHead, RetryDecl, StepDecl
@@ -43,6 +44,8 @@ from ffpipe.spec.validation import Loc, problems
 ALL_OP_FIELDS: frozenset[str] = frozenset(
     name for op in OPS.values() for name in op.params.model_fields
 )
+STEP_FIELDS: tuple[str, ...] = tuple(field.name for field in fields(StepView))
+"""What templates read of a step: ``steps.ID.output``, ``.outputs`` and ``.result``."""
 _STEP_KEYS = tuple((info.alias or name) for name, info in StepDecl.model_fields.items())
 
 
@@ -117,6 +120,7 @@ class _Loader:
         self._file_fields: dict[str, frozenset[str]] = {}
         self._validation_cache: dict[tuple[str, tuple[str, ...], str], list[tuple[Loc, str]]] = {}
         self.axes: set[str] = set()
+        self._fields_reported: set[tuple[Path_, str, str]] = set()
         self.failed: set[str] = set()
         """What already failed (``params.X``, ``inputs.X``, ``matrix``): templates reading it
         are not reported again."""
@@ -166,6 +170,12 @@ class _Loader:
         head = self.head()
         if head is None:
             return None
+        if head.name is not None and not is_plain_name(head.name):
+            # The name is a folder under out/ (and a run's label): it must not climb out of it.
+            self.error(
+                ("name",),
+                f"{head.name!r} is not a plain name (no '/', '\\', '..' or leading '.')",
+            )
         params = resolve_param_values(
             head.params, self.overrides, self.tree, self.errors, self.failed
         )
@@ -305,12 +315,10 @@ class _Loader:
             for name, value in with_values.items():
                 plan.params[name] = (value, (*base, "with", name))
         needs = raw.get("needs", [])
-        for index, need in enumerate(needs if isinstance(needs, list) else [needs]):
+        # An entry that is no text is reported by the settings model (StepDecl).
+        for need in needs if isinstance(needs, list) else [needs]:
             if isinstance(need, str):
                 plan.needs.add(need)
-            elif need is not None:
-                where = (*base, "needs", index) if isinstance(needs, list) else (*base, "needs")
-                self.error(where, f"{need!r} is not a step id")
         plan.locations = {name: self.tree.locate(where) for name, (_, where) in plan.params.items()}
         for value, where in plan.params.values():
             self.note_templates(plan, value, where, may_read_steps=True)
@@ -329,10 +337,22 @@ class _Loader:
             if template.step_refs and not (isinstance(value, str) and is_template(value)):
                 self.error(where, "a value that reads steps must be one whole template string")
             plan.refs |= template.step_refs
+            self.check_step_fields(template, where)
             if template.matrix_axes is None:
                 plan.own_axes.add("*")
             else:
                 plan.own_axes |= template.matrix_axes
+
+    def check_step_fields(self, template: Template, where: Path_) -> None:
+        """Report ``steps.ID.FIELD`` reads of fields no step has (a typo of ``output``, say)."""
+        for step, name in sorted(template.step_fields):
+            if name not in STEP_FIELDS and (where, step, name) not in self._fields_reported:
+                self._fields_reported.add((where, step, name))
+                self.error(
+                    where,
+                    f"steps.{step}.{name}: a step has no {name!r}"
+                    f"{did_you_mean(name, STEP_FIELDS)}; it has {', '.join(STEP_FIELDS)}",
+                )
 
     def validate_settings(self, sid: str, data: Mapping[str, Any]) -> StepDecl | None:
         try:
@@ -540,6 +560,8 @@ class _Loader:
         for name, value in raw.items():
             where: Path_ = ("outputs", name)
             found = self.templates(value, where) + self.templates(name, where)
+            for template in found:
+                self.check_step_fields(template, where)
             refs = set().union(*(t.step_refs for t in found)) if found else set()
             for ref in sorted(refs - set(plans)):
                 self.error(where, f"unknown step {ref!r}{did_you_mean(ref, plans)}")
@@ -585,6 +607,11 @@ class _Loader:
                 seen[out_name] = name
                 specs.append(OutputSpec(out_name, target, self.tree.locate(where)))
         return specs
+
+
+def is_plain_name(name: str) -> bool:
+    """Whether ``name`` can be one folder's name: no separator, not hidden, not ``.``/``..``."""
+    return bool(name.strip()) and not name.startswith(".") and not {"/", "\\", "\0"} & set(name)
 
 
 def check_params(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -64,6 +65,9 @@ def check_value(decl: ParamDecl, value: Any) -> Any:
         raise BadValue(f"{value!r} is not {_ARTICLE[kind]}")
     if kind == "number":
         value = float(value)
+        if not math.isfinite(value):
+            # nan and inf have no canonical form in a cache key, and no step takes them.
+            raise BadValue(f"{value!r} is not a finite number")
     if decl.minimum is not None and kind in ("integer", "number") and value < decl.minimum:
         raise BadValue(f"{value!r} is less than the minimum {decl.minimum:g}")
     if decl.maximum is not None and kind in ("integer", "number") and value > decl.maximum:

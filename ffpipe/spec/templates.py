@@ -85,6 +85,8 @@ class Template:
     pieces: tuple[str | _Lookup, ...] | None = None
     """Text and ``{{ name.a.b }}`` lookups only: rendered without jinja2 when every lookup
     reads plain mappings (the common case, thousands of times in a matrix)."""
+    step_fields: frozenset[tuple[str, str]] = frozenset()
+    """``(step id, field)`` for each ``steps.ID.FIELD`` read (``output``, ``result``...)."""
 
     def render(self, context: Mapping[str, Any]) -> Any:
         """Evaluate with ``context``; raises :class:`TemplateProblem`."""
@@ -134,6 +136,7 @@ def parse_template(source: str) -> Template:
         for attribute in _attributes_of(tree, name)[0]
     )
     return Template(
+        step_fields=_step_fields(tree),
         pieces=_pieces(tree),
         source=source,
         single=single,
@@ -210,6 +213,18 @@ def _direct_lookup(context: Mapping[str, Any], name: str, keys: tuple[str | int,
             return _MISSING
         value = value[key]
     return value
+
+
+def _step_fields(tree: nodes.Node) -> frozenset[tuple[str, str]]:
+    """``(ID, FIELD)`` for every ``steps.ID.FIELD`` (or ``steps['ID']['FIELD']``) in ``tree``."""
+    found = set()
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        lookup = _lookup(node)
+        if lookup is not None and lookup[0] == "steps" and len(lookup[1]) == 2:
+            step, field = lookup[1]
+            if isinstance(step, str) and isinstance(field, str):
+                found.add((step, field))
+    return frozenset(found)
 
 
 def _attributes_of(tree: nodes.Node, name: str) -> tuple[frozenset[str], bool]:

@@ -148,10 +148,17 @@ class JobRunner:
                 shutil.rmtree(staging, ignore_errors=True)
 
     def _execute(self, record: JobRecord, cancel: threading.Event) -> JobRecord:
-        job_id = record.job_id
-        out_dir = self.outputs_dir / job_id
+        out_dir = self.outputs_dir / record.job_id
         shutil.rmtree(out_dir, ignore_errors=True)
         out_dir.mkdir(parents=True)
+        outcome = self._attempt(record, out_dir, cancel)
+        if outcome.status != "completed":
+            # Only a completed job has outputs to serve; a retry starts from an empty folder.
+            shutil.rmtree(out_dir, ignore_errors=True)
+        return outcome
+
+    def _attempt(self, record: JobRecord, out_dir: Path, cancel: threading.Event) -> JobRecord:
+        job_id = record.job_id
         context = RunContext(out_dir, self._progress_writer(job_id, cancel), cancel)
         try:
             params = OPS[record.op].params.model_validate({**record.params, **record.files})
