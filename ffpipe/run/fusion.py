@@ -110,10 +110,10 @@ def find_fusion(pipeline: LoadedPipeline, graph: nx.DiGraph) -> Fusion:
 
 def is_video_target(path: str) -> bool:
     """Whether the file a chain starts from is a video: by name when plainly an image, else by
-    probing its content (the video module is imported only then)."""
+    probing its content (PyAV is imported only then)."""
     if Path(path).suffix.lower() in _IMAGE_SUFFIXES:
         return False
-    from ffpipe.engine.video import is_video
+    from ffpipe.media import is_video
 
     return is_video(Path(path))
 

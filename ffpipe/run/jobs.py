@@ -39,10 +39,9 @@ def requires_job(params: Mapping[str, Any]) -> bool:
     target = params.get("target_media")
     if not isinstance(target, str) or not is_video_target(target):
         return False
-    from ffpipe.engine.api import MediaError
-    from ffpipe.engine.video import probe
+    from ffpipe.media import UnreadableMedia, probe
 
     try:
         return probe(Path(target)).duration > LONG_VIDEO_SECONDS
-    except MediaError:
+    except UnreadableMedia:
         return False  # unreadable: the backend reports that better than a guess here

@@ -270,7 +270,7 @@ def requires_job(path: Path) -> bool:
     Sync endpoints should refuse such input with an error pointing at ``POST /api/jobs``. Images
     and unreadable files are not videos here; the op itself reports what is wrong with them.
     """
-    from ffpipe.engine.video import is_video, probe  # PyAV loads only when media is checked
+    from ffpipe.media import is_video, probe  # PyAV loads only when media is checked
 
     path = Path(path)
     return is_video(path) and probe(path).duration > SYNC_VIDEO_LIMIT_SECONDS
