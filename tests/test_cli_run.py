@@ -243,3 +243,15 @@ def _wait_for(process: subprocess.Popen[str], kind: str, count: int = 1) -> None
             if seen == count:
                 return
     pytest.fail(f"the run ended before {count} {kind} event(s)")
+
+
+def test_no_lock_leaves_no_lock_file_beside_the_pipeline(project: Path) -> None:
+    result = ffpipe(project, "run", "portrait.yaml", "--target", "found")
+    assert result.returncode == 0, result.stderr
+    assert not (project / "portrait.lock").exists()  # targeted runs never write one
+    result = ffpipe(project, "run", "portrait.yaml", "--no-lock")
+    assert result.returncode == 0, result.stderr
+    assert not (project / "portrait.lock").exists()
+    assert (project / "out" / "portrait" / "portrait.jpg").exists()
+    assert ffpipe(project, "run", "portrait.yaml").returncode == 0
+    assert (project / "portrait.lock").exists()

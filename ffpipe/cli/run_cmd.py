@@ -43,6 +43,11 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--keep-going", action="store_true", help="after a failure, run all it does not block"
     )
+    parser.add_argument(
+        "--no-lock",
+        action="store_true",
+        help="do not write <pipeline>.lock beside the pipeline (e.g. for throwaway runs)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON event per line")
     add_fuse_argument(parser)
     add_server_argument(parser)
@@ -120,6 +125,7 @@ def run(args: argparse.Namespace) -> int:
                     keep_going=args.keep_going,
                     out_dir=(args.out or Path("out")) / pipeline.name,
                     fuse=not args.no_fuse,
+                    write_lock=not args.no_lock,
                 ),
                 reporter,
             )
