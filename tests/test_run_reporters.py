@@ -13,7 +13,7 @@ SEQUENCE: list[ev.Event] = [
     ev.StepCached(step="swap", key="sha256:abc"),
     ev.StepStart(step="enhance", op="enhance", reasons=("face_enhancer_blend changed 0.8 -> 0.6",)),
     ev.StepProgress(step="enhance", fraction=0.5, stage="faces"),
-    ev.StepProgress(step="enhance", fraction=0.6, stage="faces"),
+    ev.StepProgress(step="enhance", fraction=0.55, stage="faces"),
     ev.StepRetry(step="enhance", attempt=1, delay=0.5, error="connection reset"),
     ev.StepDone(step="enhance", duration=1.25, substitutions=("gfpgan_1.4 -> unsharp",)),
     ev.StepFailed(step="aged", error="no face found"),
@@ -39,7 +39,7 @@ def test_plain_lines() -> None:
     text = stream.getvalue()
     assert "swap: cached" in text
     assert "enhance: running enhance (face_enhancer_blend changed 0.8 -> 0.6)" in text
-    assert text.count("enhance: faces") == 1  # progress only when the stage changes
+    assert text.count("enhance: faces") == 1  # same stage, same tenth: one line
     assert "aged: FAILED: no face found" in text
     assert "final: skipped (upstream aged failed)" in text
     assert "portrait: out/portrait/portrait.jpg" in text
@@ -67,3 +67,12 @@ def test_rich_reporter_runs_through_a_whole_run() -> None:
 def test_make_reporter_picks_plain_off_a_terminal() -> None:
     assert isinstance(make_reporter(stream=io.StringIO()), PlainReporter)
     assert isinstance(make_reporter(json_lines=True, stream=io.StringIO()), JsonReporter)
+
+
+def test_plain_progress_every_tenth_of_a_long_stage() -> None:
+    stream = io.StringIO()
+    reporter = PlainReporter(stream)
+    for done in range(101):
+        reporter(ev.StepProgress(step="swap", fraction=done / 100, stage="frames"))
+    lines = stream.getvalue().splitlines()
+    assert lines == [f"swap: frames {tenth * 10}%" for tenth in range(11)]

@@ -47,20 +47,25 @@ def _plain_line(event: ev.Event) -> str | None:
     return None
 
 
+PROGRESS_STEP = 0.1
+"""A plain progress line is printed when the stage changes or another tenth is done."""
+
+
 class PlainReporter:
-    """One line per event (progress only when its stage changes), for logs and pipes."""
+    """One line per event, progress only when its stage changes or another tenth is done."""
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self._stream = stream or sys.stdout
-        self._stages: dict[str, str] = {}
+        self._shown: dict[str, tuple[str, int]] = {}
         self._lock = threading.Lock()
 
     def __call__(self, event: ev.Event) -> None:
         with self._lock:
             if isinstance(event, ev.StepProgress):
-                if self._stages.get(event.step) == event.stage:
+                tenth = int(event.fraction / PROGRESS_STEP + 1e-9)
+                if self._shown.get(event.step) == (event.stage, tenth):
                     return
-                self._stages[event.step] = event.stage
+                self._shown[event.step] = (event.stage, tenth)
                 line = f"{event.step}: {event.stage} {event.fraction:.0%}"
             else:
                 line = _plain_line(event)
