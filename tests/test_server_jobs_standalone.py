@@ -8,7 +8,6 @@ workflow end to end on the builtin engine with a 20 s video.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -22,13 +21,13 @@ import pytest
 from _server_jobs_support import (
     ASTRONAUT,
     GRACE,
-    MEDIA,
     SECRET,
     builtin_engine,
     free_port,
     hook_listener,
     wait_until,
 )
+from _video_support import make_video
 
 from ffpipe.backends.jobs_client import JobsClient
 from ffpipe.catalog import JobStatus
@@ -131,19 +130,10 @@ def test_jobs_survive_kill_9_and_all_complete(tmp_path: Path) -> None:
     assert all(document["status"] == "completed" for document in documents.values())
 
 
-def _render_clip(path: Path, seconds: float) -> Path:
-    """A pan/zoom video of the astronaut made by the project's own media/make_clip.py."""
-    spec = importlib.util.spec_from_file_location("make_clip", MEDIA / "make_clip.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.render_clip(ASTRONAUT, path, width=320, height=180, fps=5, seconds=seconds)
-
-
 @pytest.mark.slow
 def test_a_20_second_video_job_end_to_end_through_a_restart(tmp_path: Path) -> None:
     builtin_engine()  # skips while the builtin engine is missing
-    video = _render_clip(tmp_path / "clip20.mp4", seconds=20)
+    video = make_video(tmp_path / "clip20.mp4", width=320, height=180, fps=5, seconds=20)
     assert requires_job(video), "a 20 s video must run as a job"
     data = tmp_path / "data"
     port = free_port()

@@ -5,7 +5,6 @@ collected. Real server subprocesses on loopback, the builtin engine, nothing moc
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import signal
 from pathlib import Path
@@ -13,28 +12,17 @@ from pathlib import Path
 import pytest
 from _server_jobs_support import hook_listener, wait_until
 from _server_support import start_server
+from _video_support import make_video
 
 from ffpipe.backends.jobs_client import JobsClient
 from ffpipe.catalog import JobStatus
 from ffpipe.engine.video import probe
 from ffpipe.server.jobs.webhooks import SIGNATURE_HEADER, verify
 
-MEDIA = Path(__file__).resolve().parent.parent / "media"
-
-
-def _clip(path: Path, seconds: float) -> Path:
-    spec = importlib.util.spec_from_file_location("make_clip", MEDIA / "make_clip.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.render_clip(
-        MEDIA / "astronaut.jpg", path, width=320, height=180, fps=5, seconds=seconds
-    )
-
 
 @pytest.mark.slow
 def test_a_20_second_video_job_survives_a_sigkill_of_ffpipe_serve(tmp_path: Path) -> None:
-    video = _clip(tmp_path / "clip20.mp4", seconds=20)
+    video = make_video(tmp_path / "clip20.mp4", width=320, height=180, fps=5, seconds=20)
     data = tmp_path / "data"
     serve_args = ("--data-dir", str(data), "--allow-callback", "127.0.0.1")
     params = {"output_video_resolution": "1280x720", "output_video_preset": "medium"}
