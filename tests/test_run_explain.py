@@ -8,8 +8,7 @@ from _run_support import CountingBackend, copy_photos, write_pipeline
 
 from ffpipe.backends.base import BackendIdentity
 from ffpipe.cache.workspace import Workspace
-from ffpipe.graph import build_graph
-from ffpipe.run.explain import explain
+from ffpipe.run.planner import explain
 from ffpipe.run.runner import RunOptions, run_pipeline
 from ffpipe.spec import load_pipeline
 
@@ -36,9 +35,7 @@ PORTRAIT = """
 def plan(folder: Path, version: str = "1.0", **kwargs: object) -> dict[str, str]:
     pipeline = load_pipeline(folder / "pipe.yaml", kwargs.pop("overrides", None))  # type: ignore[arg-type]
     identity = BackendIdentity(kind="test", engine="counting", engine_version=version)
-    decisions = explain(
-        pipeline, build_graph(pipeline), Workspace(folder / ".ffpipe"), identity, **kwargs
-    )  # type: ignore[arg-type]
+    decisions = explain(pipeline, Workspace(folder / ".ffpipe"), identity, **kwargs)  # type: ignore[arg-type]
     return {node: str(decision) for node, decision in decisions.items()}
 
 
@@ -57,7 +54,7 @@ def test_nothing_run_yet_says_no_cache_entry(tmp_path: Path) -> None:
     write_pipeline(tmp_path, PORTRAIT)
     decisions = plan(tmp_path)
     assert decisions["enhance"] == "will run (no cache entry)"
-    assert decisions["aged"] == "will run (upstream enhance will run)"
+    assert decisions["aged"] == "will run (upstream enhance will run: no cache entry)"
     assert decisions["nocache"] == "will run (cache: false)"
 
 
@@ -74,7 +71,10 @@ def test_param_change_is_named_with_old_and_new_values(tmp_path: Path) -> None:
     setup(tmp_path)
     decisions = plan(tmp_path, overrides={"blend": "0.6"})
     assert decisions["enhance"] == "will run (face_enhancer_blend changed 0.8 -> 0.6)"
-    assert decisions["aged"] == "will run (upstream enhance will run)"
+    # The real cause, not "input target_media changed": the step upstream and its parameter.
+    assert decisions["aged"] == (
+        "will run (upstream enhance will run: face_enhancer_blend changed 0.8 -> 0.6)"
+    )
 
 
 def test_input_change_names_the_file(tmp_path: Path) -> None:

@@ -22,8 +22,8 @@ from ffpipe.backends.base import Backend
 from ffpipe.cache.workspace import Workspace
 from ffpipe.cli import main
 from ffpipe.graph import build_graph
-from ffpipe.run.explain import explain
 from ffpipe.run.fusion import find_fusion, is_video_target, merge_params
+from ffpipe.run.planner import explain
 from ffpipe.run.runner import RunOptions, RunSummary, run_pipeline
 from ffpipe.spec import load_pipeline
 
@@ -168,7 +168,7 @@ def test_explain_gives_every_member_the_groups_decision(folder: Path) -> None:
     graph = build_graph(pipeline)
     with Workspace(folder / "ws") as workspace:
         decisions = explain(
-            pipeline, graph, workspace, backend.identity(), fusion=find_fusion(pipeline, graph)
+            pipeline, workspace, backend.identity(), fusion=find_fusion(pipeline, graph)
         )
     assert decisions["look"].status == "cached"
     swap, enhance = decisions["swap"], decisions["enhance"]

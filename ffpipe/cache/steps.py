@@ -108,6 +108,18 @@ class StepStore:
             ).fetchone()
         return None if row is None else _entry(row)
 
+    def producer(self, pipeline: str, instance_id: str, digest: Any) -> StepEntry | None:
+        """The most recent entry of that step whose primary output was ``digest``: what the
+        step was when it made a file a later step read (to name what changed since)."""
+        with self._lock:
+            rows = self._connection.execute(
+                f"SELECT {_COLUMNS} FROM step WHERE pipeline = ? AND instance_id = ?"
+                " ORDER BY last_used DESC, rowid DESC",
+                (pipeline, instance_id),
+            ).fetchall()
+        entries = (_entry(row) for row in rows)
+        return next((entry for entry in entries if entry.outputs.get("output") == digest), None)
+
     def delete(self, key: str) -> None:
         """Drop the entry for ``key`` (absent keys are fine)."""
         self.delete_many([key])

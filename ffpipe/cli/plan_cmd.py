@@ -17,8 +17,7 @@ from ffpipe.spec import Deferred, LoadedPipeline, StepInstance, load_pipeline, p
 
 if TYPE_CHECKING:
     from ffpipe.backends.base import Backend
-    from ffpipe.run.explain import Decision
-    from ffpipe.run.fusion import Fusion
+    from ffpipe.run.planner import Decision
 
 HELP = "show the steps in run order, their parameters and whether each will run and why"
 
@@ -57,39 +56,24 @@ def planned_graph(
     return graph
 
 
-def plan_fusion(pipeline: LoadedPipeline, graph: nx.DiGraph, *, fuse: bool = True) -> Fusion:
-    """The chains a run with these arguments would fuse (none with ``--no-fuse``)."""
-    from ffpipe.run.fusion import Fusion, find_fusion
-
-    return find_fusion(pipeline, graph) if fuse else Fusion()
-
-
 def plan_decisions(
-    pipeline: LoadedPipeline,
-    graph: nx.DiGraph,
-    args: argparse.Namespace,
-    fusion: Fusion,
-    backend: Backend,
-) -> dict[str, Decision] | None:
-    """Instance id -> ``cached`` or ``will run (why)``, as a run with these arguments would do.
+    pipeline: LoadedPipeline, graph: nx.DiGraph, args: argparse.Namespace, backend: Backend
+) -> dict[str, Decision]:
+    """Instance id -> the planner's decision, as a run with these arguments would make it.
 
-    None without a workspace: nothing can be cached, and none is created just to say so.
+    Without a workspace nothing can be cached, and none is created just to say so.
     """
-    if not args.workspace.exists():
-        return None
     from ffpipe.cache.workspace import Workspace
-    from ffpipe.run.explain import explain
+    from ffpipe.run.fusion import Fusion, find_fusion
+    from ffpipe.run.planner import explain
 
+    fusion = find_fusion(pipeline, graph) if not args.no_fuse else Fusion()
+    selected = [node for stage in generations(graph) for node in stage]
+    options = {"selected": selected, "fusion": fusion, "force": args.force}
+    if not args.workspace.exists():
+        return explain(pipeline, None, backend.identity(), **options, force_all=args.force_all)
     with Workspace(args.workspace) as workspace:
-        return explain(
-            pipeline,
-            graph,
-            workspace,
-            backend.identity(),
-            force=tuple(args.force),
-            force_all=args.force_all,
-            fusion=fusion,
-        )
+        return explain(pipeline, workspace, backend.identity(), **options, force_all=args.force_all)
 
 
 def stand_in_notes(
@@ -109,38 +93,13 @@ def stand_in_notes(
 
 
 def plan_notes(
-    pipeline: LoadedPipeline,
-    graph: nx.DiGraph,
-    fusion: Fusion,
-    decisions: Mapping[str, Decision] | None,
-    *,
-    remote: bool,
+    pipeline: LoadedPipeline, decisions: Mapping[str, Decision], *, remote: bool
 ) -> dict[str, list[str]]:
-    """Instance id -> notes on how it runs: fused groups, why a chain is not fused, async mode.
-
-    The cache ``decisions`` say which candidate chains really fuse (their target was checked);
-    without them, a chain fuses unless its target is known not to be a video.
-    """
-    from ffpipe.run.fusion import is_video_target, known_target
-
-    notes: dict[str, list[str]] = {}
-    for node, reason in fusion.refused.items():
-        notes.setdefault(node, []).append(f"not fused: {reason}")
-    for group in fusion.groups:
-        if decisions is not None and group.head in decisions:
-            fused = decisions[group.head].group == group.id
-        else:
-            target = known_target(pipeline.instances[group.head])
-            fused = target is None or is_video_target(target)
-        if not fused:
-            notes.setdefault(group.members[1], []).append("not fused: the target is not a video")
-            continue
-        notes.setdefault(group.head, []).append(f"fused: {group.describe()}")
-        for member in group.members[1:]:
-            notes.setdefault(member, []).append(f"fused into {group.id}")
-    for node in graph.nodes:
+    """Instance id -> the planner's notes (fused or why not), and where async steps run."""
+    notes = {node: list(decision.notes) for node, decision in decisions.items()}
+    for node in decisions:
         if pipeline.instances[node].asynchronous:
-            notes.setdefault(node, []).append(_async_note(remote))
+            notes[node].append(_async_note(remote))
     return notes
 
 
@@ -223,20 +182,16 @@ def run(args: argparse.Namespace) -> int:
     pipeline = load_pipeline(args.file, parse_overrides(args.params))
     graph = planned_graph(pipeline, args.target, args.downstream, args.force)
     order = generations(graph)
-    fusion = plan_fusion(pipeline, graph, fuse=not args.no_fuse)
     from ffpipe.backends import make_backend
 
     backend = make_backend(args.server, config=args.config)
     try:
-        decisions = plan_decisions(pipeline, graph, args, fusion, backend)
+        decisions = plan_decisions(pipeline, graph, args, backend)
         substituted = stand_in_notes(pipeline, graph, backend.capabilities())
     finally:
         backend.close()
-    if decisions is None:
-        status = dict.fromkeys(graph.nodes, "will run (no cache entry)")
-    else:
-        status = {node: str(decision) for node, decision in decisions.items()}
-    notes = plan_notes(pipeline, graph, fusion, decisions, remote=bool(args.server))
+    status = {node: str(decision) for node, decision in decisions.items()}
+    notes = plan_notes(pipeline, decisions, remote=bool(args.server))
     for node, lines in substituted.items():
         notes.setdefault(node, []).extend(lines)
     if args.json:

@@ -81,6 +81,16 @@ class StepDone(Event):
 
 
 @dataclass(frozen=True)
+class StepWarning(Event):
+    """A step did less than asked (``11 of 50 frames had no face``): from its result's
+    ``warnings``, whether it ran now or its cached result is reused."""
+
+    kind: ClassVar[str] = "step_warning"
+    step: str
+    message: str
+
+
+@dataclass(frozen=True)
 class StepFailed(Event):
     """A step failed for good, with the backend's message."""
 

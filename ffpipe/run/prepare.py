@@ -1,6 +1,6 @@
 """Turning a step instance into what the cache and the backend need: parameters, digests, key.
 
-Shared by the runner and by :func:`ffpipe.run.explain.explain`, so a plan predicts a run exactly.
+Used by the planner (:mod:`ffpipe.run.planner`) for plans and runs alike.
 """
 
 from __future__ import annotations
@@ -150,10 +150,16 @@ class StepPreparer:
                 changed.append(path)
         return changed
 
-    def view_of(self, entry: StepEntry) -> StepView | None:
-        """What templates see of a stored step, or None when one of its objects is gone."""
+    def view_of(self, entry: StepEntry, *, require_objects: bool = True) -> StepView | None:
+        """What templates see of a stored step, or None when one of its objects is gone.
+
+        Without ``require_objects`` the view is the entry's prediction of what running the step
+        again makes (its objects may be gone): used to plan the steps after it.
+        """
         objects = self.workspace.objects
-        if "output" not in entry.outputs or not all(map(objects.has, entry.outputs.values())):
+        if "output" not in entry.outputs:
+            return None
+        if require_objects and not all(map(objects.has, entry.outputs.values())):
             return None
         names = entry.result.get(FILE_NAMES, {})
         paths = {

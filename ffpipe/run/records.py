@@ -7,10 +7,16 @@ import os
 import secrets
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ffpipe.backends.base import BackendIdentity
 from ffpipe.run.events import Event
+from ffpipe.spec.instance import LoadedPipeline
+
+if TYPE_CHECKING:
+    from ffpipe.run.runner import StepOutcome
 
 
 def new_run_id() -> str:
@@ -46,3 +52,56 @@ class RunRecorder:
         path = self.folder / "run.json"
         write_json_atomically(path, record)
         return path
+
+
+def run_record(
+    *,
+    run_id: str,
+    pipeline: LoadedPipeline,
+    identity: BackendIdentity,
+    status: str,
+    started: float,
+    duration: float,
+    jobs: int,
+    outcomes: Mapping[str, StepOutcome],
+    outputs: Mapping[str, Path],
+) -> dict[str, Any]:
+    """The run.json document: what ran, what was reused and why, with each step's warnings."""
+    backend = {
+        "kind": identity.kind,
+        "engine": identity.engine,
+        "engine_version": identity.engine_version,
+        "server": identity.server,
+    }
+    steps = {
+        node: {
+            "status": outcome.status,
+            "cached": outcome.status == "cached",
+            "why": list(outcome.reasons),
+            "key": outcome.key,
+            "duration": round(outcome.duration, 6),
+            "backend": backend,
+            "substitutions": outcome.result.get("substitutions", []),
+            "warnings": outcome.warnings,
+            "outputs": outcome.outputs,
+            "error": outcome.error,
+            "fused_into": outcome.fused_into,
+            "fused": list(outcome.group),
+            "job_id": outcome.job_id,
+        }
+        for node, outcome in outcomes.items()
+    }
+    return {
+        "run_id": run_id,
+        "pipeline": pipeline.name,
+        "file": str(pipeline.path),
+        "pipeline_digest": pipeline.digest,
+        "params": dict(pipeline.params),
+        "status": status,
+        "started": started,
+        "duration": round(duration, 6),
+        "backend": backend,
+        "jobs": jobs,
+        "steps": steps,
+        "outputs": {name: str(path) for name, path in outputs.items()},
+    }

@@ -33,6 +33,8 @@ def _plain_line(event: ev.Event) -> str | None:
         case ev.StepDone():
             subs = f" [stand-ins: {', '.join(event.substitutions)}]" if event.substitutions else ""
             return f"{event.step}: done in {event.duration:.2f}s{subs}"
+        case ev.StepWarning():
+            return f"{event.step}: warning: {event.message}"
         case ev.StepFailed():
             return f"{event.step}: FAILED: {event.error}"
         case ev.StepSkipped():
@@ -123,7 +125,12 @@ class RichReporter:
                 self._progress.stop()
             line = _plain_line(event)
             if line is not None and not isinstance(event, ev.RunStart | ev.StepStart):
-                style = {"step_failed": "red", "step_cached": "dim", "step_done": "green"}
+                style = {
+                    "step_failed": "red",
+                    "step_cached": "dim",
+                    "step_done": "green",
+                    "step_warning": "yellow",
+                }
                 self._progress.console.print(line, style=style.get(event.kind), highlight=False)
 
 
