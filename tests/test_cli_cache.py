@@ -74,9 +74,11 @@ def test_gc_by_age_and_size(root: Path, capsys: pytest.CaptureFixture[str]) -> N
 def test_bad_gc_arguments_are_reported_without_a_traceback(
     root: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["cache", "gc", "--max-size", "lots", "--workspace", str(root)]) == 2
+    with pytest.raises(SystemExit) as stopped:
+        main(["cache", "gc", "--max-size", "lots", "--workspace", str(root)])
+    assert stopped.value.code == 2
     err = capsys.readouterr().err
-    assert err.startswith("ffpipe: error: not a size: 'lots'")
+    assert "error: argument --max-size: not a size: 'lots'" in err
     assert "Traceback" not in err
 
 

@@ -1,8 +1,9 @@
 """The ``ffpipe`` command: one module per subcommand, imported only when that command runs.
 
-Each command module defines ``HELP`` (one line), ``register(parser)`` to add its arguments and
-``run(args) -> int``. Importing lazily keeps ``ffpipe run`` on a fully cached pipeline from loading
-gradio, OpenCV or dlib.
+Each command module defines ``register(parser)`` to add its arguments and ``run(args) -> int``;
+its one-line summary is in :data:`COMMANDS`, shared option types in :mod:`ffpipe.cli.options`.
+Importing lazily keeps ``ffpipe run`` on a fully cached pipeline from loading gradio, OpenCV or
+dlib.
 """
 
 from __future__ import annotations

@@ -7,11 +7,10 @@ import os
 import time
 from pathlib import Path
 
-from ffpipe.cache.gc import collect, parse_age, parse_size
+from ffpipe.cache.gc import collect
 from ffpipe.cache.verify import verify_workspace
 from ffpipe.cache.workspace import DEFAULT_ROOT, Workspace
-
-HELP = "list, garbage-collect or verify the workspace cache"
+from ffpipe.cli import options
 
 EXIT_CORRUPT = 1
 
@@ -25,10 +24,16 @@ def register(parser: argparse.ArgumentParser) -> None:
     pruning = actions.add_parser("gc", help="remove old or least recently used entries")
     _add_workspace(pruning)
     pruning.add_argument(
-        "--max-size", metavar="SIZE", help="shrink the cache to at most SIZE (e.g. 2GB, 500MiB)"
+        "--max-size",
+        type=options.size,
+        metavar="SIZE",
+        help="shrink the cache to at most SIZE (e.g. 2GB, 500MiB)",
     )
     pruning.add_argument(
-        "--older-than", metavar="AGE", help="drop entries unused for AGE (e.g. 7d, 12h, 90m)"
+        "--older-than",
+        type=options.duration,
+        metavar="AGE",
+        help="drop entries unused for AGE (e.g. 7d, 12h, 90m)",
     )
     checking = actions.add_parser(
         "verify", help="re-hash every object, remove corrupt ones and the entries using them"
@@ -84,9 +89,7 @@ def _list(workspace: Workspace) -> int:
 
 
 def _collect(workspace: Workspace, args: argparse.Namespace) -> int:
-    max_size = None if args.max_size is None else parse_size(args.max_size)
-    older_than = None if args.older_than is None else parse_age(args.older_than)
-    report = collect(workspace, max_size=max_size, older_than=older_than)
+    report = collect(workspace, max_size=args.max_size, older_than=args.older_than)
     for entry in report.removed_entries:
         print(
             f"removed {entry.pipeline}/{entry.instance_id} ({_age(time.time() - entry.last_used)})"

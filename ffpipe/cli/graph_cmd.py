@@ -5,12 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ffpipe.cli.validate_cmd import add_pipeline_arguments
+from ffpipe.cli import options
 from ffpipe.errors import UserError
 from ffpipe.graph import build_graph, select, to_dot, to_mermaid
 from ffpipe.spec import load_pipeline, parse_overrides
-
-HELP = "draw the DAG of a pipeline as mermaid or dot"
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -24,7 +22,7 @@ def register(parser: argparse.ArgumentParser) -> None:
         "--downstream", action="store_true", help="with --target, also draw what follows it"
     )
     parser.add_argument("-o", "--out", type=Path, help="write to this file instead of stdout")
-    add_pipeline_arguments(parser)
+    options.add_params(parser)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -6,31 +6,15 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable
 from typing import Any
 
 from ffpipe.catalog import JobStatus
+from ffpipe.cli import options
 from ffpipe.errors import UserError
 
-HELP = "list, inspect, wait for or cancel jobs on a server"
 DEFAULT_SERVER = "http://127.0.0.1:9002"
 EXIT_JOB_FAILED = 1
 STATES = ("queued", "processing", "completed", "failed", "cancelled")
-
-
-def _positive(kind: type[float] | type[int]) -> Callable[[str], float]:
-    """An argparse type: a number of ``kind`` above zero."""
-
-    def parse(text: str) -> float:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        if not value > 0 or value == float("inf"):
-            raise argparse.ArgumentTypeError(f"{text!r} must be above 0")
-        return value
-
-    return parse
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -56,7 +40,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     listing.add_argument("--status", choices=STATES, help="only jobs in this state")
     listing.add_argument("--op", help="only jobs of this op")
     listing.add_argument(
-        "--limit", type=_positive(int), default=50, help="at most this many (default 50)"
+        "--limit", type=options.positive_int, default=50, help="at most this many (default 50)"
     )
     for name, summary in (
         ("status", "the status of one job"),
@@ -67,11 +51,11 @@ def register(parser: argparse.ArgumentParser) -> None:
         action.add_argument("job_id", metavar="ID")
         if name == "wait":
             action.add_argument(
-                "--timeout", type=_positive(float), help="give up after this many seconds"
+                "--timeout", type=options.duration, help="give up after this many seconds"
             )
             action.add_argument(
                 "--interval",
-                type=_positive(float),
+                type=options.positive_float,
                 default=1.0,
                 help="seconds between polls (default 1)",
             )

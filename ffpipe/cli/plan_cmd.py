@@ -10,8 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 
-from ffpipe.cli.run_cmd import add_fuse_argument, add_server_argument, add_workspace_argument
-from ffpipe.cli.validate_cmd import add_pipeline_arguments
+from ffpipe.cli import options
 from ffpipe.graph import build_graph, generations, named_nodes, select
 from ffpipe.spec import Deferred, LoadedPipeline, StepInstance, load_pipeline, parse_overrides
 
@@ -19,27 +18,19 @@ if TYPE_CHECKING:
     from ffpipe.backends.base import Backend
     from ffpipe.run.planner import Decision
 
-HELP = "show the steps in run order, their parameters and whether each will run and why"
-
 
 def register(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``ffpipe plan``."""
     parser.add_argument("file", type=Path, metavar="FILE", help="pipeline file")
-    parser.add_argument(
-        "--target", action="append", default=[], metavar="STEP", help="plan only what STEP needs"
-    )
+    options.add_selection(parser, "plan")
     parser.add_argument(
         "--downstream", action="store_true", help="with --target, also plan what follows it"
     )
-    parser.add_argument(
-        "--force", action="append", default=[], metavar="STEP", help="plan STEP as forced"
-    )
-    parser.add_argument("--force-all", action="store_true", help="plan as if nothing were cached")
     parser.add_argument("--json", action="store_true", help="print the plan as JSON")
-    add_fuse_argument(parser)
-    add_pipeline_arguments(parser)
-    add_workspace_argument(parser)
-    add_server_argument(parser)
+    options.add_fuse(parser)
+    options.add_params(parser)
+    options.add_workspace(parser)
+    options.add_server(parser)
 
 
 def planned_graph(

@@ -14,32 +14,26 @@ outputs go to ``out/<pipeline name>/`` (``--out DIR`` replaces ``out``).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
-from ffpipe.cli.validate_cmd import add_pipeline_arguments
+from ffpipe.cli import options
 from ffpipe.errors import UserError
 
-HELP = "run a pipeline, reusing cached steps"
 EXIT_OK = 0
 EXIT_STEP_FAILED = 1
 EXIT_USER_ERROR = UserError.exit_code
 
 
 def register(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("files", nargs="+", type=Path, metavar="FILE", help="pipeline files")
-    add_pipeline_arguments(parser)
-    add_workspace_argument(parser)
+    options.add_pipeline_files(parser)
+    options.add_params(parser)
+    options.add_workspace(parser)
     parser.add_argument("--out", type=Path, help="output root (default: out)")
-    parser.add_argument("-j", "--jobs", type=int, help="steps at once (default: the backend's)")
     parser.add_argument(
-        "--target", action="append", default=[], help="run only this step and its ancestors"
+        "-j", "--jobs", type=options.positive_int, help="steps at once (default: the backend's)"
     )
-    parser.add_argument(
-        "--force", action="append", default=[], metavar="STEP", help="re-run STEP even if cached"
-    )
-    parser.add_argument("--force-all", action="store_true", help="ignore the cache entirely")
+    options.add_selection(parser, "run")
     parser.add_argument(
         "--keep-going", action="store_true", help="after a failure, run all it does not block"
     )
@@ -49,46 +43,10 @@ def register(parser: argparse.ArgumentParser) -> None:
         help="do not write <pipeline>.lock beside the pipeline (e.g. for throwaway runs)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON event per line")
-    add_fuse_argument(parser)
-    add_server_argument(parser)
+    options.add_fuse(parser)
+    options.add_server(parser)
     parser.add_argument(
         "--strict-models", action="store_true", help="refuse model stand-ins (local backend)"
-    )
-
-
-def add_server_argument(parser: argparse.ArgumentParser) -> None:
-    """``--server URL``, defaulting to FFPIPE_SERVER; absent means the in-process engine."""
-    parser.add_argument(
-        "--server",
-        default=os.environ.get("FFPIPE_SERVER") or None,
-        metavar="URL",
-        help="run on a catalog server (gradio) instead of in-process (default: $FFPIPE_SERVER, "
-        "else the url in ffpipe.toml)",
-    )
-    parser.add_argument(
-        "--config",
-        type=Path,
-        metavar="FILE",
-        help="server settings: url, auth_file, timeout, endpoint mapping (default: ./ffpipe.toml)",
-    )
-
-
-def add_fuse_argument(parser: argparse.ArgumentParser) -> None:
-    """``--no-fuse``: run chained per-frame video steps one by one instead of in one pass."""
-    parser.add_argument(
-        "--no-fuse",
-        action="store_true",
-        help="run per-frame steps on a video one by one (one decode and encode each)",
-    )
-
-
-def add_workspace_argument(parser: argparse.ArgumentParser) -> None:
-    """``--workspace DIR``, defaulting to FFPIPE_WORKSPACE or ``.ffpipe``."""
-    parser.add_argument(
-        "--workspace",
-        type=Path,
-        default=Path(os.environ.get("FFPIPE_WORKSPACE", ".ffpipe")),
-        help="cache and run records (default: .ffpipe or $FFPIPE_WORKSPACE)",
     )
 
 
@@ -99,8 +57,6 @@ def run(args: argparse.Namespace) -> int:
     from ffpipe.run.runner import RunOptions, run_pipeline
     from ffpipe.spec import load_pipeline, parse_overrides
 
-    if args.jobs is not None and args.jobs < 1:
-        raise UserError("--jobs must be at least 1")
     overrides = parse_overrides(args.params)
     pipelines = [load_pipeline(path, overrides) for path in args.files]
     names = [pipeline.name for pipeline in pipelines]

@@ -8,8 +8,6 @@ from pathlib import Path
 from ffpipe.errors import UserError
 from ffpipe.spec.schema import all_schemas
 
-HELP = "write (or check) the JSON Schemas generated from the catalog models"
-
 
 class SchemaDrift(UserError):
     """Checked-in schemas that no longer match the models."""

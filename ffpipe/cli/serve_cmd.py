@@ -8,60 +8,39 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ffpipe.cli import options
 from ffpipe.errors import UserError
 
 if TYPE_CHECKING:
     from ffpipe.engine.api import Engine
 
-HELP = "serve the catalog API over HTTP with the builtin engine"
 ENGINES = ("builtin",)
-
-
-def _size(text: str) -> int:
-    from ffpipe.server.settings import parse_size
-
-    try:
-        return parse_size(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
-    return value
-
-
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0-65535)")
-    return value
 
 
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--engine", choices=ENGINES, default="builtin", help="engine to serve")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    parser.add_argument("--port", type=_port, default=9002, help="port to listen on (default 9002)")
+    parser.add_argument(
+        "--port", type=options.port, default=9002, help="port to listen on (default 9002)"
+    )
     parser.add_argument(
         "--auth-file", type=Path, help="file of user:password lines; every endpoint needs one"
     )
     parser.add_argument(
-        "--max-file-size", type=_size, default="100MB", help="largest upload (default 100MB)"
+        "--max-file-size",
+        type=options.positive_size,
+        default="100MB",
+        help="largest upload (default 100MB)",
     )
     parser.add_argument(
-        "--concurrency", type=_positive, default=1, help="requests processed at once (default 1)"
+        "--concurrency",
+        type=options.positive_int,
+        default=1,
+        help="requests processed at once (default 1)",
     )
     parser.add_argument(
         "--queue-size",
-        type=_positive,
+        type=options.positive_int,
         default=16,
         help="requests that may wait; more get a queue-full error (default 16)",
     )
@@ -72,7 +51,10 @@ def register(parser: argparse.ArgumentParser) -> None:
         help="folder for uploads, outputs and the job queue (default .ffpipe-server)",
     )
     parser.add_argument(
-        "--job-workers", type=_positive, default=1, help="jobs processed at once (default 1)"
+        "--job-workers",
+        type=options.positive_int,
+        default=1,
+        help="jobs processed at once (default 1)",
     )
     parser.add_argument(
         "--allow-callback",

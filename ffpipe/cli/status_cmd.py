@@ -8,16 +8,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ffpipe.cli.run_cmd import add_workspace_argument
-from ffpipe.cli.validate_cmd import add_pipeline_arguments
-
-HELP = "say whether the working tree still matches a pipeline's lock file"
+from ffpipe.cli import options
 
 
 def register(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("files", nargs="+", type=Path, metavar="FILE", help="pipeline files")
-    add_pipeline_arguments(parser)
-    add_workspace_argument(parser)
+    options.add_pipeline_files(parser)
+    options.add_params(parser)
+    options.add_workspace(parser)
 
 
 def run(args: argparse.Namespace) -> int:

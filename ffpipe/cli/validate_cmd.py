@@ -6,24 +6,10 @@ import argparse
 import json
 from pathlib import Path
 
+from ffpipe.cli import options
 from ffpipe.graph import build_graph
 from ffpipe.spec import LoadedPipeline, PipelineErrors, load_pipeline, parse_overrides
 from ffpipe.spec.errors import merge_errors
-
-HELP = "check pipeline files and report every mistake with its location"
-
-
-def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
-    """``-p NAME=VALUE`` overrides, shared by the commands that load a pipeline."""
-    parser.add_argument(
-        "-p",
-        "--param",
-        dest="params",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="override a pipeline param (repeatable)",
-    )
 
 
 def load_checked(path: Path, params: list[str]) -> LoadedPipeline:
@@ -35,8 +21,8 @@ def load_checked(path: Path, params: list[str]) -> LoadedPipeline:
 
 def register(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``ffpipe validate``."""
-    parser.add_argument("files", nargs="+", type=Path, metavar="FILE", help="pipeline files")
-    add_pipeline_arguments(parser)
+    options.add_pipeline_files(parser)
+    options.add_params(parser)
     parser.add_argument(
         "--json", action="store_true", help="print the errors as a JSON list on stdout"
     )

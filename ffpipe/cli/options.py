@@ -1,0 +1,173 @@
+"""Argument types and the options several commands share, written once.
+
+The types raise :class:`argparse.ArgumentTypeError`, so a bad value is one usage line and exit
+code 2 before any work. This module imports nothing heavy: ``ffpipe run`` and ``ffpipe plan``
+parse their arguments on the no-op fast path, where every millisecond of import counts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+from pathlib import Path
+
+from ffpipe.errors import UserError
+
+ENV_WORKSPACE = "FFPIPE_WORKSPACE"
+ENV_SERVER = "FFPIPE_SERVER"
+DEFAULT_WORKSPACE = ".ffpipe"
+
+
+def positive_int(text: str) -> int:
+    """A whole number above zero (``--jobs 2``, ``--limit 50``)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be above 0")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """A finite number above zero (``--interval 0.5``)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0 or math.isinf(value):
+        raise argparse.ArgumentTypeError(f"{text!r} must be above 0")
+    return value
+
+
+def port(text: str) -> int:
+    """A TCP port, 0-65535 (0 lets the system choose)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0-65535)")
+    return value
+
+
+def size(text: str) -> int:
+    """Bytes in a size: ``2GB`` (powers of 1000), ``500MiB`` (of 1024), ``123``, ``0``."""
+    from ffpipe.cache.gc import parse_size
+
+    try:
+        return parse_size(text)
+    except UserError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def positive_size(text: str) -> int:
+    """A :func:`size` above zero (``--max-file-size 100MB``)."""
+    value = size(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be above 0")
+    return value
+
+
+def duration(text: str) -> float:
+    """Seconds above zero: a plain number (``2.5``) or with units (``30s``, ``7d``, ``1d12h``)."""
+    try:
+        return positive_float(text)
+    except argparse.ArgumentTypeError:
+        if _is_number(text):
+            raise
+    from ffpipe.cache.gc import parse_age
+
+    try:
+        value = parse_age(text)
+    except UserError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be above 0")
+    return value
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def add_pipeline_files(parser: argparse.ArgumentParser) -> None:
+    """``FILE [FILE ...]``: the pipeline files a command works on."""
+    parser.add_argument("files", nargs="+", type=Path, metavar="FILE", help="pipeline files")
+
+
+def add_params(parser: argparse.ArgumentParser) -> None:
+    """``-p NAME=VALUE`` overrides, shared by the commands that load a pipeline."""
+    parser.add_argument(
+        "-p",
+        "--param",
+        dest="params",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a pipeline param (repeatable)",
+    )
+
+
+def add_workspace(parser: argparse.ArgumentParser) -> None:
+    """``--workspace DIR``, defaulting to FFPIPE_WORKSPACE or ``.ffpipe``."""
+    parser.add_argument(
+        "--workspace",
+        type=Path,
+        default=Path(os.environ.get(ENV_WORKSPACE) or DEFAULT_WORKSPACE),
+        metavar="DIR",
+        help=f"cache and run records (default: ${ENV_WORKSPACE}, else {DEFAULT_WORKSPACE})",
+    )
+
+
+def add_server(parser: argparse.ArgumentParser) -> None:
+    """``--server URL`` (default FFPIPE_SERVER; absent means the in-process engine), ``--config``.
+
+    Engine choices for the in-process backend belong beside these.
+    """
+    parser.add_argument(
+        "--server",
+        default=os.environ.get(ENV_SERVER) or None,
+        metavar="URL",
+        help=f"run on a catalog server (gradio) instead of in-process (default: ${ENV_SERVER}, "
+        "else the url in ffpipe.toml)",
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="server settings: url, auth_file, timeout, endpoint mapping (default: ./ffpipe.toml)",
+    )
+
+
+def add_fuse(parser: argparse.ArgumentParser) -> None:
+    """``--no-fuse``: run chained per-frame video steps one by one instead of in one pass."""
+    parser.add_argument(
+        "--no-fuse",
+        action="store_true",
+        help="run per-frame steps on a video one by one (one decode and encode each)",
+    )
+
+
+def add_selection(parser: argparse.ArgumentParser, verb: str) -> None:
+    """``--target``, ``--force``, ``--force-all``: which steps, and which to redo."""
+    parser.add_argument(
+        "--target",
+        action="append",
+        default=[],
+        metavar="STEP",
+        help=f"{verb} only STEP and what it needs (repeatable)",
+    )
+    parser.add_argument(
+        "--force",
+        action="append",
+        default=[],
+        metavar="STEP",
+        help=f"{verb} STEP even if cached (repeatable)",
+    )
+    parser.add_argument("--force-all", action="store_true", help="ignore the cache entirely")
