@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -119,3 +120,52 @@ def test_a_damaged_lock_file_is_a_user_error(
     assert main(["status", "pipe.yaml", "--workspace", str(project / ".ffpipe")]) == 2
     err = capsys.readouterr().err
     assert re.search(message, err) and "run `ffpipe run`" in err
+
+
+def test_json_names_the_parameter_that_differs_per_step(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The lock is written by the real local engine, so only the edit differs.
+    monkeypatch.delenv("FFPIPE_SERVER", raising=False)
+    monkeypatch.chdir(tmp_path)
+    copy_photos(tmp_path)
+    write_pipeline(
+        tmp_path,
+        """
+        version: 1
+        name: found
+        params:
+          score: {type: number, default: 0.5}
+        steps:
+          find:
+            uses: detect
+            with: {target_media: grace.jpg, face_detector_score: "{{ params.score }}"}
+          again:
+            uses: detect
+            with: {target_media: astronaut.jpg}
+        """,
+    )
+    workspace = str(tmp_path / ".ffpipe")
+    assert main(["run", "pipe.yaml", "--workspace", workspace]) == 0
+    capsys.readouterr()
+    assert main(["status", "pipe.yaml", "--workspace", workspace, "--json"]) == 0
+    [document] = json.loads(capsys.readouterr().out)
+    assert document["up_to_date"] is True
+    assert document["steps"] == {
+        "again": {"in_sync": True, "differences": []},
+        "find": {"in_sync": True, "differences": []},
+    }
+    assert main(["status", "pipe.yaml", "--workspace", workspace, "--json", "-p", "score=0.4"]) == 1
+    [document] = json.loads(capsys.readouterr().out)
+    assert document["up_to_date"] is False
+    assert document["steps"]["again"] == {"in_sync": True, "differences": []}
+    assert document["steps"]["find"]["differences"] == [
+        {"kind": "parameter", "name": "face_detector_score", "lock": 0.5, "now": 0.4}
+    ]
+    photo = tmp_path / "astronaut.jpg"
+    photo.write_bytes(photo.read_bytes() + b"\0")
+    assert main(["status", "pipe.yaml", "--workspace", workspace, "--json"]) == 1
+    [document] = json.loads(capsys.readouterr().out)
+    [difference] = document["steps"]["again"]["differences"]
+    assert difference["kind"] == "input" and difference["name"] == "target_media"
+    assert difference["lock"] != difference["now"]

@@ -201,3 +201,97 @@ def _input_changes(
         elif not is_url(relative) and digest(value) != locked_digest:
             changes.append(f"input {name} ({relative}) changed")
     return changes
+
+
+class _Planned(Protocol):
+    status: str
+    reasons: tuple[str, ...]
+    document: dict[str, Any]
+    members: tuple[str, ...]
+
+    @property
+    def prepared(self) -> Any: ...
+
+    @property
+    def entry(self) -> Any: ...
+
+
+def step_drift(
+    lock: Mapping[str, Any], decisions: Mapping[str, _Planned], engine: Mapping[str, str]
+) -> dict[str, list[dict[str, Any]]]:
+    """Per step of the lock and of the plan now: what differs, as plain data (empty: in sync).
+
+    Each difference is ``{"kind": "parameter" | "input" | "engine" | "output" | "step" |
+    "upstream", "name", "lock", "now"}``; ``decisions`` come from the planner, so a step whose
+    inputs come from a step that will run names that step instead of a digest nobody knows yet.
+    """
+    locked_steps = lock.get("steps") or {}
+    locked_engine = lock.get("engine") or {}
+    # As in the lock: a fused group's last member stands for it; skipped steps make nothing.
+    decisions = {
+        node: decision
+        for node, decision in decisions.items()
+        if decision.status != "skipped" and node == (decision.members or (node,))[-1]
+    }
+    drift: dict[str, list[dict[str, Any]]] = {}
+    for node in sorted(set(locked_steps) | set(decisions)):
+        locked, decision = locked_steps.get(node), decisions.get(node)
+        if locked is None or decision is None:
+            change = "added" if locked is None else "removed"
+            drift[node] = [_difference("step", node, change != "added", change == "added")]
+            continue
+        found = [
+            _difference("engine", name, locked_engine.get(name), engine.get(name))
+            for name in sorted(set(locked_engine) | set(engine))
+            if locked_engine.get(name) != engine.get(name)
+        ]
+        prepared = decision.prepared
+        if prepared is None:
+            found += [
+                _difference("upstream", reason, None, None)
+                for reason in decision.reasons
+                if reason.startswith("upstream ")
+            ]
+            drift[node] = found
+            continue
+        inputs = prepared.input_digests
+        params = {k: v for k, v in prepared.params.items() if k not in inputs}
+        defaults = _defaults(prepared.instance.op)
+        locked_params = {**defaults, **(locked.get("params") or {})}
+        found += _mapping_drift("parameter", locked_params, {**defaults, **params})
+        found += _mapping_drift("input", locked.get("inputs") or {}, inputs)
+        entry = decision.entry
+        if entry is not None and decision.status == "cached":
+            found += _mapping_drift("output", locked.get("outputs") or {}, entry.outputs)
+        drift[node] = found
+    return drift
+
+
+def _defaults(op: str) -> dict[str, Any]:
+    """The op's catalog defaults as JSON values: the lock leaves them out of each step."""
+    from pydantic_core import to_jsonable_python
+
+    from ffpipe.catalog import OPS
+
+    if op not in OPS:
+        return {}
+    fields = OPS[op].params.model_fields
+    return {
+        name: to_jsonable_python(field.get_default(call_default_factory=True))
+        for name, field in fields.items()
+        if not field.is_required()
+    }
+
+
+def _mapping_drift(
+    kind: str, locked: Mapping[str, Any], now: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    return [
+        _difference(kind, name, locked.get(name), now.get(name))
+        for name in sorted(set(locked) | set(now))
+        if locked.get(name) != now.get(name)
+    ]
+
+
+def _difference(kind: str, name: str, locked: Any, now: Any) -> dict[str, Any]:
+    return {"kind": kind, "name": name, "lock": locked, "now": now}
