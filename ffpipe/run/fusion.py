@@ -118,11 +118,20 @@ def is_video_target(path: str) -> bool:
     return is_video(Path(path))
 
 
-def known_target(instance: StepInstance) -> str | None:
-    """The instance's target file when the pipeline alone names it (a local path), else None."""
-    target = instance.params.get("target_media")
-    if isinstance(target, str) and not target.startswith(("http://", "https://")):
-        return target
+def known_target(pipeline: LoadedPipeline, instance: StepInstance) -> str | None:
+    """The file the instance's target comes from when the pipeline alone says: its own local
+    path, or the one an earlier per-frame step it reads started from (such a step writes the
+    same kind of media it read). None for URLs and for other steps' outputs."""
+    seen: set[str] = set()
+    while instance.id not in seen:
+        seen.add(instance.id)
+        target = instance.params.get("target_media")
+        if isinstance(target, str):
+            return None if target.startswith(("http://", "https://")) else target
+        previous = _chained_previous(pipeline, instance)
+        if previous is None:
+            return None
+        instance = pipeline.instances[previous]
     return None
 
 

@@ -239,22 +239,24 @@ class Planner:
     def _decide_group(self, group: FusedGroup) -> Decision | None:
         """One decision for a chain that fuses; None when its target turns out not to be a video.
 
-        When the chain's target comes from a step whose output is not known yet, a target the
-        pipeline names decides; else the chain is taken to fuse, as it will for a video.
+        When the chain's target is made in this pass, the file the pipeline traces it back to
+        decides (plan and run alike); without one the chain is taken to fuse.
         """
         head = self.pipeline.instances[group.head]
         members = [self.pipeline.instances[member] for member in group.members]
         forced = any(is_forced(member, self.force, self.force_all) for member in members)
         upstream = [need for need in key_refs(head) if need in self.fresh]
         notes = (f"fused: {group.describe()}", *self._refusal_notes(group.members))
-        if self.preparer is None or any(need not in self.views for need in upstream):
-            target = known_target(head)
+        if self.preparer is None or upstream:
+            # The target is made in this pass: decided from the pipeline alone, as a plan must.
+            target = known_target(self.pipeline, head)
             if target is not None and not is_video_target(target):
                 return None
+        if self.preparer is None or any(need not in self.views for need in upstream):
             reasons = self._unknown_key_reasons(forced, True, upstream)
             return Decision(WILL_RUN, reasons, group=group.id, members=group.members, notes=notes)
         prepared = self.preparer.prepare_group(group, self.views)
-        if not is_video_target(prepared.params["target_media"]):
+        if not upstream and not is_video_target(prepared.params["target_media"]):
             return None
         decision = self._cache_decision(prepared, group.members, forced, True, upstream, notes)
         return replace(decision, group=group.id)

@@ -162,8 +162,9 @@ class StepPreparer:
         if require_objects and not all(map(objects.has, entry.outputs.values())):
             return None
         names = entry.result.get(FILE_NAMES, {})
+        name_path = self._named if require_objects else self._predicted_name
         paths = {
-            name: str(self._named(digest, names.get(name, "")))
+            name: str(name_path(digest, names.get(name, "")))
             for name, digest in entry.outputs.items()
         }
         with self._lock:
@@ -171,6 +172,13 @@ class StepPreparer:
                 self._artifacts[paths[name]] = digest
         result = {key: value for key, value in entry.result.items() if key != FILE_NAMES}
         return StepView(output=paths["output"], outputs=paths, result=result)
+
+    def _predicted_name(self, digest: str, name: str) -> Path:
+        """The path :meth:`_named` will give the object once it exists; nothing is written."""
+        folder = self._names / digest.rsplit(":", 1)[-1]
+        if not name or "/" in name or name in (".", "..") or is_tree(digest):
+            return folder
+        return folder / name
 
     def _named(self, digest: str, name: str) -> Path:
         """A path to the object that ends in its file name, so its extension is known.
