@@ -65,6 +65,20 @@ class StepStore:
             self.mark_used([key], entry.last_used)
         return entry
 
+    def present(self, keys: Iterable[str]) -> set[str]:
+        """Which of ``keys`` have an entry."""
+        wanted = list(dict.fromkeys(keys))
+        found: set[str] = set()
+        with self._lock:
+            for start in range(0, len(wanted), 500):  # SQLite caps the parameters per query
+                chunk = wanted[start : start + 500]
+                marks = ", ".join("?" * len(chunk))
+                rows = self._connection.execute(
+                    f"SELECT key FROM step WHERE key IN ({marks})", chunk
+                ).fetchall()
+                found.update(row[0] for row in rows)
+        return found
+
     def put(self, key: str, entry: StepEntry) -> None:
         """Record (or replace) the entry for ``key``."""
         values = (

@@ -1,22 +1,17 @@
-"""``ffpipe plan FILE``: the steps in run order with their op, parameters and matrix values."""
+"""``ffpipe plan FILE``: the steps in run order with their op, parameters and matrix values,
+and whether each will run and why.
+
+When nothing changed since the last completed run (see :mod:`ffpipe.run.noop`), the plan printed
+then is printed again without loading the pipeline.
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
-from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-import networkx as nx
+from typing import Any
 
 from ffpipe.cli import options
-from ffpipe.graph import build_graph, generations, named_nodes, select
-from ffpipe.spec import Deferred, LoadedPipeline, StepInstance, load_pipeline, parse_overrides
-
-if TYPE_CHECKING:
-    from ffpipe.backends.base import Backend
-    from ffpipe.run.planner import Decision
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -33,160 +28,36 @@ def register(parser: argparse.ArgumentParser) -> None:
     options.add_server(parser)
 
 
-def planned_graph(
-    pipeline: LoadedPipeline, targets: list[str], downstream: bool, forced: Sequence[str] = ()
-) -> nx.DiGraph:
-    """The DAG of ``pipeline``, limited to ``targets`` (and what they need) when given.
-
-    Raises :class:`ffpipe.graph.UnknownTarget` when a target or a ``forced`` name is no step.
-    """
-    graph = build_graph(pipeline)
-    named_nodes(graph, forced, "--force")
-    if targets:
-        graph = graph.subgraph(select(graph, targets, downstream)).copy()
-    return graph
-
-
-def plan_decisions(
-    pipeline: LoadedPipeline, graph: nx.DiGraph, args: argparse.Namespace, backend: Backend
-) -> dict[str, Decision]:
-    """Instance id -> the planner's decision, as a run with these arguments would make it.
-
-    Without a workspace nothing can be cached, and none is created just to say so.
-    """
-    from ffpipe.cache.workspace import Workspace
-    from ffpipe.run.fusion import Fusion, find_fusion
-    from ffpipe.run.planner import explain
-
-    fusion = find_fusion(pipeline, graph) if not args.no_fuse else Fusion()
-    selected = [node for stage in generations(graph) for node in stage]
-    options = {"selected": selected, "fusion": fusion, "force": args.force}
-    if not args.workspace.exists():
-        return explain(pipeline, None, backend.identity(), **options, force_all=args.force_all)
-    with Workspace(args.workspace) as workspace:
-        return explain(pipeline, workspace, backend.identity(), **options, force_all=args.force_all)
-
-
-def stand_in_notes(
-    pipeline: LoadedPipeline, graph: nx.DiGraph, capabilities: Mapping[str, Any]
-) -> dict[str, list[str]]:
-    """Instance id -> ``stand-ins: inswapper_128 -> ...`` for models the backend substitutes."""
-    from ffpipe.backends.models import stand_ins
-
-    notes: dict[str, list[str]] = {}
-    for node in graph.nodes:
-        instance = pipeline.instances[node]
-        known = {k: v for k, v in instance.params.items() if not isinstance(v, Deferred)}
-        found = stand_ins(capabilities, instance.op, known)
-        if found:
-            notes[node] = ["stand-ins: " + ", ".join(str(stand_in) for stand_in in found)]
-    return notes
-
-
-def plan_notes(
-    pipeline: LoadedPipeline, decisions: Mapping[str, Decision], *, remote: bool
-) -> dict[str, list[str]]:
-    """Instance id -> the planner's notes (fused or why not), and where async steps run."""
-    notes = {node: list(decision.notes) for node, decision in decisions.items()}
-    for node in decisions:
-        if pipeline.instances[node].asynchronous:
-            notes[node].append(_async_note(remote))
-    return notes
-
-
-def _async_note(remote: bool) -> str:
-    if not remote:
-        return "async: runs in-process on the local backend"
-    return "async: submitted as a job on the server (when it has a job queue)"
-
-
-def shown(value: Any) -> Any:
-    """A parameter as the plan shows it: deferred values as their template."""
-    if isinstance(value, Deferred):
-        return value.source
-    return value
-
-
-def _condition(instance: StepInstance) -> str | None:
-    if instance.condition is True:
-        return None
-    return shown(instance.condition) if isinstance(instance.condition, Deferred) else "false"
-
-
-def format_plan(
-    pipeline: LoadedPipeline,
-    order: list[list[str]],
-    status: Mapping[str, str] | None = None,
-    notes: Mapping[str, list[str]] | None = None,
-) -> str:
-    """The plan as text; ``status`` (instance id -> e.g. "cached") and ``notes`` (instance id ->
-    lines such as "fused: swap + enhance (one decode, one encode)") are added when given."""
-    total = sum(len(stage) for stage in order)
-    lines = [f"{pipeline.name}: {total} step instance(s) in {len(order)} stage(s)"]
-    for number, stage in enumerate(order, start=1):
-        lines.append(f"stage {number}")
-        for instance_id in stage:
-            instance = pipeline.instances[instance_id]
-            extra = f"  [{status[instance_id]}]" if status and instance_id in status else ""
-            lines.append(f"  {instance_id} ({instance.op}){extra}")
-            if instance.matrix:
-                matrix = ", ".join(f"{k}={v}" for k, v in instance.matrix.items())
-                lines.append(f"    matrix: {matrix}")
-            condition = _condition(instance)
-            if condition is not None:
-                lines.append(f"    if: {condition}")
-            lines.extend(f"    {note}" for note in (notes or {}).get(instance_id, ()))
-            for name, value in instance.params.items():
-                lines.append(f"    {name}: {json.dumps(shown(value), ensure_ascii=False)}")
-    return "\n".join(lines)
-
-
-def plan_json(
-    pipeline: LoadedPipeline,
-    order: list[list[str]],
-    status: Mapping[str, str] | None = None,
-    notes: Mapping[str, list[str]] | None = None,
-) -> list[list[dict[str, Any]]]:
-    """The plan as JSON-ready data: stages of {id, step, op, status, notes, matrix, params}."""
-    return [
-        [
-            {
-                "id": instance_id,
-                "step": pipeline.instances[instance_id].step,
-                "op": pipeline.instances[instance_id].op,
-                "status": (status or {}).get(instance_id),
-                "notes": list((notes or {}).get(instance_id, ())),
-                "matrix": dict(pipeline.instances[instance_id].matrix),
-                "params": {
-                    name: shown(value)
-                    for name, value in pipeline.instances[instance_id].params.items()
-                },
-            }
-            for instance_id in stage
-        ]
-        for stage in order
-    ]
-
-
 def run(args: argparse.Namespace) -> int:
     """Print the plan."""
-    pipeline = load_pipeline(args.file, parse_overrides(args.params))
-    graph = planned_graph(pipeline, args.target, args.downstream, args.force)
-    order = generations(graph)
-    from ffpipe.backends import make_backend
+    from ffpipe.run import noop
 
-    backend = make_backend(args.server, config=args.config)
-    try:
-        decisions = plan_decisions(pipeline, graph, args, backend)
-        substituted = stand_in_notes(pipeline, graph, backend.capabilities())
-    finally:
-        backend.close()
-    status = {node: str(decision) for node, decision in decisions.items()}
-    notes = plan_notes(pipeline, decisions, remote=bool(args.server))
-    for node, lines in substituted.items():
-        notes.setdefault(node, []).extend(lines)
-    if args.json:
-        print(json.dumps(plan_json(pipeline, order, status, notes), indent=2, default=str))
-    else:
-        print(format_plan(pipeline, order, status, notes))
+    state = noop.State.of(args.file, args.params, args.workspace, not args.no_fuse)
+    shape = _shape(args)
+    run_id = None
+    if _replayable(args):
+        stamp = noop.valid_stamp(state)
+        run_id = stamp["run_id"] if stamp is not None else None
+        kept = noop.kept_plan(state, shape, run_id) if run_id is not None else None
+        if kept is not None:
+            print(kept)
+            return 0
+    from ffpipe.cli.plan_format import full_plan
+
+    output = full_plan(args)
+    if run_id is not None:
+        noop.record_plan(state, shape, run_id, output)
+    print(output)
     return 0
+
+
+def _replayable(args: argparse.Namespace) -> bool:
+    from ffpipe.run import noop
+
+    if args.force or args.force_all or noop.uses_server(args.server, args.config):
+        return False
+    return args.workspace.is_dir()
+
+
+def _shape(args: argparse.Namespace) -> dict[str, Any]:
+    return {"targets": args.target, "downstream": args.downstream, "json": args.json}

@@ -1,8 +1,4 @@
-"""Running pipelines: one decision pass (the planner), a thin run loop, records and outputs."""
+"""Running pipelines: the planner (one decision pass), a thin run loop, results and records.
 
-from __future__ import annotations
-
-from ffpipe.run.planner import Decision, explain
-from ffpipe.run.runner import RunOptions, RunSummary, run_pipeline
-
-__all__ = ["Decision", "RunOptions", "RunSummary", "explain", "run_pipeline"]
+Nothing is imported here, so the no-op fast path (:mod:`ffpipe.run.noop`) loads only itself.
+"""

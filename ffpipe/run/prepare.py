@@ -135,6 +135,17 @@ class StepPreparer:
                 self._signatures[value] = signature
         return local, value
 
+    def files_read(self) -> dict[str, tuple[int, int, int]]:
+        """Local file -> (size, mtime_ns, inode) as it was when its digest was taken."""
+        with self._lock:
+            return dict(self._signatures)
+
+    @property
+    def downloads(self) -> int:
+        """How many URL inputs were fetched."""
+        with self._lock:
+            return len(self._downloads)
+
     def changed_inputs(self, prepared: PreparedStep) -> list[str]:
         """The local input files of ``prepared`` that changed since their digest was taken.
 

@@ -11,12 +11,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ffpipe.backends.base import BackendIdentity
 from ffpipe.run.events import Event
-from ffpipe.spec.instance import LoadedPipeline
 
 if TYPE_CHECKING:
+    from ffpipe.backends.base import BackendIdentity
     from ffpipe.run.runner import StepOutcome
+    from ffpipe.spec.instance import LoadedPipeline
 
 
 def new_run_id() -> str:

@@ -37,6 +37,7 @@ from ffpipe.run.prepare import FILE_NAMES, PreparedStep, StepPreparer
 from ffpipe.run.records import RunRecorder, new_run_id, run_record
 from ffpipe.run.results import StoreError, check_output_names, store_result, write_outputs
 from ffpipe.run.retry import call_with_retry
+from ffpipe.run.stamps import replayable, run_stamp
 from ffpipe.spec.instance import Deferred, LoadedPipeline
 
 Reporter = Callable[[ev.Event], None]
@@ -102,6 +103,9 @@ class RunSummary:
     steps: dict[str, StepOutcome]
     outputs: dict[str, Path]
     record: Path
+    stamp: dict[str, Any] | None = None
+    """What the no-op fast path needs to answer the same run again (:mod:`ffpipe.run.stamps`);
+    None unless the run completed in full and could be answered so."""
 
     def count(self, status: str) -> int:
         return sum(outcome.status == status for outcome in self.steps.values())
@@ -181,6 +185,7 @@ class _Run:
         self.scratch = workspace.tmp_dir / f"run-{self.run_id}-{os.getpid()}"
         self.workdirs = 0
         self.out_dir = options.out_dir or Path("out") / pipeline.name
+        self.lock_written: Path | None = None
         self.started = time.time()
 
     def emit(self, event: ev.Event) -> None:
@@ -415,7 +420,8 @@ class _Run:
             document = build_lock(
                 self.pipeline, self.identity, self.outcomes, written, self.preparer.digest
             )
-            write_lock(lock_path(self.pipeline.path), document)
+            self.lock_written = lock_path(self.pipeline.path)
+            write_lock(self.lock_written, document)
         return {name: path for name, (path, _) in written.items()}
 
     def _finish(self, status: str, outputs: dict[str, Path]) -> RunSummary:
@@ -444,7 +450,27 @@ class _Run:
             outputs=outputs,
         )
         path = self.recorder.finish(record)
-        return RunSummary(self.run_id, status, dict(self.outcomes), outputs, path)
+        stamp = self._stamp(outputs) if status == "ok" else None
+        return RunSummary(self.run_id, status, dict(self.outcomes), outputs, path, stamp)
+
+    def _stamp(self, outputs: dict[str, Path]) -> dict[str, Any] | None:
+        options = self.options
+        if options.targets or options.force or options.force_all:
+            return None
+        if not replayable(self.pipeline, self.selected, self.preparer.downloads):
+            return None
+        return run_stamp(
+            pipeline=self.pipeline,
+            identity=self.identity,
+            workspace=self.workspace,
+            selected=self.selected,
+            outcomes=self.outcomes,
+            files_read=self.preparer.files_read(),
+            outputs=outputs,
+            lock=self.lock_written,
+            jobs=self.executor.jobs,
+            run_id=self.run_id,
+        )
 
 
 def _outcome(

@@ -1,0 +1,124 @@
+"""What a completed run leaves for the no-op fast path (:mod:`ffpipe.run.noop`) to replay.
+
+Built by the runner at the end of a successful full run; None when a later run could not be
+answered from it: URL inputs (their content may change), globs (a new file may match),
+``cache: false`` steps (they always run) or folder outputs.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ffpipe.run.records import run_record
+
+if TYPE_CHECKING:
+    from ffpipe.backends.base import BackendIdentity
+    from ffpipe.cache.workspace import Workspace
+    from ffpipe.run.runner import StepOutcome
+    from ffpipe.spec.instance import LoadedPipeline
+
+
+def replayable(pipeline: LoadedPipeline, selected: Sequence[str], downloads: int) -> bool:
+    """Whether nothing outside the stamp's files could change this pipeline's decisions."""
+    if downloads or any(isinstance(value, list) for value in pipeline.inputs.values()):
+        return False
+    return all(pipeline.instances[node].cache for node in selected)
+
+
+def run_stamp(
+    *,
+    pipeline: LoadedPipeline,
+    identity: BackendIdentity,
+    workspace: Workspace,
+    selected: Sequence[str],
+    outcomes: Mapping[str, StepOutcome],
+    files_read: Mapping[str, tuple[int, int, int]],
+    outputs: Mapping[str, Path],
+    lock: Path | None,
+    jobs: int,
+    run_id: str,
+) -> dict[str, Any] | None:
+    """The stamp of a successful run: what to check, and the events and record to replay."""
+    cached = {node: _as_cached(outcome) for node, outcome in outcomes.items()}
+    digests = {d for o in cached.values() if o.status == "cached" for d in o.outputs.values()}
+    if any(digest.startswith("tree:") for digest in digests):
+        return None
+    objects = {}
+    for digest in sorted(digests):
+        path = Path(os.path.abspath(workspace.objects.path(digest)))
+        objects[str(path)] = path.stat().st_size
+    written = [*outputs.values(), *([lock] if lock is not None else [])]
+    if any(path.is_dir() for path in written):
+        return None
+    label = f"{identity.kind} ({identity.engine} {identity.engine_version})"
+    record = run_record(
+        run_id=run_id,
+        pipeline=pipeline,
+        identity=identity,
+        status="ok",
+        started=0.0,
+        duration=0.0,
+        jobs=jobs,
+        outcomes=cached,
+        outputs=outputs,
+    )
+    return {
+        "run_id": run_id,
+        "files": {path: list(info) for path, info in sorted(files_read.items())},
+        "objects": objects,
+        "keys": sorted({o.key for o in cached.values() if o.key and o.status == "cached"}),
+        "written": {str(Path(os.path.abspath(p))): _signature(p) for p in written},
+        "start": {
+            "pipeline": pipeline.name,
+            "steps": len(selected),
+            "jobs": jobs,
+            "backend": label,
+        },
+        "events": _events(selected, cached),
+        "done": {
+            "ran": 0,
+            "cached": sum(o.status == "cached" for o in cached.values()),
+            "failed": 0,
+            "skipped": sum(o.status != "cached" for o in cached.values()),
+            "outputs": {name: str(path) for name, path in outputs.items()},
+        },
+        "record": record,
+    }
+
+
+def _as_cached(outcome: StepOutcome) -> StepOutcome:
+    """How the next run, with nothing changed, will see a step that ran or was cached."""
+    if outcome.status not in ("ran", "cached"):
+        return outcome
+    reasons = (f"fused into {outcome.fused_into}",) if outcome.fused_into else ()
+    return replace(outcome, status="cached", reasons=reasons, duration=0.0, job_id=None)
+
+
+def _events(selected: Sequence[str], outcomes: Mapping[str, StepOutcome]) -> list[Any]:
+    """The events of a run where every step is cached: one per group, at its first member."""
+    events: list[Any] = []
+    for node in selected:
+        outcome = outcomes[node]
+        if outcome.status != "cached":
+            events.append(["step_skipped", {"step": node, "reason": outcome.reasons[0]}])
+            continue
+        group = outcome.group
+        if group and node != group[0]:
+            continue
+        holder = outcomes[group[-1]] if group else outcome
+        step = "+".join(group) if group else node
+        events.append(["step_cached", {"step": step, "key": holder.key}])
+        events += [["step_warning", {"step": step, "message": m}] for m in holder.warnings]
+    return events
+
+
+def _signature(path: Path) -> list[int] | None:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return [info.st_size, info.st_mtime_ns, info.st_ino]
