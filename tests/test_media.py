@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ffpipe.media import UnreadableMedia, is_video, probe
+from ffpipe.media import ASYNC_VIDEO_SECONDS, UnreadableMedia, is_video, probe, requires_job
 
 MEDIA = Path(__file__).resolve().parent.parent / "media"
 
@@ -39,3 +39,39 @@ def test_importing_it_does_not_load_pyav() -> None:
         check=True,
     )
     assert loaded.stdout.strip() == "False"
+
+
+def _still_video(path: Path, seconds: int, fps: int = 2) -> Path:
+    """A small video of the astronaut standing still, ``seconds`` long."""
+    import av
+    import cv2
+
+    image = cv2.resize(cv2.imread(str(MEDIA / "astronaut.jpg")), (64, 64))
+    frame = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
+        for _ in range(seconds * fps):
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, "rgb24")))
+        container.mux(stream.encode())
+    return path
+
+
+def test_only_videos_over_ten_seconds_require_a_job(tmp_path: Path) -> None:
+    assert ASYNC_VIDEO_SECONDS == 10.0
+    assert requires_job(_still_video(tmp_path / "long.mp4", seconds=12))
+    assert not requires_job(_still_video(tmp_path / "short.mp4", seconds=3))
+    assert not requires_job(MEDIA / "astronaut.jpg")
+    (tmp_path / "junk.mp4").write_bytes(b"junk")
+    assert not requires_job(tmp_path / "junk.mp4")
+
+
+def test_a_name_that_says_image_is_an_image_without_opening_it(tmp_path: Path) -> None:
+    video = _still_video(tmp_path / "clip.mp4", seconds=1)
+    unnamed = tmp_path / "clip.bin"
+    unnamed.write_bytes(video.read_bytes())
+    assert is_video(unnamed), "any other name is judged by content"
+    disguised = tmp_path / "photo.jpg"
+    disguised.write_bytes(video.read_bytes())
+    assert not is_video(disguised), "the one rule: a still-image name is an image"
+    assert not requires_job(str(disguised))

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from ffpipe.engine import BuiltinEngine
-from ffpipe.server.execute import MANIFEST_KEY, RequestError, execute, validate
+from ffpipe.engine.api import EngineOutput
+from ffpipe.server.execute import MANIFEST_KEY, RequestError, execute, internal_error, validate
 
 MEDIA = Path(__file__).resolve().parent.parent / "media"
 
@@ -62,7 +63,7 @@ def test_bad_values_are_errors_in_the_catalog_shape(uploaded, values, fragment: 
     assert set(shape) == {"error", "detail"}
     assert shape["error"] == "invalid parameters"
     assert fragment in shape["detail"]
-    assert caught.value.status == 400
+    assert caught.value.status == 422
 
 
 def test_a_file_outside_the_folders_is_forbidden(uploaded) -> None:
@@ -146,3 +147,41 @@ def test_an_outcome_names_the_folder_holding_its_files(
     )
     assert outcome.folder.parent == tmp_path / "outputs"
     assert all(outcome.folder in path.parents for path in outcome.files.values())
+
+
+class _BrokenEngine(BuiltinEngine):
+    """The builtin engine with a fault planted in ``run`` (what a bug in an engine looks like):
+    ``raise`` raises an exception naming a server path; ``empty`` writes nothing; ``stray``
+    returns a file outside the request's folder (the input itself)."""
+
+    def __init__(self, fault: str) -> None:
+        super().__init__()
+        self.fault = fault
+
+    def run(self, op, params, context):
+        if self.fault == "raise":
+            raise KeyError(f"/srv/ffpipe/secret/{op}.state")
+        if self.fault == "empty":
+            return EngineOutput(files={}, result={"substitutions": []})
+        return EngineOutput(files={"output": Path(params.target_media)}, result={})
+
+
+@pytest.mark.parametrize("fault", ["raise", "empty", "stray"])
+def test_an_engine_fault_is_an_internal_error_without_server_details(
+    uploaded, tmp_path: Path, fault: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    roots, target = uploaded
+    with pytest.raises(RequestError) as caught:
+        execute(
+            _BrokenEngine(fault),
+            "enhance",
+            {"target_media": {"path": str(target)}},
+            roots=roots,
+            output_dir=tmp_path / "outputs",
+        )
+    assert caught.value.status == 500
+    assert caught.value.shape() == internal_error("enhance").shape()
+    assert "/srv" not in caught.value.detail and "KeyError" not in caught.value.detail
+    assert str(tmp_path) not in caught.value.detail
+    assert "enhance" in caplog.text, "the server log keeps what the caller is not told"
+    assert list((tmp_path / "outputs").iterdir()) == []

@@ -32,7 +32,7 @@ from _video_support import make_video
 from ffpipe.backends.jobs_client import JobsClient
 from ffpipe.catalog import JobStatus
 from ffpipe.engine.video import probe
-from ffpipe.server.jobs.api import requires_job
+from ffpipe.media import requires_job
 from ffpipe.server.jobs.webhooks import SIGNATURE_HEADER, verify
 
 TESTS = Path(__file__).resolve().parent

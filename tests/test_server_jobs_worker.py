@@ -11,6 +11,9 @@ import numpy as np
 import pytest
 from _server_jobs_support import ASTRONAUT, GRACE, FrameEngine, builtin_engine, wait_until
 
+from ffpipe.engine.api import EngineOutput
+from ffpipe.server.execute import internal_error
+from ffpipe.server.jobs import failures
 from ffpipe.server.jobs.store import JobStore
 from ffpipe.server.jobs.worker import JobRunner
 
@@ -99,7 +102,10 @@ def test_engine_errors_fail_the_job_with_their_message(store: JobStore, tmp_path
     finally:
         runner.stop()
     assert failed.status == "failed"
-    assert failed.error == "broken.jpg is not a readable image"
+    assert failures.decode(failed.error) == {
+        "error": "enhance unreadable media",
+        "detail": "broken.jpg is not a readable image",
+    }
 
 
 def test_invalid_stored_params_fail_cleanly(store: JobStore, tmp_path: Path) -> None:
@@ -111,7 +117,10 @@ def test_invalid_stored_params_fail_cleanly(store: JobStore, tmp_path: Path) -> 
         failed = wait_until(lambda: store.get("odd").finished and store.get("odd"))
     finally:
         runner.stop()
-    assert failed.status == "failed" and "face_enhancer_blend" in failed.error
+    document = failures.decode(failed.error)
+    assert failed.status == "failed" and document is not None
+    assert document["error"] == "invalid parameters"
+    assert "face_enhancer_blend" in document["detail"]
 
 
 def test_shutdown_leaves_the_job_for_the_next_start(tmp_path: Path) -> None:
@@ -188,5 +197,38 @@ def test_a_failed_job_leaves_no_output_folder(store: JobStore, tmp_path: Path) -
         failed = wait_until(lambda: store.get("faceless").finished and store.get("faceless"))
     finally:
         runner.stop()
-    assert failed.status == "failed" and "no face" in failed.error
+    document = failures.decode(failed.error)
+    assert failed.status == "failed" and document is not None
+    assert "no face" in document["detail"]
     assert not (runner.outputs_dir / "faceless").exists()
+
+
+class _FaultyEngine(FrameEngine):
+    """FrameEngine with a planted fault, as an engine bug would show: ``raise`` raises an error
+    naming a server path, ``empty`` reports no file at all."""
+
+    def __init__(self, fault: str) -> None:
+        super().__init__(frames=1, frame_seconds=0.0)
+        self.fault = fault
+
+    def run(self, op, params, context):
+        if self.fault == "raise":
+            raise OSError(f"[Errno 5] I/O error: '/srv/ffpipe/models/{op}.bin'")
+        return EngineOutput(files={}, result={"substitutions": []})
+
+
+@pytest.mark.parametrize("fault", ["raise", "empty"])
+def test_an_engine_fault_fails_the_job_as_a_sync_request_fails(
+    store: JobStore, tmp_path: Path, fault: str
+) -> None:
+    _submit(store, tmp_path, "faulty")
+    runner = JobRunner(store, _FaultyEngine(fault), tmp_path)
+    runner.start()
+    try:
+        failed = wait_until(lambda: store.get("faulty").finished and store.get("faulty"))
+    finally:
+        runner.stop()
+    assert failed.status == "failed"
+    assert failures.decode(failed.error) == internal_error("enhance").shape()
+    assert "/srv" not in failed.error and "OSError" not in failed.error
+    assert not (runner.outputs_dir / "faulty").exists()

@@ -82,7 +82,7 @@ def test_data_urls_and_positional_parameters_work(server: ServerHandle) -> None:
         ({"fn_index": 3, "data": [{"name": "a.jpg", "data": "%%%"}]}, 400, "invalid file"),
         (
             {"fn_index": 3, "data": [{"name": "a.jpg", "data": _b64(TARGET)}, None, "yolo"]},
-            400,
+            422,
             "invalid parameters",
         ),
         ({"fn_index": 3, "data": [None] * 200}, 400, "malformed request"),
