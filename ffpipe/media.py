@@ -24,8 +24,17 @@ class UnreadableMedia(ValueError):
 
 # Demuxers that present a still image as a one-frame "video".
 _IMAGE_DEMUXERS = ("image2", "gif")
-# Names that plainly say "still image": judged without opening the file (and without PyAV).
-_IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"})
+# The first bytes of still-image files (JPEG, PNG, GIF, BMP, TIFF): such a file is an image
+# without asking PyAV, which keeps planning a pipeline of many images cheap. WebP is checked apart.
+_IMAGE_SIGNATURES = (
+    b"\xff\xd8\xff",
+    b"\x89PNG\r\n\x1a\n",
+    b"GIF87a",
+    b"GIF89a",
+    b"BM",
+    b"II*\x00",
+    b"MM\x00*",
+)
 
 ASYNC_VIDEO_SECONDS = 10.0
 """The catalog: video processing is always asynchronous for files longer than this."""
@@ -62,13 +71,12 @@ def open_video(path: Path) -> av.container.InputContainer:
 
 
 def is_video(path: str | os.PathLike[str]) -> bool:
-    """Whether ``path`` holds a video stream of moving pictures.
+    """Whether ``path`` holds a video stream of moving pictures, judged by content, not by name.
 
-    A file named as a still image (``.jpg``, ``.png``, ``.gif``, ...) is an image without being
-    opened; any other name is judged by content, so ``clip.bin`` can be a video and ``notes.mp4``
-    not. Still images (and GIFs, which FaceFusion treats as images too) are not videos.
+    Still images (and GIFs, which FaceFusion treats as images too) are not videos; their first
+    bytes tell, so PyAV is only imported for files that may be videos.
     """
-    if Path(path).suffix.lower() in _IMAGE_SUFFIXES:
+    if _starts_like_an_image(path):
         return False
     import av
 
@@ -165,6 +173,15 @@ def _count_packets(container: av.container.InputContainer, stream: av.stream.Str
         return sum(1 for packet in container.demux(stream) if packet.size)
     except av.error.FFmpegError as exc:
         raise UnreadableMedia(f"the video is damaged ({_reason(exc)})") from None
+
+
+def _starts_like_an_image(path: str | os.PathLike[str]) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(12)
+    except OSError:
+        return False
+    return head.startswith(_IMAGE_SIGNATURES) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
 
 
 def _is_still_image(container: av.container.InputContainer) -> bool:

@@ -66,12 +66,22 @@ def test_only_videos_over_ten_seconds_require_a_job(tmp_path: Path) -> None:
     assert not requires_job(tmp_path / "junk.mp4")
 
 
-def test_a_name_that_says_image_is_an_image_without_opening_it(tmp_path: Path) -> None:
-    video = _still_video(tmp_path / "clip.mp4", seconds=1)
-    unnamed = tmp_path / "clip.bin"
-    unnamed.write_bytes(video.read_bytes())
-    assert is_video(unnamed), "any other name is judged by content"
-    disguised = tmp_path / "photo.jpg"
-    disguised.write_bytes(video.read_bytes())
-    assert not is_video(disguised), "the one rule: a still-image name is an image"
-    assert not requires_job(str(disguised))
+def test_images_are_told_by_their_first_bytes_without_pyav(tmp_path: Path) -> None:
+    clip = _still_video(tmp_path / "clip.mp4", seconds=1)
+    renamed = tmp_path / "movie.jpg"
+    renamed.write_bytes(clip.read_bytes())
+    assert is_video(renamed), "a video named like a photo is a video"
+    probe_script = (
+        "import sys\n"
+        "from ffpipe.media import is_video\n"
+        "print(is_video(sys.argv[1]), is_video(sys.argv[2]), 'av' in sys.modules)"
+    )
+    photo = tmp_path / "photo.mp4"
+    photo.write_bytes((MEDIA / "astronaut.jpg").read_bytes())
+    answered = subprocess.run(
+        [sys.executable, "-c", probe_script, str(photo), str(MEDIA / "astronaut.jpg")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert answered.stdout.split() == ["False", "False", "False"]
