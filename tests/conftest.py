@@ -272,3 +272,31 @@ def free_port() -> Callable[[], int]:
     from _server_support import free_port
 
     return free_port
+
+
+SHARED_SERVER_ARGS = ("--max-file-size", "2MB", "--concurrency", "2", "--queue-size", "4")
+"""How the shared server runs: files up to 2 MB, two requests at once and four waiting."""
+
+
+@pytest.fixture(scope="session")
+def shared_server(
+    tmp_path_factory: pytest.TempPathFactory, start_server: Callable[..., ServerHandle]
+) -> Iterator[ServerHandle]:
+    """One ``ffpipe serve`` (builtin engine, :data:`SHARED_SERVER_ARGS`) for the whole session.
+
+    For tests that need a well-behaved server and leave it as they found it: they must not stop
+    it, and must not count on files or jobs other tests leave in its data folder.
+    """
+    handle = start_server(tmp_path_factory.mktemp("shared-serve"), *SHARED_SERVER_ARGS)
+    yield handle
+    assert handle.stop() == 0, handle.log()[-3000:]
+
+
+@pytest.fixture(scope="session")
+def clip20(tmp_path_factory: pytest.TempPathFactory, make_video: Callable[..., Path]) -> Path:
+    """A 20 s clip (5 fps, 320x180, with a tone): long enough that it must run as a job.
+
+    Made once per session; tests read it and never change it.
+    """
+    folder = tmp_path_factory.mktemp("clip20")
+    return make_video(folder / "clip20.mp4", width=320, height=180, fps=5, seconds=20)

@@ -15,8 +15,8 @@ MEDIA = Path(__file__).resolve().parent.parent / "media"
 
 
 @pytest.fixture(scope="module")
-def engine() -> BuiltinEngine:
-    return BuiltinEngine()
+def engine(builtin_engine: BuiltinEngine) -> BuiltinEngine:
+    return builtin_engine
 
 
 @pytest.fixture
@@ -97,9 +97,9 @@ def test_an_unknown_op_lists_the_endpoints(engine: BuiltinEngine, uploaded, tmp_
         execute(engine, "teleport", {}, roots=roots, output_dir=tmp_path)
 
 
-def test_a_video_over_ten_seconds_must_be_a_job(engine: BuiltinEngine, uploaded, tmp_path) -> None:
-    from _video_support import make_video
-
+def test_a_video_over_ten_seconds_must_be_a_job(
+    engine: BuiltinEngine, uploaded, tmp_path, make_video
+) -> None:
     roots, _ = uploaded
     long_clip = make_video(
         roots[0] / "a" / "long.mp4", width=64, height=48, fps=4, seconds=11, tone_hz=None
