@@ -1,12 +1,14 @@
-"""What a media file is, judged by its content: whether it is a video, and its basic properties.
+"""What a media file is: whether it is a video, its basic properties, and whether it must be a job.
 
-A bottom-layer module (it imports nothing else of ffpipe): the engine decodes with it, and the
-runner and the server use it to decide fusion and whether a video must run as a job. PyAV is
+A bottom-layer module (it imports nothing else of ffpipe) and the one owner of these rules: the
+engine decides image or video with :func:`is_video`, the runner decides fusion with it, and the
+runner and the server decide with :func:`requires_job` whether a video must run as a job. PyAV is
 imported on first use, so importing this module stays cheap.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -22,6 +24,20 @@ class UnreadableMedia(ValueError):
 
 # Demuxers that present a still image as a one-frame "video".
 _IMAGE_DEMUXERS = ("image2", "gif")
+# The first bytes of still-image files (JPEG, PNG, GIF, BMP, TIFF): such a file is an image
+# without asking PyAV, which keeps planning a pipeline of many images cheap. WebP is checked apart.
+_IMAGE_SIGNATURES = (
+    b"\xff\xd8\xff",
+    b"\x89PNG\r\n\x1a\n",
+    b"GIF87a",
+    b"GIF89a",
+    b"BM",
+    b"II*\x00",
+    b"MM\x00*",
+)
+
+ASYNC_VIDEO_SECONDS = 10.0
+"""The catalog: video processing is always asynchronous for files longer than this."""
 
 
 @dataclass(frozen=True)
@@ -54,11 +70,14 @@ def open_video(path: Path) -> av.container.InputContainer:
     return container
 
 
-def is_video(path: Path) -> bool:
-    """Whether ``path`` holds a video stream of moving pictures, judged by content not name.
+def is_video(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` holds a video stream of moving pictures, judged by content, not by name.
 
-    Still images (and GIFs, which FaceFusion treats as images too) are not videos.
+    Still images (and GIFs, which FaceFusion treats as images too) are not videos; their first
+    bytes tell, so PyAV is only imported for files that may be videos.
     """
+    if _starts_like_an_image(path):
+        return False
     import av
 
     try:
@@ -67,6 +86,21 @@ def is_video(path: Path) -> bool:
         return False
     with container:
         return bool(container.streams.video) and not _is_still_image(container)
+
+
+def requires_job(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a video longer than :data:`ASYNC_VIDEO_SECONDS`, which always runs as
+    a job: the runner submits it as one and the server's synchronous routes refuse it.
+
+    Images and unreadable files are not long videos here; the op itself reports what is wrong
+    with them.
+    """
+    if not is_video(path):
+        return False
+    try:
+        return probe(Path(path)).duration > ASYNC_VIDEO_SECONDS
+    except UnreadableMedia:
+        return False
 
 
 def source_rate(stream: av.video.stream.VideoStream) -> Fraction:
@@ -139,6 +173,15 @@ def _count_packets(container: av.container.InputContainer, stream: av.stream.Str
         return sum(1 for packet in container.demux(stream) if packet.size)
     except av.error.FFmpegError as exc:
         raise UnreadableMedia(f"the video is damaged ({_reason(exc)})") from None
+
+
+def _starts_like_an_image(path: str | os.PathLike[str]) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(12)
+    except OSError:
+        return False
+    return head.startswith(_IMAGE_SIGNATURES) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
 
 
 def _is_still_image(container: av.container.InputContainer) -> bool:

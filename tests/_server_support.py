@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,11 +65,16 @@ class ServerHandle:
 
 
 def start_server(
-    tmp_path: Path, *extra_args: str, env: dict[str, str] | None = None
+    tmp_path: Path,
+    *extra_args: str,
+    env: dict[str, str] | None = None,
+    program: Sequence[str] = ("-m", "ffpipe", "serve"),
 ) -> ServerHandle:
     """`ffpipe serve --port FREE --data-dir tmp_path/server-data EXTRA_ARGS...`, started and ready.
 
-    ``--data-dir`` is only added when ``extra_args`` does not give one.
+    ``--data-dir`` is only added when ``extra_args`` does not give one. ``program`` replaces
+    ``-m ffpipe serve`` with another Python program taking the same ``--port`` and ``--data-dir``
+    and printing the same ready line (a test's own launcher of the server).
     """
     data_dir = tmp_path / "server-data"
     args = list(extra_args)
@@ -81,7 +87,7 @@ def start_server(
     last_error = "not started"
     for _attempt in range(3):
         port = free_port()
-        command = [sys.executable, "-m", "ffpipe", "serve", "--port", str(port), *args]
+        command = [sys.executable, *program, "--port", str(port), *args]
         environment = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", **(env or {})}
         with log_path.open("w") as log_file:
             process = subprocess.Popen(

@@ -5,14 +5,17 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
-from _server_support import ServerHandle, free_port, start_server
 
 from ffpipe.backends.base import BackendError, StepRequest, TransientBackendError
 from ffpipe.backends.config import ConfigError, ServerConfig
 from ffpipe.backends.gradio import GradioBackend
 from ffpipe.backends.local import LocalBackend
+
+if TYPE_CHECKING:
+    from _server_support import ServerHandle
 
 MEDIA = Path(__file__).resolve().parent.parent / "media"
 SOURCE = MEDIA / "grace_hopper.jpg"
@@ -25,7 +28,7 @@ def _sha(path: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerHandle]:
+def server(tmp_path_factory: pytest.TempPathFactory, start_server) -> Iterator[ServerHandle]:
     folder = tmp_path_factory.mktemp("backend")
     auth_file = folder / "users"
     auth_file.write_text(f"{USER}:{PASSWORD}\n")
@@ -140,12 +143,12 @@ def test_wrong_credentials_are_a_clear_error(server: ServerHandle, monkeypatch) 
         GradioBackend(server.url)
 
 
-def test_an_unreachable_server_is_transient() -> None:
+def test_an_unreachable_server_is_transient(free_port) -> None:
     with pytest.raises(TransientBackendError, match="cannot reach"):
         GradioBackend(f"http://127.0.0.1:{free_port()}/")
 
 
-def test_a_server_gone_mid_run_is_transient(tmp_path: Path) -> None:
+def test_a_server_gone_mid_run_is_transient(tmp_path: Path, start_server) -> None:
     handle = start_server(tmp_path)
     backend = GradioBackend(handle.url)
     try:
@@ -184,7 +187,7 @@ def test_config_files_map_endpoints_and_credentials(tmp_path: Path, monkeypatch)
     assert ServerConfig.discover(tmp_path / "nowhere") == ServerConfig()
 
 
-def test_a_full_queue_is_transient(tmp_path: Path) -> None:
+def test_a_full_queue_is_transient(tmp_path: Path, start_server) -> None:
     import threading
 
     handle = start_server(tmp_path, "--concurrency", "1", "--queue-size", "1")
@@ -274,7 +277,7 @@ def test_files_the_server_lost_are_uploaded_again(
     assert backend.bytes_uploaded == sent + TARGET.stat().st_size
 
 
-def test_ffpipe_run_against_no_server_is_one_clear_line(tmp_path: Path) -> None:
+def test_ffpipe_run_against_no_server_is_one_clear_line(tmp_path: Path, free_port) -> None:
     import subprocess
     import sys
 

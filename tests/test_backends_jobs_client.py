@@ -7,7 +7,6 @@ from pathlib import Path
 
 import cv2
 import pytest
-from _server_jobs_support import ASTRONAUT, GRACE, FrameEngine, free_port, running_system
 
 from ffpipe.backends.jobs_client import (
     JobFailedError,
@@ -20,11 +19,14 @@ from ffpipe.backends.jobs_client import (
 from ffpipe.catalog import JobStatus
 from ffpipe.errors import UserError
 
+ASTRONAUT = Path(__file__).resolve().parent.parent / "media" / "astronaut.jpg"
+GRACE = Path(__file__).resolve().parent.parent / "media" / "grace_hopper.jpg"
+
 
 @pytest.fixture(scope="module")
-def url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def url(tmp_path_factory: pytest.TempPathFactory, frame_engine, running_system) -> Iterator[str]:
     data = tmp_path_factory.mktemp("jobs-client")
-    engine = FrameEngine(frames=30, frame_seconds=0.01)
+    engine = frame_engine(frames=30, frame_seconds=0.01)
     with running_system(data, engine, progress_interval=0.0) as (_system, base):
         yield base
 
@@ -84,7 +86,7 @@ def test_wait_timeout(client: JobsClient) -> None:
     client.cancel("c-slow")
 
 
-def test_unreachable_server_is_a_transient_error() -> None:
+def test_unreachable_server_is_a_transient_error(free_port) -> None:
     with (
         JobsClient(f"http://127.0.0.1:{free_port()}", timeout=2) as client,
         pytest.raises(JobsUnavailableError, match="cannot reach"),

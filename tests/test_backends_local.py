@@ -8,11 +8,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from _run_support import ASTRONAUT
 
 from ffpipe.backends import make_backend
 from ffpipe.backends.base import BackendError, StepRequest
 from ffpipe.backends.local import LocalBackend
+
+ASTRONAUT = Path(__file__).resolve().parent.parent / "media" / "astronaut.jpg"
+GRACE = Path(__file__).resolve().parent.parent / "media" / "grace_hopper.jpg"
 
 
 def test_identity_is_the_builtin_engine() -> None:

@@ -6,7 +6,6 @@ import time
 from pathlib import Path
 
 import pytest
-from _cache_support import store_entry
 
 from ffpipe.cache.errors import WorkspaceBusy
 from ffpipe.cache.gc import collect, parse_age, parse_size
@@ -67,7 +66,9 @@ def test_bad_ages_are_user_errors(text: str) -> None:
         parse_age(text)
 
 
-def test_gc_by_age_drops_old_entries_and_only_their_own_objects(workspace: Workspace) -> None:
+def test_gc_by_age_drops_old_entries_and_only_their_own_objects(
+    workspace: Workspace, store_entry
+) -> None:
     now = time.time()
     old = store_entry(
         workspace, "old", {"output": b"old", "mask": b"shared"}, last_used=now - 10 * DAY
@@ -84,7 +85,7 @@ def test_gc_by_age_drops_old_entries_and_only_their_own_objects(workspace: Works
     assert report.remaining_entries == 1
 
 
-def test_gc_by_size_drops_least_recently_used_first(workspace: Workspace) -> None:
+def test_gc_by_size_drops_least_recently_used_first(workspace: Workspace, store_entry) -> None:
     now = time.time()
     entries = [
         store_entry(workspace, f"step{n}", {"output": bytes([n]) * 1000}, last_used=now - 100 + n)
@@ -99,7 +100,7 @@ def test_gc_by_size_drops_least_recently_used_first(workspace: Workspace) -> Non
     assert list(workspace.objects.iter_objects()) == []
 
 
-def test_keep_spares_entries_and_objects(workspace: Workspace) -> None:
+def test_keep_spares_entries_and_objects(workspace: Workspace, store_entry) -> None:
     now = time.time()
     kept = store_entry(workspace, "kept", {"output": b"kept"}, last_used=now - 30 * DAY)
     store_entry(workspace, "dropped", {"output": b"dropped"}, last_used=now - 30 * DAY)
@@ -111,7 +112,7 @@ def test_keep_spares_entries_and_objects(workspace: Workspace) -> None:
     assert [entry.instance_id for entry in report.removed_entries] == ["dropped"]
 
 
-def test_gc_removes_unreferenced_objects_and_scratch(workspace: Workspace) -> None:
+def test_gc_removes_unreferenced_objects_and_scratch(workspace: Workspace, store_entry) -> None:
     entry = store_entry(workspace, "swap", {"output": b"swapped"})
     orphan = workspace.objects.put_bytes(b"left by a crashed run")
     (workspace.objects.tmp_dir / "put-partial").write_bytes(b"half")
@@ -124,7 +125,9 @@ def test_gc_removes_unreferenced_objects_and_scratch(workspace: Workspace) -> No
     assert list(workspace.tmp_dir.iterdir()) == []
 
 
-def test_gc_drops_the_named_views_of_the_objects_it_removes(workspace: Workspace) -> None:
+def test_gc_drops_the_named_views_of_the_objects_it_removes(
+    workspace: Workspace, store_entry
+) -> None:
     kept = store_entry(workspace, "swap", {"output": b"swapped"}).outputs["output"]
     orphan = workspace.objects.put_bytes(b"no entry uses this")
     views = {}
@@ -139,7 +142,7 @@ def test_gc_drops_the_named_views_of_the_objects_it_removes(workspace: Workspace
 
 
 def test_gc_keeps_tree_members_used_by_a_surviving_entry(
-    workspace: Workspace, tmp_path: Path
+    workspace: Workspace, tmp_path: Path, store_entry
 ) -> None:
     frames = tmp_path / "frames"
     frames.mkdir()

@@ -12,7 +12,6 @@ from multiprocessing import get_context
 from pathlib import Path
 
 import pytest
-from _cache_support import damage
 
 from ffpipe.cache.errors import CacheError, CacheMiss, CorruptObject
 from ffpipe.cache.fingerprint import digest_bytes
@@ -84,7 +83,9 @@ def test_absent_objects_miss(store: ObjectStore) -> None:
         store.path("tree:" + absent)
 
 
-def test_corrupt_object_is_caught_on_verified_read_and_quarantined(store: ObjectStore) -> None:
+def test_corrupt_object_is_caught_on_verified_read_and_quarantined(
+    store: ObjectStore, damage
+) -> None:
     digest = store.put_file(ASTRONAUT)
     damage(store.path(digest))
     assert store.path(digest) is not None  # an unverified read trusts the name
@@ -95,7 +96,7 @@ def test_corrupt_object_is_caught_on_verified_read_and_quarantined(store: Object
     assert store.path(digest, verify=True).read_bytes() == ASTRONAUT.read_bytes()
 
 
-def test_verify_removes_exactly_the_corrupt_objects(store: ObjectStore) -> None:
+def test_verify_removes_exactly_the_corrupt_objects(store: ObjectStore, damage) -> None:
     good = [store.put_bytes(f"good {n}".encode()) for n in range(5)]
     bad = [store.put_bytes(f"bad {n}".encode()) for n in range(2)]
     for digest in bad:
@@ -153,7 +154,7 @@ def test_tree_digest_depends_on_content_and_names_only(store: ObjectStore, tmp_p
 
 
 def test_corrupt_tree_member_is_caught_and_its_folder_rebuilt(
-    store: ObjectStore, tmp_path: Path
+    store: ObjectStore, tmp_path: Path, damage
 ) -> None:
     _tree(tmp_path / "frames")
     digest = store.put_tree(tmp_path / "frames")
@@ -170,7 +171,7 @@ def test_corrupt_tree_member_is_caught_and_its_folder_rebuilt(
 
 
 def test_verify_drops_a_materialised_tree_holding_a_corrupt_member(
-    store: ObjectStore, tmp_path: Path
+    store: ObjectStore, tmp_path: Path, damage
 ) -> None:
     _tree(tmp_path / "frames")
     digest = store.put_tree(tmp_path / "frames")

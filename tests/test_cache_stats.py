@@ -8,7 +8,6 @@ from multiprocessing import get_context
 from pathlib import Path
 
 import pytest
-from _cache_support import age
 
 from ffpipe.cache.fingerprint import digest_bytes
 from ffpipe.cache.stats import StatTable
@@ -19,21 +18,27 @@ def table(tmp_path: Path) -> StatTable:
     return StatTable(tmp_path / "state.db")
 
 
-def _old_file(path: Path, data: bytes) -> Path:
-    path.write_bytes(data)
-    age(path, 3600)
-    return path
+@pytest.fixture
+def old_file(age):
+    """``old_file(path, data)``: a file written an hour ago (so the stat table trusts it)."""
+
+    def write(path: Path, data: bytes) -> Path:
+        path.write_bytes(data)
+        age(path, 3600)
+        return path
+
+    return write
 
 
-def test_an_unchanged_file_is_hashed_once(table: StatTable, tmp_path: Path) -> None:
-    path = _old_file(tmp_path / "input.jpg", b"pixels" * 1000)
+def test_an_unchanged_file_is_hashed_once(table: StatTable, tmp_path: Path, old_file) -> None:
+    path = old_file(tmp_path / "input.jpg", b"pixels" * 1000)
     assert table.digest(path) == digest_bytes(b"pixels" * 1000)
     assert table.digest(path) == digest_bytes(b"pixels" * 1000)
     assert table.hashes == 1
 
 
-def test_the_table_outlives_the_process_that_filled_it(tmp_path: Path) -> None:
-    path = _old_file(tmp_path / "input.jpg", b"pixels")
+def test_the_table_outlives_the_process_that_filled_it(tmp_path: Path, old_file) -> None:
+    path = old_file(tmp_path / "input.jpg", b"pixels")
     StatTable(tmp_path / "state.db").digest(path)
     again = StatTable(tmp_path / "state.db")
     assert again.digest(path) == digest_bytes(b"pixels")
@@ -41,9 +46,9 @@ def test_the_table_outlives_the_process_that_filled_it(tmp_path: Path) -> None:
 
 
 def test_touch_without_change_rehashes_once_and_keeps_the_digest(
-    table: StatTable, tmp_path: Path
+    table: StatTable, tmp_path: Path, age, old_file
 ) -> None:
-    path = _old_file(tmp_path / "input.jpg", b"pixels")
+    path = old_file(tmp_path / "input.jpg", b"pixels")
     before = table.digest(path)
     age(path, 60)
     assert table.digest(path) == before
@@ -51,17 +56,17 @@ def test_touch_without_change_rehashes_once_and_keeps_the_digest(
     assert table.hashes == 2
 
 
-def test_changed_bytes_give_a_new_digest(table: StatTable, tmp_path: Path) -> None:
-    path = _old_file(tmp_path / "input.jpg", b"pixels")
+def test_changed_bytes_give_a_new_digest(table: StatTable, tmp_path: Path, old_file) -> None:
+    path = old_file(tmp_path / "input.jpg", b"pixels")
     table.digest(path)
-    _old_file(path, b"other pixels")
+    old_file(path, b"other pixels")
     assert table.digest(path) == digest_bytes(b"other pixels")
 
 
 def test_a_replaced_file_with_the_same_size_and_mtime_is_rehashed(
-    table: StatTable, tmp_path: Path
+    table: StatTable, tmp_path: Path, old_file
 ) -> None:
-    path = _old_file(tmp_path / "input.jpg", b"AAAA")
+    path = old_file(tmp_path / "input.jpg", b"AAAA")
     table.digest(path)
     stat = path.stat()
     replacement = tmp_path / "new.jpg"
@@ -82,11 +87,11 @@ def test_a_file_written_just_now_is_checked_again_before_it_is_trusted(
     assert table.hashes == 2
 
 
-def test_digest_many_reads_only_what_changed(table: StatTable, tmp_path: Path) -> None:
-    paths = [_old_file(tmp_path / f"frame_{n}.png", f"frame {n}".encode()) for n in range(20)]
+def test_digest_many_reads_only_what_changed(table: StatTable, tmp_path: Path, old_file) -> None:
+    paths = [old_file(tmp_path / f"frame_{n}.png", f"frame {n}".encode()) for n in range(20)]
     first = table.digest_many(paths)
     assert first == {path: digest_bytes(path.read_bytes()) for path in paths}
-    _old_file(paths[3], b"edited")
+    old_file(paths[3], b"edited")
     second = table.digest_many(paths)
     assert table.hashes == 21
     assert second[paths[3]] == digest_bytes(b"edited")
@@ -96,17 +101,19 @@ def test_digest_many_reads_only_what_changed(table: StatTable, tmp_path: Path) -
 
 
 def test_relative_and_absolute_paths_share_an_entry(
-    table: StatTable, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    table: StatTable, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, old_file
 ) -> None:
-    path = _old_file(tmp_path / "input.jpg", b"pixels")
+    path = old_file(tmp_path / "input.jpg", b"pixels")
     monkeypatch.chdir(tmp_path)
     table.digest(Path("input.jpg"))
     table.digest(path)
     assert table.hashes == 1
 
 
-def test_forget_makes_the_next_lookup_read_the_file(table: StatTable, tmp_path: Path) -> None:
-    path = _old_file(tmp_path / "input.jpg", b"pixels")
+def test_forget_makes_the_next_lookup_read_the_file(
+    table: StatTable, tmp_path: Path, old_file
+) -> None:
+    path = old_file(tmp_path / "input.jpg", b"pixels")
     table.digest(path)
     table.forget(path)
     table.digest(path)
@@ -128,11 +135,11 @@ def _digest_all(db: str, folder: str) -> dict[str, str]:
     return found
 
 
-def test_two_processes_share_one_table(tmp_path: Path) -> None:
+def test_two_processes_share_one_table(tmp_path: Path, old_file) -> None:
     folder = tmp_path / "inputs"
     folder.mkdir()
     for n in range(30):
-        _old_file(folder / f"{n}.bin", os.urandom(2000))
+        old_file(folder / f"{n}.bin", os.urandom(2000))
     db = tmp_path / "state.db"
     with ProcessPoolExecutor(max_workers=2, mp_context=get_context("spawn")) as pool:
         futures = [pool.submit(_digest_all, str(db), str(folder)) for _ in range(4)]

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from _cache_support import damage, store_entry
-
 from ffpipe.cache.steps import StepEntry
 from ffpipe.cache.verify import verify_workspace
 from ffpipe.cache.workspace import Workspace
 
 
-def test_a_clean_workspace_verifies_clean(tmp_path: Path) -> None:
+def test_a_clean_workspace_verifies_clean(tmp_path: Path, store_entry) -> None:
     with Workspace(tmp_path / ".ffpipe") as workspace:
         store_entry(workspace, "swap", {"output": b"swapped"})
         report = verify_workspace(workspace)
@@ -19,7 +17,7 @@ def test_a_clean_workspace_verifies_clean(tmp_path: Path) -> None:
         assert len(list(workspace.steps.entries())) == 1
 
 
-def test_corruption_drops_the_entries_that_used_it(tmp_path: Path) -> None:
+def test_corruption_drops_the_entries_that_used_it(tmp_path: Path, store_entry, damage) -> None:
     with Workspace(tmp_path / ".ffpipe") as workspace:
         hit = store_entry(workspace, "swap", {"output": b"swapped", "mask": b"mask"})
         also = store_entry(workspace, "edit", {"output": b"aged", "mask": b"mask"})
@@ -33,7 +31,7 @@ def test_corruption_drops_the_entries_that_used_it(tmp_path: Path) -> None:
         assert verify_workspace(workspace).clean
 
 
-def test_tree_members_and_missing_objects_are_caught(tmp_path: Path) -> None:
+def test_tree_members_and_missing_objects_are_caught(tmp_path: Path, store_entry, damage) -> None:
     frames = tmp_path / "frames"
     frames.mkdir()
     (frames / "0001.png").write_bytes(b"frame one")

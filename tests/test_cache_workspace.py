@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from _cache_support import store_entry
 
 from ffpipe.cache.errors import NotAWorkspace, WorkspaceBusy
 from ffpipe.cache.workspace import Workspace
@@ -49,7 +48,7 @@ def test_opening_touches_nothing(tmp_path: Path) -> None:
     workspace.close()
 
 
-def test_parts_live_where_documented(tmp_path: Path) -> None:
+def test_parts_live_where_documented(tmp_path: Path, store_entry) -> None:
     root = tmp_path / ".ffpipe"
     with Workspace(root) as workspace:
         store_entry(workspace, "swap", {"output": b"swapped"})

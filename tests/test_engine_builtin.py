@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-from _engine_support import ASTRONAUT, GRACE, collage, photo, read_rgb, write_rgb
 
 from ffpipe.catalog import OPS
 from ffpipe.catalog.edit import FACE_EDITOR_MODELS
@@ -17,6 +18,9 @@ from ffpipe.engine import BuiltinEngine, RunContext
 from ffpipe.engine.api import EngineError, FaceNotFoundError, MediaError, UnsupportedError
 from ffpipe.engine.faces import detect_faces
 from ffpipe.engine.masks import mask_box
+
+ASTRONAUT = Path(__file__).resolve().parent.parent / "media" / "astronaut.jpg"
+GRACE = Path(__file__).resolve().parent.parent / "media" / "grace_hopper.jpg"
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +41,7 @@ def _outside(shape, box):
     return keep
 
 
-def test_swap_writes_the_target_name_and_reports(engine, tmp_path):
+def test_swap_writes_the_target_name_and_reports(engine, tmp_path, read_rgb):
     output = _swap(engine, tmp_path)
     path = output.files["output"]
     assert path == tmp_path / "out" / "astronaut.jpg"
@@ -52,7 +56,7 @@ def test_swap_writes_the_target_name_and_reports(engine, tmp_path):
     assert read_rgb(path).shape == (512, 512, 3)
 
 
-def test_nothing_moves_outside_the_mask_in_png(engine, tmp_path):
+def test_nothing_moves_outside_the_mask_in_png(engine, tmp_path, read_rgb, photo):
     output = _swap(engine, tmp_path, output_path="swapped.png", face_mask_padding=(4, 4, 4, 4))
     result = read_rgb(output.files["output"])
     face = detect_faces(photo(ASTRONAUT), with_embeddings=False)[0]
@@ -67,7 +71,7 @@ def test_identical_runs_give_identical_bytes(engine, tmp_path):
     assert first == second
 
 
-def test_output_resolution_quality_and_format(engine, tmp_path):
+def test_output_resolution_quality_and_format(engine, tmp_path, read_rgb):
     small = _swap(engine, tmp_path, output_path="s.webp", output_image_resolution="200x150")
     assert small.result["format"] == "WEBP"
     assert read_rgb(small.files["output"]).shape == (150, 200, 3)
@@ -78,7 +82,7 @@ def test_output_resolution_quality_and_format(engine, tmp_path):
         _swap(engine, tmp_path, output_path="out.gif")
 
 
-def test_output_never_overwrites_the_target(engine, tmp_path):
+def test_output_never_overwrites_the_target(engine, tmp_path, write_rgb, photo):
     (tmp_path / "out").mkdir()
     target = write_rgb(tmp_path / "out" / "t.png", photo(ASTRONAUT))
     with pytest.raises(EngineError, match="would overwrite the target"):
@@ -104,7 +108,7 @@ def test_gpu_devices_are_not_available(engine, tmp_path, field, value):
         _swap(engine, tmp_path, **{field: value})
 
 
-def test_no_face_in_the_target_names_file_and_threshold(engine, tmp_path):
+def test_no_face_in_the_target_names_file_and_threshold(engine, tmp_path, write_rgb):
     wall = write_rgb(tmp_path / "wall.png", np.full((200, 200, 3), 128, dtype=np.uint8))
     with pytest.raises(
         FaceNotFoundError,
@@ -113,7 +117,7 @@ def test_no_face_in_the_target_names_file_and_threshold(engine, tmp_path):
         _swap(engine, tmp_path, target_media=str(wall))
 
 
-def test_target_index_out_of_range_says_how_many(engine, tmp_path):
+def test_target_index_out_of_range_says_how_many(engine, tmp_path, write_rgb, collage):
     group = write_rgb(tmp_path / "group.png", collage())
     with pytest.raises(FaceNotFoundError, match=r"group\.png has 3 faces, index 5 was requested"):
         _swap(engine, tmp_path, target_media=str(group), target_face_index=5)
@@ -149,7 +153,7 @@ def test_too_large_target_is_refused(tmp_path):
         _swap(BuiltinEngine(max_pixels=200_000), tmp_path)
 
 
-def test_mislabelled_target_is_processed_by_content(engine, tmp_path):
+def test_mislabelled_target_is_processed_by_content(engine, tmp_path, photo):
     png_named_jpg = tmp_path / "photo.jpg"
     cv2.imwrite(str(tmp_path / "x.png"), cv2.cvtColor(photo(ASTRONAUT), cv2.COLOR_RGB2BGR))
     png_named_jpg.write_bytes((tmp_path / "x.png").read_bytes())
@@ -157,7 +161,7 @@ def test_mislabelled_target_is_processed_by_content(engine, tmp_path):
     assert output.result["faces_processed"] == 1
 
 
-def test_rgba_target_keeps_its_alpha(engine, tmp_path):
+def test_rgba_target_keeps_its_alpha(engine, tmp_path, photo):
     rgba = cv2.cvtColor(photo(ASTRONAUT), cv2.COLOR_RGB2BGRA)
     rgba[:, :, 3] = 180
     rgba[:40, :40, 3] = 0
@@ -172,7 +176,7 @@ def test_rgba_target_keeps_its_alpha(engine, tmp_path):
     assert "alpha channel was dropped" in dropped.result["warnings"][0]
 
 
-def test_grayscale_and_sixteen_bit_targets(engine, tmp_path):
+def test_grayscale_and_sixteen_bit_targets(engine, tmp_path, photo):
     gray_path = tmp_path / "gray.png"
     cv2.imwrite(str(gray_path), cv2.cvtColor(photo(ASTRONAUT), cv2.COLOR_RGB2GRAY))
     gray = _swap(engine, tmp_path, target_media=str(gray_path))
@@ -207,7 +211,7 @@ def test_region_polygons_outside_the_image(engine, tmp_path):
     assert inside.result["faces_processed"] == 1
 
 
-def test_detect_writes_faces_json(engine, tmp_path):
+def test_detect_writes_faces_json(engine, tmp_path, write_rgb, collage):
     group = write_rgb(tmp_path / "group.png", collage())
     output = engine.run("detect", {"target_media": str(group)}, RunContext(tmp_path / "out"))
     document = json.loads(output.files["output"].read_text())
@@ -272,26 +276,34 @@ def _mouth_gap(landmarks: np.ndarray) -> float:
     return float(np.linalg.norm(landmarks[66] - landmarks[62]))
 
 
-def _edit(engine, tmp_path, **params):
-    values = {"target_media": str(ASTRONAUT), "output_path": "edited.png"}
-    values.update(params)
-    output = engine.run("edit", values, RunContext(tmp_path / "out"))
-    return read_rgb(output.files["output"]), output
+@pytest.fixture
+def edit(engine, tmp_path, read_rgb):
+    """``edit(**params)``: the astronaut edited, as pixels, and the engine's output."""
+
+    def run(**params):
+        values = {"target_media": str(ASTRONAUT), "output_path": "edited.png"}
+        values.update(params)
+        output = engine.run("edit", values, RunContext(tmp_path / "out"))
+        return read_rgb(output.files["output"]), output
+
+    return run
 
 
-def test_lip_open_ratio_opens_the_mouth(engine, tmp_path):
+def test_lip_open_ratio_opens_the_mouth(engine, tmp_path, photo, edit):
     before = detect_faces(photo(ASTRONAUT), with_embeddings=False)[0]
-    edited, output = _edit(engine, tmp_path, face_editor_lip_open_ratio=1.5)
+    edited, output = edit(face_editor_lip_open_ratio=1.5)
     after = detect_faces(edited, score=0.3, with_embeddings=False)[0]
     assert output.result["faces_processed"] == 1
     assert _mouth_gap(after.landmarks) > _mouth_gap(before.landmarks) + 1.5
 
 
-def test_head_roll_turns_the_eye_line_and_nothing_beyond_the_grown_mask(engine, tmp_path):
+def test_head_roll_turns_the_eye_line_and_nothing_beyond_the_grown_mask(
+    engine, tmp_path, photo, edit
+):
     from ffpipe.engine.frames import EDIT_MASK_EXPAND
 
     before = detect_faces(photo(ASTRONAUT), with_embeddings=False)[0]
-    edited, _ = _edit(engine, tmp_path, face_editor_head_roll=15.0)
+    edited, _ = edit(face_editor_head_roll=15.0)
     after = detect_faces(edited, score=0.3, with_embeddings=False)[0]
     turned = abs(_eye_line_degrees(after.landmarks) - _eye_line_degrees(before.landmarks))
     assert turned == pytest.approx(15.0, abs=4.0)
@@ -300,13 +312,13 @@ def test_head_roll_turns_the_eye_line_and_nothing_beyond_the_grown_mask(engine, 
     assert np.array_equal(edited[outside], photo(ASTRONAUT)[outside])
 
 
-def test_hair_style_is_refused_clearly(engine, tmp_path):
+def test_hair_style_is_refused_clearly(engine, tmp_path, edit):
     with pytest.raises(UnsupportedError, match="face_editor_hair_style"):
-        _edit(engine, tmp_path, face_editor_hair_style=3)
+        edit(face_editor_hair_style=3)
     assert "face_editor_hair_style" in engine.capabilities()["unsupported"]
 
 
-def test_enhancer_blend_zero_returns_the_input(engine, tmp_path):
+def test_enhancer_blend_zero_returns_the_input(engine, tmp_path, read_rgb, photo):
     output = engine.run(
         "enhance",
         {"target_media": str(ASTRONAUT), "output_path": "e.png", "face_enhancer_blend": 0.0},
@@ -321,7 +333,7 @@ def test_enhancer_blend_zero_returns_the_input(engine, tmp_path):
     assert not np.array_equal(read_rgb(stronger.files["output"]), photo(ASTRONAUT))
 
 
-def test_process_chains_swap_enhance_and_edit(engine, tmp_path):
+def test_process_chains_swap_enhance_and_edit(engine, tmp_path, read_rgb):
     values = {
         "source_face": str(GRACE),
         "target_media": str(ASTRONAUT),
@@ -350,10 +362,15 @@ def test_process_chains_swap_enhance_and_edit(engine, tmp_path):
         )
 
 
-def _pan_video(path, frames: int = 4):
+@pytest.fixture
+def pan_video(photo):
+    """``pan_video(path, frames=4)``: a short clip panning over the astronaut."""
+    return functools.partial(_pan_video, photo(ASTRONAUT))
+
+
+def _pan_video(picture, path, frames: int = 4):
     import av
 
-    picture = photo(ASTRONAUT)
     with av.open(str(path), "w") as container:
         stream = container.add_stream("libx264", rate=10)
         stream.width, stream.height, stream.pix_fmt = 256, 256, "yuv420p"
@@ -365,9 +382,9 @@ def _pan_video(path, frames: int = 4):
     return path
 
 
-def test_video_targets_go_through_the_video_module(engine, tmp_path):
+def test_video_targets_go_through_the_video_module(engine, tmp_path, pan_video):
     pytest.importorskip("ffpipe.engine.video")
-    video = _pan_video(tmp_path / "pan.mp4")
+    video = pan_video(tmp_path / "pan.mp4")
     output = engine.run(
         "swap",
         {"source_face": str(GRACE), "target_media": str(video), "output_path": "swapped.mp4"},

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
-from _engine_support import ASTRONAUT, GRACE, photo
 
 from ffpipe.engine.faces import (
     detect_faces,
@@ -17,14 +18,17 @@ from ffpipe.engine.faces import (
     with_embedding,
 )
 
+ASTRONAUT = Path(__file__).resolve().parent.parent / "media" / "astronaut.jpg"
+GRACE = Path(__file__).resolve().parent.parent / "media" / "grace_hopper.jpg"
+
 
 @pytest.fixture(scope="module")
-def astronaut_faces():
+def astronaut_faces(photo):
     return detect_faces(photo(ASTRONAUT))
 
 
 @pytest.fixture(scope="module")
-def grace_faces():
+def grace_faces(photo):
     return detect_faces(photo(GRACE))
 
 
@@ -43,7 +47,7 @@ def test_astronaut_face_is_where_the_photo_shows_it(astronaut_faces):
     assert np.all(landmarks[:, 0] > left - 20) and np.all(landmarks[:, 0] < right + 20)
 
 
-def test_the_mission_patch_is_only_found_at_a_low_threshold(astronaut_faces):
+def test_the_mission_patch_is_only_found_at_a_low_threshold(astronaut_faces, photo):
     weak = detect_faces(photo(ASTRONAUT), score=0.1, with_embeddings=False)
     assert len(weak) > len(astronaut_faces)
     patch = [face for face in weak if face.box[1] > 250]
@@ -51,28 +55,28 @@ def test_the_mission_patch_is_only_found_at_a_low_threshold(astronaut_faces):
     assert all(face.score < 0.5 for face in patch)
 
 
-def test_scores_are_within_the_unit_range_and_respect_the_threshold():
+def test_scores_are_within_the_unit_range_and_respect_the_threshold(photo):
     for face in detect_faces(photo(ASTRONAUT), score=0.0, with_embeddings=False):
         assert 0.0 <= face.score <= 1.0
     assert detect_faces(photo(ASTRONAUT), score=1.0, with_embeddings=False) == []
     assert margin_to_score(score_to_margin(0.37)) == pytest.approx(0.37)
 
 
-def test_a_larger_detector_size_finds_more_candidates():
+def test_a_larger_detector_size_finds_more_candidates(photo):
     image = photo(ASTRONAUT)
     small = detect_faces(image, score=0.0, detector_size=320, with_embeddings=False)
     large = detect_faces(image, score=0.0, detector_size=1280, with_embeddings=False)
     assert len(large) > len(small)
 
 
-def test_embeddings_tell_the_two_people_apart(astronaut_faces, grace_faces):
+def test_embeddings_tell_the_two_people_apart(astronaut_faces, grace_faces, photo):
     distance = embedding_distance(astronaut_faces[0].embedding, grace_faces[0].embedding)
     assert distance > 0.6
     mirrored = detect_faces(np.ascontiguousarray(photo(ASTRONAUT)[:, ::-1]))
     assert embedding_distance(mirrored[0].embedding, astronaut_faces[0].embedding) < 0.4
 
 
-def test_embedding_can_be_computed_later_and_matches(astronaut_faces):
+def test_embedding_can_be_computed_later_and_matches(astronaut_faces, photo):
     bare = detect_faces(photo(ASTRONAUT), with_embeddings=False)[0]
     assert bare.embedding is None
     later = with_embedding(photo(ASTRONAUT), bare)
@@ -80,7 +84,7 @@ def test_embedding_can_be_computed_later_and_matches(astronaut_faces):
     assert with_embedding(photo(ASTRONAUT), later) is later
 
 
-def test_refreshed_landmarks_on_the_same_image_are_unchanged(astronaut_faces):
+def test_refreshed_landmarks_on_the_same_image_are_unchanged(astronaut_faces, photo):
     refreshed = refresh_landmarks(photo(ASTRONAUT), astronaut_faces[0])
     assert np.array_equal(refreshed.landmarks, astronaut_faces[0].landmarks)
     assert refreshed.embedding is None
@@ -96,7 +100,7 @@ def test_region_points_add_a_forehead_above_the_brows(grace_faces):
     assert outline[:, 1].min() == pytest.approx(points[:, 1].min())
 
 
-def test_detection_is_deterministic():
+def test_detection_is_deterministic(photo):
     first = detect_faces(photo(GRACE))
     second = detect_faces(photo(GRACE))
     assert first[0].box == second[0].box

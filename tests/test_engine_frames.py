@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pytest
-from _engine_support import ASTRONAUT, GRACE, collage, photo, write_rgb
 
 from ffpipe.catalog.ops import SwapParams
 from ffpipe.engine.api import EngineError, FaceNotFoundError
 from ffpipe.engine.faces import detect_faces
 from ffpipe.engine.frames import FramePipeline
 from ffpipe.engine.masks import mask_box
+
+ASTRONAUT = Path(__file__).resolve().parent.parent / "media" / "astronaut.jpg"
+GRACE = Path(__file__).resolve().parent.parent / "media" / "grace_hopper.jpg"
 
 
 def _swap(**changes) -> SwapParams:
@@ -22,7 +25,7 @@ def _swap(**changes) -> SwapParams:
 
 
 @pytest.fixture(scope="module")
-def picture():
+def picture(collage):
     return collage()
 
 
@@ -136,7 +139,7 @@ def test_target_index_out_of_range(picture):
         pipeline.apply(picture, 0)
 
 
-def test_source_without_a_face_names_the_file(tmp_path):
+def test_source_without_a_face_names_the_file(tmp_path, write_rgb):
     blank = write_rgb(tmp_path / "wall.png", np.full((100, 100, 3), 200, dtype=np.uint8))
     with pytest.raises(
         FaceNotFoundError,
@@ -150,7 +153,7 @@ def test_source_index_out_of_range():
         FramePipeline([("swap", _swap(source_face_index=1))])
 
 
-def test_region_mask_outside_the_image_is_an_error_for_images():
+def test_region_mask_outside_the_image_is_an_error_for_images(photo):
     # A polygon to the right of the face box; the astronaut photo's face box ends inside the
     # image, so a polygon spanning x 3.0-4.0 box widths falls outside the 512-pixel image.
     image = photo(ASTRONAUT)

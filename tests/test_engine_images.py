@@ -10,11 +10,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from _engine_support import ASTRONAUT, photo
 from PIL import Image, ImageOps
 
 from ffpipe.engine.api import MediaError, UnsupportedError
 from ffpipe.engine.images import compose, encode, output_format, read_image, resize_to
+
+ASTRONAUT = Path(__file__).resolve().parent.parent / "media" / "astronaut.jpg"
+GRACE = Path(__file__).resolve().parent.parent / "media" / "grace_hopper.jpg"
 
 
 def _png_claiming(width: int, height: int) -> bytes:
@@ -50,7 +52,7 @@ def test_text_file_is_not_an_image(tmp_path):
         read_image(path)
 
 
-def test_mislabelled_file_is_read_by_its_content(tmp_path):
+def test_mislabelled_file_is_read_by_its_content(tmp_path, photo):
     path = tmp_path / "really_a_png.jpg"
     cv2.imwrite(str(tmp_path / "x.png"), cv2.cvtColor(photo(ASTRONAUT), cv2.COLOR_RGB2BGR))
     path.write_bytes((tmp_path / "x.png").read_bytes())
@@ -66,7 +68,7 @@ def test_unsupported_image_format_is_named(tmp_path):
         read_image(path)
 
 
-def test_grayscale_is_read_as_rgb_and_written_back_gray(tmp_path):
+def test_grayscale_is_read_as_rgb_and_written_back_gray(tmp_path, photo):
     gray = cv2.cvtColor(photo(ASTRONAUT), cv2.COLOR_RGB2GRAY)
     path = tmp_path / "gray.png"
     cv2.imwrite(str(path), gray)
@@ -81,7 +83,7 @@ def test_grayscale_is_read_as_rgb_and_written_back_gray(tmp_path):
     assert not np.array_equal(out[10:20, 10:20], gray[10:20, 10:20])
 
 
-def test_rgba_alpha_is_kept_untouched(tmp_path):
+def test_rgba_alpha_is_kept_untouched(tmp_path, photo):
     rgba = cv2.cvtColor(photo(ASTRONAUT), cv2.COLOR_RGB2BGRA)
     rgba[:, :, 3] = np.tile(np.arange(512, dtype=np.uint16) // 2, (512, 1)).astype(np.uint8)
     path = tmp_path / "alpha.png"
@@ -146,13 +148,13 @@ def test_output_format_follows_the_extension():
         output_format("a.gif")
 
 
-def test_jpeg_quality_changes_the_size_and_encoding_is_deterministic():
+def test_jpeg_quality_changes_the_size_and_encoding_is_deterministic(photo):
     pixels = cv2.cvtColor(photo(ASTRONAUT), cv2.COLOR_RGB2BGR)
     assert len(encode(pixels, "JPEG", 30)) < len(encode(pixels, "JPEG", 95))
     assert encode(pixels, "PNG", 90) == encode(pixels, "PNG", 90)
 
 
-def test_resize_to_gives_the_exact_size():
+def test_resize_to_gives_the_exact_size(photo):
     assert resize_to(photo(ASTRONAUT), (300, 200)).shape == (200, 300, 3)
     assert resize_to(photo(ASTRONAUT), (512, 512)) is photo(ASTRONAUT)
 

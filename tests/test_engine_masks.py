@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
-from _engine_support import ASTRONAUT, GRACE, photo
 
 from ffpipe.catalog.swap import FaceMasking
 from ffpipe.engine.faces import detect_faces, face_region_points
 from ffpipe.engine.masks import blend, build_mask, mask_box, occlusion_mask, region_mask
 
+ASTRONAUT = Path(__file__).resolve().parent.parent / "media" / "astronaut.jpg"
+GRACE = Path(__file__).resolve().parent.parent / "media" / "grace_hopper.jpg"
+
 
 @pytest.fixture(scope="module")
-def astronaut_face():
+def astronaut_face(photo):
     return detect_faces(photo(ASTRONAUT), with_embeddings=False)[0]
 
 
 @pytest.fixture(scope="module")
-def grace_face():
+def grace_face(photo):
     return detect_faces(photo(GRACE), with_embeddings=False)[0]
 
 
@@ -81,7 +85,7 @@ def test_polygons_beyond_the_image_edge_are_cut_off():
     assert not outside.any()
 
 
-def test_types_are_intersected(grace_face):
+def test_types_are_intersected(grace_face, photo):
     image = photo(GRACE)
     box = build_mask(image.shape[:2], grace_face, FaceMasking(face_mask_blur=0.0))
     both = build_mask(
@@ -99,7 +103,7 @@ def test_occlusion_needs_the_frame(grace_face):
         build_mask((600, 512), grace_face, FaceMasking(face_mask_types=["occlusion"]))
 
 
-def test_occlusion_leaves_out_an_object_in_front_of_the_face(astronaut_face):
+def test_occlusion_leaves_out_an_object_in_front_of_the_face(astronaut_face, photo):
     image = np.array(photo(ASTRONAUT))
     clear = occlusion_mask(image, astronaut_face)
     cheek = astronaut_face.landmarks[[2, 3, 31]].mean(axis=0).astype(int)

@@ -7,30 +7,34 @@ outline. The distances are recorded by ``bench/bench_engine.py`` in BENCHMARKS.m
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
-from _engine_support import ASTRONAUT, GRACE, collage, face_near, photo
 
 from ffpipe.engine.faces import detect_faces, embedding_distance, face_outline
 from ffpipe.engine.swap import prepare_source, similarity_fit, swap_face
 
+ASTRONAUT = Path(__file__).resolve().parent.parent / "media" / "astronaut.jpg"
+GRACE = Path(__file__).resolve().parent.parent / "media" / "grace_hopper.jpg"
+
 
 @pytest.fixture(scope="module")
-def faces():
+def faces(photo):
     return {
         "astronaut": detect_faces(photo(ASTRONAUT))[0],
         "grace": detect_faces(photo(GRACE))[0],
     }
 
 
-def _images():
+@pytest.fixture(scope="module")
+def images(photo):
     return {"astronaut": photo(ASTRONAUT), "grace": photo(GRACE)}
 
 
 @pytest.mark.parametrize(("source", "target"), [("grace", "astronaut"), ("astronaut", "grace")])
 @pytest.mark.parametrize("boost", [128, 512])
-def test_identity_moves_to_the_source(faces, source, target, boost):
-    images = _images()
+def test_identity_moves_to_the_source(faces, source, target, boost, face_near, images):
     prepared = prepare_source(images[source], faces[source])
     out = swap_face(images[target], faces[target], prepared, boost)
     swapped = face_near(out, faces[target].box)
@@ -39,7 +43,7 @@ def test_identity_moves_to_the_source(faces, source, target, boost):
     assert to_source < to_target, f"to source {to_source:.3f}, to target {to_target:.3f}"
 
 
-def test_identity_moves_on_every_face_of_a_collage(faces):
+def test_identity_moves_on_every_face_of_a_collage(faces, collage, face_near, images):
     picture = collage()
     targets = detect_faces(picture)
     assert len(targets) == 3
@@ -51,17 +55,16 @@ def test_identity_moves_on_every_face_of_a_collage(faces):
             else "grace"
         )
         source = sources[own]
-        prepared = prepare_source(_images()[source], faces[source])
+        prepared = prepare_source(images[source], faces[source])
         swapped = face_near(swap_face(picture, target, prepared, 256), target.box)
         to_source = embedding_distance(swapped.embedding, faces[source].embedding)
         to_target = embedding_distance(swapped.embedding, target.embedding)
         assert to_source < to_target, f"{own}: to source {to_source:.3f}, target {to_target:.3f}"
 
 
-def test_pixels_outside_the_face_outline_do_not_move(faces):
+def test_pixels_outside_the_face_outline_do_not_move(faces, images):
     import cv2
 
-    images = _images()
     prepared = prepare_source(images["grace"], faces["grace"])
     out = swap_face(images["astronaut"], faces["astronaut"], prepared, 256)
     assert out.shape == images["astronaut"].shape and out.dtype == np.uint8
@@ -77,8 +80,7 @@ def test_pixels_outside_the_face_outline_do_not_move(faces):
     assert not np.any(changed & (grown == 0))
 
 
-def test_swap_is_deterministic(faces):
-    images = _images()
+def test_swap_is_deterministic(faces, images):
     prepared = prepare_source(images["astronaut"], faces["astronaut"])
     first = swap_face(images["grace"], faces["grace"], prepared, 256)
     second = swap_face(
@@ -90,7 +92,7 @@ def test_swap_is_deterministic(faces):
     assert np.array_equal(first, second)
 
 
-def test_triangulation_covers_the_points(faces):
+def test_triangulation_covers_the_points(faces, photo):
     prepared = prepare_source(photo(GRACE), faces["grace"])
     assert prepared.points.shape == (78, 2)
     assert len(prepared.triangles) > 100

@@ -7,15 +7,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from _video_support import decoded_frames, make_video
 
 from ffpipe.catalog.ops import ExtractFramesParams
 from ffpipe.engine.api import EngineError, MediaError, RunContext
 from ffpipe.engine.video import extract_frames
 
+MEDIA = Path(__file__).resolve().parent.parent / "media"
+
 
 @pytest.fixture(scope="module")
-def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def clip(tmp_path_factory: pytest.TempPathFactory, make_video) -> Path:
     """1.5 s at 20 fps (30 frames), 320x240."""
     return make_video(tmp_path_factory.mktemp("src") / "walk.mp4", fps=20, seconds=1.5)
 
@@ -27,7 +28,9 @@ def extract(clip: Path, out_dir: Path, **params):
 
 
 @pytest.mark.parametrize("fmt", ["jpg", "png", "bmp"])
-def test_every_frame_in_the_asked_format(clip: Path, tmp_path: Path, fmt: str) -> None:
+def test_every_frame_in_the_asked_format(
+    clip: Path, tmp_path: Path, fmt: str, decoded_frames
+) -> None:
     output = extract(clip, tmp_path, extract_frame_format=fmt)
     folder = output.files["output"]
     assert folder == tmp_path / "walk_frames" and folder.is_dir()
@@ -42,7 +45,7 @@ def test_every_frame_in_the_asked_format(clip: Path, tmp_path: Path, fmt: str) -
         assert np.array_equal(image, source[17])
 
 
-def test_trim_and_rate(clip: Path, tmp_path: Path) -> None:
+def test_trim_and_rate(clip: Path, tmp_path: Path, decoded_frames) -> None:
     output = extract(clip, tmp_path, trim_frame_start=4, trim_frame_end=24, output_video_fps=10)
     folder = output.files["output"]
     assert len(list(folder.iterdir())) == 10 == output.result["frames"]
@@ -66,7 +69,9 @@ def test_quality_shrinks_jpgs(clip: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("strategy", ["strict", "moderate", "tolerant"])
-def test_strategies_write_the_same_frames(clip: Path, tmp_path: Path, strategy: str) -> None:
+def test_strategies_write_the_same_frames(
+    clip: Path, tmp_path: Path, strategy: str, decoded_frames
+) -> None:
     folder = extract(clip, tmp_path, video_memory_strategy=strategy, execution_queue_count=3).files[
         "output"
     ]

@@ -5,14 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from _video_support import MEDIA, make_video
 
 from ffpipe.engine.api import MediaError
 from ffpipe.engine.video import is_video, probe
 
+MEDIA = Path(__file__).resolve().parent.parent / "media"
+
 
 @pytest.fixture(scope="module")
-def videos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def videos(tmp_path_factory: pytest.TempPathFactory, make_video) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("probe")
     return {
         "mp4": make_video(folder / "a.mp4", fps=25, seconds=1.2, width=320, height=240),

@@ -8,18 +8,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from _video_support import (
-    audio_seconds,
-    decoded_frames,
-    make_chirp_video,
-    make_video,
-    pitch_at,
-    stream_codecs,
-)
 
 from ffpipe.catalog.ops import VideoParams
 from ffpipe.engine.api import CancelledError, EngineError, MediaError, RunContext, UnsupportedError
 from ffpipe.engine.video import probe, process_video
+
+MEDIA = Path(__file__).resolve().parent.parent / "media"
 
 FPS = 24
 SECONDS = 2.0
@@ -27,13 +21,13 @@ FRAMES = 48
 
 
 @pytest.fixture(scope="module")
-def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def clip(tmp_path_factory: pytest.TempPathFactory, make_video) -> Path:
     """2 s, 24 fps, 320x240, with a 440 Hz tone."""
     return make_video(tmp_path_factory.mktemp("src") / "pan.mp4", fps=FPS, seconds=SECONDS)
 
 
 @pytest.fixture(scope="module")
-def silent_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def silent_clip(tmp_path_factory: pytest.TempPathFactory, make_video) -> Path:
     return make_video(
         tmp_path_factory.mktemp("src") / "silent.mp4", fps=30, seconds=1.0, tone_hz=None
     )
@@ -46,7 +40,9 @@ def run(target: Path, out_dir: Path, frame_fn=None, **params) -> tuple[dict, dic
     return output.result, output.files
 
 
-def test_identity_keeps_frames_rate_size_and_audio(clip: Path, tmp_path: Path) -> None:
+def test_identity_keeps_frames_rate_size_and_audio(
+    clip: Path, tmp_path: Path, stream_codecs, audio_seconds, decoded_frames
+) -> None:
     result, files = run(clip, tmp_path)
     info = probe(files["output"])
     assert files["output"] == tmp_path / "pan.mp4"
@@ -66,7 +62,7 @@ def test_identity_keeps_frames_rate_size_and_audio(clip: Path, tmp_path: Path) -
     )
 
 
-def test_trim_resample_and_resize(clip: Path, tmp_path: Path) -> None:
+def test_trim_resample_and_resize(clip: Path, tmp_path: Path, audio_seconds) -> None:
     result, files = run(
         clip,
         tmp_path,
@@ -114,7 +110,9 @@ def test_lower_rate_skips_dropped_frames(clip: Path, tmp_path: Path) -> None:
     assert seen == list(range(0, FRAMES, 2))
 
 
-def test_skip_audio_and_silent_sources(clip: Path, silent_clip: Path, tmp_path: Path) -> None:
+def test_skip_audio_and_silent_sources(
+    clip: Path, silent_clip: Path, tmp_path: Path, stream_codecs
+) -> None:
     result, files = run(clip, tmp_path / "a", skip_audio=True)
     assert result["audio"] is False and "audio" not in stream_codecs(files["output"])
     result, files = run(silent_clip, tmp_path / "b")
@@ -133,7 +131,13 @@ def test_skip_audio_and_silent_sources(clip: Path, silent_clip: Path, tmp_path: 
     ],
 )
 def test_encoder_and_container(
-    clip: Path, tmp_path: Path, encoder: str, name: str, codecs: dict[str, str]
+    clip: Path,
+    tmp_path: Path,
+    encoder: str,
+    name: str,
+    codecs: dict[str, str],
+    stream_codecs,
+    audio_seconds,
 ) -> None:
     result, files = run(
         clip,
@@ -184,7 +188,9 @@ def test_higher_quality_makes_bigger_files(clip: Path, tmp_path: Path, encoder: 
 
 
 @pytest.mark.parametrize("fmt", ["jpg", "png", "bmp"])
-def test_keep_temp_writes_the_processed_frames(clip: Path, tmp_path: Path, fmt: str) -> None:
+def test_keep_temp_writes_the_processed_frames(
+    clip: Path, tmp_path: Path, fmt: str, decoded_frames
+) -> None:
     def darken(frame: np.ndarray, index: int) -> np.ndarray:
         return frame // 2
 
@@ -217,7 +223,9 @@ def _marked(frame: np.ndarray, index: int) -> np.ndarray:
     return out
 
 
-def test_memory_strategies_give_identical_frames(clip: Path, tmp_path: Path) -> None:
+def test_memory_strategies_give_identical_frames(
+    clip: Path, tmp_path: Path, decoded_frames
+) -> None:
     # The frames handed to the encoder are compared exactly (kept as lossless png). The encoded
     # files only loosely: libx264 from the PyAV wheel is not bit-reproducible between runs.
     kept, outputs = {}, {}
@@ -325,7 +333,7 @@ def test_odd_resolution_is_refused(clip: Path, tmp_path: Path) -> None:
         run(clip, tmp_path, output_video_resolution="161x120")
 
 
-def test_odd_sized_source_is_rounded_down_to_even(tmp_path: Path) -> None:
+def test_odd_sized_source_is_rounded_down_to_even(tmp_path: Path, make_video) -> None:
     odd = tmp_path / "src" / "odd.mkv"
     odd.parent.mkdir()
     make_video(odd, width=321, height=241, seconds=0.5, tone_hz=None, codec="ffv1")
@@ -357,7 +365,7 @@ def test_unreadable_targets_are_media_errors(tmp_path: Path, clip: Path, damage:
     assert not out.exists() or list(out.iterdir()) == []
 
 
-def test_truncated_streamable_video_is_a_media_error(tmp_path: Path) -> None:
+def test_truncated_streamable_video_is_a_media_error(tmp_path: Path, make_video) -> None:
     source = make_video(tmp_path / "whole.mkv", seconds=2.0)
     data = source.read_bytes()
     cut = tmp_path / "cut.mkv"
@@ -369,7 +377,9 @@ def test_truncated_streamable_video_is_a_media_error(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("name", ["cut.mp4", "cut.webm"])
-def test_audio_is_cut_to_the_kept_frames(tmp_path: Path, name: str) -> None:
+def test_audio_is_cut_to_the_kept_frames(
+    tmp_path: Path, name: str, make_chirp_video, audio_seconds, pitch_at
+) -> None:
     # Pitch rises 400 Hz per second: the output's audio must start at the first kept frame's
     # time (1.0 s -> 600 Hz) and end at the last one's (2.5 s -> 1200 Hz).
     source = make_chirp_video(tmp_path / "chirp.mp4", seconds=3.0, fps=24)

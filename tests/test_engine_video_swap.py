@@ -7,19 +7,20 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from _video_support import MEDIA, audio_seconds, decoded_frames, make_video
 
 from ffpipe.catalog.ops import EnhanceParams, ProcessParams, SwapParams
 from ffpipe.engine.api import FaceNotFoundError, RunContext
 from ffpipe.engine.builtin import BuiltinEngine
 from ffpipe.engine.faces import detect_faces, embedding_distance
 
+MEDIA = Path(__file__).resolve().parent.parent / "media"
+
 SOURCE = MEDIA / "grace_hopper.jpg"
 FRAMES = 10
 
 
 @pytest.fixture(scope="module")
-def astronaut_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def astronaut_clip(tmp_path_factory: pytest.TempPathFactory, make_video) -> Path:
     """1 s at 10 fps, 480x270: HOG finds the astronaut in every frame at a score of 0.3."""
     return make_video(
         tmp_path_factory.mktemp("src") / "astronaut.mp4", width=480, height=270, fps=10, seconds=1
@@ -45,7 +46,9 @@ def swapped(astronaut_clip: Path, tmp_path_factory: pytest.TempPathFactory):
     return BuiltinEngine().run("swap", params, RunContext(out_dir))
 
 
-def test_swap_changes_the_identity_in_sampled_frames(astronaut_clip: Path, swapped) -> None:
+def test_swap_changes_the_identity_in_sampled_frames(
+    astronaut_clip: Path, swapped, decoded_frames
+) -> None:
     before, after = decoded_frames(astronaut_clip), decoded_frames(swapped.files["output"])
     assert len(after) == FRAMES
     source = identity(cv2.cvtColor(cv2.imread(str(SOURCE)), cv2.COLOR_BGR2RGB))
@@ -56,7 +59,9 @@ def test_swap_changes_the_identity_in_sampled_frames(astronaut_clip: Path, swapp
         assert embedding_distance(result, original) > 0.1
 
 
-def test_swap_keeps_the_rest_of_the_video(astronaut_clip: Path, swapped) -> None:
+def test_swap_keeps_the_rest_of_the_video(
+    astronaut_clip: Path, swapped, audio_seconds, decoded_frames
+) -> None:
     result = swapped.result
     assert (result["frames_out"], result["resolution"], result["audio"]) == (
         FRAMES,
@@ -71,7 +76,9 @@ def test_swap_keeps_the_rest_of_the_video(astronaut_clip: Path, swapped) -> None
     assert np.abs(before[corner].astype(int) - after[corner]).mean() < 4
 
 
-def test_fused_and_separate_passes_agree(astronaut_clip: Path, swapped, tmp_path: Path) -> None:
+def test_fused_and_separate_passes_agree(
+    astronaut_clip: Path, swapped, tmp_path: Path, decoded_frames
+) -> None:
     # A `process` step with one processor runs the same frame function as the plain step.
     params = ProcessParams(
         processors=["swap"],
@@ -91,7 +98,7 @@ def test_fused_and_separate_passes_agree(astronaut_clip: Path, swapped, tmp_path
     assert len(list(fused.files["frames"].iterdir())) == FRAMES
 
 
-def test_a_video_without_a_face_is_a_clear_error(tmp_path: Path) -> None:
+def test_a_video_without_a_face_is_a_clear_error(tmp_path: Path, make_video) -> None:
     blank = tmp_path / "sky.png"
     gradient = np.linspace(40, 220, 256, dtype=np.uint8)
     cv2.imwrite(str(blank), np.dstack([np.tile(gradient, (256, 1))] * 3))
@@ -103,7 +110,9 @@ def test_a_video_without_a_face_is_a_clear_error(tmp_path: Path) -> None:
     assert not out_dir.exists() or list(out_dir.iterdir()) == []
 
 
-def test_fused_swap_enhance_matches_two_passes(astronaut_clip: Path, tmp_path: Path) -> None:
+def test_fused_swap_enhance_matches_two_passes(
+    astronaut_clip: Path, tmp_path: Path, decoded_frames
+) -> None:
     common = {
         "target_media": str(astronaut_clip),
         "output_video_quality": 100,

@@ -6,7 +6,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from _spec_support import EXAMPLES, write_pipeline
 
 from ffpipe.graph import (
     UnknownTarget,
@@ -18,6 +17,8 @@ from ffpipe.graph import (
     to_mermaid,
 )
 from ffpipe.spec import PipelineErrors, load_pipeline
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "pipelines" / "examples"
 
 DIAMOND = """
     version: 1
@@ -41,7 +42,7 @@ DIAMOND = """
 """
 
 
-def test_edges_and_generations(tmp_path: Path) -> None:
+def test_edges_and_generations(tmp_path: Path, write_pipeline) -> None:
     pipeline = load_pipeline(write_pipeline(tmp_path, DIAMOND))
     graph = build_graph(pipeline)
     assert set(graph.edges) == {
@@ -58,7 +59,9 @@ def test_edges_and_generations(tmp_path: Path) -> None:
     ]
 
 
-def test_select_by_step_or_instance_with_or_without_downstream(tmp_path: Path) -> None:
+def test_select_by_step_or_instance_with_or_without_downstream(
+    tmp_path: Path, write_pipeline
+) -> None:
     graph = build_graph(load_pipeline(write_pipeline(tmp_path, DIAMOND)))
     assert select(graph, ["aged"]) == {"look", "aged[age=30]", "aged[age=70]"}
     assert select(graph, ["restore[age=70]"]) == {"look", "aged[age=70]", "restore[age=70]"}
@@ -72,14 +75,18 @@ def test_select_by_step_or_instance_with_or_without_downstream(tmp_path: Path) -
         select(graph, ["agde"])
 
 
-def test_named_nodes_expands_steps_and_words_errors_for_the_option(tmp_path: Path) -> None:
+def test_named_nodes_expands_steps_and_words_errors_for_the_option(
+    tmp_path: Path, write_pipeline
+) -> None:
     graph = build_graph(load_pipeline(write_pipeline(tmp_path, DIAMOND)))
     assert named_nodes(graph, ["aged", "look"]) == {"look", "aged[age=30]", "aged[age=70]"}
     with pytest.raises(UnknownTarget, match=r"^--force agde: no such step"):
         named_nodes(graph, ["agde"], "--force")
 
 
-def test_instance_level_cycles_and_unknown_needs_are_located(tmp_path: Path) -> None:
+def test_instance_level_cycles_and_unknown_needs_are_located(
+    tmp_path: Path, write_pipeline
+) -> None:
     pipeline = load_pipeline(write_pipeline(tmp_path, DIAMOND))
     look = pipeline.instances["look"]
     # A hand-made instance set with a cycle (the loader would refuse the file itself).
@@ -109,7 +116,7 @@ def test_every_example_draws(example: Path) -> None:
         assert f'"{node}"' in dot
 
 
-def test_drawings_escape_quotes(tmp_path: Path) -> None:
+def test_drawings_escape_quotes(tmp_path: Path, write_pipeline) -> None:
     pipeline = load_pipeline(write_pipeline(tmp_path, DIAMOND))
     graph = build_graph(pipeline)
     graph.add_node('odd "name"', op="edit")

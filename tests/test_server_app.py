@@ -7,19 +7,20 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import numpy as np
 import psutil
 import pytest
-from _server_support import ServerHandle, start_server
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
 from ffpipe.server.execute import parameter_order
+
+if TYPE_CHECKING:
+    from _server_support import ServerHandle
 
 MEDIA = Path(__file__).resolve().parent.parent / "media"
 SOURCE = MEDIA / "grace_hopper.jpg"
@@ -28,18 +29,8 @@ MAX_FILE_SIZE = 2_000_000
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerHandle]:
-    handle = start_server(
-        tmp_path_factory.mktemp("serve"),
-        "--max-file-size",
-        "2MB",
-        "--concurrency",
-        "2",
-        "--queue-size",
-        "4",
-    )
-    yield handle
-    assert handle.stop() == 0
+def server(shared_server: ServerHandle) -> ServerHandle:
+    return shared_server
 
 
 @pytest.fixture(scope="module")

@@ -7,13 +7,16 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
-from _server_support import ServerHandle, start_server
 from gradio_client import Client, handle_file
 
 from ffpipe.server.auth import AuthFileError, basic_user, check_password, load_auth_file
+
+if TYPE_CHECKING:
+    from _server_support import ServerHandle
 
 MEDIA = Path(__file__).resolve().parent.parent / "media"
 TARGET = MEDIA / "astronaut.jpg"
@@ -51,7 +54,7 @@ def test_passwords_and_basic_headers_are_checked() -> None:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerHandle]:
+def server(tmp_path_factory: pytest.TempPathFactory, start_server) -> Iterator[ServerHandle]:
     folder = tmp_path_factory.mktemp("auth")
     auth_file = folder / "users"
     auth_file.write_text(f"{USER}:{PASSWORD}\n")

@@ -8,14 +8,15 @@ from pathlib import Path
 import pytest
 
 from ffpipe.engine import BuiltinEngine
-from ffpipe.server.execute import MANIFEST_KEY, RequestError, execute, validate
+from ffpipe.engine.api import EngineOutput
+from ffpipe.server.execute import MANIFEST_KEY, RequestError, execute, internal_error, validate
 
 MEDIA = Path(__file__).resolve().parent.parent / "media"
 
 
 @pytest.fixture(scope="module")
-def engine() -> BuiltinEngine:
-    return BuiltinEngine()
+def engine(builtin_engine: BuiltinEngine) -> BuiltinEngine:
+    return builtin_engine
 
 
 @pytest.fixture
@@ -62,7 +63,7 @@ def test_bad_values_are_errors_in_the_catalog_shape(uploaded, values, fragment: 
     assert set(shape) == {"error", "detail"}
     assert shape["error"] == "invalid parameters"
     assert fragment in shape["detail"]
-    assert caught.value.status == 400
+    assert caught.value.status == 422
 
 
 def test_a_file_outside_the_folders_is_forbidden(uploaded) -> None:
@@ -96,9 +97,9 @@ def test_an_unknown_op_lists_the_endpoints(engine: BuiltinEngine, uploaded, tmp_
         execute(engine, "teleport", {}, roots=roots, output_dir=tmp_path)
 
 
-def test_a_video_over_ten_seconds_must_be_a_job(engine: BuiltinEngine, uploaded, tmp_path) -> None:
-    from _video_support import make_video
-
+def test_a_video_over_ten_seconds_must_be_a_job(
+    engine: BuiltinEngine, uploaded, tmp_path, make_video
+) -> None:
     roots, _ = uploaded
     long_clip = make_video(
         roots[0] / "a" / "long.mp4", width=64, height=48, fps=4, seconds=11, tone_hz=None
@@ -146,3 +147,41 @@ def test_an_outcome_names_the_folder_holding_its_files(
     )
     assert outcome.folder.parent == tmp_path / "outputs"
     assert all(outcome.folder in path.parents for path in outcome.files.values())
+
+
+class _BrokenEngine(BuiltinEngine):
+    """The builtin engine with a fault planted in ``run`` (what a bug in an engine looks like):
+    ``raise`` raises an exception naming a server path; ``empty`` writes nothing; ``stray``
+    returns a file outside the request's folder (the input itself)."""
+
+    def __init__(self, fault: str) -> None:
+        super().__init__()
+        self.fault = fault
+
+    def run(self, op, params, context):
+        if self.fault == "raise":
+            raise KeyError(f"/srv/ffpipe/secret/{op}.state")
+        if self.fault == "empty":
+            return EngineOutput(files={}, result={"substitutions": []})
+        return EngineOutput(files={"output": Path(params.target_media)}, result={})
+
+
+@pytest.mark.parametrize("fault", ["raise", "empty", "stray"])
+def test_an_engine_fault_is_an_internal_error_without_server_details(
+    uploaded, tmp_path: Path, fault: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    roots, target = uploaded
+    with pytest.raises(RequestError) as caught:
+        execute(
+            _BrokenEngine(fault),
+            "enhance",
+            {"target_media": {"path": str(target)}},
+            roots=roots,
+            output_dir=tmp_path / "outputs",
+        )
+    assert caught.value.status == 500
+    assert caught.value.shape() == internal_error("enhance").shape()
+    assert "/srv" not in caught.value.detail and "KeyError" not in caught.value.detail
+    assert str(tmp_path) not in caught.value.detail
+    assert "enhance" in caplog.text, "the server log keeps what the caller is not told"
+    assert list((tmp_path / "outputs").iterdir()) == []

@@ -3,24 +3,23 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
-from _server_support import ServerHandle, start_server
 from gradio_client import handle_file
+
+if TYPE_CHECKING:
+    from _server_support import ServerHandle
 
 MEDIA = Path(__file__).resolve().parent.parent / "media"
 TARGET = MEDIA / "astronaut.jpg"
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerHandle]:
-    handle = start_server(tmp_path_factory.mktemp("guards"))
-    yield handle
-    assert handle.stop() == 0
+def server(shared_server: ServerHandle) -> ServerHandle:
+    return shared_server
 
 
 def _post(server: ServerHandle, path: str, body: Any) -> httpx.Response:

@@ -5,27 +5,27 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
-from _server_support import ServerHandle, start_server
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
 from ffpipe.backends.base import StepRequest
 from ffpipe.backends.gradio import GradioBackend
 
+if TYPE_CHECKING:
+    from _server_support import ServerHandle
+
 MEDIA = Path(__file__).resolve().parent.parent / "media"
 PHOTO = MEDIA / "grace_hopper.jpg"
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerHandle]:
-    handle = start_server(tmp_path_factory.mktemp("serve-jobs"))
-    yield handle
-    assert handle.stop() == 0
+def server(shared_server: ServerHandle) -> ServerHandle:
+    return shared_server
 
 
 @pytest.fixture(scope="module")

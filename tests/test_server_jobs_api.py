@@ -6,28 +6,31 @@ import base64
 import json
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from fractions import Fraction
 from pathlib import Path
 
-import av
 import cv2
 import httpx
 import numpy as np
 import pytest
-from _server_jobs_support import ASTRONAUT, FrameEngine, running_system, wait_until
 
-from ffpipe.server.jobs.api import gradio_endpoints, requires_job
-from ffpipe.server.jobs.service import InvalidRequest, JobService
+from ffpipe.server.execute import RequestError
+from ffpipe.server.jobs.api import gradio_endpoints
+from ffpipe.server.jobs.service import JobService
 from ffpipe.server.jobs.system import JobSystem
+
+ASTRONAUT = Path(__file__).resolve().parent.parent / "media" / "astronaut.jpg"
+GRACE = Path(__file__).resolve().parent.parent / "media" / "grace_hopper.jpg"
 
 STATUS_KEYS = {"job_id", "status", "progress", "estimated_time", "result"}
 ASTRONAUT_B64 = base64.b64encode(ASTRONAUT.read_bytes()).decode()
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[JobSystem, str]]:
+def server(
+    tmp_path_factory: pytest.TempPathFactory, running_system, frame_engine
+) -> Iterator[tuple[JobSystem, str]]:
     data = tmp_path_factory.mktemp("jobs-api")
-    with running_system(data, FrameEngine(frames=4, frame_seconds=0.01), workers=2) as running:
+    with running_system(data, frame_engine(frames=4, frame_seconds=0.01), workers=2) as running:
         yield running
 
 
@@ -46,23 +49,29 @@ def _json_submission(**overrides: object) -> dict[str, object]:
     }
 
 
-def _wait_final(http: httpx.Client, job_id: str) -> dict:
-    return wait_until(
-        lambda: (
-            (doc := http.get(f"/api/jobs/{job_id}").json())["status"]
-            in ("completed", "failed", "cancelled")
-            and doc
+@pytest.fixture(scope="session")
+def wait_final(wait_until):
+    """``wait_final(http, job_id)``: the job's status document once it has finished."""
+
+    def wait(http: httpx.Client, job_id: str) -> dict:
+        return wait_until(
+            lambda: (
+                (doc := http.get(f"/api/jobs/{job_id}").json())["status"]
+                in ("completed", "failed", "cancelled")
+                and doc
+            )
         )
-    )
+
+    return wait
 
 
-def test_json_submission_runs_and_its_result_is_collected(http: httpx.Client) -> None:
+def test_json_submission_runs_and_its_result_is_collected(http: httpx.Client, wait_final) -> None:
     answer = http.post("/api/jobs", json=_json_submission(job_id="json-1", priority=7))
     assert answer.status_code == 202
     status = answer.json()
     assert set(status) == STATUS_KEYS
     assert status["job_id"] == "json-1" and status["status"] in ("queued", "processing")
-    final = _wait_final(http, "json-1")
+    final = wait_final(http, "json-1")
     assert final["status"] == "completed" and final["progress"] == 1.0
     assert final["estimated_time"] == 0
     assert final["result"]["files"] == {"output": "/api/jobs/json-1/result/output"}
@@ -77,7 +86,7 @@ def test_json_submission_runs_and_its_result_is_collected(http: httpx.Client) ->
     assert raw.status_code == 200 and raw.content == base64.b64decode(item["data"])
 
 
-def test_multipart_submission_with_generated_id(http: httpx.Client) -> None:
+def test_multipart_submission_with_generated_id(http: httpx.Client, wait_final) -> None:
     with ASTRONAUT.open("rb") as handle:
         answer = http.post(
             "/api/jobs",
@@ -87,13 +96,13 @@ def test_multipart_submission_with_generated_id(http: httpx.Client) -> None:
     assert answer.status_code == 202, answer.text
     job_id = answer.json()["job_id"]
     assert len(job_id) == 36
-    assert _wait_final(http, job_id)["status"] == "completed"
+    assert wait_final(http, job_id)["status"] == "completed"
 
 
 def _malformed() -> dict[str, tuple[dict, str]]:
     image = {"target_media": {"name": "a.jpg", "data": ASTRONAUT_B64}}
     sub = _json_submission
-    enhance_error = "invalid parameters for enhance"
+    enhance_error = "invalid parameters"
     return {
         "not json": (
             {"content": b"{oops", "headers": {"content-type": "application/json"}},
@@ -148,7 +157,7 @@ def test_malformed_submissions_get_the_catalog_error_shape(http: httpx.Client, c
     assert body["error"] == error
 
 
-def test_conflicts_and_missing_jobs(http: httpx.Client) -> None:
+def test_conflicts_and_missing_jobs(http: httpx.Client, wait_final) -> None:
     assert http.post("/api/jobs", json=_json_submission(job_id="dup")).status_code == 202
     again = http.post("/api/jobs", json=_json_submission(job_id="dup"))
     assert again.status_code == 409 and again.json()["error"] == "duplicate job_id"
@@ -158,7 +167,7 @@ def test_conflicts_and_missing_jobs(http: httpx.Client) -> None:
         http.get("/api/jobs/nope/result"),
     ):
         assert answer.status_code == 404 and answer.json()["error"] == "job not found"
-    _wait_final(http, "dup")
+    wait_final(http, "dup")
     finished = http.post("/api/jobs/dup/cancel")
     assert finished.status_code == 409 and finished.json()["error"] == "job already finished"
     assert http.get("/api/jobs/dup/result/nothing").status_code == 404
@@ -168,17 +177,19 @@ def test_conflicts_and_missing_jobs(http: httpx.Client) -> None:
     assert bad_filter.status_code == 422 and set(bad_filter.json()) == {"error", "detail"}
 
 
-def test_list_filters(http: httpx.Client) -> None:
+def test_list_filters(http: httpx.Client, wait_final) -> None:
     http.post("/api/jobs", json=_json_submission(job_id="listed", op="detect", params={}))
-    _wait_final(http, "listed")
+    wait_final(http, "listed")
     jobs = http.get("/api/jobs", params={"op": "detect", "status": "completed"}).json()["jobs"]
     assert "listed" in [job["job_id"] for job in jobs]
     assert all(job["op"] == "detect" and job["status"] == "completed" for job in jobs)
     assert len(http.get("/api/jobs", params={"limit": 1}).json()["jobs"]) == 1
 
 
-def test_cancel_queued_and_processing_over_rest(tmp_path: Path) -> None:
-    engine = FrameEngine(frames=500, frame_seconds=0.02)
+def test_cancel_queued_and_processing_over_rest(
+    tmp_path: Path, frame_engine, running_system, wait_until, wait_final
+) -> None:
+    engine = frame_engine(frames=500, frame_seconds=0.02)
     with (
         running_system(tmp_path, engine, workers=1, progress_interval=0.0) as (_system, url),
         httpx.Client(base_url=url, timeout=30, trust_env=False) as http,
@@ -189,17 +200,19 @@ def test_cancel_queued_and_processing_over_rest(tmp_path: Path) -> None:
         queued = http.post("/api/jobs/waiting/cancel").json()
         assert queued["status"] == "cancelled"
         http.post("/api/jobs/running/cancel")
-        final = _wait_final(http, "running")
+        final = wait_final(http, "running")
         assert final["status"] == "cancelled" and final["progress"] < 0.5
         result = http.get("/api/jobs/running/result")
         assert result.status_code == 409 and result.json()["error"] == "job has no result"
     assert engine.started == ["astronaut.jpg"]
 
 
-def test_status_shows_progress_and_estimated_time(tmp_path: Path) -> None:
+def test_status_shows_progress_and_estimated_time(
+    tmp_path: Path, running_system, wait_until, frame_engine
+) -> None:
     with (
         running_system(
-            tmp_path, FrameEngine(frames=100, frame_seconds=0.03), progress_interval=0.0
+            tmp_path, frame_engine(frames=100, frame_seconds=0.03), progress_interval=0.0
         ) as (_system, url),
         httpx.Client(base_url=url, timeout=30, trust_env=False) as http,
     ):
@@ -212,9 +225,9 @@ def test_status_shows_progress_and_estimated_time(tmp_path: Path) -> None:
         http.post("/api/jobs/eta/cancel")
 
 
-def test_uploads_over_the_limit_are_refused(tmp_path: Path) -> None:
+def test_uploads_over_the_limit_are_refused(tmp_path: Path, running_system, frame_engine) -> None:
     with (
-        running_system(tmp_path, FrameEngine(), max_upload_bytes=50_000) as (_system, url),
+        running_system(tmp_path, frame_engine(), max_upload_bytes=50_000) as (_system, url),
         httpx.Client(base_url=url, timeout=30, trust_env=False) as http,
     ):
         answer = http.post("/api/jobs", json=_json_submission())
@@ -227,8 +240,8 @@ def test_uploads_over_the_limit_are_refused(tmp_path: Path) -> None:
         assert not list((tmp_path / "job-inputs").glob("*/*")), "nothing staged is left behind"
 
 
-def test_token_is_required_when_configured(tmp_path: Path) -> None:
-    with running_system(tmp_path, FrameEngine(), token="s3cret") as (_system, url):
+def test_token_is_required_when_configured(tmp_path: Path, running_system, frame_engine) -> None:
+    with running_system(tmp_path, frame_engine(), token="s3cret") as (_system, url):
         with httpx.Client(base_url=url, trust_env=False) as anonymous:
             denied = anonymous.get("/api/jobs")
         assert denied.status_code == 401 and denied.json()["error"] == "unauthorized"
@@ -238,10 +251,12 @@ def test_token_is_required_when_configured(tmp_path: Path) -> None:
             assert allowed.get("/api/jobs").status_code == 200
 
 
-def test_200_jobs_from_10_concurrent_clients_none_lost(tmp_path: Path) -> None:
+def test_200_jobs_from_10_concurrent_clients_none_lost(
+    tmp_path: Path, frame_engine, running_system, wait_until
+) -> None:
     small = cv2.resize(cv2.imread(str(ASTRONAUT)), (48, 48))
     payload = base64.b64encode(cv2.imencode(".png", small)[1].tobytes()).decode()
-    engine = FrameEngine(frames=1, frame_seconds=0.0)
+    engine = frame_engine(frames=1, frame_seconds=0.0)
     with running_system(tmp_path, engine, workers=2) as (system, url):
 
         def client(index: int) -> list[str]:
@@ -270,36 +285,17 @@ def test_200_jobs_from_10_concurrent_clients_none_lost(tmp_path: Path) -> None:
     assert len(engine.started) == 200
 
 
-def test_gradio_endpoint_functions(server: tuple[JobSystem, str]) -> None:
+def test_gradio_endpoint_functions(server: tuple[JobSystem, str], wait_until) -> None:
     system, _url = server
     endpoints = gradio_endpoints(JobService(system.store, system.runner, system.settings))
     status = endpoints["submit_job"]("detect", "{}", str(ASTRONAUT), None, "gr-1", 3, None)
     assert set(status) == STATUS_KEYS and status["job_id"] == "gr-1"
     wait_until(lambda: endpoints["job_status"]("gr-1")["status"] == "completed")
-    with pytest.raises(InvalidRequest, match="unknown op"):
+    with pytest.raises(RequestError, match="unknown op"):
         endpoints["submit_job"]("nothing", "{}", str(ASTRONAUT))
 
 
-def _video(path: Path, seconds: int, fps: int = 2) -> Path:
-    frame = cv2.cvtColor(cv2.resize(cv2.imread(str(ASTRONAUT)), (64, 64)), cv2.COLOR_BGR2RGB)
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=Fraction(fps))
-        stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
-        for _ in range(seconds * fps):
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, "rgb24")))
-        container.mux(stream.encode())
-    return path
-
-
-def test_long_videos_require_a_job(tmp_path: Path) -> None:
-    assert requires_job(_video(tmp_path / "long.mp4", seconds=12))
-    assert not requires_job(_video(tmp_path / "short.mp4", seconds=3))
-    assert not requires_job(ASTRONAUT)
-    (tmp_path / "junk.mp4").write_bytes(b"junk")
-    assert not requires_job(tmp_path / "junk.mp4")
-
-
-def test_process_chain_may_carry_its_job_options_in_params(http: httpx.Client) -> None:
+def test_process_chain_may_carry_its_job_options_in_params(http: httpx.Client, wait_final) -> None:
     submission = _json_submission(
         op="process",
         params={"processors": ["enhance", "edit"], "job_id": "chain-1", "priority": 9},
@@ -309,4 +305,4 @@ def test_process_chain_may_carry_its_job_options_in_params(http: httpx.Client) -
     assert answer.json()["job_id"] == "chain-1"
     listed = {job["job_id"]: job for job in http.get("/api/jobs").json()["jobs"]}
     assert (listed["chain-1"]["op"], listed["chain-1"]["priority"]) == ("process", 9)
-    assert _wait_final(http, "chain-1")["status"] == "completed"
+    assert wait_final(http, "chain-1")["status"] == "completed"

@@ -1,13 +1,14 @@
 """kill -9 the job server with queued and processing jobs, start it again: every job completes.
 
 The server is the real entry point (``python -m ffpipe.server.jobs.standalone``) in a subprocess on
-loopback. The first test's engine is the test ``FrameEngine`` (see _server_jobs_support) so that
+loopback. The first test's engine is the test ``FrameEngine`` (the ``frame_engine`` fixture) so that
 a job is reliably mid-way when the process is killed; the last runs the catalog's asynchronous
 workflow end to end on the builtin engine with a 20 s video.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -18,28 +19,29 @@ from pathlib import Path
 
 import httpx
 import pytest
-from _server_jobs_support import (
-    ASTRONAUT,
-    GRACE,
-    SECRET,
-    builtin_engine,
-    free_port,
-    hook_listener,
-    wait_until,
-)
-from _video_support import make_video
 
 from ffpipe.backends.jobs_client import JobsClient
 from ffpipe.catalog import JobStatus
 from ffpipe.engine.video import probe
-from ffpipe.server.jobs.api import requires_job
+from ffpipe.media import requires_job
 from ffpipe.server.jobs.webhooks import SIGNATURE_HEADER, verify
+
+ASTRONAUT = Path(__file__).resolve().parent.parent / "media" / "astronaut.jpg"
+GRACE = Path(__file__).resolve().parent.parent / "media" / "grace_hopper.jpg"
 
 TESTS = Path(__file__).resolve().parent
 
 
+@pytest.fixture(scope="session")
+def job_server(wait_until, job_secret: bytes):
+    """``with job_server(data, port, frames=..., ...) as process``: the standalone job server."""
+    return functools.partial(_job_server, wait_until, job_secret)
+
+
 @contextmanager
-def job_server(
+def _job_server(
+    wait_until,
+    secret: bytes,
     data: Path,
     port: int,
     frames: int = 0,
@@ -56,7 +58,7 @@ def job_server(
         sys.executable, "-m", "ffpipe.server.jobs.standalone",
         "--data", str(data), "--port", str(port),
         "--engine", engine,
-        "--secret", SECRET.decode(), "--allow-callback", "127.0.0.1", "--retry-base", "0.2",
+        "--secret", secret.decode(), "--allow-callback", "127.0.0.1", "--retry-base", "0.2",
     ]  # fmt: skip
     log_path = data.parent / f"server-{len(list(data.parent.glob('server-*.log')))}.log"
     log = log_path.open("w")
@@ -85,7 +87,9 @@ def job_server(
         log.close()
 
 
-def test_jobs_survive_kill_9_and_all_complete(tmp_path: Path) -> None:
+def test_jobs_survive_kill_9_and_all_complete(
+    tmp_path: Path, free_port, hook_listener, job_secret: bytes, job_server, wait_until
+) -> None:
     data = tmp_path / "data"
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -123,7 +127,7 @@ def test_jobs_survive_kill_9_and_all_complete(tmp_path: Path) -> None:
     assert all(finals[f"job-{i}"].result["attempts"] == 1 for i in (1, 2, 3))
     documents = {}
     for hook in received:
-        assert verify(hook.body, SECRET, hook.headers[SIGNATURE_HEADER])
+        assert verify(hook.body, job_secret, hook.headers[SIGNATURE_HEADER])
         document = json.loads(hook.body)
         documents[document["job_id"]] = document
     assert set(documents) == set(finals)
@@ -131,9 +135,10 @@ def test_jobs_survive_kill_9_and_all_complete(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_a_20_second_video_job_end_to_end_through_a_restart(tmp_path: Path) -> None:
-    builtin_engine()  # skips while the builtin engine is missing
-    video = make_video(tmp_path / "clip20.mp4", width=320, height=180, fps=5, seconds=20)
+def test_a_20_second_video_job_end_to_end_through_a_restart(
+    tmp_path: Path, clip20, free_port, job_secret: bytes, hook_listener, job_server, wait_until
+) -> None:
+    video = clip20
     assert requires_job(video), "a 20 s video must run as a job"
     data = tmp_path / "data"
     port = free_port()
@@ -158,7 +163,7 @@ def test_a_20_second_video_job_end_to_end_through_a_restart(tmp_path: Path) -> N
     assert running, "progress was shown while it ran"
     assert any(status.estimated_time is not None for status in running)
     assert final.result["attempts"] == 2 and "interrupted" in final.result["notes"][0]
-    assert verify(hook.body, SECRET, hook.headers[SIGNATURE_HEADER])
+    assert verify(hook.body, job_secret, hook.headers[SIGNATURE_HEADER])
     assert json.loads(hook.body)["status"] == "completed"
     info = probe(files["output"])
     assert (info.width, info.height) == (1280, 720)

@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _server_jobs_support import SECRET, free_port, hook_listener, job_settings, wait_until
 
 from ffpipe.server.jobs.service import JobService
 from ffpipe.server.jobs.store import JobStore
@@ -25,6 +24,9 @@ from ffpipe.server.jobs.webhooks import (
 )
 from ffpipe.server.jobs.worker import JobRunner
 
+ASTRONAUT = Path(__file__).resolve().parent.parent / "media" / "astronaut.jpg"
+GRACE = Path(__file__).resolve().parent.parent / "media" / "grace_hopper.jpg"
+
 ALLOW = ("127.0.0.1",)
 
 
@@ -35,10 +37,17 @@ def store(tmp_path: Path) -> Iterator[JobStore]:
     opened.close()
 
 
-def _dispatcher(store: JobStore, tmp_path: Path, **overrides: object) -> WebhookDispatcher:
-    settings = job_settings(tmp_path, **overrides)
-    service = JobService(store, JobRunner(store, engine=None, data_dir=tmp_path), settings)  # type: ignore[arg-type]
-    return WebhookDispatcher(store, settings, service.webhook_body, idle_poll_seconds=0.1)
+@pytest.fixture
+def dispatcher_for(job_settings):
+    """``dispatcher_for(store, folder, **settings)``: a webhook dispatcher over ``store``."""
+
+    def make(store: JobStore, tmp_path: Path, **overrides: object) -> WebhookDispatcher:
+        settings = job_settings(tmp_path, **overrides)
+        runner = JobRunner(store, engine=None, data_dir=tmp_path)  # type: ignore[arg-type]
+        service = JobService(store, runner, settings)
+        return WebhookDispatcher(store, settings, service.webhook_body, idle_poll_seconds=0.1)
+
+    return make
 
 
 def _finished_job(store: JobStore, job_id: str, callback_url: str, ok: bool = True) -> None:
@@ -52,14 +61,14 @@ def _finished_job(store: JobStore, job_id: str, callback_url: str, ok: bool = Tr
         store.fail(job_id, "no face found")
 
 
-def test_signature_is_hmac_sha256_of_the_body() -> None:
+def test_signature_is_hmac_sha256_of_the_body(job_secret: bytes) -> None:
     body = b'{"job_id":"x"}'
-    signature = sign(body, SECRET)
+    signature = sign(body, job_secret)
     assert signature.startswith("sha256=") and len(signature) == 7 + 64
-    assert verify(body, SECRET, signature)
-    assert not verify(body + b" ", SECRET, signature)
+    assert verify(body, job_secret, signature)
+    assert not verify(body + b" ", job_secret, signature)
     assert not verify(body, b"other secret", signature)
-    assert not verify(body, SECRET, None)
+    assert not verify(body, job_secret, None)
 
 
 @pytest.mark.parametrize(
@@ -92,14 +101,16 @@ def test_allowlist_names_addresses_or_networks() -> None:
     assert check_destination("https://93.184.215.14/x").host == "93.184.215.14"
 
 
-def test_completion_is_delivered_signed(store: JobStore, tmp_path: Path) -> None:
+def test_completion_is_delivered_signed(
+    store: JobStore, tmp_path: Path, job_secret: bytes, hook_listener, dispatcher_for
+) -> None:
     with hook_listener() as listener:
         _finished_job(store, "done", listener.url)
-        dispatcher = _dispatcher(store, tmp_path)
+        dispatcher = dispatcher_for(store, tmp_path)
         assert dispatcher.deliver_due() == 1
         dispatcher.stop()
         [received] = listener.received
-    assert verify(received.body, SECRET, received.headers[SIGNATURE_HEADER])
+    assert verify(received.body, job_secret, received.headers[SIGNATURE_HEADER])
     document = json.loads(received.body)
     assert document["job_id"] == "done" and document["status"] == "completed"
     assert document["result"]["files"] == {"output": "/api/jobs/done/result/output"}
@@ -107,11 +118,11 @@ def test_completion_is_delivered_signed(store: JobStore, tmp_path: Path) -> None
 
 
 def test_failure_is_delivered_and_retried_until_acknowledged(
-    store: JobStore, tmp_path: Path
+    store: JobStore, tmp_path: Path, job_secret: bytes, hook_listener, dispatcher_for
 ) -> None:
     with hook_listener(fail_first=2) as listener:
         _finished_job(store, "broke", listener.url, ok=False)
-        dispatcher = _dispatcher(store, tmp_path)
+        dispatcher = dispatcher_for(store, tmp_path)
         dispatcher.start()
         try:
             [received] = listener.wait_for(1)
@@ -120,15 +131,19 @@ def test_failure_is_delivered_and_retried_until_acknowledged(
     assert listener.answered_500 == 2
     document = json.loads(received.body)
     assert document["status"] == "failed" and document["result"]["error"] == "no face found"
-    assert verify(received.body, SECRET, received.headers[SIGNATURE_HEADER])
+    assert verify(received.body, job_secret, received.headers[SIGNATURE_HEADER])
     delivery = store.delivery("broke")
     assert (delivery.state, delivery.attempts) == ("delivered", 3)
 
 
-def test_gives_up_after_the_attempt_limit(store: JobStore, tmp_path: Path) -> None:
+def test_gives_up_after_the_attempt_limit(
+    store: JobStore, tmp_path: Path, hook_listener, dispatcher_for
+) -> None:
     with hook_listener(fail_first=100) as listener:
         _finished_job(store, "never", listener.url)
-        dispatcher = _dispatcher(store, tmp_path, max_delivery_attempts=2, retry_base_seconds=0.0)
+        dispatcher = dispatcher_for(
+            store, tmp_path, max_delivery_attempts=2, retry_base_seconds=0.0
+        )
         dispatcher.deliver_due()
         dispatcher.deliver_due()
         dispatcher.stop()
@@ -137,7 +152,7 @@ def test_gives_up_after_the_attempt_limit(store: JobStore, tmp_path: Path) -> No
 
 
 def test_refused_destination_is_never_contacted(
-    store: JobStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    store: JobStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hook_listener, dispatcher_for
 ) -> None:
     connects: list[object] = []
     real_connect = socket.socket.connect
@@ -150,7 +165,7 @@ def test_refused_destination_is_never_contacted(
         _finished_job(store, "to-private", "http://10.20.30.40:8080/hook")
         _finished_job(store, "to-other-loopback", other_loopback.url)
         _finished_job(store, "to-metadata", "http://169.254.169.254/hook")
-        dispatcher = _dispatcher(store, tmp_path)
+        dispatcher = dispatcher_for(store, tmp_path)
         monkeypatch.setattr(socket.socket, "connect", spy)
         assert dispatcher.deliver_due() == 3
         monkeypatch.undo()
@@ -162,12 +177,14 @@ def test_refused_destination_is_never_contacted(
         assert delivery.state == "refused" and "allowlist" in delivery.last_error
 
 
-def test_pending_delivery_survives_a_restart(tmp_path: Path) -> None:
+def test_pending_delivery_survives_a_restart(
+    tmp_path: Path, free_port, wait_until, hook_listener, dispatcher_for
+) -> None:
     port = free_port()
     db = tmp_path / "jobs.sqlite3"
     first = JobStore(db)
     _finished_job(first, "later", f"http://127.0.0.1:{port}/hook")
-    dispatcher = _dispatcher(first, tmp_path, retry_base_seconds=0.0)
+    dispatcher = dispatcher_for(first, tmp_path, retry_base_seconds=0.0)
     dispatcher.deliver_due()  # nothing listens yet: connection refused, retry owed
     dispatcher.stop()
     assert first.delivery("later").state == "pending"
@@ -175,7 +192,7 @@ def test_pending_delivery_survives_a_restart(tmp_path: Path) -> None:
 
     second = JobStore(db)
     with hook_listener(port=port) as listener:
-        dispatcher = _dispatcher(second, tmp_path)
+        dispatcher = dispatcher_for(second, tmp_path)
         dispatcher.start()
         try:
             [received] = listener.wait_for(1)

@@ -9,10 +9,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from _server_jobs_support import ASTRONAUT, GRACE, FrameEngine, builtin_engine, wait_until
 
+from ffpipe.engine.api import Engine, EngineOutput
+from ffpipe.server.execute import internal_error
+from ffpipe.server.jobs import failures
 from ffpipe.server.jobs.store import JobStore
 from ffpipe.server.jobs.worker import JobRunner
+
+ASTRONAUT = Path(__file__).resolve().parent.parent / "media" / "astronaut.jpg"
+GRACE = Path(__file__).resolve().parent.parent / "media" / "grace_hopper.jpg"
 
 
 @pytest.fixture
@@ -34,8 +39,10 @@ def _submit(store: JobStore, tmp_path: Path, job_id: str, priority: int = 5, sou
     return store.submit("enhance", {}, {"target_media": path}, job_id=job_id, priority=priority)
 
 
-def test_jobs_run_by_priority_and_complete_with_outputs(store: JobStore, tmp_path: Path) -> None:
-    engine = FrameEngine(frames=3, frame_seconds=0.0)
+def test_jobs_run_by_priority_and_complete_with_outputs(
+    store: JobStore, tmp_path: Path, frame_engine, wait_until
+) -> None:
+    engine = frame_engine(frames=3, frame_seconds=0.0)
     for job_id, priority in [("low", 2), ("mid", 5), ("high", 9), ("mid2", 5)]:
         _submit(store, tmp_path, job_id, priority)
     finished = []
@@ -53,10 +60,12 @@ def test_jobs_run_by_priority_and_complete_with_outputs(store: JobStore, tmp_pat
     assert record.result == {"op": "enhance", "frames": 3, "substitutions": []}
 
 
-def test_progress_is_recorded_while_processing(store: JobStore, tmp_path: Path) -> None:
+def test_progress_is_recorded_while_processing(
+    store: JobStore, tmp_path: Path, frame_engine, wait_until
+) -> None:
     _submit(store, tmp_path, "slow")
     runner = JobRunner(
-        store, FrameEngine(frames=40, frame_seconds=0.05), tmp_path, progress_interval=0.0
+        store, frame_engine(frames=40, frame_seconds=0.05), tmp_path, progress_interval=0.0
     )
     runner.start()
     try:
@@ -68,8 +77,10 @@ def test_progress_is_recorded_while_processing(store: JobStore, tmp_path: Path) 
         runner.stop()
 
 
-def test_cancel_processing_stops_at_the_next_frame(store: JobStore, tmp_path: Path) -> None:
-    engine = FrameEngine(frames=400, frame_seconds=0.02)
+def test_cancel_processing_stops_at_the_next_frame(
+    store: JobStore, tmp_path: Path, frame_engine, wait_until
+) -> None:
+    engine = frame_engine(frames=400, frame_seconds=0.02)
     _submit(store, tmp_path, "long")
     _submit(store, tmp_path, "queued-behind")
     runner = JobRunner(store, engine, tmp_path, progress_interval=0.0)
@@ -87,38 +98,50 @@ def test_cancel_processing_stops_at_the_next_frame(store: JobStore, tmp_path: Pa
     assert engine.started == ["long.jpg"], "the cancelled queued job never ran"
 
 
-def test_engine_errors_fail_the_job_with_their_message(store: JobStore, tmp_path: Path) -> None:
+def test_engine_errors_fail_the_job_with_their_message(
+    store: JobStore, tmp_path: Path, frame_engine, wait_until
+) -> None:
     broken = tmp_path / "in" / "broken.jpg"
     broken.parent.mkdir()
     broken.write_bytes(b"not an image")
     store.submit("enhance", {}, {"target_media": str(broken)}, job_id="bad")
-    runner = JobRunner(store, FrameEngine(frames=1, frame_seconds=0.0), tmp_path)
+    runner = JobRunner(store, frame_engine(frames=1, frame_seconds=0.0), tmp_path)
     runner.start()
     try:
         failed = wait_until(lambda: store.get("bad").finished and store.get("bad"))
     finally:
         runner.stop()
     assert failed.status == "failed"
-    assert failed.error == "broken.jpg is not a readable image"
+    assert failures.decode(failed.error) == {
+        "error": "enhance unreadable media",
+        "detail": "broken.jpg is not a readable image",
+    }
 
 
-def test_invalid_stored_params_fail_cleanly(store: JobStore, tmp_path: Path) -> None:
+def test_invalid_stored_params_fail_cleanly(
+    store: JobStore, tmp_path: Path, frame_engine, wait_until
+) -> None:
     path = _image(tmp_path, GRACE, "g.jpg")
     store.submit("enhance", {"face_enhancer_blend": 7}, {"target_media": path}, job_id="odd")
-    runner = JobRunner(store, FrameEngine(frames=1, frame_seconds=0.0), tmp_path)
+    runner = JobRunner(store, frame_engine(frames=1, frame_seconds=0.0), tmp_path)
     runner.start()
     try:
         failed = wait_until(lambda: store.get("odd").finished and store.get("odd"))
     finally:
         runner.stop()
-    assert failed.status == "failed" and "face_enhancer_blend" in failed.error
+    document = failures.decode(failed.error)
+    assert failed.status == "failed" and document is not None
+    assert document["error"] == "invalid parameters"
+    assert "face_enhancer_blend" in document["detail"]
 
 
-def test_shutdown_leaves_the_job_for_the_next_start(tmp_path: Path) -> None:
+def test_shutdown_leaves_the_job_for_the_next_start(
+    tmp_path: Path, wait_until, frame_engine
+) -> None:
     db = tmp_path / "jobs.sqlite3"
     store = JobStore(db)
     _submit(store, tmp_path, "interrupted")
-    runner = JobRunner(store, FrameEngine(frames=300, frame_seconds=0.02), tmp_path)
+    runner = JobRunner(store, frame_engine(frames=300, frame_seconds=0.02), tmp_path)
     runner.start()
     wait_until(lambda: store.get("interrupted").status == "processing")
     runner.stop()
@@ -127,7 +150,7 @@ def test_shutdown_leaves_the_job_for_the_next_start(tmp_path: Path) -> None:
 
     reopened = JobStore(db)
     assert reopened.requeue_interrupted() == ["interrupted"]
-    second = JobRunner(reopened, FrameEngine(frames=2, frame_seconds=0.0), tmp_path)
+    second = JobRunner(reopened, frame_engine(frames=2, frame_seconds=0.0), tmp_path)
     second.start()
     try:
         done = wait_until(
@@ -140,8 +163,10 @@ def test_shutdown_leaves_the_job_for_the_next_start(tmp_path: Path) -> None:
     assert any("interrupted" in note for note in done.notes)
 
 
-def test_detect_runs_on_the_builtin_engine(store: JobStore, tmp_path: Path) -> None:
-    engine = builtin_engine()
+def test_detect_runs_on_the_builtin_engine(
+    store: JobStore, tmp_path: Path, builtin_engine, wait_until
+) -> None:
+    engine = builtin_engine
     path = _image(tmp_path, ASTRONAUT, "a.jpg")
     store.submit("detect", {}, {"target_media": path}, job_id="det")
     runner = JobRunner(store, engine, tmp_path)
@@ -154,7 +179,9 @@ def test_detect_runs_on_the_builtin_engine(store: JobStore, tmp_path: Path) -> N
     assert len(done.result["faces"]) == 1
 
 
-def test_staged_inputs_are_removed_once_a_job_ends(store: JobStore, tmp_path: Path) -> None:
+def test_staged_inputs_are_removed_once_a_job_ends(
+    store: JobStore, tmp_path: Path, frame_engine, wait_until
+) -> None:
     staged = []
     for job_id in ("kept-output", "cancelled-early"):
         path = tmp_path / "job-inputs" / job_id / "target_media" / "a.jpg"
@@ -163,7 +190,7 @@ def test_staged_inputs_are_removed_once_a_job_ends(store: JobStore, tmp_path: Pa
         store.submit("enhance", {}, {"target_media": str(path)}, job_id=job_id)
         staged.append(path)
     outside = _submit(store, tmp_path, "outside")
-    runner = JobRunner(store, FrameEngine(frames=1, frame_seconds=0.0), tmp_path)
+    runner = JobRunner(store, frame_engine(frames=1, frame_seconds=0.0), tmp_path)
     runner.cancel("cancelled-early")
     assert not staged[1].parent.parent.exists()
     runner.start()
@@ -177,16 +204,55 @@ def test_staged_inputs_are_removed_once_a_job_ends(store: JobStore, tmp_path: Pa
     assert Path(store.get("kept-output").outputs["output"]).exists()
 
 
-def test_a_failed_job_leaves_no_output_folder(store: JobStore, tmp_path: Path) -> None:
+def test_a_failed_job_leaves_no_output_folder(
+    store: JobStore, tmp_path: Path, builtin_engine, wait_until
+) -> None:
     blank = tmp_path / "in" / "blank.png"
     blank.parent.mkdir()
     cv2.imwrite(str(blank), np.full((64, 64, 3), 128, np.uint8))
     store.submit("enhance", {}, {"target_media": str(blank)}, job_id="faceless")
-    runner = JobRunner(store, builtin_engine(), tmp_path)
+    runner = JobRunner(store, builtin_engine, tmp_path)
     runner.start()
     try:
         failed = wait_until(lambda: store.get("faceless").finished and store.get("faceless"))
     finally:
         runner.stop()
-    assert failed.status == "failed" and "no face" in failed.error
+    document = failures.decode(failed.error)
+    assert failed.status == "failed" and document is not None
+    assert "no face" in document["detail"]
     assert not (runner.outputs_dir / "faceless").exists()
+
+
+class _FaultyEngine(Engine):
+    """An engine with a planted fault, as an engine bug would show: ``raise`` raises an error
+    naming a server path, ``empty`` reports no file at all."""
+
+    name, version = "faulty", "1"
+
+    def __init__(self, fault: str) -> None:
+        self.fault = fault
+
+    def capabilities(self) -> dict:
+        return {"engine": self.name, "version": self.version, "ops": ["enhance"]}
+
+    def run(self, op, params, context):
+        if self.fault == "raise":
+            raise OSError(f"[Errno 5] I/O error: '/srv/ffpipe/models/{op}.bin'")
+        return EngineOutput(files={}, result={"substitutions": []})
+
+
+@pytest.mark.parametrize("fault", ["raise", "empty"])
+def test_an_engine_fault_fails_the_job_as_a_sync_request_fails(
+    store: JobStore, tmp_path: Path, fault: str, wait_until
+) -> None:
+    _submit(store, tmp_path, "faulty")
+    runner = JobRunner(store, _FaultyEngine(fault), tmp_path)
+    runner.start()
+    try:
+        failed = wait_until(lambda: store.get("faulty").finished and store.get("faulty"))
+    finally:
+        runner.stop()
+    assert failed.status == "failed"
+    assert failures.decode(failed.error) == internal_error("enhance").shape()
+    assert "/srv" not in failed.error and "OSError" not in failed.error
+    assert not (runner.outputs_dir / "faulty").exists()

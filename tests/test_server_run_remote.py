@@ -9,11 +9,14 @@ import hashlib
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
-from _server_support import ServerHandle, start_server
+
+if TYPE_CHECKING:
+    from _server_support import ServerHandle
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "pipelines" / "examples"
@@ -52,17 +55,18 @@ def _digests(folder: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerHandle]:
-    handle = start_server(tmp_path_factory.mktemp("remote"), "--concurrency", "2")
-    yield handle
-    assert handle.stop() == 0
+def server(shared_server: ServerHandle) -> ServerHandle:
+    return shared_server
 
 
 def _same_bytes_local_and_remote(name: str, server: ServerHandle, tmp_path: Path) -> None:
     pipeline = EXAMPLES / f"{name}.yaml"
-    local = _run(pipeline, tmp_path / "local")
+    # The two runs are independent (own workspace and output folder): run them side by side.
+    with ThreadPoolExecutor(2) as pool:
+        local_run = pool.submit(_run, pipeline, tmp_path / "local")
+        remote_run = pool.submit(_run, pipeline, tmp_path / "remote", "--server", server.url)
+        local, remote = local_run.result(), remote_run.result()
     assert local.returncode == 0, local.stderr
-    remote = _run(pipeline, tmp_path / "remote", "--server", server.url)
     assert remote.returncode == 0, remote.stderr
     local_files = _digests(tmp_path / "local" / "out")
     assert local_files
@@ -96,7 +100,9 @@ def test_progress_reaches_the_runner_through_the_server(
     assert "gradio" in start["backend"]
 
 
-def test_a_server_killed_mid_run_fails_clearly_and_a_rerun_resumes(tmp_path: Path) -> None:
+def test_a_server_killed_mid_run_fails_clearly_and_a_rerun_resumes(
+    server: ServerHandle, tmp_path: Path, start_server
+) -> None:
     first = start_server(tmp_path / "first")
     pipeline = EXAMPLES / "portrait.yaml"
     command = [
@@ -133,11 +139,8 @@ def test_a_server_killed_mid_run_fails_clearly_and_a_rerun_resumes(tmp_path: Pat
     assert first.url.rstrip("/") in json.dumps(failed), failed
     assert "Traceback" not in errors
 
-    second = start_server(tmp_path / "second")
-    try:
-        again = _run(pipeline, tmp_path, "--server", second.url, "--json")
-    finally:
-        second.stop()
+    # The rerun goes to another server of the same engine (the shared one): same cache keys.
+    again = _run(pipeline, tmp_path, "--server", server.url, "--json")
     assert again.returncode == 0, again.stderr
     done = [json.loads(line) for line in again.stdout.splitlines() if line.startswith("{")]
     summary = next(event for event in done if event["event"] == "run_done")

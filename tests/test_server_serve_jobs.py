@@ -10,9 +10,6 @@ import signal
 from pathlib import Path
 
 import pytest
-from _server_jobs_support import hook_listener, wait_until
-from _server_support import start_server
-from _video_support import make_video
 
 from ffpipe.backends.jobs_client import JobsClient
 from ffpipe.catalog import JobStatus
@@ -21,8 +18,10 @@ from ffpipe.server.jobs.webhooks import SIGNATURE_HEADER, verify
 
 
 @pytest.mark.slow
-def test_a_20_second_video_job_survives_a_sigkill_of_ffpipe_serve(tmp_path: Path) -> None:
-    video = make_video(tmp_path / "clip20.mp4", width=320, height=180, fps=5, seconds=20)
+def test_a_20_second_video_job_survives_a_sigkill_of_ffpipe_serve(
+    tmp_path: Path, clip20, hook_listener, start_server, wait_until
+) -> None:
+    video = clip20
     data = tmp_path / "data"
     serve_args = ("--data-dir", str(data), "--allow-callback", "127.0.0.1")
     params = {"output_video_resolution": "1280x720", "output_video_preset": "medium"}

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from _spec_support import BAD, EXAMPLES, MEDIA
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -17,6 +16,10 @@ from ffpipe.graph import build_graph
 from ffpipe.spec import PipelineErrors, load_pipeline
 from ffpipe.spec.errors import SpecError, did_you_mean, format_path
 from ffpipe.spec.instance import Location
+
+BAD = Path(__file__).resolve().parent / "bad_pipelines"
+EXAMPLES = Path(__file__).resolve().parent.parent / "pipelines" / "examples"
+MEDIA = Path(__file__).resolve().parent.parent / "media"
 
 BAD_FILES = sorted(BAD.glob("*.yaml"))
 

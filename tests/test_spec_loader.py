@@ -6,10 +6,12 @@ import hashlib
 from pathlib import Path
 
 import pytest
-from _spec_support import EXAMPLES, MEDIA, write_pipeline
 
 from ffpipe.catalog import OPS
 from ffpipe.spec import Deferred, PipelineErrors, RetryPolicy, load_pipeline
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "pipelines" / "examples"
+MEDIA = Path(__file__).resolve().parent.parent / "media"
 
 SWAP = """
     version: 1
@@ -40,7 +42,7 @@ def test_every_example_loads(example: Path) -> None:
                 assert Path(value).is_absolute() and Path(value).is_file()
 
 
-def test_params_are_typed_and_overridable(tmp_path: Path) -> None:
+def test_params_are_typed_and_overridable(tmp_path: Path, write_pipeline) -> None:
     path = write_pipeline(
         tmp_path,
         """
@@ -68,7 +70,7 @@ def test_params_are_typed_and_overridable(tmp_path: Path) -> None:
         load_pipeline(path, {"age": "130"})
 
 
-def test_inputs_resolve_paths_globs_and_urls(tmp_path: Path) -> None:
+def test_inputs_resolve_paths_globs_and_urls(tmp_path: Path, write_pipeline) -> None:
     path = write_pipeline(
         tmp_path,
         """
@@ -90,7 +92,7 @@ def test_inputs_resolve_paths_globs_and_urls(tmp_path: Path) -> None:
     assert inputs["remote"] == "https://example.invalid/face.jpg"
 
 
-def test_plain_relative_file_fields_are_resolved(tmp_path: Path) -> None:
+def test_plain_relative_file_fields_are_resolved(tmp_path: Path, write_pipeline) -> None:
     sub = tmp_path / "recipes"
     sub.mkdir()
     path = sub / "p.yaml"
@@ -103,7 +105,9 @@ def test_plain_relative_file_fields_are_resolved(tmp_path: Path) -> None:
     assert params["target_media"] == str(tmp_path / "astronaut.jpg")
 
 
-def test_defaults_apply_where_the_op_takes_them_and_with_wins(tmp_path: Path) -> None:
+def test_defaults_apply_where_the_op_takes_them_and_with_wins(
+    tmp_path: Path, write_pipeline
+) -> None:
     path = write_pipeline(
         tmp_path,
         SWAP
@@ -131,7 +135,7 @@ def test_defaults_apply_where_the_op_takes_them_and_with_wins(tmp_path: Path) ->
     assert instances["swap"].param_locations["face_mask_blur"].line == 22
 
 
-def test_references_become_deferred_values_and_edges(tmp_path: Path) -> None:
+def test_references_become_deferred_values_and_edges(tmp_path: Path, write_pipeline) -> None:
     path = write_pipeline(
         tmp_path,
         SWAP
@@ -153,7 +157,7 @@ def test_references_become_deferred_values_and_edges(tmp_path: Path) -> None:
     assert restore.needs == {"swap"}
 
 
-def test_step_keys(tmp_path: Path) -> None:
+def test_step_keys(tmp_path: Path, write_pipeline) -> None:
     path = write_pipeline(
         tmp_path,
         """
@@ -185,7 +189,7 @@ def test_step_keys(tmp_path: Path) -> None:
     assert b.condition is True and b.timeout is None
 
 
-def test_matrix_fans_out_only_the_steps_that_read_it(tmp_path: Path) -> None:
+def test_matrix_fans_out_only_the_steps_that_read_it(tmp_path: Path, write_pipeline) -> None:
     path = write_pipeline(
         tmp_path,
         """
@@ -230,7 +234,7 @@ def test_matrix_fans_out_only_the_steps_that_read_it(tmp_path: Path) -> None:
     ]
 
 
-def test_output_names_must_differ_across_instances(tmp_path: Path) -> None:
+def test_output_names_must_differ_across_instances(tmp_path: Path, write_pipeline) -> None:
     path = write_pipeline(
         tmp_path,
         """
@@ -248,7 +252,9 @@ def test_output_names_must_differ_across_instances(tmp_path: Path) -> None:
         load_pipeline(path)
 
 
-def test_name_defaults_to_the_file_stem_and_missing_file_is_located(tmp_path: Path) -> None:
+def test_name_defaults_to_the_file_stem_and_missing_file_is_located(
+    tmp_path: Path, write_pipeline
+) -> None:
     path = write_pipeline(
         tmp_path,
         "version: 1\nsteps:\n  a: {uses: detect, with: {target_media: astronaut.jpg}}\n",
@@ -264,14 +270,16 @@ def test_media_folder_is_the_repository_one() -> None:
 
 
 @pytest.mark.parametrize("name", ["../escaped", "a/b", ".hidden", "..", "' '"])
-def test_a_name_that_is_not_one_folder_is_refused(tmp_path: Path, name: str) -> None:
+def test_a_name_that_is_not_one_folder_is_refused(
+    tmp_path: Path, name: str, write_pipeline
+) -> None:
     # The name is the folder under out/ that outputs go to: it must not point elsewhere.
     path = write_pipeline(tmp_path, SWAP.replace("version: 1", f"version: 1\n    name: {name}"))
     with pytest.raises(PipelineErrors, match=r"pipeline.yaml:2:1: name: .* is not a plain name"):
         load_pipeline(path)
 
 
-def test_a_field_no_step_has_is_reported_where_it_is_read(tmp_path: Path) -> None:
+def test_a_field_no_step_has_is_reported_where_it_is_read(tmp_path: Path, write_pipeline) -> None:
     # Caught by validate, not after the upstream step has run.
     path = write_pipeline(
         tmp_path,
@@ -306,7 +314,7 @@ def test_a_field_no_step_has_is_reported_where_it_is_read(tmp_path: Path) -> Non
 
 
 @pytest.mark.parametrize("text", ["nan", "inf", "-inf", "1e400"])
-def test_a_number_param_must_be_finite(tmp_path: Path, text: str) -> None:
+def test_a_number_param_must_be_finite(tmp_path: Path, text: str, write_pipeline) -> None:
     path = write_pipeline(
         tmp_path,
         """
@@ -324,7 +332,9 @@ def test_a_number_param_must_be_finite(tmp_path: Path, text: str) -> None:
 
 
 @pytest.mark.parametrize("timeout", ["30", '"{{ params.limit }}"'])
-def test_a_needs_entry_that_is_not_text_is_reported_once(tmp_path: Path, timeout: str) -> None:
+def test_a_needs_entry_that_is_not_text_is_reported_once(
+    tmp_path: Path, timeout: str, write_pipeline
+) -> None:
     path = write_pipeline(
         tmp_path,
         f"""

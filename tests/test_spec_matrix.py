@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from _spec_support import write_pipeline
-
 from ffpipe.spec.matrix import expand_matrix
 from ffpipe.spec.source import parse_source
 
@@ -35,7 +33,7 @@ def test_product_include_and_exclude(tmp_path: Path) -> None:
     assert matrix.instance_id("swap", {}) == "swap"
 
 
-def test_globs_expand_sorted_and_label_by_file_name(tmp_path: Path) -> None:
+def test_globs_expand_sorted_and_label_by_file_name(tmp_path: Path, write_pipeline) -> None:
     write_pipeline(tmp_path, "version: 1\n")
     matrix, errors = _expand(
         "matrix:\n  photo: '*.jpg'\n  exclude:\n    - {photo: astronaut.jpg}\n", tmp_path

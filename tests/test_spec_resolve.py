@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from _spec_support import write_pipeline
 
 from ffpipe.spec import (
     PipelineErrors,
@@ -40,7 +39,7 @@ def _view(path: Path, **result: object) -> StepView:
     return StepView(output=str(path), outputs={"output": str(path)}, result=result)
 
 
-def test_params_are_rendered_validated_and_dumped(tmp_path: Path) -> None:
+def test_params_are_rendered_validated_and_dumped(tmp_path: Path, write_pipeline) -> None:
     pipeline = load_pipeline(write_pipeline(tmp_path, PIPELINE))
     aged = pipeline.instances["aged[age=70]"]
     views = {"look": _view(tmp_path / "astronaut.jpg", faces=[{"box": [1, 2, 3, 4]}], blend=0.5)}
@@ -55,7 +54,7 @@ def test_params_are_rendered_validated_and_dumped(tmp_path: Path) -> None:
     assert resolve_condition(pipeline, aged, no_faces) is False
 
 
-def test_a_bad_rendered_value_is_a_located_error(tmp_path: Path) -> None:
+def test_a_bad_rendered_value_is_a_located_error(tmp_path: Path, write_pipeline) -> None:
     pipeline = load_pipeline(write_pipeline(tmp_path, PIPELINE))
     aged = pipeline.instances["aged[age=30]"]
     views = {"look": _view(tmp_path / "astronaut.jpg", faces=[], blend=3.0)}
@@ -67,20 +66,20 @@ def test_a_bad_rendered_value_is_a_located_error(tmp_path: Path) -> None:
     assert "3.0 is greater than the maximum 1.0" in error.message
 
 
-def test_an_undefined_result_key_is_a_located_error(tmp_path: Path) -> None:
+def test_an_undefined_result_key_is_a_located_error(tmp_path: Path, write_pipeline) -> None:
     pipeline = load_pipeline(write_pipeline(tmp_path, PIPELINE))
     aged = pipeline.instances["aged[age=30]"]
     with pytest.raises(PipelineErrors, match=r"pipeline.yaml:14:7: .*undefined"):
         resolve_params(pipeline, aged, {"look": _view(tmp_path / "astronaut.jpg", faces=[])})
 
 
-def test_missing_views_are_a_programming_error(tmp_path: Path) -> None:
+def test_missing_views_are_a_programming_error(tmp_path: Path, write_pipeline) -> None:
     pipeline = load_pipeline(write_pipeline(tmp_path, PIPELINE))
     with pytest.raises(KeyError, match="needs the results of look"):
         resolve_params(pipeline, pipeline.instances["aged[age=30]"], {})
 
 
-def test_outputs_resolve_to_the_artifact_of_their_instance(tmp_path: Path) -> None:
+def test_outputs_resolve_to_the_artifact_of_their_instance(tmp_path: Path, write_pipeline) -> None:
     pipeline = load_pipeline(write_pipeline(tmp_path, PIPELINE))
     first, second = pipeline.outputs
     assert (first.name, second.name) == ("aged-30.jpg", "aged-70.jpg")

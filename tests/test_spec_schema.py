@@ -10,10 +10,13 @@ import jsonschema
 import pytest
 import referencing
 import yaml
-from _spec_support import BAD, EXAMPLES, ROOT
 
 from ffpipe.catalog import OPS
 from ffpipe.spec.schema import all_schemas, op_schema, pipeline_schema
+
+BAD = Path(__file__).resolve().parent / "bad_pipelines"
+EXAMPLES = Path(__file__).resolve().parent.parent / "pipelines" / "examples"
+ROOT = Path(__file__).resolve().parent.parent
 
 SCHEMAS = ROOT / "schemas"
 

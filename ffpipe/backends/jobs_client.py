@@ -47,8 +47,9 @@ class JobFailedError(JobsClientError):
     """The job ended failed or cancelled; ``status`` is its final status."""
 
     def __init__(self, status: JobStatus) -> None:
-        error = (status.result or {}).get("error") if status.status == "failed" else None
-        super().__init__(f"job {status.job_id} {status.status}" + (f": {error}" if error else ""))
+        result = (status.result or {}) if status.status == "failed" else {}
+        reason = ": ".join(str(result[key]) for key in ("error", "detail") if result.get(key))
+        super().__init__(f"job {status.job_id} {status.status}" + (f": {reason}" if reason else ""))
         self.status = status
 
 

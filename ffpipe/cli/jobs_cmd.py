@@ -83,7 +83,7 @@ def _status_line(status: JobStatus) -> str:
         line += f"  eta {_eta(status.estimated_time)}"
     result = status.result or {}
     if status.status == "failed" and result.get("error"):
-        line += f"  {result['error']}"
+        line += f"  {result['error']}" + (f": {result['detail']}" if result.get("detail") else "")
     if result.get("attempts", 1) > 1:
         line += f"  (ran {result['attempts']} times: {'; '.join(result.get('notes', []))})"
     return line

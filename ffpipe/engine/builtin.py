@@ -30,6 +30,7 @@ from ffpipe.engine.images import (
     resize_to,
     write_image,
 )
+from ffpipe.media import is_video
 
 ENGINE_VERSION = "1.0.0"
 """Bumped whenever any output can change: the cache key includes it."""
@@ -95,7 +96,7 @@ class BuiltinEngine(Engine):
             output = self._video_only(op, target, params, context)
         elif op == "detect":
             output = self._detect(target, params, context)
-        elif _is_video(target):
+        elif is_video(target):
             output = self._video(ops, target, params, context)
         else:
             output = self._image(ops, target, params, context)
@@ -118,7 +119,7 @@ class BuiltinEngine(Engine):
                 )
 
     def _detect(self, target: Path, params: Any, context: RunContext) -> EngineOutput:
-        if _is_video(target):
+        if is_video(target):
             raise UnsupportedError(
                 f"detect works on images and target_media {target.name} is a video; extract a "
                 "frame first (extract_frames)"
@@ -192,7 +193,7 @@ class BuiltinEngine(Engine):
 
     def _video_source(self, params: Any) -> np.ndarray | None:
         source = getattr(params, "source_face", None)
-        if not source or not _is_video(Path(source)):
+        if not source or not is_video(Path(source)):
             return None
         frame = _first_frame_with_face(Path(source), 0, params, params.source_face_index)
         if frame is None:
@@ -235,7 +236,7 @@ class BuiltinEngine(Engine):
     def _video_only(op: str, target: Path, params: Any, context: RunContext) -> EngineOutput:
         from ffpipe.engine import video
 
-        if not video.is_video(target):
+        if not is_video(target):
             raise MediaError(f"target_media {target.name} is not a video")
         if op == "extract_frames":
             return video.extract_frames(target, params, context)
@@ -255,12 +256,6 @@ def _set_threads(count: int) -> None:
 
     # OpenCV's thread pool is process-wide; results do not depend on its size.
     cv2.setNumThreads(count)
-
-
-def _is_video(path: Path) -> bool:
-    from ffpipe.engine.video import is_video
-
-    return is_video(path)
 
 
 def _video_frames(path: Path, start: int) -> Iterator[np.ndarray]:

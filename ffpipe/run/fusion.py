@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import networkx as nx
@@ -21,6 +20,7 @@ from ffpipe.catalog.edit import Editing
 from ffpipe.catalog.enhance import Enhancement
 from ffpipe.catalog.ops import ProcessParams
 from ffpipe.catalog.swap import SourceSelection, SwapperModels
+from ffpipe.media import is_video
 from ffpipe.spec.instance import Deferred, LoadedPipeline, StepInstance
 
 FUSED_OP = "process"
@@ -37,8 +37,6 @@ FIRST_ONLY_FIELDS = frozenset({"trim_frame_start", "trim_frame_end", "output_vid
 
 _PER_MEMBER_FIELDS = frozenset({"target_media", "output_path"})
 """The chain links members through target_media; the last member names the output."""
-
-_IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"})
 
 
 @dataclass(frozen=True)
@@ -109,13 +107,8 @@ def find_fusion(pipeline: LoadedPipeline, graph: nx.DiGraph) -> Fusion:
 
 
 def is_video_target(path: str) -> bool:
-    """Whether the file a chain starts from is a video: by name when plainly an image, else by
-    probing its content (PyAV is imported only then)."""
-    if Path(path).suffix.lower() in _IMAGE_SUFFIXES:
-        return False
-    from ffpipe.media import is_video
-
-    return is_video(Path(path))
+    """Whether the file a chain starts from is a video, by the one rule of :func:`is_video`."""
+    return is_video(path)
 
 
 def known_target(pipeline: LoadedPipeline, instance: StepInstance) -> str | None:

@@ -10,13 +10,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
-from ffpipe.run.fusion import is_video_target
-
-LONG_VIDEO_SECONDS = 10.0
-"""The catalog: video processing is always asynchronous for files longer than this."""
+from ffpipe import media
 
 _JOB_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://ffpipe.invalid/jobs")
 
@@ -37,11 +33,4 @@ def job_options(job: Mapping[str, Any]) -> dict[str, Any]:
 def requires_job(params: Mapping[str, Any]) -> bool:
     """Whether the catalog requires these parameters to run as a job: a long video target."""
     target = params.get("target_media")
-    if not isinstance(target, str) or not is_video_target(target):
-        return False
-    from ffpipe.media import UnreadableMedia, probe
-
-    try:
-        return probe(Path(target)).duration > LONG_VIDEO_SECONDS
-    except UnreadableMedia:
-        return False  # unreadable: the backend reports that better than a guess here
+    return isinstance(target, str) and media.requires_job(target)

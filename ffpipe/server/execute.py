@@ -1,12 +1,16 @@
-"""One request, whatever protocol it came by: check files, validate, run the engine, pack outputs.
+"""The server's one way to run an op, whatever protocol the request came by.
 
-Both the gradio endpoints and the legacy ``/api/predict`` route call :func:`execute`; failures are
+The gradio endpoints and ``/api/predict`` call :func:`execute`; the job service checks a submission
+with :func:`parse_params` and its workers run it with :func:`run_op`. So every route validates the
+same way, maps failures the same way and checks outputs the same way. Failures are
 :class:`RequestError` carrying the catalog's error shape (``{"error", "detail"}``) and an HTTP
-status, never a traceback.
+status; an internal error is logged here with its traceback and reported without its type, its
+message or any server path.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import uuid
@@ -17,7 +21,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ffpipe.catalog import OPS, op_spec
+from ffpipe import media
+from ffpipe.catalog import OPS, CatalogModel, op_spec
 from ffpipe.engine.api import (
     CancelledError,
     Engine,
@@ -54,6 +59,8 @@ _ENGINE_ERRORS: tuple[tuple[type[EngineError], str], ...] = (
     (MediaError, "unreadable media"),
     (CancelledError, "cancelled"),
 )
+INVALID_STATUS = 422
+"""HTTP status of a request the catalog's models refuse, on every route."""
 
 
 class RequestError(Exception):
@@ -114,7 +121,8 @@ def parameter_order(op: str) -> list[str]:
     return sorted(declared, key=rank)
 
 
-def _describe_validation(error: ValidationError) -> str:
+def describe_validation(error: ValidationError) -> str:
+    """A pydantic error as ``where: what`` parts, the detail of every refused request."""
     parts = []
     for item in error.errors(include_url=False):
         where = ".".join(str(part) for part in item["loc"]) or "parameters"
@@ -122,32 +130,46 @@ def _describe_validation(error: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def validate(op: str, values: Mapping[str, Any], roots: Sequence[Path]) -> Any:
-    """The catalog model of ``op`` built from ``values``; file fields must be server files."""
-    spec = op_spec(op)
+def check_op(op: str) -> None:
+    """Refuse an op this server does not have."""
+    if op not in OPS:
+        raise RequestError(
+            "unknown op", f"{op!r}; this server has {', '.join(ENDPOINT_ORDER)}", INVALID_STATUS
+        )
+
+
+def parse_params(op: str, values: Mapping[str, Any]) -> CatalogModel:
+    """The catalog model of ``op`` built from ``values`` (file fields already local paths)."""
+    check_op(op)
+    try:
+        return op_spec(op).params.model_validate(dict(values))
+    except ValidationError as error:
+        raise RequestError(
+            "invalid parameters", describe_validation(error), INVALID_STATUS
+        ) from None
+
+
+def validate(op: str, values: Mapping[str, Any], roots: Sequence[Path]) -> CatalogModel:
+    """:func:`parse_params` of a synchronous request, whose files must be server files."""
+    check_op(op)
     prepared = dict(values)
     try:
-        for name in spec.file_fields:
+        for name in op_spec(op).file_fields:
             if prepared.get(name) is not None:
                 prepared[name] = str(incoming_path(name, prepared[name], roots))
     except FileRejected as error:
         raise RequestError("file not allowed", str(error), status=403) from None
-    try:
-        return spec.params.model_validate(prepared)
-    except ValidationError as error:
-        raise RequestError("invalid parameters", _describe_validation(error)) from None
+    return parse_params(op, prepared)
 
 
 def _refuse_long_video(op: str, target: Path) -> None:
     """The catalog's rule: video over 10 s is always asynchronous, so never a sync request."""
-    from ffpipe.server.jobs.api import SYNC_VIDEO_LIMIT_SECONDS, requires_job
-
-    if requires_job(target):
+    if media.requires_job(target):
         raise RequestError(
             "use a job",
-            f"{target.name} is a video longer than {SYNC_VIDEO_LIMIT_SECONDS:g} s, which always "
+            f"{target.name} is a video longer than {media.ASYNC_VIDEO_SECONDS:g} s, which always "
             f"runs asynchronously: submit {op} with POST /api/jobs",
-            status=422,
+            status=INVALID_STATUS,
         )
 
 
@@ -160,36 +182,75 @@ def execute(
     output_dir: Path,
     progress: ProgressFn | None = None,
 ) -> Outcome:
-    """Validate and run one op; outputs land in a fresh folder under ``output_dir``."""
-    if op not in OPS:
-        raise RequestError("unknown op", f"{op!r}; this server has {', '.join(ENDPOINT_ORDER)}")
+    """Validate and run one synchronous request; outputs land in a new folder in ``output_dir``."""
     params = validate(op, values, roots)
-    _refuse_long_video(op, Path(params.target_media))
+    _refuse_long_video(op, Path(params.target_media))  # type: ignore[attr-defined]
     out_dir = output_dir / uuid.uuid4().hex
     out_dir.mkdir(parents=True)
     try:
-        output = _run_engine(engine, op, params, RunContext(out_dir=out_dir, progress=progress))
-        packed = pack_outputs(output.files, out_dir)
+        return run_op(engine, op, params, RunContext(out_dir=out_dir, progress=progress))
+    except CancelledError as error:
+        shutil.rmtree(out_dir, ignore_errors=True)
+        raise engine_failure(op, error) from None
     except BaseException:
         # A failed request returns no file, so nothing it wrote may stay behind.
         shutil.rmtree(out_dir, ignore_errors=True)
         raise
-    archives = frozenset(key for key, path in output.files.items() if path.is_dir())
-    return Outcome(files=packed, archives=archives, result=dict(output.result), folder=out_dir)
 
 
-def _run_engine(engine: Engine, op: str, params: Any, context: RunContext) -> EngineOutput:
-    """``engine.run`` with every failure turned into a :class:`RequestError`."""
+def run_op(engine: Engine, op: str, params: CatalogModel, context: RunContext) -> Outcome:
+    """Run ``op`` on the engine into ``context.out_dir`` and check what it wrote.
+
+    Every failure is a :class:`RequestError` except cancellation: a
+    :class:`~ffpipe.engine.api.CancelledError` passes through for the caller, which knows whether
+    it was a user's cancel or a shutdown. On failure, files already written stay for the caller
+    to remove with its folder.
+    """
     try:
         output = engine.run(op, params, context)
+        files = _checked_files(op, output, context.out_dir)
+        packed = pack_outputs(files, context.out_dir)
+        result = json.loads(json.dumps(output.result, default=str))
+    except CancelledError:
+        raise
     except EngineError as error:
-        kind = next((text for cls, text in _ENGINE_ERRORS if isinstance(error, cls)), "failed")
-        raise RequestError(f"{op} {kind}", str(error), status=422) from None
-    except Exception as error:
+        raise engine_failure(op, error) from None
+    except RequestError:
+        raise
+    except Exception:
         LOG.exception("%s failed unexpectedly", op)
-        raise RequestError(
-            f"{op} failed", f"internal error ({type(error).__name__}); see the server log", 500
-        ) from None
-    if not output.files:
-        raise RequestError(f"{op} failed", "the engine wrote no output", status=500)
-    return output
+        raise internal_error(op) from None
+    archives = frozenset(key for key, path in files.items() if path.is_dir())
+    return Outcome(files=packed, archives=archives, result=result, folder=context.out_dir)
+
+
+def engine_failure(op: str, error: EngineError) -> RequestError:
+    """The catalog error of an engine refusal: its kind, and its message (meant for the user)."""
+    kind = next((text for cls, text in _ENGINE_ERRORS if isinstance(error, cls)), "failed")
+    return RequestError(f"{op} {kind}", str(error), status=INVALID_STATUS)
+
+
+def internal_error(op: str) -> RequestError:
+    """The catalog error of a fault of the server itself; the details are in the server log."""
+    return RequestError(
+        f"{op} failed", "internal error of the server; its log has the details", status=500
+    )
+
+
+def _checked_files(op: str, output: EngineOutput, out_dir: Path) -> dict[str, Path]:
+    """The engine's files, if they are what every route may return: a primary ``output`` and
+    only paths that exist inside the request's own folder (never an input or another file)."""
+    problem = None
+    folder = out_dir.resolve()
+    if "output" not in output.files:
+        problem = f"no primary output among {sorted(output.files)}"
+    for key, path in output.files.items():
+        resolved = Path(path).resolve()
+        if not resolved.exists():
+            problem = f"output {key!r} was reported but not written"
+        elif folder not in resolved.parents:
+            problem = f"output {key!r} lies outside the request's folder"
+    if problem is not None:
+        LOG.error("%s: the engine's outputs are unusable: %s", op, problem)
+        raise internal_error(op)
+    return {key: Path(path) for key, path in output.files.items()}

@@ -17,9 +17,10 @@ from typing import Any
 import gradio as gr
 from gradio.data_classes import FileData
 
+from ffpipe.server.execute import RequestError
 from ffpipe.server.files import FileRejected, incoming_path
 from ffpipe.server.jobs.api import gradio_endpoints
-from ffpipe.server.jobs.service import JobService, ServiceError
+from ffpipe.server.jobs.service import JobService
 
 JOB_ENDPOINTS = ("submit_job", "job_status", "cancel_job")
 _FILE_PARAMETERS = ("target_media", "source_face")
@@ -34,7 +35,7 @@ def _guarded(function: Callable[..., dict[str, Any]]) -> Callable[..., dict[str,
     def call(*args: Any, **kwargs: Any) -> dict[str, Any]:
         try:
             return function(*args, **kwargs)
-        except ServiceError as failure:
+        except RequestError as failure:
             raise _error(failure.error, failure.detail) from None
 
     return call

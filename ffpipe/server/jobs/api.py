@@ -1,4 +1,4 @@
-"""The REST API of jobs under ``/api/jobs``, Gradio endpoint functions, and the sync/async rule.
+"""The REST API of jobs under ``/api/jobs``, and the job functions behind the Gradio endpoints.
 
 Routes (errors always in the catalog's ``{"error", "detail"}`` shape with a 4xx status):
 
@@ -33,12 +33,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
+from ffpipe.server.execute import RequestError
 from ffpipe.server.jobs.service import (
     InvalidRequest,
     JobControl,
     JobService,
     NotFound,
-    ServiceError,
     TooLarge,
     Upload,
 )
@@ -46,8 +46,6 @@ from ffpipe.server.jobs.settings import JobSettings
 from ffpipe.server.jobs.store import JobStore
 
 PREFIX = "/api/jobs"
-SYNC_VIDEO_LIMIT_SECONDS = 10.0
-"""Videos longer than this always run as jobs (the catalog's asynchronous processing)."""
 
 _REQUEST_OVERHEAD_BYTES = 1_000_000
 Handler = Callable[..., Awaitable[Any]]
@@ -161,8 +159,8 @@ def mount_jobs(
                     return _error(401, "unauthorized", "send Authorization: Bearer <token>")
             try:
                 return await handler(request, **kwargs)
-            except ServiceError as error:
-                return JSONResponse(error.document(), status_code=error.status_code)
+            except RequestError as error:
+                return JSONResponse(error.shape(), status_code=error.status)
 
         return route
 
@@ -234,7 +232,8 @@ def gradio_endpoints(service: JobService) -> dict[str, Callable[..., dict[str, A
     ``submit_job(op, params_json, target_media, source_face, job_id, priority, callback_url)``
     takes file paths as Gradio hands them over (or None); ``job_status(job_id)`` and
     ``cancel_job(job_id)`` take an id. Each returns the Job Status Response as a dict and raises
-    :class:`ServiceError` (with ``.error`` and ``.detail``) for a refused request.
+    :class:`~ffpipe.server.execute.RequestError` (with ``.error`` and ``.detail``) for a refused
+    request.
     """
 
     def submit_job(
@@ -262,15 +261,3 @@ def gradio_endpoints(service: JobService) -> dict[str, Callable[..., dict[str, A
         return service.cancel(job_id).model_dump(mode="json")
 
     return {"submit_job": submit_job, "job_status": job_status, "cancel_job": cancel_job}
-
-
-def requires_job(path: Path) -> bool:
-    """Whether ``path`` is a video longer than 10 s, which must run as a job, never in sync.
-
-    Sync endpoints should refuse such input with an error pointing at ``POST /api/jobs``. Images
-    and unreadable files are not videos here; the op itself reports what is wrong with them.
-    """
-    from ffpipe.media import is_video, probe  # PyAV loads only when media is checked
-
-    path = Path(path)
-    return is_video(path) and probe(path).duration > SYNC_VIDEO_LIMIT_SECONDS

@@ -13,6 +13,14 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 
 from ffpipe.catalog import OPS, JobOptions, JobStatus
+from ffpipe.server.execute import (
+    INVALID_STATUS,
+    RequestError,
+    check_op,
+    describe_validation,
+    parse_params,
+)
+from ffpipe.server.jobs import failures
 from ffpipe.server.jobs.estimate import estimate_seconds
 from ffpipe.server.jobs.settings import JobSettings
 from ffpipe.server.jobs.store import ALL_STATES, JobConflict, JobNotFound, JobRecord, JobStore
@@ -21,23 +29,21 @@ _JOB_OPTION_FIELDS = tuple(JobOptions.model_fields)
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-class ServiceError(Exception):
-    """A request the job service refuses; carries the HTTP status and the catalog's error shape."""
+class ServiceError(RequestError):
+    """A request the job service refuses; each kind has its HTTP status."""
 
     status_code = 400
 
     def __init__(self, error: str, detail: str = "") -> None:
-        super().__init__(f"{error}: {detail}" if detail else error)
-        self.error = error
-        self.detail = detail
+        super().__init__(error, detail, self.status_code)
 
     def document(self) -> dict[str, str]:
         """The catalog's Error Response."""
-        return {"error": self.error, "detail": self.detail}
+        return self.shape()
 
 
 class InvalidRequest(ServiceError):
-    status_code = 422
+    status_code = INVALID_STATUS
 
 
 class NotFound(ServiceError):
@@ -75,14 +81,6 @@ def _safe_name(name: str) -> str:
     return cleaned or "upload"
 
 
-def _validation_detail(error: ValidationError) -> str:
-    parts = []
-    for item in error.errors():
-        where = ".".join(str(part) for part in item["loc"]) or "(request)"
-        parts.append(f"{where}: {item['msg']}")
-    return "; ".join(parts)
-
-
 class JobService:
     """Submission, status, listing, cancellation and results of jobs."""
 
@@ -104,9 +102,8 @@ class JobService:
         job options (``job_id``, ``priority``, ``callback_url``) come in ``options`` or, as the
         catalog allows for ``process``, among its ``params``.
         """
-        spec = OPS.get(op)
-        if spec is None:
-            raise InvalidRequest("unknown op", f"{op!r}; known ops: {', '.join(OPS)}")
+        check_op(op)
+        spec = OPS[op]
         if not isinstance(params, dict):
             raise InvalidRequest("invalid params", "params must be a JSON object")
         params = dict(params)
@@ -117,7 +114,7 @@ class JobService:
         try:
             job_options = JobOptions.model_validate(option_values)
         except ValidationError as error:
-            raise InvalidRequest("invalid job options", _validation_detail(error)) from None
+            raise InvalidRequest("invalid job options", describe_validation(error)) from None
         file_fields = spec.file_fields
         sent_as_values = sorted(name for name in file_fields if params.get(name) is not None)
         if sent_as_values:
@@ -134,12 +131,7 @@ class JobService:
         staging = self.settings.uploads_dir / uuid.uuid4().hex
         try:
             staged = self._stage(staging, uploads)
-            try:
-                spec.params.model_validate({**params, **staged})
-            except ValidationError as error:
-                raise InvalidRequest(
-                    f"invalid parameters for {op}", _validation_detail(error)
-                ) from None
+            parse_params(op, {**params, **staged})
             record = self.store.submit(
                 op,
                 params,
@@ -224,11 +216,11 @@ class JobService:
         """Output files of a completed job; a job not completed is a conflict."""
         record = self.record(job_id)
         if record.status != "completed":
-            raise Conflict(
-                "job has no result",
-                f"job {job_id!r} is {record.status}"
-                + (f": {record.error}" if record.error else ""),
-            )
+            failure = failures.decode(record.error)
+            reason = ""
+            if failure is not None:
+                reason = ": " + ": ".join(text for text in failure.values() if text)
+            raise Conflict("job has no result", f"job {job_id!r} is {record.status}{reason}")
         return {name: Path(path) for name, path in (record.outputs or {}).items()}
 
     def result_document(self, record: JobRecord) -> dict[str, Any] | None:
@@ -245,7 +237,9 @@ class JobService:
                 "notes": record.notes,
             }
         if record.status == "failed":
-            return {"error": record.error, "attempts": record.attempts, "notes": record.notes}
+            # The same {"error", "detail"} a synchronous route answers for the same failure.
+            failure = failures.decode(record.error) or {"error": "failed", "detail": ""}
+            return {**failure, "attempts": record.attempts, "notes": record.notes}
         return None
 
     def status_document(self, record: JobRecord) -> JobStatus:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import threading
@@ -10,17 +9,16 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from pydantic import ValidationError
-
-from ffpipe.catalog import OPS
-from ffpipe.engine.api import CancelledError, Engine, EngineError, ProgressFn, RunContext
+from ffpipe.engine.api import CancelledError, Engine, ProgressFn, RunContext
+from ffpipe.server.execute import RequestError, internal_error, parse_params, run_op
+from ffpipe.server.jobs import failures
 from ffpipe.server.jobs.settings import INPUTS_FOLDER, OUTPUTS_FOLDER
 from ffpipe.server.jobs.store import JobRecord, JobStore
 
 log = logging.getLogger(__name__)
 
 
-class _Stopping(Exception):
+class _Stopping(CancelledError):
     """Raised inside a job when the server shuts down; the job is requeued on the next start."""
 
 
@@ -158,27 +156,25 @@ class JobRunner:
         return outcome
 
     def _attempt(self, record: JobRecord, out_dir: Path, cancel: threading.Event) -> JobRecord:
+        """Run the job through the server's one execution path (as a synchronous request runs)."""
         job_id = record.job_id
         context = RunContext(out_dir, self._progress_writer(job_id, cancel), cancel)
         try:
-            params = OPS[record.op].params.model_validate({**record.params, **record.files})
             context.check_cancelled()
-            output = self.engine.run(record.op, params, context)
-        except (CancelledError, _Stopping):
+            params = parse_params(record.op, {**record.params, **record.files})
+            outcome = run_op(self.engine, record.op, params, context)
+        except CancelledError:
             if self._stopping.is_set() and not self.store.get(job_id).cancel_requested:
                 log.info("job %s interrupted by shutdown; it is requeued on the next start", job_id)
                 return self.store.get(job_id)
             return self.store.mark_cancelled(job_id)
-        except ValidationError as error:
-            return self.store.fail(job_id, f"invalid parameters: {error}")
-        except EngineError as error:
-            return self.store.fail(job_id, str(error))
-        except Exception as error:
+        except RequestError as error:
+            return self.store.fail(job_id, failures.encode(error))
+        except Exception:
             log.exception("job %s failed unexpectedly", job_id)
-            return self.store.fail(job_id, f"internal error: {type(error).__name__}: {error}")
-        result = json.loads(json.dumps(output.result, default=str))
-        outputs = {name: str(path) for name, path in output.files.items()}
-        return self.store.complete(job_id, outputs, result)
+            return self.store.fail(job_id, failures.encode(internal_error(record.op)))
+        outputs = {name: str(path) for name, path in outcome.files.items()}
+        return self.store.complete(job_id, outputs, outcome.result)
 
     def _progress_writer(self, job_id: str, cancel: threading.Event) -> ProgressFn:
         last_write = 0.0
