@@ -10,8 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 
+from ffpipe.cli.engine_options import add_engine_arguments, make_engine, start_engine
 from ffpipe.cli.run_cmd import add_fuse_argument, add_server_argument, add_workspace_argument
 from ffpipe.cli.validate_cmd import add_pipeline_arguments
+from ffpipe.errors import UserError
 from ffpipe.graph import build_graph, generations, named_nodes, select
 from ffpipe.spec import Deferred, LoadedPipeline, StepInstance, load_pipeline, parse_overrides
 
@@ -41,6 +43,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     add_pipeline_arguments(parser)
     add_workspace_argument(parser)
     add_server_argument(parser)
+    add_engine_arguments(parser)
 
 
 def planned_graph(
@@ -105,6 +108,21 @@ def stand_in_notes(
         found = stand_ins(capabilities, instance.op, known)
         if found:
             notes[node] = ["stand-ins: " + ", ".join(str(stand_in) for stand_in in found)]
+    return notes
+
+
+def parameter_notes(
+    pipeline: LoadedPipeline, graph: nx.DiGraph, capabilities: Mapping[str, Any]
+) -> dict[str, list[str]]:
+    """Instance id -> ``emulated: NAME (how)`` / ``refused: NAME (why)`` for every parameter a
+    step sets that the backend's engine does not run exactly (from its ``parameters`` table)."""
+    from ffpipe.backends.models import parameter_statuses
+
+    notes: dict[str, list[str]] = {}
+    for node in graph.nodes:
+        instance = pipeline.instances[node]
+        for status, name, note in parameter_statuses(capabilities, instance.op, instance.params):
+            notes.setdefault(node, []).append(f"{status}: {name} ({note})")
     return notes
 
 
@@ -226,10 +244,18 @@ def run(args: argparse.Namespace) -> int:
     fusion = plan_fusion(pipeline, graph, fuse=not args.no_fuse)
     from ffpipe.backends import make_backend
 
-    backend = make_backend(args.server, config=args.config)
+    engine = make_engine(args)
+    if engine is not None:
+        if args.server:
+            raise UserError("--engine facefusion runs in-process; it cannot be used with --server")
+        start_engine(engine)
+    backend = make_backend(args.server, config=args.config, engine=engine)
     try:
         decisions = plan_decisions(pipeline, graph, args, fusion, backend)
-        substituted = stand_in_notes(pipeline, graph, backend.capabilities())
+        capabilities = backend.capabilities()
+        substituted = stand_in_notes(pipeline, graph, capabilities)
+        for node, lines in parameter_notes(pipeline, graph, capabilities).items():
+            substituted.setdefault(node, []).extend(lines)
     finally:
         backend.close()
     if decisions is None:

@@ -18,6 +18,7 @@ import os
 import sys
 from pathlib import Path
 
+from ffpipe.cli.engine_options import add_engine_arguments, make_engine, start_engine
 from ffpipe.cli.validate_cmd import add_pipeline_arguments
 from ffpipe.errors import UserError
 
@@ -52,8 +53,11 @@ def register(parser: argparse.ArgumentParser) -> None:
     add_fuse_argument(parser)
     add_server_argument(parser)
     parser.add_argument(
-        "--strict-models", action="store_true", help="refuse model stand-ins (local backend)"
+        "--strict-models",
+        action="store_true",
+        help="refuse model stand-ins (builtin) or missing model files (facefusion)",
     )
+    add_engine_arguments(parser)
 
 
 def add_server_argument(parser: argparse.ArgumentParser) -> None:
@@ -108,7 +112,13 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("two of the pipelines have the same name; their outputs would collide")
     workspace = Workspace(args.workspace)
     options = {"strict_models": True} if args.strict_models else {}
-    backend = make_backend(args.server, config=args.config, **options)
+    engine = make_engine(args, strict_models=args.strict_models)
+    if engine is not None:
+        if args.server:
+            raise UserError("--engine facefusion runs in-process; it cannot be used with --server")
+        options = {}
+        start_engine(engine)
+    backend = make_backend(args.server, config=args.config, engine=engine, **options)
     reporter = make_reporter(json_lines=args.json)
     exit_code = EXIT_OK
     try:
