@@ -273,7 +273,8 @@ def build_call(
     if processors:
         detector, detector_notes = detector_arguments(params)
         argv += detector + _selection(op, params, target, notes)
-        argv += _masks(params, target, notes) + detector_notes
+        argv += _masks(params, target, notes)
+        notes += detector_notes
         argv += _processor_options(processors, params, target, notes)
     argv += _output_options(op, params, target, notes)
     argv += execution
