@@ -165,6 +165,11 @@ def refusals(
         )
     if op == "process" and params.extract_frames:
         problems.append("extract_frames=true: use the extract_frames op on FaceFusion")
+    if _uses(op, params, "edit") and params.face_editor_blend != 1.0 and target_is_video:
+        problems.append(
+            f"face_editor_blend={params.face_editor_blend!r}: FaceFusion's face editor has no "
+            "blend flag, and on a video the edit cannot be blended around it"
+        )
     problems += _device_problems(params, providers)
     encoder = getattr(params, "output_video_encoder", None)
     if encoder is not None and encoder not in encoders and target_is_video is not False:
@@ -253,6 +258,21 @@ def _number(value: float) -> str:
     return "0" if text in ("-0", "") else text
 
 
+def passes(op: str, params: Any, target: Target) -> list[list[str]]:
+    """FaceFusion runs for a request: one chain, or three around an edit to be blended.
+
+    ``face_editor_blend`` below 1.0 has no flag: the edit's processors run on their own (the
+    image before them is kept to blend with); what comes before and after runs around it.
+    """
+    chain = facefusion_processors(op, params)
+    if target.is_video or not _uses(op, params, "edit") or params.face_editor_blend == 1.0:
+        return [chain]
+    edit = [name for name in chain if name in ("face_editor", "age_modifier")]
+    first = chain.index(edit[0])
+    before, after = chain[:first], chain[first + len(edit) :]
+    return [part for part in (before, edit, after) if part]
+
+
 def build_call(
     op: str,
     params: Any,
@@ -260,14 +280,22 @@ def build_call(
     *,
     source: str | None,
     output: str,
+    processors: list[str] | None = None,
+    target_path: str | None = None,
+    final: bool = True,
 ) -> Call:
-    """The ``headless-run`` arguments of a face op (or of ``video``) on ``target``."""
-    processors = facefusion_processors(op, params)
+    """The ``headless-run`` arguments of a face op (or of ``video``) on ``target``.
+
+    ``processors`` and ``target_path`` narrow the run to one of :func:`passes` on an
+    intermediate image; only the ``final`` one scales the output.
+    """
+    if processors is None:
+        processors = facefusion_processors(op, params)
     notes: list[str] = []
     argv = ["headless-run"]
     if source is not None and "face_swapper" in processors:
         argv += ["-s", source]
-    argv += ["-t", params.target_media, "-o", output]
+    argv += ["-t", target_path or params.target_media, "-o", output]
     argv += ["--processors", *(processors or ["face_debugger"])]
     execution, execution_notes = execution_arguments(params)
     if processors:
@@ -276,7 +304,8 @@ def build_call(
         argv += _masks(params, target, notes)
         notes += detector_notes
         argv += _processor_options(processors, params, target, notes)
-    argv += _output_options(op, params, target, notes)
+    if final:
+        argv += _output_options(op, params, target, notes)
     argv += execution
     notes += execution_notes
     options = {}

@@ -325,15 +325,40 @@ class FaceFusionEngine(Engine):
                     f"output_path {name!r}: FaceFusion writes a video in its target's container "
                     f"({target.suffix})"
                 )
-            produced = destination if is_video else Path(scratch) / f"facefusion{target.suffix}"
-            try:
-                call = ff_args.build_call(op, params, facts, source=source, output=str(produced))
-            except ValueError as error:
-                raise UnsupportedError(str(error)) from None
-            self._check_models(call.files)
-            context.report(0.15, "facefusion")
-            self._request("run", {"argv": call.argv}, context, frames=is_video)
-            notes = source_notes + call.emulated
+            plan = ff_args.passes(op, params, facts)
+            current, calls, notes = str(target), [], list(source_notes)
+            for number, processors in enumerate(plan):
+                final = number == len(plan) - 1
+                produced = (
+                    destination if is_video else Path(scratch) / f"pass{number}{target.suffix}"
+                )
+                try:
+                    call = ff_args.build_call(
+                        op,
+                        params,
+                        facts,
+                        source=source,
+                        output=str(produced),
+                        processors=processors,
+                        target_path=current,
+                        final=final,
+                    )
+                except ValueError as error:
+                    raise UnsupportedError(str(error)) from None
+                self._check_models(call.files)
+                context.report(0.15 + 0.8 * number / len(plan), "facefusion")
+                self._request("run", {"argv": call.argv}, context, frames=is_video)
+                notes += call.emulated
+                calls.append(call)
+                edited = "face_editor" in processors or "age_modifier" in processors
+                if edited and not is_video and params.face_editor_blend != 1.0:
+                    produced = self._blend(current, produced, params, Path(scratch), context)
+                    notes.append(
+                        f"face_editor_blend {params.face_editor_blend:g}: the edit ran as its "
+                        "own FaceFusion pass, blended with the image before it"
+                    )
+                current = str(produced)
+            call = calls[-1]
             if is_video:
                 result = self._video_result(destination, params, context)
             else:
@@ -345,11 +370,11 @@ class FaceFusionEngine(Engine):
                     )
             result["faces_detected"] = len(faces["faces"])
             result["faces_processed"] = len(processed_faces(params, faces["faces"]))
-            result["facefusion_processors"] = call.processors
+            result["facefusion_processors"] = [name for made in calls for name in made.processors]
             context.report(1.0, "done")
             return EngineOutput(
                 files={"output": destination},
-                result=self._finish_result(result, notes, call.argv),
+                result=self._finish_result(result, notes, [made.argv for made in calls]),
             )
 
     def _source(
@@ -394,6 +419,22 @@ class FaceFusionEngine(Engine):
             f"{answer['faces']} (left to right){where} alone"
         )
         return str(isolated), [note]
+
+    def _blend(
+        self, before: str, edited: Path, params: Any, scratch: Path, context: RunContext
+    ) -> Path:
+        blended = scratch / f"blended{edited.suffix}"
+        self._request(
+            "blend",
+            {
+                "base": before,
+                "edited": str(edited),
+                "out": str(blended),
+                "factor": params.face_editor_blend,
+            },
+            context,
+        )
+        return blended
 
     def _image_result(
         self, produced: Path, destination: Path, params: Any, call: Any, context: RunContext
@@ -452,7 +493,7 @@ class FaceFusionEngine(Engine):
         context.report(1.0, "done")
         return EngineOutput(
             files={"output": destination},
-            result=self._finish_result(result, call.emulated, call.argv),
+            result=self._finish_result(result, call.emulated, [call.argv]),
         )
 
     def _extract(self, params: Any, target: Path, context: RunContext) -> EngineOutput:
@@ -503,17 +544,17 @@ class FaceFusionEngine(Engine):
         }
         context.report(1.0, "done")
         return EngineOutput(
-            files={"output": folder}, result=self._finish_result(result, notes, argv)
+            files={"output": folder}, result=self._finish_result(result, notes, [argv])
         )
 
     def _finish_result(
-        self, result: dict[str, Any], notes: list[str], argv: list[str]
+        self, result: dict[str, Any], notes: list[str], runs: list[list[str]]
     ) -> dict[str, Any]:
         document = dict(result)
         document["emulated"] = list(notes)
         document["warnings"] = [f"emulated on FaceFusion: {note}" for note in notes]
         document["substitutions"] = []
-        document["facefusion"] = {"version": self.version, "arguments": list(argv)}
+        document["facefusion"] = {"version": self.version, "runs": [list(argv) for argv in runs]}
         return document
 
     def close(self) -> None:

@@ -117,8 +117,10 @@ TABLE: dict[str, Row] = {
     ),
     # editor
     "face_editor_model": _exact("--face-editor-model", "live_portrait; face_editor_v1 is refused"),
-    "face_editor_blend": _refused(
-        "FaceFusion's face editor has no blend flag; only 1.0 (the full edit) can be run"
+    "face_editor_blend": _emulated(
+        "(none)",
+        "FaceFusion's face editor has no blend flag: on images the edit runs as a FaceFusion "
+        "pass of its own and is blended with the image before it; on videos only 1.0 can run",
     ),
     "face_editor_age": _emulated(
         "age_modifier processor: --age-modifier-direction",

@@ -345,7 +345,7 @@ class Worker:
     def do_extract(self, request: dict[str, Any]) -> dict[str, Any]:
         """Frames of a video by FaceFusion's own extraction, renamed and encoded as asked."""
         import cv2
-        from facefusion import ffmpeg, state_manager
+        from facefusion import ffmpeg, process_manager, state_manager
         from facefusion.temp_helper import create_temp_directory, resolve_temp_frame_set
         from facefusion.vision import (
             detect_video_resolution,
@@ -365,7 +365,13 @@ class Worker:
         fps = restrict_video_fps(target, state_manager.get_item("output_video_fps"))
         resolution = detect_video_resolution(target)
         create_temp_directory(target)
-        if not ffmpeg.extract_frames(target, resolution, fps, start, end):
+        # FaceFusion's ffmpeg helpers follow ffmpeg only while its process manager runs.
+        process_manager.start()
+        try:
+            extracted = ffmpeg.extract_frames(target, resolution, fps, start, end)
+        finally:
+            process_manager.end()
+        if not extracted:
             raise RequestFailed("FaceFusion's frame extraction (ffmpeg) failed")
         frames = [path for _, path in sorted(resolve_temp_frame_set(target).items())]
         if not frames:
@@ -399,6 +405,20 @@ class Worker:
         if not cv2.imwrite(out, frame, flags if extension in (".jpg", ".jpeg") else []):
             raise RequestFailed(f"could not write {os.path.basename(out)}")
         return {"width": width, "height": height, "channels": int(frame.shape[2])}
+
+    def do_blend(self, request: dict[str, Any]) -> dict[str, Any]:
+        """``factor`` of ``edited`` over ``base`` (same size): the editor's missing blend."""
+        import cv2
+        from facefusion.vision import read_image, write_image
+
+        base, edited = read_image(request["base"]), read_image(request["edited"])
+        if base is None or edited is None or base.shape != edited.shape:
+            raise RequestFailed("the images to blend cannot be read or differ in size")
+        factor = float(request["factor"])
+        blended = cv2.addWeighted(edited, factor, base, 1.0 - factor, 0.0)
+        if not write_image(request["out"], blended):
+            raise RequestFailed("could not write the blended image")
+        return {}
 
     def do_video_info(self, request: dict[str, Any]) -> dict[str, Any]:
         from facefusion import ffprobe
