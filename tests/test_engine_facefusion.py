@@ -23,8 +23,13 @@ from _facefusion_support import FaceFusionInstall, prepare_facefusion, session_f
 from _video_support import make_video
 
 from ffpipe.catalog import OPS
-from ffpipe.engine.api import CancelledError, EngineError, FaceNotFoundError, RunContext
-from ffpipe.engine.api import UnsupportedError
+from ffpipe.engine.api import (
+    CancelledError,
+    EngineError,
+    FaceNotFoundError,
+    RunContext,
+    UnsupportedError,
+)
 from ffpipe.engine.facefusion import FaceFusionEngine
 from ffpipe.engine.facefusion import arguments as ff_args
 
