@@ -30,7 +30,8 @@ What the fakes do (docs/facefusion-testing.md has the full table):
 - Swappers invert the colours of the face crop and tint it by the source identity; enhancers
   brighten the crop (codeformer by its weight input); the face editor (live_portrait) brightens
   the crop by how far the requested expression and pose move the face's motion points; the age
-  modifiers darken/brighten (fran) or mirror (styleganex_age) the crop by the requested direction.
+  modifiers darken/brighten (fran) or draw a checker over (styleganex_age) the crop by the
+  requested direction.
 """
 
 from __future__ import annotations
@@ -649,23 +650,20 @@ def write_fran(path: Path) -> None:
 
 def write_styleganex_age(path: Path) -> None:
     """styleganex_age: ``target`` [1,3,256,256], ``target_with_background`` [1,3,384,384] -1..1,
-    ``direction`` (scalar, -2.5..2.5) -> the wider crop blended toward its mirror image by
-    |direction| / 2.5 (FaceFusion colour-matches the result, so a plain brightness change would
-    vanish; a mirror does not)."""
+    ``direction`` (scalar, -2.5..2.5) -> the wider crop at 1024 overlaid with a checker of 32-pixel
+    squares, strength |direction| / 2.5. FaceFusion colour-matches this output to the input crop
+    on a 16x16 grid, which undoes a brightness change and hides a mirror image (faces are nearly
+    symmetric); squares finer than that grid but coarser than the pasted face's pixels survive."""
     g = _Graph()
     g.input("target", [1, 3, 256, 256])
     wide = g.input("target_with_background", [1, 3, 384, 384])
     direction = g.input("direction", [])
-    mirrored = g.op(
-        "Slice",
-        wide,
-        g.const([-1], np.int64),
-        g.const([-(2**62)], np.int64),
-        g.const([3], np.int64),
-        g.const([-1], np.int64),
-    )
+    large = g.op("Resize", wide, "", "", g.const([1, 3, 1024, 1024], np.int64), mode="nearest")
+    cell = g.const([[[[0.5, -0.5], [-0.5, 0.5]]]])
+    square = g.op("Resize", cell, "", "", g.const([1, 1, 64, 64], np.int64), mode="nearest")
+    checker = g.op("Tile", square, g.const([1, 1, 16, 16], np.int64))
     amount = g.op("Div", g.op("Abs", direction), g.const(2.5))
-    g.output("output", g.op("Add", wide, g.op("Mul", g.op("Sub", mirrored, wide), amount)))
+    g.output("output", g.op("Add", large, g.op("Mul", checker, amount)))
     g.save(path, "styleganex_age")
 
 

@@ -140,21 +140,21 @@ def install_test_models(
     return json.loads(result.stdout)
 
 
-def face_box_fraction(image_path: Path) -> RelativeBox:
-    """The largest face ffpipe's builtin (dlib) detector finds in ``image_path``, as fractions."""
+def face_box_fractions(image_path: Path) -> list[RelativeBox]:
+    """The faces ffpipe's builtin (dlib) detector finds in ``image_path``, left to right, as
+    fractions of its size: where the fake detectors should report faces for that image."""
     import numpy as np
     from PIL import Image
 
     from ffpipe.engine.faces import detect_faces
 
     image = np.asarray(Image.open(image_path).convert("RGB"))
-    faces = detect_faces(image, with_embeddings=False)
-    if not faces:
-        raise ValueError(f"{image_path}: no face found to place the fake detector's box")
-    largest = max(faces, key=lambda face: (face.box[2] - face.box[0]) * (face.box[3] - face.box[1]))
-    left, top, right, bottom = largest.box
     height, width = image.shape[:2]
-    return (left / width, top / height, right / width, bottom / height)
+    boxes = [face.box for face in detect_faces(image, with_embeddings=False)]
+    return [
+        (left / width, top / height, right / width, bottom / height)
+        for left, top, right, bottom in boxes
+    ]
 
 
 def prepare_facefusion(destination: Path, faces: Sequence[RelativeBox]) -> FaceFusionInstall:
@@ -179,7 +179,11 @@ def session_facefusion(tmp_path_factory: pytest.TempPathFactory) -> FaceFusionIn
     media/astronaut.jpg (at the same fractions of every image). Skips when not configured."""
     configured_facefusion()
     if not _session:
-        faces = [face_box_fraction(SESSION_FACE_IMAGE)]
+        faces = face_box_fractions(SESSION_FACE_IMAGE)
+        if len(faces) != 1:
+            pytest.fail(
+                f"{SESSION_FACE_IMAGE}: expected one face for the fake detectors, got {faces}"
+            )
         destination = tmp_path_factory.mktemp("facefusion") / "facefusion"
         _session.append(prepare_facefusion(destination, faces))
     return _session[0]

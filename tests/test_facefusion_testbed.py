@@ -15,8 +15,14 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from _engine_support import ASTRONAUT, GRACE, photo, read_rgb, write_rgb
-from _facefusion_support import FaceFusionInstall, RelativeBox, session_facefusion
+from _engine_support import ASTRONAUT, GRACE, collage, photo, read_rgb, write_rgb
+from _facefusion_support import (
+    FaceFusionInstall,
+    RelativeBox,
+    face_box_fractions,
+    prepare_facefusion,
+    session_facefusion,
+)
 
 CORNER = 24
 
@@ -182,4 +188,21 @@ def test_face_editor_and_age_modifier_edit_the_face(
 
     before, after = read_rgb(astronaut_png), read_rgb(output)
     assert _face_change(before, after, facefusion_install.faces[0]) > 10.0
+    assert _corner_change(before, after) == 0.0
+
+
+def test_a_copy_for_several_faces_swaps_each_of_them(
+    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> None:
+    target = write_rgb(tmp_path / "collage.png", collage())
+    faces = face_box_fractions(target)
+    assert len(faces) == 3
+    install = prepare_facefusion(tmp_path_factory.mktemp("facefusion") / "facefusion", faces)
+    output = tmp_path / "swapped.png"
+    arguments = ["--face-selector-mode", "many", "-s", str(GRACE)]
+    _run(install, [*arguments, "-t", str(target), "-o", str(output)], tmp_path)
+
+    before, after = read_rgb(target), read_rgb(output)
+    for face in faces:
+        assert _face_change(before, after, face) > 60.0, face
     assert _corner_change(before, after) == 0.0
