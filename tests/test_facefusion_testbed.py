@@ -206,3 +206,14 @@ def test_a_copy_for_several_faces_swaps_each_of_them(
     for face in faces:
         assert _face_change(before, after, face) > 60.0, face
     assert _corner_change(before, after) == 0.0
+
+
+def test_an_empty_frame_has_no_face_to_swap(
+    facefusion_install: FaceFusionInstall, tmp_path: Path
+) -> None:
+    blank = write_rgb(tmp_path / "blank.png", np.zeros((240, 320, 3), np.uint8))
+    output = tmp_path / "swapped.png"
+    arguments = ["-s", str(GRACE), "-t", str(blank), "-o", str(output)]
+    _run(facefusion_install, arguments, tmp_path)
+
+    assert np.array_equal(read_rgb(output), read_rgb(blank))
