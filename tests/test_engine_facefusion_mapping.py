@@ -224,7 +224,6 @@ def test_a_video_size_no_scale_reaches_is_refused_with_the_nearest() -> None:
         ("edit", {"face_editor_hair_style": 4}, "face_editor_hair_style"),
         ("edit", {"face_editor_hair_color": "#112233"}, "face_editor_hair_color"),
         ("edit", {"face_editor_nose_length": 1.4}, "face_editor_nose_length"),
-        ("edit", {"face_editor_blend": 0.5}, "face_editor_blend"),
         ("edit", {"face_editor_model": "face_editor_v1"}, "face_editor_model"),
         ("swap", {"keep_temp": True}, "keep_temp"),
         ("swap", {"face_detector_size": "1280x1280"}, "face_detector_size"),
@@ -243,6 +242,25 @@ def test_what_facefusion_cannot_honour_is_refused_by_name(
 ) -> None:
     problems = ff_args.refusals(op, params(op, **values), providers=PROVIDERS, encoders=ENCODERS)
     assert any(named in problem for problem in problems), problems
+
+
+def test_editor_blend_is_a_blended_pass_on_images_and_refused_on_videos() -> None:
+    blended = params("process", processors=["enhance", "edit", "enhance"], face_editor_blend=0.5)
+    assert ff_args.passes("process", blended, IMAGE) == [
+        ["face_enhancer"],
+        ["face_editor"],
+        ["face_enhancer"],
+    ]
+    assert ff_args.passes("process", blended, VIDEO) == [
+        ["face_enhancer", "face_editor", "face_enhancer"]
+    ]
+    edit = params("edit", face_editor_blend=0.5)
+    on_image = ff_args.refusals("edit", edit, providers=PROVIDERS, encoders=ENCODERS)
+    assert on_image == []
+    on_video = ff_args.refusals(
+        "edit", edit, providers=PROVIDERS, encoders=ENCODERS, target_is_video=True
+    )
+    assert any("face_editor_blend=0.5" in problem for problem in on_video)
 
 
 def test_cuda_everywhere_needs_the_cuda_provider() -> None:

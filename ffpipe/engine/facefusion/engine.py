@@ -9,10 +9,12 @@ target (its faces and size), then one ``headless-run`` runs in the worker with t
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 import threading
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +70,8 @@ class FaceFusionEngine(Engine):
         self._loaded: dict[str, str] = {}
         """Model file -> the hash it had when the worker last ran with it."""
         self._lock = threading.Lock()
+        self._fresh = True
+        """The next worker request starts a new catalog request (FaceFusion's caches go)."""
 
     # what the engine is
 
@@ -201,7 +205,16 @@ class FaceFusionEngine(Engine):
             raise UnsupportedError(f"unknown op {op!r}; known ops: {', '.join(OPS)}")
         if not isinstance(params, spec.params):
             params = spec.params.model_validate(params)
+        # The worker runs in FaceFusion's folder: every path it sees must be absolute.
+        absolute = {
+            name: os.path.abspath(getattr(params, name))
+            for name in spec.file_fields
+            if getattr(params, name) is not None
+        }
+        params = params.model_copy(update=absolute)
+        context = replace(context, out_dir=Path(os.path.abspath(context.out_dir)))
         with self._lock:
+            self._fresh = True
             return self._run(op, params, context)
 
     def _run(self, op: str, params: Any, context: RunContext) -> EngineOutput:
@@ -238,6 +251,9 @@ class FaceFusionEngine(Engine):
                 context.report(0.15 + 0.8 * done / total, f"frames {done}/{total}")
             context.check_cancelled()
 
+        if self._fresh:
+            payload = {**payload, "fresh": True}
+            self._fresh = False
         try:
             return self.worker.request(kind, payload, progress=progress, cancel=context.cancel)
         except WorkerError as error:

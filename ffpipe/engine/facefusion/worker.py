@@ -12,8 +12,9 @@ itself prints is sent to stderr, so it can never corrupt the protocol.
 FaceFusion runs in this process the way ``facefusion.py headless-run`` runs it (its parser,
 ``apply_args``, ``process_headless``), with three differences that never change a result:
 programs are built once per argument shape (building costs about 0.7 s), model sessions stay
-loaded between requests (``--video-memory-strategy tolerant``), and the caches FaceFusion keys by
-file path are cleared between requests, because a path may hold other bytes next time.
+loaded between requests (``--video-memory-strategy tolerant``), and FaceFusion's caches are
+cleared when a request says it starts a new catalog request (``fresh``), because a path may hold
+other bytes next time.
 """
 
 from __future__ import annotations
@@ -451,10 +452,10 @@ class Worker:
         return None, None
 
     def faces_of(self, frame: Any) -> list[Any]:
-        from facefusion.face_creator import get_many_faces
+        from facefusion.face_creator import get_static_faces
         from facefusion.face_selector import sort_faces_by_order
 
-        return sort_faces_by_order(get_many_faces([frame]), "left-right")
+        return sort_faces_by_order(get_static_faces([frame]), "left-right")
 
 
 def _run_without_processors(core: Any, step_args: dict[str, Any]) -> int:
@@ -508,6 +509,11 @@ def serve(worker: Worker, channel: Channel) -> None:
         worker.capture.lines.clear()
         scratch = None
         try:
+            if request.get("fresh"):
+                # A new catalog request: whatever FaceFusion cached by path may be stale now.
+                # Within one, its face store (keyed by frame content) carries the analysis of
+                # the target and source over to the run.
+                worker.clear_caches()
             if request.get("kind") in ("run", "extract"):
                 scratch = request["scratch"] = tempfile.mkdtemp(prefix="ffpipe-ff-run-")
             answer = {"ok": True, **worker.handle(request)}
@@ -517,7 +523,6 @@ def serve(worker: Worker, channel: Channel) -> None:
             traceback.print_exc()
             answer = {"ok": False, "error": f"{type(error).__name__}: {error}"}
         finally:
-            worker.clear_caches()
             if scratch is not None:
                 shutil.rmtree(scratch, ignore_errors=True)
         answer["log_errors"] = worker.capture.errors()
