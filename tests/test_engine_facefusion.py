@@ -405,3 +405,32 @@ def test_a_missing_model_is_refused_before_facefusion_runs(
         hash_file.write_text(kept)
         strict.close()
     assert (facefusion.models / "gpen_bfr_256.onnx").is_file()
+
+
+def test_a_hung_worker_is_stopped_with_a_clear_error_and_restarted(
+    facefusion: FaceFusionInstall, clip: Path, tmp_path: Path
+) -> None:
+    impatient = FaceFusionEngine(facefusion.root, facefusion.python, stall_timeout=0.01)
+    try:
+        impatient.worker.stall_timeout = 0.01
+        with pytest.raises(EngineError, match=r"no sign of life for 0\.01 s"):
+            run(impatient, "swap", tmp_path / "a", target_media=str(clip), source_face=str(SOURCE))
+        impatient.worker.stall_timeout = 600.0
+        assert run(impatient, "enhance", tmp_path / "b").files["output"].is_file()
+    finally:
+        impatient.close()
+
+
+def test_a_python_that_cannot_import_facefusion_is_one_message(
+    facefusion: FaceFusionInstall,
+) -> None:
+    import sys
+
+    from ffpipe.engine.facefusion import CheckoutError
+
+    # ffpipe's own Python has no onnxruntime: FaceFusion cannot load there.
+    unable = FaceFusionEngine(facefusion.root, sys.executable)
+    with pytest.raises(CheckoutError, match="cannot run FaceFusion from") as failed:
+        unable.start()
+    assert "onnxruntime" in str(failed.value)
+    unable.close()
