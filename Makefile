@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench schemas lint format clean
+.PHONY: demo test bench schemas lint format clean facefusion-env
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,5 +33,17 @@ schemas: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
+# FaceFusion's own virtual environment (never .venv) for the facefusion engine and its tests, with
+# ffmpeg, ffprobe and an offline curl stand-in in its bin/: docs/facefusion-testing.md.
+FACEFUSION ?= ../shared/facefusion
+FACEFUSION_VENV ?= .venv-facefusion
+PYTHON312 ?= python3.12
+
+facefusion-env: $(FACEFUSION_VENV)/.installed
+
+$(FACEFUSION_VENV)/.installed: $(wildcard $(FACEFUSION)/requirements.txt) scripts/facefusion-env.sh
+	bash scripts/facefusion-env.sh '$(FACEFUSION)' '$(FACEFUSION_VENV)' '$(PYTHON312)'
+	touch $@
+
 clean:
-	rm -rf $(VENV) .ffpipe out
+	rm -rf $(VENV) $(FACEFUSION_VENV) .ffpipe out

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ffpipe.backends.base import (
     Backend,
@@ -14,11 +14,21 @@ from ffpipe.backends.base import (
     TransientBackendError,
 )
 
+if TYPE_CHECKING:
+    from ffpipe.engine.api import Engine
+
 
 def make_backend(
-    server: str | None = None, *, config: Path | None = None, **options: Any
+    server: str | None = None,
+    *,
+    config: Path | None = None,
+    engine: Engine | None = None,
+    **options: Any,
 ) -> Backend:
     """The local backend, or a Gradio backend when a server URL is given or configured.
+
+    ``engine`` (e.g. a FaceFusion engine) runs the steps in-process instead of the builtin
+    engine; it rules out a server.
 
     The configuration (endpoint mapping, auth file, timeout, url) comes from ``config``, else from
     ``ffpipe.toml``/``ffpipe.yaml`` in the current folder when there is one. The Gradio module is
@@ -26,6 +36,12 @@ def make_backend(
     """
     from ffpipe.backends.config import ServerConfig
 
+    if engine is not None:
+        if server:
+            raise ValueError("an in-process engine and a server cannot both run the steps")
+        from ffpipe.backends.local import LocalBackend
+
+        return LocalBackend(engine=engine, **options)
     settings = ServerConfig.load(config) if config else ServerConfig.discover(Path.cwd())
     url = server or settings.url
     if url:

@@ -29,10 +29,24 @@ class BackendIdentity:
     engine_version: str
     server: str | None = None
     """Server URL for remote backends (credentials never included)."""
+    step_models: Callable[[str, Mapping[str, Any]], Mapping[str, str]] | None = field(
+        default=None, compare=False, repr=False
+    )
+    """For engines with model files: (op, params) -> {model: digest} of the models a step uses."""
 
-    def key_fields(self) -> dict[str, str]:
-        """The fields that make outputs differ: engine and version, not where it runs."""
-        return {"engine": self.engine, "engine_version": self.engine_version}
+    def key_fields(
+        self, op: str | None = None, params: Mapping[str, Any] | None = None
+    ) -> dict[str, str]:
+        """The fields that make outputs differ: engine and version, not where it runs.
+
+        Given a step's op and parameters, also the digest of every model file that step uses
+        (``"model NAME"``), so replacing a model re-runs exactly the steps that used it.
+        """
+        fields = {"engine": self.engine, "engine_version": self.engine_version}
+        if self.step_models is not None and op is not None and params is not None:
+            for name, digest in sorted(self.step_models(op, params).items()):
+                fields[f"model {name}"] = digest
+        return fields
 
 
 @dataclass(frozen=True)

@@ -28,12 +28,19 @@ def _builtin_engine_class() -> type[Engine]:
 
 
 class LocalBackend(Backend):
-    """Runs ops on the builtin engine in-process, as many at once as there are CPU cores."""
+    """Runs ops in-process, as many at once as there are CPU cores (or as the engine takes).
 
-    def __init__(self, *, strict_models: bool = False, jobs: int | None = None) -> None:
+    The engine is the builtin one, created on first use, unless ``engine`` names another (e.g. a
+    :class:`~ffpipe.engine.facefusion.FaceFusionEngine`, which also puts the digests of the model
+    files each step uses into its cache key).
+    """
+
+    def __init__(
+        self, *, strict_models: bool = False, jobs: int | None = None, engine: Engine | None = None
+    ) -> None:
         self._strict_models = strict_models
         self._jobs = jobs
-        self._engine: Engine | None = None
+        self._engine: Engine | None = engine
         self._lock = threading.Lock()
 
     def _get_engine(self) -> Engine:
@@ -44,16 +51,28 @@ class LocalBackend(Backend):
             return self._engine
 
     def identity(self) -> BackendIdentity:
-        engine_class = _builtin_engine_class()
+        engine: Any = self._engine or _builtin_engine_class()
         return BackendIdentity(
-            kind="local", engine=engine_class.name, engine_version=str(engine_class.version)
+            kind="local",
+            engine=engine.name,
+            engine_version=str(engine.version),
+            step_models=getattr(engine, "step_models", None),
         )
 
     def capabilities(self) -> dict[str, Any]:
         return self._get_engine().capabilities()
 
     def check(self, steps: Iterable[tuple[str, Mapping[str, Any]]]) -> None:
-        """With ``strict_models``, refuse any step whose model the engine would stand in for."""
+        """Refuse what the engine says it cannot run; with ``strict_models``, also any step
+        whose model the engine would stand in for."""
+        steps = list(steps)
+        if self._engine is not None:
+            engine_problems = self._engine.check(steps)
+            if engine_problems:
+                raise BackendError(
+                    f"the {self._engine.name} engine cannot run this plan as written:\n  - "
+                    + "\n  - ".join(engine_problems)
+                )
         if not self._strict_models:
             return
         capabilities = self.capabilities()
@@ -70,7 +89,8 @@ class LocalBackend(Backend):
             )
 
     def max_concurrency(self) -> int:
-        return self._jobs or os.cpu_count() or 1
+        limit = self._engine.max_parallel if self._engine is not None else None
+        return self._jobs or limit or os.cpu_count() or 1
 
     def run(self, request: StepRequest) -> StepResult:
         from ffpipe.engine.api import EngineError, RunContext
@@ -89,3 +109,8 @@ class LocalBackend(Backend):
         except EngineError as error:
             raise BackendError(str(error)) from error
         return StepResult(files=dict(output.files), result=dict(output.result))
+
+    def close(self) -> None:
+        """Stop the engine's workers, if it has any."""
+        if self._engine is not None:
+            self._engine.close()

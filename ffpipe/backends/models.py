@@ -50,3 +50,23 @@ def stand_ins(capabilities: Mapping[str, Any], op: str, params: Mapping[str, Any
         if isinstance(entry, Mapping) and entry.get("status") != "exact":
             found.append(StandIn(parameter, requested, str(entry.get("used", "unknown"))))
     return found
+
+
+def parameter_statuses(
+    capabilities: Mapping[str, Any], op: str, params: Mapping[str, Any]
+) -> list[tuple[str, str, str]]:
+    """``(status, parameter, note)`` for each parameter a step sets that ``capabilities``
+    report as emulated or refused (engines without a ``parameters`` table report none)."""
+    table = capabilities.get("parameters")
+    if not isinstance(table, Mapping) or op not in OPS:
+        return []
+    fields = OPS[op].params.model_fields
+    found = []
+    for name in fields:
+        row = table.get(name)
+        if not isinstance(row, Mapping) or row.get("status") not in ("emulated", "refused"):
+            continue
+        if name not in params:
+            continue
+        found.append((str(row["status"]), name, str(row.get("note", ""))))
+    return found

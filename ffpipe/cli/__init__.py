@@ -26,7 +26,7 @@ COMMANDS: dict[str, str] = {
     "run": "run a pipeline, reusing cached steps",
     "status": "say whether the working tree still matches a pipeline's lock file",
     "cache": "list, garbage-collect or verify the workspace cache",
-    "serve": "serve the catalog API over HTTP with the builtin engine",
+    "serve": "serve the catalog API over HTTP with the builtin engine or a FaceFusion install",
     "jobs": "list, inspect, wait for or cancel jobs on a server",
 }
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ffpipe.cli import options
+from ffpipe.cli.engine_options import add_engine_arguments
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -26,6 +27,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     options.add_params(parser)
     options.add_workspace(parser)
     options.add_server(parser)
+    add_engine_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -55,6 +57,8 @@ def _replayable(args: argparse.Namespace) -> bool:
     from ffpipe.run import noop
 
     if args.force or args.force_all or noop.uses_server(args.server, args.config):
+        return False
+    if args.engine != "builtin":
         return False
     return args.workspace.is_dir()
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 
+from ffpipe.errors import UserError
 from ffpipe.graph import build_graph, generations, named_nodes, select
 from ffpipe.spec import Deferred, LoadedPipeline, StepInstance, load_pipeline, parse_overrides
 
@@ -64,6 +65,21 @@ def stand_in_notes(
         found = stand_ins(capabilities, instance.op, known)
         if found:
             notes[node] = ["stand-ins: " + ", ".join(str(stand_in) for stand_in in found)]
+    return notes
+
+
+def parameter_notes(
+    pipeline: LoadedPipeline, graph: nx.DiGraph, capabilities: Mapping[str, Any]
+) -> dict[str, list[str]]:
+    """Instance id -> ``emulated: NAME (how)`` / ``refused: NAME (why)`` for every parameter a
+    step sets that the backend's engine does not run exactly (from its ``parameters`` table)."""
+    from ffpipe.backends.models import parameter_statuses
+
+    notes: dict[str, list[str]] = {}
+    for node in graph.nodes:
+        instance = pipeline.instances[node]
+        for status, name, note in parameter_statuses(capabilities, instance.op, instance.params):
+            notes.setdefault(node, []).append(f"{status}: {name} ({note})")
     return notes
 
 
@@ -158,11 +174,20 @@ def full_plan(args: argparse.Namespace) -> str:
     graph = planned_graph(pipeline, args.target, args.downstream, args.force)
     order = generations(graph)
     from ffpipe.backends import make_backend
+    from ffpipe.cli.engine_options import make_engine, start_engine
 
-    backend = make_backend(args.server, config=args.config)
+    engine = make_engine(args)
+    if engine is not None:
+        if args.server:
+            raise UserError("--engine facefusion runs in-process; it cannot be used with --server")
+        start_engine(engine)
+    backend = make_backend(args.server, config=args.config, engine=engine)
     try:
         decisions = plan_decisions(pipeline, graph, args, backend)
-        substituted = stand_in_notes(pipeline, graph, backend.capabilities())
+        capabilities = backend.capabilities()
+        substituted = stand_in_notes(pipeline, graph, capabilities)
+        for node, lines in parameter_notes(pipeline, graph, capabilities).items():
+            substituted.setdefault(node, []).extend(lines)
     finally:
         backend.close()
     status = {node: str(decision) for node, decision in decisions.items()}

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ffpipe.cli import options
+from ffpipe.cli.engine_options import add_engine_arguments, make_engine, start_engine
 from ffpipe.errors import UserError
 
 if TYPE_CHECKING:
@@ -52,8 +53,11 @@ def register(parser: argparse.ArgumentParser) -> None:
     options.add_fuse(parser)
     options.add_server(parser)
     parser.add_argument(
-        "--strict-models", action="store_true", help="refuse model stand-ins (local backend)"
+        "--strict-models",
+        action="store_true",
+        help="refuse model stand-ins (builtin) or missing model files (facefusion)",
     )
+    add_engine_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -81,6 +85,8 @@ def _fast_state(args: argparse.Namespace) -> noop.State | None:
 
     if len(args.files) != 1 or args.target or args.force or args.force_all:
         return None
+    if args.engine != "builtin":
+        return None
     if noop.uses_server(args.server, args.config):
         return None
     return noop.State.of(args.files[0], args.params, args.workspace, not args.no_fuse)
@@ -107,7 +113,13 @@ def _full_run(
         raise UserError("two of the pipelines have the same name; their outputs would collide")
     workspace = Workspace(args.workspace)
     backend_options = {"strict_models": True} if args.strict_models else {}
-    backend = make_backend(args.server, config=args.config, **backend_options)
+    engine = make_engine(args, strict_models=args.strict_models)
+    if engine is not None:
+        if args.server:
+            raise UserError("--engine facefusion runs in-process; it cannot be used with --server")
+        backend_options = {}
+        start_engine(engine)
+    backend = make_backend(args.server, config=args.config, engine=engine, **backend_options)
     exit_code = EXIT_OK
     try:
         for pipeline in pipelines:

@@ -9,16 +9,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ffpipe.cli import options
+from ffpipe.cli.engine_options import ENGINES, add_engine_arguments, make_engine, start_engine
 from ffpipe.errors import UserError
 
 if TYPE_CHECKING:
     from ffpipe.engine.api import Engine
 
-ENGINES = ("builtin",)
-
 
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--engine", choices=ENGINES, default="builtin", help="engine to serve")
+    add_engine_arguments(parser, with_engine=False)
+    parser.add_argument(
+        "--strict-models",
+        action="store_true",
+        help="refuse model stand-ins (builtin) or missing model files (facefusion)",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument(
         "--port", type=options.port, default=9002, help="port to listen on (default 9002)"
@@ -65,10 +70,14 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _engine(name: str) -> Engine:
+def _engine(args: argparse.Namespace) -> Engine:
+    engine = make_engine(args, strict_models=args.strict_models)
+    if engine is not None:
+        start_engine(engine)
+        return engine
     from ffpipe.engine import BuiltinEngine
 
-    return BuiltinEngine()
+    return BuiltinEngine(strict_models=args.strict_models)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -102,13 +111,18 @@ def run(args: argparse.Namespace) -> int:
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    engine = _engine(args)
     try:
-        server = start(settings, _engine(args.engine))
+        server = start(settings, engine)
     except OSError as error:
+        engine.close()
         raise UserError(
             f"cannot listen on {args.host}:{args.port}: {error.strerror or error}"
         ) from None
-    print(f"ffpipe serve: engine {args.engine}, listening on {server.url}", flush=True)
+    print(
+        f"ffpipe serve: engine {engine.name} {engine.version}, listening on {server.url}",
+        flush=True,
+    )
     print(
         f"ffpipe serve: uploads up to {format_size(settings.max_file_size)}, "
         f"{settings.concurrency} at once, {settings.queue_size} waiting; "
@@ -126,4 +140,5 @@ def run(args: argparse.Namespace) -> int:
         print("ffpipe serve: stopping", flush=True)
     finally:
         server.close()
+        engine.close()
     return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,6 +69,8 @@ class Engine(ABC):
 
     name: str
     version: str
+    max_parallel: int | None = None
+    """Requests it can run at once (None: as many as asked)."""
 
     @abstractmethod
     def capabilities(self) -> dict[str, Any]:
@@ -77,3 +79,10 @@ class Engine(ABC):
     @abstractmethod
     def run(self, op: str, params: CatalogModel, context: RunContext) -> EngineOutput:
         """Run ``op`` with validated ``params`` whose file fields are local paths."""
+
+    def check(self, steps: Iterable[tuple[str, Mapping[str, Any]]]) -> list[str]:
+        """Problems a plan of (op, known parameters) would hit, found before anything runs."""
+        return []
+
+    def close(self) -> None:  # noqa: B027 - optional hook: most engines hold nothing
+        """Release what the engine holds (worker processes)."""

@@ -98,7 +98,7 @@ class StepPreparer:
             for name, value in complete.items()
             if name not in inputs and name not in PARALLELISM_ONLY
         }
-        identity = self.identity.key_fields()
+        identity = self.identity.key_fields(instance.op, complete)
         suffixes = {name: Path(params[name]).suffix for name in inputs}
         document = key_document(instance.op, keyed, inputs, identity, suffixes)
         key = step_key(instance.op, keyed, inputs, identity, suffixes)

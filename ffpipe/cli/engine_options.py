@@ -1,0 +1,81 @@
+"""``--engine builtin|facefusion`` and the FaceFusion options, shared by run, plan and serve."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ffpipe.errors import UserError
+
+if TYPE_CHECKING:
+    from ffpipe.engine.api import Engine
+
+ENGINES = ("builtin", "facefusion")
+
+
+def add_engine_arguments(parser: argparse.ArgumentParser, *, with_engine: bool = True) -> None:
+    """``--engine`` and the FaceFusion options: checkout, its Python, downloads allowed."""
+    if with_engine:
+        parser.add_argument(
+            "--engine",
+            choices=ENGINES,
+            default="builtin",
+            help="engine that runs the steps in-process (default builtin)",
+        )
+    parser.add_argument(
+        "--facefusion",
+        type=Path,
+        default=os.environ.get("FFPIPE_FACEFUSION") or None,
+        metavar="PATH",
+        help="FaceFusion 3.8 checkout for --engine facefusion (default: $FFPIPE_FACEFUSION)",
+    )
+    parser.add_argument(
+        "--facefusion-python",
+        type=Path,
+        default=os.environ.get("FFPIPE_FACEFUSION_PYTHON") or None,
+        metavar="PY",
+        help="FaceFusion's own Python (default: $FFPIPE_FACEFUSION_PYTHON, else the checkout's "
+        ".venv/bin/python or venv/bin/python)",
+    )
+    parser.add_argument(
+        "--facefusion-downloads",
+        action="store_true",
+        help="let FaceFusion download missing models as it normally does (default: offline)",
+    )
+
+
+def make_engine(args: argparse.Namespace, *, strict_models: bool = False) -> Engine | None:
+    """The engine ``args`` ask for; None for the builtin one (created lazily by the backend).
+
+    A FaceFusion checkout that is missing, unsupported or has no usable Python is one
+    :class:`UserError` with the reason.
+    """
+    if getattr(args, "engine", "builtin") != "facefusion":
+        return None
+    if args.facefusion is None:
+        raise UserError("--engine facefusion needs --facefusion PATH (or FFPIPE_FACEFUSION)")
+    from ffpipe.engine.facefusion import CheckoutError, FaceFusionEngine
+
+    try:
+        return FaceFusionEngine(
+            args.facefusion,
+            args.facefusion_python,
+            strict_models=strict_models,
+            allow_downloads=args.facefusion_downloads,
+        )
+    except CheckoutError as error:
+        raise UserError(str(error)) from None
+
+
+def start_engine(engine: Engine) -> None:
+    """Start an engine's worker now, so a bad install is one message before anything runs."""
+    from ffpipe.engine.facefusion import CheckoutError, FaceFusionEngine
+
+    if isinstance(engine, FaceFusionEngine):
+        try:
+            engine.start()
+        except CheckoutError as error:
+            engine.close()
+            raise UserError(str(error)) from None

@@ -1,0 +1,243 @@
+"""The worker process from ffpipe's side: start it, talk JSON lines, kill and restart it.
+
+One request runs at a time (FaceFusion keeps one process-wide state). A worker that dies or stops
+answering fails the request it was running with a clear message and is started afresh for the
+next one; cancelling a request kills the worker the same way.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import json
+import os
+import queue
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ffpipe.engine.api import CancelledError, EngineError
+from ffpipe.engine.facefusion.checkout import Checkout, CheckoutError
+
+WORKER_SCRIPT = Path(__file__).with_name("worker.py")
+START_TIMEOUT = 120.0
+"""Seconds the worker may take to import FaceFusion and build its first parser."""
+_POLL = 0.1
+_STDERR_LINES = 40
+
+ProgressFn = Callable[[int, int], None]
+
+
+class WorkerError(EngineError):
+    """FaceFusion refused or failed a request; the message says why, in FaceFusion's words."""
+
+
+class WorkerCrashed(EngineError):
+    """The worker process died or hung while running a request."""
+
+
+class WorkerProcess:
+    """A long-lived FaceFusion worker; :meth:`request` is thread-safe and serialised.
+
+    ``stall_timeout`` is how long a request may go without a word from the worker (a progress
+    line or its answer) before the worker counts as hung.
+    """
+
+    def __init__(
+        self, checkout: Checkout, *, allow_downloads: bool = False, stall_timeout: float = 600.0
+    ) -> None:
+        self.checkout = checkout
+        self.allow_downloads = allow_downloads
+        self.stall_timeout = stall_timeout
+        self.starts = 0
+        self._process: subprocess.Popen[str] | None = None
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        self._stderr: collections.deque[str] = collections.deque(maxlen=_STDERR_LINES)
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    def start(self) -> None:
+        """Start the worker (when not running) and wait until FaceFusion is loaded."""
+        with self._lock:
+            self._ensure_started()
+
+    def request(
+        self,
+        kind: str,
+        payload: dict[str, Any] | None = None,
+        *,
+        progress: ProgressFn | None = None,
+        cancel: threading.Event | None = None,
+    ) -> dict[str, Any]:
+        """Send one request and wait for its answer (the fields after ``ok``).
+
+        Raises :class:`WorkerError` when FaceFusion failed it, :class:`WorkerCrashed` when the
+        worker died or hung (it is restarted for the next request), :class:`CancelledError`
+        when ``cancel`` was set (the worker is killed).
+        """
+        with self._lock:
+            self._ensure_started()
+            number = next(self._ids)
+            message = {"id": number, "kind": kind, **(payload or {})}
+            process = self._process
+            assert process is not None and process.stdin is not None
+            try:
+                process.stdin.write(json.dumps(message) + "\n")
+                process.stdin.flush()
+            except OSError:
+                raise self._crashed(kind) from None
+            answer = self._await(number, kind, progress, cancel)
+        if not answer.get("ok"):
+            raise WorkerError(_failure_text(answer))
+        return answer
+
+    def _await(
+        self,
+        number: int,
+        kind: str,
+        progress: ProgressFn | None,
+        cancel: threading.Event | None,
+    ) -> dict[str, Any]:
+        heard = time.monotonic()
+        while True:
+            if cancel is not None and cancel.is_set():
+                self._kill()
+                raise CancelledError("cancelled")
+            try:
+                line = self._lines.get(timeout=_POLL)
+            except queue.Empty:
+                if time.monotonic() - heard > self.stall_timeout:
+                    self._kill()
+                    raise WorkerCrashed(
+                        f"FaceFusion's worker gave no sign of life for {self.stall_timeout:g} s "
+                        f"while running {kind}; it was stopped and will be restarted for the "
+                        "next request"
+                    ) from None
+                continue
+            if line is None:
+                raise self._crashed(kind)
+            heard = time.monotonic()
+            message = json.loads(line)
+            if message.get("id") != number:
+                continue
+            if message.get("event") == "progress":
+                if progress is not None:
+                    try:
+                        progress(int(message["done"]), int(message["total"] or 0))
+                    except BaseException:
+                        # The caller stopped listening (a cancelled job): the request dies too.
+                        self._kill()
+                        raise
+                continue
+            return message
+
+    def _crashed(self, kind: str) -> WorkerCrashed:
+        process = self._process
+        code = process.wait(timeout=10) if process is not None else None
+        self._process = None
+        tail = "\n".join(list(self._stderr)[-8:])
+        return WorkerCrashed(
+            f"FaceFusion's worker died while running {kind} (exit code {code}); it will be "
+            "restarted for the next request" + (f". Its last output:\n{tail}" if tail else "")
+        )
+
+    def _ensure_started(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            return
+        self._lines = queue.Queue()
+        self._stderr.clear()
+        command = [str(self.checkout.python), "-u", str(WORKER_SCRIPT)]
+        if self.allow_downloads:
+            command.append("--allow-downloads")
+        try:
+            process = subprocess.Popen(
+                command,
+                cwd=self.checkout.root,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                encoding="utf-8",
+                env=_worker_environment(self.checkout.python),
+            )
+        except OSError as error:
+            raise CheckoutError(
+                f"cannot start FaceFusion's Python {self.checkout.python}: {error}"
+            ) from None
+        self._process = process
+        self.starts += 1
+        threading.Thread(target=self._read_lines, args=(process,), daemon=True).start()
+        threading.Thread(target=self._read_stderr, args=(process,), daemon=True).start()
+        self._await_ready(process)
+
+    def _await_ready(self, process: subprocess.Popen[str]) -> None:
+        try:
+            line = self._lines.get(timeout=START_TIMEOUT)
+        except queue.Empty:
+            line = None
+        message = json.loads(line) if line else {}
+        if message.get("event") == "ready":
+            return
+        self._kill()
+        tail = "\n".join(list(self._stderr)[-12:])
+        reason = message.get("error") or "it exited or did not answer"
+        raise CheckoutError(
+            f"FaceFusion's Python {self.checkout.python} cannot run FaceFusion from "
+            f"{self.checkout.root}: {reason}" + (f"\n{tail}" if tail else "")
+        )
+
+    def _read_lines(self, process: subprocess.Popen[str]) -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            self._lines.put(line)
+        self._lines.put(None)
+
+    def _read_stderr(self, process: subprocess.Popen[str]) -> None:
+        assert process.stderr is not None
+        for line in process.stderr:
+            self._stderr.append(line.rstrip())
+
+    def _kill(self) -> None:
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+
+    def close(self) -> None:
+        """Stop the worker (closing its input lets it finish; then it is killed)."""
+        with self._lock:
+            process, self._process = self._process, None
+        if process is None:
+            return
+        try:
+            if process.stdin is not None:
+                process.stdin.close()
+            process.wait(timeout=5)
+        except (OSError, subprocess.TimeoutExpired):
+            process.kill()
+            process.wait(timeout=10)
+
+
+def _worker_environment(python: Path) -> dict[str, str]:
+    """The environment of an activated venv: its bin folder (ffmpeg, ffprobe, curl) first."""
+    path = os.environ.get("PATH", "")
+    return {
+        **os.environ,
+        "PATH": str(python.parent) + (os.pathsep + path if path else ""),
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+
+
+def _failure_text(answer: dict[str, Any]) -> str:
+    errors = [line for line in answer.get("log_errors", []) if line]
+    text = str(answer.get("error") or "FaceFusion failed")
+    if errors:
+        text += ": " + "; ".join(errors)
+    return text
