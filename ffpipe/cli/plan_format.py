@@ -76,7 +76,7 @@ def stand_in_notes(
     return notes
 
 
-def plan_notes(
+def display_notes(
     pipeline: LoadedPipeline, decisions: Mapping[str, Decision], *, remote: bool
 ) -> dict[str, list[str]]:
     """Instance id -> the planner's notes (fused or why not), and where async steps run."""
@@ -175,7 +175,7 @@ def full_plan(args: argparse.Namespace) -> str:
     finally:
         backend.close()
     status = {node: str(decision) for node, decision in decisions.items()}
-    notes = plan_notes(pipeline, decisions, remote=bool(args.server))
+    notes = display_notes(pipeline, decisions, remote=bool(args.server))
     for node, lines in substituted.items():
         notes.setdefault(node, []).extend(lines)
     if args.json:
