@@ -1,4 +1,8 @@
-"""``ffpipe run`` as users call it: a real subprocess on real photos with the builtin engine."""
+"""``ffpipe run`` as users call it, on real photos with the builtin engine.
+
+Most cases call ``main(argv)`` in-process with the output captured; the ones about a whole
+process (what it imports, Ctrl-C, kill -9, two processes on one workspace) run real subprocesses.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +12,15 @@ import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from _run_support import copy_photos, write_pipeline
 from PIL import Image
+
+from ffpipe.cli import main
 
 PORTRAIT = """
     version: 1
@@ -60,12 +68,43 @@ def ffpipe(folder: Path, *args: str, timeout: float = 180) -> subprocess.Complet
     )
 
 
+@dataclass(frozen=True)
+class Result:
+    """What an in-process call of the CLI returned and printed."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+Cli = Callable[..., Result]
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Cli:
+    """``ffpipe ARGS`` in-process in ``folder``, as ``ffpipe`` runs it there as a process."""
+
+    def call(folder: Path, *args: str) -> Result:
+        monkeypatch.chdir(folder)
+        monkeypatch.setenv("FFPIPE_WORKSPACE", str(folder / ".ffpipe"))
+        monkeypatch.delenv("FFPIPE_SERVER", raising=False)
+        capsys.readouterr()
+        try:
+            code = main(list(args))
+        except SystemExit as stopped:  # argparse refusing the arguments
+            code = stopped.code if isinstance(stopped.code, int) else 2
+        out, err = capsys.readouterr()
+        return Result(code, out, err)
+
+    return call
+
+
 def heavy_modules(result: subprocess.CompletedProcess[str]) -> list[str]:
     line = next(line for line in result.stderr.splitlines() if line.startswith("HEAVY="))
     return json.loads(line.removeprefix("HEAVY="))
 
 
-def events(result: subprocess.CompletedProcess[str]) -> list[dict[str, object]]:
+def events(result: Result | subprocess.CompletedProcess[str]) -> list[dict[str, object]]:
     return [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
 
 
@@ -92,25 +131,25 @@ def test_run_then_cached_run_without_heavy_imports(project: Path) -> None:
     assert status.returncode == 0, status.stdout + status.stderr
 
 
-def test_plain_output_names_outputs_and_reasons(project: Path) -> None:
-    ffpipe(project, "run", "portrait.yaml")
-    result = ffpipe(project, "run", "portrait.yaml", "-p", "age=30")
+def test_plain_output_names_outputs_and_reasons(project: Path, cli: Cli) -> None:
+    cli(project, "run", "portrait.yaml")
+    result = cli(project, "run", "portrait.yaml", "-p", "age=30")
     assert result.returncode == 0, result.stderr
     assert "aged: running edit (face_editor_age changed 65 -> 30)" in result.stdout
     assert "swap: cached" in result.stdout
     assert "out/portrait/portrait.jpg" in result.stdout
 
 
-def test_bad_pipeline_is_exit_2_without_traceback(project: Path) -> None:
+def test_bad_pipeline_is_exit_2_without_traceback(project: Path, cli: Cli) -> None:
     bad = write_pipeline(project, "version: 1\nsteps:\n  x: {uses: swap, with: {bogus: 1}}\n")
-    result = ffpipe(project, "run", bad.name)
+    result = cli(project, "run", bad.name)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert "bogus" in result.stderr
 
 
-def test_strict_models_refuses_the_plan_before_any_step_runs(project: Path) -> None:
-    result = ffpipe(project, "run", "portrait.yaml", "--strict-models", "--json")
+def test_strict_models_refuses_the_plan_before_any_step_runs(project: Path, cli: Cli) -> None:
+    result = cli(project, "run", "portrait.yaml", "--strict-models", "--json")
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert "face_swapper_model='inswapper_128' would be replaced by" in result.stderr
@@ -118,19 +157,19 @@ def test_strict_models_refuses_the_plan_before_any_step_runs(project: Path) -> N
     assert not (project / "out").exists()
 
 
-def test_bad_arguments_are_exit_2(project: Path) -> None:
-    assert ffpipe(project, "run", "portrait.yaml", "--jobs", "0").returncode == 2
-    assert ffpipe(project, "run", "portrait.yaml", "-p", "age").returncode == 2
+def test_bad_arguments_are_exit_2(project: Path, cli: Cli) -> None:
+    assert cli(project, "run", "portrait.yaml", "--jobs", "0").returncode == 2
+    assert cli(project, "run", "portrait.yaml", "-p", "age").returncode == 2
 
 
-def test_failed_step_is_exit_1_and_keep_going_runs_the_rest(project: Path) -> None:
+def test_failed_step_is_exit_1_and_keep_going_runs_the_rest(project: Path, cli: Cli) -> None:
     Image.new("RGB", (64, 64), (200, 30, 30)).save(project / "blank.jpg")
     write_pipeline(
         project,
         PORTRAIT.replace("source: grace.jpg", "source: blank.jpg"),
         "faceless.yaml",
     )
-    result = ffpipe(project, "run", "faceless.yaml", "--json", "--keep-going", "--jobs", "1")
+    result = cli(project, "run", "faceless.yaml", "--json", "--keep-going", "--jobs", "1")
     assert result.returncode == 1, result.stderr
     by_kind: dict[str, list[str]] = {}
     for event in events(result):
@@ -140,7 +179,9 @@ def test_failed_step_is_exit_1_and_keep_going_runs_the_rest(project: Path) -> No
     assert by_kind["step_done"] == ["found"]
 
 
-def test_a_value_that_fails_once_rendered_is_exit_2_with_its_location(project: Path) -> None:
+def test_a_value_that_fails_once_rendered_is_exit_2_with_its_location(
+    project: Path, cli: Cli
+) -> None:
     write_pipeline(
         project,
         """
@@ -157,15 +198,15 @@ def test_a_value_that_fails_once_rendered_is_exit_2_with_its_location(project: P
         """,
         "divide.yaml",
     )
-    result = ffpipe(project, "run", "divide.yaml")
+    result = cli(project, "run", "divide.yaml")
     assert result.returncode == 2, result.stderr
     assert "divide.yaml:10:7: steps.restored.with.face_enhancer_blend:" in result.stdout
     assert "Traceback" not in result.stderr
 
 
-def test_several_pipelines_in_one_call(project: Path) -> None:
+def test_several_pipelines_in_one_call(project: Path, cli: Cli) -> None:
     write_pipeline(project, PORTRAIT.replace("name: portrait", "name: second"), "second.yaml")
-    result = ffpipe(project, "run", "portrait.yaml", "second.yaml")
+    result = cli(project, "run", "portrait.yaml", "second.yaml")
     assert result.returncode == 0, result.stderr
     assert (project / "out" / "portrait" / "portrait.jpg").exists()
     assert (project / "out" / "second" / "portrait.jpg").exists()
@@ -245,13 +286,13 @@ def _wait_for(process: subprocess.Popen[str], kind: str, count: int = 1) -> None
     pytest.fail(f"the run ended before {count} {kind} event(s)")
 
 
-def test_no_lock_leaves_no_lock_file_beside_the_pipeline(project: Path) -> None:
-    result = ffpipe(project, "run", "portrait.yaml", "--target", "found")
+def test_no_lock_leaves_no_lock_file_beside_the_pipeline(project: Path, cli: Cli) -> None:
+    result = cli(project, "run", "portrait.yaml", "--target", "found")
     assert result.returncode == 0, result.stderr
     assert not (project / "portrait.lock").exists()  # targeted runs never write one
-    result = ffpipe(project, "run", "portrait.yaml", "--no-lock")
+    result = cli(project, "run", "portrait.yaml", "--no-lock")
     assert result.returncode == 0, result.stderr
     assert not (project / "portrait.lock").exists()
     assert (project / "out" / "portrait" / "portrait.jpg").exists()
-    assert ffpipe(project, "run", "portrait.yaml").returncode == 0
+    assert cli(project, "run", "portrait.yaml").returncode == 0
     assert (project / "portrait.lock").exists()

@@ -96,3 +96,26 @@ def test_forced_steps(tmp_path: Path) -> None:
     assert plan(tmp_path, force=("aged",))["aged"] == "will run (forced)"
     assert plan(tmp_path, force=("aged",))["enhance"] == "cached"
     assert set(plan(tmp_path, force_all=True).values()) == {"will run (forced)"}
+
+
+def test_a_cached_upstream_with_other_output_is_named_as_the_cause(tmp_path: Path) -> None:
+    # enhance at blend 0.6 is cached from a targeted run; aged last ran on the 0.8 output. Now
+    # at 0.6 aged must run, and why is enhance's blend, not "input target_media changed".
+    copy_photos(tmp_path)[0].rename(tmp_path / "target.jpg")
+    write_pipeline(tmp_path, PORTRAIT)
+    workspace = Workspace(tmp_path / ".ffpipe")
+    backend = CountingBackend()
+    at_06 = load_pipeline(tmp_path / "pipe.yaml", {"blend": "0.6"})
+    targeted = RunOptions(out_dir=tmp_path / "o", targets=("enhance",))
+    run_pipeline(at_06, workspace, backend, targeted)
+    everything = RunOptions(out_dir=tmp_path / "o")
+    run_pipeline(load_pipeline(tmp_path / "pipe.yaml"), workspace, backend, everything)
+    decisions = plan(tmp_path, overrides={"blend": "0.6"})
+    assert decisions["enhance"] == "cached"
+    assert decisions["aged"] == (
+        "will run (upstream enhance: face_enhancer_blend changed 0.8 -> 0.6)"
+    )
+    summary = run_pipeline(at_06, workspace, backend, everything)
+    assert summary.steps["aged"].reasons == (
+        "upstream enhance: face_enhancer_blend changed 0.8 -> 0.6",
+    )

@@ -179,9 +179,9 @@ def pipeline_text(scenario: Scenario) -> str:
             lines.append(f"  {_value_param(step)}: {{type: {kind}, default: {default}}}")
         if step.condition:
             lines.append(f"  on_{step.name}: {{type: boolean, default: true}}")
-    lines += [
-        "inputs: {astronaut: astronaut.jpg, grace: grace.jpg, clip: clip.mp4}",
-    ]
+    if lines[-1] == "params:":
+        lines[-1] = "params: {}"
+    lines.append("inputs: {astronaut: astronaut.jpg, grace: grace.jpg, clip: clip.mp4}")
     if any(step.matrix for step in scenario.steps):
         lines.append("matrix: {age: [30, 70]}")
     lines.append("steps:")

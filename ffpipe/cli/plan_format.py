@@ -59,12 +59,21 @@ def stand_in_notes(
     from ffpipe.backends.models import stand_ins
 
     notes: dict[str, list[str]] = {}
+    # Matrix instances mostly share their models: each choice is looked up once.
+    seen: dict[tuple[str, str], str | None] = {}
     for node in graph.nodes:
         instance = pipeline.instances[node]
-        known = {k: v for k, v in instance.params.items() if not isinstance(v, Deferred)}
-        found = stand_ins(capabilities, instance.op, known)
-        if found:
-            notes[node] = ["stand-ins: " + ", ".join(str(stand_in) for stand_in in found)]
+        known = {
+            name: value
+            for name, value in instance.params.items()
+            if (name.endswith("_model") or name == "processors") and not isinstance(value, Deferred)
+        }
+        choice = (instance.op, repr(sorted(known.items())))
+        if choice not in seen:
+            found = stand_ins(capabilities, instance.op, known)
+            seen[choice] = ", ".join(map(str, found)) if found else None
+        if seen[choice] is not None:
+            notes[node] = [f"stand-ins: {seen[choice]}"]
     return notes
 
 
@@ -83,7 +92,7 @@ def parameter_notes(
     return notes
 
 
-def plan_notes(
+def display_notes(
     pipeline: LoadedPipeline, decisions: Mapping[str, Decision], *, remote: bool
 ) -> dict[str, list[str]]:
     """Instance id -> the planner's notes (fused or why not), and where async steps run."""
@@ -191,7 +200,7 @@ def full_plan(args: argparse.Namespace) -> str:
     finally:
         backend.close()
     status = {node: str(decision) for node, decision in decisions.items()}
-    notes = plan_notes(pipeline, decisions, remote=bool(args.server))
+    notes = display_notes(pipeline, decisions, remote=bool(args.server))
     for node, lines in substituted.items():
         notes.setdefault(node, []).extend(lines)
     if args.json:

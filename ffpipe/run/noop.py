@@ -15,6 +15,7 @@ pydantic models, numpy, OpenCV, dlib, PyAV or gradio.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -44,6 +45,7 @@ def signature(path: str | Path) -> list[int] | None:
     return [info.st_size, info.st_mtime_ns, info.st_ino]
 
 
+@functools.cache
 def _code_fingerprint() -> str:
     """ffpipe's own files by size and mtime: an edited engine (its version) changes it."""
     root = Path(__file__).resolve().parent.parent

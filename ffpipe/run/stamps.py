@@ -13,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ffpipe.run.planner import fused_into
 from ffpipe.run.records import run_record
 
 if TYPE_CHECKING:
@@ -94,7 +95,7 @@ def _as_cached(outcome: StepOutcome) -> StepOutcome:
     """How the next run, with nothing changed, will see a step that ran or was cached."""
     if outcome.status not in ("ran", "cached"):
         return outcome
-    reasons = (f"fused into {outcome.fused_into}",) if outcome.fused_into else ()
+    reasons = (fused_into(outcome.fused_into),) if outcome.fused_into else ()
     return replace(outcome, status="cached", reasons=reasons, duration=0.0, job_id=None)
 
 
