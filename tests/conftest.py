@@ -300,3 +300,27 @@ def clip20(tmp_path_factory: pytest.TempPathFactory, make_video: Callable[..., P
     """
     folder = tmp_path_factory.mktemp("clip20")
     return make_video(folder / "clip20.mp4", width=320, height=180, fps=5, seconds=20)
+
+
+AUTH_USERS = {"ada": "s3cret:with:colons", "grace": "cobol"}
+"""The users of :func:`auth_server`'s ``--auth-file`` (a password may hold colons)."""
+
+
+@pytest.fixture(scope="session")
+def auth_users() -> dict[str, str]:
+    """User name -> password of :func:`auth_server`."""
+    return dict(AUTH_USERS)
+
+
+@pytest.fixture(scope="session")
+def auth_server(
+    tmp_path_factory: pytest.TempPathFactory, start_server: Callable[..., ServerHandle]
+) -> Iterator[ServerHandle]:
+    """One ``ffpipe serve --auth-file`` (users :data:`AUTH_USERS`, two requests at once) for the
+    session, on the same terms as :func:`shared_server`."""
+    folder = tmp_path_factory.mktemp("auth-serve")
+    auth_file = folder / "users"
+    auth_file.write_text("".join(f"{user}:{password}\n" for user, password in AUTH_USERS.items()))
+    handle = start_server(folder, "--auth-file", str(auth_file), "--concurrency", "2")
+    yield handle
+    assert handle.stop() == 0, handle.log()[-3000:]

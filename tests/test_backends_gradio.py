@@ -28,13 +28,28 @@ def _sha(path: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, start_server) -> Iterator[ServerHandle]:
-    folder = tmp_path_factory.mktemp("backend")
-    auth_file = folder / "users"
-    auth_file.write_text(f"{USER}:{PASSWORD}\n")
-    handle = start_server(folder, "--auth-file", str(auth_file), "--concurrency", "2")
-    yield handle
-    assert handle.stop() == 0
+def server(auth_server: ServerHandle, auth_users: dict[str, str]) -> ServerHandle:
+    assert auth_users[USER] == PASSWORD, "the shared server's auth file has this user"
+    return auth_server
+
+
+@pytest.fixture(scope="module")
+def small_servers() -> list[ServerHandle]:
+    return []
+
+
+@pytest.fixture
+def small_server(
+    small_servers: list[ServerHandle], tmp_path_factory: pytest.TempPathFactory, start_server
+) -> ServerHandle:
+    """A server with room for one request running and one waiting, kept for the next test of
+    this module that asks for one; a test may stop it, and the next one gets a new one."""
+    running = [handle for handle in small_servers if handle.alive()]
+    if running:
+        return running[0]
+    folder = tmp_path_factory.mktemp("small")
+    small_servers.append(start_server(folder, "--concurrency", "1", "--queue-size", "1"))
+    return small_servers[-1]
 
 
 @pytest.fixture
@@ -148,19 +163,6 @@ def test_an_unreachable_server_is_transient(free_port) -> None:
         GradioBackend(f"http://127.0.0.1:{free_port()}/")
 
 
-def test_a_server_gone_mid_run_is_transient(tmp_path: Path, start_server) -> None:
-    handle = start_server(tmp_path)
-    backend = GradioBackend(handle.url)
-    try:
-        backend.run(StepRequest("detect", {"target_media": str(TARGET)}, tmp_path / "a"))
-        handle.stop()
-        with pytest.raises(TransientBackendError):
-            backend.run(StepRequest("detect", {"target_media": str(SOURCE)}, tmp_path / "b"))
-    finally:
-        handle.stop()
-        backend.close()
-
-
 def test_config_files_map_endpoints_and_credentials(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.delenv("FFPIPE_AUTH", raising=False)
     (tmp_path / "auth").write_text("# me\nada:pw:x\n")
@@ -187,10 +189,10 @@ def test_config_files_map_endpoints_and_credentials(tmp_path: Path, monkeypatch)
     assert ServerConfig.discover(tmp_path / "nowhere") == ServerConfig()
 
 
-def test_a_full_queue_is_transient(tmp_path: Path, start_server) -> None:
+def test_a_full_queue_is_transient(tmp_path: Path, small_server: ServerHandle) -> None:
     import threading
 
-    handle = start_server(tmp_path, "--concurrency", "1", "--queue-size", "1")
+    handle = small_server
     outcomes: list[str] = []
     lock = threading.Lock()
 
@@ -216,20 +218,32 @@ def test_a_full_queue_is_transient(tmp_path: Path, start_server) -> None:
         with lock:
             outcomes.append(outcome)
 
-    try:
-        threads = [threading.Thread(target=one, args=(index,)) for index in range(6)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=300)
-    finally:
-        handle.stop()
+    threads = [threading.Thread(target=one, args=(index,)) for index in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    assert handle.alive()
     assert len(outcomes) == 6
     assert "ok" in outcomes
     refused = [outcome for outcome in outcomes if outcome != "ok"]
     assert refused, "six concurrent swaps should overflow a queue of one"
     for outcome in refused:
         assert outcome.startswith("transient:") and "queue" in outcome.lower(), outcome
+
+
+# Runs after the full queue test: it stops the small server that test leaves running.
+def test_a_server_gone_mid_run_is_transient(tmp_path: Path, small_server: ServerHandle) -> None:
+    handle = small_server
+    backend = GradioBackend(handle.url)
+    try:
+        backend.run(StepRequest("detect", {"target_media": str(TARGET)}, tmp_path / "a"))
+        handle.stop()
+        with pytest.raises(TransientBackendError):
+            backend.run(StepRequest("detect", {"target_media": str(SOURCE)}, tmp_path / "b"))
+    finally:
+        handle.stop()
+        backend.close()
 
 
 def test_a_directory_artifact_arrives_as_a_directory(

@@ -6,6 +6,7 @@ Each module-scoped server is a real subprocess started with the builtin engine; 
 from __future__ import annotations
 
 import json
+import os
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -306,26 +307,26 @@ def test_twenty_concurrent_clients_succeed_or_get_queue_full(server: ServerHandl
     assert after_second < after_first * 1.25 + 50 * 2**20
 
 
-def test_a_busy_port_is_a_clear_cli_error(server: ServerHandle, tmp_path: Path) -> None:
-    import subprocess
-    import sys
+def test_a_busy_port_is_a_clear_cli_error(
+    server: ServerHandle,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from ffpipe.cli import main
 
-    finished = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ffpipe",
-            "serve",
-            "--port",
-            str(server.port),
-            "--data-dir",
-            str(tmp_path / "second"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert finished.returncode == 2
-    assert f"cannot listen on 127.0.0.1:{server.port}" in finished.stderr
-    assert "Traceback" not in finished.stderr
+    # In-process, as a CLI test should be: serve sets gradio's variables in os.environ, so they
+    # are put back after the test.
+    for name in (
+        "GRADIO_TEMP_DIR",
+        "GRADIO_ANALYTICS_ENABLED",
+        "HF_HUB_OFFLINE",
+        "GRADIO_SSR_MODE",
+    ):
+        monkeypatch.setenv(name, os.environ.get(name, ""))
+    code = main(["serve", "--port", str(server.port), "--data-dir", str(tmp_path / "second")])
+    errors = capsys.readouterr().err
+    assert code == 2
+    assert f"cannot listen on 127.0.0.1:{server.port}" in errors
+    assert "Traceback" not in errors
     assert server.alive()

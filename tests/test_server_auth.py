@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -54,13 +53,9 @@ def test_passwords_and_basic_headers_are_checked() -> None:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, start_server) -> Iterator[ServerHandle]:
-    folder = tmp_path_factory.mktemp("auth")
-    auth_file = folder / "users"
-    auth_file.write_text(f"{USER}:{PASSWORD}\n")
-    handle = start_server(folder, "--auth-file", str(auth_file))
-    yield handle
-    assert handle.stop() == 0
+def server(auth_server: ServerHandle, auth_users: dict[str, str]) -> ServerHandle:
+    assert auth_users[USER] == PASSWORD, "the shared server's auth file has this user"
+    return auth_server
 
 
 def test_the_right_credentials_run_the_catalog_example(server: ServerHandle) -> None:

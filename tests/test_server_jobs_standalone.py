@@ -143,7 +143,9 @@ def test_a_20_second_video_job_end_to_end_through_a_restart(
     data = tmp_path / "data"
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    params = {"output_video_resolution": "1280x720", "output_video_preset": "medium"}
+    # Upscaling 100 frames to 720p keeps the job running for seconds, long enough to be killed
+    # mid-way; the fastest preset keeps the two encodes (killed and complete) short.
+    params = {"output_video_resolution": "1280x720", "output_video_preset": "ultrafast"}
     shown: list[JobStatus] = []
     with hook_listener() as listener, JobsClient(url) as client:
         with job_server(data, port, engine="ffpipe.engine:BuiltinEngine") as first:

@@ -24,7 +24,9 @@ def test_a_20_second_video_job_survives_a_sigkill_of_ffpipe_serve(
     video = clip20
     data = tmp_path / "data"
     serve_args = ("--data-dir", str(data), "--allow-callback", "127.0.0.1")
-    params = {"output_video_resolution": "1280x720", "output_video_preset": "medium"}
+    # Upscaling 100 frames to 720p keeps the job running for seconds, long enough to be killed
+    # mid-way; the fastest preset keeps the two encodes (killed and complete) short.
+    params = {"output_video_resolution": "1280x720", "output_video_preset": "ultrafast"}
     shown: list[JobStatus] = []
     with hook_listener() as listener:
         first = start_server(tmp_path / "first", *serve_args)
