@@ -68,7 +68,7 @@ class FollowedFrames:
     def __init__(self, pipeline: FramePipeline) -> None:
         self.pipeline = pipeline
         self.counts = FrameCounts()
-        self._tracker = FaceTracker(pipeline.detect)
+        self._tracker = FaceTracker(pipeline.detect, pipeline.settings.face_detector_score)
         self._settings: Any = pipeline.settings
         self._chosen: int | None = None
         self._verdicts: dict[int, bool] = {}

@@ -130,9 +130,13 @@ class FramePipeline:
             with_embeddings=False,
         )
 
-    def detect(self, frame_rgb: np.ndarray) -> list[Face]:
-        """The faces of ``frame_rgb`` at the first step's detector settings (no embeddings)."""
-        return self._detect(frame_rgb, self.settings)
+    def detect(self, frame_rgb: np.ndarray, score: float | None = None) -> list[Face]:
+        """The faces of ``frame_rgb`` at the first step's detector settings (no embeddings);
+        ``score`` overrides its ``face_detector_score``."""
+        settings = self.settings
+        if score is not None:
+            settings = settings.model_copy(update={"face_detector_score": score})
+        return self._detect(frame_rgb, settings)
 
     def set_reference(self, frame_rgb: np.ndarray) -> None:
         """Take the reference face (``reference_face_position``) from ``frame_rgb``."""

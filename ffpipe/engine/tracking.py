@@ -39,8 +39,9 @@ import numpy as np
 from ffpipe.engine.faces import Face, refresh_landmarks
 from ffpipe.engine.smoothing import LandmarkFilter, apply_motion, face_scale
 
-Detector = Callable[[np.ndarray], list[Face]]
-"""Finds the faces of a whole RGB frame (the catalog's detector settings bound in)."""
+Detector = Callable[[np.ndarray, float], list[Face]]
+"""Finds the faces of a whole RGB frame scoring at least the given ``face_detector_score`` (the
+catalog's detector size bound in)."""
 
 REDETECT_EVERY = 8
 """Frames between whole-frame detections while faces are followed (new faces appear this late)."""
@@ -65,6 +66,13 @@ _CONFIRM_MARGIN = -0.5
 # Boxes overlapping at least this much (intersection over union) are the same face.
 _SAME_FACE_IOU = 0.3
 _DUPLICATE_IOU = 0.5
+# A followed face the flow lost is picked up again by a detection of a similar size (within this
+# factor) at most this many face sides per frame away from where it was last seen; the whole-frame
+# detector then accepts faces scoring up to _REACQUIRE_SCORE_DROP below the caller's score, for
+# faces already followed only.
+_REACQUIRE_SCALE = 1.6
+_REACQUIRE_REACH = 0.75
+_REACQUIRE_SCORE_DROP = 0.25
 # A landmark fit whose mean distance from the flowed landmarks exceeds this fraction of the
 # face's scale has lost the face.
 _FIT_TOLERANCE = 0.25
@@ -177,8 +185,10 @@ class _Measure:
 class FaceTracker:
     """Follows the faces of consecutive frames; call :meth:`step` with each frame in order."""
 
-    def __init__(self, detect: Detector) -> None:
+    def __init__(self, detect: Detector, score: float) -> None:
+        """``score``: the ``face_detector_score`` a face needs to start a track."""
         self._detect = detect
+        self._score = score
         self._tracks: list[Track] = []
         self._next_number = 0
         self._gray: Any = None
@@ -212,7 +222,8 @@ class FaceTracker:
         new: list[Track] = []
         if must_detect:
             self._since_detection = 0
-            new = self._match(self._detect(image_rgb), measures)
+            lenient = max(0.0, self._score - _REACQUIRE_SCORE_DROP) if self._tracks else self._score
+            new = self._match(self._detect(image_rgb, lenient), measures)
         return self._report(measures, new, time)
 
     def _measure(self, image_rgb: np.ndarray, track: Track, gray: Any) -> _Measure:
@@ -263,41 +274,36 @@ class FaceTracker:
         return motion.astype(np.float64)
 
     def _match(self, detections: list[Face], measures: list[_Measure]) -> list[Track]:
-        """Confirm followed faces with ``detections``; the rest start new tracks."""
+        """Confirm followed faces with ``detections`` (found at the lenient score); those at the
+        caller's score that confirm nothing start new tracks."""
         pairs = sorted(
             (
-                (
-                    iou(
-                        face.box,
-                        measure.track.box if measure.landmarks is None else _box_of(measure),
-                    ),
-                    number,
-                    slot,
-                )
+                (iou(face.box, _box_of(measure)), number, slot)
                 for number, face in enumerate(detections)
                 for slot, measure in enumerate(measures)
             ),
             key=lambda pair: (-pair[0], pair[1], pair[2]),
         )
-        used_faces: set[int] = set()
-        used_measures: set[int] = set()
+        unused = set(range(len(detections)))
+        waiting = set(range(len(measures)))
         for overlap, number, slot in pairs:
             if overlap < _SAME_FACE_IOU:
                 break
-            if number in used_faces or slot in used_measures:
-                continue
-            used_faces.add(number)
-            used_measures.add(slot)
-            measure, face = measures[slot], detections[number]
-            measure.track.score = face.score
-            if not measure.confirmed:
-                measure.landmarks, measure.confirmed = face.landmarks, True
-                measure.track.box_shape = BoxShape.of(face.landmarks, face.box)
-        new = []
-        for number, face in enumerate(detections):
-            if number not in used_faces:
-                new.append(self._start(face))
-        return new
+            if number in unused and slot in waiting:
+                unused.discard(number)
+                waiting.discard(slot)
+                _adopt(measures[slot], detections[number])
+        for number in sorted(unused, key=lambda number: -detections[number].score):
+            slot = _lost_track_near(detections[number], measures, waiting)
+            if slot is not None:
+                unused.discard(number)
+                waiting.discard(slot)
+                _adopt(measures[slot], detections[number])
+        return [
+            self._start(detections[number])
+            for number in sorted(unused)
+            if detections[number].score >= self._score
+        ]
 
     def _start(self, face: Face) -> Track:
         track = Track(
@@ -337,9 +343,44 @@ class FaceTracker:
 
 
 def _box_of(measure: _Measure) -> tuple[float, float, float, float]:
-    assert measure.landmarks is not None
+    """The measured face's box this frame, else where the track was last seen."""
+    if measure.landmarks is None:
+        return measure.track.box
     centre, side, _ = measure.track.box_shape.place(measure.landmarks)
     return _square(centre, side)
+
+
+def _adopt(measure: _Measure, face: Face) -> None:
+    """``face``, found by the detector, is this frame's measure of the track."""
+    measure.track.score = face.score
+    if not measure.confirmed:
+        measure.landmarks, measure.confirmed = face.landmarks, True
+        measure.track.box_shape = BoxShape.of(face.landmarks, face.box)
+
+
+def _lost_track_near(face: Face, measures: list[_Measure], waiting: set[int]) -> int | None:
+    """The unconfirmed track ``face`` most likely continues: of a similar size, and no further
+    from where the track was last seen than it could have moved since (``_REACQUIRE_REACH``
+    face sides per frame). Bridges frames where flow could not follow (a black frame, a cut)."""
+    left, top, right, bottom = face.box
+    centre, side = np.array([(left + right) / 2, (top + bottom) / 2]), float(right - left)
+    best: tuple[float, int] | None = None
+    for slot in sorted(waiting):
+        measure = measures[slot]
+        if measure.confirmed:
+            continue
+        track = measure.track
+        old_left, old_top, old_right, old_bottom = track.box
+        old_side = old_right - old_left
+        if not 1 / _REACQUIRE_SCALE <= side / max(old_side, 1.0) <= _REACQUIRE_SCALE:
+            continue
+        old_centre = np.array([(old_left + old_right) / 2, (old_top + old_bottom) / 2])
+        distance = float(np.linalg.norm(centre - old_centre)) / max(old_side, 1.0)
+        if distance <= _REACQUIRE_REACH * (track.unconfirmed + 1) and (
+            best is None or distance < best[0]
+        ):
+            best = (distance, slot)
+    return None if best is None else best[1]
 
 
 def _followed(track: Track, smoothed: np.ndarray, *, new: bool) -> FollowedFace:
