@@ -23,11 +23,12 @@ import numpy as np
 # Cutoff (Hz) at rest, its rise per face size per second of residual motion, and the cutoff of
 # the velocity estimate itself. Velocities are low-passed per point, so fit jitter (random in
 # direction) mostly cancels while a consistent movement (a mouth opening) keeps its speed; the
-# fastest tenth of the points sets the pace, so a movement of a few features is not averaged away.
-MIN_CUTOFF_HZ = 1.5
+# fastest twentieth of the points sets the pace, so a movement of a few features (the lips) is
+# not averaged away.
+MIN_CUTOFF_HZ = 1.0
 SPEED_GAIN = 5.0
 SPEED_CUTOFF_HZ = 1.0
-_FAST_POINTS_PERCENTILE = 90
+_FAST_POINTS_PERCENTILE = 95
 
 
 def _alpha(cutoff_hz: float, seconds: float) -> float:
