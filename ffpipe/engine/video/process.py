@@ -15,6 +15,10 @@
   ``temp_frame_format`` (``temp_frame_quality`` applies to jpg; png and bmp are lossless) into
   ``<output stem>_frames``, returned as ``files["frames"]`` and ``result["frames_dir"]``.
 - Result document: frames_in, frames_out, fps, resolution, encoder, preset, crf, audio, duration.
+- Frame functions: a plain :data:`FrameFn` is called per kept frame, on the workers of the memory
+  strategy. A :class:`FollowingFrameFn` (faces followed from frame to frame) also has a part that
+  sees every frame in order on the decoding side; only its second part runs on the workers, so its
+  output does not depend on their number.
 
 The output and the frames folder are written under temporary names and renamed at the end, so a
 failure anywhere (a damaged source, the frame function, cancellation) leaves nothing behind.
@@ -133,7 +137,8 @@ def process_video(
 ) -> EngineOutput:
     """Decode ``target``, apply ``frame_fn`` to each kept frame, and encode the result.
 
-    ``frame_fn=None`` is the identity (the ``video`` op). Exceptions raised by ``frame_fn``
+    ``frame_fn=None`` is the identity (the ``video`` op); a :class:`FollowingFrameFn` gets every
+    frame in order first (see the module's docstring). Exceptions raised by ``frame_fn``
     propagate unchanged and leave no output behind. ``before_commit`` runs once every frame is
     encoded and before the output takes its final name: raising there (say, because no frame
     showed a face) also discards the output.
