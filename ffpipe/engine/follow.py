@@ -33,7 +33,6 @@ class FrameCounts:
     frames_with_face: int = 0
     frames_with_selected_face: int = 0
     faces_found: int = 0
-    faces_selected: int = 0
     faces_processed: int = 0
     frames_processed: int = 0
 
@@ -83,7 +82,6 @@ class FollowedFrames:
         with self._lock:
             counts.frames += copies
             counts.faces_found += copies * len(followed)
-            counts.faces_selected += copies * len(selected)
             if followed:
                 counts.frames_with_face += copies
             if selected:
