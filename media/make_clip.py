@@ -26,7 +26,13 @@ def pan_zoom_frame(image: np.ndarray, t: float, width: int, height: int) -> np.n
     The crop keeps the output's aspect ratio and stays inside the image, so the face (in the
     upper-middle of both sample photos) stays in view while it grows.
     """
-    img_h, img_w = image.shape[:2]
+    warp = pan_zoom_warp(image.shape, t, width, height)
+    return cv2.warpAffine(image, warp, (width, height), flags=cv2.INTER_LINEAR)
+
+
+def pan_zoom_warp(shape: tuple[int, ...], t: float, width: int, height: int) -> np.ndarray:
+    """The 2x3 affine map from the photo (of ``shape``) to the frame at progress t."""
+    img_h, img_w = shape[:2]
     aspect = width / height
     full_w = min(img_w, img_h * aspect)
     crop_w = full_w * (1.0 - 0.2 * t)
@@ -35,8 +41,7 @@ def pan_zoom_frame(image: np.ndarray, t: float, width: int, height: int) -> np.n
     y0 = (img_h - crop_h) * 0.2
     src = np.float32([[x0, y0], [x0 + crop_w, y0], [x0, y0 + crop_h]])
     dst = np.float32([[0, 0], [width, 0], [0, height]])
-    warp = cv2.getAffineTransform(src, dst)
-    return cv2.warpAffine(image, warp, (width, height), flags=cv2.INTER_LINEAR)
+    return cv2.getAffineTransform(src, dst)
 
 
 def render_clip(

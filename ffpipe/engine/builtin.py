@@ -21,6 +21,7 @@ from ffpipe.engine.api import (
     UnsupportedError,
 )
 from ffpipe.engine.faces import Face, detect_faces
+from ffpipe.engine.follow import FollowedFrames
 from ffpipe.engine.frames import FramePipeline
 from ffpipe.engine.images import (
     MAX_PIXELS,
@@ -32,7 +33,7 @@ from ffpipe.engine.images import (
 )
 from ffpipe.media import is_video
 
-ENGINE_VERSION = "1.0.0"
+ENGINE_VERSION = "1.1.0"
 """Bumped whenever any output can change: the cache key includes it."""
 
 _IMAGE_OPS = ("detect", *FRAME_OPS, "process")
@@ -227,9 +228,13 @@ class BuiltinEngine(Engine):
             max_pixels=self.max_pixels,
             source_frame=self._video_source(params),
         )
-        output = process_video(target, pipeline, params, context)
+        frames = FollowedFrames(pipeline)
+        output = process_video(target, frames, params, context)
         result = dict(output.result)
-        result["faces_processed"] = pipeline.faces_processed
+        result.update(frames.counts.document())
+        warnings = frames.warnings()
+        if warnings:
+            result["warnings"] = warnings
         return EngineOutput(files=output.files, result=result)
 
     @staticmethod

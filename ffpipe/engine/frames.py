@@ -130,6 +130,14 @@ class FramePipeline:
             with_embeddings=False,
         )
 
+    def detect(self, frame_rgb: np.ndarray, score: float | None = None) -> list[Face]:
+        """The faces of ``frame_rgb`` at the first step's detector settings (no embeddings);
+        ``score`` overrides its ``face_detector_score``."""
+        settings = self.settings
+        if score is not None:
+            settings = settings.model_copy(update={"face_detector_score": score})
+        return self._detect(frame_rgb, settings)
+
     def set_reference(self, frame_rgb: np.ndarray) -> None:
         """Take the reference face (``reference_face_position``) from ``frame_rgb``."""
         faces = self._detect(frame_rgb, self.settings)
@@ -175,16 +183,22 @@ class FramePipeline:
         frames run concurrently, so that choice does not depend on timing).
         """
         faces = self._frame_faces(frame_rgb)
-        selected = self._select(frame_rgb, faces, index)
+        selected = self.select(frame_rgb, faces, index)
+        result, processed = self.process(frame_rgb, selected)
+        return result, FrameReport(faces_detected=len(faces), faces_processed=processed)
+
+    def process(self, frame_rgb: np.ndarray, faces: Sequence[Face]) -> tuple[np.ndarray, int]:
+        """Apply every op to ``faces`` (already selected); the frame and how many faces changed."""
         processed = 0
         result = frame_rgb
+        selected = list(faces)
         for number, (op, face_fn, params) in enumerate(self._stages):
             if number > 0:
                 selected = [refresh_landmarks(result, face) for face in selected]
             result, processed = self._run_stage(result, selected, op, face_fn, params)
         with self._lock:
             self.faces_processed += processed
-        return result, FrameReport(faces_detected=len(faces), faces_processed=processed)
+        return result, processed
 
     def _frame_faces(self, frame_rgb: np.ndarray) -> list[Face]:
         with self._lock:
@@ -193,7 +207,8 @@ class FramePipeline:
             return reference.faces
         return self._detect(frame_rgb, self.settings)
 
-    def _select(self, frame_rgb: np.ndarray, faces: list[Face], index: int) -> list[Face]:
+    def select(self, frame_rgb: np.ndarray, faces: list[Face], index: int) -> list[Face]:
+        """The faces the ops process: ``target_face_index``, else those like the reference."""
         settings = self.settings
         if not faces:
             if self.require_faces:

@@ -15,6 +15,10 @@
   ``temp_frame_format`` (``temp_frame_quality`` applies to jpg; png and bmp are lossless) into
   ``<output stem>_frames``, returned as ``files["frames"]`` and ``result["frames_dir"]``.
 - Result document: frames_in, frames_out, fps, resolution, encoder, preset, crf, audio, duration.
+- Frame functions: a plain :data:`FrameFn` is called per kept frame, on the workers of the memory
+  strategy. A :class:`FollowingFrameFn` (faces followed from frame to frame) also has a part that
+  sees every frame in order on the decoding side; only its second part runs on the workers, so its
+  output does not depend on their number.
 
 The output and the frames folder are written under temporary names and renamed at the end, so a
 failure anywhere (a damaged source, the frame function, cancellation) leaves nothing behind.
@@ -22,12 +26,12 @@ failure anywhere (a damaged source, the frame function, cancellation) leaves not
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, closing, nullcontext
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import av
 import cv2
@@ -53,6 +57,24 @@ from ffpipe.engine.video.timeline import Slot
 
 FrameFn = Callable[[np.ndarray, int], np.ndarray]
 """Called with an RGB uint8 frame (H, W, 3) and its 0-based index in the source video."""
+
+
+@runtime_checkable
+class FollowingFrameFn(Protocol):
+    """A frame function with a part that must see the frames in order (following faces).
+
+    ``follow`` is called once per kept source frame, in order, on one thread (the decoding side);
+    the frame is then processed by ``__call__``, on whatever worker the memory strategy gives it,
+    with what ``follow`` returned. Only ``__call__`` runs in parallel.
+    """
+
+    def follow(self, image: np.ndarray, index: int, time: float, copies: int) -> Any:
+        """Look at frame ``index`` (at ``time`` seconds, shown ``copies`` times)."""
+        ...
+
+    def __call__(self, image: np.ndarray, index: int, followed: Any) -> np.ndarray:
+        """The processed frame."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -107,7 +129,7 @@ def output_name(target: Path, output_path: str | None, encoder: str) -> str:
 
 def process_video(
     target: Path,
-    frame_fn: FrameFn | None,
+    frame_fn: FrameFn | FollowingFrameFn | None,
     params: CatalogModel,
     context: RunContext,
     *,
@@ -115,7 +137,8 @@ def process_video(
 ) -> EngineOutput:
     """Decode ``target``, apply ``frame_fn`` to each kept frame, and encode the result.
 
-    ``frame_fn=None`` is the identity (the ``video`` op). Exceptions raised by ``frame_fn``
+    ``frame_fn=None`` is the identity (the ``video`` op); a :class:`FollowingFrameFn` gets every
+    frame in order first (see the module's docstring). Exceptions raised by ``frame_fn``
     propagate unchanged and leave no output behind. ``before_commit`` runs once every frame is
     encoded and before the output takes its final name: raising there (say, because no frame
     showed a face) also discards the output.
@@ -197,13 +220,22 @@ class _Encoder:
             return
         self.audio = AudioCarrier(target, self.output, codec)
 
-    def run(self, frame_fn: FrameFn | None, settings: VideoSettings, context: RunContext) -> None:
+    def run(
+        self,
+        frame_fn: FrameFn | FollowingFrameFn | None,
+        settings: VideoSettings,
+        context: RunContext,
+    ) -> None:
         width, height = self.size
 
-        def work(slot: Slot[av.VideoFrame]) -> Slot[np.ndarray]:
-            image = slot.payload.to_ndarray(format="rgb24")
-            if frame_fn is not None:
-                image = _checked(frame_fn(image, slot.index), slot.index)
+        def work(slot: Slot[Any]) -> Slot[np.ndarray]:
+            if isinstance(frame_fn, FollowingFrameFn):
+                image, followed = slot.payload
+                image = _checked(frame_fn(image, slot.index, followed), slot.index)
+            else:
+                image = slot.payload.to_ndarray(format="rgb24")
+                if frame_fn is not None:
+                    image = _checked(frame_fn(image, slot.index), slot.index)
             if image.shape[:2] != (height, width):
                 shrink = image.shape[0] * image.shape[1] > width * height
                 method = cv2.INTER_AREA if shrink else cv2.INTER_CUBIC
@@ -211,7 +243,10 @@ class _Encoder:
             return replace(slot, payload=image)
 
         progress = FrameProgress(context, self.plan.expected_output)
-        frames = map_frames(work, self.plan.slots(), settings.strategy, settings.workers)
+        slots: Iterator[Slot[Any]] = self.plan.slots()
+        if isinstance(frame_fn, FollowingFrameFn):
+            slots = _followed(slots, frame_fn)
+        frames = map_frames(work, slots, settings.strategy, settings.workers)
         # Closing joins the decoder and worker threads before the source is closed, on failure too.
         with closing(frames):
             for done in frames:
@@ -246,6 +281,17 @@ class _Encoder:
         self.frames_out += 1
         if self.audio is not None:
             self.audio.feed_until(self.frames_out * self.time_base)
+
+
+def _followed(
+    slots: Iterator[Slot[av.VideoFrame]], frame_fn: FollowingFrameFn
+) -> Iterator[Slot[tuple[np.ndarray, Any]]]:
+    """The slots as RGB frames with what ``frame_fn.follow`` made of each, in order."""
+    with closing(slots):  # type: ignore[type-var]
+        for slot in slots:
+            image = slot.payload.to_ndarray(format="rgb24")
+            followed = frame_fn.follow(image, slot.index, float(slot.time), slot.repeat)
+            yield replace(slot, payload=(image, followed))
 
 
 def _checked(image: Any, index: int) -> np.ndarray:

@@ -1,0 +1,151 @@
+"""The frame function of a face op on a video: faces followed in frame order, ops on any worker.
+
+Which faces a video op processes is decided per track, not per frame (see
+:mod:`ffpipe.engine.tracking`), so the choice holds through the clip:
+
+- ``target_face_index``: when no face is chosen yet (or the chosen one is no longer followed), the
+  face at that index, left to right, of the current frame is chosen, and followed from then on.
+- otherwise, the reference face: each track is compared with it once, on the frame where the
+  track starts (``reference_face_distance``), and keeps that verdict.
+
+It also counts what happened, per output frame (a frame shown twice counts twice), for the result
+document, and words a warning for every frame that kept its original face.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ffpipe.engine.faces import Face
+from ffpipe.engine.frames import FramePipeline
+from ffpipe.engine.tracking import FaceTracker, FollowedFace
+
+
+@dataclass
+class FrameCounts:
+    """Output frames and faces, tallied as frames are followed and processed."""
+
+    frames: int = 0
+    frames_with_face: int = 0
+    frames_with_selected_face: int = 0
+    faces_found: int = 0
+    faces_processed: int = 0
+    frames_processed: int = 0
+
+    def document(self) -> dict[str, int]:
+        """The counts for the op's result document."""
+        return {
+            "frames_with_face": self.frames_with_face,
+            "frames_without_face": self.frames - self.frames_with_face,
+            "frames_processed": self.frames_processed,
+            "faces_found": self.faces_found,
+            "faces_processed": self.faces_processed,
+        }
+
+
+@dataclass(frozen=True)
+class FrameFaces:
+    """What :meth:`FollowedFrames.follow` decided for one frame."""
+
+    faces: list[Face]
+    """The faces to process, smoothed landmarks."""
+    copies: int
+    """How many output frames show this frame."""
+
+
+class FollowedFrames:
+    """Follows faces through a video's frames and applies a :class:`FramePipeline` to them.
+
+    ``follow`` must see every kept frame once, in order, on one thread; ``__call__`` may then run
+    on any thread, in any order, with what ``follow`` returned for that frame.
+    """
+
+    def __init__(self, pipeline: FramePipeline) -> None:
+        self.pipeline = pipeline
+        self.counts = FrameCounts()
+        self._tracker = FaceTracker(pipeline.detect, pipeline.settings.face_detector_score)
+        self._settings: Any = pipeline.settings
+        self._chosen: int | None = None
+        self._verdicts: dict[int, bool] = {}
+        self._lock = threading.Lock()
+
+    def follow(self, image: np.ndarray, index: int, time: float, copies: int) -> FrameFaces:
+        """The faces to process in frame ``index`` (shown at ``time`` seconds, ``copies`` times
+        in the output)."""
+        followed = self._tracker.step(image, time)
+        selected = self._select(image, followed, index)
+        counts = self.counts
+        with self._lock:
+            counts.frames += copies
+            counts.faces_found += copies * len(followed)
+            if followed:
+                counts.frames_with_face += copies
+            if selected:
+                counts.frames_with_selected_face += copies
+        return FrameFaces(selected, copies)
+
+    def __call__(self, image: np.ndarray, index: int, chosen: FrameFaces) -> np.ndarray:
+        """Frame ``index`` with the ops applied to the faces :meth:`follow` chose for it."""
+        if not chosen.faces:
+            return image
+        result, processed = self.pipeline.process(image, chosen.faces)
+        with self._lock:
+            self.counts.faces_processed += chosen.copies * processed
+            if processed:
+                self.counts.frames_processed += chosen.copies
+        return result
+
+    def _select(self, image: np.ndarray, followed: list[FollowedFace], index: int) -> list[Face]:
+        if not followed:
+            return []
+        if self._settings.target_face_index is not None:
+            return self._by_index(followed)
+        for face in followed:
+            if face.track not in self._verdicts:
+                chosen = self.pipeline.select(image, [face.measured], index)
+                self._verdicts[face.track] = bool(chosen)
+        alive = self._tracker.alive
+        self._verdicts = {track: v for track, v in self._verdicts.items() if track in alive}
+        return [face.face for face in followed if self._verdicts[face.track]]
+
+    def _by_index(self, followed: list[FollowedFace]) -> list[Face]:
+        if self._chosen not in self._tracker.alive:
+            self._chosen = None
+        position = self._settings.target_face_index
+        if self._chosen is None and len(followed) > position:
+            self._chosen = followed[position].track
+        return [face.face for face in followed if face.track == self._chosen]
+
+    def warnings(self) -> list[str]:
+        """One line per shortfall: frames without a face, frames whose faces were all left out."""
+        counts = self.counts
+        lines = []
+        missing = counts.frames - counts.frames_with_face
+        if missing:
+            lines.append(f"{missing} of {counts.frames} frames had no face")
+        unselected = counts.frames_with_face - counts.frames_with_selected_face
+        if unselected:
+            lines.append(
+                f"{unselected} of {counts.frames} frames showed a face but none was selected "
+                f"({self._selection_rule()})"
+            )
+        unprocessed = counts.frames_with_selected_face - counts.frames_processed
+        if unprocessed:
+            lines.append(
+                f"{unprocessed} of {counts.frames} frames had a selected face that no op changed "
+                "(its mask was empty)"
+            )
+        return lines
+
+    def _selection_rule(self) -> str:
+        settings = self._settings
+        if settings.target_face_index is not None:
+            return f"no face at target_face_index {settings.target_face_index}"
+        return (
+            "no face resembled the reference face within reference_face_distance "
+            f"{settings.reference_face_distance:g}"
+        )
