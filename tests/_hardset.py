@@ -323,19 +323,20 @@ def hard_set() -> tuple[HardCase, ...]:
     """The whole set, generated once per process (read-only arrays)."""
     rng = np.random.default_rng(SEED)
     cases: list[HardCase] = []
-    for number, size in enumerate(((1600, 1200), (1920, 1080), (1280, 960))):
+    for number, size in enumerate(((1600, 1200), (1920, 1080), (1280, 960), (1000, 1500))):
         sides = rng.uniform(20, 34, size=3)
         cases.append(_scatter(rng, f"small_faces_{number}", "small", size, sides))
     cases += [collage(rng, count) for count in range(2, 9)]
     cases.append(group_photo(rng))
     cases.append(side_by_side(rng))
-    for number, angles in enumerate(((-10, 20), (15, -25), (30, -30), (-20, 10))):
+    tilts = ((-10, 20), (15, -25), (30, -30), (-20, 10), (25, 12), (-30, -15))
+    for number, angles in enumerate(tilts):
         sides = rng.uniform(60, 110, size=2)
         size = (int(rng.integers(900, 1400)), int(rng.integers(700, 1000)))
         cases.append(_scatter(rng, f"rotated_{number}", "rotated", size, sides, angles=angles))
     for kind in ("dark", "bright", "blur", "occluded"):
-        for number in range(3):
-            sides = rng.uniform(40, 110, size=2)
+        for number in range(4):
+            sides = rng.uniform(30, 110, size=2)
             size = (int(rng.integers(900, 1400)), int(rng.integers(700, 1000)))
             base = _scatter(rng, f"{kind}_{number}", kind, size, sides)
             cases.append(_degrade(base, kind, rng))

@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,10 @@ class FrameReport:
 
     faces_detected: int
     faces_processed: int
+    faces: tuple[Face, ...] = field(default=(), compare=False)
+    """The faces detected, left to right."""
+    chosen: tuple[Face, ...] = field(default=(), compare=False)
+    """The faces selected for processing, as detected."""
 
 
 @dataclass(frozen=True)
@@ -176,6 +180,7 @@ class FramePipeline:
         """
         faces = self._frame_faces(frame_rgb)
         selected = self._select(frame_rgb, faces, index)
+        chosen = tuple(selected)
         processed = 0
         result = frame_rgb
         for number, (op, face_fn, params) in enumerate(self._stages):
@@ -184,7 +189,8 @@ class FramePipeline:
             result, processed = self._run_stage(result, selected, op, face_fn, params)
         with self._lock:
             self.faces_processed += processed
-        return result, FrameReport(faces_detected=len(faces), faces_processed=processed)
+        report = FrameReport(len(faces), processed, faces=tuple(faces), chosen=chosen)
+        return result, report
 
     def _frame_faces(self, frame_rgb: np.ndarray) -> list[Face]:
         with self._lock:
