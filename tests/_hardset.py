@@ -47,11 +47,13 @@ class HardCase:
     """Placed face boxes (left, top, right, bottom) in image pixels, left to right."""
     people: tuple[str, ...] = field(default=())
     """Who each face is ("astronaut" or "grace"), in the order of ``faces``."""
+    tilts: tuple[float, ...] = field(default=())
+    """How far each head is turned (degrees, counter-clockwise), in the order of ``faces``."""
 
     @property
     def clean(self) -> bool:
         """Sharp, well exposed, unoccluded, upright faces: every one must be found."""
-        return self.kind in ("small", "collage", "group", "side_by_side")
+        return self.kind in ("collage", "group", "side_by_side")
 
 
 @cache
@@ -202,7 +204,7 @@ def _scatter(
     scale = _scale_to_detector(width, height)
     canvas = _background(rng, height, width)
     taken: list[Box] = []
-    placed: list[tuple[Box, str]] = []
+    placed: list[tuple[Box, str, float]] = []
     for number, side_at_detector in enumerate(sorted(sides_at_detector, reverse=True)):
         side = side_at_detector * scale
         spot = _free_spot(rng, taken, width, height, side)
@@ -212,18 +214,21 @@ def _scatter(
         taken.append((spot[0] - margin, spot[1] - margin, spot[0] + margin, spot[1] + margin))
         person = str(rng.choice(list(_PORTRAITS)))
         angle = 0.0 if angles is None else float(angles[number % len(angles)])
-        placed.append((_place(rng, canvas, person, side, spot, angle=angle), person))
+        placed.append((_place(rng, canvas, person, side, spot, angle=angle), person, angle))
     return _case(name, kind, canvas, placed)
 
 
-def _case(name: str, kind: str, canvas: np.ndarray, placed: list[tuple[Box, str]]) -> HardCase:
+def _case(
+    name: str, kind: str, canvas: np.ndarray, placed: list[tuple[Box, str, float]]
+) -> HardCase:
     placed.sort(key=lambda item: (item[0][0], item[0][1]))
     return HardCase(
         name=name,
         kind=kind,
         image=canvas,
-        faces=tuple(box for box, _ in placed),
-        people=tuple(person for _, person in placed),
+        faces=tuple(box for box, _, _ in placed),
+        people=tuple(person for _, person, _ in placed),
+        tilts=tuple(angle for _, _, angle in placed),
     )
 
 
@@ -248,7 +253,7 @@ def collage(rng: np.random.Generator, count: int) -> HardCase:
             row * cell_height + side * _HEAD_SPAN / 2 + rng.uniform(0, free_y),
         )
         person = str(rng.choice(list(_PORTRAITS)))
-        placed.append((_place(rng, canvas, person, side, spot), person))
+        placed.append((_place(rng, canvas, person, side, spot), person, 0.0))
     return _case(f"collage_{count}", "collage", canvas, placed)
 
 
@@ -263,7 +268,7 @@ def group_photo(rng: np.random.Generator) -> HardCase:
             side = rng.uniform(92, 108)
             spot = (x + rng.uniform(-30, 30), row_y + rng.uniform(-20, 20))
             person = str(rng.choice(list(_PORTRAITS)))
-            placed.append((_place(rng, canvas, person, side, spot), person))
+            placed.append((_place(rng, canvas, person, side, spot), person, 0.0))
     return _case("group_1280x886", "group", canvas, placed)
 
 
@@ -272,8 +277,8 @@ def side_by_side(rng: np.random.Generator) -> HardCase:
     width, height = 1200, 800
     canvas = _background(rng, height, width)
     placed = [
-        (_place(rng, canvas, "astronaut", 190.0, (330.0, 380.0)), "astronaut"),
-        (_place(rng, canvas, "grace", 230.0, (860.0, 400.0)), "grace"),
+        (_place(rng, canvas, "astronaut", 190.0, (330.0, 380.0)), "astronaut", 0.0),
+        (_place(rng, canvas, "grace", 230.0, (860.0, 400.0)), "grace", 0.0),
     ]
     return _case("side_by_side", "side_by_side", canvas, placed)
 
@@ -315,6 +320,7 @@ def _degrade(case: HardCase, kind: str, rng: np.random.Generator) -> HardCase:
         image=pixels,
         faces=case.faces,
         people=case.people,
+        tilts=case.tilts,
     )
 
 
