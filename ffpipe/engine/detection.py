@@ -2,13 +2,13 @@
 
 dlib's frontal detector slides an 80x80 window over a pyramid that only shrinks the image, so on
 its own it misses faces smaller than about 70 px. A neural detector at the catalog's 640x640
-finds faces down to about 20 px, so the search here runs in two passes on the image brought to
-``detector_size`` (its working size):
+finds faces down to about 20 px, so the search here runs in two passes on the image shrunk to
+fit ``detector_size`` (its working size; a smaller image is not enlarged):
 
-1. The whole working image, upsampled twice (dlib's own ``upsample_num_times=1``): faces from
-   about 35 px up, each at its best pyramid level.
+1. The whole working image, upsampled to twice its size (dlib's ``upsample_num_times=1``):
+   faces from about 35 px up, each at its best pyramid level.
 2. Weak candidates of that pass at its finest level (where faces of 20-35 px show up, too small
-   for the window to score them well) are looked at again in a crop upsampled four times, where
+   for the window to score them well) are looked at again in a crop enlarged four times, where
    such a face fills the window. At most :data:`MAX_PROPOSALS` crops, strongest first, so the
    cost stays bounded on cluttered images.
 
@@ -118,10 +118,7 @@ def find_faces(
         for angle in angles:
             found += _search_rotated(gray, threshold, angle)
         found = _suppress(found)
-    return [
-        Detection(tuple(value / scale for value in item.box), item.margin, item.angle)  # type: ignore[arg-type]
-        for item in found
-    ]
+    return [_scaled(item, 0.0, 0.0, scale) for item in found]
 
 
 def _search(gray: np.ndarray, threshold: float) -> list[Detection]:
@@ -135,12 +132,11 @@ def _search(gray: np.ndarray, threshold: float) -> list[Detection]:
         and not any(_overlaps(item.box, face.box) for face in accepted)
     ]
     for proposal in _suppress(proposals)[:MAX_PROPOSALS]:
-        accepted += [item for item in _look_closer(gray, proposal, threshold)]
+        accepted += _look_closer(gray, proposal, threshold)
     return _suppress(accepted)
 
 
 def _look_closer(gray: np.ndarray, proposal: Detection, threshold: float) -> list[Detection]:
-
     left, top, right, bottom = proposal.box
     half = _side(proposal.box) * _CROP_SPAN / 2
     cx, cy = (left + right) / 2, (top + bottom) / 2
@@ -149,8 +145,8 @@ def _look_closer(gray: np.ndarray, proposal: Detection, threshold: float) -> lis
     crop = gray[y0:y1, x0:x1]
     if crop.size == 0:
         return []
-    found = _scaled(_run(_zoom(crop, _FINE_FACTOR), threshold), x0, y0, _FINE_FACTOR)
-    return [item for item in found if item.margin >= threshold]
+    found = _run(_zoom(crop, _FINE_FACTOR), threshold)
+    return [_scaled(item, x0, y0, _FINE_FACTOR) for item in found if item.margin >= threshold]
 
 
 def _zoom(gray: np.ndarray, factor: float) -> np.ndarray:
@@ -159,20 +155,11 @@ def _zoom(gray: np.ndarray, factor: float) -> np.ndarray:
     return cv2.resize(gray, None, fx=factor, fy=factor, interpolation=cv2.INTER_LINEAR)
 
 
-def _scaled(found: list[Detection], x0: float, y0: float, factor: float) -> list[Detection]:
-    """Detections in a zoomed crop, moved back into the image the crop was cut from."""
-    return [
-        Detection(
-            (
-                x0 + item.box[0] / factor,
-                y0 + item.box[1] / factor,
-                x0 + item.box[2] / factor,
-                y0 + item.box[3] / factor,
-            ),
-            item.margin,
-        )
-        for item in found
-    ]
+def _scaled(item: Detection, x0: float, y0: float, factor: float) -> Detection:
+    """A detection in a crop cut at (x0, y0) and zoomed by ``factor``, in the image's pixels."""
+    left, top, right, bottom = item.box
+    box = (x0 + left / factor, y0 + top / factor, x0 + right / factor, y0 + bottom / factor)
+    return Detection(box, item.margin, item.angle)
 
 
 def _run(gray: np.ndarray, threshold: float, *, upsample: int = 0) -> list[Detection]:
