@@ -20,9 +20,9 @@ from ffpipe.engine.api import (
     RunContext,
     UnsupportedError,
 )
-from ffpipe.engine.faces import Face, detect_faces
+from ffpipe.engine.faces import Face, detect_faces, with_embedding
 from ffpipe.engine.follow import FollowedFrames
-from ffpipe.engine.frames import FramePipeline
+from ffpipe.engine.frames import FramePipeline, FrameReport
 from ffpipe.engine.images import (
     MAX_PIXELS,
     compose,
@@ -31,6 +31,7 @@ from ffpipe.engine.images import (
     resize_to,
     write_image,
 )
+from ffpipe.engine.selection import Choice, index_choice, reference_choice
 from ffpipe.media import is_video
 
 ENGINE_VERSION = "1.1.0"
@@ -140,6 +141,8 @@ class BuiltinEngine(Engine):
         result: dict[str, Any] = {
             "faces": documents,
             "face_count": len(faces),
+            "faces_found": len(faces),
+            "faces_processed": len(faces),
             "width": width,
             "height": height,
         }
@@ -181,15 +184,21 @@ class BuiltinEngine(Engine):
         context.out_dir.mkdir(parents=True, exist_ok=True)
         write_image(destination, pixels, fmt, params.output_image_quality)
         context.report(1.0, "done")
+        choice = _choice(image.rgb, report, params, label)
         result: dict[str, Any] = {
+            "faces_found": report.faces_detected,
             "faces_detected": report.faces_detected,
             "faces_processed": report.faces_processed,
+            "selection": choice.document(),
             "width": int(pixels.shape[1]),
             "height": int(pixels.shape[0]),
             "format": fmt,
         }
+        warnings = list(choice.warnings)
         if image.has_alpha and pixels.ndim == 3 and pixels.shape[2] == 3:
-            result["warnings"] = [f"{fmt} cannot store transparency: the alpha channel was dropped"]
+            warnings.append(f"{fmt} cannot store transparency: the alpha channel was dropped")
+        if warnings:
+            result["warnings"] = warnings
         return EngineOutput(files={"output": destination}, result=result)
 
     def _video_source(self, params: Any) -> np.ndarray | None:
@@ -246,6 +255,23 @@ class BuiltinEngine(Engine):
         if op == "extract_frames":
             return video.extract_frames(target, params, context)
         return video.process_video(target, None, params, context)
+
+
+def _choice(image_rgb: np.ndarray, report: FrameReport, params: Any, media: str) -> Choice:
+    """Which faces of the image were taken, with a warning when several could have been."""
+    if params.target_face_index is not None:
+        return index_choice(report.faces, report.chosen, params.target_face_index, media=media)
+    faces = list(report.faces)
+    if len(faces) > 1:
+        # Embeddings were computed while selecting but not kept; the choice needs them again.
+        faces = [with_embedding(image_rgb, face) for face in faces]
+    return reference_choice(
+        faces,
+        report.chosen,
+        params.reference_face_position,
+        params.reference_face_distance,
+        media=media,
+    )
 
 
 def _face_ops(op: str, params: Any) -> list[str]:

@@ -3,23 +3,17 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ffpipe.engine.models import HOG_DETECTOR, LANDMARKER, RECOGNIZER, model
+from ffpipe.engine.detection import RETRY_ANGLES, Detection, find_faces, margin_to_score
+from ffpipe.engine.models import LANDMARKER, RECOGNIZER, model
 
 # dlib's models are not documented as thread-safe; one call at a time each.
-_DETECT_LOCK = threading.Lock()
 _SHAPE_LOCK = threading.Lock()
 _EMBED_LOCK = threading.Lock()
-
-# The HOG detector's raw score is an SVM margin, about -1 (weak) to 3 (strong) on portraits. The
-# catalog's 0.0-1.0 threshold maps linearly onto margins -1.0..3.0, so 0.25 accepts everything the
-# detector proposes at margin 0, its own default, and the default 0.5 asks for margin 1.0: the
-# sample portraits score 1.2-1.6 there, the astronaut's mission patch about -0.1.
-_MARGIN_LOW = -1.0
-_MARGIN_HIGH = 3.0
 
 # How far above the eyebrows the forehead is taken to reach, as a fraction of brow-to-chin height.
 _FOREHEAD_RISE = 0.18
@@ -38,26 +32,14 @@ class Face:
     embedding: np.ndarray | None
     """(128,) float64 identity descriptor; same person: distance below about 0.6. ``None`` when
     detected with ``with_embeddings=False`` (see :func:`with_embedding`)."""
+    angle: float = 0.0
+    """Rotation (degrees, counter-clockwise) under which the detector found the face upright: 0.0
+    unless it was found only by the rotated retry."""
 
     @property
     def center(self) -> tuple[float, float]:
         left, top, right, bottom = self.box
         return (left + right) / 2.0, (top + bottom) / 2.0
-
-
-def score_to_margin(score: float) -> float:
-    """The detector margin that the catalog's ``face_detector_score`` stands for."""
-    return _MARGIN_LOW + score * (_MARGIN_HIGH - _MARGIN_LOW)
-
-
-def margin_to_score(margin: float) -> float:
-    """Inverse of :func:`score_to_margin`, clipped to 0.0-1.0."""
-    return float(np.clip((margin - _MARGIN_LOW) / (_MARGIN_HIGH - _MARGIN_LOW), 0.0, 1.0))
-
-
-def working_scale(shape: tuple[int, ...], detector_size: int) -> float:
-    """Factor that brings the image's longest side to ``detector_size`` (up or down)."""
-    return detector_size / float(max(shape[0], shape[1]))
 
 
 def detect_faces(
@@ -66,54 +48,65 @@ def detect_faces(
     score: float = 0.5,
     detector_size: int = 640,
     with_embeddings: bool = True,
+    retry_angles: Sequence[Sequence[float]] = RETRY_ANGLES,
 ) -> list[Face]:
     """Faces of an 8-bit RGB image, ordered left to right (then top to bottom).
 
-    The image is resized so its longest side is ``detector_size`` for detection (the catalog's
-    ``face_detector_size``: larger finds smaller faces, slower); landmarks and embeddings are
-    computed at full resolution. Embeddings cost about 80 ms per face, so callers that do not
-    compare identities can skip them.
+    Detection (see :mod:`ffpipe.engine.detection`) works on the image resized so its longest
+    side is ``detector_size`` (the catalog's ``face_detector_size``), scanning an upsampled
+    pyramid so faces down to about 20 px at that size are found, and retrying rotated by
+    ``retry_angles`` when none is. Landmarks and embeddings are computed at full resolution.
+    Embeddings cost about 80 ms per face, so callers that do not compare identities can skip
+    them.
     """
-    import cv2
-    import dlib
-
-    scale = working_scale(image_rgb.shape, detector_size)
-    small = image_rgb
-    if scale != 1.0:
-        size = (
-            max(1, round(image_rgb.shape[1] * scale)),
-            max(1, round(image_rgb.shape[0] * scale)),
-        )
-        interpolation = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_LINEAR
-        small = cv2.resize(image_rgb, size, interpolation=interpolation)
-    threshold = score_to_margin(score)
-    with _DETECT_LOCK:
-        rects, margins, _ = model(HOG_DETECTOR).run(small, 0, min(threshold, _MARGIN_LOW))
-    faces = []
-    for rect, margin in zip(rects, margins, strict=True):
-        if margin < threshold:
-            continue
-        box = dlib.rectangle(
-            round(rect.left() / scale),
-            round(rect.top() / scale),
-            round(rect.right() / scale),
-            round(rect.bottom() / scale),
-        )
-        faces.append(_describe(image_rgb, box, margin, with_embeddings))
+    found = find_faces(
+        image_rgb, score=score, detector_size=detector_size, retry_angles=retry_angles
+    )
+    faces = [_describe(image_rgb, item, with_embeddings) for item in found]
     return sorted(faces, key=lambda face: (face.box[0], face.box[1]))
 
 
-def _describe(image_rgb: np.ndarray, box: object, margin: float, with_embeddings: bool) -> Face:
-    with _SHAPE_LOCK:
-        shape = model(LANDMARKER)(image_rgb, box)
-    landmarks = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
-    embedding = _embed(image_rgb, shape) if with_embeddings else None
-    return Face(
-        box=(box.left(), box.top(), box.right(), box.bottom()),
-        score=margin_to_score(margin),
+def _describe(image_rgb: np.ndarray, found: Detection, with_embeddings: bool) -> Face:
+    box = tuple(round(value) for value in found.box)
+    landmarks = _landmarks(image_rgb, box, found.angle)
+    face = Face(
+        box=box,  # type: ignore[arg-type]
+        score=margin_to_score(found.margin),
         landmarks=landmarks,
-        embedding=embedding,
+        embedding=None,
+        angle=found.angle,
     )
+    return with_embedding(image_rgb, face) if with_embeddings else face
+
+
+def _landmarks(image_rgb: np.ndarray, box: tuple[int, ...], angle: float) -> np.ndarray:
+    """The 68 points of the face in ``box``; a tilted face is turned upright for the predictor
+    (which expects one) and its points turned back."""
+    import cv2
+    import dlib
+
+    if not angle:
+        with _SHAPE_LOCK:
+            shape = model(LANDMARKER)(image_rgb, dlib.rectangle(*box))
+        return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
+    left, top, right, bottom = box
+    cx, cy = (left + right) / 2, (top + bottom) / 2
+    half = round(max(right - left, bottom - top) * 1.5)
+    turn = cv2.getRotationMatrix2D((cx, cy), angle, 1.0)
+    turn[0, 2] += half - cx
+    turn[1, 2] += half - cy
+    upright = cv2.warpAffine(image_rgb, turn, (2 * half, 2 * half), flags=cv2.INTER_LINEAR)
+    inner = dlib.rectangle(
+        round(half - (cx - left)),
+        round(half - (cy - top)),
+        round(half + (right - cx)),
+        round(half + (bottom - cy)),
+    )
+    with _SHAPE_LOCK:
+        shape = model(LANDMARKER)(upright, inner)
+    points = np.array([(p.x, p.y, 1.0) for p in shape.parts()], dtype=np.float64)
+    back = cv2.invertAffineTransform(turn)
+    return (points @ back.T).astype(np.float32)
 
 
 def _embed(image_rgb: np.ndarray, shape: object) -> np.ndarray:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,10 @@ class FrameReport:
 
     faces_detected: int
     faces_processed: int
+    faces: tuple[Face, ...] = field(default=(), compare=False)
+    """The faces detected, left to right."""
+    chosen: tuple[Face, ...] = field(default=(), compare=False)
+    """The faces selected for processing, as detected."""
 
 
 @dataclass(frozen=True)
@@ -185,7 +189,8 @@ class FramePipeline:
         faces = self._frame_faces(frame_rgb)
         selected = self.select(frame_rgb, faces, index)
         result, processed = self.process(frame_rgb, selected)
-        return result, FrameReport(faces_detected=len(faces), faces_processed=processed)
+        report = FrameReport(len(faces), processed, faces=tuple(faces), chosen=tuple(selected))
+        return result, report
 
     def process(self, frame_rgb: np.ndarray, faces: Sequence[Face]) -> tuple[np.ndarray, int]:
         """Apply every op to ``faces`` (already selected); the frame and how many faces changed."""

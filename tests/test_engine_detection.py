@@ -1,0 +1,146 @@
+"""Detection on the generated hard set at the catalog defaults, and the rotated retry.
+
+The hard set (``_hardset.py``) places faces with known boxes: small faces on large canvases,
+collages of 2-8 faces at mixed sizes, a 1280x886 group of six, two people side by side, heads
+rotated 10-30 degrees, dark, bright, blurred and partly covered faces. Clean cases must be found
+completely; the degraded ones at a recall a neural detector at 640x640 would also reach.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import cv2
+import numpy as np
+import pytest
+from _engine_support import ASTRONAUT, photo
+from _hardset import DETECTOR_SIZE, hard_set, matches
+
+from ffpipe.engine.detection import margin_to_score, score_to_margin
+from ffpipe.engine.faces import detect_faces, embedding_distance
+
+# Degraded faces (dark, bright, blurred, half covered): at most one face in ten may be missed;
+# the set holds 32, so up to three misses pass, enough for the faces a covered eye or a smeared
+# profile genuinely hides, too few for a detector that has lost a whole kind of degradation.
+DEGRADED_RECALL = 0.9
+# Faces of 20-34 px at the detector size: the smallest are at the limit of what the upsampled
+# HOG window resolves, so a few may slip; four in five must be found.
+SMALL_RECALL = 0.8
+
+
+@pytest.fixture(scope="module")
+def results():
+    """(case, found boxes, index of the found box matching each placed face) per hard case."""
+    table = {}
+    for case in hard_set():
+        faces = detect_faces(case.image, detector_size=DETECTOR_SIZE, with_embeddings=False)
+        boxes = [face.box for face in faces]
+        table[case.name] = (case, faces, matches(boxes, case.faces))
+    return table
+
+
+def _recall(results, kinds):
+    found = present = 0
+    for case, _, matched in results.values():
+        if case.kind in kinds:
+            found += sum(index is not None for index in matched)
+            present += len(matched)
+    assert present, f"the hard set has no {kinds} case"
+    return found / present
+
+
+def _clean_names():
+    return [case.name for case in hard_set() if case.clean or case.kind == "rotated"]
+
+
+@pytest.mark.parametrize("name", _clean_names())
+def test_every_face_is_found_on_clean_and_rotated_cases(results, name):
+    case, faces, matched = results[name]
+    missing = [list(np.round(case.faces[n])) for n, index in enumerate(matched) if index is None]
+    assert not missing, f"{name}: faces at {missing} not found"
+    assert len(faces) == len(case.faces), f"{name}: {len(faces) - len(case.faces)} extra faces"
+
+
+def test_the_collages_hold_two_to_eight_faces_and_the_group_six():
+    counts = sorted(len(case.faces) for case in hard_set() if case.kind == "collage")
+    assert counts == list(range(2, 9))
+    group = next(case for case in hard_set() if case.kind == "group")
+    assert group.image.shape[:2] == (886, 1280) and len(group.faces) == 6
+
+
+def test_rotated_cases_tilt_heads_both_ways_from_ten_to_thirty_degrees():
+    tilts = [tilt for case in hard_set() if case.kind == "rotated" for tilt in case.tilts]
+    assert min(tilts) == -30 and max(tilts) == 30
+    assert all(10 <= abs(tilt) <= 30 for tilt in tilts)
+
+
+def test_small_faces_are_found_at_the_default_size(results):
+    assert _recall(results, {"small"}) >= SMALL_RECALL
+
+
+def test_degraded_faces_are_found_at_a_reasonable_rate(results):
+    for kind in ("dark", "bright", "blur", "occluded"):
+        assert _recall(results, {kind}) >= 0.75, kind
+    assert _recall(results, {"dark", "bright", "blur", "occluded"}) >= DEGRADED_RECALL
+
+
+def test_almost_nothing_but_faces_is_found(results):
+    false = sum(
+        len(faces) - sum(index is not None for index in matched)
+        for _, faces, matched in results.values()
+    )
+    assert false <= 2
+
+
+def test_the_mission_patch_stays_out_at_the_default_score_mirrored_too():
+    for image in (photo(ASTRONAUT), np.ascontiguousarray(photo(ASTRONAUT)[:, ::-1])):
+        faces = detect_faces(image, with_embeddings=False)
+        assert len(faces) == 1 and faces[0].box[3] < 250
+
+
+def test_score_mapping_is_monotonic_and_inverts():
+    scores = np.linspace(0.0, 1.0, 21)
+    margins = [score_to_margin(score) for score in scores]
+    assert all(low < high for low, high in itertools.pairwise(margins))
+    for score in scores:
+        assert margin_to_score(score_to_margin(score)) == pytest.approx(score)
+    assert margin_to_score(10.0) == 1.0 and margin_to_score(-10.0) == 0.0
+
+
+def _rotated_astronaut(angle: float) -> tuple[np.ndarray, np.ndarray]:
+    image = photo(ASTRONAUT)
+    height, width = image.shape[:2]
+    turn = cv2.getRotationMatrix2D(((width - 1) / 2, (height - 1) / 2), angle, 1.0)
+    rotated = cv2.warpAffine(image, turn, (width, height), borderMode=cv2.BORDER_REPLICATE)
+    return rotated, turn
+
+
+@pytest.fixture(scope="module")
+def upright_astronaut():
+    return detect_faces(photo(ASTRONAUT))[0]
+
+
+@pytest.mark.parametrize("angle", [55.0, -55.0])
+def test_a_strongly_tilted_head_is_found_by_the_rotated_retry(upright_astronaut, angle):
+    rotated, turn = _rotated_astronaut(angle)
+    assert detect_faces(rotated, with_embeddings=False, retry_angles=()) == []
+    faces = detect_faces(rotated)
+    assert len(faces) == 1
+    face = faces[0]
+    assert face.angle != 0.0
+    # The box is centred where the upright face's centre went.
+    expected = turn @ np.array([*upright_astronaut.center, 1.0])
+    assert np.linalg.norm(np.array(face.center) - expected) < 12
+    # Landmarks are mapped back into the tilted image: the eye line tilts with the head.
+    left_eye, right_eye = face.landmarks[36:42].mean(axis=0), face.landmarks[42:48].mean(axis=0)
+    tilt = np.degrees(np.arctan2(right_eye[1] - left_eye[1], right_eye[0] - left_eye[0]))
+    assert tilt == pytest.approx(-angle, abs=8.0)
+    assert embedding_distance(face.embedding, upright_astronaut.embedding) < 0.4
+
+
+def test_detection_is_deterministic_on_a_collage():
+    case = next(case for case in hard_set() if case.name == "collage_8")
+    first = detect_faces(case.image, with_embeddings=False)
+    second = detect_faces(case.image, with_embeddings=False)
+    assert [face.box for face in first] == [face.box for face in second]
+    assert all(np.array_equal(a.landmarks, b.landmarks) for a, b in zip(first, second, strict=True))
