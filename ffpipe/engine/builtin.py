@@ -31,7 +31,7 @@ from ffpipe.engine.images import (
     write_image,
 )
 
-ENGINE_VERSION = "1.0.0"
+ENGINE_VERSION = "1.1.0"
 """Bumped whenever any output can change: the cache key includes it."""
 
 _IMAGE_OPS = ("detect", *FRAME_OPS, "process")

@@ -6,9 +6,8 @@
   source's size by default, rounded down to even sides as yuv420p requires).
 - Encoding: ``output_video_encoder``/``_preset``/``_quality`` as documented in :mod:`.encoding`.
   The container follows the output name's extension (.mp4, .mov, .mkv, .webm), by default the
-  target's name (as .mp4 if the target's kind cannot hold the encoder). The encoded bytes are
-  not always identical between runs on identical frames: libx264 as shipped in the PyAV wheels
-  was seen to vary now and then even on one thread, by a few levels in a few frames.
+  target's name (as .mp4 if the target's kind cannot hold the encoder). Identical frames give
+  identical bytes in every container (see :mod:`.encoding` for how).
 - Audio: the source's first audio track, cut to the kept time range and re-encoded (AAC; Opus in
   WebM), unless ``skip_audio``.
 - Temp frames: streaming writes none. With ``keep_temp`` every output frame is also written as
@@ -38,6 +37,7 @@ from ffpipe.engine.api import EngineError, EngineOutput, RunContext
 from ffpipe.engine.video.audio import AudioCarrier
 from ffpipe.engine.video.decode import FramePlan
 from ffpipe.engine.video.encoding import (
+    CONTAINER_OPTIONS,
     EncoderSettings,
     audio_codec_for,
     check_container,
@@ -137,7 +137,9 @@ def process_video(
         with (
             staged(final) as temporary,
             _maybe_staged_dir(frames_dir, settings.keep_temp) as kept,
-            av.open(str(temporary), "w", format=muxer) as output,
+            av.open(
+                str(temporary), "w", format=muxer, container_options=CONTAINER_OPTIONS
+            ) as output,
         ):
             encoded = _Encoder(output, plan, size, encoding, kept)
             try:
