@@ -50,6 +50,7 @@ from ffpipe.engine.video.probe import open_video
 from ffpipe.engine.video.progress import FrameProgress
 from ffpipe.engine.video.staging import staged
 from ffpipe.engine.video.timeline import Slot
+from ffpipe.media import name_for, sniff_file
 
 FrameFn = Callable[[np.ndarray, int], np.ndarray]
 """Called with an RGB uint8 frame (H, W, 3) and its 0-based index in the source video."""
@@ -97,12 +98,14 @@ class VideoSettings:
 
 
 def output_name(target: Path, output_path: str | None, encoder: str) -> str:
-    """``output_path`` if given, else the target's name (as .mp4 if its own kind cannot hold it)."""
+    """``output_path`` if given, else the target's name with the extension of what it holds (as
+    .mp4 if that kind cannot hold the encoder's video)."""
     if output_path:
         return output_path
-    if fits_container(target.suffix, encoder):
-        return target.name
-    return f"{target.stem}.mp4"
+    named = Path(name_for(target.name, sniff_file(target)))
+    if fits_container(named.suffix, encoder):
+        return named.name
+    return f"{named.stem}.mp4"
 
 
 def process_video(

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 
 from ffpipe.catalog import OPS, JobOptions, JobStatus
+from ffpipe.server.files import named_by_content
 from ffpipe.server.jobs.estimate import estimate_seconds
 from ffpipe.server.jobs.settings import JobSettings
 from ffpipe.server.jobs.store import ALL_STATES, JobConflict, JobNotFound, JobRecord, JobStore
@@ -174,7 +175,8 @@ class JobService:
                 if total > self.settings.max_upload_bytes:
                     raise self._too_large()
                 target.write_bytes(upload.content)
-            staged[field_name] = str(target)
+            # Clients often name uploads badly ("blob", no extension): name it by its content.
+            staged[field_name] = str(named_by_content(target))
         return staged
 
     def _too_large(self) -> TooLarge:
