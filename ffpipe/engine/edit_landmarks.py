@@ -199,8 +199,8 @@ def _corner_lift(points: np.ndarray) -> float:
 def _mouth_controls(points: np.ndarray, smile: float, grim: float) -> tuple[float, float]:
     """How far ``face_editor_mouth_smile`` and ``_grim`` lift and widen the corners.
 
-    Negative grim is a grimace: it first takes back whatever lift the corners have (a broad
-X
+        Negative grim is a grimace: it first takes back whatever lift the corners have (a broad
+    X
     """
     up = 0.1 * smile + 0.08 * max(grim, 0.0)
     out = 0.05 * smile
