@@ -138,7 +138,8 @@ def _older(
     lightness *= 1.0 - 0.4 * strength * np.clip(lines, 0.0, 1.0)
     lab[:, :, 0] = np.clip(lightness, 0.0, 100.0)
     hair = colours.hair
-    brows = _brow_mask(crop, landmarks, frame)
+    # Brows grey with the hair: only their hair-coloured pixels, never a glasses frame over them.
+    brows = _brow_mask(crop, landmarks, frame) * within(colours.hair_colour)
     grey = strength * np.maximum(0.15 * skin, 0.85 * np.maximum(hair, 0.6 * brows))
     lab[:, :, 1:] *= (1.0 - grey)[:, :, None]
     whiten = strength * (0.55 * hair + 0.25 * brows)

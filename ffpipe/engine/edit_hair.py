@@ -100,6 +100,8 @@ class HeadColours:
     """That a pixel has this face's skin colour (anywhere in the picture, no place prior)."""
     hair: np.ndarray
     """That a pixel is this face's hair: colour, place and connection to the sampled hair."""
+    hair_colour: np.ndarray
+    """That a pixel has the hair's colour (anywhere, no place prior): for brows and the like."""
 
 
 def head_colours(image_rgb: np.ndarray, landmarks: np.ndarray) -> HeadColours:
@@ -155,12 +157,16 @@ def head_colours(image_rgb: np.ndarray, landmarks: np.ndarray) -> HeadColours:
     zero = np.zeros(face.shape, dtype=np.float32)
     skin_p = densities["skin"] / total if "skin" in densities else zero
     if hair is None:
-        return HeadColours(skin=skin_p.astype(np.float32), hair=zero)
+        return HeadColours(skin=skin_p.astype(np.float32), hair=zero, hair_colour=zero)
     colour = densities["hair"] / total
     hair_p = colour * prior * _connected_to(colour * prior > 0.5, seeds)
     # Softened at its edges, but never onto colours that are not hair (a cap's rim stays as is).
     soft = cv2.GaussianBlur(hair_p.astype(np.float32), (0, 0), max(frame.unit / 30.0, 0.5))
-    return HeadColours(skin=skin_p.astype(np.float32), hair=soft * within(colour))
+    return HeadColours(
+        skin=skin_p.astype(np.float32),
+        hair=soft * within(colour),
+        hair_colour=colour.astype(np.float32),
+    )
 
 
 def within(colour_probability: np.ndarray) -> np.ndarray:
