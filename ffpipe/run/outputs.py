@@ -36,12 +36,12 @@ def place(artifact: Path, target: Path) -> None:
     """Hard-link (or copy, across file systems) ``artifact`` to ``target``, replacing it whole.
 
     Interrupted (Ctrl-C, a full disk), it leaves ``target`` as it was and no partial copy. A
-    file whose content disagrees with the extension of ``target`` (JPEG bytes for ``x.png``) is
-    refused: pipeline validation catches what it can foresee, this the rest.
+    file placed under another extension than its own whose content disagrees with it (JPEG bytes
+    for ``x.png``) is refused: pipeline validation catches what it can foresee, this the rest.
     """
-    artifact = artifact.resolve()
     if not artifact.is_dir():
         _check_content(artifact, target)
+    artifact = artifact.resolve()
     target.parent.mkdir(parents=True, exist_ok=True)
     if not artifact.is_dir() and target.is_file() and os.path.samefile(artifact, target):
         return
@@ -63,6 +63,8 @@ def place(artifact: Path, target: Path) -> None:
 
 
 def _check_content(artifact: Path, target: Path) -> None:
+    if target.suffix.lower() == artifact.suffix.lower():
+        return  # the artifact's own extension: its name is the engine's word
     named, held = type_of_name(target.name), sniff_file(artifact)
     if named is not None and held is not None and named != held:
         raise OutputPathError(
