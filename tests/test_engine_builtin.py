@@ -18,6 +18,7 @@ from ffpipe.engine import BuiltinEngine, RunContext
 from ffpipe.engine.api import EngineError, FaceNotFoundError, MediaError, UnsupportedError
 from ffpipe.engine.faces import detect_faces
 from ffpipe.engine.masks import mask_box
+from ffpipe.media import sniff_file, type_of_name
 
 ASTRONAUT = Path(__file__).resolve().parent.parent / "media" / "astronaut.jpg"
 GRACE = Path(__file__).resolve().parent.parent / "media" / "grace_hopper.jpg"
@@ -54,6 +55,20 @@ def test_swap_writes_the_target_name_and_reports(engine, tmp_path, read_rgb):
         "face_swapper_model": "inswapper_128",
     }
     assert read_rgb(path).shape == (512, 512, 3)
+
+
+@pytest.mark.parametrize(
+    ("name", "encoded_as", "expected"),
+    [("blob", ".png", "blob.png"), ("photo.jpg", ".png", "photo.png"), ("x.bmp", ".jpg", "x.jpg")],
+)
+def test_the_default_output_name_follows_the_target_content(
+    engine, tmp_path, name, encoded_as, expected
+):
+    target = tmp_path / name
+    target.write_bytes(cv2.imencode(encoded_as, cv2.imread(str(ASTRONAUT)))[1].tobytes())
+    output = _swap(engine, tmp_path, target_media=str(target))
+    assert output.files["output"].name == expected
+    assert sniff_file(output.files["output"]) == type_of_name(expected)
 
 
 def test_nothing_moves_outside_the_mask_in_png(engine, tmp_path, read_rgb, photo):

@@ -22,6 +22,7 @@ from ffpipe.engine.edit import (
     check_supported,
     edit_face,
 )
+from ffpipe.engine.edit_landmarks import face_frame
 from ffpipe.engine.faces import Face, detect_faces, embedding_distance
 
 MEDIA = Path(__file__).resolve().parent.parent / "media"
@@ -129,6 +130,42 @@ def test_smile_raises_the_mouth_corners(astronaut: tuple[np.ndarray, Face]) -> N
 def test_grimace_lowers_the_mouth_corners(astronaut: tuple[np.ndarray, Face]) -> None:
     before, after = _before_and_after(astronaut, _corner_lift, face_editor_mouth_grim=-1.0)
     assert after < before - 1.5
+
+
+def _lift_in_eye_distances(landmarks: np.ndarray) -> float:
+    """Corner lift measured along the face's own up direction, in eye distances (any tilt)."""
+    frame = face_frame(landmarks)
+    local = frame.to_local(np.asarray(landmarks, dtype=np.float64))
+    return float(local[[61, 62, 63, 65, 66, 67], 1].mean() - local[[48, 54], 1].mean())
+
+
+def _tilted(image: np.ndarray, degrees: float) -> tuple[np.ndarray, Face]:
+    import cv2
+
+    height, width = image.shape[:2]
+    turn = cv2.getRotationMatrix2D((width / 2, height / 2), degrees, 1.0)
+    rotated = cv2.warpAffine(image, turn, (width, height), borderMode=cv2.BORDER_REFLECT)
+    (face,) = detect_faces(rotated, score=0.3)
+    return rotated, face
+
+
+@pytest.mark.parametrize("degrees", [0.0, 12.0, -8.0])
+def test_a_grimace_turns_a_broad_smile_down(
+    astronaut: tuple[np.ndarray, Face], degrees: float
+) -> None:
+    # The catalog's range is grimace (-1) to smile (+1): negative grim turns the mouth down.
+    picture = _tilted(astronaut[0], degrees) if degrees else astronaut
+    smiling = _lift_in_eye_distances(_face_in(picture[0], picture[1]).landmarks)
+    assert smiling > 0.1  # the astronaut smiles broadly: corners well above the lips' middle
+    grim = _lift_in_eye_distances(
+        _face_in(_edit(picture, face_editor_mouth_grim=-0.8), picture[1]).landmarks
+    )
+    assert grim < smiling - 0.1
+    assert grim < 0.06
+    widened = _lift_in_eye_distances(
+        _face_in(_edit(picture, face_editor_mouth_grim=0.8), picture[1]).landmarks
+    )
+    assert widened > smiling - 0.01
 
 
 def test_nose_width_widens_the_nose(astronaut: tuple[np.ndarray, Face]) -> None:

@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from ffpipe.engine.edit_age import APPARENT_AGE, age_change, age_face
+from ffpipe.engine.edit_landmarks import face_frame
 from ffpipe.engine.faces import Face, detect_faces
 
 MEDIA = Path(__file__).resolve().parent.parent / "media"
@@ -84,3 +85,70 @@ def test_the_far_background_is_untouched(astronaut: tuple[np.ndarray, Face]) -> 
         aged = age_face(image, face.landmarks, age, "auto")
         assert aged[300:].tobytes() == image[300:].tobytes()
         assert aged[:, :100].tobytes() == image[:, :100].tobytes()
+
+
+def _capped(image: np.ndarray, colour: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """The astronaut with a cap of one flat colour drawn over her hair, above the hairline."""
+    cap = np.zeros(image.shape[:2], np.uint8)
+    cv2.ellipse(cap, (225, 45), (85, 42), 0, 180, 360, 1, -1)
+    cv2.rectangle(cap, (140, 40), (310, 55), 1, -1)
+    capped = image.copy()
+    capped[cap.astype(bool)] = colour
+    return capped, cap.astype(bool)
+
+
+def _turned(image: np.ndarray, mask: np.ndarray, degrees: float, scale: float):
+    height, width = image.shape[:2]
+    turn = cv2.getRotationMatrix2D((width / 2, height / 3), degrees, scale)
+    moved = cv2.warpAffine(image, turn, (width, height), borderMode=cv2.BORDER_REPLICATE)
+    # Only cap pixels the resampling left whole: the edges blend into hair.
+    inner = cv2.erode(mask.astype(np.uint8), np.ones((5, 5), np.uint8))
+    kept = cv2.warpAffine(inner, turn, (width, height), flags=cv2.INTER_NEAREST)
+    return moved, kept.astype(bool)
+
+
+@pytest.mark.parametrize("colour", [(25, 35, 90), (200, 30, 30), (40, 160, 60), (235, 235, 225)])
+@pytest.mark.parametrize(("degrees", "scale"), [(0.0, 1.0), (8.0, 0.7), (-6.0, 1.3)])
+def test_older_leaves_a_cap_on_the_head_alone(
+    astronaut: tuple[np.ndarray, Face],
+    colour: tuple[int, int, int],
+    degrees: float,
+    scale: float,
+) -> None:
+    capped, cap = _capped(astronaut[0], colour)
+    image, cap = _turned(capped, cap, degrees, scale) if degrees else (capped, cap)
+    (face,) = detect_faces(image, score=0.3)
+    older = age_face(image, face.landmarks, 85, "older")
+    change = np.abs(older.astype(np.int16) - image).max(axis=2)
+    assert change[cap].max() <= 2
+    assert np.abs(older.astype(np.int16) - image).mean() > 0.5  # the face still ages
+
+
+def test_under_a_cap_the_hair_left_showing_still_greys(astronaut: tuple[np.ndarray, Face]) -> None:
+    image, _ = _capped(astronaut[0], (25, 35, 90))
+    older = age_face(image, astronaut[1].landmarks, 85, "older")
+    assert _saturation(older) < 0.6 * _saturation(image)
+
+
+def test_older_leaves_the_sample_cap_frames_and_backdrop_alone() -> None:
+    image = np.asarray(Image.open(MEDIA / "grace_hopper.jpg").convert("RGB"))
+    (face,) = detect_faces(image)
+    older = age_face(image, face.landmarks, 90, "older")
+    change = np.abs(older.astype(np.int16) - image).max(axis=2)
+    frame = face_frame(np.asarray(face.landmarks, dtype=np.float64))
+    height, width = image.shape[:2]
+    ys, xs = np.mgrid[0:height, 0:width]
+    local = frame.to_local(np.stack([xs.ravel(), ys.ravel()], 1).astype(float))
+    x, y = local[:, 0].reshape(height, width), local[:, 1].reshape(height, width)
+    brow_top = frame.to_local(np.asarray(face.landmarks, dtype=np.float64))[17:27, 1].min()
+    # Her navy cap covers the head down to well above the brows.
+    cap = (y < brow_top - 0.75) & (np.abs(x) < 1.2)
+    assert cap.sum() > 5000 and change[cap].max() <= 2
+    # Flag and sky beside the head, where "older" used to spread a grey haze.
+    beside = (np.abs(x) > 1.7) & (np.abs(x) < 2.6) & (y > brow_top - 1.5) & (y < 1.0)
+    assert beside.sum() > 5000 and change[beside].max() == 0
+    # The dark upper rims of her glasses, just below the brows.
+    rims = (np.abs(x) > 0.25) & (np.abs(x) < 1.0) & (np.abs(y + 0.05) < 0.05)
+    dark = rims & (image.max(axis=2) < 60)
+    assert dark.sum() > 50 and np.percentile(change[dark], 90) <= 3
+    assert change.mean() > 0.5

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -94,3 +95,26 @@ def test_only_the_head_changes_and_zero_strength_changes_nothing(
     assert result[250:].tobytes() == image[250:].tobytes()
     untouched = recolour_hair(image, face.landmarks, "#2050e0", strength=0.0)
     assert untouched.tobytes() == image.tobytes()
+
+
+def test_a_cap_over_the_hair_is_not_hair(astronaut: tuple[np.ndarray, Face]) -> None:
+    image, face = astronaut
+    capped = image.copy()
+    cap = np.zeros(image.shape[:2], np.uint8)
+    cv2.ellipse(cap, (225, 45), (85, 42), 0, 180, 360, 1, -1)
+    capped[cap.astype(bool)] = (150, 40, 160)
+    assert hair_probability(capped, face.landmarks)[cap.astype(bool)].max() == 0.0
+    recoloured = recolour_hair(capped, face.landmarks, "#2050e0")
+    assert recoloured[cap.astype(bool)].tobytes() == capped[cap.astype(bool)].tobytes()
+    for side in HAIR_SIDES:
+        assert not np.array_equal(recoloured[side], capped[side])
+
+
+def test_no_hair_is_found_where_the_sides_show_none(astronaut: tuple[np.ndarray, Face]) -> None:
+    # The backdrop painted over the whole head except the face: nothing there is hair.
+    image, face = astronaut
+    bald = image.copy()
+    outside = np.ones(image.shape[:2], np.uint8)
+    cv2.fillConvexPoly(outside, cv2.convexHull(np.round(face.landmarks).astype(np.int32)), 0)
+    bald[outside.astype(bool)] = np.median(image[BACKDROP].reshape(-1, 3), axis=0)
+    assert not hair_probability(bald, face.landmarks).any()

@@ -154,6 +154,37 @@ def test_encoder_and_container(
     assert audio_seconds(files["output"]) == pytest.approx(1.0, abs=0.05)
 
 
+@pytest.mark.parametrize(
+    ("encoder", "name"),
+    [
+        ("libvpx-vp9", "out.webm"),
+        ("libx264", "out.mkv"),
+        ("libx265", "out.mkv"),
+        ("libx264", "out.mov"),
+        ("libx264", "out.mp4"),
+        ("libx265", "out.mp4"),
+    ],
+)
+def test_every_container_is_byte_identical_across_runs(
+    clip: Path, tmp_path: Path, encoder: str, name: str
+) -> None:
+    # Three runs: Matroska's random segment UID differs on every run, libx264's macroblock-tree
+    # drift only now and then. Each run writes through a fresh encoder and muxer.
+    written = [
+        run(
+            clip,
+            tmp_path / str(number),
+            _marked,
+            output_video_encoder=encoder,
+            output_video_preset="ultrafast",
+            output_path=name,
+            trim_frame_end=24,
+        )[1]["output"].read_bytes()
+        for number in range(3)
+    ]
+    assert written[0] == written[1] == written[2]
+
+
 @pytest.mark.parametrize("encoder", ["h264_nvenc", "hevc_nvenc"])
 def test_gpu_encoders_are_refused(clip: Path, tmp_path: Path, encoder: str) -> None:
     with pytest.raises(UnsupportedError, match="needs an NVIDIA GPU, not available"):

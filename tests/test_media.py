@@ -8,7 +8,25 @@ from pathlib import Path
 
 import pytest
 
-from ffpipe.media import ASYNC_VIDEO_SECONDS, UnreadableMedia, is_video, probe, requires_job
+from ffpipe.media import (
+    ASYNC_VIDEO_SECONDS,
+    AVI,
+    JPEG,
+    MKV,
+    MOV,
+    MP4,
+    PNG,
+    WEBM,
+    MediaType,
+    UnreadableMedia,
+    is_video,
+    name_for,
+    probe,
+    requires_job,
+    sniff,
+    sniff_file,
+    type_of_name,
+)
 
 MEDIA = Path(__file__).resolve().parent.parent / "media"
 
@@ -85,3 +103,78 @@ def test_images_are_told_by_their_first_bytes_without_pyav(tmp_path: Path) -> No
         check=True,
     )
     assert answered.stdout.split() == ["False", "False", "False"]
+
+
+def _images(tmp_path: Path) -> dict[str, bytes]:
+    import cv2
+    from PIL import Image
+
+    pixels = cv2.imread(str(MEDIA / "astronaut.jpg"))[:64, :64]
+    suffixes = (".png", ".bmp", ".tif", ".webp")
+    encoded = {suffix: cv2.imencode(suffix, pixels)[1].tobytes() for suffix in suffixes}
+    gif = tmp_path / "a.gif"
+    Image.fromarray(pixels[:, :, ::-1]).save(gif)
+    return {**encoded, ".jpg": (MEDIA / "astronaut.jpg").read_bytes(), ".gif": gif.read_bytes()}
+
+
+def test_images_are_recognised_by_their_bytes(tmp_path: Path) -> None:
+    for suffix, content in _images(tmp_path).items():
+        assert sniff(content) == type_of_name(f"x{suffix}"), suffix
+        assert sniff(content).kind == "image"
+
+
+@pytest.mark.parametrize(
+    ("name", "codec", "expected"),
+    [
+        ("a.mp4", "libx264", MP4),
+        ("a.mov", "libx264", MOV),
+        ("a.mkv", "libx264", MKV),
+        ("a.webm", "libvpx-vp9", WEBM),
+        ("a.avi", "mpeg4", AVI),
+    ],
+)
+def test_videos_are_recognised_by_their_bytes(
+    tmp_path: Path, name: str, codec: str, expected: MediaType
+) -> None:
+    import av
+    import numpy as np
+
+    path = tmp_path / name
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for number in range(3):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 40 * number, np.uint8))
+            frame.pts = number
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    blob = tmp_path / "blob"
+    blob.write_bytes(path.read_bytes())
+    assert sniff_file(blob) == expected
+    assert expected.kind == "video"
+
+
+def test_unknown_content_is_none(tmp_path: Path) -> None:
+    assert sniff(b"") is None
+    assert sniff(b"hello, world") is None
+    assert sniff(b"BM" + b"\0" * 40) is None  # "BM" alone is not enough for a bitmap
+    assert sniff(b"RIFF\0\0\0\0WAVEfmt ") is None
+    assert sniff_file(tmp_path / "missing") is None
+
+
+@pytest.mark.parametrize(
+    ("name", "media", "expected"),
+    [
+        ("blob", PNG, "blob.png"),
+        ("photo.jpg", PNG, "photo.png"),
+        ("photo.JPEG", JPEG, "photo.JPEG"),
+        ("my.holiday", JPEG, "my.holiday.jpg"),
+        ("clip.mkv", WEBM, "clip.webm"),
+        ("clip", MP4, "clip.mp4"),
+        ("notes.txt", None, "notes.txt"),
+    ],
+)
+def test_names_are_made_to_agree_with_the_content(
+    name: str, media: MediaType | None, expected: str
+) -> None:
+    assert name_for(name, media) == expected

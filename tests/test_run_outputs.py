@@ -80,3 +80,13 @@ def test_an_interrupted_placement_leaves_the_old_output_and_no_partial_copy(
         place(artifact, target)
     assert [p.name for p in target.parent.iterdir()] == ["result"]
     assert target.read_bytes() == b"old"
+
+
+def test_place_refuses_bytes_that_disagree_with_the_name(tmp_path: Path) -> None:
+    photo = Path(__file__).resolve().parent.parent / "media" / "astronaut.jpg"
+    target = tmp_path / "out" / "result.png"
+    with pytest.raises(OutputPathError, match="named as PNG but the step wrote JPEG"):
+        place(photo, target)
+    assert not target.exists()
+    place(photo, tmp_path / "out" / "result.jpeg")
+    assert (tmp_path / "out" / "result.jpeg").read_bytes() == photo.read_bytes()

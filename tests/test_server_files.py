@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from ffpipe.server.files import FileRejected, incoming_path, pack_outputs
+from ffpipe.server.files import FileRejected, incoming_path, named_by_content, pack_outputs
+
+ASTRONAUT = Path(__file__).resolve().parent.parent / "media" / "astronaut.jpg"
 
 
 @pytest.fixture
@@ -80,3 +82,38 @@ def test_directory_outputs_are_zipped_deterministically(tmp_path: Path) -> None:
         assert bundle.read("frame_000002.png") == b"\x02" * 10
     again = pack_outputs({"frames": frames}, tmp_path / "b")
     assert again["frames"].read_bytes() == archive.read_bytes()
+
+
+def test_an_upload_named_blob_is_worked_on_under_its_content_name(roots: list[Path]) -> None:
+    folder = roots[0] / "3f2a"
+    folder.mkdir()
+    blob = folder / "blob"
+    blob.write_bytes(ASTRONAUT.read_bytes())
+    typed = incoming_path("target_media", {"path": str(blob)}, roots)
+    assert typed == blob.resolve().with_name("blob.jpg")
+    assert typed.read_bytes() == blob.read_bytes()
+    # A second request for the same upload reuses the copy.
+    assert incoming_path("target_media", {"path": str(blob)}, roots) == typed
+
+
+def test_a_misnamed_upload_gets_the_right_extension(roots: list[Path]) -> None:
+    photo = roots[0] / "photo.png"
+    photo.write_bytes(ASTRONAUT.read_bytes())
+    assert named_by_content(photo) == photo.with_name("photo.jpg")
+
+
+def test_another_file_under_the_content_name_is_left_alone(roots: list[Path]) -> None:
+    blob = roots[0] / "blob"
+    blob.write_bytes(ASTRONAUT.read_bytes())
+    other = roots[0] / "blob.jpg"
+    other.write_bytes(b"someone else's")
+    typed = named_by_content(blob)
+    assert typed.parent == roots[0] and typed.suffix == ".jpg" and typed != other
+    assert typed.read_bytes() == blob.read_bytes()
+    assert other.read_bytes() == b"someone else's"
+
+
+def test_unknown_content_keeps_its_name(roots: list[Path]) -> None:
+    notes = roots[0] / "notes"
+    notes.write_text("not media")
+    assert named_by_content(notes) == notes

@@ -60,7 +60,10 @@ def server(shared_server: ServerHandle) -> ServerHandle:
 
 
 def _same_bytes_local_and_remote(name: str, server: ServerHandle, tmp_path: Path) -> None:
-    pipeline = EXAMPLES / f"{name}.yaml"
+    _same_bytes_for(EXAMPLES / f"{name}.yaml", server, tmp_path)
+
+
+def _same_bytes_for(pipeline: Path, server: ServerHandle, tmp_path: Path) -> None:
     # The two runs are independent (own workspace and output folder): run them side by side.
     with ThreadPoolExecutor(2) as pool:
         local_run = pool.submit(_run, pipeline, tmp_path / "local")
@@ -85,6 +88,36 @@ def test_the_video_example_gives_the_same_bytes_on_the_server(
     server: ServerHandle, tmp_path: Path
 ) -> None:
     _same_bytes_local_and_remote("video_face_swap", server, tmp_path)
+
+
+def test_every_video_container_gives_the_same_bytes_on_the_server(
+    server: ServerHandle, tmp_path: Path
+) -> None:
+    from _video_support import make_video
+
+    clip = make_video(tmp_path / "clip.mp4", width=160, height=120, seconds=1.0)
+    steps, outputs = [], []
+    for name, encoder in [
+        ("clip.webm", "libvpx-vp9"),
+        ("clip.mkv", "libx264"),
+        ("clip.mov", "libx264"),
+        ("clip.mp4", "libx265"),
+    ]:
+        step = name.replace(".", "_")
+        steps.append(
+            f"  {step}:\n    uses: video\n    with: {{target_media: '{{{{ inputs.clip }}}}', "
+            f"output_video_encoder: {encoder}, output_video_preset: ultrafast, "
+            f"output_path: {name}}}\n"
+        )
+        outputs.append(f"  {name}: '{{{{ steps.{step}.output }}}}'\n")
+    pipeline = tmp_path / "containers.yaml"
+    pipeline.write_text(
+        f"version: 1\nname: containers\ninputs:\n  clip: {clip}\nsteps:\n"
+        + "".join(steps)
+        + "outputs:\n"
+        + "".join(outputs)
+    )
+    _same_bytes_for(pipeline, server, tmp_path)
 
 
 def test_progress_reaches_the_runner_through_the_server(

@@ -32,7 +32,7 @@ from ffpipe.engine.images import (
     write_image,
 )
 from ffpipe.engine.selection import Choice, index_choice, reference_choice
-from ffpipe.media import is_video
+from ffpipe.media import is_video, name_for, sniff_file
 
 ENGINE_VERSION = "1.1.0"
 """Bumped whenever any output can change: the cache key includes it."""
@@ -155,14 +155,16 @@ class BuiltinEngine(Engine):
     def _image(
         self, ops: list[str], target: Path, params: Any, context: RunContext
     ) -> EngineOutput:
-        name = params.output_path or target.name
-        destination = context.out_dir / name
-        if destination.resolve() == target.resolve():
-            raise EngineError(f"the output {name} would overwrite the target; set output_path")
         label = f"target_media {target.name}"
         # Read first: a target that is no image (a damaged video, a text file) is the user's real
         # problem, not the output format its name would imply.
         image = read_image(target, max_pixels=self.max_pixels, role="target_media")
+        # By default the output is named after the target, with the extension of what the target
+        # holds: "blob" holding a JPEG gives "blob.jpg", and the bytes always match the name.
+        name = params.output_path or name_for(target.name, sniff_file(target))
+        destination = context.out_dir / name
+        if destination.resolve() == target.resolve():
+            raise EngineError(f"the output {name} would overwrite the target; set output_path")
         fmt = output_format(name)
         context.report(0.1, "prepare")
         pipeline = FramePipeline(

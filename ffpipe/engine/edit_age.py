@@ -14,7 +14,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from ffpipe.engine.edit_hair import from_lab, hair_probability, to_lab
+from ffpipe.engine.edit_hair import from_lab, head_colours, to_lab, within
 from ffpipe.engine.edit_landmarks import (
     BROW_LEFT,
     BROW_RIGHT,
@@ -31,6 +31,9 @@ APPARENT_AGE = 35
 """The age every face is assumed to look, in years."""
 AGE_SPAN = 40.0
 """Years between the assumed and the target age that give the full effect."""
+
+_TOUCHED = 0.01
+"""Mask weight below which a pixel is not written (the change there is under a tenth of a level)."""
 
 AgeDirection = Literal["younger", "older", "auto"]
 
@@ -50,11 +53,17 @@ def _mask(shape: tuple[int, ...], polygons: list[np.ndarray], blur: float) -> np
     return cv2.GaussianBlur(mask, (0, 0), blur) if blur > 0 else mask
 
 
-def _skin_mask(shape: tuple[int, ...], landmarks: np.ndarray, frame: FaceFrame) -> np.ndarray:
-    """Soft mask of the face's skin, from the jaw line up to the forehead above the brows."""
+def _skin_mask(
+    shape: tuple[int, ...], landmarks: np.ndarray, frame: FaceFrame, skin_colour: np.ndarray
+) -> np.ndarray:
+    """Soft mask of the face's skin: from the jaw line up to the forehead above the brows, where
+    the colour is this face's own skin (``skin_colour``, a probability per pixel), so a cap, a
+    glasses frame, hair over the forehead or the background inside that outline is left out."""
     brows = landmarks[np.concatenate([BROW_LEFT, BROW_RIGHT])]
-    forehead = frame.to_pixels(frame.to_local(brows) + np.array([0.0, -0.45]))
-    return _mask(shape, [np.concatenate([landmarks[JAW], forehead])], frame.unit / 12.0)
+    forehead = frame.to_pixels(frame.to_local(brows) + np.array([0.0, -0.6]))
+    outline = _mask(shape, [np.concatenate([landmarks[JAW], forehead])], 0.0)
+    soft = cv2.GaussianBlur(outline * skin_colour, (0, 0), max(frame.unit / 40.0, 0.5))
+    return soft * within(skin_colour)
 
 
 def _feature_mask(shape: tuple[int, ...], landmarks: np.ndarray, frame: FaceFrame) -> np.ndarray:
@@ -114,7 +123,8 @@ def _line_map(shape: tuple[int, ...], lines: list[np.ndarray], frame: FaceFrame)
 def _older(
     crop: np.ndarray, landmarks: np.ndarray, frame: FaceFrame, strength: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    skin = _skin_mask(crop.shape, landmarks, frame)
+    colours = head_colours(crop, landmarks)
+    skin = _skin_mask(crop.shape, landmarks, frame, colours.skin)
     lab = to_lab(crop)
     lightness = lab[:, :, 0]
     # Band-pass detail: pores and creases are boosted, pixel noise and JPEG blocks are not.
@@ -127,13 +137,14 @@ def _older(
     lines = _line_map(crop.shape, _wrinkle_lines(landmarks, frame), frame) * skin
     lightness *= 1.0 - 0.4 * strength * np.clip(lines, 0.0, 1.0)
     lab[:, :, 0] = np.clip(lightness, 0.0, 100.0)
-    hair = hair_probability(crop, landmarks)
-    brows = _brow_mask(crop, landmarks, frame)
+    hair = colours.hair
+    # Brows grey with the hair: only their hair-coloured pixels, never a glasses frame over them.
+    brows = _brow_mask(crop, landmarks, frame) * within(colours.hair_colour)
     grey = strength * np.maximum(0.15 * skin, 0.85 * np.maximum(hair, 0.6 * brows))
     lab[:, :, 1:] *= (1.0 - grey)[:, :, None]
     whiten = strength * (0.55 * hair + 0.25 * brows)
     lab[:, :, 0] += (75.0 - lab[:, :, 0]) * np.clip(whiten, 0.0, 1.0)
-    return from_lab(lab), (skin > 0) | (hair > 0) | (brows > 0)
+    return from_lab(lab), (skin > _TOUCHED) | (hair > _TOUCHED) | (brows > _TOUCHED)
 
 
 def _brow_mask(crop: np.ndarray, landmarks: np.ndarray, frame: FaceFrame) -> np.ndarray:
@@ -147,7 +158,7 @@ def _brow_mask(crop: np.ndarray, landmarks: np.ndarray, frame: FaceFrame) -> np.
 def _younger(
     crop: np.ndarray, landmarks: np.ndarray, frame: FaceFrame, strength: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    skin = _skin_mask(crop.shape, landmarks, frame)
+    skin = _skin_mask(crop.shape, landmarks, frame, head_colours(crop, landmarks).skin)
     features = _feature_mask(crop.shape, landmarks, frame)
     diameter = int(max(5, round(frame.unit / 6.0)) | 1)
     smooth = cv2.bilateralFilter(crop, diameter, 40.0, frame.unit / 10.0).astype(np.float32)
@@ -158,7 +169,7 @@ def _younger(
     lab = to_lab(np.clip(np.round(mixed), 0, 255).astype(np.uint8))
     lab[:, :, 0] += 3.0 * strength * skin
     lab[:, :, 1:] *= (1.0 + 0.08 * strength * skin)[:, :, None]
-    return from_lab(lab), skin > 0
+    return from_lab(lab), skin > _TOUCHED
 
 
 def _face_region(landmarks: np.ndarray, frame: FaceFrame, shape: tuple[int, ...]) -> Region:

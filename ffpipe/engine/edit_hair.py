@@ -1,26 +1,42 @@
-"""The hair above a face, found classically, and its recolouring.
+"""The hair around a face, found classically, and its recolouring.
 
-Where: a soft ellipse over the head, placed from the landmarks (in eye distances, see
+Where to look: a soft ellipse over the head, placed from the landmarks (in eye distances, see
 :mod:`ffpipe.engine.edit_landmarks`), minus the face itself and fading out below the ears, so long
-hair below the jaw is left alone. What: a three-colour model in CIE Lab. The skin colour is the
-median of the cheeks, the background colour the median of a ring around the head, and the hair
-colour the median of the non-skin pixels in a band over the forehead. Each pixel's hair
-probability is a soft nearest-colour vote between the three, times the place prior. A hat in that
-band is taken for hair: this engine has no notion of what hair is beyond its colour and place.
+hair below the jaw is left alone. What to accept: colours of this face's own hair. Three colour
+models in CIE Lab are built from the picture itself (smoothed histograms, so a backdrop of several
+colours or hair with highlights is one model): the background from a ring around the head, the
+skin from the cheeks (:mod:`ffpipe.engine.edit_skin`), and the hair from beside the face at the
+temples and ears, where hair shows even under a hat, taking there only what is neither skin nor
+background. Over the forehead is sampled only when the sides show no hair. A pixel is hair by a
+vote between the three models and a uniform "anything else", so a cap, a glasses frame or a
+backdrop colour that the hair sample does not contain stays out; and only hair connected to where
+the sample was taken counts, so a hair-coloured patch beyond a cap is left alone.
+
+A hat of the hair's own colour is taken for hair, and a head whose hair matches the backdrop has
+none found (and none changed): colour and place are all this engine knows of hair.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
+from ffpipe.engine.edit_colours import OTHER, UNIFORM, ColourModel, skin_sample_area
 from ffpipe.engine.edit_landmarks import FaceFrame, face_frame
 from ffpipe.engine.edit_warp import Region, region_around
 
-# Spread of each colour class in Lab units: a pixel this far from a prototype is one sigma off.
-_COLOUR_SIGMA = 14.0
-# A colour sample of fewer pixels than this is not trusted (see the fallbacks in _probability).
+# A hair sample of fewer pixels than this is not trusted.
 _MIN_SAMPLE_PIXELS = 20
+# Colours this much more frequent than uniform among the skin or backdrop samples are not hair.
+_COMMON = 3.0
+# Rounds of growing the hair sample into similar colours next to it, and how common (over
+# uniform) a colour must be in the sample so far to be taken in.
+_GROWTH_ROUNDS = 3
+_SIMILAR = 10.0
+# Hair must cover at least this share of the sampled places beside the face to be trusted.
+_MIN_SIDE_SHARE = 0.03
 
 
 def hex_to_rgb(colour: str) -> tuple[int, int, int]:
@@ -52,12 +68,6 @@ def _polygon_mask(shape: tuple[int, ...], points: np.ndarray) -> np.ndarray:
     return mask.astype(bool)
 
 
-def _median_lab(lab: np.ndarray, where: np.ndarray) -> np.ndarray | None:
-    if where.sum() < _MIN_SAMPLE_PIXELS:
-        return None
-    return np.median(lab[where], axis=0)
-
-
 def head_region(landmarks: np.ndarray, shape: tuple[int, ...]) -> Region:
     """The part of an image of ``shape`` that the hair model looks at."""
     frame = face_frame(landmarks)
@@ -76,53 +86,108 @@ def hair_probability(image_rgb: np.ndarray, landmarks: np.ndarray) -> np.ndarray
     crop = image_rgb[region.top : region.bottom, region.left : region.right]
     probability = np.zeros(image_rgb.shape[:2], dtype=np.float32)
     if crop.size:
-        probability[region.top : region.bottom, region.left : region.right] = _probability(
+        probability[region.top : region.bottom, region.left : region.right] = head_colours(
             crop, np.asarray(landmarks, dtype=np.float64) - offset
-        )
+        ).hair
     return probability
 
 
-def _probability(image_rgb: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
-    frame = face_frame(landmarks)
+@dataclass(frozen=True)
+class HeadColours:
+    """Per-pixel probabilities (float32 0-1) over a picture of one head: skin and hair."""
+
+    skin: np.ndarray
+    """That a pixel has this face's skin colour (anywhere in the picture, no place prior)."""
+    hair: np.ndarray
+    """That a pixel is this face's hair: colour, place and connection to the sampled hair."""
+    hair_colour: np.ndarray
+    """That a pixel has the hair's colour (anywhere, no place prior): for brows and the like."""
+
+
+def head_colours(image_rgb: np.ndarray, landmarks: np.ndarray) -> HeadColours:
+    """Skin and hair probabilities of the face at ``landmarks`` in ``image_rgb``.
+
+    ``image_rgb`` should show the whole :func:`head_region` (the backdrop is sampled around it).
+    """
+    points = np.asarray(landmarks, dtype=np.float64)
+    frame = face_frame(points)
     lab = to_lab(image_rgb)
     local = _local_grid(image_rgb.shape, frame)
     x, y = local[:, :, 0], local[:, :, 1]
-    brow_top = float(frame.to_local(np.asarray(landmarks, dtype=np.float64))[17:27, 1].min())
+    brow_top = float(frame.to_local(points)[17:27, 1].min())
 
     head = ((x / 1.8) ** 2 + ((y - brow_top + 0.2) / 1.75) ** 2) <= 1.0
     below_ears = np.clip((y - 0.3) / 0.6, 0.0, 1.0)
-    face = _polygon_mask(image_rgb.shape, np.asarray(landmarks)[0:27])
+    face = _polygon_mask(image_rgb.shape, points[0:27])
     prior = head.astype(np.float32) * (1.0 - below_ears).astype(np.float32) * ~face
     ring = (((x / 2.3) ** 2 + ((y - brow_top + 0.2) / 2.2) ** 2) <= 1.0) & ~head & (y < 0.3)
-    cheeks = _polygon_mask(image_rgb.shape, np.asarray(landmarks)[[1, 2, 3, 31, 35, 13, 14, 15]])
-    band = head & ~face & (y < brow_top - 0.15) & (y > brow_top - 1.3) & (np.abs(x) < 0.9)
+    sides = head & ~face & (np.abs(x) > 0.9) & (np.abs(x) < 1.6) & (y > 0.0) & (y < 0.9)
 
-    # Tiny or cut-off faces may leave a sample nearly empty: fall back to wider samples.
-    whole = np.ones(face.shape, dtype=bool)
-    skin = _median_lab(lab, cheeks)
-    if skin is None:
-        skin = _median_lab(lab, face)
-    if skin is None:
-        skin = np.median(lab[whole], axis=0)
-    background = _median_lab(lab, ring)
-    band_far_from_skin = band & (np.linalg.norm(lab - skin, axis=2) > 2.0 * _COLOUR_SIGMA)
-    hair = _median_lab(lab, band_far_from_skin)
-    if hair is None:
-        hair = _median_lab(lab, band)
-    if hair is None:
-        hair = np.median(lab[whole], axis=0)
-    prototypes = [hair, skin] + ([background] if background is not None else [])
-    scores = np.stack(
-        [
-            -(np.linalg.norm(lab - proto, axis=2) ** 2) / (2 * _COLOUR_SIGMA**2)
-            for proto in prototypes
-        ]
+    skin = ColourModel.of(lab[skin_sample_area(lab.shape, points)])
+    background = ColourModel.of(lab[ring])
+    known = [model for model in (skin, background) if model is not None]
+    # Hair is sampled beside the face where it is neither this face's skin nor a common backdrop
+    # colour, without thin lines (glasses arms, poles, edges); then grown over the head into
+    # colours like it that are likelier hair than skin, so a hat of another colour is never taken.
+    open_colour = np.ones(face.shape, dtype=bool)
+    if background is not None:
+        open_colour &= background(lab) < _COMMON * UNIFORM
+    skin_density = skin(lab) if skin is not None else np.zeros(face.shape, dtype=np.float32)
+    seeds = _without_thin_lines(
+        sides & open_colour & (skin_density < _COMMON * UNIFORM), frame.unit
     )
-    scores -= scores.max(axis=0, keepdims=True)
-    votes = np.exp(scores)
-    probability = votes[0] / votes.sum(axis=0) * prior
-    sigma = max(frame.unit / 30.0, 0.5)
-    return cv2.GaussianBlur(probability.astype(np.float32), (0, 0), sigma)
+    if seeds.sum() < max(_MIN_SAMPLE_PIXELS, _MIN_SIDE_SHARE * sides.sum()):
+        seeds = np.zeros(face.shape, dtype=bool)
+    hair = ColourModel.of(lab[seeds])
+    for _ in range(_GROWTH_ROUNDS):
+        if hair is None:
+            break
+        # Hair shades gradually (lit on top, shaded at the sides): take in the neighbouring
+        # shades that touch the hair found so far, and learn their colours too.
+        density = hair(lab)
+        similar = head & ~face & open_colour & (density > _SIMILAR * UNIFORM)
+        grown = seeds | _connected_to(similar & (density > skin_density), seeds)
+        if grown.sum() <= seeds.sum():
+            break
+        seeds, hair = grown, ColourModel.of(lab[grown])
+    densities = {name: model(lab) for name, model in (("skin", skin), ("hair", hair)) if model}
+    total = sum((model(lab) for model in known), OTHER * UNIFORM)
+    if hair is not None:
+        total = total + densities["hair"]
+    zero = np.zeros(face.shape, dtype=np.float32)
+    skin_p = densities["skin"] / total if "skin" in densities else zero
+    if hair is None:
+        return HeadColours(skin=skin_p.astype(np.float32), hair=zero, hair_colour=zero)
+    colour = densities["hair"] / total
+    hair_p = colour * prior * _connected_to(colour * prior > 0.5, seeds)
+    # Softened at its edges, but never onto colours that are not hair (a cap's rim stays as is).
+    soft = cv2.GaussianBlur(hair_p.astype(np.float32), (0, 0), max(frame.unit / 30.0, 0.5))
+    return HeadColours(
+        skin=skin_p.astype(np.float32),
+        hair=soft * within(colour),
+        hair_colour=colour.astype(np.float32),
+    )
+
+
+def within(colour_probability: np.ndarray) -> np.ndarray:
+    """A gate (float32 0-1) that keeps a softened mask off pixels of another colour class: 1 where
+    the colour is at least even odds, falling to 0 where it has none."""
+    return np.clip(2.0 * colour_probability, 0.0, 1.0).astype(np.float32)
+
+
+def _without_thin_lines(mask: np.ndarray, unit: float) -> np.ndarray:
+    size = max(3, round(unit / 12.0) | 1)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
+    return cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_OPEN, kernel).astype(bool)
+
+
+def _connected_to(mask: np.ndarray, seeds: np.ndarray) -> np.ndarray:
+    """The parts of ``mask`` (bool) that touch ``seeds``."""
+    count, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
+    if count <= 1:
+        return np.zeros(mask.shape, dtype=bool)
+    touching = np.unique(labels[seeds & mask])
+    return np.isin(labels, touching[touching > 0])
 
 
 def recolour_hair(

@@ -175,14 +175,39 @@ def _open_lips(points: np.ndarray, ratio: float) -> None:
     points[np.arange(5, 12), 1] += lower_shift[1] * chin_share
 
 
-def _move_corners(points: np.ndarray, up: float, out: float) -> None:
+def _bend_mouth(points: np.ndarray, up: float, out: float) -> None:
+    """Raise (``up`` > 0) or lower the mouth corners and move them outwards (``out`` > 0).
+
+    Every lip point follows by the square of its distance from the middle of the mouth over half
+    its width: the corners move in full, the middle not at all, so the lips bend into an arch
+    (a smile, or a downturned mouth) instead of tilting at the ends.
+    """
     centre_x = points[MOUTH, 0].mean()
-    for corners, neighbours in (([48, 60], [49, 59]), ([54, 64], [53, 55])):
-        side = np.sign(points[corners[0], 0] - centre_x)
-        points[corners, 1] -= up
-        points[corners, 0] += side * out
-        points[neighbours, 1] -= up / 2.0
-        points[neighbours, 0] += side * out / 2.0
+    half_width = max(abs(points[54, 0] - points[48, 0]) / 2.0, 1e-6)
+    offsets = points[MOUTH, 0] - centre_x
+    weight = np.clip(np.abs(offsets) / half_width, 0.0, 1.0) ** 2
+    points[MOUTH, 1] -= up * weight
+    points[MOUTH, 0] += np.sign(offsets) * out * weight
+
+
+def _corner_lift(points: np.ndarray) -> float:
+    """How far the corners sit above the middle of the lips (eye distances; a smile is > 0)."""
+    middle = points[np.concatenate([INNER_UPPER_LIP, INNER_LOWER_LIP]), 1].mean()
+    return float(middle - points[[48, 54], 1].mean())
+
+
+def _mouth_controls(points: np.ndarray, smile: float, grim: float) -> tuple[float, float]:
+    """How far ``face_editor_mouth_smile`` and ``_grim`` lift and widen the corners.
+
+        Negative grim is a grimace: it first takes back whatever lift the corners have (a broad
+    X
+    """
+    up = 0.1 * smile + 0.08 * max(grim, 0.0)
+    out = 0.05 * smile
+    if grim < 0.0:
+        up -= -grim * (max(_corner_lift(points), 0.0) + 0.2)
+        out -= 0.04 * -grim
+    return up, out
 
 
 def _pout(points: np.ndarray, amount: float) -> None:
@@ -278,11 +303,9 @@ def edited_points(points: np.ndarray, params: Editing) -> np.ndarray:
     _move_brows(moved, params.face_editor_eyebrow_direction)
     _open_eyes(moved, params.face_editor_eye_open_ratio)
     _open_lips(moved, params.face_editor_lip_open_ratio)
-    grim, smile = params.face_editor_mouth_grim, params.face_editor_mouth_smile
-    up = 0.1 * smile + 0.08 * max(grim, 0.0) - 0.08 * max(-grim, 0.0)
-    out = 0.05 * smile + 0.05 * max(-grim, 0.0)
+    up, out = _mouth_controls(moved, params.face_editor_mouth_smile, params.face_editor_mouth_grim)
     if up or out:
-        _move_corners(moved, up, out)
+        _bend_mouth(moved, up, out)
     if params.face_editor_mouth_pout:
         _pout(moved, params.face_editor_mouth_pout)
     if params.face_editor_mouth_purse:

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 from ffpipe.errors import UserError
+from ffpipe.media import name_for, sniff_file, type_of_name
 
 
 class OutputPathError(UserError):
@@ -34,8 +35,12 @@ def destination(out_dir: Path, name: str, artifact: Path) -> Path:
 def place(artifact: Path, target: Path) -> None:
     """Hard-link (or copy, across file systems) ``artifact`` to ``target``, replacing it whole.
 
-    Interrupted (Ctrl-C, a full disk), it leaves ``target`` as it was and no partial copy.
+    Interrupted (Ctrl-C, a full disk), it leaves ``target`` as it was and no partial copy. A
+    file placed under another extension than its own whose content disagrees with it (JPEG bytes
+    for ``x.png``) is refused: pipeline validation catches what it can foresee, this the rest.
     """
+    if not artifact.is_dir():
+        _check_content(artifact, target)
     artifact = artifact.resolve()
     target.parent.mkdir(parents=True, exist_ok=True)
     if not artifact.is_dir() and target.is_file() and os.path.samefile(artifact, target):
@@ -55,6 +60,17 @@ def place(artifact: Path, target: Path) -> None:
     except BaseException:
         _remove(staging)
         raise
+
+
+def _check_content(artifact: Path, target: Path) -> None:
+    if target.suffix.lower() == artifact.suffix.lower():
+        return  # the artifact's own extension: its name is the engine's word
+    named, held = type_of_name(target.name), sniff_file(artifact)
+    if named is not None and held is not None and named != held:
+        raise OutputPathError(
+            f"output {target.name!r} is named as {named.name} but the step wrote {held.name}; "
+            f"name the output {name_for(target.name, held)!r} or set the step's output_path"
+        )
 
 
 def _remove(path: Path) -> None:

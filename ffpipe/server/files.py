@@ -4,14 +4,23 @@ A gradio API function receives whatever FileData a raw HTTP client sends, includ
 ``{"path": "/etc/passwd"}``; gradio copies returned files into its cache and serves them, so an
 unchecked path is an arbitrary file read. Every incoming path is resolved (symlinks included)
 and must lie inside the upload folder or the output folder.
+
+Clients often send no useful file name (gradio's JavaScript client names every upload ``blob``;
+browsers and curl may send none), so the server works on a copy named by the content
+(:func:`named_by_content`): the engine, and an output named after its target, see ``blob.png``.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
+import shutil
 import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from ffpipe.media import name_for, sniff_file
 
 ARCHIVE_SUFFIX = ".zip"
 
@@ -25,7 +34,8 @@ def _inside(path: Path, roots: Sequence[Path]) -> bool:
 
 
 def incoming_path(name: str, value: Any, roots: Sequence[Path]) -> Path:
-    """The local path of file parameter ``name`` given as FileData (a dict with ``path``).
+    """The local path of file parameter ``name`` given as FileData (a dict with ``path``), under
+    a name that agrees with its content (see :func:`named_by_content`).
 
     Plain strings are refused too: a path on the caller's machine means nothing here and a path
     on this one is not the caller's to name (upload with ``gradio_client.handle_file``).
@@ -50,7 +60,49 @@ def incoming_path(name: str, value: Any, roots: Sequence[Path]) -> Path:
         )
     if not path.is_file():
         raise FileRejected(f"{name}: {raw!r} does not exist on the server (expired upload?)")
-    return path
+    return named_by_content(path)
+
+
+def named_by_content(path: Path) -> Path:
+    """``path``, or a link to it beside it whose extension says what the file holds.
+
+    ``blob`` holding a PNG is worked on as ``blob.png``, ``photo.jpg`` holding a PNG as
+    ``photo.png``; a file of unknown content keeps its name (the engine then says what it is
+    not). A different file already under the new name is left alone: the link then carries a
+    digest of the content in its name.
+    """
+    wanted = name_for(path.name, sniff_file(path))
+    if wanted == path.name:
+        return path
+    typed = path.with_name(wanted)
+    if typed.is_file() and _same_content(typed, path):
+        return typed
+    if typed.exists():
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+        typed = path.with_name(f"{Path(wanted).stem}-{digest}{Path(wanted).suffix}")
+        if typed.is_file() and _same_content(typed, path):
+            return typed
+    _link_or_copy(path, typed)
+    return typed
+
+
+def _same_content(first: Path, second: Path) -> bool:
+    if os.path.samefile(first, second):
+        return True
+    if first.stat().st_size != second.stat().st_size:
+        return False
+    return first.read_bytes() == second.read_bytes()
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    # Linked (or copied) under a temporary name and renamed: a concurrent request for the same
+    # upload never sees a half-written file.
+    partial = target.with_name(f".{target.name}.{os.getpid()}.{id(target)}.partial")
+    try:
+        os.link(source, partial)
+    except OSError:
+        shutil.copyfile(source, partial)
+    os.replace(partial, target)
 
 
 def pack_outputs(files: Mapping[str, Path], out_dir: Path) -> dict[str, Path]:

@@ -26,6 +26,7 @@ from ffpipe.spec.instance import (
 )
 from ffpipe.spec.matrix import Matrix, expand_matrix
 from ffpipe.spec.model import ParamDecl, PipelineHead, RetryDecl, StepDecl
+from ffpipe.spec.output_types import mismatched_outputs
 from ffpipe.spec.params import resolve_params as resolve_param_values
 from ffpipe.spec.paths import MissingFile, expand_glob, is_glob, resolve_file
 from ffpipe.spec.source import Path_, SourceTree, parse_source
@@ -206,6 +207,7 @@ class _Loader:
                 if instance is not None:
                     instances[instance.id] = instance
         outputs = self.outputs(head.outputs, plans, matrix, axes, context)
+        self.errors += mismatched_outputs(instances, outputs)
         return LoadedPipeline(
             name=head.name or path.stem,
             path=path,

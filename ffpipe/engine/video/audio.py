@@ -14,6 +14,7 @@ import av
 import numpy as np
 
 from ffpipe.engine.api import MediaError
+from ffpipe.engine.video.encoding import BITEXACT_CODEC_OPTIONS
 
 _OPUS_RATE = 48_000
 
@@ -33,6 +34,7 @@ class AudioCarrier:
         self._rate = _OPUS_RATE if codec == "libopus" else in_stream.codec_context.sample_rate
         self.stream = output.add_stream(codec, rate=self._rate)
         self.stream.layout = self._layout
+        self.stream.options = dict(BITEXACT_CODEC_OPTIONS)
         self._output = output
         self._resampler = av.AudioResampler(format="fltp", layout=self._layout, rate=self._rate)
         self._chunks = self._resampled(in_stream)

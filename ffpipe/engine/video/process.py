@@ -6,9 +6,8 @@
   source's size by default, rounded down to even sides as yuv420p requires).
 - Encoding: ``output_video_encoder``/``_preset``/``_quality`` as documented in :mod:`.encoding`.
   The container follows the output name's extension (.mp4, .mov, .mkv, .webm), by default the
-  target's name (as .mp4 if the target's kind cannot hold the encoder). The encoded bytes are
-  not always identical between runs on identical frames: libx264 as shipped in the PyAV wheels
-  was seen to vary now and then even on one thread, by a few levels in a few frames.
+  target's name (as .mp4 if the target's kind cannot hold the encoder). Identical frames give
+  identical bytes in every container (see :mod:`.encoding` for how).
 - Audio: the source's first audio track, cut to the kept time range and re-encoded (AAC; Opus in
   WebM), unless ``skip_audio``.
 - Temp frames: streaming writes none. With ``keep_temp`` every output frame is also written as
@@ -42,6 +41,7 @@ from ffpipe.engine.api import EngineError, EngineOutput, RunContext
 from ffpipe.engine.video.audio import AudioCarrier
 from ffpipe.engine.video.decode import FramePlan
 from ffpipe.engine.video.encoding import (
+    CONTAINER_OPTIONS,
     EncoderSettings,
     audio_codec_for,
     check_container,
@@ -54,6 +54,7 @@ from ffpipe.engine.video.probe import open_video
 from ffpipe.engine.video.progress import FrameProgress
 from ffpipe.engine.video.staging import staged
 from ffpipe.engine.video.timeline import Slot
+from ffpipe.media import name_for, sniff_file
 
 FrameFn = Callable[[np.ndarray, int], np.ndarray]
 """Called with an RGB uint8 frame (H, W, 3) and its 0-based index in the source video."""
@@ -119,12 +120,14 @@ class VideoSettings:
 
 
 def output_name(target: Path, output_path: str | None, encoder: str) -> str:
-    """``output_path`` if given, else the target's name (as .mp4 if its own kind cannot hold it)."""
+    """``output_path`` if given, else the target's name with the extension of what it holds (as
+    .mp4 if that kind cannot hold the encoder's video)."""
     if output_path:
         return output_path
-    if fits_container(target.suffix, encoder):
-        return target.name
-    return f"{target.stem}.mp4"
+    named = Path(name_for(target.name, sniff_file(target)))
+    if fits_container(named.suffix, encoder):
+        return named.name
+    return f"{named.stem}.mp4"
 
 
 def process_video(
@@ -160,7 +163,9 @@ def process_video(
         with (
             staged(final) as temporary,
             _maybe_staged_dir(frames_dir, settings.keep_temp) as kept,
-            av.open(str(temporary), "w", format=muxer) as output,
+            av.open(
+                str(temporary), "w", format=muxer, container_options=CONTAINER_OPTIONS
+            ) as output,
         ):
             encoded = _Encoder(output, plan, size, encoding, kept)
             try:

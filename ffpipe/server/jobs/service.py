@@ -20,6 +20,7 @@ from ffpipe.server.execute import (
     describe_validation,
     parse_params,
 )
+from ffpipe.server.files import named_by_content
 from ffpipe.server.jobs import failures
 from ffpipe.server.jobs.estimate import estimate_seconds
 from ffpipe.server.jobs.settings import JobSettings
@@ -166,7 +167,8 @@ class JobService:
                 if total > self.settings.max_upload_bytes:
                     raise self._too_large()
                 target.write_bytes(upload.content)
-            staged[field_name] = str(target)
+            # Clients often name uploads badly ("blob", no extension): name it by its content.
+            staged[field_name] = str(named_by_content(target))
         return staged
 
     def _too_large(self) -> TooLarge:
