@@ -140,6 +140,18 @@ def test_a_strongly_tilted_head_is_found_by_the_rotated_retry(upright_astronaut,
     assert np.array_equal(refresh_landmarks(rotated, face).landmarks, face.landmarks)
 
 
+def test_a_flat_frame_is_not_searched(monkeypatch):
+    from ffpipe.engine import detection
+
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("a flat frame was searched")
+
+    monkeypatch.setattr(detection, "_run", refuse)
+    black = np.zeros((720, 1280, 3), np.uint8)
+    grey = np.full((360, 640, 3), 128, np.uint8)
+    assert detect_faces(black) == [] and detect_faces(grey) == []
+
+
 def test_detection_is_deterministic_on_a_collage():
     case = next(case for case in hard_set() if case.name == "collage_8")
     first = detect_faces(case.image, with_embeddings=False)
