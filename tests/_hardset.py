@@ -344,7 +344,7 @@ def hard_set() -> tuple[HardCase, ...]:
         for number in range(4):
             sides = rng.uniform(30, 110, size=2)
             size = (int(rng.integers(900, 1400)), int(rng.integers(700, 1000)))
-            base = _scatter(rng, f"{kind}_{number}", kind, size, sides)
+            base = _scatter(rng, f"pair_{number}", kind, size, sides)
             cases.append(_degrade(base, kind, rng))
     for case in cases:
         case.image.setflags(write=False)

@@ -17,7 +17,7 @@ from _engine_support import ASTRONAUT, photo
 from _hardset import DETECTOR_SIZE, hard_set, matches
 
 from ffpipe.engine.detection import margin_to_score, score_to_margin
-from ffpipe.engine.faces import detect_faces, embedding_distance
+from ffpipe.engine.faces import detect_faces, embedding_distance, refresh_landmarks
 
 # Degraded faces (dark, bright, blurred, half covered): at most one face in ten may be missed;
 # the set holds 32, so up to three misses pass, enough for the faces a covered eye or a smeared
@@ -136,6 +136,20 @@ def test_a_strongly_tilted_head_is_found_by_the_rotated_retry(upright_astronaut,
     tilt = np.degrees(np.arctan2(right_eye[1] - left_eye[1], right_eye[0] - left_eye[0]))
     assert tilt == pytest.approx(-angle, abs=8.0)
     assert embedding_distance(face.embedding, upright_astronaut.embedding) < 0.4
+    # Refreshing the landmarks (as ops after the first do) turns the face upright again.
+    assert np.array_equal(refresh_landmarks(rotated, face).landmarks, face.landmarks)
+
+
+def test_a_flat_frame_is_not_searched(monkeypatch):
+    from ffpipe.engine import detection
+
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("a flat frame was searched")
+
+    monkeypatch.setattr(detection, "_run", refuse)
+    black = np.zeros((720, 1280, 3), np.uint8)
+    grey = np.full((360, 640, 3), 128, np.uint8)
+    assert detect_faces(black) == [] and detect_faces(grey) == []
 
 
 def test_detection_is_deterministic_on_a_collage():

@@ -52,6 +52,10 @@ _CROP_SPAN = 1.5
 # Two detections overlapping more than this (intersection over union) are the same face.
 _SAME_FACE_IOU = 0.3
 
+# A working image whose gray levels spread less than this (standard deviation) is flat, a black or
+# faded frame: no face shows at any angle, so it is not searched.
+_FLAT = 1.0
+
 RETRY_ANGLES: tuple[tuple[float, ...], ...] = ((15.0, -15.0), (30.0, -30.0))
 """Rotations tried, a group at a time, when the upright image shows no face."""
 
@@ -110,6 +114,8 @@ def find_faces(
     if scale < 1.0:
         size = (max(1, round(gray.shape[1] * scale)), max(1, round(gray.shape[0] * scale)))
         gray = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
+    if float(gray.std()) < _FLAT:
+        return []
     threshold = score_to_margin(score)
     found = _search(gray, threshold)
     for angles in retry_angles:

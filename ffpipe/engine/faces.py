@@ -67,10 +67,11 @@ def detect_faces(
 
 
 def _describe(image_rgb: np.ndarray, found: Detection, with_embeddings: bool) -> Face:
-    box = tuple(round(value) for value in found.box)
+    left, top, right, bottom = (round(value) for value in found.box)
+    box = (left, top, right, bottom)
     landmarks = _landmarks(image_rgb, box, found.angle)
     face = Face(
-        box=box,  # type: ignore[arg-type]
+        box=box,
         score=margin_to_score(found.margin),
         landmarks=landmarks,
         embedding=None,
@@ -79,7 +80,7 @@ def _describe(image_rgb: np.ndarray, found: Detection, with_embeddings: bool) ->
     return with_embedding(image_rgb, face) if with_embeddings else face
 
 
-def _landmarks(image_rgb: np.ndarray, box: tuple[int, ...], angle: float) -> np.ndarray:
+def _landmarks(image_rgb: np.ndarray, box: tuple[int, int, int, int], angle: float) -> np.ndarray:
     """The 68 points of the face in ``box``; a tilted face is turned upright for the predictor
     (which expects one) and its points turned back."""
     import cv2
@@ -128,12 +129,8 @@ def with_embedding(image_rgb: np.ndarray, face: Face) -> Face:
 
 def refresh_landmarks(image_rgb: np.ndarray, face: Face) -> Face:
     """``face`` with landmarks found again in ``image_rgb`` (after an op moved its features) and
-    its embedding dropped."""
-    import dlib
-
-    with _SHAPE_LOCK:
-        shape = model(LANDMARKER)(image_rgb, dlib.rectangle(*face.box))
-    landmarks = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
+    its embedding dropped. A face found rotated is turned upright for the predictor again."""
+    landmarks = _landmarks(image_rgb, face.box, face.angle)
     return replace(face, landmarks=landmarks, embedding=None)
 
 

@@ -49,8 +49,8 @@ def similar_faces(
     ]
 
 
-# Two faces whose embedding distances to the reference differ by less than this, or one lying
-# this close to the limit, make the reference choice a near thing worth a warning.
+# A face whose embedding distance to the reference lies this close to the limit, on either side,
+# makes the choice a near thing: a little change of light or pose could flip it in or out.
 NEAR_DISTANCE = 0.05
 
 
@@ -60,7 +60,8 @@ class Choice:
 
     ``ambiguous`` is set when the image had several faces (an index or a reference position then
     picks one of them), or when a face's distance to the reference lies within
-    :data:`NEAR_DISTANCE` of the limit; ``warnings`` then say which face was taken, by its box.
+    :data:`NEAR_DISTANCE` (embedding units) of the limit; ``warnings`` then say which face was
+    taken, by its box.
     """
 
     by: str
@@ -69,7 +70,8 @@ class Choice:
     faces_found: int
     chosen: tuple[Box, ...]
     distances: tuple[float, ...] = ()
-    """Reference mode: each face's embedding distance to the reference, in face order."""
+    """Reference mode: each face's distance to the reference on the ``reference_face_distance``
+    scale (embedding distance halved), in face order."""
     warnings: tuple[str, ...] = ()
 
     @property
