@@ -5,8 +5,9 @@ Which faces a video op processes is decided per track, not per frame (see
 
 - ``target_face_index``: when no face is chosen yet (or the chosen one is no longer followed), the
   face at that index, left to right, of the current frame is chosen, and followed from then on.
-- otherwise, the reference face: each track is compared with it once, on the frame where the
-  track starts (``reference_face_distance``), and keeps that verdict.
+- otherwise, the reference face: each track is compared with it (``reference_face_distance``) on
+  the frame where the track starts; a track found alike keeps that verdict, one found unlike is
+  compared again every ``RECHECK_EVERY`` frames, at most ``MAX_RECHECKS`` times.
 
 It also counts what happened, per output frame (a frame shown twice counts twice), for the result
 document, and words a warning for every frame that kept its original face.
@@ -47,6 +48,22 @@ class FrameCounts:
         }
 
 
+# A face judged unlike the reference is looked at again this many frames later, a few times: its
+# first frame may have been a poor view (blurred, turned away). A face judged alike stays chosen.
+RECHECK_EVERY = 8
+MAX_RECHECKS = 3
+
+
+@dataclass(frozen=True)
+class _Verdict:
+    chosen: bool
+    frame: int
+    checks: int
+
+    def due(self, frame: int) -> bool:
+        return self.checks < MAX_RECHECKS and frame - self.frame >= RECHECK_EVERY
+
+
 @dataclass(frozen=True)
 class FrameFaces:
     """What :meth:`FollowedFrames.follow` decided for one frame."""
@@ -70,12 +87,14 @@ class FollowedFrames:
         self._tracker = FaceTracker(pipeline.detect, pipeline.settings.face_detector_score)
         self._settings: Any = pipeline.settings
         self._chosen: int | None = None
-        self._verdicts: dict[int, bool] = {}
+        self._verdicts: dict[int, _Verdict] = {}
+        self._frame = 0
         self._lock = threading.Lock()
 
     def follow(self, image: np.ndarray, index: int, time: float, copies: int) -> FrameFaces:
         """The faces to process in frame ``index`` (shown at ``time`` seconds, ``copies`` times
         in the output)."""
+        self._frame += 1
         followed = self._tracker.step(image, time)
         selected = self._select(image, followed, index)
         counts = self.counts
@@ -105,12 +124,15 @@ class FollowedFrames:
         if self._settings.target_face_index is not None:
             return self._by_index(followed)
         for face in followed:
-            if face.track not in self._verdicts:
-                chosen = self.pipeline.select(image, [face.measured], index)
-                self._verdicts[face.track] = bool(chosen)
+            verdict = self._verdicts.get(face.track)
+            if verdict is None or (not verdict.chosen and verdict.due(self._frame)):
+                chosen = bool(self.pipeline.select(image, [face.measured], index))
+                self._verdicts[face.track] = _Verdict(
+                    chosen, self._frame, 0 if verdict is None else verdict.checks + 1
+                )
         alive = self._tracker.alive
         self._verdicts = {track: v for track, v in self._verdicts.items() if track in alive}
-        return [face.face for face in followed if self._verdicts[face.track]]
+        return [face.face for face in followed if self._verdicts[face.track].chosen]
 
     def _by_index(self, followed: list[FollowedFace]) -> list[Face]:
         if self._chosen not in self._tracker.alive:
