@@ -16,6 +16,8 @@ document, and words a warning for every frame that kept its original face.
 from __future__ import annotations
 
 import threading
+from collections import deque
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +25,7 @@ import numpy as np
 
 from ffpipe.engine.faces import Face
 from ffpipe.engine.frames import FramePipeline
-from ffpipe.engine.tracking import FaceTracker, FollowedFace
+from ffpipe.engine.tracking import REDETECT_EVERY, FaceTracker, FollowedFace, iou
 
 
 @dataclass
@@ -64,6 +66,28 @@ class _Verdict:
         return self.checks < MAX_RECHECKS and frame - self.frame >= RECHECK_EVERY
 
 
+BACKFILL_FRAMES = REDETECT_EVERY
+"""Frames held back so that a face detected late (a shot's first frames, a face appearing between
+scheduled detections) is followed back through them."""
+_SAME_FACE = 0.3
+
+KeptFrame = tuple[np.ndarray, int, float, int]
+"""A frame to follow: RGB image, source index, time in seconds, copies in the output."""
+
+
+@dataclass
+class _Held:
+    image: np.ndarray
+    index: int
+    time: float
+    copies: int
+    faces: list[FollowedFace]
+
+
+def _left_to_right(face: FollowedFace) -> tuple[int, int, int]:
+    return (face.face.box[0], face.face.box[1], face.track)
+
+
 @dataclass(frozen=True)
 class FrameFaces:
     """What :meth:`FollowedFrames.follow` decided for one frame."""
@@ -78,7 +102,7 @@ class FollowedFrames:
     """Follows faces through a video's frames and applies a :class:`FramePipeline` to them.
 
     ``follow`` must see every kept frame once, in order, on one thread; ``__call__`` may then run
-    on any thread, in any order, with what ``follow`` returned for that frame.
+    on any thread, in any order, with what ``follow`` gave for that frame.
     """
 
     def __init__(self, pipeline: FramePipeline) -> None:
@@ -91,17 +115,40 @@ class FollowedFrames:
         self._frame = 0
         self._lock = threading.Lock()
 
-    def follow(self, image: np.ndarray, index: int, time: float, copies: int) -> FrameFaces:
-        """The faces to process in frame ``index`` (shown at ``time`` seconds, ``copies`` times
-        in the output)."""
+    def follow(self, frames: Iterable[KeptFrame]) -> Iterator[FrameFaces]:
+        """For each kept frame (image, index, time in seconds, copies in the output), in order,
+        the faces to process in it. Answers lag ``BACKFILL_FRAMES`` frames behind: a face first
+        detected in a frame is followed back through the frames still held."""
+        held: deque[_Held] = deque()
+        for image, index, time, copies in frames:
+            followed = self._tracker.step(image, time)
+            for face in followed:
+                if face.new and held:
+                    self._fill_back(face, image, time, held)
+            held.append(_Held(image, index, time, copies, followed))
+            if len(held) > BACKFILL_FRAMES:
+                yield self._release(held.popleft())
+        while held:
+            yield self._release(held.popleft())
+
+    def _fill_back(
+        self, face: FollowedFace, image: np.ndarray, time: float, held: deque[_Held]
+    ) -> None:
+        frames = list(reversed(held))
+        traced = self._tracker.trace_back(face, image, time, [(f.image, f.time) for f in frames])
+        for frame, earlier in zip(frames, traced, strict=False):
+            if any(iou(earlier.face.box, other.face.box) >= _SAME_FACE for other in frame.faces):
+                break
+            frame.faces = sorted([*frame.faces, earlier], key=_left_to_right)
+
+    def _release(self, frame: _Held) -> FrameFaces:
         self._frame += 1
-        followed = self._tracker.step(image, time)
-        selected = self._select(image, followed, index)
-        counts = self.counts
+        selected = self._select(frame.image, frame.faces, frame.index)
+        counts, copies = self.counts, frame.copies
         with self._lock:
             counts.frames += copies
-            counts.faces_found += copies * len(followed)
-            if followed:
+            counts.faces_found += copies * len(frame.faces)
+            if frame.faces:
                 counts.frames_with_face += copies
             if selected:
                 counts.frames_with_selected_face += copies
@@ -130,12 +177,11 @@ class FollowedFrames:
                 self._verdicts[face.track] = _Verdict(
                     chosen, self._frame, 0 if verdict is None else verdict.checks + 1
                 )
-        alive = self._tracker.alive
-        self._verdicts = {track: v for track, v in self._verdicts.items() if track in alive}
         return [face.face for face in followed if self._verdicts[face.track].chosen]
 
     def _by_index(self, followed: list[FollowedFace]) -> list[Face]:
-        if self._chosen not in self._tracker.alive:
+        present = {face.track for face in followed}
+        if self._chosen not in present and self._chosen not in self._tracker.alive:
             self._chosen = None
         position = self._settings.target_face_index
         if self._chosen is None and len(followed) > position:
