@@ -21,6 +21,9 @@ on every frame, in order:
 4. Smoothing: the measured landmarks of each track pass through a
    :class:`~ffpipe.engine.smoothing.LandmarkFilter`, motion-compensated by step 1.
 
+:meth:`FaceTracker.trace_back` follows a new face backward through earlier frames the same way,
+for the frames before the detector first saw it.
+
 Everything runs in frame order on one thread and depends only on the frames, so results do not
 depend on how many workers process the frames afterwards.
 """
