@@ -105,7 +105,7 @@ def _stages(clip: Path) -> list[list[object]]:
     )
     followed = FollowedFrames(FramePipeline([("swap", params)], reference_frame=frames[0]))
     follow_s, chosen = _timed(
-        lambda: [followed.follow(frame, n, n / FPS, 1) for n, frame in enumerate(frames)]
+        lambda: list(followed.follow((frame, n, n / FPS, 1) for n, frame in enumerate(frames)))
     )
     swap_s, swapped = _timed(
         lambda: [

@@ -122,9 +122,11 @@ def write_clip(
     *,
     size: tuple[int, int] = (320, 240),
     fps: int = 24,
+    motion_blur: bool = False,
 ) -> Clip:
     """Encode one frame per entry of ``poses`` (a pose per head, or ``None`` for black) at
-    high quality (CRF 12), without audio."""
+    high quality (CRF 12), without audio. ``motion_blur``: each frame is smeared along the first
+    head's way to its next pose, as a camera with a half-frame shutter would."""
     truth: list[list[tuple[tuple[float, float], float]] | None] = []
     with av.open(str(path), "w") as container:
         stream = container.add_stream("libx264", rate=Fraction(fps))
@@ -136,12 +138,26 @@ def write_clip(
                 truth.append(None)
             else:
                 image = render_frame(size, list(zip(heads, frame_poses, strict=True)))
+                following = poses[number + 1] if number + 1 < len(poses) else None
+                if motion_blur and following is not None:
+                    image = _smeared(image, frame_poses[0], following[0])
                 truth.append([(pose.centre, pose.side) for pose in frame_poses])
             frame = av.VideoFrame.from_ndarray(image, format="rgb24")
             frame.pts = number
             container.mux(stream.encode(frame))
         container.mux(stream.encode(None))
     return Clip(path, truth)
+
+
+def _smeared(image: np.ndarray, pose: Pose, following: Pose) -> np.ndarray:
+    """``image`` blurred along half the way from ``pose`` to ``following``."""
+    dx, dy = (following.centre[0] - pose.centre[0]) / 4, (following.centre[1] - pose.centre[1]) / 4
+    reach = max(1, math.ceil(math.hypot(dx, dy)))
+    kernel = np.zeros((2 * reach + 1, 2 * reach + 1), np.float32)
+    start = (round(reach - dx), round(reach - dy))
+    end = (round(reach + dx), round(reach + dy))
+    cv2.line(kernel, start, end, 1.0, 1)
+    return cv2.filter2D(image, -1, kernel / kernel.sum())
 
 
 def wave(number: int, frames: int, cycles: float = 1.0, phase: float = 0.0) -> float:

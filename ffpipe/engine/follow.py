@@ -5,8 +5,9 @@ Which faces a video op processes is decided per track, not per frame (see
 
 - ``target_face_index``: when no face is chosen yet (or the chosen one is no longer followed), the
   face at that index, left to right, of the current frame is chosen, and followed from then on.
-- otherwise, the reference face: each track is compared with it once, on the frame where the
-  track starts (``reference_face_distance``), and keeps that verdict.
+- otherwise, the reference face: each track is compared with it (``reference_face_distance``) on
+  the frame where the track starts; a track found alike keeps that verdict, one found unlike is
+  compared again every ``RECHECK_EVERY`` frames, at most ``MAX_RECHECKS`` times.
 
 It also counts what happened, per output frame (a frame shown twice counts twice), for the result
 document, and words a warning for every frame that kept its original face.
@@ -15,6 +16,8 @@ document, and words a warning for every frame that kept its original face.
 from __future__ import annotations
 
 import threading
+from collections import deque
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +25,7 @@ import numpy as np
 
 from ffpipe.engine.faces import Face
 from ffpipe.engine.frames import FramePipeline
-from ffpipe.engine.tracking import FaceTracker, FollowedFace
+from ffpipe.engine.tracking import REDETECT_EVERY, FaceTracker, FollowedFace, iou
 
 
 @dataclass
@@ -47,6 +50,44 @@ class FrameCounts:
         }
 
 
+# A face judged unlike the reference is looked at again this many frames later, a few times: its
+# first frame may have been a poor view (blurred, turned away). A face judged alike stays chosen.
+RECHECK_EVERY = 8
+MAX_RECHECKS = 3
+
+
+@dataclass(frozen=True)
+class _Verdict:
+    chosen: bool
+    frame: int
+    checks: int
+
+    def due(self, frame: int) -> bool:
+        return self.checks < MAX_RECHECKS and frame - self.frame >= RECHECK_EVERY
+
+
+BACKFILL_FRAMES = REDETECT_EVERY
+"""Frames held back so that a face detected late (a shot's first frames, a face appearing between
+scheduled detections) is followed back through them."""
+_SAME_FACE = 0.3
+
+KeptFrame = tuple[np.ndarray, int, float, int]
+"""A frame to follow: RGB image, source index, time in seconds, copies in the output."""
+
+
+@dataclass
+class _Held:
+    image: np.ndarray
+    index: int
+    time: float
+    copies: int
+    faces: list[FollowedFace]
+
+
+def _left_to_right(face: FollowedFace) -> tuple[int, int, int]:
+    return (face.face.box[0], face.face.box[1], face.track)
+
+
 @dataclass(frozen=True)
 class FrameFaces:
     """What :meth:`FollowedFrames.follow` decided for one frame."""
@@ -61,7 +102,7 @@ class FollowedFrames:
     """Follows faces through a video's frames and applies a :class:`FramePipeline` to them.
 
     ``follow`` must see every kept frame once, in order, on one thread; ``__call__`` may then run
-    on any thread, in any order, with what ``follow`` returned for that frame.
+    on any thread, in any order, with what ``follow`` gave for that frame.
     """
 
     def __init__(self, pipeline: FramePipeline) -> None:
@@ -70,19 +111,44 @@ class FollowedFrames:
         self._tracker = FaceTracker(pipeline.detect, pipeline.settings.face_detector_score)
         self._settings: Any = pipeline.settings
         self._chosen: int | None = None
-        self._verdicts: dict[int, bool] = {}
+        self._verdicts: dict[int, _Verdict] = {}
+        self._frame = 0
         self._lock = threading.Lock()
 
-    def follow(self, image: np.ndarray, index: int, time: float, copies: int) -> FrameFaces:
-        """The faces to process in frame ``index`` (shown at ``time`` seconds, ``copies`` times
-        in the output)."""
-        followed = self._tracker.step(image, time)
-        selected = self._select(image, followed, index)
-        counts = self.counts
+    def follow(self, frames: Iterable[KeptFrame]) -> Iterator[FrameFaces]:
+        """For each kept frame (image, index, time in seconds, copies in the output), in order,
+        the faces to process in it. Answers lag ``BACKFILL_FRAMES`` frames behind: a face first
+        detected in a frame is followed back through the frames still held."""
+        held: deque[_Held] = deque()
+        for image, index, time, copies in frames:
+            followed = self._tracker.step(image, time)
+            for face in followed:
+                if face.new and held:
+                    self._fill_back(face, image, time, held)
+            held.append(_Held(image, index, time, copies, followed))
+            if len(held) > BACKFILL_FRAMES:
+                yield self._release(held.popleft())
+        while held:
+            yield self._release(held.popleft())
+
+    def _fill_back(
+        self, face: FollowedFace, image: np.ndarray, time: float, held: deque[_Held]
+    ) -> None:
+        frames = list(reversed(held))
+        traced = self._tracker.trace_back(face, image, time, [(f.image, f.time) for f in frames])
+        for frame, earlier in zip(frames, traced, strict=False):
+            if any(iou(earlier.face.box, other.face.box) >= _SAME_FACE for other in frame.faces):
+                break
+            frame.faces = sorted([*frame.faces, earlier], key=_left_to_right)
+
+    def _release(self, frame: _Held) -> FrameFaces:
+        self._frame += 1
+        selected = self._select(frame.image, frame.faces, frame.index)
+        counts, copies = self.counts, frame.copies
         with self._lock:
             counts.frames += copies
-            counts.faces_found += copies * len(followed)
-            if followed:
+            counts.faces_found += copies * len(frame.faces)
+            if frame.faces:
                 counts.frames_with_face += copies
             if selected:
                 counts.frames_with_selected_face += copies
@@ -105,15 +171,17 @@ class FollowedFrames:
         if self._settings.target_face_index is not None:
             return self._by_index(followed)
         for face in followed:
-            if face.track not in self._verdicts:
-                chosen = self.pipeline.select(image, [face.measured], index)
-                self._verdicts[face.track] = bool(chosen)
-        alive = self._tracker.alive
-        self._verdicts = {track: v for track, v in self._verdicts.items() if track in alive}
-        return [face.face for face in followed if self._verdicts[face.track]]
+            verdict = self._verdicts.get(face.track)
+            if verdict is None or (not verdict.chosen and verdict.due(self._frame)):
+                chosen = bool(self.pipeline.select(image, [face.measured], index))
+                self._verdicts[face.track] = _Verdict(
+                    chosen, self._frame, 0 if verdict is None else verdict.checks + 1
+                )
+        return [face.face for face in followed if self._verdicts[face.track].chosen]
 
     def _by_index(self, followed: list[FollowedFace]) -> list[Face]:
-        if self._chosen not in self._tracker.alive:
+        present = {face.track for face in followed}
+        if self._chosen not in present and self._chosen not in self._tracker.alive:
             self._chosen = None
         position = self._settings.target_face_index
         if self._chosen is None and len(followed) > position:

@@ -21,6 +21,9 @@ on every frame, in order:
 4. Smoothing: the measured landmarks of each track pass through a
    :class:`~ffpipe.engine.smoothing.LandmarkFilter`, motion-compensated by step 1.
 
+:meth:`FaceTracker.trace_back` follows a new face backward through earlier frames the same way,
+for the frames before the detector first saw it.
+
 Everything runs in frame order on one thread and depends only on the frames, so results do not
 depend on how many workers process the frames afterwards.
 """
@@ -209,7 +212,8 @@ class FaceTracker:
             self._gray is not None and self._time is not None and time - self._time > 0
         ) and time - self._time <= MAX_GAP_SECONDS
         measures = [
-            self._measure(image_rgb, track, gray if linked else None) for track in self._tracks
+            _measure(image_rgb, track, self._gray if linked else None, gray)
+            for track in self._tracks
         ]
         self._gray, self._time = gray, time
         self._since_detection += 1
@@ -226,52 +230,43 @@ class FaceTracker:
             new = self._match(self._detect(image_rgb, lenient), measures)
         return self._report(measures, new, time)
 
-    def _measure(self, image_rgb: np.ndarray, track: Track, gray: Any) -> _Measure:
-        motion = None if gray is None else self._flow(track, gray)
-        predicted = track.landmarks if motion is None else apply_motion(motion, track.landmarks)
-        measure = _Measure(track, motion)
-        confirmed = _confirm(image_rgb, predicted, track.box_shape)
-        if confirmed is not None:
-            measure.landmarks, box = confirmed
-            measure.confirmed = True
-            track.box_shape = BoxShape.of(measure.landmarks, box)
-        elif motion is not None:
-            measure.landmarks = _refit(image_rgb, predicted, track.box_shape)
-        return measure
-
-    def _flow(self, track: Track, gray: Any) -> np.ndarray | None:
+    def trace_back(
+        self,
+        face: FollowedFace,
+        image_rgb: np.ndarray,
+        time: float,
+        earlier: list[tuple[np.ndarray, float]],
+    ) -> list[FollowedFace]:
+        """``face``, a track's first face (in ``image_rgb``, at ``time``), followed back
+        through ``earlier`` frames (image and time, latest first) until it is lost: the frames
+        before the detector first saw it, often the start of a shot or of a face entering it.
+        One face per frame reached, in the order of ``earlier``."""
         import cv2
 
-        start = track.landmarks.reshape(-1, 1, 2).astype(np.float32)
-        ahead, found, _ = cv2.calcOpticalFlowPyrLK(
-            self._gray,
-            gray,
-            start,
-            None,
-            winSize=_FLOW_WINDOW,
-            maxLevel=_FLOW_LEVELS,
-            criteria=_FLOW_CRITERIA,
+        current = next((track for track in self._tracks if track.number == face.track), None)
+        if current is None:
+            return []
+        track = Track(
+            number=current.number,
+            landmarks=face.measured.landmarks,
+            box_shape=current.box_shape,
+            score=current.score,
         )
-        back, returned, _ = cv2.calcOpticalFlowPyrLK(
-            gray,
-            self._gray,
-            ahead,
-            None,
-            winSize=_FLOW_WINDOW,
-            maxLevel=_FLOW_LEVELS,
-            criteria=_FLOW_CRITERIA,
-        )
-        error = np.linalg.norm((back - start).reshape(-1, 2), axis=1)
-        tolerance = max(1.0, _FB_TOLERANCE * face_scale(track.landmarks))
-        good = (found.ravel() == 1) & (returned.ravel() == 1) & (error < tolerance)
-        if good.sum() < _MIN_FLOW_POINTS:
-            return None
-        motion, inliers = cv2.estimateAffinePartial2D(
-            start[good], ahead[good], method=cv2.RANSAC, ransacReprojThreshold=tolerance
-        )
-        if motion is None or inliers is None or int(inliers.sum()) < _MIN_FLOW_POINTS:
-            return None
-        return motion.astype(np.float64)
+        # The filter runs backward in time: on negated times, which rise.
+        track.smoothing.update(track.landmarks, -time, None)
+        later = cv2.cvtColor(image_rgb, cv2.COLOR_RGB2GRAY)
+        traced: list[FollowedFace] = []
+        for image, before in earlier:
+            gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+            measure = _measure(image, track, later, gray)
+            track.unconfirmed = 0 if measure.confirmed else track.unconfirmed + 1
+            if measure.landmarks is None or track.unconfirmed > MAX_UNCONFIRMED:
+                break
+            track.landmarks = measure.landmarks.astype(np.float32)
+            smoothed = track.smoothing.update(track.landmarks, -before, measure.motion)
+            traced.append(_followed(track, smoothed, new=False))
+            later = gray
+        return traced
 
     def _match(self, detections: list[Face], measures: list[_Measure]) -> list[Track]:
         """Confirm followed faces with ``detections`` (found at the lenient score); those at the
@@ -329,8 +324,7 @@ class FaceTracker:
             if measure.landmarks is None:
                 continue
             track.landmarks = measure.landmarks.astype(np.float32)
-            motion = measure.motion if measure.motion is not None else None
-            smoothed = track.smoothing.update(track.landmarks, time, motion)
+            smoothed = track.smoothing.update(track.landmarks, time, measure.motion)
             faces.append(_followed(track, smoothed, new=False))
         for track in new:
             kept.append(track)
@@ -340,6 +334,61 @@ class FaceTracker:
         alive = self.alive
         faces = [face for face in faces if face.track in alive]
         return sorted(faces, key=lambda face: (face.face.box[0], face.face.box[1], face.track))
+
+
+def _measure(
+    image_rgb: np.ndarray, track: Track, before: np.ndarray | None, gray: np.ndarray
+) -> _Measure:
+    """Where ``track`` is in ``image_rgb`` (``gray``: the same frame in grey), flowing from the
+    grey frame ``before`` (``None``: no flow, look where it was)."""
+    motion = None if before is None else _flow(before, gray, track.landmarks)
+    predicted = track.landmarks if motion is None else apply_motion(motion, track.landmarks)
+    measure = _Measure(track, motion)
+    confirmed = _confirm(image_rgb, predicted, track.box_shape)
+    if confirmed is not None:
+        measure.landmarks, box = confirmed
+        measure.confirmed = True
+        track.box_shape = BoxShape.of(measure.landmarks, box)
+    elif motion is not None:
+        measure.landmarks = _refit(image_rgb, predicted, track.box_shape)
+    return measure
+
+
+def _flow(before: np.ndarray, after: np.ndarray, landmarks: np.ndarray) -> np.ndarray | None:
+    """The similarity transform carrying ``landmarks`` from grey frame ``before`` to ``after``,
+    or ``None`` when too few points survive the forward-backward check."""
+    import cv2
+
+    start = landmarks.reshape(-1, 1, 2).astype(np.float32)
+    ahead, found, _ = cv2.calcOpticalFlowPyrLK(
+        before,
+        after,
+        start,
+        None,
+        winSize=_FLOW_WINDOW,
+        maxLevel=_FLOW_LEVELS,
+        criteria=_FLOW_CRITERIA,
+    )
+    back, returned, _ = cv2.calcOpticalFlowPyrLK(
+        after,
+        before,
+        ahead,
+        None,
+        winSize=_FLOW_WINDOW,
+        maxLevel=_FLOW_LEVELS,
+        criteria=_FLOW_CRITERIA,
+    )
+    error = np.linalg.norm((back - start).reshape(-1, 2), axis=1)
+    tolerance = max(1.0, _FB_TOLERANCE * face_scale(landmarks))
+    good = (found.ravel() == 1) & (returned.ravel() == 1) & (error < tolerance)
+    if good.sum() < _MIN_FLOW_POINTS:
+        return None
+    motion, inliers = cv2.estimateAffinePartial2D(
+        start[good], ahead[good], method=cv2.RANSAC, ransacReprojThreshold=tolerance
+    )
+    if motion is None or inliers is None or int(inliers.sum()) < _MIN_FLOW_POINTS:
+        return None
+    return motion.astype(np.float64)
 
 
 def _box_of(measure: _Measure) -> tuple[float, float, float, float]:

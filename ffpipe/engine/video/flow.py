@@ -15,7 +15,7 @@ decoded RGB frame takes ``3 * W * H`` bytes (2.8 MB at 1280x720, 6.2 MB at 1920x
 A frame function that follows faces (see :class:`~ffpipe.engine.video.process.FollowingFrameFn`)
 does its in-order part where frames are decoded (the decoder thread, or the one thread of
 ``strict``), so the frames waiting in the first queue are RGB arrays rather than decoded frames
-(twice the size of yuv420p); the counts stay the same.
+(twice the size of yuv420p), and it holds a few frames of its own (8 for face following).
 
 In every strategy memory is bounded by these counts, not by the video's length. On top, the
 encoder keeps its look-ahead (x264 ``veryfast``: ~10 frames, in yuv420p at half the RGB size) and

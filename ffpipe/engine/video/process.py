@@ -25,7 +25,8 @@ failure anywhere (a damaged source, the frame function, cancellation) leaves not
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, closing, nullcontext
 from dataclasses import dataclass, replace
 from fractions import Fraction
@@ -64,13 +65,15 @@ FrameFn = Callable[[np.ndarray, int], np.ndarray]
 class FollowingFrameFn(Protocol):
     """A frame function with a part that must see the frames in order (following faces).
 
-    ``follow`` is called once per kept source frame, in order, on one thread (the decoding side);
-    the frame is then processed by ``__call__``, on whatever worker the memory strategy gives it,
-    with what ``follow`` returned. Only ``__call__`` runs in parallel.
+    ``follow`` takes the kept source frames, in order, as (RGB image, index, time in seconds,
+    copies in the output), and gives one answer per frame, in the same order; it may read a few
+    frames ahead before answering. It runs on one thread, the decoding side. Each frame is then
+    processed by ``__call__``, on whatever worker the memory strategy gives it, with its answer.
+    Only ``__call__`` runs in parallel.
     """
 
-    def follow(self, image: np.ndarray, index: int, time: float, copies: int) -> Any:
-        """Look at frame ``index`` (at ``time`` seconds, shown ``copies`` times)."""
+    def follow(self, frames: Iterable[tuple[np.ndarray, int, float, int]]) -> Iterator[Any]:
+        """One answer per frame of ``frames``, in order."""
         ...
 
     def __call__(self, image: np.ndarray, index: int, followed: Any) -> np.ndarray:
@@ -291,12 +294,20 @@ class _Encoder:
 def _followed(
     slots: Iterator[Slot[av.VideoFrame]], frame_fn: FollowingFrameFn
 ) -> Iterator[Slot[tuple[np.ndarray, Any]]]:
-    """The slots as RGB frames with what ``frame_fn.follow`` made of each, in order."""
-    with closing(slots):  # type: ignore[type-var]
+    """The slots as RGB frames with ``frame_fn.follow``'s answer for each, in order."""
+    waiting: deque[Slot[np.ndarray]] = deque()
+
+    def frames() -> Iterator[tuple[np.ndarray, int, float, int]]:
         for slot in slots:
             image = slot.payload.to_ndarray(format="rgb24")
-            followed = frame_fn.follow(image, slot.index, float(slot.time), slot.repeat)
-            yield replace(slot, payload=(image, followed))
+            waiting.append(replace(slot, payload=image))
+            yield image, slot.index, float(slot.time), slot.repeat
+
+    answers = frame_fn.follow(frames())
+    with closing(slots), closing(answers):  # type: ignore[type-var]
+        for answer in answers:
+            slot = waiting.popleft()
+            yield replace(slot, payload=(slot.payload, answer))
 
 
 def _checked(image: Any, index: int) -> np.ndarray:
