@@ -58,6 +58,9 @@ CHAIN = """
       result.mp4: "{{{{ steps.enhance.output }}}}"
 """
 
+PHOTO_CHAIN = CHAIN.replace("result.mp4:", "result.jpg:")
+"""The chain on a photo: its output named for what it holds (result.mp4 would be refused)."""
+
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -209,7 +212,7 @@ def test_no_fuse_runs_each_step(folder: Path) -> None:
 
 def test_image_targets_never_fuse(folder: Path) -> None:
     backend = CountingBackend()
-    summary = run(chain_file(folder, "astronaut.jpg"), folder, backend)
+    summary = run(chain_file(folder, "astronaut.jpg", PHOTO_CHAIN), folder, backend)
     assert backend.calls["swap:astronaut.jpg"] == 1
     assert backend.calls["enhance:astronaut.jpg"] == 1
     assert backend.calls["process:astronaut.jpg"] == 0
@@ -316,7 +319,7 @@ def test_plan_shows_the_group_or_why_not(
     assert "fused" not in capsys.readouterr().out
     assert main(["plan", str(path), "-p", "blur=0.6"]) == 0
     assert "not fused: face_mask_blur differs" in capsys.readouterr().out
-    assert main(["plan", str(chain_file(folder, "astronaut.jpg"))]) == 0
+    assert main(["plan", str(chain_file(folder, "astronaut.jpg", PHOTO_CHAIN))]) == 0
     assert "not fused: the target is not a video" in capsys.readouterr().out
 
 

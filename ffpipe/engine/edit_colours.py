@@ -32,26 +32,37 @@ _MIN_PIXELS = 20
 _SKIN_SAMPLES = ((2, 3, 4, 48, 31), (14, 13, 12, 54, 35), (30, 31, 33, 35))
 
 
+def colour_bins(lab: np.ndarray) -> np.ndarray:
+    """The histogram bin of every pixel of ``lab`` (..., 3), as one flat int per pixel."""
+    flat = np.zeros(lab.shape[:-1], dtype=np.intp)
+    for channel, (bins, (low, high)) in enumerate(zip(_BINS, _RANGES, strict=True)):
+        scaled = np.floor((lab[..., channel] - low) * (bins / (high - low)))
+        flat = flat * bins + np.clip(scaled, 0, bins - 1).astype(np.intp)
+    return flat
+
+
 @dataclass(frozen=True)
 class ColourModel:
     """How common each Lab colour is in one sample of pixels (a histogram summing to 1)."""
 
     density: np.ndarray
+    """Flat, indexed by :func:`colour_bins`."""
 
     @classmethod
-    def of(cls, lab_pixels: np.ndarray) -> ColourModel | None:
-        """The model of (N, 3) Lab pixels; None for fewer than a handful."""
-        if len(lab_pixels) < _MIN_PIXELS:
+    def of(cls, bins: np.ndarray) -> ColourModel | None:
+        """The model of a sample given by its pixels' :func:`colour_bins`; None for fewer than a
+        handful of pixels."""
+        if bins.size < _MIN_PIXELS:
             return None
-        counts, _ = np.histogramdd(lab_pixels, bins=_BINS, range=_RANGES)
-        smooth = counts.astype(np.float32)
-        for axis in range(3):
-            smooth = _smooth_along(smooth, axis)
-        return cls(smooth / max(float(smooth.sum()), 1e-12))
+        counts = np.bincount(bins.ravel(), minlength=_BIN_COUNT).astype(np.float32)
+        smooth = counts.reshape(_BINS)
+        for axis, blur in enumerate(_BLURS):
+            smooth = np.moveaxis(np.tensordot(blur, smooth, axes=([1], [axis])), 0, axis)
+        return cls((smooth / max(float(smooth.sum()), 1e-12)).ravel())
 
-    def __call__(self, lab: np.ndarray) -> np.ndarray:
-        """Per-pixel density (float32) of the colours of ``lab`` (..., 3)."""
-        return self.density[_bin_index(lab)]
+    def __call__(self, bins: np.ndarray) -> np.ndarray:
+        """Per-pixel density (float32) of pixels given by their :func:`colour_bins`."""
+        return self.density[bins]
 
 
 def skin_sample_area(shape: tuple[int, ...], landmarks: np.ndarray) -> np.ndarray:
@@ -63,18 +74,13 @@ def skin_sample_area(shape: tuple[int, ...], landmarks: np.ndarray) -> np.ndarra
     return area.astype(bool)
 
 
-def _smooth_along(histogram: np.ndarray, axis: int) -> np.ndarray:
-    taps = np.exp(-0.5 * (np.arange(-2, 3) / _SMOOTHING) ** 2)
-    taps /= taps.sum()
-    moved = np.moveaxis(histogram, axis, 0)
-    padded = np.pad(moved, ((2, 2), (0, 0), (0, 0)))
-    smooth = sum(tap * padded[offset : offset + moved.shape[0]] for offset, tap in enumerate(taps))
-    return np.moveaxis(smooth, 0, axis)
+def _blur_matrix(bins: int) -> np.ndarray:
+    """Gaussian smoothing over ``bins`` histogram bins as a matrix (mass beyond the ends lost)."""
+    offsets = np.arange(bins)[:, None] - np.arange(bins)[None, :]
+    return np.exp(-0.5 * (offsets / _SMOOTHING) ** 2).astype(np.float32) / float(
+        np.sqrt(2.0 * np.pi) * _SMOOTHING
+    )
 
 
-def _bin_index(lab: np.ndarray) -> tuple[np.ndarray, ...]:
-    index = []
-    for channel, (bins, (low, high)) in enumerate(zip(_BINS, _RANGES, strict=True)):
-        scaled = np.floor((lab[..., channel] - low) / (high - low) * bins)
-        index.append(np.clip(scaled, 0, bins - 1).astype(np.intp))
-    return tuple(index)
+_BIN_COUNT = int(np.prod(_BINS))
+_BLURS = tuple(_blur_matrix(bins) for bins in _BINS)

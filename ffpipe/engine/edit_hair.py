@@ -23,7 +23,13 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ffpipe.engine.edit_colours import OTHER, UNIFORM, ColourModel, skin_sample_area
+from ffpipe.engine.edit_colours import (
+    OTHER,
+    UNIFORM,
+    ColourModel,
+    colour_bins,
+    skin_sample_area,
+)
 from ffpipe.engine.edit_landmarks import FaceFrame, face_frame
 from ffpipe.engine.edit_warp import Region, region_around
 
@@ -123,47 +129,46 @@ def head_colours(image_rgb: np.ndarray, landmarks: np.ndarray) -> HeadColours:
     ring = (((x / 2.3) ** 2 + ((y - brow_top + 0.2) / 2.2) ** 2) <= 1.0) & ~head & (y < 0.3)
     sides = head & ~face & (np.abs(x) > 0.9) & (np.abs(x) < 1.6) & (y > 0.0) & (y < 0.9)
 
-    skin = ColourModel.of(lab[skin_sample_area(lab.shape, points)])
-    background = ColourModel.of(lab[ring])
-    known = [model for model in (skin, background) if model is not None]
+    bins = colour_bins(lab)
+    zero = np.zeros(face.shape, dtype=np.float32)
+    skin = ColourModel.of(bins[skin_sample_area(lab.shape, points)])
+    background = ColourModel.of(bins[ring])
+    skin_density = skin(bins) if skin is not None else zero
+    background_density = background(bins) if background is not None else zero
     # Hair is sampled beside the face where it is neither this face's skin nor a common backdrop
     # colour, without thin lines (glasses arms, poles, edges); then grown over the head into
     # colours like it that are likelier hair than skin, so a hat of another colour is never taken.
-    open_colour = np.ones(face.shape, dtype=bool)
-    if background is not None:
-        open_colour &= background(lab) < _COMMON * UNIFORM
-    skin_density = skin(lab) if skin is not None else np.zeros(face.shape, dtype=np.float32)
+    open_colour = background_density < _COMMON * UNIFORM
     seeds = _without_thin_lines(
         sides & open_colour & (skin_density < _COMMON * UNIFORM), frame.unit
     )
     if seeds.sum() < max(_MIN_SAMPLE_PIXELS, _MIN_SIDE_SHARE * sides.sum()):
         seeds = np.zeros(face.shape, dtype=bool)
-    hair = ColourModel.of(lab[seeds])
+    hair = ColourModel.of(bins[seeds])
     for _ in range(_GROWTH_ROUNDS):
         if hair is None:
             break
         # Hair shades gradually (lit on top, shaded at the sides): take in the neighbouring
         # shades that touch the hair found so far, and learn their colours too.
-        density = hair(lab)
+        density = hair(bins)
         similar = head & ~face & open_colour & (density > _SIMILAR * UNIFORM)
         grown = seeds | _connected_to(similar & (density > skin_density), seeds)
         if grown.sum() <= seeds.sum():
             break
-        seeds, hair = grown, ColourModel.of(lab[grown])
-    densities = {name: model(lab) for name, model in (("skin", skin), ("hair", hair)) if model}
-    total = sum((model(lab) for model in known), OTHER * UNIFORM)
-    if hair is not None:
-        total = total + densities["hair"]
-    zero = np.zeros(face.shape, dtype=np.float32)
-    skin_p = densities["skin"] / total if "skin" in densities else zero
+        seeds, hair = grown, ColourModel.of(bins[grown])
+    total = skin_density + background_density + OTHER * UNIFORM
     if hair is None:
-        return HeadColours(skin=skin_p.astype(np.float32), hair=zero, hair_colour=zero)
-    colour = densities["hair"] / total
+        skin_p = (skin_density / total).astype(np.float32)
+        return HeadColours(skin=skin_p, hair=zero, hair_colour=zero)
+    hair_density = hair(bins)
+    total = total + hair_density
+    skin_p = (skin_density / total).astype(np.float32)
+    colour = hair_density / total
     hair_p = colour * prior * _connected_to(colour * prior > 0.5, seeds)
     # Softened at its edges, but never onto colours that are not hair (a cap's rim stays as is).
     soft = cv2.GaussianBlur(hair_p.astype(np.float32), (0, 0), max(frame.unit / 30.0, 0.5))
     return HeadColours(
-        skin=skin_p.astype(np.float32),
+        skin=skin_p,
         hair=soft * within(colour),
         hair_colour=colour.astype(np.float32),
     )

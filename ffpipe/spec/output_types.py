@@ -103,8 +103,8 @@ def _written_by_step(
     if step.op == "detect":
         return Written(f"steps.{step_id} writes faces.json", JSON)
     target = _target_written(step.params.get("target_media"), instances, seen)
-    if target is None:
-        return None
+    if target is None or (target.media is not None and target.media.kind == "data"):
+        return None  # unknown, or no media at all: the step itself will say what is wrong
     how = f"steps.{step_id} keeps the format of its target, {target.how}"
     if step.op in _VIDEO_OPS or "video" in (target.kind, target.media and target.media.kind):
         # The container follows the encoder as well (a .webm target and libx264 give .mp4).
