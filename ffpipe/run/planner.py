@@ -33,6 +33,9 @@ from ffpipe.spec.instance import Deferred, LoadedPipeline, StepInstance, StepVie
 CACHED = "cached"
 WILL_RUN = "will run"
 SKIPPED = "skipped"
+RAN = "ran"
+FAILED = "failed"
+NOT_RUN = "not run"
 
 FORCED = "forced"
 NOT_CACHED = "cache: false"
@@ -177,9 +180,9 @@ class Planner:
         """``upstream X failed`` / ``upstream X skipped`` when a need did not succeed."""
         for need in sorted(self.pipeline.instances[node].needs):
             status = self.settled.get(need)
-            if status == "failed":
-                return upstream_reason(need, "failed")
-            if status in (SKIPPED, "not run"):
+            if status == FAILED:
+                return upstream_reason(need, FAILED)
+            if status in (SKIPPED, NOT_RUN):
                 return upstream_reason(need, SKIPPED)
         return None
 
@@ -221,13 +224,11 @@ class Planner:
     def _decide_one(self, instance: StepInstance) -> Decision:
         own = (instance.id,)
         notes = self._refusal_notes(own)
-        if self._condition_known(instance) and not resolve_condition(
-            self.pipeline, instance, self.views
-        ):
+        waits = self._condition_waits_for(instance)
+        if waits:
+            notes += (f"if: decided when {', '.join(waits)} has run",)
+        elif not resolve_condition(self.pipeline, instance, self.views):
             return Decision(SKIPPED, (CONDITION_FALSE,), members=own, notes=notes)
-        if not self._condition_known(instance):
-            waits = ", ".join(sorted(instance.condition.refs - set(self.views)))  # type: ignore[union-attr]
-            notes += (f"if: decided when {waits} has run",)
         forced = is_forced(instance, self.force, self.force_all)
         upstream = [need for need in key_refs(instance) if need in self.fresh]
         if self.preparer is None or any(need not in self.views for need in upstream):
@@ -261,9 +262,12 @@ class Planner:
         decision = self._cache_decision(prepared, group.members, forced, True, upstream, notes)
         return replace(decision, group=group.id)
 
-    def _condition_known(self, instance: StepInstance) -> bool:
+    def _condition_waits_for(self, instance: StepInstance) -> list[str]:
+        """The steps whose results the ``if:`` reads and which have no output yet (planning)."""
         condition = instance.condition
-        return not isinstance(condition, Deferred) or condition.refs <= set(self.views)
+        if not isinstance(condition, Deferred):
+            return []
+        return sorted(condition.refs - set(self.views))
 
     def _unknown_key_reasons(
         self, forced: bool, cache: bool, upstream: Sequence[str]
@@ -383,7 +387,7 @@ class Planner:
         made = {name: self.preparer.artifact_digest(path) for name, path in view.outputs.items()}
         if predicted is None or made != predicted:
             self._mark_fresh(decision)
-        self._settle(decision.members, "ran", view)
+        self._settle(decision.members, RAN, view)
 
     def assume_ran(self, decision: Decision) -> None:
         """Planning only: settle a step that will run with its predicted output, if any."""
@@ -396,7 +400,7 @@ class Planner:
 
     def failed(self, decision: Decision) -> None:
         """A step the planner said will run failed: what needs it is blocked."""
-        self._settle(decision.members, "failed")
+        self._settle(decision.members, FAILED)
 
     def give_up(self, node: str, status: str, reason: str) -> Decision:
         """Record that ``node`` will not be decided normally (the run stopped, say)."""

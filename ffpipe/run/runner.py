@@ -32,7 +32,16 @@ from ffpipe.run.executor import Executor, Finished
 from ffpipe.run.fusion import Fusion, find_fusion
 from ffpipe.run.jobs import job_id_for, job_options, requires_job
 from ffpipe.run.lockfile import build_lock, lock_path, write_lock
-from ffpipe.run.planner import CACHED, SKIPPED, STOPPED, Decision, Planner
+from ffpipe.run.planner import (
+    CACHED,
+    FAILED,
+    NOT_RUN,
+    RAN,
+    SKIPPED,
+    STOPPED,
+    Decision,
+    Planner,
+)
 from ffpipe.run.prepare import FILE_NAMES, PreparedStep, StepPreparer
 from ffpipe.run.records import RunRecorder, new_run_id, run_record
 from ffpipe.run.results import StoreError, check_output_names, store_result, write_outputs
@@ -41,10 +50,6 @@ from ffpipe.run.stamps import replayable, run_stamp
 from ffpipe.spec.instance import Deferred, LoadedPipeline
 
 Reporter = Callable[[ev.Event], None]
-
-RAN = "ran"
-FAILED = "failed"
-NOT_RUN = "not run"
 
 
 @dataclass(frozen=True)
