@@ -2,8 +2,8 @@
 
 Test modules take what they share from here as fixtures; the helpers behind the fixtures live in the
 private ``_*_support`` modules (which the benchmarks and the runner and CLI tests import directly).
-Expensive things are made once per session: the sample photos' paths, the ``ffpipe serve``
-processes that tests can share, generated videos and the builtin engine.
+Expensive things are made once per session: the ``ffpipe serve`` processes that tests can share
+(:func:`shared_server`, :func:`auth_server`), the 20 s clip and the builtin engine.
 """
 
 from __future__ import annotations
@@ -16,26 +16,6 @@ import pytest
 
 if TYPE_CHECKING:
     from _server_support import ServerHandle
-
-MEDIA = Path(__file__).resolve().parent.parent / "media"
-
-
-@pytest.fixture(scope="session")
-def media_dir() -> Path:
-    """The repository's sample media folder (read only)."""
-    return MEDIA
-
-
-@pytest.fixture(scope="session")
-def astronaut() -> Path:
-    """The astronaut sample photo (read only)."""
-    return MEDIA / "astronaut.jpg"
-
-
-@pytest.fixture(scope="session")
-def grace() -> Path:
-    """The Grace Hopper sample photo (read only)."""
-    return MEDIA / "grace_hopper.jpg"
 
 
 @pytest.fixture(scope="session")
@@ -58,24 +38,6 @@ def start_server() -> Iterator[Callable[..., ServerHandle]]:
     yield start
     for handle in started:
         handle.stop()
-
-
-@pytest.fixture(scope="session")
-def repo_root() -> Path:
-    """The repository's root folder."""
-    return MEDIA.parent
-
-
-@pytest.fixture(scope="session")
-def examples_dir() -> Path:
-    """The example pipelines shipped in ``pipelines/examples``."""
-    return MEDIA.parent / "pipelines" / "examples"
-
-
-@pytest.fixture(scope="session")
-def bad_pipelines_dir() -> Path:
-    """Deliberately broken pipelines, each with the error it must give."""
-    return Path(__file__).resolve().parent / "bad_pipelines"
 
 
 @pytest.fixture(scope="session")

@@ -56,6 +56,7 @@ except KeyboardInterrupt:
     server.close()
 '''
 
+ASTRONAUT = Path(__file__).resolve().parent.parent / "media" / "astronaut.jpg"
 OP = "enhance"
 SECRET_PATH = "/srv/ffpipe/weights"
 
@@ -71,11 +72,11 @@ def server(tmp_path_factory: pytest.TempPathFactory, start_server) -> Iterator[A
 
 
 @pytest.fixture(scope="module")
-def photos(tmp_path_factory: pytest.TempPathFactory, astronaut: Path) -> dict[str, Path]:
+def photos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("photos")
     good, explode = folder / "portrait.jpg", folder / "explode.jpg"
-    good.write_bytes(astronaut.read_bytes())
-    explode.write_bytes(astronaut.read_bytes())
+    good.write_bytes(ASTRONAUT.read_bytes())
+    explode.write_bytes(ASTRONAUT.read_bytes())
     return {"good": good, "explode": explode}
 
 

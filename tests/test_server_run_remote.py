@@ -9,7 +9,9 @@ import hashlib
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -59,35 +61,58 @@ def server(shared_server: ServerHandle) -> ServerHandle:
     return shared_server
 
 
-def _same_bytes_local_and_remote(name: str, server: ServerHandle, tmp_path: Path) -> None:
-    _same_bytes_for(EXAMPLES / f"{name}.yaml", server, tmp_path)
+@pytest.fixture(scope="module")
+def example_runs(
+    server: ServerHandle, tmp_path_factory: pytest.TempPathFactory
+) -> Callable[[str], ExampleRuns]:
+    """``example_runs(name)``: the example run locally and on the server (``--json``), side by
+    side; each example runs once per module and the tests that look at it share the runs."""
+    done: dict[str, ExampleRuns] = {}
+
+    def runs(name: str) -> ExampleRuns:
+        if name not in done:
+            pipeline = EXAMPLES / f"{name}.yaml"
+            done[name] = _runs_side_by_side(pipeline, tmp_path_factory.mktemp(name), server)
+        return done[name]
+
+    return runs
 
 
-def _same_bytes_for(pipeline: Path, server: ServerHandle, tmp_path: Path) -> None:
-    # The two runs are independent (own workspace and output folder): run them side by side.
+@dataclass(frozen=True)
+class ExampleRuns:
+    folder: Path
+    local: subprocess.CompletedProcess[str]
+    remote: subprocess.CompletedProcess[str]
+
+
+def _runs_side_by_side(pipeline: Path, folder: Path, server: ServerHandle) -> ExampleRuns:
+    # Independent runs (own workspace and output folder): run them side by side.
     with ThreadPoolExecutor(2) as pool:
-        local_run = pool.submit(_run, pipeline, tmp_path / "local")
-        remote_run = pool.submit(_run, pipeline, tmp_path / "remote", "--server", server.url)
-        local, remote = local_run.result(), remote_run.result()
-    assert local.returncode == 0, local.stderr
-    assert remote.returncode == 0, remote.stderr
-    local_files = _digests(tmp_path / "local" / "out")
+        local = pool.submit(_run, pipeline, folder / "local")
+        remote = pool.submit(_run, pipeline, folder / "remote", "--server", server.url, "--json")
+        return ExampleRuns(folder, local.result(), remote.result())
+
+
+def _same_bytes_local_and_remote(runs: ExampleRuns) -> None:
+    assert runs.local.returncode == 0, runs.local.stderr
+    assert runs.remote.returncode == 0, runs.remote.stderr
+    local_files = _digests(runs.folder / "local" / "out")
     assert local_files
-    assert _digests(tmp_path / "remote" / "out") == local_files
+    assert _digests(runs.folder / "remote" / "out") == local_files
 
 
 @pytest.mark.parametrize("name", IMAGE_EXAMPLES)
 def test_examples_give_the_same_bytes_locally_and_on_the_server(
-    name: str, server: ServerHandle, tmp_path: Path
+    name: str, example_runs: Callable[[str], ExampleRuns]
 ) -> None:
-    _same_bytes_local_and_remote(name, server, tmp_path)
+    _same_bytes_local_and_remote(example_runs(name))
 
 
 @pytest.mark.slow
 def test_the_video_example_gives_the_same_bytes_on_the_server(
-    server: ServerHandle, tmp_path: Path
+    example_runs: Callable[[str], ExampleRuns],
 ) -> None:
-    _same_bytes_local_and_remote("video_face_swap", server, tmp_path)
+    _same_bytes_local_and_remote(example_runs("video_face_swap"))
 
 
 def test_every_video_container_gives_the_same_bytes_on_the_server(
@@ -117,13 +142,13 @@ def test_every_video_container_gives_the_same_bytes_on_the_server(
         + "outputs:\n"
         + "".join(outputs)
     )
-    _same_bytes_for(pipeline, server, tmp_path)
+    _same_bytes_local_and_remote(_runs_side_by_side(pipeline, tmp_path, server))
 
 
 def test_progress_reaches_the_runner_through_the_server(
-    server: ServerHandle, tmp_path: Path
+    example_runs: Callable[[str], ExampleRuns],
 ) -> None:
-    finished = _run(EXAMPLES / "portrait.yaml", tmp_path, "--server", server.url, "--json")
+    finished = example_runs("portrait").remote
     assert finished.returncode == 0, finished.stderr
     events = [json.loads(line) for line in finished.stdout.splitlines() if line.startswith("{")]
     progress = [event for event in events if event["event"] == "step_progress"]
