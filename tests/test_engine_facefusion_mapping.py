@@ -341,3 +341,9 @@ def test_a_folder_that_is_no_checkout_is_one_clear_error(tmp_path: Path) -> None
         open_checkout(tmp_path)
     with pytest.raises(CheckoutError, match="not an executable"):
         open_checkout(tmp_path, tmp_path / "nope" / "python")
+
+
+def test_the_readme_shows_the_table_as_generated() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert "## Using your FaceFusion install" in readme
+    assert markdown_table() in readme
