@@ -160,6 +160,39 @@ def test_plan_names_the_model_that_changed(
     assert "model gfpgan_1.4 changed" in status["enhance"]
 
 
+FUSED = """
+    version: 1
+    name: fused
+    inputs: {source: grace.jpg, clip: clip.mp4}
+    steps:
+      swap:
+        uses: swap
+        with: {source_face: "{{ inputs.source }}", target_media: "{{ inputs.clip }}"}
+      enhance:
+        uses: enhance
+        with: {target_media: "{{ steps.swap.output }}"}
+    outputs:
+      video: "{{ steps.enhance.output }}"
+"""
+
+
+def test_fused_video_steps_run_as_one_facefusion_pass(
+    facefusion: FaceFusionInstall, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from _video_support import make_video
+
+    copy_photos(tmp_path)
+    make_video(tmp_path / "clip.mp4", fps=10, seconds=0.8)
+    write_pipeline(tmp_path, FUSED)
+    events = _run(tmp_path, facefusion, capsys)
+    assert events["ran"] == ["swap+enhance"]
+    record = next((tmp_path / ".ffpipe" / "runs").glob("*/run.json"))
+    steps = json.loads(record.read_text())["steps"]
+    assert steps["swap"]["fused_into"] == "swap+enhance"
+    assert steps["enhance"]["fused"] == ["swap", "enhance"]
+    assert (tmp_path / "out" / "fused").is_dir()
+
+
 def test_a_bad_install_is_one_message_at_start(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
