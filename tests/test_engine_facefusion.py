@@ -434,3 +434,20 @@ def test_a_python_that_cannot_import_facefusion_is_one_message(
         unable.start()
     assert "onnxruntime" in str(failed.value)
     unable.close()
+
+
+def test_transparency_and_overwrites_are_not_lost_silently(
+    engine: FaceFusionEngine, tmp_path: Path
+) -> None:
+    rgba = cv2.cvtColor(cv2.imread(str(TARGET)), cv2.COLOR_BGR2BGRA)
+    rgba[:40, :40, 3] = 0
+    target = tmp_path / "clear.png"
+    cv2.imwrite(str(target), rgba)
+    kept = run(engine, "enhance", tmp_path / "png", target_media=str(target))
+    assert cv2.imread(str(kept.files["output"]), cv2.IMREAD_UNCHANGED).shape[2] == 4
+    assert not any("transparency" in line for line in kept.result["warnings"])
+    flat = run(engine, "enhance", tmp_path / "jpg", target_media=str(target), output_path="o.jpg")
+    assert any("alpha channel was dropped" in line for line in flat.result["warnings"])
+    with pytest.raises(EngineError, match="would overwrite the target"):
+        run(engine, "enhance", tmp_path, target_media=str(target))
+    assert cv2.imread(str(target), cv2.IMREAD_UNCHANGED)[0, 0, 3] == 0

@@ -336,6 +336,8 @@ class FaceFusionEngine(Engine):
             source, source_notes = self._source(op, params, Path(scratch), context)
             name = params.output_path or target.name
             destination = context.out_dir / name
+            if destination.resolve() == target.resolve():
+                raise EngineError(f"the output {name} would overwrite the target; set output_path")
             if is_video and Path(name).suffix.lower() != target.suffix.lower():
                 raise UnsupportedError(
                     f"output_path {name!r}: FaceFusion writes a video in its target's container "
@@ -471,6 +473,12 @@ class FaceFusionEngine(Engine):
             "height": height,
             "format": output_format(destination),
             "channels": answer["channels"],
+            "warnings": [
+                f"{output_format(destination)} cannot store transparency: the alpha channel was "
+                "dropped"
+            ]
+            if answer["dropped_alpha"]
+            else [],
         }
 
     def _video_result(self, output: Path, params: Any, context: RunContext) -> dict[str, Any]:
@@ -568,7 +576,10 @@ class FaceFusionEngine(Engine):
     ) -> dict[str, Any]:
         document = dict(result)
         document["emulated"] = list(notes)
-        document["warnings"] = [f"emulated on FaceFusion: {note}" for note in notes]
+        document["warnings"] = [
+            *document.get("warnings", []),
+            *(f"emulated on FaceFusion: {note}" for note in notes),
+        ]
         document["substitutions"] = []
         document["facefusion"] = {"version": self.version, "runs": [list(argv) for argv in runs]}
         return document

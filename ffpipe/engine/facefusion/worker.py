@@ -400,12 +400,19 @@ class Worker:
             frame = cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA)
         out = request["out"]
         extension = os.path.splitext(out)[1].lower()
+        dropped_alpha = False
         if extension in (".jpg", ".jpeg", ".bmp") and frame.shape[2] == 4:
+            dropped_alpha = bool((frame[:, :, 3] < 255).any())
             frame = frame[:, :, :3]
         flags = [cv2.IMWRITE_JPEG_QUALITY, int(request["quality"])]
         if not cv2.imwrite(out, frame, flags if extension in (".jpg", ".jpeg") else []):
             raise RequestFailed(f"could not write {os.path.basename(out)}")
-        return {"width": width, "height": height, "channels": int(frame.shape[2])}
+        return {
+            "width": width,
+            "height": height,
+            "channels": int(frame.shape[2]),
+            "dropped_alpha": dropped_alpha,
+        }
 
     def do_blend(self, request: dict[str, Any]) -> dict[str, Any]:
         """``factor`` of ``edited`` over ``base`` (same size): the editor's missing blend."""
