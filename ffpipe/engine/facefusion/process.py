@@ -211,9 +211,12 @@ class WorkerProcess:
             process.wait(timeout=10)
 
     def close(self) -> None:
-        """Stop the worker (closing its input lets it finish; then it is killed)."""
-        with self._lock:
-            process, self._process = self._process, None
+        """Stop the worker (closing its input lets it finish; then it is killed).
+
+        Not behind the request lock: closing while a request runs ends that request (it fails
+        as a crash) instead of waiting for it.
+        """
+        process, self._process = self._process, None
         if process is None:
             return
         try:

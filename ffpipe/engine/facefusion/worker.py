@@ -526,6 +526,9 @@ def serve(worker: Worker, channel: Channel) -> None:
             answer = {"ok": True, **worker.handle(request)}
         except RequestFailed as error:
             answer = {"ok": False, "error": str(error)}
+        except SystemExit as exit_:
+            # FaceFusion's hard_exit (a processor that cannot load, say): fail the request only.
+            answer = {"ok": False, "error": f"FaceFusion exited with code {exit_.code}"}
         except Exception as error:
             traceback.print_exc()
             answer = {"ok": False, "error": f"{type(error).__name__}: {error}"}
