@@ -19,6 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from ffpipe.catalog import OPS, CatalogModel
+from ffpipe.catalog.edit import FACE_EDITOR_MODELS
+from ffpipe.catalog.enhance import FACE_ENHANCER_MODELS
+from ffpipe.catalog.swap import FACE_LANDMARKER_MODELS
 from ffpipe.engine.api import (
     Engine,
     EngineError,
@@ -103,11 +106,8 @@ class FaceFusionEngine(Engine):
         return {
             "engine": self.name,
             "version": self.version,
-            "facefusion": {
-                "root": str(self.checkout.root),
-                "python": str(self.checkout.python),
-                "python_version": description["python"],
-            },
+            # No host paths: a served capabilities document is public to its clients.
+            "facefusion": {"version": description["version"], "python": description["python"]},
             "ops": list(OPS),
             "models": self._catalog_models(),
             "facefusion_models": self.models.report(description["models"]),
@@ -124,16 +124,13 @@ class FaceFusionEngine(Engine):
     def _catalog_models(self) -> dict[str, dict[str, dict[str, Any]]]:
         """Catalog model names: run exactly (under FaceFusion's name), with their files' status."""
         names = {
-            "face_detector_model": {c: models.DETECTORS[c] for c in models.DETECTORS},
-            "face_landmarker_model": {"2dfan4": "2dfan4", "peppa_wutz": "peppa_wutz"},
+            "face_detector_model": dict(models.DETECTORS),
+            "face_landmarker_model": {name: name for name in FACE_LANDMARKER_MODELS},
             "face_swapper_model": dict(models.SWAPPERS),
-            "face_enhancer_model": {
-                name: name
-                for name in OPS["enhance"]
-                .params.model_fields["face_enhancer_model"]
-                .annotation.__args__  # type: ignore[union-attr]
+            "face_enhancer_model": {name: name for name in FACE_ENHANCER_MODELS},
+            "face_editor_model": {
+                name: models.EDITORS.get(name, "") for name in FACE_EDITOR_MODELS
             },
-            "face_editor_model": {"live_portrait": "live_portrait", "face_editor_v1": ""},
         }
         report: dict[str, dict[str, dict[str, Any]]] = {}
         for parameter, choices in names.items():
