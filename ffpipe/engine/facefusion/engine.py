@@ -111,6 +111,7 @@ class FaceFusionEngine(Engine):
             "ops": list(OPS),
             "models": self._catalog_models(),
             "facefusion_models": self.models.report(description["models"]),
+            "model_digests": self._model_digests(),
             "parameters": parameter_statuses(),
             "unsupported": {name: row.note for name, row in TABLE.items() if row.status == REFUSED},
             "devices": [p for p in self.providers if p in ("cpu", "cuda")],
@@ -150,6 +151,30 @@ class FaceFusionEngine(Engine):
                     "available": not missing,
                 }
         return report
+
+    def _model_digests(self) -> dict[str, dict[str, Any]]:
+        """Per catalog model parameter and value, the .hash of each file it loads, and the
+        files every face op loads (``common``): remote clients key their steps on them.
+
+        The age modifier has no catalog model parameter; it is counted with the editor."""
+        digests: dict[str, dict[str, Any]] = {
+            "common": self.models.digests(
+                [
+                    *models.CONTENT_ANALYSER,
+                    models.LANDMARK_5_TO_68,
+                    models.RECOGNIZER,
+                    models.CLASSIFIER,
+                    *models.MASKERS,
+                ]
+            )
+        }
+        for parameter, choices in self._catalog_models().items():
+            for catalog, entry in choices.items():
+                files = list(entry.get("files", []))
+                if parameter == "face_editor_model" and files:
+                    files.append(models.AGE_MODIFIER)
+                digests.setdefault(parameter, {})[catalog] = self.models.digests(files)
+        return digests
 
     @staticmethod
     def _files_of(parameter: str, facefusion: str) -> list[str]:
