@@ -251,6 +251,7 @@ def test_a_video_chain_runs_in_one_facefusion_pass_with_frame_progress(
     assert len(result["facefusion"]["runs"]) == 1
     assert result["facefusion_processors"] == ["face_swapper", "face_enhancer", "face_editor"]
     assert result["frames_out"] == 7 and result["audio"] is False
+    assert result["reference_frame"] == 2 and result["reference_frame_faces"] == 1
     frames = [stage for stage in result["_stages"] if stage.startswith("frames ")]
     assert frames[-1] == "frames 7/7" and len(frames) == 7
     assert any(line.startswith("skip_audio") for line in result["emulated"])

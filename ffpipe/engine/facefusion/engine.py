@@ -408,8 +408,15 @@ class FaceFusionEngine(Engine):
                         f"output_path {name}: FaceFusion wrote {target.suffix}; converted to "
                         f"{destination.suffix}"
                     )
-            result["faces_detected"] = len(faces["faces"])
-            result["faces_processed"] = len(processed_faces(params, faces["faces"]))
+            selected = len(processed_faces(params, faces["faces"]))
+            if is_video:
+                # FaceFusion does not count per frame: what is known is the reference frame.
+                result["reference_frame"] = facts.reference_frame
+                result["reference_frame_faces"] = len(faces["faces"])
+                result["reference_frame_faces_selected"] = selected
+            else:
+                result["faces_detected"] = len(faces["faces"])
+                result["faces_processed"] = selected
             result["facefusion_processors"] = [name for made in calls for name in made.processors]
             context.report(1.0, "done")
             return EngineOutput(
