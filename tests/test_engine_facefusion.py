@@ -112,7 +112,7 @@ def test_detect_reports_facefusions_analysis(
     left, top, right, bottom = facefusion.faces[0]
     expected = [left * width, top * height, right * width, bottom * height]
     assert np.allclose(face["box"], expected, atol=0.05 * width)
-    assert len(face["landmarks_68"]) == 68 and len(face["landmarks_5"]) == 5
+    assert len(face["landmarks"]) == 68 and len(face["landmarks_5"]) == 5
     assert face["age"] == [30, 39] and face["gender"] == "female"
     assert 0.5 < face["score"] <= 1.0
     assert output.result["faces"][0]["box"] == face["box"]

@@ -496,7 +496,7 @@ def _face_document(face: Any) -> dict[str, Any]:
         "landmarks_5": [
             [round(float(x), 2), round(float(y), 2)] for x, y in face.landmark_set["5/68"]
         ],
-        "landmarks_68": [
+        "landmarks": [
             [round(float(x), 2), round(float(y), 2)] for x, y in face.landmark_set["68"]
         ],
         "age": [int(face.age.start), int(face.age.stop)],
