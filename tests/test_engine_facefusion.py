@@ -112,7 +112,7 @@ def test_detect_reports_facefusions_analysis(
     left, top, right, bottom = facefusion.faces[0]
     expected = [left * width, top * height, right * width, bottom * height]
     assert np.allclose(face["box"], expected, atol=0.05 * width)
-    assert len(face["landmarks_68"]) == 68 and len(face["landmarks_5"]) == 5
+    assert len(face["landmarks"]) == 68 and len(face["landmarks_5"]) == 5
     assert face["age"] == [30, 39] and face["gender"] == "female"
     assert 0.5 < face["score"] <= 1.0
     assert output.result["faces"][0]["box"] == face["box"]
@@ -251,6 +251,7 @@ def test_a_video_chain_runs_in_one_facefusion_pass_with_frame_progress(
     assert len(result["facefusion"]["runs"]) == 1
     assert result["facefusion_processors"] == ["face_swapper", "face_enhancer", "face_editor"]
     assert result["frames_out"] == 7 and result["audio"] is False
+    assert result["reference_frame"] == 2 and result["reference_frame_faces"] == 1
     frames = [stage for stage in result["_stages"] if stage.startswith("frames ")]
     assert frames[-1] == "frames 7/7" and len(frames) == 7
     assert any(line.startswith("skip_audio") for line in result["emulated"])
@@ -355,7 +356,8 @@ def test_a_killed_worker_is_a_clear_error_and_the_next_request_works(
     with pytest.raises(EngineError, match="worker died while running run"):
         engine.run("swap", values, context)
     starts = engine.worker.starts
-    assert run(engine, "swap", tmp_path / "b", **values).files["output"].is_file()
+    after = run(engine, "swap", tmp_path / "b", source_face=str(SOURCE))
+    assert after.result["faces_processed"] == 1
     assert engine.worker.starts == starts + 1
 
 
@@ -434,3 +436,20 @@ def test_a_python_that_cannot_import_facefusion_is_one_message(
         unable.start()
     assert "onnxruntime" in str(failed.value)
     unable.close()
+
+
+def test_transparency_and_overwrites_are_not_lost_silently(
+    engine: FaceFusionEngine, tmp_path: Path
+) -> None:
+    rgba = cv2.cvtColor(cv2.imread(str(TARGET)), cv2.COLOR_BGR2BGRA)
+    rgba[:40, :40, 3] = 0
+    target = tmp_path / "clear.png"
+    cv2.imwrite(str(target), rgba)
+    kept = run(engine, "enhance", tmp_path / "png", target_media=str(target))
+    assert cv2.imread(str(kept.files["output"]), cv2.IMREAD_UNCHANGED).shape[2] == 4
+    assert not any("transparency" in line for line in kept.result["warnings"])
+    flat = run(engine, "enhance", tmp_path / "jpg", target_media=str(target), output_path="o.jpg")
+    assert any("alpha channel was dropped" in line for line in flat.result["warnings"])
+    with pytest.raises(EngineError, match="would overwrite the target"):
+        run(engine, "enhance", tmp_path, target_media=str(target))
+    assert cv2.imread(str(target), cv2.IMREAD_UNCHANGED)[0, 0, 3] == 0

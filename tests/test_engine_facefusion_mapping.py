@@ -341,3 +341,27 @@ def test_a_folder_that_is_no_checkout_is_one_clear_error(tmp_path: Path) -> None
         open_checkout(tmp_path)
     with pytest.raises(CheckoutError, match="not an executable"):
         open_checkout(tmp_path, tmp_path / "nope" / "python")
+
+
+def test_the_readme_shows_the_table_as_generated() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert "## Using your FaceFusion install" in readme
+    assert markdown_table() in readme
+
+
+def test_published_model_digests_key_remote_steps_on_the_models_they_name() -> None:
+    from ffpipe.backends.models import model_digests
+
+    capabilities = {
+        "model_digests": {
+            "common": {"nsfw_1": "11111111"},
+            "face_swapper_model": {"inswapper_128": {"inswapper_128": "22222222"}},
+            "face_enhancer_model": {"gfpgan_1.4": {"gfpgan_1.4": "33333333"}},
+        }
+    }
+    swap = model_digests(capabilities, "swap", {"face_swapper_model": "inswapper_128"})
+    assert swap == {"nsfw_1": "11111111", "inswapper_128": "22222222"}
+    fused = model_digests(capabilities, "process", {"processors": ["swap", "enhance"]})
+    assert fused["gfpgan_1.4"] == "33333333" and fused["inswapper_128"] == "22222222"
+    assert model_digests(capabilities, "video", {}) == {}
+    assert model_digests({}, "swap", {}) == {}

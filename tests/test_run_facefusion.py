@@ -93,57 +93,13 @@ def _run(folder: Path, facefusion: FaceFusionInstall, capsys: pytest.CaptureFixt
     }
 
 
-def test_replacing_a_model_reruns_exactly_the_steps_that_use_it(
-    facefusion: FaceFusionInstall,
-    replaced_enhancer: Path,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    copy_photos(tmp_path)
-    write_pipeline(tmp_path, PIPELINE)
-    assert _run(tmp_path, facefusion, capsys) == {"ran": ["enhance", "pick", "swap"], "cached": []}
-    assert _run(tmp_path, facefusion, capsys) == {"ran": [], "cached": ["enhance", "pick", "swap"]}
-    _replace(replaced_enhancer)
-    # Both enhance steps use gfpgan_1.4 (the catalog default); the swap does not.
-    assert _run(tmp_path, facefusion, capsys) == {"ran": ["enhance", "pick"], "cached": ["swap"]}
-    assert (tmp_path / "out" / "two").is_dir()
-
+def _plan(folder: Path, facefusion: FaceFusionInstall, capsys: pytest.CaptureFixture[str]) -> dict:
     code = main(
         [
             "plan",
-            str(tmp_path / "pipe.yaml"),
+            str(folder / "pipe.yaml"),
             "--workspace",
-            str(tmp_path / ".ffpipe"),
-            "--engine",
-            "facefusion",
-            "--facefusion",
-            str(facefusion.root),
-            "--facefusion-python",
-            str(facefusion.python),
-        ]
-    )
-    plan = capsys.readouterr().out
-    assert code == 0
-    assert "emulated: target_face_index" in plan
-    assert "cached" in plan
-
-
-def test_plan_names_the_model_that_changed(
-    facefusion: FaceFusionInstall,
-    replaced_enhancer: Path,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    copy_photos(tmp_path)
-    write_pipeline(tmp_path, PIPELINE)
-    _run(tmp_path, facefusion, capsys)
-    _replace(replaced_enhancer)
-    code = main(
-        [
-            "plan",
-            str(tmp_path / "pipe.yaml"),
-            "--workspace",
-            str(tmp_path / ".ffpipe"),
+            str(folder / ".ffpipe"),
             "--json",
             "--engine",
             "facefusion",
@@ -155,9 +111,60 @@ def test_plan_names_the_model_that_changed(
     )
     stages = json.loads(capsys.readouterr().out)
     assert code == 0
-    status = {step["id"]: step["status"] for stage in stages for step in stage}
-    assert status["swap"] == "cached"
-    assert "model gfpgan_1.4 changed" in status["enhance"]
+    return {step["id"]: step for stage in stages for step in stage}
+
+
+def test_replacing_a_model_reruns_exactly_the_steps_that_use_it(
+    facefusion: FaceFusionInstall,
+    replaced_enhancer: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    copy_photos(tmp_path)
+    write_pipeline(tmp_path, PIPELINE)
+    assert _run(tmp_path, facefusion, capsys) == {"ran": ["enhance", "pick", "swap"], "cached": []}
+    assert _run(tmp_path, facefusion, capsys) == {"ran": [], "cached": ["enhance", "pick", "swap"]}
+    _replace(replaced_enhancer)
+    plan = _plan(tmp_path, facefusion, capsys)
+    assert plan["swap"]["status"] == "cached"
+    assert "model gfpgan_1.4 changed" in plan["enhance"]["status"]
+    assert any(note.startswith("emulated: target_face_index") for note in plan["pick"]["notes"])
+    # Both enhance steps use gfpgan_1.4 (the catalog default); the swap does not.
+    assert _run(tmp_path, facefusion, capsys) == {"ran": ["enhance", "pick"], "cached": ["swap"]}
+    assert (tmp_path / "out" / "two").is_dir()
+
+
+FUSED = """
+    version: 1
+    name: fused
+    inputs: {source: grace.jpg, clip: clip.mp4}
+    steps:
+      swap:
+        uses: swap
+        with: {source_face: "{{ inputs.source }}", target_media: "{{ inputs.clip }}"}
+      enhance:
+        uses: enhance
+        with: {target_media: "{{ steps.swap.output }}"}
+    outputs:
+      video: "{{ steps.enhance.output }}"
+"""
+
+
+def test_fused_video_steps_run_as_one_facefusion_pass(
+    facefusion: FaceFusionInstall, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from _video_support import make_video
+
+    copy_photos(tmp_path)
+    make_video(tmp_path / "clip.mp4", fps=10, seconds=0.8)
+    write_pipeline(tmp_path, FUSED)
+    events = _run(tmp_path, facefusion, capsys)
+    assert events["ran"] == ["swap+enhance"]
+    record = next((tmp_path / ".ffpipe" / "runs").glob("*/run.json"))
+    steps = json.loads(record.read_text())["steps"]
+    assert steps["swap"]["fused_into"] == "swap+enhance"
+    assert steps["enhance"]["fused"] == ["swap", "enhance"]
+    assert (tmp_path / "out" / "fused").is_dir()
 
 
 def test_a_bad_install_is_one_message_at_start(

@@ -141,3 +141,18 @@ def test_capabilities_endpoint_says_every_parameters_status(client: Client) -> N
     assert document["parameters"]["target_face_index"]["status"] == "emulated"
     assert document["facefusion_models"]["face_enhancer"]["gfpgan_1.4"]["status"] == "present"
     assert document["endpoints"]["swap"]["fn_index"] == 0
+
+
+def test_a_client_keys_its_steps_on_the_servers_model_files(server: ServerHandle) -> None:
+    from ffpipe.backends.gradio import GradioBackend
+
+    backend = GradioBackend(server.url)
+    try:
+        identity = backend.identity()
+        swap = identity.key_fields("swap", {"face_swapper_model": "inswapper_128"})
+        enhance = identity.key_fields("enhance", {"face_enhancer_model": "codeformer"})
+    finally:
+        backend.close()
+    assert swap["engine"] == "facefusion" and len(swap["model inswapper_128"]) == 8
+    assert "model nsfw_1" in swap and "model codeformer" not in swap
+    assert "model codeformer" in enhance and "model inswapper_128" not in enhance

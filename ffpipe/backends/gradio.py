@@ -10,6 +10,7 @@ runner retries them; everything else is BackendError with the server's message.
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import hashlib
 import json
 import shutil
@@ -32,6 +33,7 @@ from ffpipe.backends.base import (
     TransientBackendError,
 )
 from ffpipe.backends.config import EndpointRef, ServerConfig
+from ffpipe.backends.models import model_digests
 from ffpipe.catalog import OPS
 from ffpipe.errors import UserError
 
@@ -185,11 +187,15 @@ class GradioBackend(Backend):
     # -- Backend protocol ---------------------------------------------------------------------
 
     def identity(self) -> BackendIdentity:
+        step_models = None
+        if "model_digests" in self._capabilities:
+            step_models = functools.partial(model_digests, self._capabilities)
         return BackendIdentity(
             kind="gradio",
             engine=str(self._capabilities.get("engine", "unknown")),
             engine_version=str(self._capabilities.get("version", "unknown")),
             server=self.url,
+            step_models=step_models,
         )
 
     def capabilities(self) -> dict[str, Any]:

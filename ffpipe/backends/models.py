@@ -70,3 +70,26 @@ def parameter_statuses(
             continue
         found.append((str(row["status"]), name, str(row.get("note", ""))))
     return found
+
+
+def model_digests(
+    capabilities: Mapping[str, Any], op: str, params: Mapping[str, Any]
+) -> dict[str, str]:
+    """``{model file: digest}`` of the models a step uses, from a server's ``model_digests``.
+
+    Engines with model files publish, per ``*_model`` parameter and value, the digests of the
+    files it loads, plus ``common`` files every face op loads; a step's key then changes when a
+    model it names is replaced on the server. Ops that name no model (video, extract_frames) get
+    none. Empty when the capabilities publish no digests.
+    """
+    published = capabilities.get("model_digests")
+    if not isinstance(published, Mapping) or op not in OPS:
+        return {}
+    chosen = model_choices(op, params)
+    if not chosen:
+        return {}
+    found: dict[str, str] = dict(published.get("common", {}))
+    for parameter, value in chosen.items():
+        files = published.get(parameter, {}).get(value, {})
+        found.update({str(name): str(digest) for name, digest in files.items()})
+    return found

@@ -19,6 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from ffpipe.catalog import OPS, CatalogModel
+from ffpipe.catalog.edit import FACE_EDITOR_MODELS
+from ffpipe.catalog.enhance import FACE_ENHANCER_MODELS
+from ffpipe.catalog.swap import FACE_LANDMARKER_MODELS
 from ffpipe.engine.api import (
     Engine,
     EngineError,
@@ -103,14 +106,12 @@ class FaceFusionEngine(Engine):
         return {
             "engine": self.name,
             "version": self.version,
-            "facefusion": {
-                "root": str(self.checkout.root),
-                "python": str(self.checkout.python),
-                "python_version": description["python"],
-            },
+            # No host paths: a served capabilities document is public to its clients.
+            "facefusion": {"version": description["version"], "python": description["python"]},
             "ops": list(OPS),
             "models": self._catalog_models(),
             "facefusion_models": self.models.report(description["models"]),
+            "model_digests": self._model_digests(),
             "parameters": parameter_statuses(),
             "unsupported": {name: row.note for name, row in TABLE.items() if row.status == REFUSED},
             "devices": [p for p in self.providers if p in ("cpu", "cuda")],
@@ -124,16 +125,13 @@ class FaceFusionEngine(Engine):
     def _catalog_models(self) -> dict[str, dict[str, dict[str, Any]]]:
         """Catalog model names: run exactly (under FaceFusion's name), with their files' status."""
         names = {
-            "face_detector_model": {c: models.DETECTORS[c] for c in models.DETECTORS},
-            "face_landmarker_model": {"2dfan4": "2dfan4", "peppa_wutz": "peppa_wutz"},
+            "face_detector_model": dict(models.DETECTORS),
+            "face_landmarker_model": {name: name for name in FACE_LANDMARKER_MODELS},
             "face_swapper_model": dict(models.SWAPPERS),
-            "face_enhancer_model": {
-                name: name
-                for name in OPS["enhance"]
-                .params.model_fields["face_enhancer_model"]
-                .annotation.__args__  # type: ignore[union-attr]
+            "face_enhancer_model": {name: name for name in FACE_ENHANCER_MODELS},
+            "face_editor_model": {
+                name: models.EDITORS.get(name, "") for name in FACE_EDITOR_MODELS
             },
-            "face_editor_model": {"live_portrait": "live_portrait", "face_editor_v1": ""},
         }
         report: dict[str, dict[str, dict[str, Any]]] = {}
         for parameter, choices in names.items():
@@ -153,6 +151,30 @@ class FaceFusionEngine(Engine):
                     "available": not missing,
                 }
         return report
+
+    def _model_digests(self) -> dict[str, dict[str, Any]]:
+        """Per catalog model parameter and value, the .hash of each file it loads, and the
+        files every face op loads (``common``): remote clients key their steps on them.
+
+        The age modifier has no catalog model parameter; it is counted with the editor."""
+        digests: dict[str, dict[str, Any]] = {
+            "common": self.models.digests(
+                [
+                    *models.CONTENT_ANALYSER,
+                    models.LANDMARK_5_TO_68,
+                    models.RECOGNIZER,
+                    models.CLASSIFIER,
+                    *models.MASKERS,
+                ]
+            )
+        }
+        for parameter, choices in self._catalog_models().items():
+            for catalog, entry in choices.items():
+                files = list(entry.get("files", []))
+                if parameter == "face_editor_model" and files:
+                    files.append(models.AGE_MODIFIER)
+                digests.setdefault(parameter, {})[catalog] = self.models.digests(files)
+        return digests
 
     @staticmethod
     def _files_of(parameter: str, facefusion: str) -> list[str]:
@@ -336,6 +358,8 @@ class FaceFusionEngine(Engine):
             source, source_notes = self._source(op, params, Path(scratch), context)
             name = params.output_path or target.name
             destination = context.out_dir / name
+            if destination.resolve() == target.resolve():
+                raise EngineError(f"the output {name} would overwrite the target; set output_path")
             if is_video and Path(name).suffix.lower() != target.suffix.lower():
                 raise UnsupportedError(
                     f"output_path {name!r}: FaceFusion writes a video in its target's container "
@@ -384,8 +408,15 @@ class FaceFusionEngine(Engine):
                         f"output_path {name}: FaceFusion wrote {target.suffix}; converted to "
                         f"{destination.suffix}"
                     )
-            result["faces_detected"] = len(faces["faces"])
-            result["faces_processed"] = len(processed_faces(params, faces["faces"]))
+            selected = len(processed_faces(params, faces["faces"]))
+            if is_video:
+                # FaceFusion does not count per frame: what is known is the reference frame.
+                result["reference_frame"] = facts.reference_frame
+                result["reference_frame_faces"] = len(faces["faces"])
+                result["reference_frame_faces_selected"] = selected
+            else:
+                result["faces_detected"] = len(faces["faces"])
+                result["faces_processed"] = selected
             result["facefusion_processors"] = [name for made in calls for name in made.processors]
             context.report(1.0, "done")
             return EngineOutput(
@@ -471,6 +502,12 @@ class FaceFusionEngine(Engine):
             "height": height,
             "format": output_format(destination),
             "channels": answer["channels"],
+            "warnings": [
+                f"{output_format(destination)} cannot store transparency: the alpha channel was "
+                "dropped"
+            ]
+            if answer["dropped_alpha"]
+            else [],
         }
 
     def _video_result(self, output: Path, params: Any, context: RunContext) -> dict[str, Any]:
@@ -568,7 +605,10 @@ class FaceFusionEngine(Engine):
     ) -> dict[str, Any]:
         document = dict(result)
         document["emulated"] = list(notes)
-        document["warnings"] = [f"emulated on FaceFusion: {note}" for note in notes]
+        document["warnings"] = [
+            *document.get("warnings", []),
+            *(f"emulated on FaceFusion: {note}" for note in notes),
+        ]
         document["substitutions"] = []
         document["facefusion"] = {"version": self.version, "runs": [list(argv) for argv in runs]}
         return document

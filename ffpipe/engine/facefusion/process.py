@@ -152,7 +152,7 @@ class WorkerProcess:
         if self._process is not None and self._process.poll() is None:
             return
         self._lines = queue.Queue()
-        self._stderr.clear()
+        self._stderr = collections.deque(maxlen=_STDERR_LINES)
         command = [str(self.checkout.python), "-u", str(WORKER_SCRIPT)]
         if self.allow_downloads:
             command.append("--allow-downloads")
@@ -173,8 +173,9 @@ class WorkerProcess:
             ) from None
         self._process = process
         self.starts += 1
-        threading.Thread(target=self._read_lines, args=(process,), daemon=True).start()
-        threading.Thread(target=self._read_stderr, args=(process,), daemon=True).start()
+        # Each process gets its own queue: a killed one's last lines never reach its successor.
+        threading.Thread(target=_read_lines, args=(process, self._lines), daemon=True).start()
+        threading.Thread(target=_read_stderr, args=(process, self._stderr), daemon=True).start()
         self._await_ready(process)
 
     def _await_ready(self, process: subprocess.Popen[str]) -> None:
@@ -193,17 +194,6 @@ class WorkerProcess:
             f"{self.checkout.root}: {reason}" + (f"\n{tail}" if tail else "")
         )
 
-    def _read_lines(self, process: subprocess.Popen[str]) -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            self._lines.put(line)
-        self._lines.put(None)
-
-    def _read_stderr(self, process: subprocess.Popen[str]) -> None:
-        assert process.stderr is not None
-        for line in process.stderr:
-            self._stderr.append(line.rstrip())
-
     def _kill(self) -> None:
         process, self._process = self._process, None
         if process is not None and process.poll() is None:
@@ -211,9 +201,12 @@ class WorkerProcess:
             process.wait(timeout=10)
 
     def close(self) -> None:
-        """Stop the worker (closing its input lets it finish; then it is killed)."""
-        with self._lock:
-            process, self._process = self._process, None
+        """Stop the worker (closing its input lets it finish; then it is killed).
+
+        Not behind the request lock: closing while a request runs ends that request (it fails
+        as a crash) instead of waiting for it.
+        """
+        process, self._process = self._process, None
         if process is None:
             return
         try:
@@ -223,6 +216,19 @@ class WorkerProcess:
         except (OSError, subprocess.TimeoutExpired):
             process.kill()
             process.wait(timeout=10)
+
+
+def _read_lines(process: subprocess.Popen[str], lines: queue.Queue[str | None]) -> None:
+    assert process.stdout is not None
+    for line in process.stdout:
+        lines.put(line)
+    lines.put(None)
+
+
+def _read_stderr(process: subprocess.Popen[str], lines: collections.deque[str]) -> None:
+    assert process.stderr is not None
+    for line in process.stderr:
+        lines.append(line.rstrip())
 
 
 def _worker_environment(python: Path) -> dict[str, str]:

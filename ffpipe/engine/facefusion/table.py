@@ -246,5 +246,6 @@ def markdown_table() -> str:
     """The table as Markdown (the README's mapping section is generated from it)."""
     lines = ["| catalog parameter | status | FaceFusion 3.8.1 | note |", "|---|---|---|---|"]
     for name, row in TABLE.items():
-        lines.append(f"| `{name}` | {row.status} | {row.facefusion} | {row.note} |")
+        cells = [f"`{name}`", row.status, row.facefusion, row.note]
+        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
     return "\n".join(lines)

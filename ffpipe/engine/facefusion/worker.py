@@ -400,12 +400,19 @@ class Worker:
             frame = cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA)
         out = request["out"]
         extension = os.path.splitext(out)[1].lower()
+        dropped_alpha = False
         if extension in (".jpg", ".jpeg", ".bmp") and frame.shape[2] == 4:
+            dropped_alpha = bool((frame[:, :, 3] < 255).any())
             frame = frame[:, :, :3]
         flags = [cv2.IMWRITE_JPEG_QUALITY, int(request["quality"])]
         if not cv2.imwrite(out, frame, flags if extension in (".jpg", ".jpeg") else []):
             raise RequestFailed(f"could not write {os.path.basename(out)}")
-        return {"width": width, "height": height, "channels": int(frame.shape[2])}
+        return {
+            "width": width,
+            "height": height,
+            "channels": int(frame.shape[2]),
+            "dropped_alpha": dropped_alpha,
+        }
 
     def do_blend(self, request: dict[str, Any]) -> dict[str, Any]:
         """``factor`` of ``edited`` over ``base`` (same size): the editor's missing blend."""
@@ -489,7 +496,7 @@ def _face_document(face: Any) -> dict[str, Any]:
         "landmarks_5": [
             [round(float(x), 2), round(float(y), 2)] for x, y in face.landmark_set["5/68"]
         ],
-        "landmarks_68": [
+        "landmarks": [
             [round(float(x), 2), round(float(y), 2)] for x, y in face.landmark_set["68"]
         ],
         "age": [int(face.age.start), int(face.age.stop)],
@@ -519,6 +526,9 @@ def serve(worker: Worker, channel: Channel) -> None:
             answer = {"ok": True, **worker.handle(request)}
         except RequestFailed as error:
             answer = {"ok": False, "error": str(error)}
+        except SystemExit as exit_:
+            # FaceFusion's hard_exit (a processor that cannot load, say): fail the request only.
+            answer = {"ok": False, "error": f"FaceFusion exited with code {exit_.code}"}
         except Exception as error:
             traceback.print_exc()
             answer = {"ok": False, "error": f"{type(error).__name__}: {error}"}
