@@ -124,6 +124,25 @@ def test_older_leaves_a_cap_on_the_head_alone(
     assert np.abs(older.astype(np.int16) - image).mean() > 0.5  # the face still ages
 
 
+@pytest.mark.parametrize("name", ["astronaut.jpg", "grace_hopper.jpg"])
+def test_younger_smooths_skin_only(astronaut: tuple[np.ndarray, Face], name: str) -> None:
+    capped, cap = _capped(astronaut[0], (40, 160, 60))
+    image = (
+        capped if name == "astronaut.jpg" else np.asarray(Image.open(MEDIA / name).convert("RGB"))
+    )
+    (face,) = detect_faces(image, score=0.3)
+    younger = age_face(image, face.landmarks, 5, "auto")
+    change = np.abs(younger.astype(np.int16) - image).max(axis=2)
+    if name == "astronaut.jpg":
+        assert change[cap].max() <= 2
+    else:  # her navy cap, above the brows
+        frame = face_frame(np.asarray(face.landmarks, dtype=np.float64))
+        top = frame.to_pixels(np.array([[0.0, -1.4]]))[0]
+        assert change[: int(top[1]), int(top[0]) - 60 : int(top[0]) + 60].max() <= 2
+    left, top_edge, right, bottom = face.box
+    assert change[top_edge:bottom, left:right].mean() > 1.0  # the skin is smoothed
+
+
 def test_under_a_cap_the_hair_left_showing_still_greys(astronaut: tuple[np.ndarray, Face]) -> None:
     image, _ = _capped(astronaut[0], (25, 35, 90))
     older = age_face(image, astronaut[1].landmarks, 85, "older")
