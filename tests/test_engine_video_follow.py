@@ -176,6 +176,29 @@ def test_the_chosen_person_stays_chosen(two_people: Clip, choice, tmp_path: Path
     assert output.result["frames_with_face"] == FRAMES
 
 
+def test_a_cut_to_another_person_in_the_same_place_is_left_alone(tmp_path: Path) -> None:
+    # The astronaut, then a cut to Grace Hopper in the same place: only the first person, the
+    # reference, is swapped, and the frames after the cut are reported as not selected.
+    half = FRAMES // 2
+    away = Pose(0.0, 90.0, (-1000.0, -1000.0))
+    poses = [
+        [Pose(3.0 * wave(n, FRAMES), 90.0, CENTRE), away]
+        if n < half
+        else [away, Pose(3.0 * wave(n, FRAMES), 90.0, CENTRE)]
+        for n in range(FRAMES)
+    ]
+    clip = write_clip(tmp_path / "cut.mp4", [astronaut(), grace()], poses)
+    output = _swap(clip.path, tmp_path / "out")
+    before, after = decoded(clip.path), decoded(output.files["output"])
+    differences = [face_difference(b, a, CENTRE, 90.0) for b, a in zip(before, after, strict=True)]
+    assert all(difference > 8.0 for difference in differences[:half])
+    assert all(difference < 4.0 for difference in differences[half:])
+    assert output.result["warnings"] == [
+        f"{FRAMES - half} of {FRAMES} frames showed a face but none was selected (no face "
+        "resembled the reference face within reference_face_distance 0.3)"
+    ]
+
+
 def test_the_example_pipeline_swaps_every_frame(tmp_path: Path) -> None:
     """The shipped video_face_swap example on media/clip.mp4 (640x360, 150 frames)."""
     spec = yaml.safe_load((REPO / "pipelines/examples/video_face_swap.yaml").read_text())

@@ -9,8 +9,12 @@ Which faces a video op processes is decided per track, not per frame (see
   the frame where the track starts; a track found alike keeps that verdict, one found unlike is
   compared again every ``RECHECK_EVERY`` frames, at most ``MAX_RECHECKS`` times.
 
+Answers come ``BACKFILL_FRAMES`` frames late: a face first detected in a frame is followed back
+through the frames held until then (see :meth:`~ffpipe.engine.tracking.FaceTracker.trace_back`).
+
 It also counts what happened, per output frame (a frame shown twice counts twice), for the result
-document, and words a warning for every frame that kept its original face.
+document, and words one warning line per kind of shortfall (frames without a face, frames whose
+faces were all left out, frames whose chosen face no op changed).
 """
 
 from __future__ import annotations

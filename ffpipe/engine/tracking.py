@@ -13,6 +13,8 @@ on every frame, in order:
    they are fitted inside the box the flow predicts; a fit far from the prediction is not trusted
    and the flowed landmarks stand. A face unconfirmed for more than ``MAX_UNCONFIRMED`` frames in a
    row, or one that neither flow nor detector can find, is no longer reported.
+   A face found again where the flow could not link it to the previous frame (after a black
+   frame, a cut, a jump) counts as a new face: the person there may have changed.
 3. Re-detection: the whole frame is searched with the caller's detector (the catalog's score and
    size) when nothing is followed, every ``REDETECT_EVERY`` frames, whenever a followed face was
    not confirmed, and after a gap in time (dropped frames, a cut). A detection overlapping a
@@ -325,7 +327,13 @@ class FaceTracker:
                 continue
             track.landmarks = measure.landmarks.astype(np.float32)
             smoothed = track.smoothing.update(track.landmarks, time, measure.motion)
-            faces.append(_followed(track, smoothed, new=False))
+            cut = measure.motion is None
+            if cut:
+                # Found again without the flow linking it to the last frame: there may be a cut
+                # in between and another person in the same place, so it counts as a new face.
+                track.number = self._next_number
+                self._next_number += 1
+            faces.append(_followed(track, smoothed, new=cut))
         for track in new:
             kept.append(track)
             smoothed = track.smoothing.update(track.landmarks, time, None)
