@@ -254,6 +254,8 @@ def test_a_video_chain_runs_in_one_facefusion_pass_with_frame_progress(
     assert result["reference_frame"] == 2 and result["reference_frame_faces"] == 1
     frames = [stage for stage in result["_stages"] if stage.startswith("frames ")]
     assert frames[-1] == "frames 7/7" and len(frames) == 7
+    # FaceFusion's content check of the video reports too (a long silence would look hung).
+    assert any(stage.startswith("analysing ") for stage in result["_stages"])
     assert any(line.startswith("skip_audio") for line in result["emulated"])
 
 

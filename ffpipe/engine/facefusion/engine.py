@@ -268,9 +268,11 @@ class FaceFusionEngine(Engine):
     def _request(
         self, kind: str, payload: dict[str, Any], context: RunContext, frames: bool = False
     ) -> dict[str, Any]:
-        def progress(done: int, total: int) -> None:
-            if frames and total:
+        def progress(done: int, total: int, stage: str) -> None:
+            if frames and total and stage == "frames":
                 context.report(0.15 + 0.8 * done / total, f"frames {done}/{total}")
+            elif total:
+                context.report(0.1, f"{stage} {done}/{total}")
             context.check_cancelled()
 
         if self._fresh:
