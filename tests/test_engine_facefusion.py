@@ -455,3 +455,12 @@ def test_transparency_and_overwrites_are_not_lost_silently(
     with pytest.raises(EngineError, match="would overwrite the target"):
         run(engine, "enhance", tmp_path, target_media=str(target))
     assert cv2.imread(str(target), cv2.IMREAD_UNCHANGED)[0, 0, 3] == 0
+
+
+def test_a_video_source_gives_facefusion_its_first_frame_with_the_face(
+    engine: FaceFusionEngine, facefusion: FaceFusionInstall, clip: Path, tmp_path: Path
+) -> None:
+    output = run(engine, "swap", tmp_path, source_face=str(clip))
+    assert any("clip.mp4 is a video" in line for line in output.result["emulated"])
+    region = face_region(facefusion, (512, 512))
+    assert changed(TARGET, output.files["output"], region)[0] > 40
