@@ -254,6 +254,8 @@ def test_a_video_chain_runs_in_one_facefusion_pass_with_frame_progress(
     assert result["reference_frame"] == 2 and result["reference_frame_faces"] == 1
     frames = [stage for stage in result["_stages"] if stage.startswith("frames ")]
     assert frames[-1] == "frames 7/7" and len(frames) == 7
+    # FaceFusion's content check of the video reports too (a long silence would look hung).
+    assert any(stage.startswith("analysing ") for stage in result["_stages"])
     assert any(line.startswith("skip_audio") for line in result["emulated"])
 
 
@@ -453,3 +455,12 @@ def test_transparency_and_overwrites_are_not_lost_silently(
     with pytest.raises(EngineError, match="would overwrite the target"):
         run(engine, "enhance", tmp_path, target_media=str(target))
     assert cv2.imread(str(target), cv2.IMREAD_UNCHANGED)[0, 0, 3] == 0
+
+
+def test_a_video_source_gives_facefusion_its_first_frame_with_the_face(
+    engine: FaceFusionEngine, facefusion: FaceFusionInstall, clip: Path, tmp_path: Path
+) -> None:
+    output = run(engine, "swap", tmp_path, source_face=str(clip))
+    assert any("clip.mp4 is a video" in line for line in output.result["emulated"])
+    region = face_region(facefusion, (512, 512))
+    assert changed(TARGET, output.files["output"], region)[0] > 40

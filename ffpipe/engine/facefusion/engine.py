@@ -268,9 +268,11 @@ class FaceFusionEngine(Engine):
     def _request(
         self, kind: str, payload: dict[str, Any], context: RunContext, frames: bool = False
     ) -> dict[str, Any]:
-        def progress(done: int, total: int) -> None:
-            if frames and total:
+        def progress(done: int, total: int, stage: str) -> None:
+            if frames and total and stage == "frames":
                 context.report(0.15 + 0.8 * done / total, f"frames {done}/{total}")
+            elif total:
+                context.report(0.1, f"{stage} {done}/{total}")
             context.check_cancelled()
 
         if self._fresh:
@@ -460,11 +462,17 @@ class FaceFusionEngine(Engine):
             )
         except EngineError as error:
             raise FaceNotFoundError(f"source_face {source.name}: {error}") from None
-        where = f" from frame {answer['frame']}" if probe["kind"] == "video" else ""
-        note = (
-            f"source_face_index {index}: FaceFusion was given face {index} of "
-            f"{answer['faces']} (left to right){where} alone"
-        )
+        if probe["kind"] == "video":
+            note = (
+                f"source_face {source.name} is a video (FaceFusion takes images): face {index} "
+                f"of {answer['faces']} (left to right) in frame {answer['frame']} went to "
+                "FaceFusion alone"
+            )
+        else:
+            note = (
+                f"source_face_index {index}: FaceFusion was given face {index} of "
+                f"{answer['faces']} (left to right) alone"
+            )
         return str(isolated), [note]
 
     def _blend(

@@ -28,7 +28,8 @@ START_TIMEOUT = 120.0
 _POLL = 0.1
 _STDERR_LINES = 40
 
-ProgressFn = Callable[[int, int], None]
+ProgressFn = Callable[[int, int, str], None]
+"""Called with (done, total, stage) for each progress line of the worker."""
 
 
 class WorkerError(EngineError):
@@ -130,7 +131,11 @@ class WorkerProcess:
             if message.get("event") == "progress":
                 if progress is not None:
                     try:
-                        progress(int(message["done"]), int(message["total"] or 0))
+                        progress(
+                            int(message["done"]),
+                            int(message["total"] or 0),
+                            str(message.get("stage", "frames")),
+                        )
                     except BaseException:
                         # The caller stopped listening (a cancelled job): the request dies too.
                         self._kill()

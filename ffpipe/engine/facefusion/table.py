@@ -46,16 +46,16 @@ _EXPRESSION_NOTE = "the same control on FaceFusion's -1..1 scale"
 TABLE: dict[str, Row] = {
     # files
     "target_media": _exact("-t/--target-path"),
-    "source_face": _emulated(
+    "source_face": _exact(
         "-s/--source-paths",
-        "an image goes as it is; from a video source the first frame showing the face is "
-        "extracted first, since FaceFusion takes image sources only",
+        "FaceFusion takes image sources only: from a video source the first frame showing the "
+        "face is extracted first (reported as emulated when it happens)",
     ),
-    "output_path": _emulated(
+    "output_path": _exact(
         "-o/--output-path",
-        "FaceFusion writes an image in its target's format; another image extension is "
-        "converted after the call. A video output must keep the target's container (refused "
-        "otherwise)",
+        "FaceFusion writes an image in its target's format: another image extension is "
+        "converted after the call (reported as emulated); a video must keep the target's "
+        "container",
     ),
     # face selection
     "source_face_index": _emulated(

@@ -107,29 +107,42 @@ class Worker:
         self.parse(["headless-run"])
 
     def _install_progress(self) -> None:
+        """Report FaceFusion's progress bars over the protocol: frames of a video as they are
+        processed, and the content analyser's pass over a video (which otherwise says nothing
+        for a long time, and would look like a hang)."""
+        from facefusion import content_analyser
         from facefusion.workflows import to_video
 
+        to_video.tqdm = self._reporting_bar(to_video.tqdm, "frames")
+        content_analyser.tqdm = self._reporting_bar(content_analyser.tqdm, "analysing")
+
+    def _reporting_bar(self, base: Any, stage: str) -> Any:
         worker = self
-        base = to_video.tqdm
 
         class ReportingBar(base):  # type: ignore[misc, valid-type]
-            """FaceFusion's frame progress bar, also reported over the protocol."""
+            """A FaceFusion progress bar, also reported over the protocol."""
 
             def __init__(self, *args: Any, **kwargs: Any) -> None:
                 super().__init__(*args, **kwargs)
-                self.frames_done = 0
-                self.frames_total = kwargs.get("total") or 0
+                self.reported_done = 0
+                self.reported_total = kwargs.get("total") or 0
 
             def update(self, n: float | None = 1) -> bool | None:
-                self.frames_done += int(n or 0)
-                worker.send_progress(self.frames_done, self.frames_total)
+                self.reported_done += int(n or 0)
+                worker.send_progress(self.reported_done, self.reported_total, stage)
                 return super().update(n)
 
-        to_video.tqdm = ReportingBar
+        return ReportingBar
 
-    def send_progress(self, done: int, total: int) -> None:
+    def send_progress(self, done: int, total: int, stage: str = "frames") -> None:
         self.channel.send(
-            {"id": self.request_id, "event": "progress", "done": done, "total": total}
+            {
+                "id": self.request_id,
+                "event": "progress",
+                "done": done,
+                "total": total,
+                "stage": stage,
+            }
         )
 
     # FaceFusion's parser, state and caches
@@ -496,9 +509,7 @@ def _face_document(face: Any) -> dict[str, Any]:
         "landmarks_5": [
             [round(float(x), 2), round(float(y), 2)] for x, y in face.landmark_set["5/68"]
         ],
-        "landmarks": [
-            [round(float(x), 2), round(float(y), 2)] for x, y in face.landmark_set["68"]
-        ],
+        "landmarks": [[round(float(x), 2), round(float(y), 2)] for x, y in face.landmark_set["68"]],
         "age": [int(face.age.start), int(face.age.stop)],
         "gender": face.gender,
         "race": face.race,
