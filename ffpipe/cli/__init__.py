@@ -26,6 +26,8 @@ COMMANDS: dict[str, str] = {
     "run": "run a pipeline, reusing cached steps",
     "status": "say whether the working tree still matches a pipeline's lock file",
     "cache": "list, garbage-collect or verify the workspace cache",
+    "push": "upload pipelines' cached steps to the remote cache",
+    "pull": "fetch pipelines' steps from the remote cache and write their outputs",
     "serve": "serve the catalog API over HTTP with the builtin engine",
     "jobs": "list, inspect, wait for or cancel jobs on a server",
 }

@@ -26,6 +26,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     options.add_params(parser)
     options.add_workspace(parser)
     options.add_server(parser)
+    options.add_remote(parser)
 
 
 def run(args: argparse.Namespace) -> int:
