@@ -28,6 +28,8 @@ COMMANDS: dict[str, str] = {
     "cache": "list, garbage-collect or verify the workspace cache",
     "push": "upload pipelines' cached steps to the remote cache",
     "pull": "fetch pipelines' steps from the remote cache and write their outputs",
+    "show": "print where a step's cached artifact is, or its result document",
+    "get": "copy a step's cached artifact out of the cache",
     "serve": "serve the catalog API over HTTP with the builtin engine",
     "jobs": "list, inspect, wait for or cancel jobs on a server",
 }
