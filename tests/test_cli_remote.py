@@ -142,3 +142,39 @@ def test_noop_run_with_a_remote_never_loads_fsspec(tmp_path, capsys):
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stderr.strip().splitlines()[-1]) == []
     assert not (tmp_path / "nowhere").exists()
+
+
+def test_remote_gc_keeps_only_what_lock_files_name(tmp_path, capsys):
+    remote = tmp_path / "shared"
+    clone = make_clone(tmp_path / "clone", str(remote))
+    assert in_folder_main(clone, "run", "team.yaml", "--push") == 0
+    pipeline = clone / "team.yaml"
+    pipeline.write_text(pipeline.read_text().replace("age: [30, 70]", "age: [30, 50]"))
+    assert in_folder_main(clone, "run", "team.yaml", "--push") == 0
+    capsys.readouterr()
+    before = sorted(path for path in remote.rglob("*") if path.is_file())
+
+    assert in_folder_main(clone, "cache", "gc", "--remote", "--dry-run", "--grace", "0") == 0
+    said = capsys.readouterr().out
+    assert "would remove team/aged[age=70]" in said and "[age=50]" not in said
+    assert sorted(path for path in remote.rglob("*") if path.is_file()) == before
+
+    assert in_folder_main(clone, "cache", "gc", "--remote", "--grace", "0") == 0
+    assert "removed 1 entry, 1 object" in capsys.readouterr().out
+    assert in_folder_main(clone, "cache", "ls", "--remote") == 0
+    listing = capsys.readouterr().out
+    assert "aged[age=70]" not in listing and "aged[age=50]" in listing
+    # What is left is whole: a fresh clone of the current pipeline renders nothing.
+    fresh = make_clone(tmp_path / "fresh", str(remote))
+    (fresh / "team.yaml").write_text(pipeline.read_text())
+    code, found = run_json(fresh, capsys)
+    assert code == 0 and not any(event["event"] == "step_done" for event in found)
+
+
+def test_grace_keeps_fresh_pushes(tmp_path, capsys):
+    remote = tmp_path / "shared"
+    clone = make_clone(tmp_path / "clone", str(remote))
+    assert in_folder_main(clone, "run", "team.yaml", "--push", "--no-lock") == 0
+    capsys.readouterr()
+    assert in_folder_main(clone, "cache", "gc", "--remote") == 0
+    assert "removed 0 entries, 0 objects" in capsys.readouterr().out

@@ -66,6 +66,8 @@ class RemoteObject:
 
     digest: str
     size: int
+    modified: float = 0.0
+    """When it was written (seconds since the epoch; 0 when the backend does not say)."""
 
 
 class RemoteStore:
@@ -76,7 +78,8 @@ class RemoteStore:
 
         self.url = url
         try:
-            self.fs, root = fsspec.core.url_to_fs(url, **storage_options)
+            # A fresh instance: a cached one keeps the endpoint and credentials it was made with.
+            self.fs, root = fsspec.core.url_to_fs(url, skip_instance_cache=True, **storage_options)
         except (ImportError, ValueError) as error:
             raise RemoteUnavailable(f"cannot open remote {url}: {error}") from None
         self.root = root.rstrip("/")
@@ -143,7 +146,7 @@ class RemoteStore:
             with contextlib.suppress(ValueError):
                 digest = f"{ALGORITHM}:{hex_part}"
                 hex_of(digest)
-                found.append(RemoteObject(digest, int(info.get("size") or 0)))
+                found.append(RemoteObject(digest, int(info.get("size") or 0), _modified(info)))
         return found
 
     def put_object(self, digest: str, source: Path) -> bool:
@@ -194,8 +197,7 @@ class RemoteStore:
         cutoff = time.time() - older_than
         stale = []
         for path, info in self._find(f"{self.root}/tmp", detail=True).items():
-            modified = info.get("mtime") or info.get("created") or 0
-            if isinstance(modified, (int, float)) and modified < cutoff:
+            if _modified(info) < cutoff:
                 stale.append(path)
         return stale
 
@@ -425,6 +427,23 @@ def _copy_hashing(fs: Any, path: str, target: Any) -> str:
     target.flush()
     os.fsync(target.fileno())
     return f"{ALGORITHM}:{hasher.hexdigest()}"
+
+
+def _modified(info: dict[str, Any]) -> float:
+    """Modification time from an fsspec ``info`` dict (``mtime`` on disks, ``LastModified`` on
+    S3, ``updated`` on GCS); 0 when absent."""
+    for name in ("mtime", "LastModified", "last_modified", "updated", "created"):
+        value = info.get(name)
+        if isinstance(value, (int, float)):
+            return float(value)
+        if hasattr(value, "timestamp"):
+            return float(value.timestamp())
+        if isinstance(value, str):
+            from datetime import datetime
+
+            with contextlib.suppress(ValueError):
+                return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    return 0.0
 
 
 def _is_transport_error(error: Exception) -> bool:

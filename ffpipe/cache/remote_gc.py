@@ -1,8 +1,9 @@
 """Pruning a remote cache down to what lock files name.
 
 Entries whose key no lock file names go first, then the objects no remaining entry uses, then
-leftovers of uploads killed midway and quarantined objects. Entries and objects written in the
-last ``grace`` seconds are kept, so a push in progress (objects up, entry not yet) is not cut.
+leftovers of uploads killed midway and quarantined objects. Entries of steps rendered in the
+last ``grace`` seconds and objects uploaded in that time are kept, so a push in progress
+(objects up, entry not yet) is not cut short.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def collect_remote(
     report.removed_entries = doomed
     report.kept_entries = len(entries) - len(doomed)
     objects = remote.objects()
-    unused = [obj for obj in objects if obj.digest not in live]
+    unused = [obj for obj in objects if obj.digest not in live and obj.modified < recent]
     report.kept_bytes = sum(obj.size for obj in objects if obj.digest in live)
     report.removed_objects = len(unused)
     report.freed_bytes = sum(obj.size for obj in unused)

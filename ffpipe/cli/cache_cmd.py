@@ -54,7 +54,7 @@ def register(parser: argparse.ArgumentParser) -> None:
         type=_age_or_zero,
         default=3600.0,
         metavar="AGE",
-        help="with --remote: keep what was pushed in the last AGE (default 1h; 0 for none)",
+        help="with --remote: keep steps rendered and objects pushed in the last AGE (default 1h)",
     )
     checking = actions.add_parser(
         "verify", help="re-hash every object, remove corrupt ones and the entries using them"
