@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "plan": "show the steps in run order, their parameters and whether each will run and why",
     "graph": "draw the DAG of a pipeline as mermaid or dot",
     "schema": "write (or check) the JSON Schemas generated from the catalog models",
+    "ops": "list the ops, or one op's parameters with types, ranges, defaults",
     "run": "run a pipeline, reusing cached steps",
     "status": "say whether the working tree still matches a pipeline's lock file",
     "cache": "list, garbage-collect or verify the workspace cache",
