@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "pull": "fetch pipelines' steps from the remote cache and write their outputs",
     "show": "print where a step's cached artifact is, or its result document",
     "get": "copy a step's cached artifact out of the cache",
+    "init": "write a starter pipeline, ffpipe.toml and .gitignore lines into a folder",
     "serve": "serve the catalog API over HTTP with the builtin engine",
     "jobs": "list, inspect, wait for or cancel jobs on a server",
 }
