@@ -120,10 +120,11 @@ class RemoteSource:
     def fetch(self, entries: Iterable[StepEntry]) -> list[StepEntry]:
         """Bring the entries' objects into the workspace, verified, and record the entries
         there; returns those now complete locally (the others are said to be refused)."""
-        wanted = [entry for entry in entries if entry.key not in self._shared.pulled]
+        given = list(entries)
+        wanted = [entry for entry in given if entry.key not in self._shared.pulled]
         store = self._store()
         if not wanted or store is None:
-            return [e for e in entries if e.key in self._shared.pulled]
+            return [entry for entry in given if entry.key in self._shared.pulled]
         from ffpipe.cache.remote import RemoteUnavailable, pull_entries
 
         try:
@@ -143,8 +144,7 @@ class RemoteSource:
         for entry in complete:
             self.workspace.steps.put(entry.key, entry)
             self._shared.pulled.add(entry.key)
-        pulled = self._shared.pulled
-        return [entry for entry in [*wanted, *entries] if entry.key in pulled]
+        return [entry for entry in given if entry.key in self._shared.pulled]
 
     def was_pulled(self, key: str) -> bool:
         """Whether this run fetched the entry for ``key`` from the remote."""
