@@ -92,7 +92,6 @@ PUSH_FOREVER = textwrap.dedent(
     from ffpipe.cache.remote import RemoteStore
     remote = RemoteStore(sys.argv[1])
     source = Path(sys.argv[2])
-    remote.fs.blocksize = 5 * 2**20
     print("start", flush=True)
     remote.put_object("sha256:" + "ab" * 32, source)
     """
@@ -142,3 +141,35 @@ def test_two_concurrent_pushes_of_the_same_pipeline(tmp_path, s3_url):
     fresh = ObjectStore(tmp_path / "c")
     complete, report = pull_entries(fresh, remote, entries[0])
     assert len(complete) == 6 and not report.failed
+
+
+@pytest.fixture
+def enforced_auth(s3_endpoint):
+    """moto checks credentials (it accepts any by default) for the length of one test."""
+    import urllib.request
+
+    def reset(count: str) -> None:
+        request = urllib.request.Request(
+            f"{s3_endpoint}/moto-api/reset-auth",
+            data=count.encode(),
+            method="POST",
+            headers={"Content-Type": "text/plain"},  # else the body is read as a form
+        )
+        urllib.request.urlopen(request, timeout=10).close()
+
+    reset("0")
+    yield
+    reset("inf")
+
+
+def test_refused_credentials_are_said_once_and_the_run_goes_on(
+    tmp_path, capsys, s3_url, enforced_auth
+):
+    clone = make_clone(tmp_path / "clone", s3_url)
+    assert in_folder_main(clone, "run", "team.yaml", "--json") == 0
+    found = events(capsys.readouterr().out)
+    notes = [event["message"] for event in found if event["event"] == "remote"]
+    assert len(notes) == 1 and "credentials" in notes[0], notes
+    assert any(event["event"] == "step_done" for event in found)
+    assert in_folder_main(clone, "push", "team.yaml", "--require-remote") == 2
+    assert "refused our credentials" in capsys.readouterr().err

@@ -178,3 +178,61 @@ def test_grace_keeps_fresh_pushes(tmp_path, capsys):
     capsys.readouterr()
     assert in_folder_main(clone, "cache", "gc", "--remote") == 0
     assert "removed 0 entries, 0 objects" in capsys.readouterr().out
+
+
+KILLED_BEFORE_RENAME = """
+import sys, time
+from pathlib import Path
+from ffpipe.cache.remote import RemoteStore
+remote = RemoteStore(sys.argv[1])
+def stuck(*_args, **_kwargs):
+    print("written", flush=True)
+    time.sleep(60)
+remote.fs.mv = stuck  # the process dies between writing the bytes and renaming them in
+remote.put_object("sha256:" + "cd" * 32, Path(sys.argv[2]))
+"""
+
+
+def test_push_killed_midway_on_a_file_system_leaves_no_visible_object(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    from ffpipe.cache.remote import RemoteStore
+
+    source = tmp_path / "blob"
+    source.write_bytes(b"x" * 100_000)
+    remote_dir = tmp_path / "shared"
+    process = subprocess.Popen(
+        [sys.executable, "-c", KILLED_BEFORE_RENAME, str(remote_dir), str(source)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None and process.stdout.readline().strip() == "written"
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    remote = RemoteStore(str(remote_dir))
+    assert not remote.has_object("sha256:" + "cd" * 32) and remote.objects() == []
+    assert [path.stat().st_size for path in (remote_dir / "tmp").iterdir()] == [100_000]
+    assert remote.stale_uploads(0) and not remote.stale_uploads(3600)
+
+
+@pytest.mark.parametrize(
+    ("settings", "server"),
+    [
+        ('[cache]\nremote = "s3://b/p"\n# [server]\n# url = "http://x"\n', False),
+        ('[cache]\nremote = "/srv/cache"\n[server]\ntimeout = 30\n', False),
+        ('[cache]\nremote = "/srv/cache"\n[server]\nurl = "http://127.0.0.1:9002"\n', True),
+        ('[ "server" ]\nurl = "http://127.0.0.1:9002"\n', True),
+        ('server.url = "http://127.0.0.1:9002"\n', True),
+        ("[server\n", True),  # unreadable: take the full pass
+    ],
+)
+def test_fast_path_stays_open_when_settings_only_name_a_remote(
+    tmp_path, monkeypatch, settings, server
+):
+    from ffpipe.run.noop import uses_server
+
+    (tmp_path / "ffpipe.toml").write_text(settings)
+    monkeypatch.chdir(tmp_path)
+    assert uses_server(None, None) is server

@@ -206,7 +206,10 @@ class _Run:
         parallel); steps it could not foresee are fetched as the planner reaches them."""
         if self.remote is None or not self.remote.fetching:
             return
-        decisions = plan(self._planner(self.remote.planning_twin()))
+        try:
+            decisions = plan(self._planner(self.remote.planning_twin()))
+        except Exception:  # a mistake in a deferred value: the loop reports it at its step
+            return
         wanted = {
             decision.entry.key: decision.entry
             for decision in decisions.values()
