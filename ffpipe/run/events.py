@@ -120,7 +120,8 @@ class RemoteNote(Event):
 
 @dataclass(frozen=True)
 class Transfer(Event):
-    """Objects moved to or from the remote cache: ``done`` of ``total``, ``bytes`` so far."""
+    """Moving to or from the remote cache: ``done`` of ``total`` (objects for a push, steps for
+    a pull), ``bytes`` moved so far."""
 
     kind: ClassVar[str] = "transfer"
     direction: str

@@ -25,7 +25,9 @@ def _plain_line(event: ev.Event) -> str | None:
         case ev.RemoteNote():
             return f"remote cache: {event.message}"
         case ev.Transfer() if event.done == event.total:
-            return f"{event.direction}: {event.done} objects, {event.bytes / 1e6:.1f} MB"
+            return (
+                f"{event.direction}: {event.done} of {event.total} done, {event.bytes / 1e6:.1f} MB"
+            )
         case ev.StepStart():
             why = "; ".join(event.reasons)
             return f"{event.step}: running {event.op}" + (f" ({why})" if why else "")
