@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 
 import pytest
@@ -47,12 +48,13 @@ def test_second_clone_renders_nothing_and_gets_identical_outputs(tmp_path, capsy
 def test_pull_writes_outputs_without_running(tmp_path, capsys):
     remote = tmp_path / "shared"
     first = make_clone(tmp_path / "first", str(remote))
-    assert in_folder_main(first, "run", "team.yaml", "--no-lock") == 0
+    assert in_folder_main(first, "run", "team.yaml") == 0
     assert in_folder_main(first, "push", "team.yaml") == 0
     assert "pushed" in capsys.readouterr().out
 
     second = make_clone(tmp_path / "second", str(remote))
-    assert in_folder_main(second, "pull", "team.yaml") == 0
+    shutil.copyfile(first / "team.lock", second / "team.lock")  # committed with the pipeline
+    assert in_folder_main(second, "pull") == 0  # no files: the pipelines the lock files name
     said = capsys.readouterr().out
     assert "outputs written" in said
     assert outputs_of(second) == outputs_of(first)

@@ -111,6 +111,21 @@ class RemoteStore:
             return None
         return entry_from_json(data, key)
 
+    def get_entries(self, keys: Iterable[str]) -> dict[str, StepEntry]:
+        """The entries stored for ``keys``, fetched together (concurrently where the backend
+        can); keys without a readable entry are left out."""
+        paths = {self.entry_path(key): key for key in keys}
+        if not paths:
+            return {}
+        found = self._call(self.fs.cat, list(paths), on_error="omit")
+        entries = {}
+        for path, data in found.items():
+            key = paths.get(path)
+            entry = entry_from_json(data, key) if key and isinstance(data, bytes) else None
+            if entry is not None:
+                entries[key] = entry
+        return entries
+
     def put_entry(self, entry: StepEntry) -> None:
         """Publish an entry (its objects must be up already)."""
         data = entry_to_json(entry)

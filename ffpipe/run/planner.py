@@ -187,6 +187,39 @@ class Planner:
                 return upstream_reason(need, SKIPPED)
         return None
 
+    def look_ahead(self, nodes: Iterable[str]) -> None:
+        """Ask the remote about the keys of many ready instances in one batch (and, when
+        running, fetch what it has, in parallel), so deciding them one by one finds them here.
+
+        Only a speed-up: an instance whose key cannot be known yet is left to :meth:`decide`.
+        """
+        if self.remote is None or self.preparer is None:
+            return
+        keys = []
+        for node in nodes:
+            instance = self.pipeline.instances[node]
+            if node in self.decisions or self.blocked_reason(node) is not None:
+                continue
+            if not instance.cache or is_forced(instance, self.force, self.force_all):
+                continue
+            if any(need in self.fresh for need in key_refs(instance)):
+                continue
+            group = self.fusion.group_headed_by(node)
+            try:
+                if not self._condition_known(instance) or not resolve_condition(
+                    self.pipeline, instance, self.views
+                ):
+                    continue  # a step that may be skipped is not worth fetching ahead
+                prepared = (
+                    self.preparer.prepare_group(group, self.views)
+                    if group is not None
+                    else self.preparer.prepare(instance, self.views)
+                )
+            except Exception:  # decide() reports it, at its step
+                continue
+            keys.append(prepared.key)
+        self.remote.look_ahead(keys)
+
     # -- deciding ----------------------------------------------------------------------------
 
     def decide(self, node: str) -> Decision:
@@ -456,6 +489,7 @@ class Planner:
 def plan(planner: Planner) -> dict[str, Decision]:
     """Drive ``planner`` to the end without running anything: every selected instance's decision."""
     while ready := planner.ready():
+        planner.look_ahead(ready)
         for node in ready:
             if node in planner.decisions:
                 continue  # a fused member, decided with its group

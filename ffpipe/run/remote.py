@@ -117,6 +117,28 @@ class RemoteSource:
         shared.found[key] = entry
         return entry
 
+    def look_ahead(self, keys: Iterable[str]) -> None:
+        """Ask the remote for the entries of many keys at once (those the workspace lacks and
+        not asked about yet); when fetching, bring the found ones in, ``jobs`` at a time."""
+        shared = self._shared
+        wanted = [key for key in dict.fromkeys(keys) if key not in shared.found]
+        if wanted:
+            wanted = sorted(set(wanted) - self.workspace.steps.present(wanted))
+        store = self._store() if wanted else None
+        if store is None:
+            return
+        from ffpipe.cache.remote import RemoteUnavailable
+
+        try:
+            found = store.get_entries(wanted)
+        except RemoteUnavailable as error:
+            self._go_offline(error)
+            return
+        for key in wanted:
+            shared.found[key] = found.get(key)
+        if self.fetching and found:
+            self.fetch(found.values())
+
     def fetch(self, entries: Iterable[StepEntry]) -> list[StepEntry]:
         """Bring the entries' objects into the workspace, verified, and record the entries
         there; returns those now complete locally (the others are said to be refused)."""

@@ -32,7 +32,7 @@ from ffpipe.run.executor import Executor, Finished
 from ffpipe.run.fusion import Fusion, find_fusion
 from ffpipe.run.jobs import job_id_for, job_options, requires_job
 from ffpipe.run.lockfile import build_lock, lock_path, write_lock
-from ffpipe.run.planner import CACHED, SKIPPED, STOPPED, Decision, Planner, plan
+from ffpipe.run.planner import CACHED, SKIPPED, STOPPED, Decision, Planner
 from ffpipe.run.prepare import FILE_NAMES, PreparedStep, StepPreparer
 from ffpipe.run.records import RunRecorder, new_run_id, run_record
 from ffpipe.run.remote import FROM_REMOTE, RemoteSource
@@ -201,23 +201,6 @@ class _Run:
             remote=remote,
         )
 
-    def _prefetch(self) -> None:
-        """Fetch, all at once, what the plan expects from the remote (``--jobs`` transfers in
-        parallel); steps it could not foresee are fetched as the planner reaches them."""
-        if self.remote is None or not self.remote.fetching:
-            return
-        try:
-            decisions = plan(self._planner(self.remote.planning_twin()))
-        except Exception:  # a mistake in a deferred value: the loop reports it at its step
-            return
-        wanted = {
-            decision.entry.key: decision.entry
-            for decision in decisions.values()
-            if decision.status == CACHED and FROM_REMOTE in decision.reasons and decision.entry
-        }
-        if wanted:
-            self.remote.fetch(wanted.values())
-
     def emit(self, event: ev.Event) -> None:
         self.recorder(event)
         if self.reporter is not None:
@@ -241,7 +224,6 @@ class _Run:
         try:
             # Shared: other runs may work alongside; gc and verify wait for us to finish.
             with self.workspace.lock(shared=True):
-                self._prefetch()
                 self._loop()
                 reused = [o.key for o in self.outcomes.values() if o.status == CACHED and o.key]
                 self.workspace.steps.mark_used(reused)
@@ -262,6 +244,7 @@ class _Run:
         """Decide what is ready, run what must run, until nothing is ready or running."""
         while True:
             while not self._stopping() and (ready := self.planner.ready()):
+                self.planner.look_ahead(ready)
                 for node in ready:
                     if node not in self.planner.decisions:  # else a member, settled with its group
                         self._decide(node)
