@@ -117,9 +117,11 @@ class RemoteStore:
         paths = {self.entry_path(key): key for key in keys}
         if not paths:
             return {}
-        found = self._call(self.fs.cat, list(paths), on_error="omit")
+        found = self._call(self.fs.cat, list(paths), on_error="return")
         entries = {}
         for path, data in found.items():
+            if isinstance(data, BaseException) and not isinstance(data, FileNotFoundError):
+                self._call(_reraise, data)  # unreachable or refused: say so, never a miss
             key = paths.get(path)
             entry = entry_from_json(data, key) if key and isinstance(data, bytes) else None
             if entry is not None:
@@ -442,6 +444,10 @@ def _copy_hashing(fs: Any, path: str, target: Any) -> str:
     target.flush()
     os.fsync(target.fileno())
     return f"{ALGORITHM}:{hasher.hexdigest()}"
+
+
+def _reraise(error: BaseException) -> None:
+    raise error
 
 
 def _modified(info: dict[str, Any]) -> float:
