@@ -4,6 +4,7 @@ dummy credentials from the environment (moto stands in for S3, which cannot exis
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -173,3 +174,30 @@ def test_refused_credentials_are_said_once_and_the_run_goes_on(
     assert any(event["event"] == "step_done" for event in found)
     assert in_folder_main(clone, "push", "team.yaml", "--require-remote") == 2
     assert "refused our credentials" in capsys.readouterr().err
+
+
+def test_two_clones_push_the_same_pipeline_at_once(tmp_path, capsys, s3_url):
+    first = make_clone(tmp_path / "first", s3_url)
+    assert in_folder_main(first, "run", "team.yaml", "--no-pull") == 0
+    second = make_clone(tmp_path / "second", s3_url)
+    shutil.copytree(first / ".ffpipe", second / ".ffpipe")  # it rendered the same steps
+    pushes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "ffpipe", "push", "team.yaml", "-j", "4"],
+            cwd=folder,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for folder in (first, second)
+    ]
+    for push in pushes:
+        out, err = push.communicate(timeout=120)
+        assert push.returncode == 0, err
+        assert "pushed 3 entries" in out
+    capsys.readouterr()
+    third = make_clone(tmp_path / "third", s3_url)
+    assert in_folder_main(third, "run", "team.yaml", "--json") == 0
+    found = events(capsys.readouterr().out)
+    assert not any(event["event"] == "step_done" for event in found)
+    assert outputs_of(third) == outputs_of(first)
