@@ -12,6 +12,11 @@ Read from ``ffpipe.toml`` (or a YAML file, or ``--config FILE``), under a ``serv
     enhance = 3                           # ... or an fn_index
 
 Credentials come from ``FFPIPE_AUTH`` ("user:password") or the auth file, never from a pipeline.
+
+The same file may name a remote cache (:class:`CacheConfig`)::
+
+    [cache]
+    remote = "s3://renders/ffpipe"        # or a shared folder, file://..., gs://...: any fsspec URL
 """
 
 from __future__ import annotations
@@ -105,6 +110,52 @@ class ServerConfig(BaseModel):
     @classmethod
     def discover(cls, folder: Path) -> ServerConfig:
         """The configuration in ``folder`` (ffpipe.toml, .yaml or .yml), or the defaults."""
+        for name in CONFIG_NAMES:
+            if (folder / name).is_file():
+                return cls.load(folder / name)
+        return cls()
+
+
+REMOTE_ENV = "FFPIPE_REMOTE"
+
+
+class CacheConfig(BaseModel):
+    """The ``cache`` table of a configuration file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    remote: str | None = Field(
+        default=None,
+        description="Remote cache: a folder path or any fsspec URL (s3://bucket/prefix, ...).",
+    )
+
+    @classmethod
+    def load(cls, path: Path) -> CacheConfig:
+        """The ``cache`` table of a TOML or YAML file; a relative folder is taken from there."""
+        document = _read_document(path)
+        table = document.get("cache", {}) if isinstance(document, dict) else None
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: 'cache' must be a table of settings")
+        try:
+            config = cls.model_validate(table)
+        except ValidationError as error:
+            details = "; ".join(
+                f"cache.{'.'.join(str(p) for p in item['loc'])}: {item['msg']}"
+                for item in error.errors(include_url=False)
+            )
+            raise ConfigError(f"{path}: {details}") from None
+        remote = config.remote
+        if remote and "://" not in remote and not Path(remote).expanduser().is_absolute():
+            config = config.model_copy(update={"remote": str((path.parent / remote).resolve())})
+        return config
+
+    @classmethod
+    def discover(cls, folder: Path, config: Path | None = None) -> CacheConfig:
+        """``$FFPIPE_REMOTE``, else ``config``, else the configuration file in ``folder``."""
+        if os.environ.get(REMOTE_ENV):
+            return cls(remote=os.environ[REMOTE_ENV])
+        if config is not None:
+            return cls.load(config)
         for name in CONFIG_NAMES:
             if (folder / name).is_file():
                 return cls.load(folder / name)

@@ -3,6 +3,7 @@
 It stands alone (imports nothing of ffpipe but ``ffpipe.errors``), split like Hamilton's caching:
 ``fingerprint`` turns values and files into digests, ``key`` turns a step into a key, ``objects``,
 ``stats`` and ``steps`` store what was computed, ``workspace`` opens them together, ``gc`` prunes.
+``remote`` keeps the same objects and entries on any fsspec URL; ``remote_gc`` prunes it.
 """
 
 from __future__ import annotations

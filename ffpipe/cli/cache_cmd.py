@@ -1,4 +1,8 @@
-"""``ffpipe cache ls | gc | verify``: look into the workspace cache, prune it, check it."""
+"""``ffpipe cache ls | gc | verify``: look into the workspace cache, prune it, check it.
+
+``ls --remote`` and ``gc --remote`` work on the remote cache of the settings file instead; a
+remote collection keeps only what a lock file under the current folder names.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,16 @@ import argparse
 import os
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ffpipe.cache.gc import collect
 from ffpipe.cache.verify import verify_workspace
 from ffpipe.cache.workspace import DEFAULT_ROOT, Workspace
 from ffpipe.cli import options
+from ffpipe.errors import UserError
+
+if TYPE_CHECKING:
+    from ffpipe.cache.remote import RemoteStore
 
 EXIT_CORRUPT = 1
 
@@ -21,6 +30,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="cache_action", metavar="ACTION", required=True)
     listing = actions.add_parser("ls", help="list step entries with their age and size")
     _add_workspace(listing)
+    _add_remote(listing, "list the remote cache instead")
     pruning = actions.add_parser("gc", help="remove old or least recently used entries")
     _add_workspace(pruning)
     pruning.add_argument(
@@ -35,6 +45,17 @@ def register(parser: argparse.ArgumentParser) -> None:
         metavar="AGE",
         help="drop entries unused for AGE (e.g. 7d, 12h, 90m)",
     )
+    _add_remote(pruning, "prune the remote cache to what the lock files under . name")
+    pruning.add_argument(
+        "--dry-run", action="store_true", help="with --remote: say what would go, remove nothing"
+    )
+    pruning.add_argument(
+        "--grace",
+        type=_age_or_zero,
+        default=3600.0,
+        metavar="AGE",
+        help="with --remote: keep steps rendered and objects pushed in the last AGE (default 1h)",
+    )
     checking = actions.add_parser(
         "verify", help="re-hash every object, remove corrupt ones and the entries using them"
     )
@@ -43,6 +64,8 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the chosen action; ``verify`` exits 1 when it found (and removed) damage."""
+    if getattr(args, "remote", False):
+        return _remote(args)
     root = Path(args.workspace)
     if not root.is_dir():
         print(f"no cache at {root} (nothing has run there yet)")
@@ -53,6 +76,72 @@ def run(args: argparse.Namespace) -> int:
         if args.cache_action == "gc":
             return _collect(workspace, args)
         return _verify(workspace)
+
+
+def _add_remote(parser: argparse.ArgumentParser, help_text: str) -> None:
+    parser.add_argument("--remote", action="store_true", help=help_text)
+    parser.add_argument("--config", type=Path, metavar="FILE", help="settings file (ffpipe.toml)")
+
+
+def _age_or_zero(text: str) -> float:
+    return 0.0 if text.strip() in ("0", "0s") else options.duration(text)
+
+
+def _remote(args: argparse.Namespace) -> int:
+    """``ls --remote`` and ``gc --remote``: the remote named in the settings."""
+    from ffpipe.cache.remote import open_remote
+    from ffpipe.cli import remote_support
+
+    args.remote = None  # the flag, not a URL: the URL comes from the settings
+    store = open_remote(remote_support.needed_url(args))
+    if args.cache_action == "ls":
+        return _list_remote(store)
+    if args.cache_action == "gc":
+        return _collect_remote(store, args)
+    raise UserError("verify works on the workspace; downloads from a remote are always verified")
+
+
+def _list_remote(store: RemoteStore) -> int:
+    sizes = {obj.digest: obj.size for obj in store.objects()}
+    now = time.time()
+    entries = sorted(store.entries(), key=lambda entry: (entry.pipeline, entry.instance_id))
+    rows = [
+        (
+            entry.pipeline,
+            entry.instance_id,
+            _age(now - entry.created),
+            _size(sum(sizes.get(d, 0) for d in entry.outputs.values())),
+        )
+        for entry in entries
+    ]
+    _print_table(("PIPELINE", "STEP", "CREATED", "SIZE"), rows)
+    print(
+        f"{len(entries)} {_plural(len(entries), 'entry', 'entries')}, "
+        f"{len(sizes)} {_plural(len(sizes), 'object', 'objects')}, "
+        f"{_size(sum(sizes.values()))} in {store.url}"
+    )
+    return 0
+
+
+def _collect_remote(store: RemoteStore, args: argparse.Namespace) -> int:
+    from ffpipe.cache.remote_gc import collect_remote
+    from ffpipe.cli import remote_support
+
+    locks = remote_support.lock_files(Path.cwd())
+    keep = remote_support.locked_keys(locks)
+    report = collect_remote(store, keep, dry_run=args.dry_run, grace=args.grace)
+    verb = "would remove" if args.dry_run else "removed"
+    for entry in report.removed_entries:
+        print(f"{verb} {entry.pipeline}/{entry.instance_id} ({entry.key})")
+    print(
+        f"{verb} {len(report.removed_entries)} "
+        f"{_plural(len(report.removed_entries), 'entry', 'entries')}, "
+        f"{report.removed_objects} {_plural(report.removed_objects, 'object', 'objects')} "
+        f"({_size(report.freed_bytes)}) and {report.removed_leftovers} leftovers; kept "
+        f"{report.kept_entries} {_plural(report.kept_entries, 'entry', 'entries')} named by "
+        f"{len(locks)} lock {_plural(len(locks), 'file', 'files')} ({_size(report.kept_bytes)})"
+    )
+    return 0
 
 
 def _add_workspace(parser: argparse.ArgumentParser, default: object = argparse.SUPPRESS) -> None:

@@ -171,3 +171,29 @@ def add_selection(parser: argparse.ArgumentParser, verb: str) -> None:
         help=f"{verb} STEP even if cached (repeatable)",
     )
     parser.add_argument("--force-all", action="store_true", help="ignore the cache entirely")
+
+
+def add_remote(parser: argparse.ArgumentParser, *, run: bool = False) -> None:
+    """``--remote URL`` and ``--require-remote``; for ``run`` also ``--pull/--no-pull/--push``."""
+    parser.add_argument(
+        "--remote",
+        metavar="URL",
+        help="remote cache: a folder or fsspec URL (default: $FFPIPE_REMOTE, else [cache] remote "
+        "in ffpipe.toml)",
+    )
+    parser.add_argument(
+        "--require-remote",
+        action="store_true",
+        help="fail when the remote cache cannot be reached (default: go on locally)",
+    )
+    if run:
+        parser.add_argument(
+            "--pull",
+            action=argparse.BooleanOptionalAction,
+            default=True,
+            help="fetch steps the workspace lacks from the remote cache (default: on when one "
+            "is configured)",
+        )
+        parser.add_argument(
+            "--push", action="store_true", help="upload this run's steps to the remote cache"
+        )

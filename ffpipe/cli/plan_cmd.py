@@ -28,6 +28,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     options.add_workspace(parser)
     options.add_server(parser)
     add_engine_arguments(parser)
+    options.add_remote(parser)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import networkx as nx
@@ -37,19 +39,41 @@ def plan_decisions(
 ) -> dict[str, Decision]:
     """Instance id -> the planner's decision, as a run with these arguments would make it.
 
-    Without a workspace nothing can be cached, and none is created just to say so.
+    Without a workspace nothing can be cached, and none is created just to say so (with a
+    remote cache, a throwaway one holds the input digests needed to look steps up there).
     """
+    import tempfile
+
     from ffpipe.cache.workspace import Workspace
+    from ffpipe.cli import remote_support
     from ffpipe.run.fusion import Fusion, find_fusion
     from ffpipe.run.planner import explain
 
     fusion = find_fusion(pipeline, graph) if not args.no_fuse else Fusion()
     selected = [node for stage in generations(graph) for node in stage]
     options = {"selected": selected, "fusion": fusion, "force": args.force}
-    if not args.workspace.exists():
+    has_remote = remote_support.remote_url(args) is not None
+    if not args.workspace.exists() and not has_remote:
         return explain(pipeline, None, backend.identity(), **options, force_all=args.force_all)
-    with Workspace(args.workspace) as workspace:
-        return explain(pipeline, workspace, backend.identity(), **options, force_all=args.force_all)
+    with tempfile.TemporaryDirectory(prefix="ffpipe-plan-") as scratch:
+        root = args.workspace if args.workspace.exists() else Path(scratch)
+        with Workspace(root) as workspace:
+            remote = remote_support.source(args, workspace, fetching=False, emit=_say)
+            return explain(
+                pipeline,
+                workspace,
+                backend.identity(),
+                **options,
+                force_all=args.force_all,
+                remote=remote,
+            )
+
+
+def _say(event: Any) -> None:
+    """Remote notes (unreachable, say) go to stderr, apart from the plan."""
+    message = getattr(event, "message", None)
+    if message:
+        print(f"ffpipe: remote cache: {message}", file=sys.stderr)
 
 
 def stand_in_notes(

@@ -9,7 +9,9 @@ Exit codes:
 
 The workspace is ``.ffpipe/`` in the current folder (``--workspace DIR`` or FFPIPE_WORKSPACE);
 outputs go to ``out/<pipeline name>/`` (``--out DIR`` replaces ``out``). A run where nothing
-changed since the last completed one is answered from its stamp (:mod:`ffpipe.run.noop`).
+changed since the last completed one is answered from its stamp (:mod:`ffpipe.run.noop`),
+without contacting a remote cache. With a remote configured, steps the workspace lacks are
+fetched from it (``--no-pull`` turns that off) and ``--push`` uploads the run's steps.
 """
 
 from __future__ import annotations
@@ -24,8 +26,10 @@ from ffpipe.cli.engine_options import add_engine_arguments, make_engine, start_e
 from ffpipe.errors import UserError
 
 if TYPE_CHECKING:
+    from ffpipe.cache.workspace import Workspace
     from ffpipe.run import noop
     from ffpipe.run.reporters import Reporter
+    from ffpipe.run.runner import RunSummary
 
 EXIT_OK = 0
 EXIT_STEP_FAILED = 1
@@ -52,6 +56,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON event per line")
     options.add_fuse(parser)
     options.add_server(parser)
+    options.add_remote(parser, run=True)
     parser.add_argument(
         "--strict-models",
         action="store_true",
@@ -87,6 +92,8 @@ def _fast_state(args: argparse.Namespace) -> noop.State | None:
         return None
     if args.engine != "builtin":
         return None
+    if args.push or args.require_remote:  # both ask to contact the remote
+        return None
     if noop.uses_server(args.server, args.config):
         return None
     return noop.State.of(args.files[0], args.params, args.workspace, not args.no_fuse)
@@ -97,6 +104,7 @@ def _full_run(
 ) -> int:
     from ffpipe.backends import make_backend
     from ffpipe.cache.workspace import Workspace
+    from ffpipe.cli import remote_support
     from ffpipe.run import noop
     from ffpipe.run.runner import RunOptions, run_pipeline
     from ffpipe.spec import load_pipeline, parse_overrides
@@ -120,6 +128,7 @@ def _full_run(
         backend_options = {}
         start_engine(engine)
     backend = make_backend(args.server, config=args.config, engine=engine, **backend_options)
+    remote = remote_support.source(args, workspace, fetching=True) if args.pull else None
     exit_code = EXIT_OK
     try:
         for pipeline in pipelines:
@@ -138,7 +147,10 @@ def _full_run(
                     write_lock=not args.no_lock,
                 ),
                 reporter,
+                remote,
             )
+            if args.push:
+                _push(args, workspace, summary, reporter)
             if state is not None and summary.stamp is not None:
                 noop.record_run(
                     state,
@@ -157,3 +169,23 @@ def _full_run(
         backend.close()
     sys.stdout.flush()
     return exit_code
+
+
+def _push(
+    args: argparse.Namespace, workspace: Workspace, summary: RunSummary, reporter: Reporter
+) -> None:
+    """Upload the entries of the steps this run ran or reused."""
+    from ffpipe.cli import remote_support
+
+    keys = {o.key for o in summary.steps.values() if o.key and o.status in ("ran", "cached")}
+    entries = [e for key in sorted(keys) if (e := workspace.steps.get(key, mark_used=False))]
+    report = remote_support.push(
+        workspace,
+        remote_support.needed_url(args),
+        entries,
+        jobs=remote_support.transfers(args),
+        require=args.require_remote,
+        emit=reporter,
+    )
+    if report is not None and not args.json:
+        print(remote_support.describe(report, "pushed"))

@@ -1,4 +1,8 @@
-"""``ffpipe schema``: write the JSON Schemas generated from the models, or check them."""
+"""``ffpipe schema``: write the JSON Schemas generated from the models, or check them.
+
+The parameter reference (``docs/parameters.md`` beside the schema folder, or ``--docs FILE``) is
+generated from the same models and checked with them.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +23,12 @@ def register(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``ffpipe schema``."""
     parser.add_argument(
         "--out", type=Path, default=Path("schemas"), help="schema folder (default: schemas)"
+    )
+    parser.add_argument(
+        "--docs",
+        type=Path,
+        metavar="FILE",
+        help="parameter reference (default: docs/parameters.md beside the schema folder)",
     )
     parser.add_argument(
         "--check",
@@ -45,23 +55,37 @@ def drifted(folder: Path) -> list[str]:
     return found
 
 
+def docs_path(args: argparse.Namespace) -> Path:
+    """Where the parameter reference goes."""
+    return args.docs or args.out.parent / "docs" / "parameters.md"
+
+
+def _docs_drifted(path: Path) -> list[str]:
+    from ffpipe.catalog.reference import parameters_markdown
+
+    current = path.read_text(encoding="utf-8") if path.is_file() else None
+    return [] if current == parameters_markdown() else [str(path)]
+
+
 def run(args: argparse.Namespace) -> int:
-    """Write or check the schemas."""
+    """Write or check the schemas and the parameter reference."""
     if args.check:
-        stale = drifted(args.out)
+        stale = [str(args.out / name) for name in drifted(args.out)]
+        stale += _docs_drifted(docs_path(args))
         if stale:
-            names = ", ".join(str(args.out / name) for name in stale)
+            names = ", ".join(stale)
             raise SchemaDrift(
                 f"schemas differ from the models: {names}; run `make schemas` (ffpipe schema "
                 f"--out {args.out}) and commit the result"
             )
-        print(f"{args.out}: schemas match the models")
+        print(f"{args.out}, {docs_path(args)}: match the models")
         return 0
     try:
         _write(args.out)
     except OSError as error:
         raise UserError(f"cannot write the schemas to {args.out}: {error}") from None
-    print(f"wrote the schemas to {args.out}")
+    _write_docs(docs_path(args))
+    print(f"wrote the schemas to {args.out} and the parameter reference to {docs_path(args)}")
     return 0
 
 
@@ -76,3 +100,15 @@ def _write(folder: Path) -> None:
     for path in sorted((folder / "ops").glob("*.schema.json")):
         if f"ops/{path.name}" not in expected:
             path.unlink()
+
+
+def _write_docs(path: Path) -> None:
+    from ffpipe.catalog.reference import parameters_markdown
+
+    text = parameters_markdown()
+    try:
+        if not path.is_file() or path.read_text(encoding="utf-8") != text:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+    except OSError as error:
+        raise UserError(f"cannot write the parameter reference to {path}: {error}") from None

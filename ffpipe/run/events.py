@@ -37,6 +37,8 @@ class StepCached(Event):
     kind: ClassVar[str] = "step_cached"
     step: str
     key: str
+    remote: bool = False
+    """Fetched from the remote cache in this run rather than found in the workspace."""
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,27 @@ class StepSkipped(Event):
     kind: ClassVar[str] = "step_skipped"
     step: str
     reason: str
+
+
+@dataclass(frozen=True)
+class RemoteNote(Event):
+    """Something about the remote cache the user should know (unreachable, a corrupt object)."""
+
+    kind: ClassVar[str] = "remote"
+    message: str
+
+
+@dataclass(frozen=True)
+class Transfer(Event):
+    """Moving to or from the remote cache: ``done`` of ``total`` (objects for a push, steps for
+    a pull), ``bytes`` moved so far."""
+
+    kind: ClassVar[str] = "transfer"
+    direction: str
+    """``pull`` or ``push``."""
+    done: int
+    total: int
+    bytes: int
 
 
 @dataclass(frozen=True)

@@ -72,8 +72,38 @@ def environment_digest() -> str:
 
 
 def uses_server(server: str | None, config: Path | None) -> bool:
-    """Whether a run would go to a server (whose engine may change without our knowing)."""
-    return bool(server or config or any(Path(name).is_file() for name in CONFIG_NAMES))
+    """Whether a run would go to a server (whose engine may change without our knowing).
+
+    A settings file that only names a remote cache leaves the fast path open: with everything
+    in the workspace, the remote has nothing to add.
+    """
+    if server or config:
+        return True
+    found = next((Path(name) for name in CONFIG_NAMES if Path(name).is_file()), None)
+    return found is not None and _names_server(found)
+
+
+def _names_server(path: Path) -> bool:
+    """Whether a settings file names a server URL (YAML files are not parsed here: assume so)."""
+    if path.suffix != ".toml":
+        return True
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return True
+    # Most files that reach here only name a remote: a look at the lines spares parsing them.
+    bare = text.replace(" ", "").replace("\t", "").replace('"', "").replace("'", "")
+    lines = (line.split("#", 1)[0] for line in bare.splitlines())
+    if not any(line.startswith(("[server", "server")) for line in lines):
+        return False
+    try:
+        import tomllib
+
+        document = tomllib.loads(text)
+    except (ImportError, ValueError):
+        return True
+    server = document.get("server", {})
+    return not isinstance(server, dict) or bool(server.get("url"))
 
 
 @dataclass(frozen=True)

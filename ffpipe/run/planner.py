@@ -27,6 +27,7 @@ from ffpipe.cache.steps import StepEntry
 from ffpipe.cache.workspace import Workspace
 from ffpipe.run.fusion import FusedGroup, Fusion, is_video_target, known_target
 from ffpipe.run.prepare import PreparedStep, StepPreparer
+from ffpipe.run.remote import FROM_REMOTE, RemoteSource
 from ffpipe.spec import resolve_condition
 from ffpipe.spec.instance import Deferred, LoadedPipeline, StepInstance, StepView
 
@@ -123,6 +124,7 @@ class Planner:
     """Decides each selected instance once its needs are settled; told what ran by the runner.
 
     ``preparer`` is None when there is no workspace: nothing can be cached, every step runs.
+    ``remote`` is asked for the keys the workspace lacks (:mod:`ffpipe.run.remote`).
     """
 
     def __init__(
@@ -134,9 +136,11 @@ class Planner:
         *,
         force: Collection[str] = (),
         force_all: bool = False,
+        remote: RemoteSource | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.preparer = preparer
+        self.remote = remote
         self.fusion = fusion or Fusion()
         self.force = frozenset(force)
         self.force_all = force_all
@@ -185,6 +189,39 @@ class Planner:
             if status in (SKIPPED, NOT_RUN):
                 return upstream_reason(need, SKIPPED)
         return None
+
+    def look_ahead(self, nodes: Iterable[str]) -> None:
+        """Ask the remote about the keys of many ready instances in one batch (and, when
+        running, fetch what it has, in parallel), so deciding them one by one finds them here.
+
+        Only a speed-up: an instance whose key cannot be known yet is left to :meth:`decide`.
+        """
+        if self.remote is None or self.preparer is None:
+            return
+        keys = []
+        for node in nodes:
+            instance = self.pipeline.instances[node]
+            if node in self.decisions or self.blocked_reason(node) is not None:
+                continue
+            if not instance.cache or is_forced(instance, self.force, self.force_all):
+                continue
+            if any(need in self.fresh for need in key_refs(instance)):
+                continue
+            group = self.fusion.group_headed_by(node)
+            try:
+                if not self._condition_known(instance) or not resolve_condition(
+                    self.pipeline, instance, self.views
+                ):
+                    continue  # a step that may be skipped is not worth fetching ahead
+                prepared = (
+                    self.preparer.prepare_group(group, self.views)
+                    if group is not None
+                    else self.preparer.prepare(instance, self.views)
+                )
+            except Exception:  # decide() reports it, at its step
+                continue
+            keys.append(prepared.key)
+        self.remote.look_ahead(keys)
 
     # -- deciding ----------------------------------------------------------------------------
 
@@ -317,13 +354,37 @@ class Planner:
         if forced or not cache:
             return replace(decision, reasons=(FORCED if forced else NOT_CACHED,))
         if view is not None:
-            return replace(decision, status=CACHED, view=view)
+            pulled = self.remote is not None and self.remote.was_pulled(prepared.key)
+            return replace(decision, status=CACHED, view=view, reasons=self._origin(pulled))
+        fetched = self._from_remote(prepared.key)
+        if fetched is not None:
+            found, view = fetched
+            return replace(decision, status=CACHED, view=view, entry=found, reasons=(FROM_REMOTE,))
         if entry is not None:
             return replace(decision, reasons=(OUTPUTS_MISSING,))
         if upstream:
             return replace(decision, reasons=self._upstream_causes(upstream))
         previous = steps.latest_for(prepared.instance.id, self.pipeline.name)
         return replace(decision, reasons=self._miss_reasons(prepared, previous))
+
+    @staticmethod
+    def _origin(pulled: bool) -> tuple[str, ...]:
+        return (FROM_REMOTE,) if pulled else ()
+
+    def _from_remote(self, key: str) -> tuple[StepEntry, StepView] | None:
+        """The remote's entry for a key the workspace lacks, with its view: predicted when
+        planning; when running, only once its objects are here and verified."""
+        if self.remote is None or self.preparer is None:
+            return None
+        found = self.remote.lookup(key)
+        if found is None:
+            return None
+        if not self.remote.fetching:
+            view = self.preparer.view_of(found, require_objects=False)
+            return None if view is None else (found, view)
+        fetched = self.remote.fetch([found])
+        view = self.preparer.view_of(fetched[0]) if fetched else None
+        return None if view is None else (fetched[0], view)
 
     def _refusal_notes(self, members: Sequence[str]) -> tuple[str, ...]:
         notes = [
@@ -432,6 +493,7 @@ class Planner:
 def plan(planner: Planner) -> dict[str, Decision]:
     """Drive ``planner`` to the end without running anything: every selected instance's decision."""
     while ready := planner.ready():
+        planner.look_ahead(ready)
         for node in ready:
             if node in planner.decisions:
                 continue  # a fused member, decided with its group
@@ -450,13 +512,17 @@ def explain(
     fusion: Fusion | None = None,
     force: Collection[str] = (),
     force_all: bool = False,
+    remote: RemoteSource | None = None,
 ) -> dict[str, Decision]:
     """What a run would do with each instance (all, or ``selected``) and why, running nothing.
 
     URL inputs are downloaded into the object store, since their content is part of the key.
-    Without a workspace nothing is cached and none is created just to say so.
+    Without a workspace nothing is cached and none is created just to say so. With ``remote``,
+    keys the workspace lacks are looked up there (``cached (remote)``).
     """
     preparer = StepPreparer(pipeline, workspace, identity) if workspace is not None else None
     chosen = list(pipeline.instances) if selected is None else list(selected)
-    planner = Planner(pipeline, preparer, chosen, fusion, force=force, force_all=force_all)
+    planner = Planner(
+        pipeline, preparer, chosen, fusion, force=force, force_all=force_all, remote=remote
+    )
     return plan(planner)

@@ -21,7 +21,13 @@ def _plain_line(event: ev.Event) -> str | None:
                 f"{event.jobs} at a time on {event.backend}"
             )
         case ev.StepCached():
-            return f"{event.step}: cached"
+            return f"{event.step}: cached" + (" (remote)" if event.remote else "")
+        case ev.RemoteNote():
+            return f"remote cache: {event.message}"
+        case ev.Transfer() if event.done == event.total:
+            return (
+                f"{event.direction}: {event.done} of {event.total} done, {event.bytes / 1e6:.1f} MB"
+            )
         case ev.StepStart():
             why = "; ".join(event.reasons)
             return f"{event.step}: running {event.op}" + (f" ({why})" if why else "")
@@ -105,11 +111,13 @@ class RichReporter:
             transient=True,
         )
         self._tasks: dict[str, int] = {}
+        self._in_run = False
         self._lock = threading.Lock()
 
     def __call__(self, event: ev.Event) -> None:
         with self._lock:
             if isinstance(event, ev.RunStart):
+                self._in_run = True
                 self._progress.start()
             if isinstance(event, ev.StepStart):
                 self._tasks[event.step] = self._progress.add_task(
@@ -119,9 +127,12 @@ class RichReporter:
                 self._progress.update(
                     self._tasks[event.step], completed=event.fraction, stage=event.stage
                 )
+            elif isinstance(event, ev.Transfer):
+                self._transfer(event)
             elif isinstance(event, ev.StepDone | ev.StepFailed) and event.step in self._tasks:
                 self._progress.remove_task(self._tasks.pop(event.step))
             if isinstance(event, ev.RunDone):
+                self._in_run = False
                 self._progress.stop()
             line = _plain_line(event)
             if line is not None and not isinstance(event, ev.RunStart | ev.StepStart):
@@ -132,6 +143,20 @@ class RichReporter:
                     "step_warning": "yellow",
                 }
                 self._progress.console.print(line, style=style.get(event.kind), highlight=False)
+
+    def _transfer(self, event: ev.Transfer) -> None:
+        """One bar per direction, counting objects, gone when the transfer is complete."""
+        self._progress.start()
+        task = self._tasks.get(event.direction)
+        if task is None:
+            task = self._tasks[event.direction] = self._progress.add_task(
+                event.direction, total=max(event.total, 1), stage="objects"
+            )
+        self._progress.update(task, completed=event.done, total=max(event.total, 1))
+        if event.done >= event.total:
+            self._progress.remove_task(self._tasks.pop(event.direction))
+            if not self._tasks and not self._in_run:
+                self._progress.stop()
 
 
 def make_reporter(*, json_lines: bool = False, stream: TextIO | None = None) -> Reporter:

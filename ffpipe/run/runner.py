@@ -44,6 +44,7 @@ from ffpipe.run.planner import (
 )
 from ffpipe.run.prepare import FILE_NAMES, PreparedStep, StepPreparer
 from ffpipe.run.records import RunRecorder, new_run_id, run_record
+from ffpipe.run.remote import FROM_REMOTE, RemoteSource
 from ffpipe.run.results import StoreError, check_output_names, store_result, write_outputs
 from ffpipe.run.retry import call_with_retry
 from ffpipe.run.stamps import replayable, run_stamp
@@ -127,12 +128,16 @@ def run_pipeline(
     backend: Backend,
     options: RunOptions | None = None,
     reporter: Reporter | None = None,
+    remote: RemoteSource | None = None,
 ) -> RunSummary:
     """Run ``pipeline`` on ``backend``, reusing cached steps, and write its outputs and records.
 
-    Raises KeyboardInterrupt (after recording the run as interrupted) when interrupted.
+    With ``remote``, steps the workspace lacks are fetched from the remote cache when it has
+    them (``cached (remote)``). Raises KeyboardInterrupt (after recording the run as
+    interrupted) when interrupted.
     """
-    return _Run(pipeline, workspace, backend, options or RunOptions(), reporter).execute()
+    run = _Run(pipeline, workspace, backend, options or RunOptions(), reporter, remote)
+    return run.execute()
 
 
 def selected_instances(pipeline: LoadedPipeline, options: RunOptions) -> tuple[list[str], Fusion]:
@@ -162,23 +167,20 @@ class _Run:
         backend: Backend,
         options: RunOptions,
         reporter: Reporter | None,
+        remote: RemoteSource | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.workspace = workspace
         self.backend = backend
         self.options = options
         self.reporter = reporter
+        self.remote = remote
+        if remote is not None:
+            remote.emit = self.emit
         self.identity = backend.identity()
         self.preparer = StepPreparer(pipeline, workspace, self.identity)
-        self.selected, fusion = selected_instances(pipeline, options)
-        self.planner = Planner(
-            pipeline,
-            self.preparer,
-            self.selected,
-            fusion,
-            force=options.force,
-            force_all=options.force_all,
-        )
+        self.selected, self.fusion = selected_instances(pipeline, options)
+        self.planner = self._planner(remote)
         self.executor = Executor(options.jobs or backend.max_concurrency())
         self.run_id = new_run_id()
         self.recorder = RunRecorder(workspace.runs_dir / self.run_id)
@@ -192,6 +194,17 @@ class _Run:
         self.out_dir = options.out_dir or Path("out") / pipeline.name
         self.lock_written: Path | None = None
         self.started = time.time()
+
+    def _planner(self, remote: RemoteSource | None) -> Planner:
+        return Planner(
+            self.pipeline,
+            self.preparer,
+            self.selected,
+            self.fusion,
+            force=self.options.force,
+            force_all=self.options.force_all,
+            remote=remote,
+        )
 
     def emit(self, event: ev.Event) -> None:
         self.recorder(event)
@@ -236,6 +249,7 @@ class _Run:
         """Decide what is ready, run what must run, until nothing is ready or running."""
         while True:
             while not self._stopping() and (ready := self.planner.ready()):
+                self.planner.look_ahead(ready)
                 for node in ready:
                     if node not in self.planner.decisions:  # else a member, settled with its group
                         self._decide(node)
@@ -269,9 +283,13 @@ class _Run:
         elif decision.status == CACHED:
             entry = decision.entry
             assert entry is not None and decision.prepared is not None
-            outcome = _outcome(CACHED, decision.prepared, entry.outputs, entry.result)
+            remote = FROM_REMOTE in decision.reasons
+            outcome = _outcome(
+                CACHED, decision.prepared, entry.outputs, entry.result, (FROM_REMOTE,) * remote
+            )
             self._settle_decision(decision, outcome)
-            self.emit(ev.StepCached(step=decision.prepared.instance.id, key=entry.key))
+            node = decision.prepared.instance.id
+            self.emit(ev.StepCached(step=node, key=entry.key, remote=remote))
             self._warn(decision.prepared.instance.id, outcome)
         else:
             self._launch(decision)
