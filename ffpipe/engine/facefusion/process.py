@@ -12,7 +12,9 @@ import itertools
 import json
 import os
 import queue
+import shutil
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -59,6 +61,9 @@ class WorkerProcess:
         self._stderr: collections.deque[str] = collections.deque(maxlen=_STDERR_LINES)
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
+        self._folder: str | None = None
+        """The worker's scratch folder (its config, FaceFusion's temp and jobs folders): ours to
+        remove, so a killed worker leaves nothing behind."""
 
     @property
     def pid(self) -> int | None:
@@ -147,6 +152,7 @@ class WorkerProcess:
         process = self._process
         code = process.wait(timeout=10) if process is not None else None
         self._process = None
+        self._remove_folder()
         tail = "\n".join(list(self._stderr)[-8:])
         return WorkerCrashed(
             f"FaceFusion's worker died while running {kind} (exit code {code}); it will be "
@@ -158,7 +164,9 @@ class WorkerProcess:
             return
         self._lines = queue.Queue()
         self._stderr = collections.deque(maxlen=_STDERR_LINES)
-        command = [str(self.checkout.python), "-u", str(WORKER_SCRIPT)]
+        self._remove_folder()
+        self._folder = tempfile.mkdtemp(prefix="ffpipe-facefusion-")
+        command = [str(self.checkout.python), "-u", str(WORKER_SCRIPT), "--folder", self._folder]
         if self.allow_downloads:
             command.append("--allow-downloads")
         try:
@@ -204,6 +212,12 @@ class WorkerProcess:
         if process is not None and process.poll() is None:
             process.kill()
             process.wait(timeout=10)
+        self._remove_folder()
+
+    def _remove_folder(self) -> None:
+        folder, self._folder = self._folder, None
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
 
     def close(self) -> None:
         """Stop the worker (closing its input lets it finish; then it is killed).
@@ -213,6 +227,7 @@ class WorkerProcess:
         """
         process, self._process = self._process, None
         if process is None:
+            self._remove_folder()
             return
         try:
             if process.stdin is not None:
@@ -221,6 +236,8 @@ class WorkerProcess:
         except (OSError, subprocess.TimeoutExpired):
             process.kill()
             process.wait(timeout=10)
+        finally:
+            self._remove_folder()
 
 
 def _read_lines(process: subprocess.Popen[str], lines: queue.Queue[str | None]) -> None:

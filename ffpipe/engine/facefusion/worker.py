@@ -19,6 +19,7 @@ other bytes next time.
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import os
@@ -74,12 +75,13 @@ class LogCapture(logging.Handler):
 class Worker:
     """Holds FaceFusion's modules and built programs; answers one request at a time."""
 
-    def __init__(self, channel: Channel, allow_downloads: bool) -> None:
+    def __init__(self, channel: Channel, folder: str, allow_downloads: bool) -> None:
         self.channel = channel
         self.request_id: Any = None
+        self.folder = folder
+        """Owned by the engine, which removes it whatever becomes of this process."""
         # An empty config: FaceFusion's built-in defaults, never a facefusion.ini's.
-        self.folder = tempfile.TemporaryDirectory(prefix="ffpipe-ff-worker-")
-        self.config_path = os.path.join(self.folder.name, "empty.ini")
+        self.config_path = os.path.join(folder, "empty.ini")
         with open(self.config_path, "w", encoding="utf-8"):
             pass
         self.programs: dict[tuple[str, ...], Any] = {}
@@ -533,7 +535,7 @@ def serve(worker: Worker, channel: Channel) -> None:
                 # the target and source over to the run.
                 worker.clear_caches()
             if request.get("kind") in ("run", "extract"):
-                scratch = request["scratch"] = tempfile.mkdtemp(prefix="ffpipe-ff-run-")
+                scratch = request["scratch"] = tempfile.mkdtemp(dir=worker.folder)
             answer = {"ok": True, **worker.handle(request)}
         except RequestFailed as error:
             answer = {"ok": False, "error": str(error)}
@@ -552,19 +554,20 @@ def serve(worker: Worker, channel: Channel) -> None:
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser(description="ffpipe's FaceFusion worker")
+    parser.add_argument("--folder", required=True, help="scratch folder owned by the engine")
+    parser.add_argument("--allow-downloads", action="store_true")
+    options = parser.parse_args()
     channel = Channel()
     sys.path.insert(0, os.getcwd())
     try:
-        worker = Worker(channel, allow_downloads="--allow-downloads" in sys.argv[1:])
+        worker = Worker(channel, options.folder, options.allow_downloads)
     except Exception as error:
         traceback.print_exc()
         channel.send({"event": "failed", "error": f"{type(error).__name__}: {error}"})
         return 1
     channel.send({"event": "ready", "version": worker.version})
-    try:
-        serve(worker, channel)
-    finally:
-        worker.folder.cleanup()
+    serve(worker, channel)
     return 0
 
 
