@@ -115,15 +115,35 @@ class State:
     """The ``-p`` values as given."""
     workspace: Path
     fuse: bool
+    options: tuple[tuple[str, str], ...] = ()
+    """Any other option of the command (an engine choice, say), as given."""
 
     @classmethod
-    def of(cls, pipeline: Path, params: Iterable[str], workspace: Path, fuse: bool) -> State:
+    def of(
+        cls,
+        pipeline: Path,
+        params: Iterable[str],
+        workspace: Path,
+        fuse: bool,
+        options: Mapping[str, Any] | None = None,
+    ) -> State:
         return cls(
-            Path(os.path.abspath(pipeline)), tuple(params), Path(os.path.abspath(workspace)), fuse
+            Path(os.path.abspath(pipeline)),
+            tuple(params),
+            Path(os.path.abspath(workspace)),
+            fuse,
+            tuple(sorted((name, repr(value)) for name, value in (options or {}).items())),
         )
 
     def key(self) -> str:
-        document = [STAMP_VERSION, str(self.pipeline), self.params, str(self.workspace), self.fuse]
+        document = [
+            STAMP_VERSION,
+            str(self.pipeline),
+            self.params,
+            str(self.workspace),
+            self.fuse,
+            self.options,
+        ]
         return _digest([document, _code_fingerprint()])
 
     def stamp_path(self) -> Path:
