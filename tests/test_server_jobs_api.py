@@ -104,6 +104,22 @@ def _malformed() -> dict[str, tuple[dict, str]]:
         "priority 11": ({"json": sub(priority=11)}, "invalid job options"),
         "bad job id": ({"json": sub(job_id="../x")}, "invalid job options"),
         "ftp callback": ({"json": sub(callback_url="ftp://h/x")}, "invalid job options"),
+        "unclosed bracket callback": (
+            {"json": sub(callback_url="http://[::1/")},
+            "invalid job options",
+        ),
+        "control character callback": (
+            {"json": sub(callback_url="http://127.0.0.1/a\x01b")},
+            "invalid job options",
+        ),
+        "bad port callback": (
+            {"json": sub(callback_url="http://127.0.0.1:99999/x")},
+            "invalid job options",
+        ),
+        "form callback without host": (
+            {"data": {"op": "detect", "callback_url": "http:///x"}},
+            "invalid job options",
+        ),
         "file as value": (
             {"json": sub(params={"target_media": "/etc/passwd"})},
             "files must be uploaded",

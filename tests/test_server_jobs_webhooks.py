@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import socket
+import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -185,3 +187,78 @@ def test_pending_delivery_survives_a_restart(tmp_path: Path) -> None:
     assert second.delivery("later").attempts == 2
     wait_until(lambda: second.delivery("later").state == "delivered")
     second.close()
+
+
+@pytest.mark.parametrize(
+    "url", ["http://[::1/", "http://127.0.0.1/a\x01b", "http://127.0.0.1:99999/x", "http://a b/"]
+)
+def test_malformed_urls_are_refused_not_raised(url: str) -> None:
+    with pytest.raises(CallbackRefused):
+        check_destination(url, ALLOW)
+
+
+def test_a_malformed_stored_url_never_stops_other_deliveries(
+    store: JobStore, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """URLs the submission check refuses today may sit in a database written before it existed."""
+    with hook_listener() as listener:
+        _finished_job(store, "bracket", "http://[::1/")
+        _finished_job(store, "control", "http://127.0.0.1/a\x01b")
+        _finished_job(store, "fine", listener.url)
+        dispatcher = _dispatcher(store, tmp_path)
+        with caplog.at_level("WARNING", logger="ffpipe.server.jobs.webhooks"):
+            dispatcher.start()
+            try:
+                [received] = listener.wait_for(1, timeout=10)
+                time.sleep(0.5)  # the loop keeps running: it must stay quiet
+            finally:
+                dispatcher.stop()
+    assert json.loads(received.body)["job_id"] == "fine"
+    for job_id in ("bracket", "control"):
+        delivery = store.delivery(job_id)
+        assert delivery.state == "refused" and delivery.attempts == 1
+    assert len(caplog.records) <= 4
+    assert all(record.exc_info is None for record in caplog.records)
+
+
+def test_any_error_during_an_attempt_backs_that_delivery_off(
+    store: JobStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with hook_listener() as listener:
+        _finished_job(store, "poisoned", listener.url)
+        _finished_job(store, "fine", listener.url.replace("/hook", "/other"))
+        dispatcher = _dispatcher(store, tmp_path)
+        body = dispatcher._body
+
+        def broken_for_one(job_id: str) -> bytes:
+            if job_id == "poisoned":
+                raise RuntimeError("unexpected failure building the body")
+            return body(job_id)
+
+        monkeypatch.setattr(dispatcher, "_body", broken_for_one)
+        before = time.time()
+        assert dispatcher.deliver_due() == 2
+        dispatcher.stop()
+        assert len(listener.received) == 1
+    poisoned = store.delivery("poisoned")
+    assert poisoned.state == "pending" and poisoned.next_at > before
+    assert "RuntimeError" in poisoned.last_error
+    assert store.delivery("fine").state == "delivered"
+
+
+def test_the_dispatch_loop_pauses_after_a_failed_pass(
+    store: JobStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _finished_job(store, "stuck", "http://127.0.0.1:9/hook")
+    dispatcher = _dispatcher(store, tmp_path)
+    passes: list[float] = []
+
+    def failing_pass() -> int:
+        passes.append(time.monotonic())
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(dispatcher, "deliver_due", failing_pass)
+    dispatcher.start()
+    time.sleep(0.5)
+    dispatcher.stop()
+    assert 1 <= len(passes) <= 8

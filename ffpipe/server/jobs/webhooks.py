@@ -33,6 +33,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from ffpipe.catalog.jobs import callback_url_problem
 from ffpipe.server.jobs.settings import JobSettings
 from ffpipe.server.jobs.store import Delivery, JobStore
 
@@ -88,12 +89,11 @@ def check_destination(url: str, allowlist: tuple[str, ...] = ()) -> Destination:
 
     No connection is made here, and none is made by the caller for a refused URL.
     """
+    problem = callback_url_problem(url)
+    if problem is not None:
+        raise CallbackRefused(f"callback URL {url!r} {problem}")
     parts = urlsplit(url)
-    if parts.scheme not in ("http", "https"):
-        raise CallbackRefused(f"callback URL {url!r} is not http(s)")
-    host = parts.hostname
-    if not host:
-        raise CallbackRefused(f"callback URL {url!r} has no host")
+    host = parts.hostname or ""
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
@@ -177,10 +177,13 @@ class WebhookDispatcher:
         while not self._stopping.is_set():
             try:
                 self.deliver_due()
+                next_at = self.store.next_delivery_time()
+                wait = self._idle_poll if next_at is None else next_at - time.time()
             except Exception:
+                # A pass that failed as a whole (the database, say) must not be retried at once:
+                # pause a full poll interval so a lasting fault costs one log entry per interval.
                 log.exception("webhook dispatch pass failed")
-            next_at = self.store.next_delivery_time()
-            wait = self._idle_poll if next_at is None else next_at - time.time()
+                wait = self._idle_poll
             self._wake.wait(min(max(wait, 0.0), self._idle_poll))
             self._wake.clear()
 
@@ -194,19 +197,21 @@ class WebhookDispatcher:
         return len(due)
 
     def attempt(self, delivery: Delivery) -> Delivery:
-        """Try one delivery and record the outcome (delivered, refused, retry later, gave up)."""
+        """Try one delivery and record the outcome (delivered, refused, retry later, gave up).
+
+        Whatever goes wrong while trying, the outcome is recorded against this delivery alone, so
+        one bad row can neither stop the others nor be retried without a pause.
+        """
         try:
             destination = check_destination(delivery.url, self.settings.callback_allowlist)
         except CallbackRefused as error:
             log.warning("webhook for job %s refused: %s", delivery.job_id, error)
             return self.store.record_delivery(delivery.job_id, "refused", str(error))
-        body = self._body(delivery.job_id)
-        request = _pinned_request(destination, body, sign(body, self.settings.secret))
         try:
-            response = self._client.send(request)
-            error = None if response.is_success else f"HTTP {response.status_code}"
-        except httpx.HTTPError as failure:
+            error = self._send(destination, delivery.job_id)
+        except Exception as failure:
             error = f"{type(failure).__name__}: {failure}"
+            log.warning("webhook for job %s could not be sent: %s", delivery.job_id, error)
         if error is None:
             return self.store.record_delivery(delivery.job_id, "delivered")
         attempts = delivery.attempts + 1
@@ -220,3 +225,13 @@ class WebhookDispatcher:
         return self.store.record_delivery(
             delivery.job_id, "pending", error, retry_at=time.time() + delay
         )
+
+    def _send(self, destination: Destination, job_id: str) -> str | None:
+        """POST the job's signed status to ``destination``; the error, or None when acknowledged."""
+        body = self._body(job_id)
+        request = _pinned_request(destination, body, sign(body, self.settings.secret))
+        try:
+            response = self._client.send(request)
+        except httpx.HTTPError as failure:
+            return f"{type(failure).__name__}: {failure}"
+        return None if response.is_success else f"HTTP {response.status_code}"
