@@ -151,9 +151,10 @@ class StepPreparer:
         return changed
 
     def view_of(self, entry: StepEntry) -> StepView | None:
-        """What templates see of a stored step, or None when one of its objects is gone."""
-        objects = self.workspace.objects
-        if "output" not in entry.outputs or not all(map(objects.has, entry.outputs.values())):
+        """What templates see of a stored step; None when one of its objects is gone or edited."""
+        if "output" not in entry.outputs:
+            return None
+        if not all(map(self.workspace.intact, entry.outputs.values())):
             return None
         names = entry.result.get(FILE_NAMES, {})
         paths = {
