@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ffpipe.cli.validate_cmd import add_pipeline_arguments
+from ffpipe.cli.validate_cmd import add_pipeline_arguments, load_options
 from ffpipe.errors import UserError
 from ffpipe.graph import build_graph, select, to_dot, to_mermaid
 from ffpipe.spec import load_pipeline, parse_overrides
@@ -29,7 +29,7 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print (or write) the drawing."""
-    pipeline = load_pipeline(args.file, parse_overrides(args.params))
+    pipeline = load_pipeline(args.file, parse_overrides(args.params), load_options(args))
     graph = build_graph(pipeline)
     if args.target:
         graph = graph.subgraph(select(graph, args.target, args.downstream)).copy()

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import networkx as nx
 
 from ffpipe.cli.run_cmd import add_fuse_argument, add_server_argument, add_workspace_argument
-from ffpipe.cli.validate_cmd import add_pipeline_arguments
+from ffpipe.cli.validate_cmd import add_pipeline_arguments, load_options
 from ffpipe.graph import build_graph, generations, named_nodes, select
 from ffpipe.spec import Deferred, LoadedPipeline, StepInstance, load_pipeline, parse_overrides
 
@@ -220,7 +220,7 @@ def plan_json(
 
 def run(args: argparse.Namespace) -> int:
     """Print the plan."""
-    pipeline = load_pipeline(args.file, parse_overrides(args.params))
+    pipeline = load_pipeline(args.file, parse_overrides(args.params), load_options(args))
     graph = planned_graph(pipeline, args.target, args.downstream, args.force)
     order = generations(graph)
     fusion = plan_fusion(pipeline, graph, fuse=not args.no_fuse)

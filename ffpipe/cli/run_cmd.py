@@ -18,7 +18,7 @@ import os
 import sys
 from pathlib import Path
 
-from ffpipe.cli.validate_cmd import add_pipeline_arguments
+from ffpipe.cli.validate_cmd import add_pipeline_arguments, load_options
 from ffpipe.errors import UserError
 
 HELP = "run a pipeline, reusing cached steps"
@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     if args.jobs is not None and args.jobs < 1:
         raise UserError("--jobs must be at least 1")
     overrides = parse_overrides(args.params)
-    pipelines = [load_pipeline(path, overrides) for path in args.files]
+    pipelines = [load_pipeline(path, overrides, load_options(args)) for path in args.files]
     names = [pipeline.name for pipeline in pipelines]
     if len(set(names)) != len(names):
         raise UserError("two of the pipelines have the same name; their outputs would collide")

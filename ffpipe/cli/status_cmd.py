@@ -9,7 +9,7 @@ import argparse
 from pathlib import Path
 
 from ffpipe.cli.run_cmd import add_workspace_argument
-from ffpipe.cli.validate_cmd import add_pipeline_arguments
+from ffpipe.cli.validate_cmd import add_pipeline_arguments, load_options
 
 HELP = "say whether the working tree still matches a pipeline's lock file"
 
@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     stats = Workspace(args.workspace).stats
     up_to_date = True
     for path in args.files:
-        pipeline = load_pipeline(path, overrides)
+        pipeline = load_pipeline(path, overrides, load_options(args))
         lock_file = lock_path(path)
         lock = read_lock(lock_file)
         if lock is None:

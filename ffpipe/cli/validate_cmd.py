@@ -7,8 +7,9 @@ import json
 from pathlib import Path
 
 from ffpipe.graph import build_graph
-from ffpipe.spec import LoadedPipeline, PipelineErrors, load_pipeline, parse_overrides
+from ffpipe.spec import LoadedPipeline, LoadOptions, PipelineErrors, load_pipeline, parse_overrides
 from ffpipe.spec.errors import merge_errors
+from ffpipe.spec.matrix import DEFAULT_MAX_INSTANCES
 
 HELP = "check pipeline files and report every mistake with its location"
 
@@ -24,11 +25,32 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME=VALUE",
         help="override a pipeline param (repeatable)",
     )
+    parser.add_argument(
+        "--max-instances",
+        type=int,
+        default=DEFAULT_MAX_INSTANCES,
+        metavar="N",
+        help=f"matrix combinations a pipeline may expand to (default {DEFAULT_MAX_INSTANCES})",
+    )
+    parser.add_argument(
+        "--allow-outside-files",
+        action="store_true",
+        help="let inputs and globs name files outside the pipeline's folder or git work tree",
+    )
 
 
-def load_checked(path: Path, params: list[str]) -> LoadedPipeline:
+def load_options(args: argparse.Namespace) -> LoadOptions:
+    """The loading limits the command line grants (see :func:`add_pipeline_arguments`)."""
+    return LoadOptions(
+        max_instances=args.max_instances, allow_outside_files=args.allow_outside_files
+    )
+
+
+def load_checked(
+    path: Path, params: list[str], options: LoadOptions | None = None
+) -> LoadedPipeline:
     """Load ``path`` and check its DAG; one :class:`PipelineErrors` with everything found."""
-    pipeline = load_pipeline(path, parse_overrides(params))
+    pipeline = load_pipeline(path, parse_overrides(params), options)
     build_graph(pipeline)
     return pipeline
 
@@ -48,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     summaries: list[str] = []
     for path in args.files:
         try:
-            pipeline = load_checked(path, args.params)
+            pipeline = load_checked(path, args.params, load_options(args))
         except PipelineErrors as failure:
             failures.append(failure)
             continue

@@ -24,10 +24,10 @@ from ffpipe.spec.instance import (
     StepInstance,
     StepView,
 )
-from ffpipe.spec.matrix import Matrix, expand_matrix
+from ffpipe.spec.matrix import DEFAULT_MAX_INSTANCES, Matrix, expand_matrix
 from ffpipe.spec.model import ParamDecl, PipelineHead, RetryDecl, StepDecl
 from ffpipe.spec.params import resolve_params as resolve_param_values
-from ffpipe.spec.paths import MissingFile, expand_glob, is_glob, resolve_file
+from ffpipe.spec.paths import FileScope, MissingFile, expand_glob, is_glob, resolve_file
 from ffpipe.spec.source import Path_, SourceTree, parse_source
 from ffpipe.spec.templates import (
     CONTEXT_NAMES,
@@ -67,7 +67,20 @@ def _step_keys(loc: Loc) -> Iterable[str]:
     return ()
 
 
-def load_pipeline(path: Path, overrides: Mapping[str, str] | None = None) -> LoadedPipeline:
+@dataclass(frozen=True)
+class LoadOptions:
+    """What a pipeline may do beyond the safe defaults, each granted by a command-line flag."""
+
+    max_instances: int = DEFAULT_MAX_INSTANCES
+    """Matrix combinations allowed (``--max-instances``)."""
+    allow_outside_files: bool = False
+    """Inputs and globs may name files outside the pipeline's folder or git work tree
+    (``--allow-outside-files``)."""
+
+
+def load_pipeline(
+    path: Path, overrides: Mapping[str, str] | None = None, options: LoadOptions | None = None
+) -> LoadedPipeline:
     """Load, render and validate the pipeline at ``path``; raises :class:`PipelineErrors`
     carrying every error found."""
     file = str(path)
@@ -84,7 +97,9 @@ def load_pipeline(path: Path, overrides: Mapping[str, str] | None = None) -> Loa
             [SpecError(Location(file, 1, 1), "", f"the file is not UTF-8 text ({error.reason})")]
         ) from None
     tree = parse_source(text, file)
-    loader = _Loader(tree, Path(os.path.abspath(path)).parent, dict(overrides or {}))
+    loader = _Loader(
+        tree, Path(os.path.abspath(path)).parent, dict(overrides or {}), options or LoadOptions()
+    )
     pipeline = loader.load(Path(os.path.abspath(path)), hashlib.sha256(raw).hexdigest())
     if loader.errors or pipeline is None:
         raise PipelineErrors(loader.errors, {file: text})
@@ -110,9 +125,13 @@ class _StepPlan:
 
 
 class _Loader:
-    def __init__(self, tree: SourceTree, base: Path, overrides: dict[str, str]) -> None:
+    def __init__(
+        self, tree: SourceTree, base: Path, overrides: dict[str, str], options: LoadOptions
+    ) -> None:
         self.tree = tree
         self.base = base
+        self.scope = FileScope(base, allow_outside=options.allow_outside_files)
+        self.options = options
         self.overrides = overrides
         self.errors: list[SpecError] = []
         self.env = dict(os.environ)
@@ -190,7 +209,9 @@ class _Loader:
                 "include": head.matrix.include,
                 "exclude": head.matrix.exclude,
             }
-        matrix = expand_matrix(matrix_raw, self.tree, self.base, self.errors)
+        matrix = expand_matrix(
+            matrix_raw, self.tree, self.scope, self.errors, self.options.max_instances
+        )
         if len(self.errors) > before:
             self.failed.add("matrix")
         self.axes = set(matrix.axes)
@@ -220,6 +241,7 @@ class _Loader:
         resolved: dict[str, Any] = {}
         for name, value in raw.items():
             path = ("inputs", name)
+            self.templates(value, path)  # names a template may not read are reported here
             try:
                 rendered = render_value(value, {**constants, "inputs": {}, "matrix": {}})
                 items = rendered if isinstance(rendered, list) else [rendered]
@@ -231,7 +253,7 @@ class _Loader:
                             f"{item!r} is not a path, glob or URL",
                         )
                         continue
-                    files += expand_glob(item, self.base) if is_glob(item) else [self.file(item)]
+                    files += expand_glob(item, self.scope) if is_glob(item) else [self.file(item)]
                 single = isinstance(rendered, str) and not is_glob(rendered)
                 resolved[name] = files[0] if single and files else files
             except (TemplateProblem, MissingFile) as error:

@@ -18,6 +18,8 @@ import jinja2
 from jinja2 import meta, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from ffpipe.spec import bounds
+
 CONTEXT_NAMES = frozenset({"params", "inputs", "matrix", "env", "steps"})
 _SINGLE = re.compile(r"^\s*\{\{(?P<expr>.*)\}\}\s*$", re.DOTALL)
 _MARKERS = ("{{", "{%", "{#")
@@ -39,10 +41,31 @@ def _stem(value: Any) -> str:
     return os.path.splitext(os.path.basename(str(value)))[0]
 
 
+class _BoundedSandbox(ImmutableSandboxedEnvironment):
+    """The sandbox, with the operations whose cost a short template can blow up bounded."""
+
+    code_generator_class = bounds.BoundedCodeGenerator
+    intercepted_binops = frozenset({"*", "**", "%", "+"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        bounds.check_binop(operator, left, right)
+        return bounds.check_size(super().call_binop(context, operator, left, right))
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        bounds.check_call(__obj, args, kwargs)
+        return bounds.check_size(super().call(__context, __obj, *args, **kwargs))
+
+    @staticmethod
+    def bounded_concat(items: Any) -> str:
+        return bounds.bounded_concat(items)
+
+
 def _environment() -> ImmutableSandboxedEnvironment:
-    env = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
+    env = _BoundedSandbox(undefined=jinja2.StrictUndefined, autoescape=False)
     env.filters["basename"] = _basename
     env.filters["stem"] = _stem
+    bounds.bound_filters(env.filters)
+    del env.globals["lipsum"]  # text generation, sized by its arguments: nothing a pipeline needs
     return env
 
 
@@ -96,13 +119,20 @@ class Template:
                 return found
         # Only the names the template reads: jinja2 copies whatever it is given (env is large).
         context = {name: context[name] for name in self.names if name in context}
+        bounds.LOOPS.reset()
         try:
             if self.single:
                 result = self.compiled(**context)
                 if isinstance(result, jinja2.Undefined):
                     str(result)
-                return result
-            return self.compiled.render(**context)
+                return bounds.check_size(result, "the rendered value")
+            return _render_bounded(self.compiled, context)
+        except bounds.TemplateLimit as error:
+            raise TemplateProblem(f"template {_excerpt(self.source)} stopped: {error}") from None
+        except MemoryError:
+            raise TemplateProblem(
+                f"template {_excerpt(self.source)} stopped: it ran out of memory"
+            ) from None
         except jinja2.exceptions.SecurityError as error:
             raise TemplateProblem(f"refused by the template sandbox: {error}") from None
         except jinja2.UndefinedError as error:
@@ -111,6 +141,23 @@ class Template:
             raise TemplateProblem(
                 f"template {self.source!r} failed: {type(error).__name__}: {error}"
             ) from None
+
+
+def _render_bounded(compiled: jinja2.Template, context: Mapping[str, Any]) -> str:
+    parts: list[str] = []
+    size = 0
+    for part in compiled.generate(**context):
+        size += len(part)
+        if size > bounds.MAX_RENDERED_CHARS:
+            raise bounds.TemplateLimit(
+                f"its text would exceed the limit of {bounds.MAX_RENDERED_CHARS} characters"
+            )
+        parts.append(part)
+    return "".join(parts)
+
+
+def _excerpt(source: str, width: int = 80) -> str:
+    return repr(source if len(source) <= width else source[: width - 3] + "...")
 
 
 @lru_cache(maxsize=4096)
@@ -124,7 +171,7 @@ def parse_template(source: str) -> Template:
         if single:
             compiled = ENVIRONMENT.compile_expression(expression, undefined_to_none=False)
         else:
-            compiled = ENVIRONMENT.from_string(tree)
+            compiled = ENVIRONMENT.from_string(bounds.CountLoops().visit(ENVIRONMENT.parse(source)))
     except jinja2.TemplateSyntaxError as error:
         raise TemplateProblem(f"template syntax error in {source!r}: {error.message}") from None
     step_refs, steps_whole = _attributes_of(tree, "steps")
