@@ -344,3 +344,36 @@ def test_a_needs_entry_that_is_not_text_is_reported_once(tmp_path: Path, timeout
     assert [str(error).split(": ", 1)[1] for error in raised.value.errors] == [
         "steps.e.needs[0]: 5 should be a valid string"
     ]
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        ('"a\\0b"', "control character"),
+        ('"."', "'.'"),
+        ('"sub/./x"', "'.'"),
+        ('"sub//x"', "empty"),
+        ('"' + "x" * 300 + '"', "bytes"),
+        ('"' + "é" * 120 + '"', "bytes"),
+    ],
+)
+def test_output_names_that_cannot_be_files_are_located_errors(
+    tmp_path: Path, name: str, problem: str
+) -> None:
+    path = write_pipeline(
+        tmp_path,
+        f"""
+        version: 1
+        steps:
+          look:
+            uses: detect
+            with:
+              target_media: astronaut.jpg
+        outputs:
+          {name}: "{{{{ steps.look.output }}}}"
+        """,
+    )
+    with pytest.raises(PipelineErrors) as caught:
+        load_pipeline(path)
+    (error,) = caught.value.errors
+    assert error.location.line == 8 and problem in error.message

@@ -601,10 +601,9 @@ class _Loader:
                 local = {**context, "matrix": dict(values)}
                 try:
                     out_name = str(render_value(name, local))
-                    if not out_name or out_name.startswith("/") or ".." in out_name.split("/"):
-                        raise TemplateProblem(
-                            f"{out_name!r} is not a name inside the output folder"
-                        )
+                    problem = output_name_problem(out_name)
+                    if problem is not None:
+                        raise TemplateProblem(f"output name {_shown(out_name)} {problem}")
                     if refs:
                         target: Deferred | str = Deferred(
                             value,
@@ -629,6 +628,31 @@ class _Loader:
                 seen[out_name] = name
                 specs.append(OutputSpec(out_name, target, self.tree.locate(where)))
         return specs
+
+
+MAX_OUTPUT_NAME_BYTES = 200
+"""Per file or folder name of an output: file systems allow 255 bytes, and placing an output adds
+an extension and a temporary prefix and suffix."""
+
+
+def output_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be an output's path inside the output folder, or None when it can."""
+    if not name:
+        return "is empty"
+    if name.startswith("/"):
+        return "must be relative to the output folder"
+    if any(ord(character) < 0x20 or ord(character) == 0x7F for character in name):
+        return "contains a control character"
+    for part in name.split("/"):
+        if part in ("", ".", ".."):
+            return f"has an empty, '.' or '..' part ({part!r})"
+        if len(part.encode("utf-8")) > MAX_OUTPUT_NAME_BYTES:
+            return f"has a part longer than {MAX_OUTPUT_NAME_BYTES} bytes"
+    return None
+
+
+def _shown(name: str, width: int = 60) -> str:
+    return repr(name if len(name) <= width else name[: width - 3] + "...")
 
 
 def is_plain_name(name: str) -> bool:
