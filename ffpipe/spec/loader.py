@@ -644,8 +644,10 @@ def output_name_problem(name: str) -> str | None:
     if any(ord(character) < 0x20 or ord(character) == 0x7F for character in name):
         return "contains a control character"
     for part in name.split("/"):
-        if part in ("", ".", ".."):
-            return f"has an empty, '.' or '..' part ({part!r})"
+        if part == "..":
+            return "would climb out of the output folder ('..')"
+        if part in ("", "."):
+            return f"has an empty or '.' part ({part!r})"
         if len(part.encode("utf-8")) > MAX_OUTPUT_NAME_BYTES:
             return f"has a part longer than {MAX_OUTPUT_NAME_BYTES} bytes"
     return None
