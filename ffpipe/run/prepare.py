@@ -59,8 +59,9 @@ class StepPreparer:
         self._artifacts: dict[str, str] = {}
         self._downloads: dict[str, str] = {}
         self._local: dict[str, str] = {}
-        self._signatures: dict[str, tuple[int, int, int]] = {}
-        """Local input path -> (size, mtime_ns, inode) taken just before it was digested."""
+        self._signatures: dict[str, tuple[int, int, int, int]] = {}
+        """Local input path -> (size, mtime_ns, ctime_ns, inode) taken just before it was
+        digested."""
         self._lock = threading.Lock()
         self._names = Path(os.path.abspath(workspace.names_dir))
 
@@ -188,13 +189,13 @@ class StepPreparer:
         return link
 
 
-def _signature(path: str) -> tuple[int, int, int]:
-    """What says a file changed: size, mtime and inode; all zero for a file that is gone."""
+def _signature(path: str) -> tuple[int, int, int, int]:
+    """What says a file changed: size, mtime, ctime and inode; all zero for a file that is gone."""
     try:
         info = os.stat(path)
     except FileNotFoundError:
-        return (0, 0, 0)
-    return (info.st_size, info.st_mtime_ns, info.st_ino)
+        return (0, 0, 0, 0)
+    return (info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino)
 
 
 def group_instance(pipeline: LoadedPipeline, group: FusedGroup) -> StepInstance:
