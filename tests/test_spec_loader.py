@@ -9,7 +9,7 @@ import pytest
 from _spec_support import EXAMPLES, MEDIA, write_pipeline
 
 from ffpipe.catalog import OPS
-from ffpipe.spec import Deferred, PipelineErrors, RetryPolicy, load_pipeline
+from ffpipe.spec import Deferred, LoadOptions, PipelineErrors, RetryPolicy, load_pipeline
 
 SWAP = """
     version: 1
@@ -99,8 +99,8 @@ def test_plain_relative_file_fields_are_resolved(tmp_path: Path) -> None:
         "      target_media: ../astronaut.jpg\n"
     )
     write_pipeline(tmp_path, "version: 1\n", name="unused.yaml")
-    params = load_pipeline(path).instances["look"].params
-    assert params["target_media"] == str(tmp_path / "astronaut.jpg")
+    params = load_pipeline(path, None, LoadOptions(allow_outside_files=True)).instances["look"]
+    assert params.params["target_media"] == str(tmp_path / "astronaut.jpg")
 
 
 def test_defaults_apply_where_the_op_takes_them_and_with_wins(tmp_path: Path) -> None:

@@ -31,11 +31,14 @@ from ffpipe.spec.paths import FileScope, MissingFile, expand_glob, is_glob, reso
 from ffpipe.spec.source import Path_, SourceTree, parse_source
 from ffpipe.spec.templates import (
     CONTEXT_NAMES,
+    PUBLIC_ENV_PREFIX,
     Template,
     TemplateProblem,
     contains_template,
+    hidden_env_message,
     is_template,
     parse_template,
+    public_environment,
     render_value,
     templates_in,
 )
@@ -134,7 +137,7 @@ class _Loader:
         self.options = options
         self.overrides = overrides
         self.errors: list[SpecError] = []
-        self.env = dict(os.environ)
+        self.env = public_environment()
         self._file_cache: dict[str, str | MissingFile] = {}
         self._file_fields: dict[str, frozenset[str]] = {}
         self._validation_cache: dict[tuple[str, tuple[str, ...], str], list[tuple[Loc, str]]] = {}
@@ -151,6 +154,8 @@ class _Loader:
         """Report a render failure unless its cause was reported already."""
         for template in self.safe_templates(value):
             if template.names - CONTEXT_NAMES or template.steps_whole:
+                return
+            if {f"env.{name}" for name in template.env_names} & self.failed:
                 return
             if template.reads & self.failed:
                 return
@@ -271,7 +276,7 @@ class _Loader:
         cached = self._file_cache.get(value)
         if cached is None:
             try:
-                cached = resolve_file(value, self.base)
+                cached = resolve_file(value, self.scope)
             except MissingFile as error:
                 cached = error
             self._file_cache[value] = cached
@@ -307,6 +312,10 @@ class _Loader:
                 )
             if template.steps_whole:
                 self.error(path, f"read a step as steps.ID in {template.source!r}")
+            for name in sorted(template.env_names):
+                if not name.startswith(PUBLIC_ENV_PREFIX):
+                    self.failed.add(f"env.{name}")
+                    self.error(path, hidden_env_message(name))
         return found
 
     # -- steps -----------------------------------------------------------------------------

@@ -67,13 +67,16 @@ class FileScope:
             )
 
 
-def resolve_file(value: str, base: Path) -> str:
-    """An absolute path for a local ``value`` (relative to ``base``) that must exist; URLs pass."""
+def resolve_file(value: str, base: Path | FileScope) -> str:
+    """An absolute path for a local ``value`` (relative to the scope's base) that must exist and
+    be inside the scope; URLs pass."""
     if is_url(value):
         return value
+    scope = base if isinstance(base, FileScope) else FileScope(base, allow_outside=True)
     path = Path(os.path.expanduser(value))
-    resolved = path if path.is_absolute() else base / path
+    resolved = path if path.is_absolute() else scope.base / path
     resolved = Path(os.path.normpath(resolved))
+    scope.check(value, str(resolved))
     if not resolved.is_file():
         what = "is not a file" if resolved.exists() else "does not exist"
         raise MissingFile(f"{value!r} {what} (looked for {resolved})")

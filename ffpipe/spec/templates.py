@@ -21,6 +21,9 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from ffpipe.spec import bounds
 
 CONTEXT_NAMES = frozenset({"params", "inputs", "matrix", "env", "steps"})
+PUBLIC_ENV_PREFIX = "FFPIPE_PUBLIC_"
+"""Only environment variables named so are visible as ``env``: a pipeline file from elsewhere
+must not be able to read tokens (``FFPIPE_AUTH``, cloud keys) and send them out in a URL."""
 _SINGLE = re.compile(r"^\s*\{\{(?P<expr>.*)\}\}\s*$", re.DOTALL)
 _MARKERS = ("{{", "{%", "{#")
 
@@ -72,6 +75,19 @@ def _environment() -> ImmutableSandboxedEnvironment:
 ENVIRONMENT = _environment()
 
 
+def public_environment(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """What templates see as ``env``: the variables named ``FFPIPE_PUBLIC_*``, under their names."""
+    return {name: value for name, value in environ.items() if name.startswith(PUBLIC_ENV_PREFIX)}
+
+
+def hidden_env_message(name: str) -> str:
+    """Why ``env.NAME`` cannot be read by a template."""
+    return (
+        f"env.{name} is not visible to templates: only environment variables named"
+        f" {PUBLIC_ENV_PREFIX}* are (so a pipeline cannot read secrets)"
+    )
+
+
 def is_template(value: Any) -> bool:
     """Whether ``value`` is a string containing jinja2 markup."""
     return isinstance(value, str) and any(marker in value for marker in _MARKERS)
@@ -104,6 +120,8 @@ class Template:
     """Reads ``steps`` other than as ``steps.ID``."""
     reads: frozenset[str]
     """What it reads, as ``params.NAME``, ``inputs.NAME`` and ``matrix.NAME``."""
+    env_names: frozenset[str] = frozenset()
+    """Environment variables read as ``env.NAME``."""
 
     pieces: tuple[str | _Lookup, ...] | None = None
     """Text and ``{{ name.a.b }}`` lookups only: rendered without jinja2 when every lookup
@@ -118,6 +136,9 @@ class Template:
             if found is not _MISSING:
                 return found
         # Only the names the template reads: jinja2 copies whatever it is given (env is large).
+        hidden = sorted(name for name in self.env_names if not name.startswith(PUBLIC_ENV_PREFIX))
+        if hidden:
+            raise TemplateProblem(hidden_env_message(hidden[0]))
         context = {name: context[name] for name in self.names if name in context}
         bounds.LOOPS.reset()
         try:
@@ -183,6 +204,7 @@ def parse_template(source: str) -> Template:
         for attribute in _attributes_of(tree, name)[0]
     )
     return Template(
+        env_names=_attributes_of(tree, "env")[0],
         step_fields=_step_fields(tree),
         pieces=_pieces(tree),
         source=source,
