@@ -262,3 +262,37 @@ def test_the_dispatch_loop_pauses_after_a_failed_pass(
     time.sleep(0.5)
     dispatcher.stop()
     assert 1 <= len(passes) <= 8
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "::7f00:1",  # IPv4-compatible form of 127.0.0.1
+        "::a00:1",  # ... of 10.0.0.1
+        "64:ff9b::7f00:1",  # NAT64 of 127.0.0.1
+        "64:ff9b::a9fe:a9fe",  # NAT64 of 169.254.169.254
+        "64:ff9b:1::1",  # local-use NAT64: may embed anything
+        "2002:7f00:1::",  # 6to4 of 127.0.0.1
+        "2002:c0a8:101::1",  # 6to4 of 192.168.1.1
+        "::ffff:0:7f00:1",  # IPv4-translated 127.0.0.1
+        "::ffff:7f00:1",  # IPv4-mapped 127.0.0.1
+        "fec0::1",  # deprecated site-local
+        "2001:0:4136:e378:8000:63bf:3fff:fdd2",  # Teredo
+        "ff02::1",  # multicast
+    ],
+)
+def test_ipv6_forms_that_reach_non_public_hosts_are_refused(address: str) -> None:
+    """Literal addresses: resolved without DNS and checked without any connection."""
+    with pytest.raises(CallbackRefused):
+        check_destination(f"http://[{address}]:9/hook")
+
+
+@pytest.mark.parametrize("address", ["192.0.0.8", "192.0.0.170", "198.18.0.1", "240.0.0.1"])
+def test_special_purpose_ipv4_is_refused(address: str) -> None:
+    with pytest.raises(CallbackRefused):
+        check_destination(f"http://{address}:9/hook")
+
+
+@pytest.mark.parametrize("address", ["64:ff9b::5db8:d70e", "2002:5db8:d70e::1", "2606:4700::1"])
+def test_wrapped_public_addresses_stay_allowed(address: str) -> None:
+    assert str(check_destination(f"https://[{address}]/x").address) == address

@@ -11,9 +11,11 @@ answer acknowledges the delivery; anything else, or no answer, is retried with e
 Deliveries are rows of the job database, written in the same commit that finishes the job, so a
 delivery owed before a crash is made after the restart: at least once, possibly more than once.
 
-Only http(s) URLs are called. A destination whose host resolves to any private, loopback,
-link-local or otherwise non-public address is refused before any connection is attempted, unless
-the server's allowlist names the host, the address or a network containing it. The request then
+Only http(s) URLs are called. A destination whose host resolves (over every address family) to
+any address that is not global unicast is refused before any connection is attempted, unless the
+server's allowlist names the host, the address or a network containing it. IPv6 forms that carry
+an IPv4 address (mapped, compatible, translated, NAT64, 6to4) are judged by that IPv4 address;
+Teredo, local-use NAT64 and deprecated site-local addresses are never public. The request then
 goes to the address that was checked, so a second DNS answer cannot redirect it.
 """
 
@@ -57,9 +59,46 @@ def verify(body: bytes, secret: bytes, header: str | None) -> bool:
     return header is not None and hmac.compare_digest(sign(body, secret), header)
 
 
+_NEVER_PUBLIC = tuple(
+    ipaddress.ip_network(network)
+    for network in (
+        "0.0.0.0/8",
+        "192.0.0.0/24",  # IETF protocol assignments (192.0.0.8, 192.0.0.170 ...)
+        "198.18.0.0/15",
+        "240.0.0.0/4",
+        "fec0::/10",  # deprecated site-local: still routed inside some networks
+        "64:ff9b:1::/48",  # local-use NAT64: may translate to any IPv4 address
+        "2001::/32",  # Teredo: the IPv4 client behind it is not known
+    )
+)
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+_IPV4_TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address stands for on some networks, if it is such a form.
+
+    IPv4-mapped, IPv4-compatible, IPv4-translated, NAT64 (64:ff9b::/96) and 6to4 (2002::/16)
+    addresses can all reach the IPv4 host they carry, loopback or private ones included.
+    """
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if any(address in network for network in (_NAT64, _IPV4_COMPATIBLE, _IPV4_TRANSLATED)):
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
 def _public(address: IPAddress) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    """Global unicast, after unwrapping any IPv4 address an IPv6 form carries: deny by default."""
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = _embedded_ipv4(address)
+        if embedded is not None:
+            return _public(embedded)
+    if any(address in network for network in _NEVER_PUBLIC if network.version == address.version):
+        return False
     return address.is_global and not address.is_multicast
 
 
