@@ -72,12 +72,17 @@ def test_cancel_queued_leaves_the_queue(store: JobStore) -> None:
     assert store.claim_next() is None
 
 
-def test_cancel_processing_is_flagged_until_the_worker_stops(store: JobStore) -> None:
-    _submit(store, "a")
+def test_cancel_of_a_processing_job_is_final_at_once(store: JobStore) -> None:
+    _submit(store, "a", callback_url="http://127.0.0.1:1/hook")
     store.claim_next()
-    flagged = store.cancel("a")
-    assert (flagged.status, flagged.cancel_requested) == ("processing", True)
+    cancelled = store.cancel("a")
+    assert (cancelled.status, cancelled.cancel_requested) == ("cancelled", True)
+    # The worker finishing the frame it was on cannot turn the answer around.
+    after = store.complete("a", {"output": "/out/a.png"}, {"faces": 1})
+    assert (after.status, after.outputs) == ("cancelled", None)
+    assert store.fail("a", "late error").status == "cancelled"
     assert store.mark_cancelled("a").status == "cancelled"
+    assert store.delivery("a") is None
 
 
 def test_complete_records_outputs_and_queues_the_webhook(store: JobStore) -> None:
@@ -112,7 +117,7 @@ def test_requeue_interrupted_counts_attempts_and_says_so(tmp_path: Path) -> None
     first.close()  # what remains on disk is what a killed server leaves
 
     second = JobStore(db)
-    assert second.requeue_interrupted() == ["a", "b"]
+    assert second.requeue_interrupted() == ["a"]
     assert second.get("b").status == "cancelled", "a cancel asked before the crash is honoured"
     requeued = second.get("a")
     assert requeued.status == "queued" and requeued.attempts == 1

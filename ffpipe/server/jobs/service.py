@@ -214,11 +214,15 @@ class JobService:
         ]
 
     def cancel(self, job_id: str) -> JobStatus:
-        """Cancel a job (see ``JobStore.cancel``); a finished job is a conflict."""
+        """Cancel a job (see ``JobStore.cancel``); the answer is final. A job that finished first
+        is a conflict."""
         record = self.record(job_id)
-        if record.finished:
-            raise Conflict("job already finished", f"job {job_id!r} is {record.status}")
-        return self.status_document(self.control.cancel(job_id))
+        if not record.finished:
+            record = self.control.cancel(job_id)
+            if record.status == "cancelled":
+                return self.status_document(record)
+        # Finished before the cancel (possibly while it was on its way): nothing was cancelled.
+        raise Conflict("job already finished", f"job {job_id!r} is {record.status}")
 
     def result_files(self, job_id: str) -> dict[str, Path]:
         """Output files of a completed job; a job not completed is a conflict."""

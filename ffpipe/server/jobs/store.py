@@ -278,21 +278,20 @@ class JobStore:
             return self._finish(db, job_id, "cancelled", {"stage": "cancelled"})
 
     def cancel(self, job_id: str) -> JobRecord:
-        """Cancel a job: a queued one leaves the queue at once; a processing one is flagged.
+        """Cancel a queued or processing job; the answer is final. Finished jobs are unchanged.
 
-        A processing job stays ``processing`` with ``cancel_requested`` set until its worker stops
-        it at the next frame. Finished jobs are returned unchanged.
+        A processing job is ``cancelled`` from this commit on, with ``cancel_requested`` set for
+        its worker, which stops at the next frame: whatever that worker records afterwards
+        (completed, failed) is ignored, so a job answered ``cancelled`` never completes.
         """
         with self._transaction() as db:
             record = self._get(db, job_id)
-            if record.status == "queued":
+            if record.status in ACTIVE_STATES:
                 db.execute(
                     "UPDATE jobs SET status = 'cancelled', stage = 'cancelled',"
                     " cancel_requested = 1, finished_at = ? WHERE job_id = ?",
                     (time.time(), job_id),
                 )
-            elif record.status == "processing":
-                db.execute("UPDATE jobs SET cancel_requested = 1 WHERE job_id = ?", (job_id,))
             return self._get(db, job_id)
 
     def get(self, job_id: str) -> JobRecord:
