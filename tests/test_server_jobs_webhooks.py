@@ -8,8 +8,11 @@ from __future__ import annotations
 import json
 import socket
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -253,11 +256,11 @@ def test_the_dispatch_loop_pauses_after_a_failed_pass(
     dispatcher = _dispatcher(store, tmp_path)
     passes: list[float] = []
 
-    def failing_pass() -> int:
+    def failing_pass() -> dict[str, object]:
         passes.append(time.monotonic())
         raise sqlite3.OperationalError("database is locked")
 
-    monkeypatch.setattr(dispatcher, "deliver_due", failing_pass)
+    monkeypatch.setattr(dispatcher, "_launch_due", failing_pass)
     dispatcher.start()
     time.sleep(0.5)
     dispatcher.stop()
@@ -296,3 +299,49 @@ def test_special_purpose_ipv4_is_refused(address: str) -> None:
 @pytest.mark.parametrize("address", ["64:ff9b::5db8:d70e", "2002:5db8:d70e::1", "2606:4700::1"])
 def test_wrapped_public_addresses_stay_allowed(address: str) -> None:
     assert str(check_destination(f"https://[{address}]/x").address) == address
+
+
+@contextmanager
+def _stalling_receiver() -> Iterator[tuple[str, threading.Event, threading.Event]]:
+    """A loopback receiver that holds every request until released: (url, arrived, release)."""
+    arrived, release = threading.Event(), threading.Event()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("content-length", "0")))
+            arrived.set()
+            release.wait(10)
+            self.send_response(200)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/hook", arrived, release
+    finally:
+        release.set()
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_slow_receiver_does_not_hold_up_the_others(store: JobStore, tmp_path: Path) -> None:
+    with _stalling_receiver() as (slow_url, slow_arrived, release), hook_listener() as fast:
+        _finished_job(store, "to-slow", slow_url)
+        dispatcher = _dispatcher(store, tmp_path)
+        dispatcher.start()
+        try:
+            assert slow_arrived.wait(10)
+            _finished_job(store, "to-fast", fast.url)
+            dispatcher.wake()
+            [received] = fast.wait_for(1, timeout=10)
+            assert not release.is_set() and store.delivery("to-slow").state == "pending"
+            release.set()
+            wait_until(lambda: store.delivery("to-slow").state == "delivered", timeout=10)
+        finally:
+            dispatcher.stop()
+    assert json.loads(received.body)["job_id"] == "to-fast"

@@ -35,6 +35,8 @@ class JobSettings:
     retry_max_seconds: float = 600.0
     max_delivery_attempts: int = 12
     delivery_timeout_seconds: float = 10.0
+    delivery_concurrency: int = 8
+    """Webhooks sent at once, so one slow receiver does not hold up the others."""
 
     @property
     def db_path(self) -> Path:

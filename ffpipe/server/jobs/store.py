@@ -12,7 +12,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -371,21 +371,28 @@ class JobStore:
         counts.update({row[0]: row[1] for row in rows})
         return counts
 
-    def due_deliveries(self, now: float | None = None, limit: int = 20) -> list[Delivery]:
-        """Pending webhook deliveries whose next attempt is due."""
+    def due_deliveries(
+        self, now: float | None = None, limit: int = 20, excluding: Collection[str] = ()
+    ) -> list[Delivery]:
+        """Pending webhook deliveries whose next attempt is due (of jobs not in ``excluding``)."""
+        marks = ",".join("?" * len(excluding))
         with self._lock:
             rows = self._db.execute(
                 "SELECT * FROM deliveries WHERE state = 'pending' AND next_at <= ?"
-                " ORDER BY next_at LIMIT ?",
-                (time.time() if now is None else now, limit),
+                + (f" AND job_id NOT IN ({marks})" if excluding else "")
+                + " ORDER BY next_at LIMIT ?",
+                (time.time() if now is None else now, *excluding, limit),
             ).fetchall()
         return [_delivery(row) for row in rows]
 
-    def next_delivery_time(self) -> float | None:
-        """When the earliest pending delivery is due, or None when none is pending."""
+    def next_delivery_time(self, excluding: Collection[str] = ()) -> float | None:
+        """When the earliest pending delivery (of jobs not in ``excluding``) is due, or None."""
+        marks = ",".join("?" * len(excluding))
         with self._lock:
             row = self._db.execute(
                 "SELECT MIN(next_at) FROM deliveries WHERE state = 'pending'"
+                + (f" AND job_id NOT IN ({marks})" if excluding else ""),
+                tuple(excluding),
             ).fetchone()
         return row[0]
 

@@ -29,7 +29,8 @@ import random
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
@@ -174,7 +175,11 @@ def _pinned_request(destination: Destination, body: bytes, signature: str) -> ht
 
 
 class WebhookDispatcher:
-    """A thread delivering due webhooks from the store, one attempt at a time per job."""
+    """A thread handing due webhooks from the store to a bounded pool of senders.
+
+    Up to ``delivery_concurrency`` deliveries are in flight at once, at most one per job, so a
+    receiver that answers slowly (or not at all, until the timeout) delays no other receiver.
+    """
 
     def __init__(
         self,
@@ -191,9 +196,18 @@ class WebhookDispatcher:
         self._stopping = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        self._in_flight: set[str] = set()
+        self._sending: set[Future[Delivery]] = set()
+        self._in_flight_lock = threading.Lock()
+        self._senders = ThreadPoolExecutor(
+            max_workers=max(settings.delivery_concurrency, 1), thread_name_prefix="ffpipe-webhook"
+        )
         # The environment's proxies must not see callbacks: they go straight to the checked address.
         self._client = httpx.Client(
-            timeout=settings.delivery_timeout_seconds, trust_env=False, follow_redirects=False
+            timeout=settings.delivery_timeout_seconds,
+            trust_env=False,
+            follow_redirects=False,
+            limits=httpx.Limits(max_connections=max(settings.delivery_concurrency, 1)),
         )
 
     def start(self) -> None:
@@ -202,10 +216,17 @@ class WebhookDispatcher:
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
         self._stopping.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
+        self._senders.shutdown(wait=False, cancel_futures=True)
+        with self._in_flight_lock:
+            sending = list(self._sending)
+        # Attempts under way get until the deadline to record their outcome; any still waiting
+        # on a receiver then fail with the client and are retried after a restart.
+        wait(sending, timeout=max(deadline - time.monotonic(), 0.0))
         self._client.close()
 
     def wake(self) -> None:
@@ -215,8 +236,10 @@ class WebhookDispatcher:
     def _loop(self) -> None:
         while not self._stopping.is_set():
             try:
-                self.deliver_due()
-                next_at = self.store.next_delivery_time()
+                self._launch_due()
+                with self._in_flight_lock:
+                    busy = tuple(self._in_flight)
+                next_at = self.store.next_delivery_time(excluding=busy)
                 wait = self._idle_poll if next_at is None else next_at - time.time()
             except Exception:
                 # A pass that failed as a whole (the database, say) must not be retried at once:
@@ -226,14 +249,48 @@ class WebhookDispatcher:
             self._wake.wait(min(max(wait, 0.0), self._idle_poll))
             self._wake.clear()
 
+    def _launch_due(self, skip: Collection[str] = ()) -> dict[str, Future[Delivery]]:
+        """Hand due deliveries (of jobs not in ``skip``) to free senders; returns those started."""
+        with self._in_flight_lock:
+            free = max(self.settings.delivery_concurrency, 1) - len(self._in_flight)
+            if free <= 0:
+                return {}
+            busy = (*self._in_flight, *skip)
+            due = self.store.due_deliveries(limit=free, excluding=busy)
+            self._in_flight.update(delivery.job_id for delivery in due)
+        started = {
+            delivery.job_id: self._senders.submit(self._attempt_in_flight, delivery)
+            for delivery in due
+        }
+        with self._in_flight_lock:
+            self._sending.update(started.values())
+        for future in started.values():
+            future.add_done_callback(self._forget)
+        return started
+
+    def _forget(self, future: Future[Delivery]) -> None:
+        with self._in_flight_lock:
+            self._sending.discard(future)
+
+    def _attempt_in_flight(self, delivery: Delivery) -> Delivery:
+        try:
+            return self.attempt(delivery)
+        finally:
+            with self._in_flight_lock:
+                self._in_flight.discard(delivery.job_id)
+            self._wake.set()
+
     def deliver_due(self) -> int:
-        """Make one attempt at every due delivery; returns how many were attempted."""
-        due = self.store.due_deliveries()
-        for delivery in due:
-            if self._stopping.is_set():
+        """Make one attempt at every due delivery, concurrently, and wait for them all; returns
+        how many were attempted."""
+        attempted: set[str] = set()
+        while not self._stopping.is_set():
+            started = self._launch_due(skip=attempted)
+            if not started:
                 break
-            self.attempt(delivery)
-        return len(due)
+            wait(started.values())
+            attempted.update(started)
+        return len(attempted)
 
     def attempt(self, delivery: Delivery) -> Delivery:
         """Try one delivery and record the outcome (delivered, refused, retry later, gave up).
