@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from ffpipe.server.jobs.store import JobConflict, JobNotFound, JobStore
+from ffpipe.server.jobs.store import _SCHEMA, JobConflict, JobNotFound, JobStore
 
 
 @pytest.fixture
@@ -155,3 +156,13 @@ def test_list_filters_and_counts(store: JobStore) -> None:
     assert [record.job_id for record in store.list(limit=1)] == ["c"]
     assert store.counts()["queued"] == 2
     assert store.queue_position("c") == 1
+
+
+def test_a_database_from_before_jobs_had_owners_opens(tmp_path: Path) -> None:
+    old = sqlite3.connect(tmp_path / "jobs.sqlite3")
+    old.executescript(_SCHEMA.replace("    owner TEXT,\n", ""))
+    old.close()
+    store = JobStore(tmp_path / "jobs.sqlite3")
+    assert store.submit("detect", {}, {}, job_id="a", owner="ada").owner == "ada"
+    assert [record.job_id for record in store.list(owner="ada")] == ["a"]
+    store.close()

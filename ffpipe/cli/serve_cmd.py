@@ -51,7 +51,10 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=_port, default=9002, help="port to listen on (default 9002)")
     parser.add_argument(
-        "--auth-file", type=Path, help="file of user:password lines; every endpoint needs one"
+        "--auth-file",
+        type=Path,
+        help="file of user:password lines ('admin user:password' for a user who sees every"
+        " job); every endpoint needs one",
     )
     parser.add_argument(
         "--max-file-size", type=_size, default="100MB", help="largest upload (default 100MB)"
@@ -91,15 +94,16 @@ def _engine(name: str) -> Engine:
 
 def run(args: argparse.Namespace) -> int:
     from ffpipe.server.app import start
-    from ffpipe.server.auth import AuthFileError, load_auth_file
+    from ffpipe.server.auth import AuthFile, AuthFileError, read_auth_file
     from ffpipe.server.settings import ServerSettings, format_size
 
-    credentials: dict[str, str] = {}
+    users = AuthFile({})
     if args.auth_file is not None:
         try:
-            credentials = load_auth_file(args.auth_file)
+            users = read_auth_file(args.auth_file)
         except AuthFileError as error:
             raise UserError(str(error)) from None
+    credentials = users.credentials
     if args.data_dir.exists() and not args.data_dir.is_dir():
         raise UserError(f"--data-dir {args.data_dir} is not a folder")
     try:
@@ -112,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         credentials=credentials,
+        admins=users.admins,
         max_file_size=args.max_file_size,
         concurrency=args.concurrency,
         queue_size=args.queue_size,

@@ -61,6 +61,7 @@ def open_jobs(settings: ServerSettings, engine: Engine) -> JobSystem:
         callback_allowlist=settings.callback_allowlist,
         max_upload_bytes=settings.max_file_size,
         public_url=settings.url.rstrip("/"),
+        admins=settings.admins,
     )
     return open_job_system(job_settings, engine, workers=settings.job_workers)
 
@@ -70,7 +71,7 @@ def start(settings: ServerSettings, engine: Engine) -> RunningServer:
     prepare_environment(settings)
     from starlette.middleware import Middleware
 
-    from ffpipe.server.auth import AuthGate, check_password, gate_user
+    from ffpipe.server.auth import CLIENT_ADDRESS, AuthGate, LoginThrottle, gate_user
     from ffpipe.server.capabilities import server_capabilities
     from ffpipe.server.endpoints import build_blocks
     from ffpipe.server.guards import EndpointGuard, endpoint_shapes
@@ -83,8 +84,9 @@ def start(settings: ServerSettings, engine: Engine) -> RunningServer:
     jobs = open_jobs(settings, engine)
     blocks = build_blocks(engine, settings, capabilities, jobs.service)
     credentials = dict(settings.credentials)
+    throttle = LoginThrottle()
     auth = (
-        (lambda user, password: check_password(credentials, user, password))
+        (lambda user, password: throttle.check(credentials, user, password, CLIENT_ADDRESS.get()))
         if credentials
         else None
     )
@@ -103,7 +105,7 @@ def start(settings: ServerSettings, engine: Engine) -> RunningServer:
         app_kwargs={
             "middleware": [
                 Middleware(RequestLog),
-                Middleware(AuthGate, credentials=credentials),
+                Middleware(AuthGate, credentials=credentials, throttle=throttle),
                 Middleware(EndpointGuard, shapes=endpoint_shapes(blocks)),
             ]
         },

@@ -59,6 +59,8 @@ class ServerSettings:
     port: int = DEFAULT_PORT
     credentials: dict[str, str] = field(default_factory=dict)
     """user -> password; empty means no authentication."""
+    admins: frozenset[str] = frozenset()
+    """Users who may see every user's jobs (``admin user:password`` in the auth file)."""
     max_file_size: int = DEFAULT_MAX_FILE_SIZE
     concurrency: int = 1
     """Requests processed at once (gradio's default_concurrency_limit)."""

@@ -34,6 +34,8 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
 from ffpipe.server.jobs.service import (
+    ANYONE,
+    Caller,
     InvalidRequest,
     JobControl,
     JobService,
@@ -166,9 +168,16 @@ def mount_jobs(
 
         return route
 
+    def caller(request: Request) -> Caller:
+        # The user the auth gate let through; none on a server without users.
+        user = getattr(request.state, "ffpipe_user", None)
+        return Caller(user, user in settings.admins) if user is not None else ANYONE
+
     async def submit_job(request: Request) -> Response:
         op, params, uploads, options = await _submission(request, settings.max_upload_bytes)
-        status = await run_in_threadpool(service.submit, op, params, uploads, options)
+        status = await run_in_threadpool(
+            service.submit, op, params, uploads, options, caller(request)
+        )
         return JSONResponse(status.model_dump(mode="json"), status_code=202)
 
     async def list_jobs(request: Request) -> Response:
@@ -177,17 +186,17 @@ def mount_jobs(
         if not limit_text.isdigit():
             raise InvalidRequest("invalid limit", "limit must be a whole number")
         jobs = await run_in_threadpool(
-            service.list, query.get("status"), query.get("op"), int(limit_text)
+            service.list, query.get("status"), query.get("op"), int(limit_text), caller(request)
         )
         return JSONResponse({"jobs": jobs})
 
     async def job_status(request: Request, job_id: str) -> Response:
-        status = await run_in_threadpool(service.status, job_id)
+        status = await run_in_threadpool(service.status, job_id, caller(request))
         return JSONResponse(status.model_dump(mode="json"))
 
     async def job_result(request: Request, job_id: str) -> Response:
-        files = await run_in_threadpool(service.result_files, job_id)
-        record = service.record(job_id)
+        files = await run_in_threadpool(service.result_files, job_id, caller(request))
+        record = service.record(job_id, caller(request))
         data = [
             {
                 "name": name,
@@ -200,7 +209,7 @@ def mount_jobs(
         return JSONResponse({"job_id": job_id, "data": data, "result": record.result})
 
     async def job_result_file(request: Request, job_id: str, name: str) -> Response:
-        files = await run_in_threadpool(service.result_files, job_id)
+        files = await run_in_threadpool(service.result_files, job_id, caller(request))
         if name not in files:
             raise NotFound("no such output", f"job {job_id!r} has outputs {sorted(files)}")
         return FileResponse(files[name], filename=files[name].name)
@@ -213,7 +222,7 @@ def mount_jobs(
         )
 
     async def cancel_job(request: Request, job_id: str) -> Response:
-        status = await run_in_threadpool(service.cancel, job_id)
+        status = await run_in_threadpool(service.cancel, job_id, caller(request))
         return JSONResponse(status.model_dump(mode="json"))
 
     app.add_api_route(PREFIX, guarded(submit_job), methods=["POST"])
@@ -233,7 +242,8 @@ def gradio_endpoints(service: JobService) -> dict[str, Callable[..., dict[str, A
 
     ``submit_job(op, params_json, target_media, source_face, job_id, priority, callback_url)``
     takes file paths as Gradio hands them over (or None); ``job_status(job_id)`` and
-    ``cancel_job(job_id)`` take an id. Each returns the Job Status Response as a dict and raises
+    ``cancel_job(job_id)`` take an id; each takes the ``caller`` (whose jobs it may touch) by
+    keyword. Each returns the Job Status Response as a dict and raises
     :class:`ServiceError` (with ``.error`` and ``.detail``) for a refused request.
     """
 
@@ -245,6 +255,7 @@ def gradio_endpoints(service: JobService) -> dict[str, Callable[..., dict[str, A
         job_id: str | None = None,
         priority: int = 5,
         callback_url: str | None = None,
+        caller: Caller = ANYONE,
     ) -> dict[str, Any]:
         uploads = {
             name: Upload(Path(path).name, Path(path))
@@ -253,13 +264,13 @@ def gradio_endpoints(service: JobService) -> dict[str, Callable[..., dict[str, A
         }
         options = {"job_id": job_id or None, "priority": priority, "callback_url": callback_url}
         params = _json_object(params_json or "{}", "params")
-        return service.submit(op, params, uploads, options).model_dump(mode="json")
+        return service.submit(op, params, uploads, options, caller).model_dump(mode="json")
 
-    def job_status(job_id: str) -> dict[str, Any]:
-        return service.status(job_id).model_dump(mode="json")
+    def job_status(job_id: str, caller: Caller = ANYONE) -> dict[str, Any]:
+        return service.status(job_id, caller).model_dump(mode="json")
 
-    def cancel_job(job_id: str) -> dict[str, Any]:
-        return service.cancel(job_id).model_dump(mode="json")
+    def cancel_job(job_id: str, caller: Caller = ANYONE) -> dict[str, Any]:
+        return service.cancel(job_id, caller).model_dump(mode="json")
 
     return {"submit_job": submit_job, "job_status": job_status, "cancel_job": cancel_job}
 

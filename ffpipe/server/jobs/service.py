@@ -63,6 +63,27 @@ class JobControl(Protocol):
 
 
 @dataclass(frozen=True)
+class Caller:
+    """Who is asking: the authenticated user (None on a server without users) and whether they
+    may see every job (an admin) or only their own."""
+
+    user: str | None = None
+    admin: bool = False
+
+    def may_see(self, record: JobRecord) -> bool:
+        return self.user is None or self.admin or record.owner == self.user
+
+    @property
+    def owner_filter(self) -> str | None:
+        """The owner to list jobs of, or None for all of them."""
+        return None if self.user is None or self.admin else self.user
+
+
+ANYONE = Caller()
+"""A caller on a server without users: every job is theirs."""
+
+
+@dataclass(frozen=True)
 class Upload:
     """A file sent with a submission: the name the client gave it and its bytes or a local path."""
 
@@ -97,6 +118,7 @@ class JobService:
         params: dict[str, Any],
         uploads: dict[str, Upload],
         options: dict[str, Any] | None = None,
+        caller: Caller = ANYONE,
     ) -> JobStatus:
         """Check a submission against the catalog, stage its files and queue it.
 
@@ -147,6 +169,7 @@ class JobService:
                 job_id=job_options.job_id,
                 priority=job_options.priority,
                 callback_url=job_options.callback_url,
+                owner=caller.user,
             )
         except JobConflict as error:
             shutil.rmtree(staging, ignore_errors=True)
@@ -181,21 +204,30 @@ class JobService:
         limit = self.settings.max_upload_bytes / 1e6
         return TooLarge("upload too large", f"the files of one job may total {limit:g} MB")
 
-    def record(self, job_id: str) -> JobRecord:
-        """The stored job, or :class:`NotFound`."""
+    def record(self, job_id: str, caller: Caller = ANYONE) -> JobRecord:
+        """The stored job, or :class:`NotFound` (also for another user's job: not even its
+        existence is told)."""
         try:
-            return self.store.get(job_id)
+            record = self.store.get(job_id)
         except JobNotFound as error:
             raise NotFound("job not found", str(error)) from None
+        if not caller.may_see(record):
+            raise NotFound("job not found", f"no job with id {job_id!r}")
+        return record
 
-    def status(self, job_id: str) -> JobStatus:
+    def status(self, job_id: str, caller: Caller = ANYONE) -> JobStatus:
         """The catalog's Job Status Response for one job."""
-        return self.status_document(self.record(job_id))
+        return self.status_document(self.record(job_id, caller))
 
     def list(
-        self, status: str | None = None, op: str | None = None, limit: int = 100
+        self,
+        status: str | None = None,
+        op: str | None = None,
+        limit: int = 100,
+        caller: Caller = ANYONE,
     ) -> list[dict[str, Any]]:
-        """Jobs newest first: each status document plus op, priority, attempts and times."""
+        """Jobs newest first (the caller's own, or all for an admin): each status document plus
+        op, priority, attempts and times."""
         if status is not None and status not in ALL_STATES:
             raise InvalidRequest("invalid status filter", f"{status!r}; one of {ALL_STATES}")
         if not 1 <= limit <= 1000:
@@ -207,16 +239,19 @@ class JobService:
                 "priority": record.priority,
                 "stage": record.stage,
                 "attempts": record.attempts,
+                "owner": record.owner,
                 "created_at": record.created_at,
                 "finished_at": record.finished_at,
             }
-            for record in self.store.list(status=status, op=op, limit=limit)
+            for record in self.store.list(
+                status=status, op=op, limit=limit, owner=caller.owner_filter
+            )
         ]
 
-    def cancel(self, job_id: str) -> JobStatus:
+    def cancel(self, job_id: str, caller: Caller = ANYONE) -> JobStatus:
         """Cancel a job (see ``JobStore.cancel``); the answer is final. A job that finished first
         is a conflict."""
-        record = self.record(job_id)
+        record = self.record(job_id, caller)
         if not record.finished:
             record = self.control.cancel(job_id)
             if record.status == "cancelled":
@@ -224,9 +259,9 @@ class JobService:
         # Finished before the cancel (possibly while it was on its way): nothing was cancelled.
         raise Conflict("job already finished", f"job {job_id!r} is {record.status}")
 
-    def result_files(self, job_id: str) -> dict[str, Path]:
+    def result_files(self, job_id: str, caller: Caller = ANYONE) -> dict[str, Path]:
         """Output files of a completed job; a job not completed is a conflict."""
-        record = self.record(job_id)
+        record = self.record(job_id, caller)
         if record.status != "completed":
             raise Conflict(
                 "job has no result",

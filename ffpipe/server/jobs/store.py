@@ -40,6 +40,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     attempts INTEGER NOT NULL DEFAULT 0,
     notes TEXT NOT NULL DEFAULT '[]',
     cancel_requested INTEGER NOT NULL DEFAULT 0,
+    owner TEXT,
     created_at REAL NOT NULL,
     started_at REAL,
     finished_at REAL
@@ -95,6 +96,8 @@ class JobRecord:
     created_at: float
     started_at: float | None
     finished_at: float | None
+    owner: str | None = None
+    """The authenticated user who submitted it; None on a server without users."""
     seq: int = field(default=0, compare=False)
 
     @property
@@ -133,6 +136,7 @@ def _record(row: sqlite3.Row) -> JobRecord:
         attempts=row["attempts"],
         notes=json.loads(row["notes"]),
         cancel_requested=bool(row["cancel_requested"]),
+        owner=row["owner"],
         created_at=row["created_at"],
         started_at=row["started_at"],
         finished_at=row["finished_at"],
@@ -157,6 +161,9 @@ class JobStore:
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA busy_timeout=10000")
         self._db.executescript(_SCHEMA)
+        columns = {row["name"] for row in self._db.execute("PRAGMA table_info(jobs)")}
+        if "owner" not in columns:  # a database from before jobs had owners
+            self._db.execute("ALTER TABLE jobs ADD COLUMN owner TEXT")
 
     def close(self) -> None:
         with self._lock:
@@ -187,6 +194,7 @@ class JobStore:
         job_id: str | None = None,
         priority: int = 5,
         callback_url: str | None = None,
+        owner: str | None = None,
     ) -> JobRecord:
         """Queue a job; raises :class:`JobConflict` when ``job_id`` is taken."""
         if not 1 <= priority <= 10:
@@ -196,7 +204,7 @@ class JobStore:
             try:
                 db.execute(
                     "INSERT INTO jobs (job_id, op, params, files, priority, status, callback_url,"
-                    " created_at) VALUES (?, ?, ?, ?, ?, 'queued', ?, ?)",
+                    " owner, created_at) VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?)",
                     (
                         job_id,
                         op,
@@ -204,6 +212,7 @@ class JobStore:
                         json.dumps(files),
                         priority,
                         callback_url,
+                        owner,
                         time.time(),
                     ),
                 )
@@ -300,10 +309,17 @@ class JobStore:
             return self._get(self._db, job_id)
 
     def list(
-        self, status: str | None = None, limit: int = 100, op: str | None = None
+        self,
+        status: str | None = None,
+        limit: int = 100,
+        op: str | None = None,
+        owner: str | None = None,
     ) -> list[JobRecord]:
-        """Jobs, newest first, optionally only those in ``status`` or of ``op``."""
+        """Jobs, newest first, optionally only those in ``status``, of ``op`` or of ``owner``."""
         clauses, values = [], []
+        if owner is not None:
+            clauses.append("owner = ?")
+            values.append(owner)
         if status is not None:
             clauses.append("status = ?")
             values.append(status)
