@@ -10,6 +10,8 @@ from pydantic import Field, field_validator
 from ffpipe.catalog.base import CatalogModel
 
 JobState = Literal["queued", "processing", "completed", "failed", "cancelled"]
+ARCHIVE_HEADER = "X-FFpipe-Archive"
+"""Response header (value ``zip``) of a job result file that is a folder output, zipped."""
 
 
 class JobOptions(CatalogModel):

@@ -12,7 +12,9 @@ Routes (errors always in the catalog's ``{"error", "detail"}`` shape with a 4xx 
 - ``GET /api/jobs/{id}``: the Job Status Response.
 - ``GET /api/jobs/{id}/result``: the catalog's Success Response shape with the output files
   base64-encoded, plus the op's ``result`` document; ``GET /api/jobs/{id}/result/{name}`` streams
-  one output file.
+  one output file. A folder output (extracted frames) comes as ``<name>.zip``, as the sync
+  endpoints send it: ``"archive": true`` in the first, header ``X-FFpipe-Archive: zip`` in the
+  second.
 - ``POST /api/jobs/{id}/cancel``: cancel; answers with the Job Status Response.
 """
 
@@ -33,8 +35,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
+from ffpipe.catalog.jobs import ARCHIVE_HEADER
 from ffpipe.server.jobs.service import (
     ANYONE,
+    ARCHIVES_FOLDER,
     Caller,
     InvalidRequest,
     JobControl,
@@ -197,12 +201,14 @@ def mount_jobs(
     async def job_result(request: Request, job_id: str) -> Response:
         files = await run_in_threadpool(service.result_files, job_id, caller(request))
         record = service.record(job_id, caller(request))
+        folders = {name for name, path in (record.outputs or {}).items() if Path(path).is_dir()}
         data = [
             {
                 "name": name,
                 "data": base64.b64encode(path.read_bytes()).decode(),
                 "is_file": True,
                 "orig_name": path.name,
+                "archive": name in folders,
             }
             for name, path in files.items()
         ]
@@ -212,7 +218,8 @@ def mount_jobs(
         files = await run_in_threadpool(service.result_files, job_id, caller(request))
         if name not in files:
             raise NotFound("no such output", f"job {job_id!r} has outputs {sorted(files)}")
-        return FileResponse(files[name], filename=files[name].name)
+        headers = {ARCHIVE_HEADER: "zip"} if files[name].parent.name == ARCHIVES_FOLDER else {}
+        return FileResponse(files[name], filename=files[name].name, headers=headers)
 
     async def no_such_route(request: Request, rest: str) -> Response:
         raise NotFound(

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,11 +15,14 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 
 from ffpipe.catalog import OPS, JobOptions, JobStatus
+from ffpipe.server.files import ARCHIVE_SUFFIX, pack_outputs
 from ffpipe.server.jobs.estimate import estimate_seconds
 from ffpipe.server.jobs.settings import JobSettings
 from ffpipe.server.jobs.store import ALL_STATES, JobConflict, JobNotFound, JobRecord, JobStore
 
 _JOB_OPTION_FIELDS = tuple(JobOptions.model_fields)
+ARCHIVES_FOLDER = ".archives"
+"""Inside a job's output folder: its folder outputs, zipped when first fetched."""
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -260,7 +265,8 @@ class JobService:
         raise Conflict("job already finished", f"job {job_id!r} is {record.status}")
 
     def result_files(self, job_id: str, caller: Caller = ANYONE) -> dict[str, Path]:
-        """Output files of a completed job; a job not completed is a conflict."""
+        """Output files of a completed job, a folder output as a zip of it; a job not completed
+        is a conflict."""
         record = self.record(job_id, caller)
         if record.status != "completed":
             raise Conflict(
@@ -268,7 +274,23 @@ class JobService:
                 f"job {job_id!r} is {record.status}"
                 + (f": {record.error}" if record.error else ""),
             )
-        return {name: Path(path) for name, path in (record.outputs or {}).items()}
+        files = {name: Path(path) for name, path in (record.outputs or {}).items()}
+        return {
+            name: self._archive(job_id, name, path) if path.is_dir() else path
+            for name, path in files.items()
+        }
+
+    def _archive(self, job_id: str, name: str, folder: Path) -> Path:
+        """A folder output as ``<name>.zip``, as the sync endpoints send folders; made once."""
+        archives = self.settings.outputs_dir / job_id / ARCHIVES_FOLDER
+        archive = archives / f"{name}{ARCHIVE_SUFFIX}"
+        if not archive.exists():
+            archives.mkdir(parents=True, exist_ok=True)
+            # Packed aside and renamed in: two requests at once never read a half archive.
+            with tempfile.TemporaryDirectory(dir=archives) as building:
+                packed = pack_outputs({name: folder}, Path(building))[name]
+                os.replace(packed, archive)
+        return archive
 
     def result_document(self, record: JobRecord) -> dict[str, Any] | None:
         """The ``result`` of a status document: links to outputs and the op's result, or error."""
