@@ -78,6 +78,14 @@ def register(parser: argparse.ArgumentParser) -> None:
         "--job-workers", type=_positive, default=1, help="jobs processed at once (default 1)"
     )
     parser.add_argument(
+        "--retention",
+        default="7d,20GB",
+        metavar="AGE,SIZE",
+        help="remove uploads, request outputs and finished jobs older than AGE (30m, 12h, 7d)"
+        " and, oldest first, beyond SIZE (500MB, 20GB); 'off' keeps everything"
+        " (default 7d,20GB)",
+    )
+    parser.add_argument(
         "--allow-callback",
         action="append",
         default=[],
@@ -104,6 +112,12 @@ def run(args: argparse.Namespace) -> int:
         except AuthFileError as error:
             raise UserError(str(error)) from None
     credentials = users.credentials
+    from ffpipe.server.retention import Retention, RetentionError
+
+    try:
+        retention = Retention.parse(args.retention)
+    except RetentionError as error:
+        raise UserError(str(error)) from None
     if args.data_dir.exists() and not args.data_dir.is_dir():
         raise UserError(f"--data-dir {args.data_dir} is not a folder")
     try:
@@ -122,6 +136,7 @@ def run(args: argparse.Namespace) -> int:
         queue_size=args.queue_size,
         job_workers=args.job_workers,
         callback_allowlist=tuple(args.allow_callback),
+        retention=args.retention,
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -135,7 +150,8 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"ffpipe serve: uploads up to {format_size(settings.max_file_size)}, "
         f"{settings.concurrency} at once, {settings.queue_size} waiting; "
-        f"auth {'on' if credentials else 'off'}; data in {settings.data_dir}",
+        f"auth {'on' if credentials else 'off'}; data in {settings.data_dir},"
+        f" {retention.describe()}",
         flush=True,
     )
     if server.jobs.requeued:

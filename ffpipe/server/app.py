@@ -17,6 +17,7 @@ from ffpipe.server.settings import ServerSettings
 
 if TYPE_CHECKING:
     from ffpipe.server.jobs.system import JobSystem
+    from ffpipe.server.retention import Sweeper
 
 LOG = logging.getLogger("ffpipe.server")
 
@@ -39,10 +40,12 @@ class RunningServer:
     blocks: Any
     app: Any
     jobs: JobSystem
+    sweeper: Sweeper
 
     def close(self) -> None:
         """Stop accepting requests, then the job workers (running jobs requeue on restart)."""
         self.blocks.close()
+        self.sweeper.stop()
         self.jobs.stop()
 
     def wait(self) -> None:
@@ -115,4 +118,8 @@ def start(settings: ServerSettings, engine: Engine) -> RunningServer:
     mount_legacy(app, engine, settings, capabilities)
     jobs.mount(app)
     jobs.start()
-    return RunningServer(url=local_url, blocks=blocks, app=app, jobs=jobs)
+    from ffpipe.server.retention import Retention, Sweeper
+
+    sweeper = Sweeper(settings.data_dir, jobs.store, Retention.parse(settings.retention))
+    sweeper.start()
+    return RunningServer(url=local_url, blocks=blocks, app=app, jobs=jobs, sweeper=sweeper)

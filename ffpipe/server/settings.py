@@ -70,6 +70,8 @@ class ServerSettings:
     """Jobs processed at once by the durable queue."""
     callback_allowlist: tuple[str, ...] = ()
     """Private or loopback hosts/networks job callbacks may reach (public ones always may)."""
+    retention: str = "7d,20GB"
+    """How long and how much of uploads, outputs and finished jobs is kept (``--retention``)."""
 
     @property
     def upload_dir(self) -> Path:

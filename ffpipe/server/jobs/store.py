@@ -333,6 +333,36 @@ class JobStore:
             ).fetchall()
         return [_record(row) for row in rows]
 
+    def list_finished(self) -> list[JobRecord]:
+        """Every completed, failed or cancelled job, oldest first, except those whose webhook
+        is still being delivered."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT * FROM jobs WHERE status IN ('completed', 'failed', 'cancelled')"
+                " AND job_id NOT IN (SELECT job_id FROM deliveries WHERE state = 'pending')"
+                " ORDER BY seq"
+            ).fetchall()
+        return [_record(row) for row in rows]
+
+    def active_inputs(self) -> list[str]:
+        """The staged input files of queued and processing jobs (still to be read)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT files FROM jobs WHERE status IN ('queued', 'processing')"
+            ).fetchall()
+        return [path for row in rows for path in json.loads(row["files"]).values()]
+
+    def delete_finished(self, job_id: str) -> None:
+        """Forget a finished job and its webhook delivery (an active job is left alone)."""
+        with self._transaction() as db:
+            deleted = db.execute(
+                "DELETE FROM jobs WHERE job_id = ? AND status IN ('completed', 'failed',"
+                " 'cancelled')",
+                (job_id,),
+            ).rowcount
+            if deleted:
+                db.execute("DELETE FROM deliveries WHERE job_id = ?", (job_id,))
+
     def queue_position(self, job_id: str) -> int:
         """How many queued jobs will be claimed before this queued job."""
         with self._lock:
