@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +12,8 @@ import httpx
 import pytest
 from _server_support import ServerHandle, start_server
 from gradio_client import handle_file
+
+from ffpipe.server.guards import MAX_JSON_DEPTH, json_depth
 
 MEDIA = Path(__file__).resolve().parent.parent / "media"
 TARGET = MEDIA / "astronaut.jpg"
@@ -91,3 +94,72 @@ def test_gradio_client_calls_are_unchanged(server: ServerHandle) -> None:
     finally:
         client.close()
     assert json.loads(json.dumps(document))["face_count"] == 1
+
+
+DEEP = b'{"data": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "api/predict",
+        "api/jobs",
+        "gradio_api/call/detect",
+        "gradio_api/run/detect",
+        "gradio_api/queue/join",
+    ],
+)
+def test_json_nested_too_deep_is_a_catalog_error(server: ServerHandle, path: str) -> None:
+    answer = httpx.post(
+        f"{server.url}{path}",
+        content=DEEP,
+        headers={"content-type": "application/json"},
+        timeout=60,
+    )
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"] == "malformed request"
+    assert "nested" in answer.json()["detail"]
+    assert server.alive()
+
+
+def test_a_deep_params_field_of_a_form_is_a_catalog_error(server: ServerHandle) -> None:
+    answer = httpx.post(
+        f"{server.url}api/jobs",
+        data={"op": "detect", "params": "[" * 100_000 + "]" * 100_000},
+        timeout=60,
+    )
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"] == "malformed params"
+
+
+LONG_NAME = "a" * 300 + ".jpg"
+
+
+def test_file_names_over_255_bytes_are_shortened_not_fatal(server: ServerHandle) -> None:
+    data = base64.b64encode(TARGET.read_bytes()).decode()
+    job = httpx.post(
+        f"{server.url}api/jobs",
+        json={"op": "detect", "files": {"target_media": {"name": LONG_NAME, "data": data}}},
+        timeout=60,
+    )
+    assert job.status_code == 202, job.text
+    with TARGET.open("rb") as handle:
+        form = httpx.post(
+            f"{server.url}api/jobs",
+            data={"op": "detect"},
+            files={"target_media": (LONG_NAME, handle, "image/jpeg")},
+            timeout=60,
+        )
+    assert form.status_code == 202, form.text
+    legacy = httpx.post(
+        f"{server.url}api/predict",
+        json={"fn_index": 3, "data": [{"name": LONG_NAME, "data": data}]},
+        timeout=120,
+    )
+    assert legacy.status_code == 200, legacy.text
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting() -> None:
+    text = json.dumps({"data": ["[" * 500 + '\\"[' * 100, [[["ok"]]]]}).encode()
+    assert json_depth(text) == 5
+    assert json_depth(b"[" * 70 + b"]" * 70) == MAX_JSON_DEPTH + 1

@@ -77,7 +77,7 @@ def start(settings: ServerSettings, engine: Engine) -> RunningServer:
     from ffpipe.server.auth import CLIENT_ADDRESS, AuthGate, LoginThrottle, gate_user
     from ffpipe.server.capabilities import server_capabilities
     from ffpipe.server.endpoints import build_blocks
-    from ffpipe.server.guards import EndpointGuard, endpoint_shapes
+    from ffpipe.server.guards import EndpointGuard, JsonDepthGuard, endpoint_shapes
     from ffpipe.server.legacy import mount_legacy
     from ffpipe.server.requestlog import RequestLog
 
@@ -109,6 +109,7 @@ def start(settings: ServerSettings, engine: Engine) -> RunningServer:
             "middleware": [
                 Middleware(RequestLog),
                 Middleware(AuthGate, credentials=credentials, throttle=throttle),
+                Middleware(JsonDepthGuard),
                 Middleware(EndpointGuard, shapes=endpoint_shapes(blocks)),
             ]
         },

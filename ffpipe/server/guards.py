@@ -19,6 +19,9 @@ from typing import Any
 
 from ffpipe.server.auth import ASGIApp, Receive, Scope, Send
 
+MAX_JSON_DEPTH = 64
+"""Arrays and objects nested deeper than this are refused before any JSON parser sees them
+(Python's recursion limit turns a body of 100,000 brackets into a crash otherwise)."""
 _QUEUE_JOIN = re.compile(r"^/gradio_api/queue/join/?$")
 _DIRECT_CALL = re.compile(r"^/gradio_api/(?:call|run|api)/(?P<name>[^/]+)/?$")
 _MAX_BODY = 1_000_000
@@ -151,6 +154,62 @@ class EndpointGuard:
                 "(see GET /api/capabilities)",
             )
         return shape
+
+
+def json_depth(raw: bytes, limit: int = MAX_JSON_DEPTH) -> int:
+    """How deep arrays and objects nest in ``raw`` (strings skipped), counted to ``limit + 1``."""
+    if raw.count(b"[") + raw.count(b"{") <= limit:
+        return 0  # cannot nest deeper than it has brackets: no need to walk it
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > limit:
+                    return deepest
+        elif byte in (0x5D, 0x7D):  # ] }
+            depth -= 1
+    return deepest
+
+
+class JsonDepthGuard:
+    """ASGI middleware: a JSON request body nested deeper than :data:`MAX_JSON_DEPTH` is
+    answered 400 in the catalog's shape, on every route."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("method") not in ("POST", "PUT", "PATCH"):
+            await self.app(scope, receive, send)
+            return
+        content_type = dict(scope.get("headers", [])).get(b"content-type", b"")
+        if not content_type.split(b";", 1)[0].strip().lower().endswith(b"json"):
+            await self.app(scope, receive, send)
+            return
+        body, more = await _read_body(receive)
+        if json_depth(body) > MAX_JSON_DEPTH:
+            await _answer(
+                send,
+                _Refusal(
+                    400,
+                    "malformed request",
+                    f"the JSON body is nested more than {MAX_JSON_DEPTH} levels deep",
+                ),
+            )
+            return
+        await self.app(scope, _replay(body, more, receive), send)
 
 
 async def _read_body(receive: Receive) -> tuple[bytes, bool]:

@@ -81,6 +81,8 @@ def _json_object(text: str | bytes, what: str) -> dict[str, Any]:
         value = json.loads(text) if text else {}
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise InvalidRequest(f"malformed {what}", f"not valid JSON: {error}") from None
+    except RecursionError:
+        raise InvalidRequest(f"malformed {what}", "the JSON is nested too deeply") from None
     if not isinstance(value, dict):
         raise InvalidRequest(f"malformed {what}", "expected a JSON object")
     return value

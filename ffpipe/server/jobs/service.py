@@ -19,6 +19,7 @@ from ffpipe.server.files import ARCHIVE_SUFFIX, pack_outputs
 from ffpipe.server.jobs.estimate import estimate_seconds
 from ffpipe.server.jobs.settings import JobSettings
 from ffpipe.server.jobs.store import ALL_STATES, JobConflict, JobNotFound, JobRecord, JobStore
+from ffpipe.server.names import shorten_name
 
 _JOB_OPTION_FIELDS = tuple(JobOptions.model_fields)
 ARCHIVES_FOLDER = ".archives"
@@ -97,8 +98,8 @@ class Upload:
 
 
 def _safe_name(name: str) -> str:
-    cleaned = _UNSAFE_NAME.sub("_", Path(name).name).strip("._")
-    return cleaned or "upload"
+    cleaned = _UNSAFE_NAME.sub("_", Path(name).name).strip("._") or "upload"
+    return shorten_name(cleaned)
 
 
 def _validation_detail(error: ValidationError) -> str:
