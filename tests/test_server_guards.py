@@ -10,10 +10,11 @@ from typing import Any
 
 import httpx
 import pytest
+from _server_jobs_support import serve_app
 from _server_support import ServerHandle, start_server
 from gradio_client import handle_file
 
-from ffpipe.server.guards import MAX_JSON_DEPTH, json_depth
+from ffpipe.server.guards import MAX_JSON_DEPTH, ErrorShapeGuard, json_depth
 
 MEDIA = Path(__file__).resolve().parent.parent / "media"
 TARGET = MEDIA / "astronaut.jpg"
@@ -163,3 +164,46 @@ def test_brackets_inside_strings_do_not_count_as_nesting() -> None:
     text = json.dumps({"data": ["[" * 500 + '\\"[' * 100, [[["ok"]]]]}).encode()
     assert json_depth(text) == 5
     assert json_depth(b"[" * 70 + b"]" * 70) == MAX_JSON_DEPTH + 1
+
+
+@pytest.mark.parametrize("path", ["gradio_api/run/detect", "gradio_api/api/detect"])
+def test_a_file_outside_the_servers_folders_is_refused_by_name(
+    server: ServerHandle, path: str
+) -> None:
+    outside = {"path": "/etc/passwd", "meta": {"_type": "gradio.FileData"}}
+    answer = _post(server, path, {"data": [outside]})
+    assert answer.status_code == 403, answer.text
+    assert answer.json()["error"] == "file not allowed"
+
+
+def _gradio_like_app(status: int, body: dict[str, Any]) -> Any:
+    """Stands in for gradio's own answers (a full queue cannot be made on demand here)."""
+    from fastapi import FastAPI
+    from fastapi.responses import JSONResponse
+
+    app = FastAPI()
+
+    @app.post("/gradio_api/queue/join")
+    def join() -> JSONResponse:
+        return JSONResponse(body, status_code=status)
+
+    app.add_middleware(ErrorShapeGuard)
+    return app
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "expected"),
+    [
+        (503, {"detail": "Queue is full."}, (503, "queue full")),
+        (500, {"error": None}, (500, "internal error")),
+        (422, {"detail": "bad"}, (422, "request refused")),
+        (404, {"error": "unknown endpoint", "detail": "x"}, (404, "unknown endpoint")),
+    ],
+)
+def test_gradio_errors_get_the_catalog_shape(
+    status: int, body: dict[str, Any], expected: tuple[int, str]
+) -> None:
+    with serve_app(_gradio_like_app(status, body)) as url:
+        answer = httpx.post(f"{url}/gradio_api/queue/join", json={}, timeout=10)
+    assert (answer.status_code, answer.json()["error"]) == expected
+    assert set(answer.json()) == {"error", "detail"}

@@ -77,7 +77,12 @@ def start(settings: ServerSettings, engine: Engine) -> RunningServer:
     from ffpipe.server.auth import CLIENT_ADDRESS, AuthGate, LoginThrottle, gate_user
     from ffpipe.server.capabilities import server_capabilities
     from ffpipe.server.endpoints import build_blocks
-    from ffpipe.server.guards import EndpointGuard, JsonDepthGuard, endpoint_shapes
+    from ffpipe.server.guards import (
+        EndpointGuard,
+        ErrorShapeGuard,
+        JsonDepthGuard,
+        endpoint_shapes,
+    )
     from ffpipe.server.legacy import mount_legacy
     from ffpipe.server.requestlog import RequestLog
 
@@ -110,7 +115,12 @@ def start(settings: ServerSettings, engine: Engine) -> RunningServer:
                 Middleware(RequestLog),
                 Middleware(AuthGate, credentials=credentials, throttle=throttle),
                 Middleware(JsonDepthGuard),
-                Middleware(EndpointGuard, shapes=endpoint_shapes(blocks)),
+                Middleware(ErrorShapeGuard),
+                Middleware(
+                    EndpointGuard,
+                    shapes=endpoint_shapes(blocks),
+                    roots=[settings.upload_dir, settings.output_dir],
+                ),
             ]
         },
     )
