@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
@@ -149,3 +150,34 @@ def test_two_processes_share_one_table(tmp_path: Path, old_file) -> None:
     table = StatTable(db)
     table.digest_many(sorted(folder.iterdir()))
     assert table.hashes <= 1
+
+
+def test_an_in_place_rewrite_that_keeps_size_and_mtime_is_rehashed(
+    table: StatTable, tmp_path: Path, old_file
+) -> None:
+    """``touch -r`` after an edit: same path, size, mtime and inode; only the ctime moved."""
+    path = old_file(tmp_path / "input.jpg", b"AAAA")
+    table.digest(path)
+    stat = path.stat()
+    with path.open("r+b") as handle:
+        handle.write(b"BBBB")
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    after = path.stat()
+    assert (after.st_size, after.st_mtime_ns, after.st_ino) == (
+        stat.st_size,
+        stat.st_mtime_ns,
+        stat.st_ino,
+    )
+    assert table.digest(path) == digest_bytes(b"BBBB")
+
+
+def test_a_table_from_before_ctime_was_kept_is_replaced(tmp_path: Path, old_file) -> None:
+    old = sqlite3.connect(tmp_path / "state.db")
+    old.execute(
+        "CREATE TABLE stat (path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT"
+        " NULL, inode INTEGER NOT NULL, hashed_ns INTEGER NOT NULL, digest TEXT NOT NULL)"
+    )
+    old.commit()
+    old.close()
+    path = old_file(tmp_path / "input.jpg", b"pixels")
+    assert StatTable(tmp_path / "state.db").digest(path) == digest_bytes(b"pixels")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -63,7 +64,7 @@ def test_plan_says_what_is_cached_and_why_the_rest_runs(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     pipeline = tmp_path / "faces.yaml"
-    photo = EXAMPLES.parent.parent / "media" / "grace_hopper.jpg"
+    photo = shutil.copy(EXAMPLES.parent.parent / "media" / "grace_hopper.jpg", tmp_path)
     pipeline.write_text(
         "version: 1\nname: faces\nparams:\n  score: {type: number, default: 0.5}\n"
         f"steps:\n  find:\n    uses: detect\n    with:\n      target_media: {photo}\n"

@@ -20,6 +20,7 @@ from _video_support import decoded_frames, make_video
 
 from ffpipe.backends.base import Backend
 from ffpipe.cache.workspace import Workspace
+from ffpipe.catalog.ops import MAX_PROCESSORS
 from ffpipe.cli import main
 from ffpipe.graph import build_graph
 from ffpipe.run.fusion import find_fusion, is_video_target, merge_params
@@ -363,3 +364,18 @@ def test_fused_and_unfused_runs_on_the_local_engine_agree(
     changed = np.abs(np.stack(one).astype(float) - np.stack(source).astype(float)).mean()
     assert difference < 2.0
     assert changed > difference  # the steps changed the faces more than encoding twice did
+
+
+def test_a_chain_longer_than_a_process_pass_allows_is_split(folder: Path) -> None:
+    steps = ["    e0:\n      uses: enhance\n      with: {target_media: clip.mp4}\n"]
+    steps += [
+        f"    e{index}:\n      uses: enhance\n"
+        f'      with: {{target_media: "{{{{ steps.e{index - 1}.output }}}}"}}\n'
+        for index in range(1, 11)
+    ]
+    path = folder / "long.yaml"
+    path.write_text("version: 1\nname: long\nsteps:\n" + "".join(steps))
+    pipeline = load_pipeline(path)
+    fusion = find_fusion(pipeline, build_graph(pipeline))
+    assert [len(group.members) for group in fusion.groups] == [MAX_PROCESSORS, 3]
+    assert "at most" in fusion.refused[f"e{MAX_PROCESSORS}"]

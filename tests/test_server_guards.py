@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 import pytest
+from _server_jobs_support import serve_app
+from _server_support import ServerHandle
 from gradio_client import handle_file
 
-if TYPE_CHECKING:
-    from _server_support import ServerHandle
+from ffpipe.server.guards import MAX_JSON_DEPTH, ErrorShapeGuard, json_depth
 
 MEDIA = Path(__file__).resolve().parent.parent / "media"
 TARGET = MEDIA / "astronaut.jpg"
@@ -90,3 +92,115 @@ def test_gradio_client_calls_are_unchanged(server: ServerHandle) -> None:
     finally:
         client.close()
     assert json.loads(json.dumps(document))["face_count"] == 1
+
+
+DEEP = b'{"data": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "api/predict",
+        "api/jobs",
+        "gradio_api/call/detect",
+        "gradio_api/run/detect",
+        "gradio_api/queue/join",
+    ],
+)
+def test_json_nested_too_deep_is_a_catalog_error(server: ServerHandle, path: str) -> None:
+    answer = httpx.post(
+        f"{server.url}{path}",
+        content=DEEP,
+        headers={"content-type": "application/json"},
+        timeout=60,
+    )
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"] == "malformed request"
+    assert "nested" in answer.json()["detail"]
+    assert server.alive()
+
+
+def test_a_deep_params_field_of_a_form_is_a_catalog_error(server: ServerHandle) -> None:
+    answer = httpx.post(
+        f"{server.url}api/jobs",
+        data={"op": "detect", "params": "[" * 100_000 + "]" * 100_000},
+        timeout=60,
+    )
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"] == "malformed params"
+
+
+LONG_NAME = "a" * 300 + ".jpg"
+
+
+def test_file_names_over_255_bytes_are_shortened_not_fatal(server: ServerHandle) -> None:
+    data = base64.b64encode(TARGET.read_bytes()).decode()
+    job = httpx.post(
+        f"{server.url}api/jobs",
+        json={"op": "detect", "files": {"target_media": {"name": LONG_NAME, "data": data}}},
+        timeout=60,
+    )
+    assert job.status_code == 202, job.text
+    with TARGET.open("rb") as handle:
+        form = httpx.post(
+            f"{server.url}api/jobs",
+            data={"op": "detect"},
+            files={"target_media": (LONG_NAME, handle, "image/jpeg")},
+            timeout=60,
+        )
+    assert form.status_code == 202, form.text
+    legacy = httpx.post(
+        f"{server.url}api/predict",
+        json={"fn_index": 3, "data": [{"name": LONG_NAME, "data": data}]},
+        timeout=120,
+    )
+    assert legacy.status_code == 200, legacy.text
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting() -> None:
+    text = json.dumps({"data": ["[" * 500 + '\\"[' * 100, [[["ok"]]]]}).encode()
+    assert json_depth(text) == 5
+    assert json_depth(b"[" * 70 + b"]" * 70) == MAX_JSON_DEPTH + 1
+
+
+@pytest.mark.parametrize("path", ["gradio_api/run/detect", "gradio_api/api/detect"])
+def test_a_file_outside_the_servers_folders_is_refused_by_name(
+    server: ServerHandle, path: str
+) -> None:
+    outside = {"path": "/etc/passwd", "meta": {"_type": "gradio.FileData"}}
+    answer = _post(server, path, {"data": [outside]})
+    assert answer.status_code == 403, answer.text
+    assert answer.json()["error"] == "file not allowed"
+
+
+def _gradio_like_app(status: int, body: dict[str, Any]) -> Any:
+    """Stands in for gradio's own answers (a full queue cannot be made on demand here)."""
+    from fastapi import FastAPI
+    from fastapi.responses import JSONResponse
+
+    app = FastAPI()
+
+    @app.post("/gradio_api/queue/join")
+    def join() -> JSONResponse:
+        return JSONResponse(body, status_code=status)
+
+    app.add_middleware(ErrorShapeGuard)
+    return app
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "expected"),
+    [
+        (503, {"detail": "Queue is full."}, (503, "queue full")),
+        (500, {"error": None}, (500, "internal error")),
+        (422, {"detail": "bad"}, (422, "request refused")),
+        (404, {"error": "unknown endpoint", "detail": "x"}, (404, "unknown endpoint")),
+    ],
+)
+def test_gradio_errors_get_the_catalog_shape(
+    status: int, body: dict[str, Any], expected: tuple[int, str]
+) -> None:
+    with serve_app(_gradio_like_app(status, body)) as url:
+        answer = httpx.post(f"{url}/gradio_api/queue/join", json={}, timeout=10)
+    assert (answer.status_code, answer.json()["error"]) == expected
+    assert set(answer.json()) == {"error", "detail"}

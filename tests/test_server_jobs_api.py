@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
+import random
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -113,6 +115,22 @@ def _malformed() -> dict[str, tuple[dict, str]]:
         "priority 11": ({"json": sub(priority=11)}, "invalid job options"),
         "bad job id": ({"json": sub(job_id="../x")}, "invalid job options"),
         "ftp callback": ({"json": sub(callback_url="ftp://h/x")}, "invalid job options"),
+        "unclosed bracket callback": (
+            {"json": sub(callback_url="http://[::1/")},
+            "invalid job options",
+        ),
+        "control character callback": (
+            {"json": sub(callback_url="http://127.0.0.1/a\x01b")},
+            "invalid job options",
+        ),
+        "bad port callback": (
+            {"json": sub(callback_url="http://127.0.0.1:99999/x")},
+            "invalid job options",
+        ),
+        "form callback without host": (
+            {"data": {"op": "detect", "callback_url": "http:///x"}},
+            "invalid job options",
+        ),
         "file as value": (
             {"json": sub(params={"target_media": "/etc/passwd"})},
             "files must be uploaded",
@@ -205,6 +223,32 @@ def test_cancel_queued_and_processing_over_rest(
         result = http.get("/api/jobs/running/result")
         assert result.status_code == 409 and result.json()["error"] == "job has no result"
     assert engine.started == ["astronaut.jpg"]
+
+
+def test_cancel_is_authoritative_when_it_races_the_end_of_a_job(
+    tmp_path: Path, running_system, frame_engine, wait_final
+) -> None:
+    """Cancels land at random points of short jobs: before, during and after they finish."""
+    engine = frame_engine(frames=3, frame_seconds=0.01)
+    rng = random.Random(13)
+    with (
+        running_system(tmp_path, engine, workers=1, progress_interval=0.0) as (_system, url),
+        httpx.Client(base_url=url, timeout=30, trust_env=False) as http,
+    ):
+        answers = []
+        for index in range(15):
+            job_id = f"race-{index}"
+            assert http.post("/api/jobs", json=_json_submission(job_id=job_id)).status_code == 202
+            time.sleep(0.0 if index == 0 else rng.uniform(0.0, 0.2))
+            answer = http.post(f"/api/jobs/{job_id}/cancel")
+            final = wait_final(http, job_id)
+            answers.append((answer.status_code, answer.json().get("status"), final["status"]))
+    for code, answered, final in answers:
+        if code == 200:
+            assert (answered, final) == ("cancelled", "cancelled")
+        else:
+            assert (code, final) == (409, "completed")
+    assert {code for code, _, _ in answers} == {200, 409}, "both outcomes were exercised"
 
 
 def test_status_shows_progress_and_estimated_time(

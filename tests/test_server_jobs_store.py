@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from ffpipe.server.jobs.store import JobConflict, JobNotFound, JobStore
+from ffpipe.server.jobs.store import _SCHEMA, JobConflict, JobNotFound, JobStore
 
 
 @pytest.fixture
@@ -72,12 +73,17 @@ def test_cancel_queued_leaves_the_queue(store: JobStore) -> None:
     assert store.claim_next() is None
 
 
-def test_cancel_processing_is_flagged_until_the_worker_stops(store: JobStore) -> None:
-    _submit(store, "a")
+def test_cancel_of_a_processing_job_is_final_at_once(store: JobStore) -> None:
+    _submit(store, "a", callback_url="http://127.0.0.1:1/hook")
     store.claim_next()
-    flagged = store.cancel("a")
-    assert (flagged.status, flagged.cancel_requested) == ("processing", True)
+    cancelled = store.cancel("a")
+    assert (cancelled.status, cancelled.cancel_requested) == ("cancelled", True)
+    # The worker finishing the frame it was on cannot turn the answer around.
+    after = store.complete("a", {"output": "/out/a.png"}, {"faces": 1})
+    assert (after.status, after.outputs) == ("cancelled", None)
+    assert store.fail("a", "late error").status == "cancelled"
     assert store.mark_cancelled("a").status == "cancelled"
+    assert store.delivery("a") is None
 
 
 def test_complete_records_outputs_and_queues_the_webhook(store: JobStore) -> None:
@@ -112,7 +118,7 @@ def test_requeue_interrupted_counts_attempts_and_says_so(tmp_path: Path) -> None
     first.close()  # what remains on disk is what a killed server leaves
 
     second = JobStore(db)
-    assert second.requeue_interrupted() == ["a", "b"]
+    assert second.requeue_interrupted() == ["a"]
     assert second.get("b").status == "cancelled", "a cancel asked before the crash is honoured"
     requeued = second.get("a")
     assert requeued.status == "queued" and requeued.attempts == 1
@@ -150,3 +156,13 @@ def test_list_filters_and_counts(store: JobStore) -> None:
     assert [record.job_id for record in store.list(limit=1)] == ["c"]
     assert store.counts()["queued"] == 2
     assert store.queue_position("c") == 1
+
+
+def test_a_database_from_before_jobs_had_owners_opens(tmp_path: Path) -> None:
+    old = sqlite3.connect(tmp_path / "jobs.sqlite3")
+    old.executescript(_SCHEMA.replace("    owner TEXT,\n", ""))
+    old.close()
+    store = JobStore(tmp_path / "jobs.sqlite3")
+    assert store.submit("detect", {}, {}, job_id="a", owner="ada").owner == "ada"
+    assert [record.job_id for record in store.list(owner="ada")] == ["a"]
+    store.close()

@@ -7,7 +7,12 @@ from __future__ import annotations
 
 import json
 import socket
+import sqlite3
+import threading
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -202,3 +207,160 @@ def test_pending_delivery_survives_a_restart(
     assert second.delivery("later").attempts == 2
     wait_until(lambda: second.delivery("later").state == "delivered")
     second.close()
+
+
+@pytest.mark.parametrize(
+    "url", ["http://[::1/", "http://127.0.0.1/a\x01b", "http://127.0.0.1:99999/x", "http://a b/"]
+)
+def test_malformed_urls_are_refused_not_raised(url: str) -> None:
+    with pytest.raises(CallbackRefused):
+        check_destination(url, ALLOW)
+
+
+def test_a_malformed_stored_url_never_stops_other_deliveries(
+    store: JobStore, tmp_path: Path, caplog: pytest.LogCaptureFixture, hook_listener, dispatcher_for
+) -> None:
+    """URLs the submission check refuses today may sit in a database written before it existed."""
+    with hook_listener() as listener:
+        _finished_job(store, "bracket", "http://[::1/")
+        _finished_job(store, "control", "http://127.0.0.1/a\x01b")
+        _finished_job(store, "fine", listener.url)
+        dispatcher = dispatcher_for(store, tmp_path)
+        with caplog.at_level("WARNING", logger="ffpipe.server.jobs.webhooks"):
+            dispatcher.start()
+            try:
+                [received] = listener.wait_for(1, timeout=10)
+                time.sleep(0.5)  # the loop keeps running: it must stay quiet
+            finally:
+                dispatcher.stop()
+    assert json.loads(received.body)["job_id"] == "fine"
+    for job_id in ("bracket", "control"):
+        delivery = store.delivery(job_id)
+        assert delivery.state == "refused" and delivery.attempts == 1
+    assert len(caplog.records) <= 4
+    assert all(record.exc_info is None for record in caplog.records)
+
+
+def test_any_error_during_an_attempt_backs_that_delivery_off(
+    store: JobStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hook_listener, dispatcher_for
+) -> None:
+    with hook_listener() as listener:
+        _finished_job(store, "poisoned", listener.url)
+        _finished_job(store, "fine", listener.url.replace("/hook", "/other"))
+        dispatcher = dispatcher_for(store, tmp_path)
+        body = dispatcher._body
+
+        def broken_for_one(job_id: str) -> bytes:
+            if job_id == "poisoned":
+                raise RuntimeError("unexpected failure building the body")
+            return body(job_id)
+
+        monkeypatch.setattr(dispatcher, "_body", broken_for_one)
+        before = time.time()
+        assert dispatcher.deliver_due() == 2
+        dispatcher.stop()
+        assert len(listener.received) == 1
+    poisoned = store.delivery("poisoned")
+    assert poisoned.state == "pending" and poisoned.next_at > before
+    assert "RuntimeError" in poisoned.last_error
+    assert store.delivery("fine").state == "delivered"
+
+
+def test_the_dispatch_loop_pauses_after_a_failed_pass(
+    store: JobStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dispatcher_for
+) -> None:
+    _finished_job(store, "stuck", "http://127.0.0.1:9/hook")
+    dispatcher = dispatcher_for(store, tmp_path)
+    passes: list[float] = []
+
+    def failing_pass() -> dict[str, object]:
+        passes.append(time.monotonic())
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(dispatcher, "_launch_due", failing_pass)
+    dispatcher.start()
+    time.sleep(0.5)
+    dispatcher.stop()
+    assert 1 <= len(passes) <= 8
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "::7f00:1",  # IPv4-compatible form of 127.0.0.1
+        "::a00:1",  # ... of 10.0.0.1
+        "64:ff9b::7f00:1",  # NAT64 of 127.0.0.1
+        "64:ff9b::a9fe:a9fe",  # NAT64 of 169.254.169.254
+        "64:ff9b:1::1",  # local-use NAT64: may embed anything
+        "2002:7f00:1::",  # 6to4 of 127.0.0.1
+        "2002:c0a8:101::1",  # 6to4 of 192.168.1.1
+        "::ffff:0:7f00:1",  # IPv4-translated 127.0.0.1
+        "::ffff:7f00:1",  # IPv4-mapped 127.0.0.1
+        "fec0::1",  # deprecated site-local
+        "2001:0:4136:e378:8000:63bf:3fff:fdd2",  # Teredo
+        "ff02::1",  # multicast
+    ],
+)
+def test_ipv6_forms_that_reach_non_public_hosts_are_refused(address: str) -> None:
+    """Literal addresses: resolved without DNS and checked without any connection."""
+    with pytest.raises(CallbackRefused):
+        check_destination(f"http://[{address}]:9/hook")
+
+
+@pytest.mark.parametrize("address", ["192.0.0.8", "192.0.0.170", "198.18.0.1", "240.0.0.1"])
+def test_special_purpose_ipv4_is_refused(address: str) -> None:
+    with pytest.raises(CallbackRefused):
+        check_destination(f"http://{address}:9/hook")
+
+
+@pytest.mark.parametrize("address", ["64:ff9b::5db8:d70e", "2002:5db8:d70e::1", "2606:4700::1"])
+def test_wrapped_public_addresses_stay_allowed(address: str) -> None:
+    assert str(check_destination(f"https://[{address}]/x").address) == address
+
+
+@contextmanager
+def _stalling_receiver() -> Iterator[tuple[str, threading.Event, threading.Event]]:
+    """A loopback receiver that holds every request until released: (url, arrived, release)."""
+    arrived, release = threading.Event(), threading.Event()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("content-length", "0")))
+            arrived.set()
+            release.wait(10)
+            self.send_response(200)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/hook", arrived, release
+    finally:
+        release.set()
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_slow_receiver_does_not_hold_up_the_others(
+    store: JobStore, tmp_path: Path, hook_listener, dispatcher_for, wait_until
+) -> None:
+    with _stalling_receiver() as (slow_url, slow_arrived, release), hook_listener() as fast:
+        _finished_job(store, "to-slow", slow_url)
+        dispatcher = dispatcher_for(store, tmp_path)
+        dispatcher.start()
+        try:
+            assert slow_arrived.wait(10)
+            _finished_job(store, "to-fast", fast.url)
+            dispatcher.wake()
+            [received] = fast.wait_for(1, timeout=10)
+            assert not release.is_set() and store.delivery("to-slow").state == "pending"
+            release.set()
+            wait_until(lambda: store.delivery("to-slow").state == "delivered", timeout=10)
+        finally:
+            dispatcher.stop()
+    assert json.loads(received.body)["job_id"] == "to-fast"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -208,7 +209,7 @@ def test_a_server_killed_mid_run_fails_clearly_and_a_rerun_resumes(
 def _async_pipeline(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     pipeline = folder / "queued.yaml"
-    photo = ROOT / "media" / "grace_hopper.jpg"
+    photo = shutil.copy(ROOT / "media" / "grace_hopper.jpg", folder)
     pipeline.write_text(
         "version: 1\nname: queued\n"
         f"steps:\n  find:\n    uses: detect\n    async: true\n    job: {{priority: 8}}\n"

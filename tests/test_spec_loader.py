@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ffpipe.catalog import OPS
-from ffpipe.spec import Deferred, PipelineErrors, RetryPolicy, load_pipeline
+from ffpipe.spec import Deferred, LoadOptions, PipelineErrors, RetryPolicy, load_pipeline
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "pipelines" / "examples"
 MEDIA = Path(__file__).resolve().parent.parent / "media"
@@ -101,8 +101,8 @@ def test_plain_relative_file_fields_are_resolved(tmp_path: Path, write_pipeline)
         "      target_media: ../astronaut.jpg\n"
     )
     write_pipeline(tmp_path, "version: 1\n", name="unused.yaml")
-    params = load_pipeline(path).instances["look"].params
-    assert params["target_media"] == str(tmp_path / "astronaut.jpg")
+    params = load_pipeline(path, None, LoadOptions(allow_outside_files=True)).instances["look"]
+    assert params.params["target_media"] == str(tmp_path / "astronaut.jpg")
 
 
 def test_defaults_apply_where_the_op_takes_them_and_with_wins(
@@ -354,3 +354,36 @@ def test_a_needs_entry_that_is_not_text_is_reported_once(
     assert [str(error).split(": ", 1)[1] for error in raised.value.errors] == [
         "steps.e.needs[0]: 5 should be a valid string"
     ]
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        ('"a\\0b"', "control character"),
+        ('"."', "'.'"),
+        ('"sub/./x"', "'.'"),
+        ('"sub//x"', "empty"),
+        ('"' + "x" * 300 + '"', "bytes"),
+        ('"' + "é" * 120 + '"', "bytes"),
+    ],
+)
+def test_output_names_that_cannot_be_files_are_located_errors(
+    tmp_path: Path, name: str, problem: str, write_pipeline
+) -> None:
+    path = write_pipeline(
+        tmp_path,
+        f"""
+        version: 1
+        steps:
+          look:
+            uses: detect
+            with:
+              target_media: astronaut.jpg
+        outputs:
+          {name}: "{{{{ steps.look.output }}}}"
+        """,
+    )
+    with pytest.raises(PipelineErrors) as caught:
+        load_pipeline(path)
+    (error,) = caught.value.errors
+    assert error.location.line == 8 and problem in error.message

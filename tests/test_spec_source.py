@@ -62,3 +62,14 @@ def test_report_shows_the_line_and_a_caret() -> None:
     report = str(caught.value)
     assert "f.yaml:3:3: steps.a: duplicate key" in report
     assert "\n      a: 2\n      ^" in report
+
+
+@pytest.mark.parametrize(
+    "value", ["!!timestamp 99999-01-01", "!!timestamp yesterday", "!!int 0xZZ", "!!float nope"]
+)
+def test_values_a_tag_cannot_read_are_located_errors(value: str) -> None:
+    with pytest.raises(PipelineErrors) as caught:
+        parse_source(f"version: 1\nwhen: {value}\n", "f.yaml")
+    (error,) = caught.value.errors
+    assert (error.location.line, error.path) == (2, "when")
+    assert "cannot read this value" in error.message

@@ -13,17 +13,16 @@ import concurrent.futures
 import functools
 import hashlib
 import json
-import shutil
 import threading
 import time
 import urllib.parse
-import zipfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from ffpipe.backends.archives import unpack
 from ffpipe.backends.base import (
     Backend,
     BackendError,
@@ -390,7 +389,7 @@ class GradioBackend(Backend):
         for entry, file_data in zip(manifest, returned, strict=True):
             local = self._download(file_data, workdir)
             if entry.get("archive"):
-                files[entry["key"]] = _unpack(local, workdir / entry["key"])
+                files[entry["key"]] = unpack(local, workdir / entry["key"])
                 local.unlink()
             else:
                 files[entry["key"]] = local
@@ -432,22 +431,3 @@ def _same_origin(url: str, base: str) -> bool:
     """Whether ``url`` has the scheme, host and port of ``base``."""
     first, second = urllib.parse.urlsplit(url), urllib.parse.urlsplit(base)
     return (first.scheme, first.netloc) == (second.scheme, second.netloc)
-
-
-def _unpack(archive: Path, folder: Path) -> Path:
-    """Extract a directory artifact the server sent zipped, refusing entries that escape."""
-    folder.mkdir(parents=True, exist_ok=True)
-    root = folder.resolve()
-    with zipfile.ZipFile(archive) as bundle:
-        for member in bundle.infolist():
-            target = (folder / member.filename).resolve()
-            if root not in target.parents:
-                raise BackendError(
-                    f"the server sent an archive entry escaping its folder: {member.filename!r}"
-                )
-            if member.is_dir():
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with bundle.open(member) as source, target.open("wb") as sink:
-                shutil.copyfileobj(source, sink)
-    return folder

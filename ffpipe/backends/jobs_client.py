@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+import zipfile
 from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
@@ -15,7 +16,10 @@ from typing import Any
 
 import httpx
 
+from ffpipe.backends.archives import unpack
+from ffpipe.backends.base import BackendError
 from ffpipe.catalog import OPS, JobStatus
+from ffpipe.catalog.jobs import ARCHIVE_HEADER
 from ffpipe.errors import UserError
 
 Auth = tuple[str, str] | str | None
@@ -252,7 +256,8 @@ class JobsClient:
             time.sleep(poll_seconds)
 
     def result(self, job_id: str, dest_dir: Path) -> dict[str, Path]:
-        """Download the output files of a completed job into ``dest_dir``; name -> path."""
+        """Download the outputs of a completed job into ``dest_dir``; name -> path (a folder for
+        a folder output, which the server sends zipped)."""
         status = self.status(job_id)
         if status.status != "completed":
             raise JobsClientError(f"job {job_id} is {status.status}, it has no result")
@@ -269,5 +274,14 @@ class JobsClient:
                 filename = Path(disposition.split("filename=", 1)[1].strip('"')).name
             target = dest_dir / f"{name}{Path(filename).suffix}"
             target.write_bytes(response.content)
-            downloaded[name] = target
+            if response.headers.get(ARCHIVE_HEADER) == "zip":
+                # A folder output, zipped by the server: handed back as the folder it was.
+                try:
+                    downloaded[name] = unpack(target, dest_dir / name)
+                except (zipfile.BadZipFile, BackendError) as error:
+                    raise JobsClientError(f"{self.url} sent a broken archive: {error}") from None
+                finally:
+                    target.unlink(missing_ok=True)
+            else:
+                downloaded[name] = target
         return downloaded

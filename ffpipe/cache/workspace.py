@@ -13,8 +13,8 @@ from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 
-from ffpipe.cache.errors import NotAWorkspace, WorkspaceBusy
-from ffpipe.cache.objects import ObjectStore
+from ffpipe.cache.errors import CacheMiss, CorruptObject, NotAWorkspace, WorkspaceBusy
+from ffpipe.cache.objects import ObjectStore, is_tree
 from ffpipe.cache.stats import StatTable
 from ffpipe.cache.steps import StepStore
 
@@ -63,6 +63,32 @@ class Workspace:
     def tmp_dir(self) -> Path:
         """Scratch space on the same filesystem as the objects, so finished files rename in."""
         return _folder(self.root / "tmp")
+
+    def intact(self, digest: str) -> bool:
+        """Whether an artifact's stored bytes still match its digest; False when missing.
+
+        Checked through the stat table, so an object unchanged since it was last hashed costs a
+        ``stat``. Objects are read-only, but one edited anyway (through a hard link an older
+        ffpipe placed in ``out/``, say) is moved to quarantine, and a tree holding it is dropped,
+        so the step that made it runs again instead of feeding the edited bytes downstream.
+        """
+        for blob in sorted(self.objects.blobs_of(digest)):
+            if not self._blob_intact(blob):
+                if is_tree(digest):
+                    self.objects.remove(digest)
+                return False
+        return self.objects.has(digest)
+
+    def _blob_intact(self, blob: str) -> bool:
+        try:
+            path = self.objects.path(blob)
+            if self.stats.digest(path) == blob:
+                return True
+            self.stats.forget(path)
+            self.objects.path(blob, verify=True)  # hashes again; quarantines a corrupt object
+        except (CacheMiss, CorruptObject, FileNotFoundError):
+            return False
+        return True  # it was being replaced while read, and holds the right bytes now
 
     @contextmanager
     def lock(

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 
 from ffpipe.catalog.base import CatalogModel
 
 JobState = Literal["queued", "processing", "completed", "failed", "cancelled"]
+ARCHIVE_HEADER = "X-FFpipe-Archive"
+"""Response header (value ``zip``) of a job result file that is a folder output, zipped."""
 
 
 class JobOptions(CatalogModel):
@@ -23,15 +26,42 @@ class JobOptions(CatalogModel):
     )
     priority: int = Field(default=5, ge=1, le=10, description="Priority 1-10, higher runs first.")
     callback_url: str | None = Field(
-        default=None, description="http(s) URL that receives the job's final status by POST."
+        default=None,
+        max_length=2048,
+        description="http(s) URL that receives the job's final status by POST.",
     )
 
     @field_validator("callback_url")
     @classmethod
-    def _http_only(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("http://", "https://")):
-            raise ValueError("callback_url must be an http:// or https:// URL")
+    def _well_formed_http(cls, value: str | None) -> str | None:
+        if value is not None:
+            problem = callback_url_problem(value)
+            if problem is not None:
+                raise ValueError(f"callback_url {problem}")
         return value
+
+
+def callback_url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be a callback destination, or None when it is a well-formed http(s) URL.
+
+    Checked at submission so that a URL no HTTP client can send to never reaches the delivery queue.
+    """
+    if any(ord(character) <= 0x20 or ord(character) == 0x7F for character in url):
+        return "must not contain spaces or control characters"
+    if not url.isascii():
+        return "must be ASCII (percent-encode or punycode other characters)"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as error:
+        return f"is malformed: {error}"
+    if parts.scheme not in ("http", "https"):
+        return "must be an http:// or https:// URL"
+    if not parts.hostname:
+        return "has no host"
+    if port == 0:
+        return "has port 0"
+    return None
 
 
 class JobStatus(CatalogModel):

@@ -26,6 +26,9 @@ from ffpipe.catalog.video import FrameControl, FrameExtraction, TemporaryFiles, 
 
 OpName = Literal["detect", "swap", "enhance", "edit", "video", "extract_frames", "process"]
 FrameOpName = Literal["swap", "enhance", "edit"]
+MAX_PROCESSORS = 8
+"""Ops one ``process`` pass may apply to each frame: a longer list multiplies the cost of a call
+past what its other limits allow."""
 OP_NAMES: tuple[str, ...] = get_args(OpName)
 FRAME_OPS: tuple[str, ...] = get_args(FrameOpName)
 
@@ -101,7 +104,10 @@ class ProcessParams(
         json_schema_extra={FILE_MARK: True},
     )
     processors: list[FrameOpName] = Field(
-        min_length=1, description="Ops applied to each frame, in order: swap, enhance, edit."
+        min_length=1,
+        max_length=MAX_PROCESSORS,
+        description="Ops applied to each frame, in order: swap, enhance, edit"
+        f" (at most {MAX_PROCESSORS}).",
     )
 
 

@@ -29,7 +29,11 @@ class FrameControl(CatalogModel):
         description="Frame at which the output ends (exclusive, 0-based); unset runs to the end.",
     )
     output_video_fps: float | None = Field(
-        default=None, gt=0.0, le=240.0, description="Output frame rate; unset keeps the source's."
+        default=None,
+        ge=0.001,
+        le=240.0,
+        description="Output frame rate; unset keeps the source's. At least 0.001: rates are kept"
+        " as fractions over at most 1001, and anything smaller would become 0.",
     )
     skip_audio: bool = Field(default=False, description="Leave the audio out of the output.")
     video_memory_strategy: VideoMemoryStrategy = Field(

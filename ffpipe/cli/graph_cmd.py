@@ -27,7 +27,7 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print (or write) the drawing."""
-    pipeline = load_pipeline(args.file, parse_overrides(args.params))
+    pipeline = load_pipeline(args.file, parse_overrides(args.params), options.load_options(args))
     graph = build_graph(pipeline)
     if args.target:
         graph = graph.subgraph(select(graph, args.target, args.downstream)).copy()

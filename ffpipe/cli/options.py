@@ -8,11 +8,16 @@ parse their arguments on the no-op fast path, where every millisecond of import 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ffpipe.errors import UserError
+
+if TYPE_CHECKING:
+    from ffpipe.spec import LoadOptions
 
 ENV_WORKSPACE = "FFPIPE_WORKSPACE"
 ENV_SERVER = "FFPIPE_SERVER"
@@ -112,6 +117,28 @@ def add_params(parser: argparse.ArgumentParser) -> None:
         metavar="NAME=VALUE",
         help="override a pipeline param (repeatable)",
     )
+    parser.add_argument(
+        "--max-instances",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="matrix combinations a pipeline may expand to (default 1000)",
+    )
+    parser.add_argument(
+        "--allow-outside-files",
+        action="store_true",
+        help="let inputs and globs name files outside the pipeline's folder or git work tree",
+    )
+
+
+def load_options(args: argparse.Namespace) -> LoadOptions:
+    """The loading limits the command line grants (see :func:`add_params`)."""
+    from ffpipe.spec import LoadOptions
+
+    granted = LoadOptions(allow_outside_files=args.allow_outside_files)
+    if args.max_instances is not None:
+        granted = dataclasses.replace(granted, max_instances=args.max_instances)
+    return granted
 
 
 def add_workspace(parser: argparse.ArgumentParser) -> None:

@@ -123,7 +123,7 @@ def _full_run(
     if state is not None:
         noop.forget(state)
     overrides = parse_overrides(args.params)
-    pipelines = [load_pipeline(path, overrides) for path in args.files]
+    pipelines = [load_pipeline(path, overrides, options.load_options(args)) for path in args.files]
     names = [pipeline.name for pipeline in pipelines]
     if len(set(names)) != len(names):
         raise UserError("two of the pipelines have the same name; their outputs would collide")

@@ -29,7 +29,10 @@ def register(parser: argparse.ArgumentParser) -> None:
         "--port", type=options.port, default=9002, help="port to listen on (default 9002)"
     )
     parser.add_argument(
-        "--auth-file", type=Path, help="file of user:password lines; every endpoint needs one"
+        "--auth-file",
+        type=Path,
+        help="file of user:password lines ('admin user:password' for a user who sees every"
+        " job); every endpoint needs one",
     )
     parser.add_argument(
         "--max-file-size",
@@ -62,6 +65,14 @@ def register(parser: argparse.ArgumentParser) -> None:
         help="jobs processed at once (default 1)",
     )
     parser.add_argument(
+        "--retention",
+        default="7d,20GB",
+        metavar="AGE,SIZE",
+        help="remove uploads, request outputs and finished jobs older than AGE (30m, 12h, 7d)"
+        " and, oldest first, beyond SIZE (500MB, 20GB); 'off' keeps everything"
+        " (default 7d,20GB)",
+    )
+    parser.add_argument(
         "--allow-callback",
         action="append",
         default=[],
@@ -82,15 +93,22 @@ def _engine(args: argparse.Namespace) -> Engine:
 
 def run(args: argparse.Namespace) -> int:
     from ffpipe.server.app import start
-    from ffpipe.server.auth import AuthFileError, load_auth_file
+    from ffpipe.server.auth import AuthFile, AuthFileError, read_auth_file
     from ffpipe.server.settings import ServerSettings, format_size
 
-    credentials: dict[str, str] = {}
+    users = AuthFile({})
     if args.auth_file is not None:
         try:
-            credentials = load_auth_file(args.auth_file)
+            users = read_auth_file(args.auth_file)
         except AuthFileError as error:
             raise UserError(str(error)) from None
+    credentials = users.credentials
+    from ffpipe.server.retention import Retention, RetentionError
+
+    try:
+        retention = Retention.parse(args.retention)
+    except RetentionError as error:
+        raise UserError(str(error)) from None
     if args.data_dir.exists() and not args.data_dir.is_dir():
         raise UserError(f"--data-dir {args.data_dir} is not a folder")
     try:
@@ -103,11 +121,13 @@ def run(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         credentials=credentials,
+        admins=users.admins,
         max_file_size=args.max_file_size,
         concurrency=args.concurrency,
         queue_size=args.queue_size,
         job_workers=args.job_workers,
         callback_allowlist=tuple(args.allow_callback),
+        retention=args.retention,
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -126,7 +146,8 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"ffpipe serve: uploads up to {format_size(settings.max_file_size)}, "
         f"{settings.concurrency} at once, {settings.queue_size} waiting; "
-        f"auth {'on' if credentials else 'off'}; data in {settings.data_dir}",
+        f"auth {'on' if credentials else 'off'}; data in {settings.data_dir},"
+        f" {retention.describe()}",
         flush=True,
     )
     if server.jobs.requeued:

@@ -8,13 +8,15 @@ from pathlib import Path
 
 from ffpipe.cli import options
 from ffpipe.graph import build_graph
-from ffpipe.spec import LoadedPipeline, PipelineErrors, load_pipeline, parse_overrides
+from ffpipe.spec import LoadedPipeline, LoadOptions, PipelineErrors, load_pipeline, parse_overrides
 from ffpipe.spec.errors import merge_errors
 
 
-def load_checked(path: Path, params: list[str]) -> LoadedPipeline:
+def load_checked(
+    path: Path, params: list[str], granted: LoadOptions | None = None
+) -> LoadedPipeline:
     """Load ``path`` and check its DAG; one :class:`PipelineErrors` with everything found."""
-    pipeline = load_pipeline(path, parse_overrides(params))
+    pipeline = load_pipeline(path, parse_overrides(params), granted)
     build_graph(pipeline)
     return pipeline
 
@@ -34,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     summaries: list[str] = []
     for path in args.files:
         try:
-            pipeline = load_checked(path, args.params)
+            pipeline = load_checked(path, args.params, options.load_options(args))
         except PipelineErrors as failure:
             failures.append(failure)
             continue

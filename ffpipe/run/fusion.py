@@ -18,7 +18,7 @@ import networkx as nx
 from ffpipe.catalog import OPS
 from ffpipe.catalog.edit import Editing
 from ffpipe.catalog.enhance import Enhancement
-from ffpipe.catalog.ops import ProcessParams
+from ffpipe.catalog.ops import MAX_PROCESSORS, ProcessParams
 from ffpipe.catalog.swap import SourceSelection, SwapperModels
 from ffpipe.media import is_video
 from ffpipe.spec.instance import Deferred, LoadedPipeline, StepInstance
@@ -98,11 +98,17 @@ def find_fusion(pipeline: LoadedPipeline, graph: nx.DiGraph) -> Fusion:
     heads = [previous for previous in links if previous not in links.values()]
     groups = []
     for head in sorted(heads, key=list(pipeline.instances).index):
-        members = [head]
-        while members[-1] in links:
-            members.append(links[members[-1]])
-        ops = tuple(pipeline.instances[member].op for member in members)
-        groups.append(FusedGroup(tuple(members), ops))
+        chain = [head]
+        while chain[-1] in links:
+            chain.append(links[chain[-1]])
+        # One process call takes at most MAX_PROCESSORS ops: a longer chain runs as several.
+        for start in range(0, len(chain), MAX_PROCESSORS):
+            members = chain[start : start + MAX_PROCESSORS]
+            if start:
+                refused[members[0]] = f"a process pass applies at most {MAX_PROCESSORS} ops"
+            if len(members) > 1:
+                ops = tuple(pipeline.instances[member].op for member in members)
+                groups.append(FusedGroup(tuple(members), ops))
     return Fusion(tuple(groups), refused)
 
 

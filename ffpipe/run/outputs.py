@@ -1,13 +1,19 @@
-"""Placing declared outputs into the output folder, never outside it."""
+"""Placing declared outputs into the output folder, never outside it, as copies of their own."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
+import stat
 from pathlib import Path
 
 from ffpipe.errors import UserError
 from ffpipe.media import name_for, sniff_file, type_of_name
+
+_FICLONE = 0x40049409
+"""Linux ioctl that makes a file share another's blocks copy-on-write (btrfs, XFS, ...)."""
+_COMPARE_CHUNK = 1 << 20
 
 
 class OutputPathError(UserError):
@@ -32,26 +38,30 @@ def destination(out_dir: Path, name: str, artifact: Path) -> Path:
     return target
 
 
-def place(artifact: Path, target: Path) -> None:
-    """Hard-link (or copy, across file systems) ``artifact`` to ``target``, replacing it whole.
+def place(artifact: Path, target: Path) -> bool:
+    """Copy ``artifact`` (a file or folder) to ``target``, replacing it whole; True if written.
 
-    Interrupted (Ctrl-C, a full disk), it leaves ``target`` as it was and no partial copy. A
-    file placed under another extension than its own whose content disagrees with it (JPEG bytes
-    for ``x.png``) is refused: pipeline validation catches what it can foresee, this the rest.
+    The copy is a reflink where the file system can share blocks copy-on-write, else a plain
+    copy; never a hard link, so editing an output can never change the cached object behind it.
+    A target that already holds the same bytes (and is not a hard link to the artifact) is left
+    alone; one edited since it was placed is restored. Interrupted (Ctrl-C, a full disk), it
+    leaves ``target`` as it was and no partial copy.
+    A file placed under another extension than its own whose content disagrees with it (JPEG
+    bytes for ``x.png``) is refused: pipeline validation catches what it can foresee, this the rest.
     """
     if not artifact.is_dir():
         _check_content(artifact, target)
     artifact = artifact.resolve()
     target.parent.mkdir(parents=True, exist_ok=True)
-    if not artifact.is_dir() and target.is_file() and os.path.samefile(artifact, target):
-        return
+    if _same_content(artifact, target):
+        return False
     staging = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     _remove(staging)
     try:
         if artifact.is_dir():
-            shutil.copytree(artifact, staging, copy_function=_link_or_copy)
+            shutil.copytree(artifact, staging, copy_function=_clone_or_copy)
         else:
-            _link_or_copy(str(artifact), str(staging))
+            _clone_or_copy(str(artifact), str(staging))
         if target.is_dir() and not target.is_symlink():
             shutil.rmtree(target)
         elif artifact.is_dir() and target.exists():
@@ -60,6 +70,7 @@ def place(artifact: Path, target: Path) -> None:
     except BaseException:
         _remove(staging)
         raise
+    return True
 
 
 def _check_content(artifact: Path, target: Path) -> None:
@@ -80,8 +91,51 @@ def _remove(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def _link_or_copy(source: str, target: str) -> None:
+def _same_content(artifact: Path, target: Path) -> bool:
+    """Whether ``target`` is a separate copy holding exactly ``artifact``'s files and bytes."""
+    if target.is_symlink():
+        return False
+    if not artifact.is_dir():
+        return _same_file_content(artifact, target)
+    if not target.is_dir():
+        return False
+    wanted = _relative_files(artifact)
+    if wanted != _relative_files(target):
+        return False
+    return all(_same_file_content(artifact / name, target / name) for name in wanted)
+
+
+def _relative_files(folder: Path) -> set[str]:
+    return {path.relative_to(folder).as_posix() for path in folder.rglob("*") if not path.is_dir()}
+
+
+def _same_file_content(source: Path, target: Path) -> bool:
     try:
-        os.link(source, target)
+        placed = target.lstat()
+        if not stat.S_ISREG(placed.st_mode) or placed.st_nlink != 1:
+            return False  # several names: it may be an alias of a cache object
+        if placed.st_size != source.stat().st_size:
+            return False
+        with source.open("rb") as left, target.open("rb") as right:
+            while True:
+                chunk = left.read(_COMPARE_CHUNK)
+                if chunk != right.read(_COMPARE_CHUNK):
+                    return False
+                if not chunk:
+                    return True
     except OSError:
-        shutil.copyfile(source, target)
+        return False
+
+
+def _clone_or_copy(source: str, target: str) -> None:
+    """A copy-on-write clone of ``source`` at ``target`` where supported, else a byte copy.
+
+    The result is an ordinary file of its own: writable by its owner, one link.
+    """
+    try:
+        with open(source, "rb") as reader, open(target, "wb") as writer:
+            fcntl.ioctl(writer.fileno(), _FICLONE, reader.fileno())
+        return
+    except OSError:
+        pass  # not supported here (another file system, ext4, tmpfs): copy the bytes
+    shutil.copyfile(source, target)

@@ -59,8 +59,9 @@ class StepPreparer:
         self._artifacts: dict[str, str] = {}
         self._downloads: dict[str, str] = {}
         self._local: dict[str, str] = {}
-        self._signatures: dict[str, tuple[int, int, int]] = {}
-        """Local input path -> (size, mtime_ns, inode) taken just before it was digested."""
+        self._signatures: dict[str, tuple[int, int, int, int]] = {}
+        """Local input path -> (size, mtime_ns, ctime_ns, inode) taken just before it was
+        digested."""
         self._lock = threading.Lock()
         self._names = Path(os.path.abspath(workspace.names_dir))
 
@@ -162,15 +163,14 @@ class StepPreparer:
         return changed
 
     def view_of(self, entry: StepEntry, *, require_objects: bool = True) -> StepView | None:
-        """What templates see of a stored step, or None when one of its objects is gone.
+        """What templates see of a stored step, or None when one of its objects is gone or edited.
 
         Without ``require_objects`` the view is the entry's prediction of what running the step
         again makes (its objects may be gone): used to plan the steps after it.
         """
-        objects = self.workspace.objects
         if "output" not in entry.outputs:
             return None
-        if require_objects and not all(map(objects.has, entry.outputs.values())):
+        if require_objects and not all(map(self.workspace.intact, entry.outputs.values())):
             return None
         names = entry.result.get(FILE_NAMES, {})
         name_path = self._named if require_objects else self._predicted_name
@@ -212,13 +212,13 @@ class StepPreparer:
         return link
 
 
-def _signature(path: str) -> tuple[int, int, int]:
-    """What says a file changed: size, mtime and inode; all zero for a file that is gone."""
+def _signature(path: str) -> tuple[int, int, int, int]:
+    """What says a file changed: size, mtime, ctime and inode; all zero for a file that is gone."""
     try:
         info = os.stat(path)
     except FileNotFoundError:
-        return (0, 0, 0)
-    return (info.st_size, info.st_mtime_ns, info.st_ino)
+        return (0, 0, 0, 0)
+    return (info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino)
 
 
 def group_instance(pipeline: LoadedPipeline, group: FusedGroup) -> StepInstance:

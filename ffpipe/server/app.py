@@ -17,6 +17,7 @@ from ffpipe.server.settings import ServerSettings
 
 if TYPE_CHECKING:
     from ffpipe.server.jobs.system import JobSystem
+    from ffpipe.server.retention import Sweeper
 
 LOG = logging.getLogger("ffpipe.server")
 
@@ -39,10 +40,12 @@ class RunningServer:
     blocks: Any
     app: Any
     jobs: JobSystem
+    sweeper: Sweeper
 
     def close(self) -> None:
         """Stop accepting requests, then the job workers (running jobs requeue on restart)."""
         self.blocks.close()
+        self.sweeper.stop()
         self.jobs.stop()
 
     def wait(self) -> None:
@@ -61,6 +64,7 @@ def open_jobs(settings: ServerSettings, engine: Engine) -> JobSystem:
         callback_allowlist=settings.callback_allowlist,
         max_upload_bytes=settings.max_file_size,
         public_url=settings.url.rstrip("/"),
+        admins=settings.admins,
     )
     return open_job_system(job_settings, engine, workers=settings.job_workers)
 
@@ -70,10 +74,15 @@ def start(settings: ServerSettings, engine: Engine) -> RunningServer:
     prepare_environment(settings)
     from starlette.middleware import Middleware
 
-    from ffpipe.server.auth import AuthGate, check_password, gate_user
+    from ffpipe.server.auth import CLIENT_ADDRESS, AuthGate, LoginThrottle, gate_user
     from ffpipe.server.capabilities import server_capabilities
     from ffpipe.server.endpoints import build_blocks
-    from ffpipe.server.guards import EndpointGuard, endpoint_shapes
+    from ffpipe.server.guards import (
+        EndpointGuard,
+        ErrorShapeGuard,
+        JsonDepthGuard,
+        endpoint_shapes,
+    )
     from ffpipe.server.legacy import mount_legacy
     from ffpipe.server.requestlog import RequestLog
 
@@ -83,8 +92,9 @@ def start(settings: ServerSettings, engine: Engine) -> RunningServer:
     jobs = open_jobs(settings, engine)
     blocks = build_blocks(engine, settings, capabilities, jobs.service)
     credentials = dict(settings.credentials)
+    throttle = LoginThrottle()
     auth = (
-        (lambda user, password: check_password(credentials, user, password))
+        (lambda user, password: throttle.check(credentials, user, password, CLIENT_ADDRESS.get()))
         if credentials
         else None
     )
@@ -103,8 +113,14 @@ def start(settings: ServerSettings, engine: Engine) -> RunningServer:
         app_kwargs={
             "middleware": [
                 Middleware(RequestLog),
-                Middleware(AuthGate, credentials=credentials),
-                Middleware(EndpointGuard, shapes=endpoint_shapes(blocks)),
+                Middleware(AuthGate, credentials=credentials, throttle=throttle),
+                Middleware(JsonDepthGuard),
+                Middleware(ErrorShapeGuard),
+                Middleware(
+                    EndpointGuard,
+                    shapes=endpoint_shapes(blocks),
+                    roots=[settings.upload_dir, settings.output_dir],
+                ),
             ]
         },
     )
@@ -113,4 +129,8 @@ def start(settings: ServerSettings, engine: Engine) -> RunningServer:
     mount_legacy(app, engine, settings, capabilities)
     jobs.mount(app)
     jobs.start()
-    return RunningServer(url=local_url, blocks=blocks, app=app, jobs=jobs)
+    from ffpipe.server.retention import Retention, Sweeper
+
+    sweeper = Sweeper(settings.data_dir, jobs.store, Retention.parse(settings.retention))
+    sweeper.start()
+    return RunningServer(url=local_url, blocks=blocks, app=app, jobs=jobs, sweeper=sweeper)

@@ -13,14 +13,19 @@ from __future__ import annotations
 import inspect
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from ffpipe.server.auth import ASGIApp, Receive, Scope, Send
+from ffpipe.server.files import FileRejected, incoming_path
 
+MAX_JSON_DEPTH = 64
+"""Arrays and objects nested deeper than this are refused before any JSON parser sees them
+(Python's recursion limit turns a body of 100,000 brackets into a crash otherwise)."""
 _QUEUE_JOIN = re.compile(r"^/gradio_api/queue/join/?$")
-_DIRECT_CALL = re.compile(r"^/gradio_api/(?:call|run|api)/(?P<name>[^/]+)/?$")
+_DIRECT_CALL = re.compile(r"^/gradio_api/(?P<route>call|run|api)/(?P<name>[^/]+)/?$")
 _MAX_BODY = 1_000_000
 _REQUIRED = object()
 
@@ -94,8 +99,11 @@ class _Refusal(Exception):
 class EndpointGuard:
     """ASGI middleware: calls on gradio's routes name a known endpoint and enough values."""
 
-    def __init__(self, app: ASGIApp, shapes: list[EndpointShape]) -> None:
+    def __init__(
+        self, app: ASGIApp, shapes: list[EndpointShape], roots: Sequence[Path] = ()
+    ) -> None:
         self.app = app
+        self.roots = tuple(roots)
         self.by_index: Mapping[int, EndpointShape] = {shape.fn_index: shape for shape in shapes}
         self.by_name: Mapping[str, EndpointShape] = {shape.api_name: shape for shape in shapes}
 
@@ -110,7 +118,13 @@ class EndpointGuard:
             await self.app(scope, _replay(body, more, receive), send)
             return
         try:
-            body = self._checked(body, direct.group("name") if direct else None)
+            body = self._checked(
+                body,
+                direct.group("name") if direct else None,
+                # call and queue routes report a refused file in their event stream; run and api
+                # would answer a bare 500 {"error": null}: those are checked here.
+                check_files=bool(direct) and direct.group("route") in ("run", "api"),
+            )
         except _Refusal as refusal:
             await _answer(send, refusal)
             return
@@ -118,7 +132,7 @@ class EndpointGuard:
         headers.append((b"content-length", str(len(body)).encode()))
         await self.app({**scope, "headers": headers}, _replay(body, False, receive), send)
 
-    def _checked(self, raw: bytes, api_name: str | None) -> bytes:
+    def _checked(self, raw: bytes, api_name: str | None, check_files: bool = False) -> bytes:
         try:
             document = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
@@ -129,7 +143,23 @@ class EndpointGuard:
         data = document.get("data", [])
         if not isinstance(data, list):
             raise _Refusal(400, "malformed request", "'data' must be a list")
+        if check_files:
+            self._check_files(shape, data)
         return json.dumps({**document, "data": shape.complete(data)}).encode()
+
+    def _check_files(self, shape: EndpointShape, data: list[Any]) -> None:
+        """A file value must name a file in the server's own folders (gradio refuses others
+        with a bare 500 ``{"error": null}``)."""
+        if not self.roots:
+            return
+        for name, value in zip(shape.parameters, data, strict=False):
+            is_file = isinstance(value, dict) and "path" in value and "meta" in value
+            if not is_file:
+                continue
+            try:
+                incoming_path(name, value, self.roots)
+            except FileRejected as rejected:
+                raise _Refusal(403, "file not allowed", str(rejected)) from None
 
     def _endpoint(self, fn_index: Any, api_name: str | None) -> EndpointShape:
         last = max(self.by_index, default=0)
@@ -151,6 +181,115 @@ class EndpointGuard:
                 "(see GET /api/capabilities)",
             )
         return shape
+
+
+def json_depth(raw: bytes, limit: int = MAX_JSON_DEPTH) -> int:
+    """How deep arrays and objects nest in ``raw`` (strings skipped), counted to ``limit + 1``."""
+    if raw.count(b"[") + raw.count(b"{") <= limit:
+        return 0  # cannot nest deeper than it has brackets: no need to walk it
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > limit:
+                    return deepest
+        elif byte in (0x5D, 0x7D):  # ] }
+            depth -= 1
+    return deepest
+
+
+class JsonDepthGuard:
+    """ASGI middleware: a JSON request body nested deeper than :data:`MAX_JSON_DEPTH` is
+    answered 400 in the catalog's shape, on every route."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("method") not in ("POST", "PUT", "PATCH"):
+            await self.app(scope, receive, send)
+            return
+        content_type = dict(scope.get("headers", [])).get(b"content-type", b"")
+        if not content_type.split(b";", 1)[0].strip().lower().endswith(b"json"):
+            await self.app(scope, receive, send)
+            return
+        body, more = await _read_body(receive)
+        if json_depth(body) > MAX_JSON_DEPTH:
+            await _answer(
+                send,
+                _Refusal(
+                    400,
+                    "malformed request",
+                    f"the JSON body is nested more than {MAX_JSON_DEPTH} levels deep",
+                ),
+            )
+            return
+        await self.app(scope, _replay(body, more, receive), send)
+
+
+class ErrorShapeGuard:
+    """ASGI middleware: an error gradio answers on its call routes gets the catalog's shape.
+
+    gradio says ``{"detail": "Queue is full"}`` (503) when its queue is full and ``{"error":
+    null}`` when it hides an exception; a client of the catalog expects ``{"error", "detail"}``.
+    The status is kept (a full queue stays 503, which gradio_client reads as such).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope["path"] if scope["type"] == "http" else ""
+        direct = _DIRECT_CALL.match(path)
+        answers_json = _QUEUE_JOIN.match(path) or (direct and direct.group("route") != "call")
+        if scope.get("method") != "POST" or not answers_json:
+            await self.app(scope, receive, send)
+            return
+        held: dict[str, Any] = {}
+        chunks: list[bytes] = []
+
+        async def reshaping_send(message: MutableMapping[str, Any]) -> None:
+            if message["type"] == "http.response.start" and message["status"] >= 400:
+                held.update(message)
+                return
+            if not held or message["type"] != "http.response.body":
+                await send(message)
+                return
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                await _answer(send, _reshaped(held["status"], b"".join(chunks)))
+
+        await self.app(scope, receive, reshaping_send)
+
+
+def _reshaped(status: int, raw: bytes) -> _Refusal:
+    try:
+        document = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        document = {"detail": raw.decode("utf-8", "replace")[:500]}
+    if not isinstance(document, dict):
+        document = {"detail": str(document)[:500]}
+    error, detail = document.get("error"), document.get("detail")
+    if isinstance(error, str) and error:
+        return _Refusal(status, error, detail if isinstance(detail, str) else "")
+    text = detail if isinstance(detail, str) else ""
+    if status == 503 and "queue" in text.lower():
+        # The status stays: gradio_client reads a 503 here as "queue is full, try again".
+        return _Refusal(503, "queue full", f"{text} Try again later.")
+    fallback = "internal error" if status >= 500 else "request refused"
+    return _Refusal(status, fallback, text or "the server gave no reason; see its log")
 
 
 async def _read_body(receive: Receive) -> tuple[bytes, bool]:

@@ -20,7 +20,7 @@ from gradio.data_classes import FileData
 from ffpipe.server.execute import RequestError
 from ffpipe.server.files import FileRejected, incoming_path
 from ffpipe.server.jobs.api import gradio_endpoints
-from ffpipe.server.jobs.service import JobService
+from ffpipe.server.jobs.service import ANYONE, Caller, JobService
 
 JOB_ENDPOINTS = ("submit_job", "job_status", "cancel_job")
 _FILE_PARAMETERS = ("target_media", "source_face")
@@ -41,8 +41,14 @@ def _guarded(function: Callable[..., dict[str, Any]]) -> Callable[..., dict[str,
     return call
 
 
+def _caller(request: gr.Request | None, admins: frozenset[str]) -> Caller:
+    """Who calls: the user the auth gate let through (gradio hands it over as ``username``)."""
+    user = getattr(request, "username", None)
+    return Caller(user, user in admins) if user is not None else ANYONE
+
+
 def _submit_endpoint(
-    submit: Callable[..., dict[str, Any]], roots: Sequence[Path]
+    submit: Callable[..., dict[str, Any]], roots: Sequence[Path], admins: frozenset[str]
 ) -> Callable[..., dict[str, Any]]:
     def submit_job(
         op: str,
@@ -52,6 +58,7 @@ def _submit_endpoint(
         job_id: str | None = None,
         priority: int = 5,
         callback_url: str | None = None,
+        request: gr.Request | None = None,
     ) -> dict[str, Any]:
         """Queue an op (or a ``process`` chain) as a durable job; returns its status."""
         given = {"target_media": target_media, "source_face": source_face}
@@ -67,7 +74,13 @@ def _submit_endpoint(
             except FileRejected as rejected:
                 raise _error("file not allowed", str(rejected)) from None
         return submit(
-            op, params_json, job_id=job_id, priority=priority, callback_url=callback_url, **paths
+            op,
+            params_json,
+            job_id=job_id,
+            priority=priority,
+            callback_url=callback_url,
+            caller=_caller(request, admins),
+            **paths,
         )
 
     # gradio reads the annotations to know which parameters are files; give it real types.
@@ -79,6 +92,7 @@ def _submit_endpoint(
         "job_id": str | None,
         "priority": int,
         "callback_url": str | None,
+        "request": gr.Request,
         "return": dict,
     }
     return submit_job
@@ -87,8 +101,9 @@ def _submit_endpoint(
 def register_job_endpoints(service: JobService, roots: Sequence[Path]) -> None:
     """Add the job endpoints to the gradio Blocks being built (call inside its context)."""
     functions = gradio_endpoints(service)
+    admins = service.settings.admins
     gr.api(
-        _guarded(_submit_endpoint(functions["submit_job"], roots)),
+        _guarded(_submit_endpoint(functions["submit_job"], roots, admins)),
         api_name="submit_job",
         api_description="Queue an op as a durable job (job_id optional, priority 1-10, "
         "callback_url); returns the Job Status Response.",
@@ -96,13 +111,21 @@ def register_job_endpoints(service: JobService, roots: Sequence[Path]) -> None:
     for name in ("job_status", "cancel_job"):
         function = functions[name]
 
-        def endpoint(job_id: str, _function: Callable[..., dict[str, Any]] = function) -> dict:
-            return _function(job_id)
+        def endpoint(
+            job_id: str,
+            request: gr.Request | None = None,
+            _function: Callable[..., dict[str, Any]] = function,
+        ) -> dict:
+            return _function(job_id, caller=_caller(request, admins))
 
         endpoint.__name__ = name
-        endpoint.__annotations__ = {"job_id": str, "return": dict}
+        endpoint.__annotations__ = {"job_id": str, "request": gr.Request, "return": dict}
+        keyword = inspect.Parameter.POSITIONAL_OR_KEYWORD
         endpoint.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-            [inspect.Parameter("job_id", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=str)],
+            [
+                inspect.Parameter("job_id", keyword, annotation=str),
+                inspect.Parameter("request", keyword, annotation=gr.Request, default=None),
+            ],
             return_annotation=dict,
         )
         gr.api(_guarded(endpoint), api_name=name, queue=False)

@@ -28,6 +28,7 @@ from fastapi.responses import JSONResponse
 from ffpipe.catalog import OPS
 from ffpipe.engine.api import Engine
 from ffpipe.server.execute import ENDPOINT_ORDER, Outcome, RequestError, execute, parameter_order
+from ffpipe.server.names import shorten_name
 from ffpipe.server.settings import ServerSettings, format_size
 
 _DATA_URL = re.compile(r"^data:[^;,]*(;[^,]*)?,", re.IGNORECASE)
@@ -70,6 +71,7 @@ def _decode_file(name: str, value: Any, settings: ServerSettings, folder: Path) 
         )
     (folder / name).mkdir(parents=True)
     safe = _SAFE_NAME.sub("_", Path(original.replace("\\", "/")).name).lstrip(".") or name
+    safe = shorten_name(safe)
     path = folder / name / safe
     path.write_bytes(content)
     return {"path": str(path), "orig_name": safe}

@@ -59,6 +59,8 @@ class ServerSettings:
     port: int = DEFAULT_PORT
     credentials: dict[str, str] = field(default_factory=dict)
     """user -> password; empty means no authentication."""
+    admins: frozenset[str] = frozenset()
+    """Users who may see every user's jobs (``admin user:password`` in the auth file)."""
     max_file_size: int = DEFAULT_MAX_FILE_SIZE
     concurrency: int = 1
     """Requests processed at once (gradio's default_concurrency_limit)."""
@@ -68,6 +70,8 @@ class ServerSettings:
     """Jobs processed at once by the durable queue."""
     callback_allowlist: tuple[str, ...] = ()
     """Private or loopback hosts/networks job callbacks may reach (public ones always may)."""
+    retention: str = "7d,20GB"
+    """How long and how much of uploads, outputs and finished jobs is kept (``--retention``)."""
 
     @property
     def upload_dir(self) -> Path:

@@ -14,12 +14,13 @@ from ffpipe.spec.instance import (
     StepInstance,
     StepView,
 )
-from ffpipe.spec.loader import load_pipeline
+from ffpipe.spec.loader import LoadOptions, load_pipeline
 from ffpipe.spec.params import OverrideError, parse_overrides
 from ffpipe.spec.resolve import resolve_condition, resolve_output, resolve_params
 
 __all__ = [
     "Deferred",
+    "LoadOptions",
     "LoadedPipeline",
     "Location",
     "OutputSpec",

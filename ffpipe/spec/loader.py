@@ -24,19 +24,22 @@ from ffpipe.spec.instance import (
     StepInstance,
     StepView,
 )
-from ffpipe.spec.matrix import Matrix, expand_matrix
+from ffpipe.spec.matrix import DEFAULT_MAX_INSTANCES, Matrix, expand_matrix
 from ffpipe.spec.model import ParamDecl, PipelineHead, RetryDecl, StepDecl
 from ffpipe.spec.output_types import mismatched_outputs
 from ffpipe.spec.params import resolve_params as resolve_param_values
-from ffpipe.spec.paths import MissingFile, expand_glob, is_glob, resolve_file
+from ffpipe.spec.paths import FileScope, MissingFile, expand_glob, is_glob, resolve_file
 from ffpipe.spec.source import Path_, SourceTree, parse_source
 from ffpipe.spec.templates import (
     CONTEXT_NAMES,
+    PUBLIC_ENV_PREFIX,
     Template,
     TemplateProblem,
     contains_template,
+    hidden_env_message,
     is_template,
     parse_template,
+    public_environment,
     render_value,
     templates_in,
 )
@@ -68,7 +71,20 @@ def _step_keys(loc: Loc) -> Iterable[str]:
     return ()
 
 
-def load_pipeline(path: Path, overrides: Mapping[str, str] | None = None) -> LoadedPipeline:
+@dataclass(frozen=True)
+class LoadOptions:
+    """What a pipeline may do beyond the safe defaults, each granted by a command-line flag."""
+
+    max_instances: int = DEFAULT_MAX_INSTANCES
+    """Matrix combinations allowed (``--max-instances``)."""
+    allow_outside_files: bool = False
+    """Inputs and globs may name files outside the pipeline's folder or git work tree
+    (``--allow-outside-files``)."""
+
+
+def load_pipeline(
+    path: Path, overrides: Mapping[str, str] | None = None, options: LoadOptions | None = None
+) -> LoadedPipeline:
     """Load, render and validate the pipeline at ``path``; raises :class:`PipelineErrors`
     carrying every error found."""
     file = str(path)
@@ -85,7 +101,9 @@ def load_pipeline(path: Path, overrides: Mapping[str, str] | None = None) -> Loa
             [SpecError(Location(file, 1, 1), "", f"the file is not UTF-8 text ({error.reason})")]
         ) from None
     tree = parse_source(text, file)
-    loader = _Loader(tree, Path(os.path.abspath(path)).parent, dict(overrides or {}))
+    loader = _Loader(
+        tree, Path(os.path.abspath(path)).parent, dict(overrides or {}), options or LoadOptions()
+    )
     pipeline = loader.load(Path(os.path.abspath(path)), hashlib.sha256(raw).hexdigest())
     if loader.errors or pipeline is None:
         raise PipelineErrors(loader.errors, {file: text})
@@ -111,12 +129,16 @@ class _StepPlan:
 
 
 class _Loader:
-    def __init__(self, tree: SourceTree, base: Path, overrides: dict[str, str]) -> None:
+    def __init__(
+        self, tree: SourceTree, base: Path, overrides: dict[str, str], options: LoadOptions
+    ) -> None:
         self.tree = tree
         self.base = base
+        self.scope = FileScope(base, allow_outside=options.allow_outside_files)
+        self.options = options
         self.overrides = overrides
         self.errors: list[SpecError] = []
-        self.env = dict(os.environ)
+        self.env = public_environment()
         self._file_cache: dict[str, str | MissingFile] = {}
         self._file_fields: dict[str, frozenset[str]] = {}
         self._validation_cache: dict[tuple[str, tuple[str, ...], str], list[tuple[Loc, str]]] = {}
@@ -133,6 +155,8 @@ class _Loader:
         """Report a render failure unless its cause was reported already."""
         for template in self.safe_templates(value):
             if template.names - CONTEXT_NAMES or template.steps_whole:
+                return
+            if {f"env.{name}" for name in template.env_names} & self.failed:
                 return
             if template.reads & self.failed:
                 return
@@ -191,7 +215,9 @@ class _Loader:
                 "include": head.matrix.include,
                 "exclude": head.matrix.exclude,
             }
-        matrix = expand_matrix(matrix_raw, self.tree, self.base, self.errors)
+        matrix = expand_matrix(
+            matrix_raw, self.tree, self.scope, self.errors, self.options.max_instances
+        )
         if len(self.errors) > before:
             self.failed.add("matrix")
         self.axes = set(matrix.axes)
@@ -222,6 +248,7 @@ class _Loader:
         resolved: dict[str, Any] = {}
         for name, value in raw.items():
             path = ("inputs", name)
+            self.templates(value, path)  # names a template may not read are reported here
             try:
                 rendered = render_value(value, {**constants, "inputs": {}, "matrix": {}})
                 items = rendered if isinstance(rendered, list) else [rendered]
@@ -233,7 +260,7 @@ class _Loader:
                             f"{item!r} is not a path, glob or URL",
                         )
                         continue
-                    files += expand_glob(item, self.base) if is_glob(item) else [self.file(item)]
+                    files += expand_glob(item, self.scope) if is_glob(item) else [self.file(item)]
                 single = isinstance(rendered, str) and not is_glob(rendered)
                 resolved[name] = files[0] if single and files else files
             except (TemplateProblem, MissingFile) as error:
@@ -251,7 +278,7 @@ class _Loader:
         cached = self._file_cache.get(value)
         if cached is None:
             try:
-                cached = resolve_file(value, self.base)
+                cached = resolve_file(value, self.scope)
             except MissingFile as error:
                 cached = error
             self._file_cache[value] = cached
@@ -287,6 +314,10 @@ class _Loader:
                 )
             if template.steps_whole:
                 self.error(path, f"read a step as steps.ID in {template.source!r}")
+            for name in sorted(template.env_names):
+                if not name.startswith(PUBLIC_ENV_PREFIX):
+                    self.failed.add(f"env.{name}")
+                    self.error(path, hidden_env_message(name))
         return found
 
     # -- steps -----------------------------------------------------------------------------
@@ -581,10 +612,9 @@ class _Loader:
                 local = {**context, "matrix": dict(values)}
                 try:
                     out_name = str(render_value(name, local))
-                    if not out_name or out_name.startswith("/") or ".." in out_name.split("/"):
-                        raise TemplateProblem(
-                            f"{out_name!r} is not a name inside the output folder"
-                        )
+                    problem = output_name_problem(out_name)
+                    if problem is not None:
+                        raise TemplateProblem(f"output name {_shown(out_name)} {problem}")
                     if refs:
                         target: Deferred | str = Deferred(
                             value,
@@ -609,6 +639,33 @@ class _Loader:
                 seen[out_name] = name
                 specs.append(OutputSpec(out_name, target, self.tree.locate(where)))
         return specs
+
+
+MAX_OUTPUT_NAME_BYTES = 200
+"""Per file or folder name of an output: file systems allow 255 bytes, and placing an output adds
+an extension and a temporary prefix and suffix."""
+
+
+def output_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be an output's path inside the output folder, or None when it can."""
+    if not name:
+        return "is empty"
+    if name.startswith("/"):
+        return "must be relative to the output folder"
+    if any(ord(character) < 0x20 or ord(character) == 0x7F for character in name):
+        return "contains a control character"
+    for part in name.split("/"):
+        if part == "..":
+            return "would climb out of the output folder ('..')"
+        if part in ("", "."):
+            return f"has an empty or '.' part ({part!r})"
+        if len(part.encode("utf-8")) > MAX_OUTPUT_NAME_BYTES:
+            return f"has a part longer than {MAX_OUTPUT_NAME_BYTES} bytes"
+    return None
+
+
+def _shown(name: str, width: int = 60) -> str:
+    return repr(name if len(name) <= width else name[: width - 3] + "...")
 
 
 def is_plain_name(name: str) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -13,10 +14,13 @@ from typing import Any
 
 from ffpipe.spec.errors import SpecError, did_you_mean
 from ffpipe.spec.model import IDENTIFIER_PATTERN
-from ffpipe.spec.paths import MissingFile, expand_glob, is_glob
+from ffpipe.spec.paths import FileScope, MissingFile, expand_glob, is_glob
 from ffpipe.spec.source import SourceTree
 
 _RESERVED = ("include", "exclude")
+DEFAULT_MAX_INSTANCES = 1000
+"""Combinations a matrix may expand to unless ``--max-instances`` raises it."""
+MAX_INSTANCES_FLAG = "--max-instances"
 _SCALARS = (str, int, float, bool)
 
 
@@ -83,10 +87,20 @@ def _labels(values: Sequence[Any]) -> dict[str, str]:
     return distinct
 
 
-def expand_matrix(raw: Any, tree: SourceTree, base: Path, errors: list[SpecError]) -> Matrix:
-    """Expand the ``matrix:`` section (already shape-checked); errors are appended."""
+def expand_matrix(
+    raw: Any,
+    tree: SourceTree,
+    base: Path | FileScope,
+    errors: list[SpecError],
+    max_instances: int = DEFAULT_MAX_INSTANCES,
+) -> Matrix:
+    """Expand the ``matrix:`` section (already shape-checked); errors are appended.
+
+    More than ``max_instances`` combinations is an error found before any is built.
+    """
     if raw is None:
         return EMPTY
+    scope = base if isinstance(base, FileScope) else FileScope(base, allow_outside=True)
     axes: dict[str, list[Any]] = {}
     glob_axes: set[str] = set()
     for name, values in raw.items():
@@ -101,7 +115,7 @@ def expand_matrix(raw: Any, tree: SourceTree, base: Path, errors: list[SpecError
                 errors.append(tree.error(path, "an axis is a list of values or a glob of files"))
                 continue
             try:
-                axes[name] = list(expand_glob(values, base))
+                axes[name] = list(expand_glob(values, scope))
                 glob_axes.add(name)
             except MissingFile as error:
                 errors.append(tree.error(path, str(error)))
@@ -120,10 +134,21 @@ def expand_matrix(raw: Any, tree: SourceTree, base: Path, errors: list[SpecError
                 )
                 return None
             if key in glob_axes and isinstance(value, str) and not os.path.isabs(value):
-                value = os.path.normpath(base / value)
+                value = os.path.normpath(scope.base / value)
             result[key] = value
         return result
 
+    count = math.prod(len(values) for values in axes.values()) if axes else 0
+    count += len(raw.get("include") or [])
+    if count > max_instances:
+        errors.append(
+            tree.error(
+                ("matrix",),
+                f"the matrix expands to up to {count} combinations, over the limit of"
+                f" {max_instances}; pass {MAX_INSTANCES_FLAG} N to allow more",
+            )
+        )
+        return EMPTY
     excludes = []
     for index, entry in enumerate(raw.get("exclude") or []):
         normalised = normalise(entry, ("matrix", "exclude", index))

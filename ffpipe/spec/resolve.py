@@ -14,7 +14,7 @@ from ffpipe.spec.errors import PipelineErrors, SpecError, format_path
 from ffpipe.spec.instance import Deferred, LoadedPipeline, OutputSpec, StepInstance, StepView
 from ffpipe.spec.loader import truthy
 from ffpipe.spec.paths import is_url
-from ffpipe.spec.templates import TemplateProblem, parse_template
+from ffpipe.spec.templates import TemplateProblem, parse_template, public_environment
 from ffpipe.spec.validation import problems
 
 
@@ -39,7 +39,7 @@ def _render(
         "params": pipeline.params,
         "inputs": pipeline.inputs,
         "matrix": dict(matrix),
-        "env": dict(os.environ),
+        "env": public_environment(),
         "steps": steps,
     }
     try:

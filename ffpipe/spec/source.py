@@ -82,7 +82,10 @@ class _Builder:
             return self.constructor.construct_object(node, deep=True)
         except (yaml.YAMLError, ValueError, TypeError, OverflowError) as error:
             self.fail(node.start_mark, path, f"cannot read this value: {_problem(error)}")
-            return None
+        except Exception:
+            tag = node.tag.rsplit(":", 1)[-1]
+            self.fail(node.start_mark, path, f"cannot read this value as {tag}: {node.value!r}")
+        return None
 
     def sequence(self, node: SequenceNode, path: Path_) -> list[Any]:
         items = []

@@ -18,7 +18,12 @@ import jinja2
 from jinja2 import meta, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from ffpipe.spec import bounds
+
 CONTEXT_NAMES = frozenset({"params", "inputs", "matrix", "env", "steps"})
+PUBLIC_ENV_PREFIX = "FFPIPE_PUBLIC_"
+"""Only environment variables named so are visible as ``env``: a pipeline file from elsewhere
+must not be able to read tokens (``FFPIPE_AUTH``, cloud keys) and send them out in a URL."""
 _SINGLE = re.compile(r"^\s*\{\{(?P<expr>.*)\}\}\s*$", re.DOTALL)
 _MARKERS = ("{{", "{%", "{#")
 
@@ -39,14 +44,48 @@ def _stem(value: Any) -> str:
     return os.path.splitext(os.path.basename(str(value)))[0]
 
 
+class _BoundedSandbox(ImmutableSandboxedEnvironment):
+    """The sandbox, with the operations whose cost a short template can blow up bounded."""
+
+    code_generator_class = bounds.BoundedCodeGenerator
+    intercepted_binops = frozenset({"*", "**", "%", "+"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        bounds.check_binop(operator, left, right)
+        return bounds.check_size(super().call_binop(context, operator, left, right))
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        bounds.check_call(__obj, args, kwargs)
+        return bounds.check_size(super().call(__context, __obj, *args, **kwargs))
+
+    @staticmethod
+    def bounded_concat(items: Any) -> str:
+        return bounds.bounded_concat(items)
+
+
 def _environment() -> ImmutableSandboxedEnvironment:
-    env = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
+    env = _BoundedSandbox(undefined=jinja2.StrictUndefined, autoescape=False)
     env.filters["basename"] = _basename
     env.filters["stem"] = _stem
+    bounds.bound_filters(env.filters)
+    del env.globals["lipsum"]  # text generation, sized by its arguments: nothing a pipeline needs
     return env
 
 
 ENVIRONMENT = _environment()
+
+
+def public_environment(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """What templates see as ``env``: the variables named ``FFPIPE_PUBLIC_*``, under their names."""
+    return {name: value for name, value in environ.items() if name.startswith(PUBLIC_ENV_PREFIX)}
+
+
+def hidden_env_message(name: str) -> str:
+    """Why ``env.NAME`` cannot be read by a template."""
+    return (
+        f"env.{name} is not visible to templates: only environment variables named"
+        f" {PUBLIC_ENV_PREFIX}* are (so a pipeline cannot read secrets)"
+    )
 
 
 def is_template(value: Any) -> bool:
@@ -81,6 +120,8 @@ class Template:
     """Reads ``steps`` other than as ``steps.ID``."""
     reads: frozenset[str]
     """What it reads, as ``params.NAME``, ``inputs.NAME`` and ``matrix.NAME``."""
+    env_names: frozenset[str] = frozenset()
+    """Environment variables read as ``env.NAME``."""
 
     pieces: tuple[str | _Lookup, ...] | None = None
     """Text and ``{{ name.a.b }}`` lookups only: rendered without jinja2 when every lookup
@@ -95,14 +136,24 @@ class Template:
             if found is not _MISSING:
                 return found
         # Only the names the template reads: jinja2 copies whatever it is given (env is large).
+        hidden = sorted(name for name in self.env_names if not name.startswith(PUBLIC_ENV_PREFIX))
+        if hidden:
+            raise TemplateProblem(hidden_env_message(hidden[0]))
         context = {name: context[name] for name in self.names if name in context}
+        bounds.LOOPS.reset()
         try:
             if self.single:
                 result = self.compiled(**context)
                 if isinstance(result, jinja2.Undefined):
                     str(result)
-                return result
-            return self.compiled.render(**context)
+                return bounds.check_size(result, "the rendered value")
+            return _render_bounded(self.compiled, context)
+        except bounds.TemplateLimit as error:
+            raise TemplateProblem(f"template {_excerpt(self.source)} stopped: {error}") from None
+        except MemoryError:
+            raise TemplateProblem(
+                f"template {_excerpt(self.source)} stopped: it ran out of memory"
+            ) from None
         except jinja2.exceptions.SecurityError as error:
             raise TemplateProblem(f"refused by the template sandbox: {error}") from None
         except jinja2.UndefinedError as error:
@@ -111,6 +162,23 @@ class Template:
             raise TemplateProblem(
                 f"template {self.source!r} failed: {type(error).__name__}: {error}"
             ) from None
+
+
+def _render_bounded(compiled: jinja2.Template, context: Mapping[str, Any]) -> str:
+    parts: list[str] = []
+    size = 0
+    for part in compiled.generate(**context):
+        size += len(part)
+        if size > bounds.MAX_RENDERED_CHARS:
+            raise bounds.TemplateLimit(
+                f"its text would exceed the limit of {bounds.MAX_RENDERED_CHARS} characters"
+            )
+        parts.append(part)
+    return "".join(parts)
+
+
+def _excerpt(source: str, width: int = 80) -> str:
+    return repr(source if len(source) <= width else source[: width - 3] + "...")
 
 
 @lru_cache(maxsize=4096)
@@ -124,7 +192,7 @@ def parse_template(source: str) -> Template:
         if single:
             compiled = ENVIRONMENT.compile_expression(expression, undefined_to_none=False)
         else:
-            compiled = ENVIRONMENT.from_string(tree)
+            compiled = ENVIRONMENT.from_string(bounds.CountLoops().visit(ENVIRONMENT.parse(source)))
     except jinja2.TemplateSyntaxError as error:
         raise TemplateProblem(f"template syntax error in {source!r}: {error.message}") from None
     step_refs, steps_whole = _attributes_of(tree, "steps")
@@ -136,6 +204,7 @@ def parse_template(source: str) -> Template:
         for attribute in _attributes_of(tree, name)[0]
     )
     return Template(
+        env_names=_attributes_of(tree, "env")[0],
         step_fields=_step_fields(tree),
         pieces=_pieces(tree),
         source=source,

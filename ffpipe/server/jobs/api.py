@@ -12,7 +12,9 @@ Routes (errors always in the catalog's ``{"error", "detail"}`` shape with a 4xx 
 - ``GET /api/jobs/{id}``: the Job Status Response.
 - ``GET /api/jobs/{id}/result``: the catalog's Success Response shape with the output files
   base64-encoded, plus the op's ``result`` document; ``GET /api/jobs/{id}/result/{name}`` streams
-  one output file.
+  one output file. A folder output (extracted frames) comes as ``<name>.zip``, as the sync
+  endpoints send it: ``"archive": true`` in the first, header ``X-FFpipe-Archive: zip`` in the
+  second.
 - ``POST /api/jobs/{id}/cancel``: cancel; answers with the Job Status Response.
 """
 
@@ -33,8 +35,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
+from ffpipe.catalog.jobs import ARCHIVE_HEADER
 from ffpipe.server.execute import RequestError
 from ffpipe.server.jobs.service import (
+    ANYONE,
+    ARCHIVES_FOLDER,
+    Caller,
     InvalidRequest,
     JobControl,
     JobService,
@@ -73,6 +79,8 @@ def _json_object(text: str | bytes, what: str) -> dict[str, Any]:
         value = json.loads(text) if text else {}
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise InvalidRequest(f"malformed {what}", f"not valid JSON: {error}") from None
+    except RecursionError:
+        raise InvalidRequest(f"malformed {what}", "the JSON is nested too deeply") from None
     if not isinstance(value, dict):
         raise InvalidRequest(f"malformed {what}", "expected a JSON object")
     return value
@@ -164,9 +172,16 @@ def mount_jobs(
 
         return route
 
+    def caller(request: Request) -> Caller:
+        # The user the auth gate let through; none on a server without users.
+        user = getattr(request.state, "ffpipe_user", None)
+        return Caller(user, user in settings.admins) if user is not None else ANYONE
+
     async def submit_job(request: Request) -> Response:
         op, params, uploads, options = await _submission(request, settings.max_upload_bytes)
-        status = await run_in_threadpool(service.submit, op, params, uploads, options)
+        status = await run_in_threadpool(
+            service.submit, op, params, uploads, options, caller(request)
+        )
         return JSONResponse(status.model_dump(mode="json"), status_code=202)
 
     async def list_jobs(request: Request) -> Response:
@@ -175,33 +190,36 @@ def mount_jobs(
         if not limit_text.isdigit():
             raise InvalidRequest("invalid limit", "limit must be a whole number")
         jobs = await run_in_threadpool(
-            service.list, query.get("status"), query.get("op"), int(limit_text)
+            service.list, query.get("status"), query.get("op"), int(limit_text), caller(request)
         )
         return JSONResponse({"jobs": jobs})
 
     async def job_status(request: Request, job_id: str) -> Response:
-        status = await run_in_threadpool(service.status, job_id)
+        status = await run_in_threadpool(service.status, job_id, caller(request))
         return JSONResponse(status.model_dump(mode="json"))
 
     async def job_result(request: Request, job_id: str) -> Response:
-        files = await run_in_threadpool(service.result_files, job_id)
-        record = service.record(job_id)
+        files = await run_in_threadpool(service.result_files, job_id, caller(request))
+        record = service.record(job_id, caller(request))
+        folders = {name for name, path in (record.outputs or {}).items() if Path(path).is_dir()}
         data = [
             {
                 "name": name,
                 "data": base64.b64encode(path.read_bytes()).decode(),
                 "is_file": True,
                 "orig_name": path.name,
+                "archive": name in folders,
             }
             for name, path in files.items()
         ]
         return JSONResponse({"job_id": job_id, "data": data, "result": record.result})
 
     async def job_result_file(request: Request, job_id: str, name: str) -> Response:
-        files = await run_in_threadpool(service.result_files, job_id)
+        files = await run_in_threadpool(service.result_files, job_id, caller(request))
         if name not in files:
             raise NotFound("no such output", f"job {job_id!r} has outputs {sorted(files)}")
-        return FileResponse(files[name], filename=files[name].name)
+        headers = {ARCHIVE_HEADER: "zip"} if files[name].parent.name == ARCHIVES_FOLDER else {}
+        return FileResponse(files[name], filename=files[name].name, headers=headers)
 
     async def no_such_route(request: Request, rest: str) -> Response:
         raise NotFound(
@@ -211,7 +229,7 @@ def mount_jobs(
         )
 
     async def cancel_job(request: Request, job_id: str) -> Response:
-        status = await run_in_threadpool(service.cancel, job_id)
+        status = await run_in_threadpool(service.cancel, job_id, caller(request))
         return JSONResponse(status.model_dump(mode="json"))
 
     app.add_api_route(PREFIX, guarded(submit_job), methods=["POST"])
@@ -231,7 +249,8 @@ def gradio_endpoints(service: JobService) -> dict[str, Callable[..., dict[str, A
 
     ``submit_job(op, params_json, target_media, source_face, job_id, priority, callback_url)``
     takes file paths as Gradio hands them over (or None); ``job_status(job_id)`` and
-    ``cancel_job(job_id)`` take an id. Each returns the Job Status Response as a dict and raises
+    ``cancel_job(job_id)`` take an id; each takes the ``caller`` (whose jobs it may touch) by
+    keyword. Each returns the Job Status Response as a dict and raises
     :class:`~ffpipe.server.execute.RequestError` (with ``.error`` and ``.detail``) for a refused
     request.
     """
@@ -244,6 +263,7 @@ def gradio_endpoints(service: JobService) -> dict[str, Callable[..., dict[str, A
         job_id: str | None = None,
         priority: int = 5,
         callback_url: str | None = None,
+        caller: Caller = ANYONE,
     ) -> dict[str, Any]:
         uploads = {
             name: Upload(Path(path).name, Path(path))
@@ -252,12 +272,12 @@ def gradio_endpoints(service: JobService) -> dict[str, Callable[..., dict[str, A
         }
         options = {"job_id": job_id or None, "priority": priority, "callback_url": callback_url}
         params = _json_object(params_json or "{}", "params")
-        return service.submit(op, params, uploads, options).model_dump(mode="json")
+        return service.submit(op, params, uploads, options, caller).model_dump(mode="json")
 
-    def job_status(job_id: str) -> dict[str, Any]:
-        return service.status(job_id).model_dump(mode="json")
+    def job_status(job_id: str, caller: Caller = ANYONE) -> dict[str, Any]:
+        return service.status(job_id, caller).model_dump(mode="json")
 
-    def cancel_job(job_id: str) -> dict[str, Any]:
-        return service.cancel(job_id).model_dump(mode="json")
+    def cancel_job(job_id: str, caller: Caller = ANYONE) -> dict[str, Any]:
+        return service.cancel(job_id, caller).model_dump(mode="json")
 
     return {"submit_job": submit_job, "job_status": job_status, "cancel_job": cancel_job}

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,13 +22,16 @@ from ffpipe.server.execute import (
     describe_validation,
     parse_params,
 )
-from ffpipe.server.files import named_by_content
+from ffpipe.server.files import ARCHIVE_SUFFIX, named_by_content, pack_outputs
 from ffpipe.server.jobs import failures
 from ffpipe.server.jobs.estimate import estimate_seconds
 from ffpipe.server.jobs.settings import JobSettings
 from ffpipe.server.jobs.store import ALL_STATES, JobConflict, JobNotFound, JobRecord, JobStore
+from ffpipe.server.names import shorten_name
 
 _JOB_OPTION_FIELDS = tuple(JobOptions.model_fields)
+ARCHIVES_FOLDER = ".archives"
+"""Inside a job's output folder: its folder outputs, zipped when first fetched."""
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -70,6 +75,27 @@ class JobControl(Protocol):
 
 
 @dataclass(frozen=True)
+class Caller:
+    """Who is asking: the authenticated user (None on a server without users) and whether they
+    may see every job (an admin) or only their own."""
+
+    user: str | None = None
+    admin: bool = False
+
+    def may_see(self, record: JobRecord) -> bool:
+        return self.user is None or self.admin or record.owner == self.user
+
+    @property
+    def owner_filter(self) -> str | None:
+        """The owner to list jobs of, or None for all of them."""
+        return None if self.user is None or self.admin else self.user
+
+
+ANYONE = Caller()
+"""A caller on a server without users: every job is theirs."""
+
+
+@dataclass(frozen=True)
 class Upload:
     """A file sent with a submission: the name the client gave it and its bytes or a local path."""
 
@@ -78,8 +104,8 @@ class Upload:
 
 
 def _safe_name(name: str) -> str:
-    cleaned = _UNSAFE_NAME.sub("_", Path(name).name).strip("._")
-    return cleaned or "upload"
+    cleaned = _UNSAFE_NAME.sub("_", Path(name).name).strip("._") or "upload"
+    return shorten_name(cleaned)
 
 
 class JobService:
@@ -96,6 +122,7 @@ class JobService:
         params: dict[str, Any],
         uploads: dict[str, Upload],
         options: dict[str, Any] | None = None,
+        caller: Caller = ANYONE,
     ) -> JobStatus:
         """Check a submission against the catalog, stage its files and queue it.
 
@@ -140,6 +167,7 @@ class JobService:
                 job_id=job_options.job_id,
                 priority=job_options.priority,
                 callback_url=job_options.callback_url,
+                owner=caller.user,
             )
         except JobConflict as error:
             shutil.rmtree(staging, ignore_errors=True)
@@ -175,21 +203,30 @@ class JobService:
         limit = self.settings.max_upload_bytes / 1e6
         return TooLarge("upload too large", f"the files of one job may total {limit:g} MB")
 
-    def record(self, job_id: str) -> JobRecord:
-        """The stored job, or :class:`NotFound`."""
+    def record(self, job_id: str, caller: Caller = ANYONE) -> JobRecord:
+        """The stored job, or :class:`NotFound` (also for another user's job: not even its
+        existence is told)."""
         try:
-            return self.store.get(job_id)
+            record = self.store.get(job_id)
         except JobNotFound as error:
             raise NotFound("job not found", str(error)) from None
+        if not caller.may_see(record):
+            raise NotFound("job not found", f"no job with id {job_id!r}")
+        return record
 
-    def status(self, job_id: str) -> JobStatus:
+    def status(self, job_id: str, caller: Caller = ANYONE) -> JobStatus:
         """The catalog's Job Status Response for one job."""
-        return self.status_document(self.record(job_id))
+        return self.status_document(self.record(job_id, caller))
 
     def list(
-        self, status: str | None = None, op: str | None = None, limit: int = 100
+        self,
+        status: str | None = None,
+        op: str | None = None,
+        limit: int = 100,
+        caller: Caller = ANYONE,
     ) -> list[dict[str, Any]]:
-        """Jobs newest first: each status document plus op, priority, attempts and times."""
+        """Jobs newest first (the caller's own, or all for an admin): each status document plus
+        op, priority, attempts and times."""
         if status is not None and status not in ALL_STATES:
             raise InvalidRequest("invalid status filter", f"{status!r}; one of {ALL_STATES}")
         if not 1 <= limit <= 1000:
@@ -201,29 +238,53 @@ class JobService:
                 "priority": record.priority,
                 "stage": record.stage,
                 "attempts": record.attempts,
+                "owner": record.owner,
                 "created_at": record.created_at,
                 "finished_at": record.finished_at,
             }
-            for record in self.store.list(status=status, op=op, limit=limit)
+            for record in self.store.list(
+                status=status, op=op, limit=limit, owner=caller.owner_filter
+            )
         ]
 
-    def cancel(self, job_id: str) -> JobStatus:
-        """Cancel a job (see ``JobStore.cancel``); a finished job is a conflict."""
-        record = self.record(job_id)
-        if record.finished:
-            raise Conflict("job already finished", f"job {job_id!r} is {record.status}")
-        return self.status_document(self.control.cancel(job_id))
+    def cancel(self, job_id: str, caller: Caller = ANYONE) -> JobStatus:
+        """Cancel a job (see ``JobStore.cancel``); the answer is final. A job that finished first
+        is a conflict."""
+        record = self.record(job_id, caller)
+        if not record.finished:
+            record = self.control.cancel(job_id)
+            if record.status == "cancelled":
+                return self.status_document(record)
+        # Finished before the cancel (possibly while it was on its way): nothing was cancelled.
+        raise Conflict("job already finished", f"job {job_id!r} is {record.status}")
 
-    def result_files(self, job_id: str) -> dict[str, Path]:
-        """Output files of a completed job; a job not completed is a conflict."""
-        record = self.record(job_id)
+    def result_files(self, job_id: str, caller: Caller = ANYONE) -> dict[str, Path]:
+        """Output files of a completed job, a folder output as a zip of it; a job not completed
+        is a conflict."""
+        record = self.record(job_id, caller)
         if record.status != "completed":
             failure = failures.decode(record.error)
             reason = ""
             if failure is not None:
                 reason = ": " + ": ".join(text for text in failure.values() if text)
             raise Conflict("job has no result", f"job {job_id!r} is {record.status}{reason}")
-        return {name: Path(path) for name, path in (record.outputs or {}).items()}
+        files = {name: Path(path) for name, path in (record.outputs or {}).items()}
+        return {
+            name: self._archive(job_id, name, path) if path.is_dir() else path
+            for name, path in files.items()
+        }
+
+    def _archive(self, job_id: str, name: str, folder: Path) -> Path:
+        """A folder output as ``<name>.zip``, as the sync endpoints send folders; made once."""
+        archives = self.settings.outputs_dir / job_id / ARCHIVES_FOLDER
+        archive = archives / f"{name}{ARCHIVE_SUFFIX}"
+        if not archive.exists():
+            archives.mkdir(parents=True, exist_ok=True)
+            # Packed aside and renamed in: two requests at once never read a half archive.
+            with tempfile.TemporaryDirectory(dir=archives) as building:
+                packed = pack_outputs({name: folder}, Path(building))[name]
+                os.replace(packed, archive)
+        return archive
 
     def result_document(self, record: JobRecord) -> dict[str, Any] | None:
         """The ``result`` of a status document: links to outputs and the op's result, or error."""

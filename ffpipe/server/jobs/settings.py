@@ -29,12 +29,17 @@ class JobSettings:
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
     token: str | None = None
     """When set, every request needs ``Authorization: Bearer <token>``."""
+    admins: frozenset[str] = frozenset()
+    """Users (of the server's auth file) who may list, fetch and cancel every user's jobs;
+    others see only the jobs they submitted."""
     public_url: str | None = None
     """Base URL of the server; makes result links in status documents absolute."""
     retry_base_seconds: float = 2.0
     retry_max_seconds: float = 600.0
     max_delivery_attempts: int = 12
     delivery_timeout_seconds: float = 10.0
+    delivery_concurrency: int = 8
+    """Webhooks sent at once, so one slow receiver does not hold up the others."""
 
     @property
     def db_path(self) -> Path:

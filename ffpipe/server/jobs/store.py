@@ -12,7 +12,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +40,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     attempts INTEGER NOT NULL DEFAULT 0,
     notes TEXT NOT NULL DEFAULT '[]',
     cancel_requested INTEGER NOT NULL DEFAULT 0,
+    owner TEXT,
     created_at REAL NOT NULL,
     started_at REAL,
     finished_at REAL
@@ -95,6 +96,8 @@ class JobRecord:
     created_at: float
     started_at: float | None
     finished_at: float | None
+    owner: str | None = None
+    """The authenticated user who submitted it; None on a server without users."""
     seq: int = field(default=0, compare=False)
 
     @property
@@ -133,6 +136,7 @@ def _record(row: sqlite3.Row) -> JobRecord:
         attempts=row["attempts"],
         notes=json.loads(row["notes"]),
         cancel_requested=bool(row["cancel_requested"]),
+        owner=row["owner"],
         created_at=row["created_at"],
         started_at=row["started_at"],
         finished_at=row["finished_at"],
@@ -157,6 +161,9 @@ class JobStore:
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA busy_timeout=10000")
         self._db.executescript(_SCHEMA)
+        columns = {row["name"] for row in self._db.execute("PRAGMA table_info(jobs)")}
+        if "owner" not in columns:  # a database from before jobs had owners
+            self._db.execute("ALTER TABLE jobs ADD COLUMN owner TEXT")
 
     def close(self) -> None:
         with self._lock:
@@ -187,6 +194,7 @@ class JobStore:
         job_id: str | None = None,
         priority: int = 5,
         callback_url: str | None = None,
+        owner: str | None = None,
     ) -> JobRecord:
         """Queue a job; raises :class:`JobConflict` when ``job_id`` is taken."""
         if not 1 <= priority <= 10:
@@ -196,7 +204,7 @@ class JobStore:
             try:
                 db.execute(
                     "INSERT INTO jobs (job_id, op, params, files, priority, status, callback_url,"
-                    " created_at) VALUES (?, ?, ?, ?, ?, 'queued', ?, ?)",
+                    " owner, created_at) VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?)",
                     (
                         job_id,
                         op,
@@ -204,6 +212,7 @@ class JobStore:
                         json.dumps(files),
                         priority,
                         callback_url,
+                        owner,
                         time.time(),
                     ),
                 )
@@ -278,21 +287,20 @@ class JobStore:
             return self._finish(db, job_id, "cancelled", {"stage": "cancelled"})
 
     def cancel(self, job_id: str) -> JobRecord:
-        """Cancel a job: a queued one leaves the queue at once; a processing one is flagged.
+        """Cancel a queued or processing job; the answer is final. Finished jobs are unchanged.
 
-        A processing job stays ``processing`` with ``cancel_requested`` set until its worker stops
-        it at the next frame. Finished jobs are returned unchanged.
+        A processing job is ``cancelled`` from this commit on, with ``cancel_requested`` set for
+        its worker, which stops at the next frame: whatever that worker records afterwards
+        (completed, failed) is ignored, so a job answered ``cancelled`` never completes.
         """
         with self._transaction() as db:
             record = self._get(db, job_id)
-            if record.status == "queued":
+            if record.status in ACTIVE_STATES:
                 db.execute(
                     "UPDATE jobs SET status = 'cancelled', stage = 'cancelled',"
                     " cancel_requested = 1, finished_at = ? WHERE job_id = ?",
                     (time.time(), job_id),
                 )
-            elif record.status == "processing":
-                db.execute("UPDATE jobs SET cancel_requested = 1 WHERE job_id = ?", (job_id,))
             return self._get(db, job_id)
 
     def get(self, job_id: str) -> JobRecord:
@@ -301,10 +309,17 @@ class JobStore:
             return self._get(self._db, job_id)
 
     def list(
-        self, status: str | None = None, limit: int = 100, op: str | None = None
+        self,
+        status: str | None = None,
+        limit: int = 100,
+        op: str | None = None,
+        owner: str | None = None,
     ) -> list[JobRecord]:
-        """Jobs, newest first, optionally only those in ``status`` or of ``op``."""
+        """Jobs, newest first, optionally only those in ``status``, of ``op`` or of ``owner``."""
         clauses, values = [], []
+        if owner is not None:
+            clauses.append("owner = ?")
+            values.append(owner)
         if status is not None:
             clauses.append("status = ?")
             values.append(status)
@@ -317,6 +332,36 @@ class JobStore:
                 f"SELECT * FROM jobs {where} ORDER BY seq DESC LIMIT ?", (*values, limit)
             ).fetchall()
         return [_record(row) for row in rows]
+
+    def list_finished(self) -> list[JobRecord]:
+        """Every completed, failed or cancelled job, oldest first, except those whose webhook
+        is still being delivered."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT * FROM jobs WHERE status IN ('completed', 'failed', 'cancelled')"
+                " AND job_id NOT IN (SELECT job_id FROM deliveries WHERE state = 'pending')"
+                " ORDER BY seq"
+            ).fetchall()
+        return [_record(row) for row in rows]
+
+    def active_inputs(self) -> list[str]:
+        """The staged input files of queued and processing jobs (still to be read)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT files FROM jobs WHERE status IN ('queued', 'processing')"
+            ).fetchall()
+        return [path for row in rows for path in json.loads(row["files"]).values()]
+
+    def delete_finished(self, job_id: str) -> None:
+        """Forget a finished job and its webhook delivery (an active job is left alone)."""
+        with self._transaction() as db:
+            deleted = db.execute(
+                "DELETE FROM jobs WHERE job_id = ? AND status IN ('completed', 'failed',"
+                " 'cancelled')",
+                (job_id,),
+            ).rowcount
+            if deleted:
+                db.execute("DELETE FROM deliveries WHERE job_id = ?", (job_id,))
 
     def queue_position(self, job_id: str) -> int:
         """How many queued jobs will be claimed before this queued job."""
@@ -372,21 +417,28 @@ class JobStore:
         counts.update({row[0]: row[1] for row in rows})
         return counts
 
-    def due_deliveries(self, now: float | None = None, limit: int = 20) -> list[Delivery]:
-        """Pending webhook deliveries whose next attempt is due."""
+    def due_deliveries(
+        self, now: float | None = None, limit: int = 20, excluding: Collection[str] = ()
+    ) -> list[Delivery]:
+        """Pending webhook deliveries whose next attempt is due (of jobs not in ``excluding``)."""
+        marks = ",".join("?" * len(excluding))
         with self._lock:
             rows = self._db.execute(
                 "SELECT * FROM deliveries WHERE state = 'pending' AND next_at <= ?"
-                " ORDER BY next_at LIMIT ?",
-                (time.time() if now is None else now, limit),
+                + (f" AND job_id NOT IN ({marks})" if excluding else "")
+                + " ORDER BY next_at LIMIT ?",
+                (time.time() if now is None else now, *excluding, limit),
             ).fetchall()
         return [_delivery(row) for row in rows]
 
-    def next_delivery_time(self) -> float | None:
-        """When the earliest pending delivery is due, or None when none is pending."""
+    def next_delivery_time(self, excluding: Collection[str] = ()) -> float | None:
+        """When the earliest pending delivery (of jobs not in ``excluding``) is due, or None."""
+        marks = ",".join("?" * len(excluding))
         with self._lock:
             row = self._db.execute(
                 "SELECT MIN(next_at) FROM deliveries WHERE state = 'pending'"
+                + (f" AND job_id NOT IN ({marks})" if excluding else ""),
+                tuple(excluding),
             ).fetchone()
         return row[0]
 

@@ -11,9 +11,11 @@ answer acknowledges the delivery; anything else, or no answer, is retried with e
 Deliveries are rows of the job database, written in the same commit that finishes the job, so a
 delivery owed before a crash is made after the restart: at least once, possibly more than once.
 
-Only http(s) URLs are called. A destination whose host resolves to any private, loopback,
-link-local or otherwise non-public address is refused before any connection is attempted, unless
-the server's allowlist names the host, the address or a network containing it. The request then
+Only http(s) URLs are called. A destination whose host resolves (over every address family) to
+any address that is not global unicast is refused before any connection is attempted, unless the
+server's allowlist names the host, the address or a network containing it. IPv6 forms that carry
+an IPv4 address (mapped, compatible, translated, NAT64, 6to4) are judged by that IPv4 address;
+Teredo, local-use NAT64 and deprecated site-local addresses are never public. The request then
 goes to the address that was checked, so a second DNS answer cannot redirect it.
 """
 
@@ -27,12 +29,14 @@ import random
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from ffpipe.catalog.jobs import callback_url_problem
 from ffpipe.server.jobs.settings import JobSettings
 from ffpipe.server.jobs.store import Delivery, JobStore
 
@@ -56,9 +60,46 @@ def verify(body: bytes, secret: bytes, header: str | None) -> bool:
     return header is not None and hmac.compare_digest(sign(body, secret), header)
 
 
+_NEVER_PUBLIC = tuple(
+    ipaddress.ip_network(network)
+    for network in (
+        "0.0.0.0/8",
+        "192.0.0.0/24",  # IETF protocol assignments (192.0.0.8, 192.0.0.170 ...)
+        "198.18.0.0/15",
+        "240.0.0.0/4",
+        "fec0::/10",  # deprecated site-local: still routed inside some networks
+        "64:ff9b:1::/48",  # local-use NAT64: may translate to any IPv4 address
+        "2001::/32",  # Teredo: the IPv4 client behind it is not known
+    )
+)
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+_IPV4_TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address stands for on some networks, if it is such a form.
+
+    IPv4-mapped, IPv4-compatible, IPv4-translated, NAT64 (64:ff9b::/96) and 6to4 (2002::/16)
+    addresses can all reach the IPv4 host they carry, loopback or private ones included.
+    """
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if any(address in network for network in (_NAT64, _IPV4_COMPATIBLE, _IPV4_TRANSLATED)):
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
 def _public(address: IPAddress) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    """Global unicast, after unwrapping any IPv4 address an IPv6 form carries: deny by default."""
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = _embedded_ipv4(address)
+        if embedded is not None:
+            return _public(embedded)
+    if any(address in network for network in _NEVER_PUBLIC if network.version == address.version):
+        return False
     return address.is_global and not address.is_multicast
 
 
@@ -88,12 +129,11 @@ def check_destination(url: str, allowlist: tuple[str, ...] = ()) -> Destination:
 
     No connection is made here, and none is made by the caller for a refused URL.
     """
+    problem = callback_url_problem(url)
+    if problem is not None:
+        raise CallbackRefused(f"callback URL {url!r} {problem}")
     parts = urlsplit(url)
-    if parts.scheme not in ("http", "https"):
-        raise CallbackRefused(f"callback URL {url!r} is not http(s)")
-    host = parts.hostname
-    if not host:
-        raise CallbackRefused(f"callback URL {url!r} has no host")
+    host = parts.hostname or ""
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
@@ -135,7 +175,11 @@ def _pinned_request(destination: Destination, body: bytes, signature: str) -> ht
 
 
 class WebhookDispatcher:
-    """A thread delivering due webhooks from the store, one attempt at a time per job."""
+    """A thread handing due webhooks from the store to a bounded pool of senders.
+
+    Up to ``delivery_concurrency`` deliveries are in flight at once, at most one per job, so a
+    receiver that answers slowly (or not at all, until the timeout) delays no other receiver.
+    """
 
     def __init__(
         self,
@@ -152,9 +196,18 @@ class WebhookDispatcher:
         self._stopping = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        self._in_flight: set[str] = set()
+        self._sending: set[Future[Delivery]] = set()
+        self._in_flight_lock = threading.Lock()
+        self._senders = ThreadPoolExecutor(
+            max_workers=max(settings.delivery_concurrency, 1), thread_name_prefix="ffpipe-webhook"
+        )
         # The environment's proxies must not see callbacks: they go straight to the checked address.
         self._client = httpx.Client(
-            timeout=settings.delivery_timeout_seconds, trust_env=False, follow_redirects=False
+            timeout=settings.delivery_timeout_seconds,
+            trust_env=False,
+            follow_redirects=False,
+            limits=httpx.Limits(max_connections=max(settings.delivery_concurrency, 1)),
         )
 
     def start(self) -> None:
@@ -163,10 +216,17 @@ class WebhookDispatcher:
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
         self._stopping.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
+        self._senders.shutdown(wait=False, cancel_futures=True)
+        with self._in_flight_lock:
+            sending = list(self._sending)
+        # Attempts under way get until the deadline to record their outcome; any still waiting
+        # on a receiver then fail with the client and are retried after a restart.
+        wait(sending, timeout=max(deadline - time.monotonic(), 0.0))
         self._client.close()
 
     def wake(self) -> None:
@@ -176,37 +236,78 @@ class WebhookDispatcher:
     def _loop(self) -> None:
         while not self._stopping.is_set():
             try:
-                self.deliver_due()
+                self._launch_due()
+                with self._in_flight_lock:
+                    busy = tuple(self._in_flight)
+                next_at = self.store.next_delivery_time(excluding=busy)
+                wait = self._idle_poll if next_at is None else next_at - time.time()
             except Exception:
+                # A pass that failed as a whole (the database, say) must not be retried at once:
+                # pause a full poll interval so a lasting fault costs one log entry per interval.
                 log.exception("webhook dispatch pass failed")
-            next_at = self.store.next_delivery_time()
-            wait = self._idle_poll if next_at is None else next_at - time.time()
+                wait = self._idle_poll
             self._wake.wait(min(max(wait, 0.0), self._idle_poll))
             self._wake.clear()
 
+    def _launch_due(self, skip: Collection[str] = ()) -> dict[str, Future[Delivery]]:
+        """Hand due deliveries (of jobs not in ``skip``) to free senders; returns those started."""
+        with self._in_flight_lock:
+            free = max(self.settings.delivery_concurrency, 1) - len(self._in_flight)
+            if free <= 0:
+                return {}
+            busy = (*self._in_flight, *skip)
+            due = self.store.due_deliveries(limit=free, excluding=busy)
+            self._in_flight.update(delivery.job_id for delivery in due)
+        started = {
+            delivery.job_id: self._senders.submit(self._attempt_in_flight, delivery)
+            for delivery in due
+        }
+        with self._in_flight_lock:
+            self._sending.update(started.values())
+        for future in started.values():
+            future.add_done_callback(self._forget)
+        return started
+
+    def _forget(self, future: Future[Delivery]) -> None:
+        with self._in_flight_lock:
+            self._sending.discard(future)
+
+    def _attempt_in_flight(self, delivery: Delivery) -> Delivery:
+        try:
+            return self.attempt(delivery)
+        finally:
+            with self._in_flight_lock:
+                self._in_flight.discard(delivery.job_id)
+            self._wake.set()
+
     def deliver_due(self) -> int:
-        """Make one attempt at every due delivery; returns how many were attempted."""
-        due = self.store.due_deliveries()
-        for delivery in due:
-            if self._stopping.is_set():
+        """Make one attempt at every due delivery, concurrently, and wait for them all; returns
+        how many were attempted."""
+        attempted: set[str] = set()
+        while not self._stopping.is_set():
+            started = self._launch_due(skip=attempted)
+            if not started:
                 break
-            self.attempt(delivery)
-        return len(due)
+            wait(started.values())
+            attempted.update(started)
+        return len(attempted)
 
     def attempt(self, delivery: Delivery) -> Delivery:
-        """Try one delivery and record the outcome (delivered, refused, retry later, gave up)."""
+        """Try one delivery and record the outcome (delivered, refused, retry later, gave up).
+
+        Whatever goes wrong while trying, the outcome is recorded against this delivery alone, so
+        one bad row can neither stop the others nor be retried without a pause.
+        """
         try:
             destination = check_destination(delivery.url, self.settings.callback_allowlist)
         except CallbackRefused as error:
             log.warning("webhook for job %s refused: %s", delivery.job_id, error)
             return self.store.record_delivery(delivery.job_id, "refused", str(error))
-        body = self._body(delivery.job_id)
-        request = _pinned_request(destination, body, sign(body, self.settings.secret))
         try:
-            response = self._client.send(request)
-            error = None if response.is_success else f"HTTP {response.status_code}"
-        except httpx.HTTPError as failure:
+            error = self._send(destination, delivery.job_id)
+        except Exception as failure:
             error = f"{type(failure).__name__}: {failure}"
+            log.warning("webhook for job %s could not be sent: %s", delivery.job_id, error)
         if error is None:
             return self.store.record_delivery(delivery.job_id, "delivered")
         attempts = delivery.attempts + 1
@@ -220,3 +321,13 @@ class WebhookDispatcher:
         return self.store.record_delivery(
             delivery.job_id, "pending", error, retry_at=time.time() + delay
         )
+
+    def _send(self, destination: Destination, job_id: str) -> str | None:
+        """POST the job's signed status to ``destination``; the error, or None when acknowledged."""
+        body = self._body(job_id)
+        request = _pinned_request(destination, body, sign(body, self.settings.secret))
+        try:
+            response = self._client.send(request)
+        except httpx.HTTPError as failure:
+            return f"{type(failure).__name__}: {failure}"
+        return None if response.is_success else f"HTTP {response.status_code}"

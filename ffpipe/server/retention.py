@@ -1,0 +1,220 @@
+"""What the server keeps, and for how long: uploads, per-request outputs and finished jobs.
+
+Every request leaves an upload copy (``uploads/``) and an output folder (``outputs/<id>/``), and
+every job its row and files; without a limit a busy server fills its disk. A sweep at start-up
+and then every few minutes removes, oldest first, whatever is older than the age limit, and then
+more until what is left fits the size limit. Nothing younger than :data:`GRACE_SECONDS` is ever
+removed (a request may still be reading it), nor any job still queued or processing, nor the
+staged inputs such a job will read.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ffpipe.server.jobs.settings import INPUTS_FOLDER, OUTPUTS_FOLDER
+from ffpipe.server.jobs.store import JobStore
+
+LOG = logging.getLogger("ffpipe.server")
+DEFAULT_RETENTION = "7d,20GB"
+GRACE_SECONDS = 600.0
+SWEEP_INTERVAL_SECONDS = 300.0
+_AGE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhd])$")
+_SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmgt]?b)$")
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_BYTES = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
+
+
+class RetentionError(ValueError):
+    """A ``--retention`` value that cannot be read."""
+
+
+@dataclass(frozen=True)
+class Retention:
+    """Keep things at most ``max_age_seconds``, and all of them within ``max_bytes``."""
+
+    max_age_seconds: float | None
+    max_bytes: int | None
+
+    @classmethod
+    def parse(cls, text: str) -> Retention:
+        """``7d``, ``20GB``, ``12h,5GB`` or ``off`` (keep everything)."""
+        if text.strip().lower() == "off":
+            return cls(None, None)
+        age: float | None = None
+        size: int | None = None
+        for part in (piece.strip().lower() for piece in text.split(",")):
+            if (match := _AGE.match(part)) and age is None:
+                age = float(match.group(1)) * _SECONDS[match.group(2)]
+            elif (match := _SIZE.match(part)) and size is None:
+                size = int(float(match.group(1)) * _BYTES[match.group(2)])
+            else:
+                raise RetentionError(
+                    f"cannot read retention {text!r}: give an age (30m, 12h, 7d), a size"
+                    " (500MB, 20GB), both separated by a comma, or 'off'"
+                )
+        return cls(age, size)
+
+    def describe(self) -> str:
+        if self.max_age_seconds is None and self.max_bytes is None:
+            return "kept forever"
+        parts = []
+        if self.max_age_seconds is not None:
+            parts.append(f"{self.max_age_seconds / 3600:g} h")
+        if self.max_bytes is not None:
+            parts.append(f"{self.max_bytes / 1e9:g} GB")
+        return "kept up to " + " and ".join(parts)
+
+
+@dataclass
+class Removed:
+    """What one sweep removed."""
+
+    uploads: int = 0
+    outputs: int = 0
+    jobs: int = 0
+    bytes: int = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.uploads or self.outputs or self.jobs)
+
+    def describe(self) -> str:
+        return (
+            f"removed {self.uploads} upload(s), {self.outputs} output folder(s) and"
+            f" {self.jobs} finished job(s), {self.bytes / 1e6:.1f} MB"
+        )
+
+
+@dataclass(frozen=True)
+class _Entry:
+    kind: str
+    path: Path
+    time: float
+    size: int
+    job_id: str | None = None
+
+
+def _size(path: Path) -> int:
+    if not path.is_dir() or path.is_symlink():
+        try:
+            return path.lstat().st_size
+        except FileNotFoundError:
+            return 0
+    total = 0
+    for folder, _subfolders, names in os.walk(path):
+        for name in names:
+            try:
+                total += os.lstat(os.path.join(folder, name)).st_size
+            except FileNotFoundError:
+                continue
+    return total
+
+
+def _children(folder: Path) -> Iterator[Path]:
+    try:
+        yield from folder.iterdir()
+    except FileNotFoundError:
+        return
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.lstat().st_mtime
+    except FileNotFoundError:
+        return time.time()
+
+
+@dataclass
+class Sweeper:
+    """Applies a :class:`Retention` to one server's data folder."""
+
+    data_dir: Path
+    store: JobStore
+    retention: Retention
+    clock: Callable[[], float] = time.time
+    _stopping: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def _entries(self) -> list[_Entry]:
+        entries = [
+            _Entry("uploads", path, _mtime(path), _size(path))
+            for path in _children(self.data_dir / "uploads")
+        ]
+        entries += [
+            _Entry("outputs", path, _mtime(path), _size(path))
+            for path in _children(self.data_dir / "outputs")
+        ]
+        for record in self.store.list_finished():
+            folder = self.data_dir / OUTPUTS_FOLDER / record.job_id
+            finished = record.finished_at or record.created_at
+            entries.append(_Entry("jobs", folder, finished, _size(folder), record.job_id))
+        waiting = self.store.active_inputs()
+        for staging in _children(self.data_dir / INPUTS_FOLDER):
+            if not any(Path(path).is_relative_to(staging) for path in waiting):
+                entries.append(_Entry("uploads", staging, _mtime(staging), _size(staging)))
+        return sorted(entries, key=lambda entry: entry.time)
+
+    def sweep(self) -> Removed:
+        """Remove what the retention no longer keeps; returns what went."""
+        removed = Removed()
+        now = self.clock()
+        everything = self._entries()
+        total = sum(entry.size for entry in everything)
+        for entry in (entry for entry in everything if now - entry.time > GRACE_SECONDS):
+            too_old = (
+                self.retention.max_age_seconds is not None
+                and now - entry.time > self.retention.max_age_seconds
+            )
+            too_big = self.retention.max_bytes is not None and total > self.retention.max_bytes
+            if not (too_old or too_big):
+                continue
+            self._remove(entry)
+            setattr(removed, entry.kind, getattr(removed, entry.kind) + 1)
+            removed.bytes += entry.size
+            total -= entry.size
+        return removed
+
+    def _remove(self, entry: _Entry) -> None:
+        if entry.job_id is not None:
+            self.store.delete_finished(entry.job_id)
+        if entry.path.is_dir() and not entry.path.is_symlink():
+            shutil.rmtree(entry.path, ignore_errors=True)
+        else:
+            entry.path.unlink(missing_ok=True)
+
+    def sweep_and_report(self) -> Removed:
+        """One sweep, logged when it removed anything (a failed sweep is logged, not raised)."""
+        try:
+            removed = self.sweep()
+        except Exception:
+            LOG.exception("retention sweep failed")
+            return Removed()
+        if removed:
+            LOG.info("retention: %s", removed.describe())
+        return removed
+
+    def start(self, interval: float = SWEEP_INTERVAL_SECONDS) -> None:
+        """Sweep now, then every ``interval`` seconds in a thread until :meth:`stop`."""
+        if self.retention.max_age_seconds is None and self.retention.max_bytes is None:
+            return
+
+        def loop() -> None:
+            while not self._stopping.wait(interval):
+                self.sweep_and_report()
+
+        self.sweep_and_report()
+        self._thread = threading.Thread(target=loop, name="ffpipe-retention", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(10)

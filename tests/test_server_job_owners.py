@@ -1,0 +1,162 @@
+"""Jobs belong to whoever submitted them; admins see all; wrong passwords are slowed down.
+
+The REST cases run the job API behind the server's auth gate with uvicorn on loopback; the
+gradio endpoints are checked on a real `ffpipe serve --auth-file` with gradio_client.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from _server_jobs_support import ASTRONAUT, FrameEngine, job_settings, serve_app, wait_until
+from _server_support import ServerHandle, start_server
+from fastapi import FastAPI
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+
+from ffpipe.server.auth import AuthGate, LoginThrottle, read_auth_file
+from ffpipe.server.jobs.system import open_job_system
+
+USERS = {"ada": "ada-pw", "bob": "bob-pw", "root": "root-pw"}
+IMAGE = base64.b64encode(ASTRONAUT.read_bytes()).decode()
+
+
+def _auth(user: str, password: str | None = None) -> dict[str, str]:
+    token = base64.b64encode(f"{user}:{password or USERS[user]}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+@pytest.fixture
+def jobs_url(tmp_path: Path) -> Iterator[str]:
+    system = open_job_system(
+        job_settings(tmp_path, admins=frozenset({"root"})), FrameEngine(frames=2)
+    )
+    app = FastAPI()
+    app.add_middleware(
+        AuthGate, credentials=USERS, throttle=LoginThrottle(free_failures=2, base_seconds=0.3)
+    )
+    system.mount(app)
+    system.start()
+    try:
+        with serve_app(app) as url:
+            yield url
+    finally:
+        system.stop()
+
+
+def _submit(http: httpx.Client, user: str, job_id: str) -> None:
+    body = {
+        "op": "enhance",
+        "job_id": job_id,
+        "files": {"target_media": {"name": "a.jpg", "data": IMAGE}},
+    }
+    assert http.post("/api/jobs", json=body, headers=_auth(user)).status_code == 202
+
+
+def test_only_the_owner_and_admins_reach_a_job(jobs_url: str) -> None:
+    with httpx.Client(base_url=jobs_url, timeout=30, trust_env=False) as http:
+        _submit(http, "ada", "adas")
+        _submit(http, "bob", "bobs")
+        wait_until(
+            lambda: http.get("/api/jobs/adas", headers=_auth("ada")).json()["status"] == "completed"
+        )
+        for method, path in (
+            ("GET", "/api/jobs/adas"),
+            ("GET", "/api/jobs/adas/result"),
+            ("GET", "/api/jobs/adas/result/output"),
+            ("POST", "/api/jobs/adas/cancel"),
+        ):
+            answer = http.request(method, path, headers=_auth("bob"))
+            assert answer.status_code == 404, (method, path)
+            assert answer.json() == {"error": "job not found", "detail": "no job with id 'adas'"}
+        listed = http.get("/api/jobs", headers=_auth("bob")).json()["jobs"]
+        assert {job["job_id"] for job in listed} == {"bobs"}
+        assert http.get("/api/jobs/adas/result", headers=_auth("ada")).status_code == 200
+        everything = http.get("/api/jobs", headers=_auth("root")).json()["jobs"]
+        assert {(job["job_id"], job["owner"]) for job in everything} == {
+            ("adas", "ada"),
+            ("bobs", "bob"),
+        }
+        assert http.get("/api/jobs/bobs/result/output", headers=_auth("root")).status_code in (
+            200,
+            409,
+        )
+
+
+def test_repeated_wrong_passwords_must_wait(jobs_url: str) -> None:
+    with httpx.Client(base_url=jobs_url, timeout=30, trust_env=False) as http:
+        guesses = [http.get("/api/jobs", headers=_auth("ada", f"guess {n}")) for n in range(3)]
+        assert [answer.status_code for answer in guesses] == [401] * 3
+        blocked = http.get("/api/jobs", headers=_auth("ada"))  # even the right one, for now
+        assert blocked.status_code == 429 and int(blocked.headers["retry-after"]) >= 1
+        assert blocked.json()["error"] == "too many failed logins"
+        assert http.get("/api/jobs", headers=_auth("bob")).status_code == 200, "others go on"
+        time.sleep(0.35)
+        assert http.get("/api/jobs", headers=_auth("ada")).status_code == 200
+        again = http.get("/api/jobs", headers=_auth("ada", "guess 4"))
+        assert again.status_code == 401, "the count starts again"
+
+
+def test_the_backoff_doubles_up_to_its_bound() -> None:
+    now = [0.0]
+    throttle = LoginThrottle(
+        free_failures=1, base_seconds=1.0, max_seconds=4.0, clock=lambda: now[0]
+    )
+    waits = []
+    for guess in range(6):
+        throttle.failed("ada", "10.0.0.1", f"guess {guess}")
+        waits.append(throttle.wait_seconds("ada", "10.0.0.1"))
+    assert waits == [0.0, 1.0, 2.0, 4.0, 4.0, 4.0]
+    assert throttle.wait_seconds("ada", "10.0.0.2") == 0.0
+    now[0] = 5.0
+    assert throttle.wait_seconds("ada", "10.0.0.1") == 0.0
+
+
+def test_the_same_wrong_password_again_is_not_another_guess() -> None:
+    throttle = LoginThrottle(free_failures=1, clock=lambda: 0.0)
+    for _ in range(20):  # a client retrying with a stale password
+        throttle.failed("ada", "10.0.0.1", "old password")
+    assert throttle.wait_seconds("ada", "10.0.0.1") == 0.0
+    throttle.failed("ada", "10.0.0.1", "another")
+    assert throttle.wait_seconds("ada", "10.0.0.1") > 0
+
+
+def test_admins_are_marked_in_the_auth_file(tmp_path: Path) -> None:
+    path = tmp_path / "users"
+    path.write_text("ada:pw\nadmin root:root:pw\n")
+    users = read_auth_file(path)
+    assert users.credentials == {"ada": "pw", "root": "root:pw"}
+    assert users.admins == {"root"}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerHandle]:
+    folder = tmp_path_factory.mktemp("owners")
+    users = folder / "users"
+    users.write_text("ada:ada-pw\nbob:bob-pw\nadmin root:root-pw\n")
+    handle = start_server(folder, "--auth-file", str(users))
+    yield handle
+    assert handle.stop() == 0
+
+
+def test_gradio_job_endpoints_keep_jobs_to_their_owner(server: ServerHandle) -> None:
+    ada, bob, root = (
+        Client(server.url, auth=(user, USERS[user]), verbose=False, download_files=False)
+        for user in ("ada", "bob", "root")
+    )
+    submitted = ada.predict(
+        op="detect", target_media=handle_file(str(ASTRONAUT)), api_name="/submit_job"
+    )
+    job_id = submitted["job_id"]
+    with pytest.raises(AppError) as caught:
+        bob.predict(job_id, api_name="/job_status")
+    assert "job not found" in str(caught.value)
+    with pytest.raises(AppError):
+        bob.predict(job_id, api_name="/cancel_job")
+    assert root.predict(job_id, api_name="/job_status")["job_id"] == job_id
+    assert ada.predict(job_id, api_name="/job_status")["job_id"] == job_id
