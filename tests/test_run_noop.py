@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -97,7 +98,9 @@ def test_the_replay_says_what_the_full_pass_says(
 ) -> None:
     run(capsys)
     lines = run(capsys)[1].splitlines()
-    noop.forget(noop.State.of(project / "pipe.yaml", [], project / ".ffpipe", True))
+    shutil.rmtree(
+        project / ".ffpipe" / "noop"
+    )  # every stamp gone: the next run takes the full pass
     full_code, full_out, full_record = run(capsys)
     assert full_code == 0 and not replayed(full_record)
 
@@ -183,17 +186,17 @@ def test_an_environment_change_counts_only_where_the_pipeline_reads_env(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     run(capsys)
-    monkeypatch.setenv("FFPIPE_TEST_AGE", "40")
+    monkeypatch.setenv("FFPIPE_PUBLIC_TEST_AGE", "40")
     assert replayed(run(capsys)[2])
     pipe = project / "pipe.yaml"
     pipe.write_text(
         pipe.read_text().replace(
-            "face_editor_age: 40", "face_editor_age: '{{ env.FFPIPE_TEST_AGE }}'"
+            "face_editor_age: 40", "face_editor_age: '{{ env.FFPIPE_PUBLIC_TEST_AGE }}'"
         )
     )
     assert not replayed(run(capsys)[2])
     assert replayed(run(capsys)[2])
-    monkeypatch.setenv("FFPIPE_TEST_AGE", "41")
+    monkeypatch.setenv("FFPIPE_PUBLIC_TEST_AGE", "41")
     record = run(capsys)[2]
     assert not replayed(record)
     assert record["steps"]["edit"]["status"] == "ran"  # type: ignore[index]

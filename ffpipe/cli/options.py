@@ -131,6 +131,12 @@ def add_params(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def granted_loading(args: argparse.Namespace) -> dict[str, object]:
+    """The loading limits as given, for the no-op fast path's key: ``run`` and ``plan`` key their
+    stamps alike, so a plan finds the stamp of the run made with the same grants."""
+    return {"max_instances": args.max_instances, "allow_outside_files": args.allow_outside_files}
+
+
 def load_options(args: argparse.Namespace) -> LoadOptions:
     """The loading limits the command line grants (see :func:`add_params`)."""
     from ffpipe.spec import LoadOptions

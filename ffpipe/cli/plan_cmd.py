@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     """Print the plan."""
     from ffpipe.run import noop
 
-    granted = {"max_instances": args.max_instances, "outside": args.allow_outside_files}
+    granted = options.granted_loading(args)
     state = noop.State.of(args.file, args.params, args.workspace, not args.no_fuse, granted)
     shape = _shape(args)
     run_id = None

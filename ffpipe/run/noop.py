@@ -29,7 +29,7 @@ from ffpipe import __version__
 from ffpipe.run import events as ev
 from ffpipe.run.records import RunRecorder, new_run_id, write_json_atomically
 
-STAMP_VERSION = 1
+STAMP_VERSION = 2
 CONFIG_NAMES = ("ffpipe.toml", "ffpipe.yaml", "ffpipe.yml")
 """Server settings files found in the current folder: they may name a server."""
 
@@ -37,12 +37,13 @@ Reporter = Callable[[ev.Event], None]
 
 
 def signature(path: str | Path) -> list[int] | None:
-    """What says a file changed: size, mtime, inode; None when it is gone."""
+    """What says a file changed: size, mtime, ctime, inode (the stat table's order); None when it
+    is gone. The ctime catches an in-place edit whose mtime was put back (``touch -r``)."""
     try:
         info = os.stat(path)
     except OSError:
         return None
-    return [info.st_size, info.st_mtime_ns, info.st_ino]
+    return [info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino]
 
 
 @functools.cache

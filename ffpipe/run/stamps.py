@@ -13,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ffpipe.run.noop import signature
 from ffpipe.run.planner import fused_into
 from ffpipe.run.records import run_record
 
@@ -72,7 +73,7 @@ def run_stamp(
         "files": {path: list(info) for path, info in sorted(files_read.items())},
         "objects": objects,
         "keys": sorted({o.key for o in cached.values() if o.key and o.status == "cached"}),
-        "written": {str(Path(os.path.abspath(p))): _signature(p) for p in written},
+        "written": {str(Path(os.path.abspath(p))): signature(p) for p in written},
         "start": {
             "pipeline": pipeline.name,
             "steps": len(selected),
@@ -116,10 +117,3 @@ def _events(selected: Sequence[str], outcomes: Mapping[str, StepOutcome]) -> lis
         events += [["step_warning", {"step": step, "message": m}] for m in holder.warnings]
     return events
 
-
-def _signature(path: Path) -> list[int] | None:
-    try:
-        info = os.stat(path)
-    except OSError:
-        return None
-    return [info.st_size, info.st_mtime_ns, info.st_ino]
