@@ -275,7 +275,11 @@ def test_twenty_concurrent_clients_succeed_or_get_queue_full(server: ServerHandl
 
         def one() -> None:
             nonlocal successes
-            client = Client(server.url, verbose=False, download_files=False)
+            # A generous read timeout: on a busy machine a queued request may wait a long time,
+            # and only a success or a "queue full" answer says something about the server.
+            client = Client(
+                server.url, verbose=False, download_files=False, httpx_kwargs={"timeout": 300}
+            )
             try:
                 client.predict(target_media=handle_file(str(TARGET)), api_name="/detect")
                 with lock:

@@ -43,10 +43,6 @@ class ServiceError(RequestError):
     def __init__(self, error: str, detail: str = "") -> None:
         super().__init__(error, detail, self.status_code)
 
-    def document(self) -> dict[str, str]:
-        """The catalog's Error Response."""
-        return self.shape()
-
 
 class InvalidRequest(ServiceError):
     status_code = INVALID_STATUS
