@@ -145,7 +145,7 @@ def _tilted(image: np.ndarray, degrees: float) -> tuple[np.ndarray, Face]:
     height, width = image.shape[:2]
     turn = cv2.getRotationMatrix2D((width / 2, height / 2), degrees, 1.0)
     rotated = cv2.warpAffine(image, turn, (width, height), borderMode=cv2.BORDER_REFLECT)
-    (face,) = detect_faces(rotated, score=0.3)
+    face = _clearest_face(rotated)
     return rotated, face
 
 
@@ -299,7 +299,7 @@ def test_a_frame_that_is_not_8_bit_rgb_is_refused(astronaut: tuple[np.ndarray, F
 def test_a_face_at_the_picture_edge_is_edited(astronaut: tuple[np.ndarray, Face]) -> None:
     # Cropped so the head touches the top and left borders: the warp region is clipped.
     image = np.ascontiguousarray(astronaut[0][60:, 170:])
-    (face,) = detect_faces(image, score=0.3)
+    face = _clearest_face(image)
     result = edit_face(image, face, Editing(face_editor_head_roll=12.0, face_editor_age=70))
     assert result.shape == image.shape
     assert result.tobytes() != image.tobytes()
@@ -345,3 +345,11 @@ def test_any_valid_edit_keeps_the_frame_and_the_far_background(
     assert result[330:].tobytes() == image[330:].tobytes()
     assert result[:, :60].tobytes() == image[:, :60].tobytes()
     assert result[:, 450:].tobytes() == image[:, 450:].tobytes()
+
+
+def _clearest_face(image: np.ndarray) -> Face:
+    """The best-scoring face: a turned, scaled copy can also show a face-like patch (the suit's
+    mission patch scores near the threshold), which the edits under test do not concern."""
+    faces = detect_faces(image, score=0.3)
+    assert faces, "no face found"
+    return max(faces, key=lambda face: face.score)

@@ -117,7 +117,7 @@ def test_older_leaves_a_cap_on_the_head_alone(
 ) -> None:
     capped, cap = _capped(astronaut[0], colour)
     image, cap = _turned(capped, cap, degrees, scale) if degrees else (capped, cap)
-    (face,) = detect_faces(image, score=0.3)
+    face = _clearest_face(image)
     older = age_face(image, face.landmarks, 85, "older")
     change = np.abs(older.astype(np.int16) - image).max(axis=2)
     assert change[cap].max() <= 2
@@ -130,7 +130,7 @@ def test_younger_smooths_skin_only(astronaut: tuple[np.ndarray, Face], name: str
     image = (
         capped if name == "astronaut.jpg" else np.asarray(Image.open(MEDIA / name).convert("RGB"))
     )
-    (face,) = detect_faces(image, score=0.3)
+    face = _clearest_face(image)
     younger = age_face(image, face.landmarks, 5, "auto")
     change = np.abs(younger.astype(np.int16) - image).max(axis=2)
     if name == "astronaut.jpg":
@@ -171,3 +171,11 @@ def test_older_leaves_the_sample_cap_frames_and_backdrop_alone() -> None:
     dark = rims & (image.max(axis=2) < 60)
     assert dark.sum() > 50 and np.percentile(change[dark], 90) <= 3
     assert change.mean() > 0.5
+
+
+def _clearest_face(image: np.ndarray) -> Face:
+    """The best-scoring face: a turned, scaled copy can also show a face-like patch (the suit's
+    mission patch scores near the threshold), which the edits under test do not concern."""
+    faces = detect_faces(image, score=0.3)
+    assert faces, "no face found"
+    return max(faces, key=lambda face: face.score)

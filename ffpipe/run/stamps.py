@@ -116,4 +116,3 @@ def _events(selected: Sequence[str], outcomes: Mapping[str, StepOutcome]) -> lis
         events.append(["step_cached", {"step": step, "key": holder.key}])
         events += [["step_warning", {"step": step, "message": m}] for m in holder.warnings]
     return events
-
