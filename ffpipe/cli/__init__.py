@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "cache": "list, garbage-collect or verify the workspace cache",
     "serve": "serve the catalog API over HTTP with the builtin engine or a FaceFusion install",
     "jobs": "list, inspect, wait for or cancel jobs on a server",
+    "report": "write the HTML report of a run: its DAG, steps, thumbnails and contact sheets",
 }
 
 EXIT_INTERRUPTED = 130

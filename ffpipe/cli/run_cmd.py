@@ -15,6 +15,7 @@ changed since the last completed one is answered from its stamp (:mod:`ffpipe.ru
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -50,6 +51,9 @@ def register(parser: argparse.ArgumentParser) -> None:
         help="do not write <pipeline>.lock beside the pipeline (e.g. for throwaway runs)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON event per line")
+    parser.add_argument(
+        "--report", action="store_true", help="also write each run's HTML report (ffpipe report)"
+    )
     options.add_fuse(parser)
     options.add_server(parser)
     parser.add_argument(
@@ -74,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
         strict_models=args.strict_models,
     )
     if state is not None and noop.replay_run(state, shape, reporter):
+        if args.report:
+            _report(args, None)
         sys.stdout.flush()
         return EXIT_OK
     return _full_run(args, reporter, state, shape)
@@ -139,6 +145,8 @@ def _full_run(
                 ),
                 reporter,
             )
+            if args.report:
+                _report(args, summary.run_id)
             if state is not None and summary.stamp is not None:
                 noop.record_run(
                     state,
@@ -157,3 +165,14 @@ def _full_run(
         backend.close()
     sys.stdout.flush()
     return exit_code
+
+
+def _report(args: argparse.Namespace, run_id: str | None) -> None:
+    """Write the report of ``run_id`` (None: the run just answered from its stamp)."""
+    from ffpipe.cli import report_cmd
+
+    page = report_cmd.write(args.workspace, run_id)
+    if args.json:
+        print(json.dumps({"kind": "report", "path": str(page)}), flush=True)
+    else:
+        print(f"report: {page}", flush=True)
