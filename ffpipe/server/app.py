@@ -76,12 +76,14 @@ def start(settings: ServerSettings, engine: Engine) -> RunningServer:
     from ffpipe.server.guards import EndpointGuard, endpoint_shapes
     from ffpipe.server.legacy import mount_legacy
     from ffpipe.server.requestlog import RequestLog
+    from ffpipe.server.ui import add_ui
 
     def capabilities() -> dict[str, Any]:
         return server_capabilities(engine, settings)
 
     jobs = open_jobs(settings, engine)
     blocks = build_blocks(engine, settings, capabilities, jobs.service)
+    add_ui(blocks, engine, settings, capabilities, jobs.service)
     credentials = dict(settings.credentials)
     auth = (
         (lambda user, password: check_password(credentials, user, password))
