@@ -62,8 +62,16 @@ def _signed(function: Callable[..., Any], names: Sequence[str]) -> Callable[...,
     return call
 
 
+def _escaped(text: str) -> str:
+    """``text`` shown as it is by gradio's Markdown (a pattern's brackets and stars included)."""
+    return "".join("\\" + char if char in _MARKDOWN_SPECIAL else char for char in text)
+
+
+_MARKDOWN_SPECIAL = frozenset("\\`*_{}[]()#+!|<>~^$")
+
+
 def _error_text(error: RequestError) -> str:
-    return f"**{error.error}**: {error.detail}"
+    return f"**{_escaped(error.error)}**: {_escaped(error.detail)}"
 
 
 class _OpTab:
@@ -162,7 +170,7 @@ class _OpTab:
                 progress=report,
             )
         except ValueError as error:
-            return _failed(f"**invalid parameters**: {error}")
+            return _failed(f"**invalid parameters**: {_escaped(str(error))}")
         except RequestError as error:
             return _failed(_error_text(error))
         primary = outcome.files[outcome.ordered_keys()[0]]
@@ -183,7 +191,7 @@ class _OpTab:
         try:
             values = self._values(raw)
         except ValueError as error:
-            return f"**invalid parameters**: {error}"
+            return f"**invalid parameters**: {_escaped(str(error))}"
         paths = {
             name: values.pop(name)["path"]
             for name in ("target_media", "source_face")
