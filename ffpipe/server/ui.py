@@ -30,8 +30,17 @@ from ffpipe.server.ui_widgets import ParamWidget, make_widget
 PRIVATE = "private"
 JOB_COLUMNS = ["job_id", "op", "status", "progress", "ETA (s)", "result"]
 JOBS_REFRESH_SECONDS = 1.0
-OPEN_GROUPS = 2
-"""The first parameter groups of an op (its own) start open; the rest start folded."""
+FOCUS = {
+    "swap": "face_swapper_model",
+    "enhance": "face_enhancer_model",
+    "edit": "face_editor_age",
+    "detect": "face_detector_model",
+    "video": "output_video_encoder",
+    "extract_frames": "extract_frame_format",
+    "process": "processors",
+}
+"""The parameter people open an op's tab for: its group starts open, with the first group;
+the other groups start folded."""
 
 
 def _group_of(op: str, name: str) -> str:
@@ -138,7 +147,7 @@ class _OpTab:
             if name not in files:
                 groups.setdefault(_group_of(self.op, name), []).append(name)
         for index, (group, names) in enumerate(groups.items()):
-            with gr.Accordion(group, open=index < OPEN_GROUPS):
+            with gr.Accordion(group, open=index == 0 or FOCUS.get(self.op) in names):
                 for name in names:
                     self.widgets.append(make_widget(self.op, name, models))
 
