@@ -146,3 +146,19 @@ def test_auth_covers_the_ui(browser: Any, auth_server: Any, auth_users: dict[str
         )
     finally:
         context.close()
+
+
+def test_the_upload_limit_covers_the_ui(browser: Any, shared_server: Any, tmp_path: Any) -> None:
+    # The shared server takes files up to 2 MB (conftest.SHARED_SERVER_ARGS).
+    big = tmp_path / "big.jpg"
+    big.write_bytes(ASTRONAUT.read_bytes() + bytes(3_000_000))
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(shared_server.url)
+        page.wait_for_selector("#run-swap", timeout=60_000)
+        page.locator("#swap-target_media input[type=file]").set_input_files(str(big))
+        page.get_by_text("exceed the maximum allowed size").wait_for(timeout=30_000)
+        assert page.locator("#swap-target_media a").count() == 0
+    finally:
+        context.close()

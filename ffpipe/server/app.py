@@ -76,7 +76,7 @@ def start(settings: ServerSettings, engine: Engine) -> RunningServer:
     from ffpipe.server.guards import EndpointGuard, endpoint_shapes
     from ffpipe.server.legacy import mount_legacy
     from ffpipe.server.requestlog import RequestLog
-    from ffpipe.server.ui import add_ui
+    from ffpipe.server.ui import ConfigCache, add_ui
 
     def capabilities() -> dict[str, Any]:
         return server_capabilities(engine, settings)
@@ -107,6 +107,7 @@ def start(settings: ServerSettings, engine: Engine) -> RunningServer:
                 Middleware(RequestLog),
                 Middleware(AuthGate, credentials=credentials),
                 Middleware(EndpointGuard, shapes=endpoint_shapes(blocks)),
+                Middleware(ConfigCache),
             ]
         },
     )

@@ -282,3 +282,77 @@ def add_ui(
                     _OpTab(op, engine, settings, submit_job, dict(models))
             with gr.Tab("jobs", id="jobs", elem_id="tab-jobs"):
                 _jobs_tab(jobs)
+
+
+_CONFIG_KEY_HEADERS = (b"host", b"x-forwarded-host", b"x-forwarded-proto", b"x-forwarded-port")
+_CACHED_PATHS = frozenset({"/config", "/gradio_api/info"})
+
+
+class ConfigCache:
+    """ASGI middleware: ``GET /config`` and ``GET /gradio_api/info`` answered from the bytes of
+    their first answer.
+
+    The UI makes the app's config about three times larger, and gradio deep-copies and walks it
+    (and builds the API description from it) on every request: every
+    ``gradio_client.Client(url)`` fetches both, so a burst of new clients would queue behind the
+    copying. Neither changes once the server runs; only the root URL (from the request's host
+    headers) and the user differ, so those are the key. Calls with a query (gradio's deep links,
+    pages, ``all_endpoints``) are passed on as they are.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self._answers: dict[tuple[Any, ...], tuple[dict[str, Any], bytes]] = {}
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if (
+            scope["type"] != "http"
+            or scope.get("method") != "GET"
+            or scope["path"] not in _CACHED_PATHS
+            or scope.get("query_string")
+        ):
+            await self.app(scope, receive, send)
+            return
+        key = self._key(scope)
+        kept = self._answers.get(key)
+        if kept is None:
+            kept = await self._answer(scope, receive, send)
+            if kept is not None:
+                self._answers[key] = kept
+            return
+        start, body = kept
+        await send(start)
+        await send({"type": "http.response.body", "body": body})
+
+    @staticmethod
+    def _key(scope: Any) -> tuple[Any, ...]:
+        headers = tuple(
+            (name, value) for name, value in scope.get("headers", []) if name in _CONFIG_KEY_HEADERS
+        )
+        user = scope.get("state", {}).get("ffpipe_user")
+        return (
+            scope["path"],
+            scope.get("scheme"),
+            scope.get("root_path"),
+            user,
+            tuple(sorted(headers)),
+        )
+
+    async def _answer(
+        self, scope: Any, receive: Any, send: Any
+    ) -> tuple[dict[str, Any], bytes] | None:
+        """Pass the request on, sending the answer as it comes; return it when it can be kept."""
+        start: dict[str, Any] = {}
+        chunks: list[bytes] = []
+
+        async def keep(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                start.update(message)
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+            await send(message)
+
+        await self.app(scope, receive, keep)
+        if start.get("status") != 200:
+            return None
+        return start, b"".join(chunks)
