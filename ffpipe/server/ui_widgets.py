@@ -84,8 +84,10 @@ def _model_choices(name: str, choices: tuple[str, ...], models: Mapping[str, Any
         used = entry.get("used")
         if status == "substituted":
             label = f"{choice} (stand-in: {used})" if used else f"{choice} (stand-in)"
+        elif status:
+            label = f"{choice} ({status}: {used})" if used else f"{choice} ({status})"
         else:
-            label = f"{choice} ({status})" if status else choice
+            label = choice
         labelled.append((label, choice))
     return labelled
 
