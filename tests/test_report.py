@@ -200,3 +200,19 @@ def test_layout_puts_each_generation_in_its_own_column() -> None:
     x = {box.id: box.x for box in layout.boxes}
     assert x["a"] < x["b"] == x["c"]
     assert len(layout.edges) == 2
+
+
+def test_a_run_answered_from_its_stamp_gets_a_report_too(
+    matrix_reports: tuple[Path, Path, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    folder, _, second = matrix_reports
+    capsys.readouterr()
+    assert _run(folder, monkeypatch, "run", "smiles.yaml", "--report", "--no-lock") == 0
+    printed = capsys.readouterr().out
+    page = folder / printed.split("report: ", 1)[1].strip()
+    assert page != second and page.is_file()
+    assert "answered from run" in page.read_text()
+    nodes = _parse(page).find("g", "node")
+    assert len(nodes) == 8 and all("cached" in node["class"].split() for node in nodes)
