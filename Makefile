@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/ffpipe validate pipelines/examples/*.yaml
-	$(BIN)/ffpipe run pipelines/examples/*.yaml
+	$(BIN)/ffpipe run pipelines/examples/*.yaml --report
 
 test: $(STAMP) lint
 	$(BIN)/python -m ffpipe schema --check

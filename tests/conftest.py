@@ -286,3 +286,23 @@ def auth_server(
     handle = start_server(folder, "--auth-file", str(auth_file), "--concurrency", "2")
     yield handle
     assert handle.stop() == 0, handle.log()[-3000:]
+
+
+# Browser: one headless Chromium for the session (skipped, with how to install it, when missing).
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium under Playwright, launched once per session (see ``_browser_support``)."""
+    from _browser_support import CHROMIUM_FLAGS, INSTALL_HINT, chromium_path
+
+    executable = chromium_path()
+    if executable is None:
+        pytest.skip(INSTALL_HINT)
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install -e '.[dev]'")
+    with sync_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=str(executable), args=list(CHROMIUM_FLAGS)
+        )
+        yield launched
+        launched.close()

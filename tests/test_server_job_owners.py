@@ -160,3 +160,19 @@ def test_gradio_job_endpoints_keep_jobs_to_their_owner(server: ServerHandle) -> 
         bob.predict(job_id, api_name="/cancel_job")
     assert root.predict(job_id, api_name="/job_status")["job_id"] == job_id
     assert ada.predict(job_id, api_name="/job_status")["job_id"] == job_id
+
+
+def test_the_ui_jobs_tab_shows_each_user_their_own_jobs(tmp_path: Path) -> None:
+    from ffpipe.server.jobs.service import Caller, Upload
+    from ffpipe.server.ui import _job_rows
+
+    system = open_job_system(
+        job_settings(tmp_path, admins=frozenset({"root"})), FrameEngine(frames=2)
+    )
+    upload = {"target_media": Upload("a.jpg", ASTRONAUT)}
+    for user in ("ada", "bob"):
+        system.service.submit("enhance", {}, upload, {"job_id": f"{user}-job"}, Caller(user))
+    shown = {user: {row[0] for row in _job_rows(system.service, Caller(user))} for user in USERS}
+    assert shown["ada"] == {"ada-job"} and shown["bob"] == {"bob-job"}
+    admin = {row[0] for row in _job_rows(system.service, Caller("root", admin=True))}
+    assert admin == {"ada-job", "bob-job"}

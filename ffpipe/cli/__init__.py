@@ -34,6 +34,7 @@ COMMANDS: dict[str, str] = {
     "init": "write a starter pipeline, ffpipe.toml and .gitignore lines into a folder",
     "serve": "serve the catalog API over HTTP with the builtin engine or a FaceFusion install",
     "jobs": "list, inspect, wait for or cancel jobs on a server",
+    "report": "write the HTML report of a run: its DAG, steps, thumbnails and contact sheets",
 }
 
 EXIT_INTERRUPTED = 130

@@ -17,6 +17,7 @@ fetched from it (``--no-pull`` turns that off) and ``--push`` uploads the run's 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -54,6 +55,9 @@ def register(parser: argparse.ArgumentParser) -> None:
         help="do not write <pipeline>.lock beside the pipeline (e.g. for throwaway runs)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON event per line")
+    parser.add_argument(
+        "--report", action="store_true", help="also write each run's HTML report (ffpipe report)"
+    )
     options.add_fuse(parser)
     options.add_server(parser)
     options.add_remote(parser, run=True)
@@ -79,6 +83,8 @@ def run(args: argparse.Namespace) -> int:
         strict_models=args.strict_models,
     )
     if state is not None and noop.replay_run(state, shape, reporter):
+        if args.report:
+            _report(args, None)
         sys.stdout.flush()
         return EXIT_OK
     return _full_run(args, reporter, state, shape)
@@ -152,6 +158,8 @@ def _full_run(
             )
             if args.push:
                 _push(args, workspace, summary, reporter)
+            if args.report:
+                _report(args, summary.run_id)
             if state is not None and summary.stamp is not None:
                 noop.record_run(
                     state,
@@ -190,3 +198,14 @@ def _push(
     )
     if report is not None and not args.json:
         print(remote_support.describe(report, "pushed"))
+
+
+def _report(args: argparse.Namespace, run_id: str | None) -> None:
+    """Write the report of ``run_id`` (None: the run just answered from its stamp)."""
+    from ffpipe.cli import report_cmd
+
+    page = report_cmd.write(args.workspace, run_id)
+    if args.json:
+        print(json.dumps({"kind": "report", "path": str(page)}), flush=True)
+    else:
+        print(f"report: {page}", flush=True)

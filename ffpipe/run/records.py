@@ -88,6 +88,7 @@ def run_record(
             "fused_into": outcome.fused_into,
             "fused": list(outcome.group),
             "job_id": outcome.job_id,
+            **_instance_fields(pipeline, node, outcome),
         }
         for node, outcome in outcomes.items()
     }
@@ -104,4 +105,38 @@ def run_record(
         "jobs": jobs,
         "steps": steps,
         "outputs": {name: str(path) for name, path in outputs.items()},
+        "matrix_axes": _matrix_axes(pipeline, outcomes),
+        "step_order": [node for node in pipeline.instances if node in outcomes],
     }
+
+
+def _instance_fields(pipeline: LoadedPipeline, node: str, outcome: StepOutcome) -> dict[str, Any]:
+    """What the run's report draws of a step: its op, place in the DAG, parameters and files."""
+    instance = pipeline.instances.get(node)
+    if instance is None:
+        return {}
+    return {
+        "op": instance.op,
+        "step": instance.step,
+        "matrix": dict(instance.matrix),
+        "needs": sorted(instance.needs),
+        "params": outcome.params,
+        "inputs": {
+            name: {"path": outcome.input_paths.get(name), "digest": digest}
+            for name, digest in outcome.inputs.items()
+        },
+        "file_names": outcome.file_names,
+        "faces_found": outcome.result.get("faces_found"),
+        "faces_processed": outcome.result.get("faces_processed"),
+    }
+
+
+def _matrix_axes(pipeline: LoadedPipeline, outcomes: Mapping[str, StepOutcome]) -> list[str]:
+    """The matrix's axis names in the order the pipeline file gives them."""
+    axes: list[str] = []
+    for node in outcomes:
+        instance = pipeline.instances.get(node)
+        for axis in instance.matrix if instance is not None else ():
+            if axis not in axes:
+                axes.append(axis)
+    return axes

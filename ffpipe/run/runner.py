@@ -83,6 +83,10 @@ class StepOutcome:
     error: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
     inputs: dict[str, str] = field(default_factory=dict)
+    input_paths: dict[str, str] = field(default_factory=dict)
+    """The local path each input parameter named (its digest is in ``inputs``)."""
+    file_names: dict[str, str] = field(default_factory=dict)
+    """The file name of each output (``output`` -> ``portrait.jpg``), for people and reports."""
     fused_into: str | None = None
     """The fused group that produced this step's result, for members without an artifact."""
     group: tuple[str, ...] = ()
@@ -513,6 +517,8 @@ def _outcome(
         result={key: value for key, value in result.items() if key != FILE_NAMES},
         params={k: v for k, v in prepared.params.items() if k not in prepared.input_digests},
         inputs=prepared.input_digests,
+        input_paths={name: str(prepared.params[name]) for name in prepared.input_digests},
+        file_names=dict(result.get(FILE_NAMES, {})),
     )
 
 

@@ -85,12 +85,14 @@ def start(settings: ServerSettings, engine: Engine) -> RunningServer:
     )
     from ffpipe.server.legacy import mount_legacy
     from ffpipe.server.requestlog import RequestLog
+    from ffpipe.server.ui import ConfigCache, add_ui
 
     def capabilities() -> dict[str, Any]:
         return server_capabilities(engine, settings)
 
     jobs = open_jobs(settings, engine)
     blocks = build_blocks(engine, settings, capabilities, jobs.service)
+    add_ui(blocks, engine, settings, capabilities, jobs.service)
     credentials = dict(settings.credentials)
     throttle = LoginThrottle()
     auth = (
@@ -121,6 +123,7 @@ def start(settings: ServerSettings, engine: Engine) -> RunningServer:
                     shapes=endpoint_shapes(blocks),
                     roots=[settings.upload_dir, settings.output_dir],
                 ),
+                Middleware(ConfigCache),
             ]
         },
     )

@@ -41,7 +41,7 @@ def _guarded(function: Callable[..., dict[str, Any]]) -> Callable[..., dict[str,
     return call
 
 
-def _caller(request: gr.Request | None, admins: frozenset[str]) -> Caller:
+def caller_of(request: gr.Request | None, admins: frozenset[str]) -> Caller:
     """Who calls: the user the auth gate let through (gradio hands it over as ``username``)."""
     user = getattr(request, "username", None)
     return Caller(user, user in admins) if user is not None else ANYONE
@@ -79,7 +79,7 @@ def _submit_endpoint(
             job_id=job_id,
             priority=priority,
             callback_url=callback_url,
-            caller=_caller(request, admins),
+            caller=caller_of(request, admins),
             **paths,
         )
 
@@ -116,7 +116,7 @@ def register_job_endpoints(service: JobService, roots: Sequence[Path]) -> None:
             request: gr.Request | None = None,
             _function: Callable[..., dict[str, Any]] = function,
         ) -> dict:
-            return _function(job_id, caller=_caller(request, admins))
+            return _function(job_id, caller=caller_of(request, admins))
 
         endpoint.__name__ = name
         endpoint.__annotations__ = {"job_id": str, "request": gr.Request, "return": dict}

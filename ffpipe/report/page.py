@@ -1,0 +1,285 @@
+"""Assemble the report of one run and write it: ``index.html``, ``thumbs/`` and ``files/``."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from ffpipe.cache.errors import CacheError
+from ffpipe.cache.fingerprint import digest_file
+from ffpipe.cache.objects import ObjectStore, is_tree
+from ffpipe.cache.workspace import Workspace
+from ffpipe.report.dag import Layout, lay_out
+from ffpipe.report.pictures import Picture, Pictures
+from ffpipe.report.runs import RunRecord, find_run, previous_run
+from ffpipe.report.sheets import contact_sheets
+
+REPORT_FOLDER = "report"
+STATUS_CLASSES = {"not run": "skipped", "cached (remote)": "cached-remote"}
+"""CSS class of each status: ran, cached, cached-remote, failed, skipped."""
+MAIN_INPUTS = ("target_media", "source_face")
+
+
+def status_class(status: str) -> str:
+    """The CSS class of a step status (``cached (remote)`` -> ``cached-remote``)."""
+    known = STATUS_CLASSES.get(status)
+    if known is not None:
+        return known
+    return "-".join("".join(c if c.isalnum() else " " for c in status.lower()).split())
+
+
+@dataclass
+class FileLink:
+    """A file the page links to (a copy inside the report folder) and its picture."""
+
+    name: str
+    href: str | None
+    picture: Picture = field(default_factory=lambda: Picture("data"))
+    note: str = ""
+
+
+@dataclass
+class Param:
+    name: str
+    value: str
+    changed: bool = False
+    before: str | None = None
+
+
+@dataclass
+class StepPage:
+    """What the page says of one step instance."""
+
+    id: str
+    anchor: str
+    op: str
+    status: str
+    status_class: str
+    duration: float
+    why: list[str]
+    substitutions: list[str]
+    faces_found: Any
+    faces_processed: Any
+    warnings: list[str]
+    error: str | None
+    fused_into: str | None
+    params: list[Param]
+    before: FileLink | None
+    after: FileLink | None
+    outputs: list[FileLink]
+
+
+def write_report(
+    workspace: Workspace, run_id: str | None = None, out_dir: Path | None = None
+) -> Path:
+    """Write the report of run ``run_id`` (default: the latest) and return its ``index.html``.
+
+    ``out_dir`` defaults to the run's own folder, ``<workspace>/runs/<id>/report``. Raises
+    :class:`~ffpipe.report.runs.RunNotFound`.
+    """
+    record = find_run(workspace.runs_dir, run_id)
+    folder = out_dir or record.folder / REPORT_FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    builder = _Builder(workspace.objects, folder)
+    context = builder.context(record, previous_run(workspace.runs_dir, record))
+    environment = Environment(
+        loader=PackageLoader("ffpipe.report", "templates"),
+        autoescape=select_autoescape(["html", "j2"]),
+        keep_trailing_newline=True,
+    )
+    html = environment.get_template("report.html.j2").render(**context)
+    page = folder / "index.html"
+    temporary = folder / ".index.html.tmp"
+    temporary.write_text(html, encoding="utf-8")
+    temporary.replace(page)
+    return page
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def anchor(node: str) -> str:
+    """An HTML id for a step instance (ids of matrix instances hold brackets and commas)."""
+    return "step-" + "".join(c if c.isalnum() or c in "-_" else "_" for c in node)
+
+
+class _Builder:
+    def __init__(self, objects: ObjectStore, folder: Path) -> None:
+        self.objects = objects
+        self.folder = folder
+        self.pictures = Pictures(folder)
+        self.copies: dict[str, str] = {}
+        """Digest -> the copy's path relative to the report folder."""
+
+    def context(self, record: RunRecord, previous: RunRecord | None) -> dict[str, Any]:
+        document = record.document
+        steps = record.steps
+        order = [n for n in document.get("step_order", []) if n in steps]
+        order += [n for n in steps if n not in order]
+        before = previous.steps if previous is not None else {}
+        pages = {node: self._step(node, steps[node], before.get(node)) for node in order}
+        layout = self._layout(order, steps, pages)
+        sheets = contact_sheets(order, steps, document.get("matrix_axes", []))
+        return {
+            "run": document,
+            "run_id": record.run_id,
+            "started": time.strftime(
+                "%Y-%m-%d %H:%M:%S UTC", time.gmtime(float(document.get("started") or 0))
+            ),
+            "previous": previous.run_id if previous is not None else None,
+            "steps": [pages[node] for node in order],
+            "pages": pages,
+            "layout": layout,
+            "sheets": sheets,
+            "cell": lambda node: pages.get(node) if node else None,
+            "outputs": self._pipeline_outputs(document.get("outputs", {})),
+            "counts": _counts(pages.values()),
+        }
+
+    def _layout(
+        self, order: list[str], steps: Mapping[str, Any], pages: Mapping[str, StepPage]
+    ) -> Layout:
+        needs = {node: steps[node].get("needs", []) for node in order}
+        status = {node: pages[node].status_class for node in order}
+        detail = {node: _box_detail(pages[node]) for node in order}
+        return lay_out(order, needs, status, detail)
+
+    def _step(
+        self, node: str, step: Mapping[str, Any], earlier: Mapping[str, Any] | None
+    ) -> StepPage:
+        status = str(step.get("status", ""))
+        outputs = self._outputs(step)
+        return StepPage(
+            id=node,
+            anchor=anchor(node),
+            op=str(step.get("op", "")),
+            status=status,
+            status_class=status_class(status),
+            duration=float(step.get("duration") or 0.0),
+            why=[str(reason) for reason in step.get("why", [])],
+            substitutions=[_substitution(item) for item in step.get("substitutions", [])],
+            faces_found=step.get("faces_found"),
+            faces_processed=step.get("faces_processed"),
+            warnings=[str(item) for item in step.get("warnings", [])],
+            error=step.get("error"),
+            fused_into=step.get("fused_into"),
+            params=_params(step, earlier),
+            before=self._main_input(step),
+            after=next((link for link in outputs if link.name == "output"), None),
+            outputs=outputs,
+        )
+
+    def _main_input(self, step: Mapping[str, Any]) -> FileLink | None:
+        inputs = step.get("inputs", {})
+        name = next((n for n in MAIN_INPUTS if n in inputs), next(iter(inputs), None))
+        if name is None:
+            return None
+        entry = inputs[name]
+        path = Path(entry["path"]) if entry.get("path") else None
+        if path is None or not path.exists():
+            path = self._stored(entry.get("digest"))
+        if path is None:
+            return FileLink(name, None, note="no longer on disk")
+        return self._link(name, str(entry.get("digest") or ""), path, path.name)
+
+    def _outputs(self, step: Mapping[str, Any]) -> list[FileLink]:
+        names = step.get("file_names", {})
+        links = []
+        for name, digest in sorted(step.get("outputs", {}).items(), key=lambda i: i[0] != "output"):
+            path = self._stored(digest)
+            if path is None:
+                links.append(FileLink(name, None, note="gone from the cache"))
+                continue
+            links.append(self._link(name, digest, path, names.get(name) or name))
+        return links
+
+    def _stored(self, digest: str | None) -> Path | None:
+        if not digest:
+            return None
+        try:
+            return self.objects.path(digest)
+        except (CacheError, ValueError):
+            return None
+
+    def _link(self, name: str, digest: str, path: Path, file_name: str) -> FileLink:
+        """Copy ``path`` into ``files/`` once per digest and link to the copy."""
+        key = digest or str(path)
+        if key not in self.copies:
+            tag = (digest.rsplit(":", 1)[-1] or "x")[:12]
+            safe = Path(file_name).name or "file"
+            relative = f"files/{tag}/{safe}"
+            target = self.folder / relative
+            if not target.exists():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                if path.is_dir():
+                    shutil.copytree(path, target)
+                else:
+                    shutil.copyfile(path, target)
+            self.copies[key] = relative
+        relative = self.copies[key]
+        picture = self.pictures.of(self.folder / relative)
+        note = "folder" if is_tree(digest) else ""
+        return FileLink(name, relative, picture, note)
+
+    def _pipeline_outputs(self, outputs: Mapping[str, str]) -> list[FileLink]:
+        """Every output of the run, linked to the copy of the step output it holds."""
+        links = []
+        for name, where in sorted(outputs.items()):
+            path = Path(where)
+            if not path.exists():
+                links.append(FileLink(name, None, note=f"{where} (no longer there)"))
+                continue
+            digest = digest_file(path) if path.is_file() else ""
+            link = self._link(name, digest, path, path.name)
+            link.note = where
+            links.append(link)
+        return links
+
+
+def _params(step: Mapping[str, Any], earlier: Mapping[str, Any] | None) -> list[Param]:
+    """Rendered parameters and input files, each marked when it changed since the last run."""
+    old_params = (earlier or {}).get("params")
+    old_inputs = (earlier or {}).get("inputs")
+    rows = []
+    for name, entry in sorted(step.get("inputs", {}).items()):
+        shown = Path(entry.get("path") or "").name or str(entry.get("digest"))
+        changed, before = False, None
+        if isinstance(old_inputs, dict):
+            old = old_inputs.get(name) or {}
+            changed = old.get("digest") != entry.get("digest")
+            before = Path(old.get("path") or "").name or None if changed else None
+        rows.append(Param(name, shown, changed, before))
+    for name, value in sorted(step.get("params", {}).items()):
+        changed, before = False, None
+        if isinstance(old_params, dict):
+            changed = name not in old_params or old_params[name] != value
+            before = _text(old_params[name]) if changed and name in old_params else None
+        rows.append(Param(name, _text(value), changed, before))
+    return rows
+
+
+def _substitution(item: Any) -> str:
+    if isinstance(item, dict):
+        text = f"{item.get('requested')} → {item.get('used')}"
+        return text + (f" ({item['reason']})" if item.get("reason") else "")
+    return str(item)
+
+
+def _box_detail(page: StepPage) -> str:
+    duration = f"{page.duration:.2f}s" if page.duration else ""
+    return " · ".join(part for part in (page.op, page.status, duration) if part)
+
+
+def _counts(pages: Any) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for page in pages:
+        counts[page.status] = counts.get(page.status, 0) + 1
+    return counts

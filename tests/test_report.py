@@ -1,0 +1,218 @@
+"""``ffpipe report`` and ``ffpipe run --report`` on a real matrix run of the builtin engine.
+
+The page is read as HTML here (its structure, links and files); the browser tests
+(test_report_browser.py) look at it in Chromium.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from _report_support import write_matrix_project
+
+from ffpipe.cli import main
+from ffpipe.report.dag import lay_out
+from ffpipe.report.pictures import Pictures
+from ffpipe.report.sheets import contact_sheets
+
+
+class _Page(HTMLParser):
+    """Every tag of a page with its attributes, in order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, {key: value or "" for key, value in attrs}))
+
+    def find(self, tag: str, css_class: str | None = None) -> list[dict[str, str]]:
+        return [
+            attrs
+            for name, attrs in self.tags
+            if name == tag and (css_class is None or css_class in attrs.get("class", "").split())
+        ]
+
+
+def _parse(path: Path) -> _Page:
+    page = _Page()
+    page.feed(path.read_text(encoding="utf-8"))
+    return page
+
+
+def _run(folder: Path, monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
+    monkeypatch.chdir(folder)
+    monkeypatch.setenv("FFPIPE_WORKSPACE", str(folder / ".ffpipe"))
+    monkeypatch.delenv("FFPIPE_SERVER", raising=False)
+    return main(list(args))
+
+
+@pytest.fixture(scope="module")
+def matrix_reports(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    """A matrix run and a second one with one parameter changed; both reports."""
+    folder = tmp_path_factory.mktemp("report")
+    with pytest.MonkeyPatch.context() as patch:
+        write_matrix_project(folder)
+        assert _run(folder, patch, "run", "smiles.yaml", "--report", "--no-lock") == 0
+        first = sorted((folder / ".ffpipe" / "runs").glob("*/report/index.html"))[-1]
+        write_matrix_project(folder, blend=0.9)
+        assert _run(folder, patch, "run", "smiles.yaml", "--report", "--no-lock") == 0
+        second = sorted((folder / ".ffpipe" / "runs").glob("*/report/index.html"))[-1]
+    assert first != second
+    return folder, first, second
+
+
+def test_run_report_draws_a_node_per_step_with_its_status(
+    matrix_reports: tuple[Path, Path, Path],
+) -> None:
+    _, first, second = matrix_reports
+    nodes = _parse(first).find("g", "node")
+    assert len(nodes) == 8
+    assert all("ran" in node["class"].split() for node in nodes)
+    classes = {node["data-step"]: node["class"].split() for node in _parse(second).find("g")}
+    assert "cached" in classes["smile[photo=astronaut.jpg,smile=0.6]"]
+    assert "ran" in classes["restore[photo=astronaut.jpg,smile=0.6]"]
+
+
+def test_contact_sheet_has_rows_by_columns_linked_thumbnails(
+    matrix_reports: tuple[Path, Path, Path],
+) -> None:
+    _, first, _ = matrix_reports
+    page = _parse(first)
+    sheets = page.find("table", "contact-sheet")
+    assert [(s["data-rows"], s["data-columns"]) for s in sheets] == [("2", "2"), ("2", "2")]
+    cells = page.find("td", "cell")
+    assert len(cells) == 8
+    thumbs = page.find("img", "thumb")
+    for thumb in thumbs:
+        assert (first.parent / thumb["src"]).is_file()
+
+
+def test_every_link_is_relative_and_exists(matrix_reports: tuple[Path, Path, Path]) -> None:
+    _, first, _ = matrix_reports
+    page = _parse(first)
+    targets = [a["href"] for a in page.find("a")] + [i["src"] for i in page.find("img")]
+    files = [t for t in targets if not t.startswith("#")]
+    assert files
+    for target in files:
+        assert not re.match(r"^(/|[a-z]+:)", target), target
+        assert (first.parent / target).exists(), target
+    outputs = [a["href"] for a in page.find("a", "output-link")]
+    assert len({o for o in outputs if o.endswith(".jpg")}) >= 4
+
+
+def test_changed_parameter_is_marked_with_its_old_value(
+    matrix_reports: tuple[Path, Path, Path],
+) -> None:
+    _, first, second = matrix_reports
+    text = second.read_text()
+    assert _parse(first).find("tr", "changed") == []
+    changed = _parse(second).find("tr", "changed")
+    assert len(changed) == 4  # face_enhancer_blend of the four restore instances
+    assert "0.5</span>" in text
+    assert "face_enhancer_blend changed 0.5 -&gt; 0.9" in text
+
+
+def test_step_shows_why_stand_ins_faces_and_pictures(
+    matrix_reports: tuple[Path, Path, Path],
+) -> None:
+    _, first, _ = matrix_reports
+    text = first.read_text()
+    assert "no cache entry" in text
+    assert "gfpgan_1.4 → classical restoration" in text
+    assert "faces found 1, processed 1" in text
+    page = _parse(first)
+    assert len(page.find("figure", "before")) == len(page.find("figure", "after")) == 8
+
+
+def test_report_command_writes_latest_or_named_run(
+    matrix_reports: tuple[Path, Path, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    folder, first, _ = matrix_reports
+    run_id = first.parent.parent.name
+    assert _run(folder, monkeypatch, "report", run_id, "--out", str(tmp_path / "r")) == 0
+    assert capsys.readouterr().out.strip() == str(tmp_path / "r" / "index.html")
+    assert (tmp_path / "r" / "index.html").is_file()
+    assert _run(folder, monkeypatch, "report", "nonexistent") == 2
+    assert "run 'nonexistent'" in capsys.readouterr().err
+
+
+def test_unknown_run_is_a_user_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _run(tmp_path, monkeypatch, "report") == 2
+    assert "no finished run" in capsys.readouterr().err
+
+
+def test_record_keeps_what_the_report_needs(matrix_reports: tuple[Path, Path, Path]) -> None:
+    _, first, _ = matrix_reports
+    record = json.loads((first.parent.parent / "run.json").read_text())
+    step = record["steps"]["restore[photo=grace.jpg,smile=0.0]"]
+    assert step["op"] == "enhance" and step["step"] == "restore"
+    assert step["needs"] == ["smile[photo=grace.jpg,smile=0.0]"]
+    assert step["matrix"] == {"photo": "grace.jpg", "smile": 0.0}
+    assert step["params"]["face_enhancer_blend"] == 0.5
+    assert step["inputs"]["target_media"]["path"].endswith("grace.jpg")
+    assert step["file_names"] == {"output": "grace.jpg"}
+    assert record["matrix_axes"] == ["photo", "smile"]
+
+
+def test_video_gets_a_poster_and_a_looping_preview(
+    tmp_path: Path, make_video: Callable[..., Path]
+) -> None:
+    from PIL import Image
+
+    clip = make_video(tmp_path / "clip.mp4", width=160, height=120, fps=5, seconds=2)
+    picture = Pictures(tmp_path / "report").of(clip)
+    assert picture.kind == "video"
+    with Image.open(tmp_path / "report" / picture.preview) as preview:
+        assert preview.n_frames > 1
+        assert preview.info.get("loop") == 0
+    with Image.open(tmp_path / "report" / picture.poster) as poster:
+        assert max(poster.size) <= 320
+
+
+def test_sheet_shapes_for_one_two_and_three_axes() -> None:
+    def steps(combos: list[dict[str, object]]) -> dict[str, dict[str, object]]:
+        return {f"s{i}": {"step": "s", "matrix": combo} for i, combo in enumerate(combos)}
+
+    one = steps([{"a": 1}, {"a": 2}, {"a": 3}])
+    (sheet,) = contact_sheets(list(one), one, ["a"])
+    assert (len(sheet.rows), len(sheet.columns)) == (1, 3)
+    three = steps([{"a": a, "b": b, "c": c} for a in (1, 2) for b in "xy" for c in "pq"])
+    (sheet,) = contact_sheets(list(three), three, ["a", "b", "c"])
+    assert (sheet.rows, sheet.columns) == (["1", "2"], ["x, p", "x, q", "y, p", "y, q"])
+    gap = steps([{"a": 1, "b": "x"}, {"a": 2, "b": "y"}])
+    (sheet,) = contact_sheets(list(gap), gap, ["a", "b"])
+    assert sheet.cells == [["s0", None], [None, "s1"]]
+
+
+def test_layout_puts_each_generation_in_its_own_column() -> None:
+    layout = lay_out(["a", "b", "c"], {"b": ["a"], "c": ["a"]}, dict.fromkeys("abc", "ran"), {})
+    x = {box.id: box.x for box in layout.boxes}
+    assert x["a"] < x["b"] == x["c"]
+    assert len(layout.edges) == 2
+
+
+def test_a_run_answered_from_its_stamp_gets_a_report_too(
+    matrix_reports: tuple[Path, Path, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    folder, _, second = matrix_reports
+    capsys.readouterr()
+    assert _run(folder, monkeypatch, "run", "smiles.yaml", "--report", "--no-lock") == 0
+    printed = capsys.readouterr().out
+    page = folder / printed.split("report: ", 1)[1].strip()
+    assert page != second and page.is_file()
+    assert "answered from run" in page.read_text()
+    nodes = _parse(page).find("g", "node")
+    assert len(nodes) == 8 and all("cached" in node["class"].split() for node in nodes)
