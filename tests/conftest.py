@@ -18,6 +18,33 @@ if TYPE_CHECKING:
     from _server_support import ServerHandle
 
 
+MEDIA = Path(__file__).resolve().parent.parent / "media"
+
+
+@pytest.fixture(scope="session")
+def astronaut() -> Path:
+    """The astronaut sample photo (read only)."""
+    return MEDIA / "astronaut.jpg"
+
+
+@pytest.fixture(scope="session")
+def grace() -> Path:
+    """The Grace Hopper sample photo (read only)."""
+    return MEDIA / "grace_hopper.jpg"
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    """The repository's root folder."""
+    return MEDIA.parent
+
+
+@pytest.fixture(scope="session")
+def bad_pipelines_dir() -> Path:
+    """Deliberately broken pipelines, each with the error it must give."""
+    return Path(__file__).resolve().parent / "bad_pipelines"
+
+
 @pytest.fixture(scope="session")
 def start_server() -> Iterator[Callable[..., ServerHandle]]:
     """Start ``ffpipe serve`` in a subprocess on a free loopback port: ``start_server(folder,
