@@ -217,7 +217,7 @@ def full_plan(args: argparse.Namespace) -> str:
     backend = make_backend(args.server, config=args.config, engine=engine)
     try:
         decisions = plan_decisions(pipeline, graph, args, backend)
-        capabilities = backend.capabilities()
+        capabilities = backend.model_capabilities()
         substituted = stand_in_notes(pipeline, graph, capabilities)
         for node, lines in parameter_notes(pipeline, graph, capabilities).items():
             substituted.setdefault(node, []).extend(lines)
