@@ -35,9 +35,14 @@ def planned_graph(
 
 
 def plan_decisions(
-    pipeline: LoadedPipeline, graph: nx.DiGraph, args: argparse.Namespace, backend: Backend
+    pipeline: LoadedPipeline,
+    graph: nx.DiGraph,
+    order: Sequence[Sequence[str]],
+    args: argparse.Namespace,
+    backend: Backend,
 ) -> dict[str, Decision]:
-    """Instance id -> the planner's decision, as a run with these arguments would make it.
+    """Instance id -> the planner's decision, as a run with these arguments would make it
+    (``order``: the graph's generations).
 
     Without a workspace nothing can be cached, and none is created just to say so (with a
     remote cache, a throwaway one holds the input digests needed to look steps up there).
@@ -50,7 +55,7 @@ def plan_decisions(
     from ffpipe.run.planner import explain
 
     fusion = find_fusion(pipeline, graph) if not args.no_fuse else Fusion()
-    selected = [node for stage in generations(graph) for node in stage]
+    selected = [node for stage in order for node in stage]
     options = {"selected": selected, "fusion": fusion, "force": args.force}
     has_remote = remote_support.remote_url(args) is not None
     if not args.workspace.exists() and not has_remote:
@@ -216,7 +221,7 @@ def full_plan(args: argparse.Namespace) -> str:
         start_engine(engine)
     backend = make_backend(args.server, config=args.config, engine=engine)
     try:
-        decisions = plan_decisions(pipeline, graph, args, backend)
+        decisions = plan_decisions(pipeline, graph, order, args, backend)
         capabilities = backend.model_capabilities()
         substituted = stand_in_notes(pipeline, graph, capabilities)
         for node, lines in parameter_notes(pipeline, graph, capabilities).items():
