@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ffpipe.catalog.edit import Editing
+from ffpipe.catalog.edit import EXPRESSION_FIELDS, Editing, FeatureModification
 from ffpipe.engine.api import UnsupportedError
 from ffpipe.engine.edit_age import age_face
 from ffpipe.engine.edit_hair import recolour_hair
@@ -25,24 +25,8 @@ from ffpipe.engine.edit_warp import region_around, warp_points
 from ffpipe.engine.faces import Face
 
 GEOMETRY_FIELDS: tuple[str, ...] = (
-    "face_editor_eyebrow_direction",
-    "face_editor_eye_gaze",
-    "face_editor_eye_open_ratio",
-    "face_editor_lip_open_ratio",
-    "face_editor_mouth_grim",
-    "face_editor_mouth_pout",
-    "face_editor_mouth_purse",
-    "face_editor_mouth_smile",
-    "face_editor_mouth_position",
-    "face_editor_head_pitch",
-    "face_editor_head_yaw",
-    "face_editor_head_roll",
-    "face_editor_face_shape",
-    "face_editor_nose_length",
-    "face_editor_nose_width",
-    "face_editor_eye_distance",
-    "face_editor_eye_size",
-    "face_editor_lip_size",
+    *EXPRESSION_FIELDS,
+    *(name for name in FeatureModification.model_fields if not name.startswith("face_editor_hair")),
 )
 """Controls carried out by moving the face's points."""
 
