@@ -11,6 +11,7 @@ import argparse
 import math
 import os
 from pathlib import Path
+from typing import Any
 
 from ffpipe.errors import UserError
 
@@ -197,3 +198,19 @@ def add_remote(parser: argparse.ArgumentParser, *, run: bool = False) -> None:
         parser.add_argument(
             "--push", action="store_true", help="upload this run's steps to the remote cache"
         )
+
+
+_KEYED_ELSEWHERE = frozenset(
+    {"command", "file", "files", "params", "workspace", "no_fuse", "out", "jobs", "no_lock"}
+    | {"strict_models", "json", "keep_going", "target", "force", "force_all", "server", "config"}
+    | {"downstream", "pull", "push"}
+)
+"""Options the no-op fast path of run and plan handles itself (its stamp, the run's or the plan's
+shape, or by not applying: a push, a target); pull/push only matter to a run that contacts the
+remote, which the fast path never does."""
+
+
+def unkeyed_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Every other option of ``run`` or ``plan`` (an engine choice, say), as given: part of the
+    fast path's key, the same for both commands, so a plan finds the stamp of a completed run."""
+    return {name: value for name, value in vars(args).items() if name not in _KEYED_ELSEWHERE}

@@ -35,7 +35,8 @@ def run(args: argparse.Namespace) -> int:
     """Print the plan."""
     from ffpipe.run import noop
 
-    state = noop.State.of(args.file, args.params, args.workspace, not args.no_fuse)
+    others = options.unkeyed_options(args)
+    state = noop.State.of(args.file, args.params, args.workspace, not args.no_fuse, others)
     shape = _shape(args)
     run_id = None
     if _replayable(args):

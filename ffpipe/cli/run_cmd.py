@@ -96,15 +96,8 @@ def _fast_state(args: argparse.Namespace) -> noop.State | None:
         return None
     if noop.uses_server(args.server, args.config):
         return None
-    others = {name: value for name, value in vars(args).items() if name not in _KEYED_ELSEWHERE}
+    others = options.unkeyed_options(args)
     return noop.State.of(args.files[0], args.params, args.workspace, not args.no_fuse, others)
-
-
-_KEYED_ELSEWHERE = frozenset(
-    {"command", "files", "params", "workspace", "no_fuse", "out", "jobs", "no_lock"}
-    | {"strict_models", "json", "keep_going", "target", "force", "force_all", "server", "config"}
-)
-"""Options the fast path handles itself; any other one (an engine choice) is part of its key."""
 
 
 def _full_run(
