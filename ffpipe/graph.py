@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import networkx as nx
 
@@ -38,7 +38,9 @@ def build_graph(pipeline: LoadedPipeline) -> nx.DiGraph:
             else:
                 graph.add_edge(need, instance.id)
     order = list(pipeline.instances)
-    for cycle in find_cycles({i.id: i.needs for i in pipeline.instances.values()}, order):
+    # The acyclic check is cheap; naming each cycle is not, and only needed when there is one.
+    cycles = [] if nx.is_directed_acyclic_graph(graph) else find_cycles(_needs(pipeline), order)
+    for cycle in cycles:
         first = pipeline.instances[cycle[0]]
         others = ", ".join(
             f"{node} at line {pipeline.instances[node].location.line}" for node in cycle[1:-1]
@@ -59,6 +61,10 @@ def build_graph(pipeline: LoadedPipeline) -> nx.DiGraph:
             sources = {}
         raise PipelineErrors(errors, sources)
     return graph
+
+
+def _needs(pipeline: LoadedPipeline) -> dict[str, Iterable[str]]:
+    return {instance.id: instance.needs for instance in pipeline.instances.values()}
 
 
 def generations(graph: nx.DiGraph) -> list[list[str]]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -89,3 +91,28 @@ def test_plan_names_the_models_the_engine_stands_in_for(capsys: pytest.CaptureFi
     swap_block = out.split("  swap (swap)", 1)[1].split("  enhance (enhance)", 1)[0]
     assert "    stand-ins: inswapper_128 -> " in swap_block
     assert "scrfd -> dlib HOG" in swap_block
+
+
+ENGINE_MODULES = ("numpy", "cv2", "dlib", "av")
+
+
+def test_plan_on_the_builtin_engine_loads_no_engine_code(tmp_path: Path) -> None:
+    """A real process: planning needs the engine's name, version and stand-ins, not the engine
+    (cold, and with a workspace whose inputs get hashed)."""
+    probe = (
+        "import json, sys\n"
+        "from ffpipe.cli import main\n"
+        "code = main(sys.argv[1:])\n"
+        f"loaded = [name for name in {ENGINE_MODULES!r} if name in sys.modules]\n"
+        "print('LOADED=' + json.dumps(loaded), file=sys.stderr)\n"
+        "sys.exit(code)\n"
+    )
+    (tmp_path / "workspace").mkdir()
+    for workspace in ("none", "workspace"):
+        command = [sys.executable, "-c", probe, "plan", str(EXAMPLES / "portrait.yaml")]
+        command += ["--workspace", str(tmp_path / workspace)]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+        assert done.returncode == 0, done.stderr
+        assert "stand-ins: inswapper_128 -> " in done.stdout
+        line = next(line for line in done.stderr.splitlines() if line.startswith("LOADED="))
+        assert json.loads(line.removeprefix("LOADED=")) == [], workspace

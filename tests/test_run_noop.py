@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -98,9 +97,8 @@ def test_the_replay_says_what_the_full_pass_says(
 ) -> None:
     run(capsys)
     lines = run(capsys)[1].splitlines()
-    shutil.rmtree(
-        project / ".ffpipe" / "noop"
-    )  # every stamp gone: the next run takes the full pass
+    for stamp in (project / ".ffpipe" / "noop").glob("*.json"):
+        stamp.unlink()  # forget what the run left, so the next one takes the full pass
     full_code, full_out, full_record = run(capsys)
     assert full_code == 0 and not replayed(full_record)
 

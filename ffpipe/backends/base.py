@@ -92,6 +92,14 @@ class Backend(ABC):
         Raises one BackendError listing every problem; the default has nothing to check.
         """
 
+    def model_capabilities(self) -> dict[str, Any]:
+        """The part of :meth:`capabilities` that says how the backend honours models and
+        parameters (``models``, ``parameters``): what plans and ``--strict-models`` read.
+
+        Backends that can answer without starting their engine override it.
+        """
+        return self.capabilities()
+
     def supports_jobs(self) -> bool:
         """Whether :meth:`run_job` queues work on a server (the catalog's asynchronous mode)."""
         return False

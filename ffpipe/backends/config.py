@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -91,18 +91,7 @@ class ServerConfig(BaseModel):
     @classmethod
     def load(cls, path: Path) -> ServerConfig:
         """The ``server`` table of a TOML or YAML file (an absent table: all defaults)."""
-        document = _read_document(path)
-        table = document.get("server", {}) if isinstance(document, dict) else None
-        if not isinstance(table, dict):
-            raise ConfigError(f"{path}: 'server' must be a table of settings")
-        try:
-            config = cls.model_validate(table)
-        except ValidationError as error:
-            details = "; ".join(
-                f"server.{'.'.join(str(p) for p in item['loc'])}: {item['msg']}"
-                for item in error.errors(include_url=False)
-            )
-            raise ConfigError(f"{path}: {details}") from None
+        config = _load_table(path, "server", cls)
         if config.auth_file is not None and not config.auth_file.expanduser().is_absolute():
             config = config.model_copy(update={"auth_file": path.parent / config.auth_file})
         return config
@@ -132,18 +121,7 @@ class CacheConfig(BaseModel):
     @classmethod
     def load(cls, path: Path) -> CacheConfig:
         """The ``cache`` table of a TOML or YAML file; a relative folder is taken from there."""
-        document = _read_document(path)
-        table = document.get("cache", {}) if isinstance(document, dict) else None
-        if not isinstance(table, dict):
-            raise ConfigError(f"{path}: 'cache' must be a table of settings")
-        try:
-            config = cls.model_validate(table)
-        except ValidationError as error:
-            details = "; ".join(
-                f"cache.{'.'.join(str(p) for p in item['loc'])}: {item['msg']}"
-                for item in error.errors(include_url=False)
-            )
-            raise ConfigError(f"{path}: {details}") from None
+        config = _load_table(path, "cache", cls)
         remote = config.remote
         if remote and "://" not in remote and not Path(remote).expanduser().is_absolute():
             config = config.model_copy(update={"remote": str((path.parent / remote).resolve())})
@@ -180,3 +158,23 @@ def _read_document(path: Path) -> Any:
         return yaml.safe_load(text) or {}
     except yaml.YAMLError as error:
         raise ConfigError(f"{path}: {error}") from None
+
+
+_Table = TypeVar("_Table", bound=BaseModel)
+
+
+def _load_table(path: Path, name: str, model: type[_Table]) -> _Table:
+    """The ``name`` table of a TOML or YAML file as ``model`` (an absent table: all defaults);
+    a bad one is one ConfigError naming the file and each offending key."""
+    document = _read_document(path)
+    table = document.get(name, {}) if isinstance(document, dict) else None
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: '{name}' must be a table of settings")
+    try:
+        return model.model_validate(table)
+    except ValidationError as error:
+        details = "; ".join(
+            f"{name}.{'.'.join(str(p) for p in item['loc'])}: {item['msg']}"
+            for item in error.errors(include_url=False)
+        )
+        raise ConfigError(f"{path}: {details}") from None

@@ -1,7 +1,8 @@
 """The ``local`` backend: the builtin engine, in this process.
 
-The engine (and with it OpenCV and dlib) is imported on the first step that actually runs, so a
-fully cached run never loads them. Only the engine's name and version are needed for cache keys.
+The engine (and with it OpenCV, dlib and PyAV) is imported on the first step that actually runs,
+so a fully cached run or a plan never loads them: cache keys need only the engine's name and
+version, and plans its stand-ins, which come from :mod:`ffpipe.engine.capabilities`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pydantic import ValidationError
 from ffpipe.backends.base import Backend, BackendError, BackendIdentity, StepRequest, StepResult
 from ffpipe.backends.models import stand_ins
 from ffpipe.catalog import OPS
+from ffpipe.engine import capabilities as builtin
 
 if TYPE_CHECKING:
     from ffpipe.engine.api import Engine
@@ -51,16 +53,23 @@ class LocalBackend(Backend):
             return self._engine
 
     def identity(self) -> BackendIdentity:
-        engine: Any = self._engine or _builtin_engine_class()
+        if self._engine is None:
+            return BackendIdentity("local", builtin.ENGINE_NAME, builtin.ENGINE_VERSION)
         return BackendIdentity(
             kind="local",
-            engine=engine.name,
-            engine_version=str(engine.version),
-            step_models=getattr(engine, "step_models", None),
+            engine=self._engine.name,
+            engine_version=str(self._engine.version),
+            step_models=getattr(self._engine, "step_models", None),
         )
 
     def capabilities(self) -> dict[str, Any]:
         return self._get_engine().capabilities()
+
+    def model_capabilities(self) -> dict[str, Any]:
+        """The builtin engine's stand-ins without starting it; else the engine's capabilities."""
+        if self._engine is None:
+            return {"models": builtin.models()}
+        return self._engine.capabilities()
 
     def check(self, steps: Iterable[tuple[str, Mapping[str, Any]]]) -> None:
         """Refuse what the engine says it cannot run; with ``strict_models``, also any step
@@ -75,7 +84,7 @@ class LocalBackend(Backend):
                 )
         if not self._strict_models:
             return
-        capabilities = self.capabilities()
+        capabilities = self.model_capabilities()
         problems = [
             f"{op}: {stand_in.parameter}={stand_in.requested!r} would be replaced by "
             f"{stand_in.used} (--strict-models)"

@@ -49,6 +49,10 @@ class ExpressionControl(CatalogModel):
     face_editor_head_roll: Angle = Field(default=0.0, description="Head tilt, degrees.")
 
 
+EXPRESSION_FIELDS: tuple[str, ...] = tuple(ExpressionControl.model_fields)
+"""The expression and head pose controls, in catalog order."""
+
+
 class FeatureModification(CatalogModel):
     """Shape of facial features. Neutral values (1.0 for ratios, 0.0 otherwise) change nothing."""
 

@@ -115,11 +115,7 @@ def _list_remote(store: RemoteStore) -> int:
         for entry in entries
     ]
     _print_table(("PIPELINE", "STEP", "CREATED", "SIZE"), rows)
-    print(
-        f"{len(entries)} {_plural(len(entries), 'entry', 'entries')}, "
-        f"{len(sizes)} {_plural(len(sizes), 'object', 'objects')}, "
-        f"{_size(sum(sizes.values()))} in {store.url}"
-    )
+    print(_contents(len(entries), len(sizes), sum(sizes.values()), store.url))
     return 0
 
 
@@ -169,12 +165,16 @@ def _list(workspace: Workspace) -> int:
     _print_table(("PIPELINE", "STEP", "LAST USED", "SIZE"), rows)
     objects = list(store.iter_objects())
     total = sum(info.size for info in objects)
-    print(
-        f"{len(entries)} {_plural(len(entries), 'entry', 'entries')}, "
-        f"{len(objects)} {_plural(len(objects), 'object', 'objects')}, "
-        f"{_size(total)} in {workspace.root}"
-    )
+    print(_contents(len(entries), len(objects), total, workspace.root))
     return 0
+
+
+def _contents(entries: int, objects: int, total: int, where: object) -> str:
+    """The last line of ``cache ls``, local or remote: ``3 entries, 5 objects, 2.1 MB in X``."""
+    return (
+        f"{entries} {_plural(entries, 'entry', 'entries')}, "
+        f"{objects} {_plural(objects, 'object', 'objects')}, {_size(total)} in {where}"
+    )
 
 
 def _collect(workspace: Workspace, args: argparse.Namespace) -> int:

@@ -35,9 +35,14 @@ def planned_graph(
 
 
 def plan_decisions(
-    pipeline: LoadedPipeline, graph: nx.DiGraph, args: argparse.Namespace, backend: Backend
+    pipeline: LoadedPipeline,
+    graph: nx.DiGraph,
+    order: Sequence[Sequence[str]],
+    args: argparse.Namespace,
+    backend: Backend,
 ) -> dict[str, Decision]:
-    """Instance id -> the planner's decision, as a run with these arguments would make it.
+    """Instance id -> the planner's decision, as a run with these arguments would make it
+    (``order``: the graph's generations).
 
     Without a workspace nothing can be cached, and none is created just to say so (with a
     remote cache, a throwaway one holds the input digests needed to look steps up there).
@@ -50,7 +55,7 @@ def plan_decisions(
     from ffpipe.run.planner import explain
 
     fusion = find_fusion(pipeline, graph) if not args.no_fuse else Fusion()
-    selected = [node for stage in generations(graph) for node in stage]
+    selected = [node for stage in order for node in stage]
     options = {"selected": selected, "fusion": fusion, "force": args.force}
     has_remote = remote_support.remote_url(args) is not None
     if not args.workspace.exists() and not has_remote:
@@ -146,6 +151,10 @@ def _condition(instance: StepInstance) -> str | None:
     return shown(instance.condition) if isinstance(instance.condition, Deferred) else "false"
 
 
+_AS_JSON = json.JSONEncoder(ensure_ascii=False)
+"""Made once: ``json.dumps`` with an option builds an encoder per call (40,000 in a big plan)."""
+
+
 def format_plan(
     pipeline: LoadedPipeline,
     order: list[list[str]],
@@ -170,7 +179,7 @@ def format_plan(
                 lines.append(f"    if: {condition}")
             lines.extend(f"    {note}" for note in (notes or {}).get(instance_id, ()))
             for name, value in instance.params.items():
-                lines.append(f"    {name}: {json.dumps(shown(value), ensure_ascii=False)}")
+                lines.append(f"    {name}: {_AS_JSON.encode(shown(value))}")
     return "\n".join(lines)
 
 
@@ -216,8 +225,8 @@ def full_plan(args: argparse.Namespace) -> str:
         start_engine(engine)
     backend = make_backend(args.server, config=args.config, engine=engine)
     try:
-        decisions = plan_decisions(pipeline, graph, args, backend)
-        capabilities = backend.capabilities()
+        decisions = plan_decisions(pipeline, graph, order, args, backend)
+        capabilities = backend.model_capabilities()
         substituted = stand_in_notes(pipeline, graph, capabilities)
         for node, lines in parameter_notes(pipeline, graph, capabilities).items():
             substituted.setdefault(node, []).extend(lines)

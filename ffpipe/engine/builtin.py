@@ -20,6 +20,7 @@ from ffpipe.engine.api import (
     RunContext,
     UnsupportedError,
 )
+from ffpipe.engine.capabilities import ENGINE_NAME, ENGINE_VERSION
 from ffpipe.engine.faces import Face, detect_faces, with_embedding
 from ffpipe.engine.follow import FollowedFrames
 from ffpipe.engine.frames import FramePipeline, FrameReport
@@ -34,9 +35,6 @@ from ffpipe.engine.images import (
 from ffpipe.engine.selection import Choice, index_choice, reference_choice
 from ffpipe.media import is_video, name_for, sniff_file
 
-ENGINE_VERSION = "1.1.0"
-"""Bumped whenever any output can change: the cache key includes it."""
-
 _IMAGE_OPS = ("detect", *FRAME_OPS, "process")
 _VIDEO_ONLY_OPS = ("video", "extract_frames")
 _DEVICE_FIELDS = ("face_detector_device", "face_recognizer_device", "face_enhancer_device")
@@ -49,7 +47,7 @@ class BuiltinEngine(Engine):
     ``max_pixels`` is the largest image (width x height) accepted.
     """
 
-    name = "builtin"
+    name = ENGINE_NAME
     version = ENGINE_VERSION
 
     def __init__(self, *, strict_models: bool = False, max_pixels: int = MAX_PIXELS) -> None:

@@ -1,4 +1,8 @@
-"""What the builtin engine says about itself: its stand-ins for every catalog model, and more."""
+"""What the builtin engine says about itself: its stand-ins for every catalog model, and more.
+
+Light on purpose (the catalog and two tables, no numpy, OpenCV, dlib or PyAV until encoders are
+asked for): cache keys and plans need the engine's name, version and stand-ins, not the engine.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,12 @@ from typing import Any
 from ffpipe.catalog.edit import FACE_EDITOR_MODELS
 from ffpipe.catalog.enhance import FACE_ENHANCER_MODELS
 from ffpipe.catalog.swap import FACE_DETECTOR_MODELS, FACE_LANDMARKER_MODELS, FACE_SWAPPER_MODELS
+from ffpipe.engine.edit_scope import EDITOR_METHOD, UNSUPPORTED
+from ffpipe.engine.restorations import ENHANCER_METHOD
+
+ENGINE_NAME = "builtin"
+ENGINE_VERSION = "1.1.0"
+"""Bumped whenever any output can change: the cache key includes it."""
 
 DETECTOR = "dlib HOG frontal face detector"
 LANDMARKER = "dlib 68-point shape predictor"
@@ -24,6 +34,12 @@ MODEL_PARAMETERS: dict[str, tuple[tuple[str, ...], str]] = {
     "face_editor_model": (FACE_EDITOR_MODELS, EDITOR),
 }
 
+# Models whose stand-in the enhance and edit modules describe per model name.
+_MODULE_METHODS: dict[str, dict[str, str]] = {
+    "face_enhancer_model": ENHANCER_METHOD,
+    "face_editor_model": EDITOR_METHOD,
+}
+
 # The model parameters each op uses (detect and every face op detect and landmark faces).
 _OP_MODELS = {
     "detect": ("face_detector_model", "face_landmarker_model"),
@@ -36,20 +52,10 @@ _OP_MODELS = {
 def used_for(parameter: str, name: str) -> str:
     """What the engine runs in place of model ``name`` of ``parameter``.
 
-    The enhance and edit modules describe their own stand-ins per model.
+    The enhancer's and the editor's tables describe their stand-ins per model.
     """
-    described = _module_methods().get(parameter, {})
+    described = _MODULE_METHODS.get(parameter, {})
     return described.get(name, MODEL_PARAMETERS[parameter][1])
-
-
-def _module_methods() -> dict[str, dict[str, str]]:
-    from ffpipe.engine.edit import EDITOR_METHOD
-    from ffpipe.engine.enhance import ENHANCER_METHOD
-
-    return {
-        "face_enhancer_model": dict(ENHANCER_METHOD),
-        "face_editor_model": dict(EDITOR_METHOD),
-    }
 
 
 def models() -> dict[str, dict[str, dict[str, str]]]:
@@ -88,8 +94,6 @@ def unsupported_parameters() -> dict[str, str]:
         "face_recognizer_device": "only 'cpu' is available on the builtin engine",
         "face_enhancer_device": "only 'cpu' is available on the builtin engine",
     }
-    from ffpipe.engine.edit import UNSUPPORTED
-
     return {**reasons, **UNSUPPORTED}
 
 

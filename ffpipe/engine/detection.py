@@ -203,7 +203,8 @@ def _side(box: Box) -> float:
     return ((box[2] - box[0]) + (box[3] - box[1])) / 2
 
 
-def _iou(first: Box, second: Box) -> float:
+def iou(first: tuple[float, ...], second: tuple[float, ...]) -> float:
+    """Intersection over union of two (left, top, right, bottom) boxes."""
     width = min(first[2], second[2]) - max(first[0], second[0])
     height = min(first[3], second[3]) - max(first[1], second[1])
     if width <= 0 or height <= 0:
@@ -216,7 +217,7 @@ def _iou(first: Box, second: Box) -> float:
 
 def _overlaps(first: Box, second: Box) -> bool:
     """The same face: overlapping enough, or one box's centre inside the other."""
-    if _iou(first, second) > _SAME_FACE_IOU:
+    if iou(first, second) > _SAME_FACE_IOU:
         return True
     for inner, outer in ((first, second), (second, first)):
         cx, cy = (inner[0] + inner[2]) / 2, (inner[1] + inner[3]) / 2

@@ -15,49 +15,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from ffpipe.catalog.edit import FACE_EDITOR_MODELS, Editing
+from ffpipe.catalog.edit import EXPRESSION_FIELDS, Editing, FeatureModification
 from ffpipe.engine.api import UnsupportedError
 from ffpipe.engine.edit_age import age_face
 from ffpipe.engine.edit_hair import recolour_hair
 from ffpipe.engine.edit_landmarks import anchor_ring, edited_points, face_frame, face_points
+from ffpipe.engine.edit_scope import UNSUPPORTED
 from ffpipe.engine.edit_warp import region_around, warp_points
 from ffpipe.engine.faces import Face
 
-UNSUPPORTED: dict[str, str] = {
-    "face_editor_hair_style": (
-        "restyling hair means drawing hair that is not in the picture, which needs a generative "
-        "model; the builtin engine only moves and recolours what is there"
-    ),
-}
-"""Editing parameters the builtin engine cannot honour, with the reason."""
-
-_METHOD = (
-    "builtin classical editor: thin-plate spline warp of the 68 dlib landmarks for expression, "
-    "pose and feature controls; smoothing (younger) or lines, texture and greying (older) for "
-    "age; Lab recolouring of a colour-and-place hair model for hair colour"
-)
-EDITOR_METHOD: dict[str, str] = dict.fromkeys(FACE_EDITOR_MODELS, _METHOD)
-"""Catalog editor model name -> what the builtin engine does in its place."""
-
 GEOMETRY_FIELDS: tuple[str, ...] = (
-    "face_editor_eyebrow_direction",
-    "face_editor_eye_gaze",
-    "face_editor_eye_open_ratio",
-    "face_editor_lip_open_ratio",
-    "face_editor_mouth_grim",
-    "face_editor_mouth_pout",
-    "face_editor_mouth_purse",
-    "face_editor_mouth_smile",
-    "face_editor_mouth_position",
-    "face_editor_head_pitch",
-    "face_editor_head_yaw",
-    "face_editor_head_roll",
-    "face_editor_face_shape",
-    "face_editor_nose_length",
-    "face_editor_nose_width",
-    "face_editor_eye_distance",
-    "face_editor_eye_size",
-    "face_editor_lip_size",
+    *EXPRESSION_FIELDS,
+    *(name for name in FeatureModification.model_fields if not name.startswith("face_editor_hair")),
 )
 """Controls carried out by moving the face's points."""
 

@@ -41,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from ffpipe.engine.detection import iou
 from ffpipe.engine.faces import Face, refresh_landmarks
 from ffpipe.engine.smoothing import LandmarkFilter, apply_motion, face_scale
 
@@ -134,18 +135,6 @@ def _rotation(angle: float) -> np.ndarray:
 def _square(centre: np.ndarray, side: float) -> tuple[float, float, float, float]:
     half = side / 2
     return (centre[0] - half, centre[1] - half, centre[0] + half, centre[1] + half)
-
-
-def iou(first: tuple[float, ...], second: tuple[float, ...]) -> float:
-    """Intersection over union of two (left, top, right, bottom) boxes."""
-    width = min(first[2], second[2]) - max(first[0], second[0])
-    height = min(first[3], second[3]) - max(first[1], second[1])
-    if width <= 0 or height <= 0:
-        return 0.0
-    inter = width * height
-    area = (first[2] - first[0]) * (first[3] - first[1])
-    other = (second[2] - second[0]) * (second[3] - second[1])
-    return inter / (area + other - inter)
 
 
 @dataclass

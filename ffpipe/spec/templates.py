@@ -90,7 +90,8 @@ def hidden_env_message(name: str) -> str:
 
 def is_template(value: Any) -> bool:
     """Whether ``value`` is a string containing jinja2 markup."""
-    return isinstance(value, str) and any(marker in value for marker in _MARKERS)
+    # Every marker starts with "{": one scan rules out most strings (called per value per instance).
+    return isinstance(value, str) and "{" in value and any(marker in value for marker in _MARKERS)
 
 
 def contains_template(value: Any) -> bool:

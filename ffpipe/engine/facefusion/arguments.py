@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ffpipe.catalog import OPS, parse_resolution
+from ffpipe.catalog.edit import EXPRESSION_FIELDS
 from ffpipe.engine.facefusion import models
 from ffpipe.engine.facefusion.table import REFUSED, TABLE
 
@@ -41,20 +42,6 @@ DETECTOR_SIZES = {
     "yolo_face": ("640x640",),
     "yunet": ("640x640",),
 }
-_NEUTRAL_EXPRESSION = (
-    "face_editor_eyebrow_direction",
-    "face_editor_eye_gaze",
-    "face_editor_eye_open_ratio",
-    "face_editor_lip_open_ratio",
-    "face_editor_mouth_grim",
-    "face_editor_mouth_pout",
-    "face_editor_mouth_purse",
-    "face_editor_mouth_smile",
-    "face_editor_mouth_position",
-    "face_editor_head_pitch",
-    "face_editor_head_yaw",
-    "face_editor_head_roll",
-)
 _GAZE = {
     "left": (-1.0, 0.0),
     "right": (1.0, 0.0),
@@ -122,7 +109,7 @@ def _processors_of(step: str, params: Any) -> list[str]:
 
 
 def _expression_neutral(params: Any) -> bool:
-    return all(getattr(params, name) == default("edit", name) for name in _NEUTRAL_EXPRESSION)
+    return all(getattr(params, name) == default("edit", name) for name in EXPRESSION_FIELDS)
 
 
 def _uses(op: str, params: Any, step: str) -> bool:
@@ -424,7 +411,7 @@ def _editor_options(params: Any, notes: list[str]) -> list[str]:
             notes.append(
                 f"face_editor_head_{axis} {asked:g} degrees -> {degrees:g} (FaceFusion's limit)"
             )
-    for name in _NEUTRAL_EXPRESSION:
+    for name in EXPRESSION_FIELDS:
         if getattr(params, name) != default("edit", name) and TABLE[name].status != "exact":
             notes.append(f"{name} {getattr(params, name)!r}: {TABLE[name].note}")
     argv = ["--face-editor-model", models.EDITORS[params.face_editor_model]]
