@@ -23,6 +23,9 @@ from typing import Any
 from ffpipe.media import name_for, sniff_file
 
 ARCHIVE_SUFFIX = ".zip"
+PACKED_FOLDER = ".packed"
+"""Where an archive goes when ``<key>.zip`` is already taken in the output folder (by the very
+folder being packed, when a user asks ``extract_frames`` for ``output_path: output.zip``)."""
 
 
 class FileRejected(ValueError):
@@ -106,12 +109,15 @@ def _link_or_copy(source: Path, target: Path) -> None:
 
 
 def pack_outputs(files: Mapping[str, Path], out_dir: Path) -> dict[str, Path]:
-    """Engine outputs as single files: a directory artifact becomes ``<key>.zip`` beside it."""
+    """Engine outputs as single files: a directory artifact becomes ``<key>.zip`` beside it (or in
+    :data:`PACKED_FOLDER` when that name is taken); clients receive it as ``<key>.zip`` either way."""
     packed: dict[str, Path] = {}
     for key, path in files.items():
         if path.is_dir():
-            out_dir.mkdir(parents=True, exist_ok=True)
             archive = out_dir / f"{key}{ARCHIVE_SUFFIX}"
+            if archive.exists() or archive.is_symlink():
+                archive = out_dir / PACKED_FOLDER / archive.name
+            archive.parent.mkdir(parents=True, exist_ok=True)
             _zip_tree(path, archive)
             packed[key] = archive
         else:
