@@ -110,7 +110,7 @@ def _link_or_copy(source: Path, target: Path) -> None:
 
 def pack_outputs(files: Mapping[str, Path], out_dir: Path) -> dict[str, Path]:
     """Engine outputs as single files: a directory artifact becomes ``<key>.zip`` beside it (or in
-    :data:`PACKED_FOLDER` when that name is taken); clients receive it as ``<key>.zip`` either way."""
+    :data:`PACKED_FOLDER` when that name is taken); clients receive ``<key>.zip`` either way."""
     packed: dict[str, Path] = {}
     for key, path in files.items():
         if path.is_dir():
