@@ -21,6 +21,7 @@ from _server_support import ServerHandle
 from gradio_client import Client, handle_file
 
 from ffpipe.engine.api import Engine, EngineOutput, MediaError, RunContext
+from ffpipe.server.execute import without_paths
 
 MEDIA = Path(__file__).resolve().parent.parent / "media"
 TARGET = MEDIA / "astronaut.jpg"
@@ -208,3 +209,16 @@ def test_a_failed_job_tells_no_server_path_or_exception_type(
     shown = json.dumps(status) + result.text
     assert "/srv/" not in shown and str(tmp_path) not in shown
     assert type(failure).__name__ not in shown
+
+
+@pytest.mark.parametrize(
+    ("message", "shown"),
+    [
+        ("cannot decode /srv/a/b/clip.mp4: moov", "cannot decode clip.mp4: moov"),
+        ("file '/data dir/x y/a.png' is empty", "file 'a.png' is empty"),
+        ('no face in "/q/r s/t.mp4" or (/u/v.png)', 'no face in "t.mp4" or (v.png)'),
+        ("see http://host/a/b and ratio 1/2/3", "see http://host/a/b and ratio 1/2/3"),
+    ],
+)
+def test_messages_name_files_without_their_server_folders(message: str, shown: str) -> None:
+    assert without_paths(message) == shown
