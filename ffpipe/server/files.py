@@ -23,9 +23,10 @@ from typing import Any
 from ffpipe.media import name_for, sniff_file
 
 ARCHIVE_SUFFIX = ".zip"
-PACKED_FOLDER = ".packed"
-"""Where an archive goes when ``<key>.zip`` is already taken in the output folder (by the very
-folder being packed, when a user asks ``extract_frames`` for ``output_path: output.zip``)."""
+ARCHIVES_FOLDER = ".archives"
+"""The folder of packed outputs, inside a request's or a job's output folder. Apart from the
+engine's files, so ``<key>.zip`` never collides with one (``extract_frames`` may be asked for
+``output_path: output.zip``), and a file here is known to be a packed folder."""
 
 
 class FileRejected(ValueError):
@@ -109,14 +110,12 @@ def _link_or_copy(source: Path, target: Path) -> None:
 
 
 def pack_outputs(files: Mapping[str, Path], out_dir: Path) -> dict[str, Path]:
-    """Engine outputs as single files: a directory artifact becomes ``<key>.zip`` beside it (or in
-    :data:`PACKED_FOLDER` when that name is taken); clients receive ``<key>.zip`` either way."""
+    """Engine outputs as single files: a directory artifact becomes ``<key>.zip`` in
+    :data:`ARCHIVES_FOLDER` of ``out_dir``."""
     packed: dict[str, Path] = {}
     for key, path in files.items():
         if path.is_dir():
-            archive = out_dir / f"{key}{ARCHIVE_SUFFIX}"
-            if archive.exists() or archive.is_symlink():
-                archive = out_dir / PACKED_FOLDER / archive.name
+            archive = out_dir / ARCHIVES_FOLDER / f"{key}{ARCHIVE_SUFFIX}"
             archive.parent.mkdir(parents=True, exist_ok=True)
             _zip_tree(path, archive)
             packed[key] = archive
