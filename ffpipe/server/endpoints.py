@@ -32,6 +32,7 @@ from ffpipe.server.execute import (
     execute,
     parameter_order,
 )
+from ffpipe.server.guards import status_title
 from ffpipe.server.job_endpoints import register_job_endpoints
 from ffpipe.server.jobs.service import JobService
 from ffpipe.server.settings import ServerSettings
@@ -47,7 +48,9 @@ def file_data(path: Path) -> dict[str, Any]:
 
 def error_for_gradio(error: RequestError) -> gr.Error:
     """A gradio error whose message is the catalog's error shape as JSON."""
-    return gr.Error(json.dumps(error.shape()), print_exception=False)
+    return gr.Error(
+        json.dumps(error.shape()), title=status_title(error.status), print_exception=False
+    )
 
 
 def make_op_endpoint(op: str, engine: Engine, settings: ServerSettings) -> EndpointFn:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import shutil
 import uuid
 from collections.abc import Mapping, Sequence
@@ -61,6 +62,8 @@ _ENGINE_ERRORS: tuple[tuple[type[EngineError], str], ...] = (
 )
 INVALID_STATUS = 422
 """HTTP status of a request the catalog's models refuse, on every route."""
+_QUOTED_PATH = re.compile(r"(['\"])/[^'\"\n]*/([^'\"/\n]+)\1")
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/~-])/(?:[^\s/'\"`]+/)+([^\s/'\"`]+)")
 
 
 class RequestError(Exception):
@@ -121,13 +124,22 @@ def parameter_order(op: str) -> list[str]:
     return sorted(declared, key=rank)
 
 
+def without_paths(message: str) -> str:
+    """``message`` with every absolute path cut to its last part, the name the user knows.
+
+    Files reach the engine under the server's folders (an upload, a job's staged input), so
+    a message naming one would tell the caller where this server keeps its data.
+    """
+    return _ABSOLUTE_PATH.sub(r"\1", _QUOTED_PATH.sub(r"\1\2\1", message))
+
+
 def describe_validation(error: ValidationError) -> str:
     """A pydantic error as ``where: what`` parts, the detail of every refused request."""
     parts = []
     for item in error.errors(include_url=False):
         where = ".".join(str(part) for part in item["loc"]) or "parameters"
         parts.append(f"{where}: {item['msg']}")
-    return "; ".join(parts)
+    return without_paths("; ".join(parts))
 
 
 def check_op(op: str) -> None:
@@ -225,9 +237,10 @@ def run_op(engine: Engine, op: str, params: CatalogModel, context: RunContext) -
 
 
 def engine_failure(op: str, error: EngineError) -> RequestError:
-    """The catalog error of an engine refusal: its kind, and its message (meant for the user)."""
+    """The catalog error of an engine refusal: its kind, and its message (meant for the user,
+    with any server path cut to the file's name)."""
     kind = next((text for cls, text in _ENGINE_ERRORS if isinstance(error, cls)), "failed")
-    return RequestError(f"{op} {kind}", str(error), status=INVALID_STATUS)
+    return RequestError(f"{op} {kind}", without_paths(str(error)), status=INVALID_STATUS)
 
 
 def internal_error(op: str) -> RequestError:

@@ -23,6 +23,10 @@ from typing import Any
 from ffpipe.media import name_for, sniff_file
 
 ARCHIVE_SUFFIX = ".zip"
+ARCHIVES_FOLDER = ".archives"
+"""The folder of packed outputs, inside a request's or a job's output folder. Apart from the
+engine's files, so ``<key>.zip`` never collides with one (``extract_frames`` may be asked for
+``output_path: output.zip``), and a file here is known to be a packed folder."""
 
 
 class FileRejected(ValueError):
@@ -106,12 +110,13 @@ def _link_or_copy(source: Path, target: Path) -> None:
 
 
 def pack_outputs(files: Mapping[str, Path], out_dir: Path) -> dict[str, Path]:
-    """Engine outputs as single files: a directory artifact becomes ``<key>.zip`` beside it."""
+    """Engine outputs as single files: a directory artifact becomes ``<key>.zip`` in
+    :data:`ARCHIVES_FOLDER` of ``out_dir``."""
     packed: dict[str, Path] = {}
     for key, path in files.items():
         if path.is_dir():
-            out_dir.mkdir(parents=True, exist_ok=True)
-            archive = out_dir / f"{key}{ARCHIVE_SUFFIX}"
+            archive = out_dir / ARCHIVES_FOLDER / f"{key}{ARCHIVE_SUFFIX}"
+            archive.parent.mkdir(parents=True, exist_ok=True)
             _zip_tree(path, archive)
             packed[key] = archive
         else:

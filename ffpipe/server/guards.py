@@ -28,6 +28,16 @@ _QUEUE_JOIN = re.compile(r"^/gradio_api/queue/join/?$")
 _DIRECT_CALL = re.compile(r"^/gradio_api/(?P<route>call|run|api)/(?P<name>[^/]+)/?$")
 _MAX_BODY = 1_000_000
 _REQUIRED = object()
+_STATUS_TITLE = re.compile(r"^HTTP ([45][0-9][0-9])$")
+
+
+def status_title(status: int) -> str:
+    """The title of a gradio error that carries its HTTP status.
+
+    gradio answers every exception on its ``run`` and ``api`` routes with a 500 and passes only
+    the error's message and title on; the title tells :class:`ErrorShapeGuard` the real status.
+    """
+    return f"HTTP {status}"
 
 
 @dataclass(frozen=True)
@@ -244,7 +254,9 @@ class ErrorShapeGuard:
 
     gradio says ``{"detail": "Queue is full"}`` (503) when its queue is full and ``{"error":
     null}`` when it hides an exception; a client of the catalog expects ``{"error", "detail"}``.
-    The status is kept (a full queue stays 503, which gradio_client reads as such).
+    The status is kept (a full queue stays 503, which gradio_client reads as such), except for a
+    catalog error our endpoints raised as a gradio error: gradio answers it 500 on the ``run``
+    and ``api`` routes, and its title (:func:`status_title`) restores the status it has.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -282,6 +294,12 @@ def _reshaped(status: int, raw: bytes) -> _Refusal:
     if not isinstance(document, dict):
         document = {"detail": str(document)[:500]}
     error, detail = document.get("error"), document.get("detail")
+    carried = _STATUS_TITLE.match(str(document.get("title", "")))
+    if isinstance(error, str) and carried is not None:
+        # A catalog error raised as a gradio error: its message is the catalog's JSON shape.
+        shape = _catalog_shape(error)
+        if shape is not None:
+            return _Refusal(int(carried.group(1)), *shape)
     if isinstance(error, str) and error:
         return _Refusal(status, error, detail if isinstance(detail, str) else "")
     text = detail if isinstance(detail, str) else ""
@@ -290,6 +308,17 @@ def _reshaped(status: int, raw: bytes) -> _Refusal:
         return _Refusal(503, "queue full", f"{text} Try again later.")
     fallback = "internal error" if status >= 500 else "request refused"
     return _Refusal(status, fallback, text or "the server gave no reason; see its log")
+
+
+def _catalog_shape(message: str) -> tuple[str, str] | None:
+    try:
+        document = json.loads(message)
+    except (json.JSONDecodeError, RecursionError):
+        return None
+    if not isinstance(document, dict) or not isinstance(document.get("error"), str):
+        return None
+    detail = document.get("detail")
+    return document["error"], detail if isinstance(detail, str) else ""
 
 
 async def _read_body(receive: Receive) -> tuple[bytes, bool]:

@@ -19,6 +19,7 @@ from gradio.data_classes import FileData
 
 from ffpipe.server.execute import RequestError
 from ffpipe.server.files import FileRejected, incoming_path
+from ffpipe.server.guards import status_title
 from ffpipe.server.jobs.api import gradio_endpoints
 from ffpipe.server.jobs.service import ANYONE, Caller, JobService
 
@@ -26,8 +27,12 @@ JOB_ENDPOINTS = ("submit_job", "job_status", "cancel_job")
 _FILE_PARAMETERS = ("target_media", "source_face")
 
 
-def _error(error: str, detail: str) -> gr.Error:
-    return gr.Error(json.dumps({"error": error, "detail": detail}), print_exception=False)
+def _error(error: str, detail: str, status: int) -> gr.Error:
+    return gr.Error(
+        json.dumps({"error": error, "detail": detail}),
+        title=status_title(status),
+        print_exception=False,
+    )
 
 
 def _guarded(function: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
@@ -36,7 +41,7 @@ def _guarded(function: Callable[..., dict[str, Any]]) -> Callable[..., dict[str,
         try:
             return function(*args, **kwargs)
         except RequestError as failure:
-            raise _error(failure.error, failure.detail) from None
+            raise _error(failure.error, failure.detail, failure.status) from None
 
     return call
 
@@ -72,7 +77,7 @@ def _submit_endpoint(
             try:
                 paths[name] = str(incoming_path(name, document, roots))
             except FileRejected as rejected:
-                raise _error("file not allowed", str(rejected)) from None
+                raise _error("file not allowed", str(rejected), 403) from None
         return submit(
             op,
             params_json,

@@ -37,9 +37,9 @@ from starlette.exceptions import HTTPException
 
 from ffpipe.catalog.jobs import ARCHIVE_HEADER
 from ffpipe.server.execute import RequestError
+from ffpipe.server.files import ARCHIVES_FOLDER
 from ffpipe.server.jobs.service import (
     ANYONE,
-    ARCHIVES_FOLDER,
     Caller,
     InvalidRequest,
     JobControl,
@@ -201,14 +201,13 @@ def mount_jobs(
     async def job_result(request: Request, job_id: str) -> Response:
         files = await run_in_threadpool(service.result_files, job_id, caller(request))
         record = service.record(job_id, caller(request))
-        folders = {name for name, path in (record.outputs or {}).items() if Path(path).is_dir()}
         data = [
             {
                 "name": name,
                 "data": base64.b64encode(path.read_bytes()).decode(),
                 "is_file": True,
                 "orig_name": path.name,
-                "archive": name in folders,
+                "archive": path.parent.name == ARCHIVES_FOLDER,
             }
             for name, path in files.items()
         ]

@@ -22,7 +22,12 @@ from ffpipe.server.execute import (
     describe_validation,
     parse_params,
 )
-from ffpipe.server.files import ARCHIVE_SUFFIX, named_by_content, pack_outputs
+from ffpipe.server.files import (
+    ARCHIVE_SUFFIX,
+    ARCHIVES_FOLDER,
+    named_by_content,
+    pack_outputs,
+)
 from ffpipe.server.jobs import failures
 from ffpipe.server.jobs.estimate import estimate_seconds
 from ffpipe.server.jobs.settings import JobSettings
@@ -30,8 +35,6 @@ from ffpipe.server.jobs.store import ALL_STATES, JobConflict, JobNotFound, JobRe
 from ffpipe.server.names import shorten_name
 
 _JOB_OPTION_FIELDS = tuple(JobOptions.model_fields)
-ARCHIVES_FOLDER = ".archives"
-"""Inside a job's output folder: its folder outputs, zipped when first fetched."""
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
