@@ -10,7 +10,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 
 import pytest
 from _remote_support import (
@@ -88,27 +87,37 @@ def test_corrupt_s3_object_is_refused_quarantined_and_repaired(tmp_path, s3_url)
 
 PUSH_FOREVER = textwrap.dedent(
     """
-    import os, sys
+    import asyncio, sys
     from pathlib import Path
+    import s3fs
     from ffpipe.cache.remote import RemoteStore
+
+    # Stops for good once the first part of the multipart upload is stored, so the parent kills
+    # the push mid-way however fast the machine is.
+    call_s3 = s3fs.S3FileSystem._call_s3
+
+    async def stalling(self, method, *args, **kwargs):
+        if method == "upload_part" and kwargs.get("PartNumber", 1) > 1:
+            print("midway", flush=True)
+            await asyncio.sleep(3600)
+        return await call_s3(self, method, *args, **kwargs)
+
+    s3fs.S3FileSystem._call_s3 = stalling
     remote = RemoteStore(sys.argv[1])
-    source = Path(sys.argv[2])
-    print("start", flush=True)
-    remote.put_object("sha256:" + "ab" * 32, source)
+    remote.put_object("sha256:" + "ab" * 32, Path(sys.argv[2]))
     """
 )
 
 
 def test_push_killed_midway_leaves_no_visible_object(tmp_path, s3_url):
     big = tmp_path / "big.bin"
-    big.write_bytes(os.urandom(24 * 2**20))  # large enough for a multipart upload
+    big.write_bytes(os.urandom(110 * 2**20))  # s3fs sends 100 MiB and more in 50 MiB parts
     process = subprocess.Popen(
         [sys.executable, "-c", PUSH_FOREVER, s3_url, str(big)],
         stdout=subprocess.PIPE,
         text=True,
     )
-    assert process.stdout is not None and process.stdout.readline().strip() == "start"
-    time.sleep(0.3)
+    assert process.stdout is not None and process.stdout.readline().strip() == "midway"
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
     remote = RemoteStore(s3_url)

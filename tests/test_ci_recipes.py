@@ -54,8 +54,10 @@ def test_validate_step_turns_errors_into_annotations(
     folder = tmp_path / "pipelines"
     folder.mkdir()
     shutil.copy(repo_root / "pipelines" / "examples" / "batch_matrix.yaml", folder / "ok.yaml")
+    # Pipelines read only files beside them (or with --allow-outside-files): the photos come along.
+    shutil.copytree(repo_root / "media", folder / "media", ignore=shutil.ignore_patterns("*.mp4"))
     (folder / "ok.yaml").write_text(
-        (folder / "ok.yaml").read_text().replace("../../media/", str(repo_root / "media") + "/")
+        (folder / "ok.yaml").read_text().replace("../../media/", "media/")
     )
     (folder / "bad.yaml").write_text(
         "version: 1\nname: bad\nsteps:\n  a:\n    uses: swap\n    with: {face_mask_blur: 3}\n"
@@ -90,9 +92,10 @@ def test_pre_commit_hook_through_try_repo(repo_root: Path, tmp_path: Path) -> No
     assert "pipelines/bad.yaml:5:" in failed.stdout and "sawp" in failed.stdout
     assert "notes.yaml" not in failed.stdout
 
+    shutil.copy(repo_root / "media" / "clip.mp4", project / "pipelines" / "clip.mp4")
     (project / "pipelines" / "bad.yaml").write_text(
         "version: 1\nname: fine\nsteps:\n  a:\n    uses: video\n"
-        f"    with: {{target_media: {repo_root / 'media' / 'clip.mp4'}}}\n"
+        "    with: {target_media: clip.mp4}\n"
     )
     subprocess.run(["git", "add", "."], cwd=project, check=True, env=env)
     passed = subprocess.run(try_repo, cwd=project, env=env, capture_output=True, text=True)

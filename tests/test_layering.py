@@ -31,9 +31,10 @@ LAYERS: dict[str, frozenset[str]] = {
     "backends.local": frozenset({"backends", "engine"}),
     "run": frozenset({"spec", "graph", "cache", "backends.base"}),
     "server": frozenset({"engine", "catalog"}),
+    "report": frozenset({"cache"}),
     "cli": frozenset(
         {"catalog", "spec", "engine", "graph", "cache", "backends", "backends.local", "run"}
-        | {"server"}
+        | {"server", "report"}
     ),
     "__main__": frozenset({"cli"}),
 }
@@ -41,6 +42,7 @@ LAYERS: dict[str, frozenset[str]] = {
 
 ``backends.base`` is the Backend protocol, the only part of the backends the runner sees; the
 package's ``make_backend`` builds the local backend, so it sits with ``backends.local``.
+``report`` reads run records and cache objects from the workspace; only the CLI calls it.
 """
 
 

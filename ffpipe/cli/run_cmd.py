@@ -82,9 +82,10 @@ def run(args: argparse.Namespace) -> int:
         write_lock=not args.no_lock,
         strict_models=args.strict_models,
     )
-    if state is not None and noop.replay_run(state, shape, reporter):
+    replayed = noop.replay_run(state, shape, reporter) if state is not None else None
+    if replayed is not None:
         if args.report:
-            _report(args, None)
+            _report(args, replayed)
         sys.stdout.flush()
         return EXIT_OK
     return _full_run(args, reporter, state, shape)
@@ -201,7 +202,7 @@ def _push(
 
 
 def _report(args: argparse.Namespace, run_id: str | None) -> None:
-    """Write the report of ``run_id`` (None: the run just answered from its stamp)."""
+    """Write the report of run ``run_id`` (None: the latest run)."""
     from ffpipe.cli import report_cmd
 
     page = report_cmd.write(args.workspace, run_id)

@@ -42,10 +42,12 @@ def _load(folder: Path) -> RunRecord | None:
 
 
 def _finished_runs(runs_dir: Path) -> list[Path]:
-    """Run folders with a run.json, oldest first (run ids sort by time)."""
+    """Run folders with a run.json, in the order they finished (run ids sort by the second they
+    started, so two runs within one second need the record's own time to tell)."""
     if not runs_dir.is_dir():
         return []
-    return sorted(path.parent for path in runs_dir.glob("*/run.json"))
+    records = runs_dir.glob("*/run.json")
+    return [path.parent for path in sorted(records, key=lambda p: (p.stat().st_mtime_ns, p))]
 
 
 def find_run(runs_dir: Path, run_id: str | None = None) -> RunRecord:
@@ -68,9 +70,9 @@ def find_run(runs_dir: Path, run_id: str | None = None) -> RunRecord:
 
 def previous_run(runs_dir: Path, record: RunRecord) -> RunRecord | None:
     """The latest run of the same pipeline before ``record``: what its parameters changed from."""
-    for folder in reversed(_finished_runs(runs_dir)):
-        if folder.name >= record.folder.name:
-            continue
+    finished = _finished_runs(runs_dir)
+    before = finished[: finished.index(record.folder)] if record.folder in finished else finished
+    for folder in reversed(before):
         earlier = _load(folder)
         if earlier is not None and earlier.pipeline == record.pipeline:
             return earlier

@@ -221,13 +221,14 @@ def valid_stamp(state: State) -> dict[str, Any] | None:
 # -- run -----------------------------------------------------------------------------------------
 
 
-def replay_run(state: State, shape: RunShape, reporter: Reporter | None) -> bool:
-    """Answer a run from its stamp when nothing changed; False when the full pass must run."""
+def replay_run(state: State, shape: RunShape, reporter: Reporter | None) -> str | None:
+    """Answer a run from its stamp when nothing changed: the new run's id; None when the full
+    pass must run."""
     stamp = valid_stamp(state)
     if stamp is None or stamp["shape"] != shape.document():
-        return False
+        return None
     if not _files_unchanged(stamp["written"]):
-        return False
+        return None
     started = time.time()
     run_id = new_run_id()
     from ffpipe.cache.steps import StepStore
@@ -258,7 +259,7 @@ def replay_run(state: State, shape: RunShape, reporter: Reporter | None) -> bool
         "replayed_from": stamp["run_id"],
     }
     recorder.finish(record)
-    return True
+    return run_id
 
 
 _EVENTS: dict[str, Callable[..., ev.Event]] = {
