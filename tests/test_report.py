@@ -59,12 +59,18 @@ def matrix_reports(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path
     with pytest.MonkeyPatch.context() as patch:
         write_matrix_project(folder)
         assert _run(folder, patch, "run", "smiles.yaml", "--report", "--no-lock") == 0
-        first = sorted((folder / ".ffpipe" / "runs").glob("*/report/index.html"))[-1]
+        first = _newest_report(folder)
         write_matrix_project(folder, blend=0.9)
         assert _run(folder, patch, "run", "smiles.yaml", "--report", "--no-lock") == 0
-        second = sorted((folder / ".ffpipe" / "runs").glob("*/report/index.html"))[-1]
+        second = _newest_report(folder)
     assert first != second
     return folder, first, second
+
+
+def _newest_report(folder: Path) -> Path:
+    # Run ids name the second a run started: two quick runs share it, so ask the files.
+    pages = (folder / ".ffpipe" / "runs").glob("*/report/index.html")
+    return max(pages, key=lambda page: page.stat().st_mtime_ns)
 
 
 def test_run_report_draws_a_node_per_step_with_its_status(
