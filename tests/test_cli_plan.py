@@ -116,3 +116,14 @@ def test_plan_on_the_builtin_engine_loads_no_engine_code(tmp_path: Path) -> None
         assert "stand-ins: inswapper_128 -> " in done.stdout
         line = next(line for line in done.stderr.splitlines() if line.startswith("LOADED="))
         assert json.loads(line.removeprefix("LOADED=")) == [], workspace
+
+
+@pytest.mark.parametrize("command", ["plan", "validate", "graph", "status"])
+def test_max_instances_is_honoured_by_every_command_that_loads(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # batch_matrix counts up to five combinations (2 x 2 and one included) before its exclusion.
+    matrix = str(EXAMPLES / "batch_matrix.yaml")
+    assert main([command, matrix, "--max-instances", "4"]) == 2
+    assert "--max-instances" in capsys.readouterr().err
+    assert main([command, matrix, "--max-instances", "5"]) in (0, 1)  # status: lock may differ

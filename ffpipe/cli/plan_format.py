@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 
+from ffpipe.cli import options
 from ffpipe.errors import UserError
 from ffpipe.graph import build_graph, generations, named_nodes, select
 from ffpipe.spec import Deferred, LoadedPipeline, StepInstance, load_pipeline, parse_overrides
@@ -212,7 +213,7 @@ def plan_json(
 
 def full_plan(args: argparse.Namespace) -> str:
     """Load, decide and format the plan ``ffpipe plan`` prints, as text or JSON."""
-    pipeline = load_pipeline(args.file, parse_overrides(args.params))
+    pipeline = load_pipeline(args.file, parse_overrides(args.params), options.load_options(args))
     graph = planned_graph(pipeline, args.target, args.downstream, args.force)
     order = generations(graph)
     from ffpipe.backends import make_backend

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ffpipe.cli import options
 from ffpipe.errors import UserError
 
 if TYPE_CHECKING:
@@ -194,7 +195,7 @@ def plan_pipeline(
     from ffpipe.run.runner import RunOptions, selected_instances
     from ffpipe.spec import load_pipeline, parse_overrides
 
-    pipeline = load_pipeline(file, parse_overrides(args.params))
+    pipeline = load_pipeline(file, parse_overrides(args.params), options.load_options(args))
     backend = make_backend(args.server, config=args.config)
     try:
         identity = backend.identity()

@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     documents: list[dict[str, Any]] = []
     try:
         for path in args.files:
-            pipeline = load_pipeline(path, overrides)
+            pipeline = load_pipeline(path, overrides, options.load_options(args))
             lock_file = lock_path(path)
             lock = read_lock(lock_file)
             document: dict[str, Any] = {"file": str(path), "lock": str(lock_file)}
