@@ -23,7 +23,8 @@ from ffpipe.cache.workspace import Workspace
 from ffpipe.catalog.ops import MAX_PROCESSORS
 from ffpipe.cli import main
 from ffpipe.graph import build_graph
-from ffpipe.run.fusion import find_fusion, is_video_target, merge_params
+from ffpipe.media import is_video
+from ffpipe.run.fusion import find_fusion, merge_params
 from ffpipe.run.planner import explain
 from ffpipe.run.runner import RunOptions, RunSummary, run_pipeline
 from ffpipe.spec import load_pipeline
@@ -95,8 +96,8 @@ def test_a_swap_enhance_chain_on_a_video_is_one_group(folder: Path) -> None:
     assert [group.members for group in fusion.groups] == [("swap", "enhance")]
     assert fusion.groups[0].ops == ("swap", "enhance")
     assert fusion.refused == {}
-    assert is_video_target(str(folder / "clip.mp4"))
-    assert not is_video_target(str(folder / "astronaut.jpg"))
+    assert is_video(str(folder / "clip.mp4"))
+    assert not is_video(str(folder / "astronaut.jpg"))
 
 
 MATRIX_CHAIN = """
@@ -222,9 +223,9 @@ def test_image_targets_never_fuse(folder: Path) -> None:
 
 def test_a_video_disguised_by_its_name_is_recognised_by_content(folder: Path) -> None:
     shutil.copyfile(folder / "clip.mp4", folder / "clip.bin")
-    assert is_video_target(str(folder / "clip.bin"))
+    assert is_video(str(folder / "clip.bin"))
     (folder / "notes.mp4").write_text("not a video")
-    assert not is_video_target(str(folder / "notes.mp4"))
+    assert not is_video(str(folder / "notes.mp4"))
 
 
 @pytest.mark.parametrize(

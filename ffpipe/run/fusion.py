@@ -3,7 +3,7 @@
 A chain ``swap -> enhance -> edit`` on a video costs one decode and one encode when fused instead
 of one per step. :func:`find_fusion` decides from the pipeline alone which chains qualify (and
 why others do not); whether the chain's target really is a video is decided from the file by
-:func:`is_video_target` once that file is known. :func:`merge_params` builds the one flat
+:func:`ffpipe.media.is_video` once that file is known. :func:`merge_params` builds the one flat
 parameter set of the fused ``process`` call.
 """
 
@@ -20,7 +20,6 @@ from ffpipe.catalog.edit import Editing
 from ffpipe.catalog.enhance import Enhancement
 from ffpipe.catalog.ops import MAX_PROCESSORS, ProcessParams
 from ffpipe.catalog.swap import SourceSelection, SwapperModels
-from ffpipe.media import is_video
 from ffpipe.spec.instance import Deferred, LoadedPipeline, StepInstance
 
 FUSED_OP = "process"
@@ -110,11 +109,6 @@ def find_fusion(pipeline: LoadedPipeline, graph: nx.DiGraph) -> Fusion:
                 ops = tuple(pipeline.instances[member].op for member in members)
                 groups.append(FusedGroup(tuple(members), ops))
     return Fusion(tuple(groups), refused)
-
-
-def is_video_target(path: str) -> bool:
-    """Whether the file a chain starts from is a video, by the one rule of :func:`is_video`."""
-    return is_video(path)
 
 
 def known_target(pipeline: LoadedPipeline, instance: StepInstance) -> str | None:

@@ -25,7 +25,8 @@ from ffpipe.backends.base import BackendIdentity
 from ffpipe.cache.key import describe_changes
 from ffpipe.cache.steps import StepEntry
 from ffpipe.cache.workspace import Workspace
-from ffpipe.run.fusion import FusedGroup, Fusion, is_video_target, known_target
+from ffpipe.media import is_video
+from ffpipe.run.fusion import FusedGroup, Fusion, known_target
 from ffpipe.run.prepare import PreparedStep, StepPreparer
 from ffpipe.run.remote import FROM_REMOTE, RemoteSource
 from ffpipe.spec import resolve_condition
@@ -288,13 +289,13 @@ class Planner:
         if self.preparer is None or upstream:
             # The target is made in this pass: decided from the pipeline alone, as a plan must.
             target = known_target(self.pipeline, head)
-            if target is not None and not is_video_target(target):
+            if target is not None and not is_video(target):
                 return None
         if self.preparer is None or any(need not in self.views for need in upstream):
             reasons = self._unknown_key_reasons(forced, True, upstream)
             return Decision(WILL_RUN, reasons, group=group.id, members=group.members, notes=notes)
         prepared = self.preparer.prepare_group(group, self.views)
-        if not upstream and not is_video_target(prepared.params["target_media"]):
+        if not upstream and not is_video(prepared.params["target_media"]):
             return None
         decision = self._cache_decision(prepared, group.members, forced, True, upstream, notes)
         return replace(decision, group=group.id)
