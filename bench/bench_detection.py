@@ -40,7 +40,7 @@ def _measure() -> tuple[list[list[object]], float, float]:
     sys.path.insert(0, str(ROOT / "tests"))
     from _hardset import DETECTOR_SIZE, hard_set, matches
 
-    from ffpipe.engine.faces import detect_faces
+    from ffpipe.engine.builtin.faces import detect_faces
 
     present: dict[str, int] = defaultdict(int)
     found: dict[str, int] = defaultdict(int)
@@ -93,7 +93,8 @@ def _portrait_swap() -> tuple[float, float]:
     """Median wall and CPU seconds of a swap op on the 512x512 astronaut portrait."""
     import tempfile
 
-    from ffpipe.engine import BuiltinEngine, RunContext
+    from ffpipe.engine import RunContext
+    from ffpipe.engine.builtin import BuiltinEngine
 
     engine = BuiltinEngine()
     media = ROOT / "media"

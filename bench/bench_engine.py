@@ -47,8 +47,9 @@ def _timings(action: Callable[[], object], repeat: int = 7) -> tuple[float, floa
 
 
 def _speed() -> list[list[object]]:
-    from ffpipe.engine import BuiltinEngine, RunContext
-    from ffpipe.engine.faces import detect_faces
+    from ffpipe.engine import RunContext
+    from ffpipe.engine.builtin import BuiltinEngine
+    from ffpipe.engine.builtin.faces import detect_faces
 
     portrait = _load(ASTRONAUT)
     engine = BuiltinEngine()
@@ -89,7 +90,7 @@ def _speed() -> list[list[object]]:
 
 
 def _nearest(image: np.ndarray, box: tuple[int, int, int, int]):
-    from ffpipe.engine.faces import detect_faces
+    from ffpipe.engine.builtin.faces import detect_faces
 
     centre = np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2])
     faces = detect_faces(image, score=0.25)
@@ -97,8 +98,8 @@ def _nearest(image: np.ndarray, box: tuple[int, int, int, int]):
 
 
 def _identity() -> list[list[object]]:
-    from ffpipe.engine.faces import detect_faces, embedding_distance
-    from ffpipe.engine.swap import prepare_source, swap_face
+    from ffpipe.engine.builtin.faces import detect_faces, embedding_distance
+    from ffpipe.engine.builtin.swap import prepare_source, swap_face
 
     people = {"astronaut": _load(ASTRONAUT), "grace": _load(GRACE)}
     faces = {name: detect_faces(image)[0] for name, image in people.items()}

@@ -14,8 +14,8 @@ from pathlib import Path
 from bench.common import Section, table
 from ffpipe.backends.local import LocalBackend
 from ffpipe.cache.workspace import Workspace
+from ffpipe.pipeline import load_pipeline
 from ffpipe.run.runner import RunOptions, run_pipeline
-from ffpipe.spec import load_pipeline
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "bench" / ".work" / "fusion"

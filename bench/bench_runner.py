@@ -25,8 +25,8 @@ from typing import Any
 from bench.common import Section, table
 from ffpipe.backends.base import Backend, BackendIdentity, StepRequest, StepResult
 from ffpipe.cache.workspace import Workspace
+from ffpipe.pipeline import load_pipeline
 from ffpipe.run.runner import RunOptions, RunSummary, run_pipeline
-from ffpipe.spec import load_pipeline
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "bench" / ".work" / "runner"

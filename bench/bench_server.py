@@ -86,8 +86,8 @@ def _overhead(url: str, work: Path) -> tuple[list[list[object]], float]:
     from ffpipe.backends.base import StepRequest
     from ffpipe.backends.gradio import GradioBackend
     from ffpipe.cache.workspace import Workspace
+    from ffpipe.pipeline import load_pipeline
     from ffpipe.run.runner import RunOptions, run_pipeline
-    from ffpipe.spec import load_pipeline
 
     client = Client(url, verbose=False, download_files=str(work / "bare"))
     backend = GradioBackend(url)
@@ -141,8 +141,8 @@ def _chain_bytes(url: str, work: Path) -> list[list[object]]:
     from ffpipe.backends.base import StepRequest, StepResult
     from ffpipe.backends.gradio import GradioBackend
     from ffpipe.cache.workspace import Workspace
+    from ffpipe.pipeline import load_pipeline
     from ffpipe.run.runner import RunOptions, run_pipeline
-    from ffpipe.spec import load_pipeline
 
     pipeline_file = work / "chain.yaml"
     pipeline_file.write_text(CHAIN)

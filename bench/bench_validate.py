@@ -20,7 +20,7 @@ from pathlib import Path
 
 from bench.common import Section, median_seconds, table
 from ffpipe.graph import build_graph, generations
-from ffpipe.spec import LoadOptions, load_pipeline
+from ffpipe.pipeline import LoadOptions, load_pipeline
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "bench" / ".work" / "validate"

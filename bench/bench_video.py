@@ -42,7 +42,7 @@ _CHILD = """
 import json, sys
 from pathlib import Path
 from ffpipe.engine.api import RunContext
-from ffpipe.engine.builtin import BuiltinEngine
+from ffpipe.engine.builtin.engine import BuiltinEngine
 op, params, out_dir = sys.argv[1], json.loads(sys.argv[2]), Path(sys.argv[3])
 result = BuiltinEngine().run(op, params, RunContext(out_dir)).result
 print(json.dumps({"frames_out": result["frames_out"]}))
@@ -82,9 +82,9 @@ def _stages(clip: Path) -> list[list[object]]:
     import av
 
     from ffpipe.catalog.ops import SwapParams
-    from ffpipe.engine.faces import detect_faces
-    from ffpipe.engine.follow import FollowedFrames
-    from ffpipe.engine.frames import FramePipeline
+    from ffpipe.engine.builtin.faces import detect_faces
+    from ffpipe.engine.builtin.follow import FollowedFrames
+    from ffpipe.engine.builtin.frames import FramePipeline
 
     params = SwapParams(source_face=str(GRACE), target_media=str(clip))
     with av.open(str(clip)) as container:
@@ -154,7 +154,7 @@ def _encode(frames: list[Any]) -> None:
 def _throughput(clip: Path, work: Path) -> list[list[object]]:
     from ffpipe.catalog.ops import SwapParams
     from ffpipe.engine.api import RunContext
-    from ffpipe.engine.builtin import BuiltinEngine
+    from ffpipe.engine.builtin.engine import BuiltinEngine
 
     rows = []
     for strategy, workers in (("strict", 1), ("moderate", 1), ("tolerant", 2)):
@@ -248,7 +248,7 @@ def _memory(clips: dict[float, Path], work: Path) -> tuple[list[list[object]], l
 def _fused(clip: Path, work: Path) -> tuple[list[list[object]], float]:
     from ffpipe.catalog.ops import EnhanceParams, ProcessParams, SwapParams
     from ffpipe.engine.api import RunContext
-    from ffpipe.engine.builtin import BuiltinEngine
+    from ffpipe.engine.builtin.engine import BuiltinEngine
 
     engine = BuiltinEngine()
     fused_s, _ = _timed(

@@ -15,7 +15,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ffpipe.engine import BuiltinEngine, RunContext
+from ffpipe.engine import RunContext
+from ffpipe.engine.builtin import BuiltinEngine
 
 ROOT = Path(__file__).resolve().parent.parent
 ASTRONAUT = ROOT / "media" / "astronaut.jpg"

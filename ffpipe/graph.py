@@ -7,9 +7,9 @@ from collections.abc import Iterable, Sequence
 import networkx as nx
 
 from ffpipe.errors import UserError
-from ffpipe.spec import LoadedPipeline, PipelineErrors, SpecError
-from ffpipe.spec.cycles import find_cycles
-from ffpipe.spec.errors import did_you_mean
+from ffpipe.pipeline import LoadedPipeline, PipelineErrors, SpecError
+from ffpipe.pipeline.cycles import find_cycles
+from ffpipe.pipeline.errors import did_you_mean
 
 
 class UnknownTarget(UserError):

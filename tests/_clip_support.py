@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 from _engine_support import ASTRONAUT, GRACE, photo
 
-from ffpipe.engine.faces import detect_faces
+from ffpipe.engine.builtin.faces import detect_faces
 
 BACKGROUND = 128
 # Mean absolute difference (0-255) in the middle of a face box above which that face counts as

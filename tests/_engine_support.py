@@ -65,7 +65,7 @@ def read_rgb(path: Path) -> np.ndarray:
 
 def face_near(image_rgb: np.ndarray, box: tuple[int, int, int, int]):
     """The face of ``image_rgb`` closest to ``box`` (detected leniently, with its embedding)."""
-    from ffpipe.engine.faces import detect_faces
+    from ffpipe.engine.builtin.faces import detect_faces
 
     faces = detect_faces(image_rgb, score=0.25)
     centre = np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2])

@@ -146,7 +146,7 @@ def face_box_fractions(image_path: Path) -> list[RelativeBox]:
     import numpy as np
     from PIL import Image
 
-    from ffpipe.engine.faces import detect_faces
+    from ffpipe.engine.builtin.faces import detect_faces
 
     image = np.asarray(Image.open(image_path).convert("RGB"))
     height, width = image.shape[:2]

@@ -79,9 +79,9 @@ class FrameEngine(Engine):
 def builtin_engine() -> Engine:
     """The builtin engine; the test is skipped (visibly) while that engine has not landed."""
     try:
-        from ffpipe.engine import BuiltinEngine
+        from ffpipe.engine.builtin import BuiltinEngine
     except ImportError:
-        pytest.skip("ffpipe.engine.BuiltinEngine is not there yet")
+        pytest.skip("ffpipe.engine.builtin.BuiltinEngine is not there yet")
     return BuiltinEngine()
 
 

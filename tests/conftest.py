@@ -148,7 +148,7 @@ def face_near() -> Callable[..., Any]:
 @pytest.fixture(scope="session")
 def builtin_engine() -> Any:
     """One builtin engine for the session (it keeps no state between runs)."""
-    from ffpipe.engine import BuiltinEngine
+    from ffpipe.engine.builtin import BuiltinEngine
 
     return BuiltinEngine()
 

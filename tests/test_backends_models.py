@@ -4,7 +4,7 @@ models (as a server with the real models would)."""
 from __future__ import annotations
 
 from ffpipe.backends.models import StandIn, model_choices, stand_ins
-from ffpipe.engine import BuiltinEngine
+from ffpipe.engine.builtin import BuiltinEngine
 
 
 def test_model_choices_fill_in_catalog_defaults() -> None:

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from ffpipe.catalog import OPS
 from ffpipe.catalog.ops import MAX_PROCESSORS
-from ffpipe.spec import PipelineErrors, load_pipeline
+from ffpipe.pipeline import PipelineErrors, load_pipeline
 
 
 @pytest.mark.parametrize("fps", [0.0001, 0.0004999, 0.0009])

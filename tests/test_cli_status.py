@@ -11,8 +11,8 @@ from _run_support import CountingBackend, copy_photos, write_pipeline
 
 from ffpipe.cache.workspace import Workspace
 from ffpipe.cli import main
+from ffpipe.pipeline import load_pipeline
 from ffpipe.run.runner import RunOptions, run_pipeline
-from ffpipe.spec import load_pipeline
 
 PIPELINE = """
     version: 1

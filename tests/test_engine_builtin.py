@@ -14,10 +14,11 @@ from ffpipe.catalog import OPS
 from ffpipe.catalog.edit import FACE_EDITOR_MODELS
 from ffpipe.catalog.enhance import FACE_ENHANCER_MODELS
 from ffpipe.catalog.swap import FACE_DETECTOR_MODELS, FACE_LANDMARKER_MODELS, FACE_SWAPPER_MODELS
-from ffpipe.engine import BuiltinEngine, RunContext
+from ffpipe.engine import RunContext
 from ffpipe.engine.api import EngineError, FaceNotFoundError, MediaError, UnsupportedError
-from ffpipe.engine.faces import detect_faces
-from ffpipe.engine.masks import mask_box
+from ffpipe.engine.builtin import BuiltinEngine
+from ffpipe.engine.builtin.faces import detect_faces
+from ffpipe.engine.builtin.masks import mask_box
 from ffpipe.media import sniff_file, type_of_name
 
 ASTRONAUT = Path(__file__).resolve().parent.parent / "media" / "astronaut.jpg"
@@ -315,7 +316,7 @@ def test_lip_open_ratio_opens_the_mouth(engine, tmp_path, photo, edit):
 def test_head_roll_turns_the_eye_line_and_nothing_beyond_the_grown_mask(
     engine, tmp_path, photo, edit
 ):
-    from ffpipe.engine.frames import EDIT_MASK_EXPAND
+    from ffpipe.engine.builtin.frames import EDIT_MASK_EXPAND
 
     before = detect_faces(photo(ASTRONAUT), with_embeddings=False)[0]
     edited, _ = edit(face_editor_head_roll=15.0)
@@ -398,7 +399,7 @@ def _pan_video(picture, path, frames: int = 4):
 
 
 def test_video_targets_go_through_the_video_module(engine, tmp_path, pan_video):
-    pytest.importorskip("ffpipe.engine.video")
+    pytest.importorskip("ffpipe.engine.builtin.video")
     video = pan_video(tmp_path / "pan.mp4")
     output = engine.run(
         "swap",

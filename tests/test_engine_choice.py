@@ -13,9 +13,10 @@ import pytest
 from _engine_support import ASTRONAUT, GRACE, read_rgb, write_rgb
 from _hardset import hard_set
 
-from ffpipe.engine import BuiltinEngine, RunContext
-from ffpipe.engine.faces import Face
-from ffpipe.engine.selection import index_choice, reference_choice
+from ffpipe.engine import RunContext
+from ffpipe.engine.builtin import BuiltinEngine
+from ffpipe.engine.builtin.faces import Face
+from ffpipe.engine.builtin.selection import index_choice, reference_choice
 
 
 @pytest.fixture(scope="module")

@@ -16,8 +16,8 @@ import pytest
 from _engine_support import ASTRONAUT, photo
 from _hardset import DETECTOR_SIZE, hard_set, matches
 
-from ffpipe.engine.detection import margin_to_score, score_to_margin
-from ffpipe.engine.faces import detect_faces, embedding_distance, refresh_landmarks
+from ffpipe.engine.builtin.detection import margin_to_score, score_to_margin
+from ffpipe.engine.builtin.faces import detect_faces, embedding_distance, refresh_landmarks
 
 # Degraded faces (dark, bright, blurred, half covered): at most one face in ten may be missed;
 # the set holds 32, so up to three misses pass, enough for the faces a covered eye or a smeared
@@ -141,7 +141,7 @@ def test_a_strongly_tilted_head_is_found_by_the_rotated_retry(upright_astronaut,
 
 
 def test_a_flat_frame_is_not_searched(monkeypatch):
-    from ffpipe.engine import detection
+    from ffpipe.engine.builtin import detection
 
     def refuse(*_args, **_kwargs):
         raise AssertionError("a flat frame was searched")

@@ -15,10 +15,10 @@ from PIL import Image
 from ffpipe.catalog.edit import FACE_EDITOR_MODELS, Editing
 from ffpipe.catalog.ops import EditParams
 from ffpipe.engine.api import UnsupportedError
-from ffpipe.engine.edit import GEOMETRY_FIELDS, check_supported, edit_face
-from ffpipe.engine.edit_landmarks import face_frame
-from ffpipe.engine.edit_scope import EDITOR_METHOD, UNSUPPORTED
-from ffpipe.engine.faces import Face, detect_faces, embedding_distance
+from ffpipe.engine.builtin.edit import GEOMETRY_FIELDS, check_supported, edit_face
+from ffpipe.engine.builtin.edit_landmarks import face_frame
+from ffpipe.engine.builtin.edit_scope import EDITOR_METHOD, UNSUPPORTED
+from ffpipe.engine.builtin.faces import Face, detect_faces, embedding_distance
 
 MEDIA = Path(__file__).resolve().parent.parent / "media"
 

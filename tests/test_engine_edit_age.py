@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ffpipe.engine.edit_age import APPARENT_AGE, age_change, age_face
-from ffpipe.engine.edit_landmarks import face_frame
-from ffpipe.engine.faces import Face, detect_faces
+from ffpipe.engine.builtin.edit_age import APPARENT_AGE, age_change, age_face
+from ffpipe.engine.builtin.edit_landmarks import face_frame
+from ffpipe.engine.builtin.faces import Face, detect_faces
 
 MEDIA = Path(__file__).resolve().parent.parent / "media"
 

@@ -9,8 +9,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ffpipe.engine.edit_hair import hair_probability, head_region, hex_to_rgb, recolour_hair, to_lab
-from ffpipe.engine.faces import Face, detect_faces
+from ffpipe.engine.builtin.edit_hair import (
+    hair_probability,
+    head_region,
+    hex_to_rgb,
+    recolour_hair,
+    to_lab,
+)
+from ffpipe.engine.builtin.faces import Face, detect_faces
 
 MEDIA = Path(__file__).resolve().parent.parent / "media"
 

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from ffpipe.catalog.edit import Editing
-from ffpipe.engine.edit_landmarks import (
+from ffpipe.engine.builtin.edit_landmarks import (
     HEAD,
     IRIS_LEFT,
     IRIS_RIGHT,
@@ -20,7 +20,7 @@ from ffpipe.engine.edit_landmarks import (
     face_frame,
     face_points,
 )
-from ffpipe.engine.faces import detect_faces
+from ffpipe.engine.builtin.faces import detect_faces
 
 MEDIA = Path(__file__).resolve().parent.parent / "media"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ffpipe.engine.edit_warp import Region, region_around, tps_inverse_map, warp_points
+from ffpipe.engine.builtin.edit_warp import Region, region_around, tps_inverse_map, warp_points
 
 
 def _ring(centre: tuple[float, float], radius: float, count: int = 16) -> np.ndarray:

@@ -11,9 +11,9 @@ from PIL import Image
 
 from ffpipe.catalog.enhance import FACE_ENHANCER_MODELS, Enhancement
 from ffpipe.catalog.ops import EnhanceParams
-from ffpipe.engine.enhance import enhance_face, similarity_to
-from ffpipe.engine.faces import Face, detect_faces
-from ffpipe.engine.restorations import ENHANCER_METHOD, RESTORATIONS
+from ffpipe.engine.builtin.enhance import enhance_face, similarity_to
+from ffpipe.engine.builtin.faces import Face, detect_faces
+from ffpipe.engine.builtin.restorations import ENHANCER_METHOD, RESTORATIONS
 
 MEDIA = Path(__file__).resolve().parent.parent / "media"
 

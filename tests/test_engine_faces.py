@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from _hardset import hard_set
 
-from ffpipe.engine.detection import margin_to_score, score_to_margin
-from ffpipe.engine.faces import (
+from ffpipe.engine.builtin.detection import margin_to_score, score_to_margin
+from ffpipe.engine.builtin.faces import (
     detect_faces,
     embedding_distance,
     face_outline,

@@ -10,9 +10,9 @@ import pytest
 
 from ffpipe.catalog.ops import SwapParams
 from ffpipe.engine.api import EngineError, FaceNotFoundError
-from ffpipe.engine.faces import detect_faces
-from ffpipe.engine.frames import FramePipeline
-from ffpipe.engine.masks import mask_box
+from ffpipe.engine.builtin.faces import detect_faces
+from ffpipe.engine.builtin.frames import FramePipeline
+from ffpipe.engine.builtin.masks import mask_box
 
 ASTRONAUT = Path(__file__).resolve().parent.parent / "media" / "astronaut.jpg"
 GRACE = Path(__file__).resolve().parent.parent / "media" / "grace_hopper.jpg"

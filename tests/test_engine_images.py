@@ -13,7 +13,7 @@ import pytest
 from PIL import Image, ImageOps
 
 from ffpipe.engine.api import MediaError, UnsupportedError
-from ffpipe.engine.images import compose, encode, output_format, read_image, resize_to
+from ffpipe.engine.builtin.images import compose, encode, output_format, read_image, resize_to
 
 ASTRONAUT = Path(__file__).resolve().parent.parent / "media" / "astronaut.jpg"
 GRACE = Path(__file__).resolve().parent.parent / "media" / "grace_hopper.jpg"

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from ffpipe.catalog.swap import FaceMasking
-from ffpipe.engine.faces import detect_faces, face_region_points
-from ffpipe.engine.masks import blend, build_mask, mask_box, occlusion_mask, region_mask
+from ffpipe.engine.builtin.faces import detect_faces, face_region_points
+from ffpipe.engine.builtin.masks import blend, build_mask, mask_box, occlusion_mask, region_mask
 
 ASTRONAUT = Path(__file__).resolve().parent.parent / "media" / "astronaut.jpg"
 GRACE = Path(__file__).resolve().parent.parent / "media" / "grace_hopper.jpg"

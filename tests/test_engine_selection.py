@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from ffpipe.engine.api import FaceNotFoundError
-from ffpipe.engine.selection import embedding_threshold, pick, similar_faces
+from ffpipe.engine.builtin.selection import embedding_threshold, pick, similar_faces
 
 
 def test_pick_returns_the_indexed_face():

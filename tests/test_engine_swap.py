@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ffpipe.engine.faces import detect_faces, embedding_distance, face_outline
-from ffpipe.engine.swap import prepare_source, similarity_fit, swap_face
+from ffpipe.engine.builtin.faces import detect_faces, embedding_distance, face_outline
+from ffpipe.engine.builtin.swap import prepare_source, similarity_fit, swap_face
 
 ASTRONAUT = Path(__file__).resolve().parent.parent / "media" / "astronaut.jpg"
 GRACE = Path(__file__).resolve().parent.parent / "media" / "grace_hopper.jpg"

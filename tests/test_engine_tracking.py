@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from _clip_support import Pose, astronaut, render_frame
 
-from ffpipe.engine.faces import detect_faces
-from ffpipe.engine.smoothing import LandmarkFilter, apply_motion, face_scale
-from ffpipe.engine.tracking import FaceTracker
+from ffpipe.engine.builtin.faces import detect_faces
+from ffpipe.engine.builtin.smoothing import LandmarkFilter, apply_motion, face_scale
+from ffpipe.engine.builtin.tracking import FaceTracker
 
 FPS = 30.0
 

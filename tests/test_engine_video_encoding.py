@@ -13,7 +13,7 @@ from _video_support import MEDIA
 
 from ffpipe.catalog.video import VIDEO_PRESETS
 from ffpipe.engine.api import UnsupportedError
-from ffpipe.engine.video.encoding import (
+from ffpipe.engine.builtin.video.encoding import (
     CONTAINER_OPTIONS,
     VP9_PRESETS,
     audio_codec_for,

@@ -10,7 +10,7 @@ import pytest
 
 from ffpipe.catalog.ops import ExtractFramesParams
 from ffpipe.engine.api import EngineError, MediaError, RunContext
-from ffpipe.engine.video import extract_frames
+from ffpipe.engine.builtin.video import extract_frames
 
 MEDIA = Path(__file__).resolve().parent.parent / "media"
 

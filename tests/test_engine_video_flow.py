@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from ffpipe.engine.video.flow import map_frames, ordered_parallel_map, prefetch
+from ffpipe.engine.builtin.video.flow import map_frames, ordered_parallel_map, prefetch
 
 STRATEGIES = [("strict", 1), ("moderate", 1), ("tolerant", 4)]
 

@@ -29,7 +29,7 @@ from _video_support import REPO, make_clip
 
 from ffpipe.catalog.ops import SwapParams
 from ffpipe.engine.api import EngineOutput, RunContext
-from ffpipe.engine.builtin import BuiltinEngine
+from ffpipe.engine.builtin.engine import BuiltinEngine
 
 FRAMES = 48
 CENTRE = (160.0, 120.0)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from ffpipe.engine.api import MediaError
-from ffpipe.engine.video import is_video, probe
+from ffpipe.engine.builtin.video import is_video, probe
 
 MEDIA = Path(__file__).resolve().parent.parent / "media"
 

@@ -11,7 +11,7 @@ import pytest
 
 from ffpipe.catalog.ops import VideoParams
 from ffpipe.engine.api import CancelledError, EngineError, MediaError, RunContext, UnsupportedError
-from ffpipe.engine.video import probe, process_video
+from ffpipe.engine.builtin.video import probe, process_video
 
 MEDIA = Path(__file__).resolve().parent.parent / "media"
 

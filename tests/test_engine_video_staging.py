@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ffpipe.engine.video.staging import staged
+from ffpipe.engine.builtin.video.staging import staged
 
 
 def test_file_appears_only_on_success(tmp_path: Path) -> None:

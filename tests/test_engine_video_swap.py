@@ -10,8 +10,8 @@ import pytest
 
 from ffpipe.catalog.ops import EnhanceParams, ProcessParams, SwapParams
 from ffpipe.engine.api import FaceNotFoundError, RunContext
-from ffpipe.engine.builtin import BuiltinEngine
-from ffpipe.engine.faces import detect_faces, embedding_distance
+from ffpipe.engine.builtin.engine import BuiltinEngine
+from ffpipe.engine.builtin.faces import detect_faces, embedding_distance
 
 MEDIA = Path(__file__).resolve().parent.parent / "media"
 

@@ -8,7 +8,7 @@ from fractions import Fraction
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ffpipe.engine.video.timeline import TimedFrame, expected_frames, resample, trim
+from ffpipe.engine.builtin.video.timeline import TimedFrame, expected_frames, resample, trim
 
 
 def frames(count: int, rate: Fraction, start: int = 0) -> list[TimedFrame[int]]:

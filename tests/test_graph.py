@@ -16,7 +16,7 @@ from ffpipe.graph import (
     to_dot,
     to_mermaid,
 )
-from ffpipe.spec import PipelineErrors, load_pipeline
+from ffpipe.pipeline import PipelineErrors, load_pipeline
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "pipelines" / "examples"
 

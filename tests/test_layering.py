@@ -22,18 +22,18 @@ BOTTOM = frozenset({"ffpipe", "ffpipe.errors", "ffpipe.media"})
 
 LAYERS: dict[str, frozenset[str]] = {
     "catalog": frozenset(),
-    "spec": frozenset({"catalog"}),
+    "pipeline": frozenset({"catalog"}),
     "engine": frozenset({"catalog"}),
-    "graph": frozenset({"spec"}),
+    "graph": frozenset({"pipeline"}),
     "cache": frozenset(),
     "backends.base": frozenset(),
     "backends": frozenset({"backends.base", "catalog"}),
     "backends.local": frozenset({"backends", "engine"}),
-    "run": frozenset({"spec", "graph", "cache", "backends.base"}),
+    "run": frozenset({"pipeline", "graph", "cache", "backends.base"}),
     "server": frozenset({"engine", "catalog"}),
     "report": frozenset({"cache"}),
     "cli": frozenset(
-        {"catalog", "spec", "engine", "graph", "cache", "backends", "backends.local", "run"}
+        {"catalog", "pipeline", "engine", "graph", "cache", "backends", "backends.local", "run"}
         | {"server", "report"}
     ),
     "__main__": frozenset({"cli"}),
@@ -85,7 +85,8 @@ def imported(path: Path, module: str) -> list[tuple[int, str]]:
             if node.level:
                 anchor = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
                 base = f"{anchor}.{base}" if base else anchor
-            # ``from ffpipe.engine import capabilities`` reaches the submodule, not the package.
+            # ``from ffpipe.engine.builtin import capabilities`` reaches the submodule, not the
+            # package.
             names = [f"{base}.{alias.name}" for alias in node.names]
             names = [name if _is_module(name) else base for name in names]
         else:
@@ -129,13 +130,13 @@ def test_imports_run_one_way() -> None:
         ("ffpipe.run.planner", "ffpipe.backends.base", True),
         ("ffpipe.run.planner", "ffpipe.backends.local", False),
         ("ffpipe.run.planner", "ffpipe.catalog.ops", True),
-        ("ffpipe.catalog.ops", "ffpipe.spec", False),
-        ("ffpipe.engine.builtin", "ffpipe.media", True),
+        ("ffpipe.catalog.ops", "ffpipe.pipeline", False),
+        ("ffpipe.engine.builtin.engine", "ffpipe.media", True),
         ("ffpipe.media", "ffpipe.engine", False),
         ("ffpipe.backends.gradio", "ffpipe.engine.api", False),
         ("ffpipe.backends.local", "ffpipe.engine.api", True),
         ("ffpipe.server.app", "ffpipe.run.planner", False),
-        ("ffpipe.cache.gc", "ffpipe.spec", False),
+        ("ffpipe.cache.gc", "ffpipe.pipeline", False),
     ],
 )
 def test_the_rule_itself(module: str, target: str, allowed: bool) -> None:

@@ -21,10 +21,10 @@ from ffpipe.backends.base import StepRequest, StepResult
 from ffpipe.backends.local import LocalBackend
 from ffpipe.cache.workspace import Workspace
 from ffpipe.cli import main
+from ffpipe.pipeline import load_pipeline
 from ffpipe.run import events as ev
 from ffpipe.run.jobs import job_id_for, job_options, requires_job
 from ffpipe.run.runner import RunOptions, RunSummary, run_pipeline
-from ffpipe.spec import load_pipeline
 
 ASYNC = """
     version: 1

@@ -80,8 +80,8 @@ def test_a_pipeline_with_url_inputs_downloads_once_and_caches(server: str, tmp_p
     from _run_support import CountingBackend, write_pipeline
 
     from ffpipe.cache.workspace import Workspace
+    from ffpipe.pipeline import load_pipeline
     from ffpipe.run.runner import RunOptions, run_pipeline
-    from ffpipe.spec import load_pipeline
 
     write_pipeline(
         tmp_path,

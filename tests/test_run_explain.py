@@ -8,9 +8,9 @@ from _run_support import CountingBackend, copy_photos, write_pipeline
 
 from ffpipe.backends.base import BackendIdentity
 from ffpipe.cache.workspace import Workspace
+from ffpipe.pipeline import load_pipeline
 from ffpipe.run.planner import explain
 from ffpipe.run.runner import RunOptions, run_pipeline
-from ffpipe.spec import load_pipeline
 
 PORTRAIT = """
     version: 1

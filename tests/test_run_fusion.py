@@ -24,10 +24,10 @@ from ffpipe.catalog.ops import MAX_PROCESSORS
 from ffpipe.cli import main
 from ffpipe.graph import build_graph
 from ffpipe.media import is_video
+from ffpipe.pipeline import load_pipeline
 from ffpipe.run.fusion import find_fusion, merge_params
 from ffpipe.run.planner import explain
 from ffpipe.run.runner import RunOptions, RunSummary, run_pipeline
-from ffpipe.spec import load_pipeline
 
 CHAIN = """
     version: 1

@@ -9,9 +9,9 @@ import pytest
 from _run_support import CountingBackend, copy_photos, write_pipeline
 
 from ffpipe.cache.workspace import Workspace
+from ffpipe.pipeline import load_pipeline
 from ffpipe.run.outputs import OutputPathError, destination, place
 from ffpipe.run.runner import RunOptions, RunSummary, run_pipeline
-from ffpipe.spec import load_pipeline
 
 
 @pytest.mark.parametrize("name", ["../up", "a/../../up", "/etc/passwd", "", "."])

@@ -34,10 +34,10 @@ from hypothesis import strategies as st
 from ffpipe.backends.base import StepRequest, StepResult
 from ffpipe.cache.workspace import Workspace
 from ffpipe.graph import build_graph
+from ffpipe.pipeline import load_pipeline
 from ffpipe.run.fusion import find_fusion
 from ffpipe.run.planner import explain
 from ffpipe.run.runner import RunOptions, run_pipeline
-from ffpipe.spec import load_pipeline
 
 IMAGES = ("astronaut", "grace")
 FIELDS = {"enhance": "face_enhancer_blend", "edit": "face_editor_age", "swap": "face_mask_blur"}

@@ -8,8 +8,8 @@ import threading
 import pytest
 
 from ffpipe.backends.base import BackendError, TransientBackendError
+from ffpipe.pipeline.instance import RetryPolicy
 from ffpipe.run.retry import Cancelled, backoff_delay, call_with_retry
-from ffpipe.spec.instance import RetryPolicy
 
 
 def failing(times: int, error: Exception) -> tuple[list[int], object]:

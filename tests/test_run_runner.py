@@ -23,10 +23,10 @@ from ffpipe.backends.base import StepRequest, StepResult
 from ffpipe.backends.local import LocalBackend
 from ffpipe.cache.workspace import Workspace
 from ffpipe.errors import UserError
+from ffpipe.pipeline import load_pipeline
 from ffpipe.run import events as ev
 from ffpipe.run.outputs import OutputPathError
 from ffpipe.run.runner import RunOptions, RunSummary, run_pipeline
-from ffpipe.spec import load_pipeline
 
 CHAIN = """
     version: 1

@@ -14,9 +14,9 @@ from PIL import Image
 from ffpipe.backends.base import StepRequest, StepResult
 from ffpipe.cache.workspace import Workspace
 from ffpipe.cli import main
+from ffpipe.pipeline import load_pipeline
 from ffpipe.run.reporters import PlainReporter
 from ffpipe.run.runner import RunOptions, run_pipeline
-from ffpipe.spec import load_pipeline
 
 PIPELINE = """
     version: 1

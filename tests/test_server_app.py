@@ -50,7 +50,7 @@ def _image(path: str | Path) -> np.ndarray:
 def _embedding(path: str | Path) -> np.ndarray:
     import cv2
 
-    from ffpipe.engine import detect_faces
+    from ffpipe.engine.builtin import detect_faces
 
     faces = detect_faces(cv2.cvtColor(_image(path), cv2.COLOR_BGR2RGB))
     assert faces, f"no face in {path}"

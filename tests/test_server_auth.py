@@ -12,7 +12,7 @@ import httpx
 import pytest
 from gradio_client import Client, handle_file
 
-from ffpipe.server.auth import AuthFileError, basic_user, check_password, load_auth_file
+from ffpipe.server.http.auth import AuthFileError, basic_user, check_password, load_auth_file
 
 if TYPE_CHECKING:
     from _server_support import ServerHandle

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ffpipe.engine import BuiltinEngine
 from ffpipe.engine.api import EngineOutput
+from ffpipe.engine.builtin import BuiltinEngine
 from ffpipe.server.execute import MANIFEST_KEY, RequestError, execute, internal_error, validate
 
 MEDIA = Path(__file__).resolve().parent.parent / "media"

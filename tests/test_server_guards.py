@@ -13,7 +13,7 @@ from _server_jobs_support import serve_app
 from _server_support import ServerHandle
 from gradio_client import handle_file
 
-from ffpipe.server.guards import MAX_JSON_DEPTH, ErrorShapeGuard, json_depth
+from ffpipe.server.http.guards import MAX_JSON_DEPTH, ErrorShapeGuard, json_depth
 
 MEDIA = Path(__file__).resolve().parent.parent / "media"
 TARGET = MEDIA / "astronaut.jpg"

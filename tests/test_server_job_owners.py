@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
-from ffpipe.server.auth import AuthGate, LoginThrottle, read_auth_file
+from ffpipe.server.http.auth import AuthGate, LoginThrottle, read_auth_file
 from ffpipe.server.jobs.system import open_job_system
 
 USERS = {"ada": "ada-pw", "bob": "bob-pw", "root": "root-pw"}
@@ -164,7 +164,7 @@ def test_gradio_job_endpoints_keep_jobs_to_their_owner(server: ServerHandle) -> 
 
 def test_the_ui_jobs_tab_shows_each_user_their_own_jobs(tmp_path: Path) -> None:
     from ffpipe.server.jobs.service import Caller, Upload
-    from ffpipe.server.ui import _job_rows
+    from ffpipe.server.protocols.ui import _job_rows
 
     system = open_job_system(
         job_settings(tmp_path, admins=frozenset({"root"})), FrameEngine(frames=2)

@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 
 from ffpipe.server.execute import RequestError
-from ffpipe.server.jobs.api import gradio_endpoints
 from ffpipe.server.jobs.service import JobService
 from ffpipe.server.jobs.system import JobSystem
+from ffpipe.server.protocols.rest_jobs import gradio_endpoints
 
 ASTRONAUT = Path(__file__).resolve().parent.parent / "media" / "astronaut.jpg"
 GRACE = Path(__file__).resolve().parent.parent / "media" / "grace_hopper.jpg"

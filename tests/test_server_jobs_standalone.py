@@ -22,7 +22,7 @@ import pytest
 
 from ffpipe.backends.jobs_client import JobsClient
 from ffpipe.catalog import JobStatus
-from ffpipe.engine.video import probe
+from ffpipe.engine.builtin.video import probe
 from ffpipe.media import requires_job
 from ffpipe.server.jobs.webhooks import SIGNATURE_HEADER, verify
 
@@ -148,14 +148,14 @@ def test_a_20_second_video_job_end_to_end_through_a_restart(
     params = {"output_video_resolution": "1280x720", "output_video_preset": "ultrafast"}
     shown: list[JobStatus] = []
     with hook_listener() as listener, JobsClient(url) as client:
-        with job_server(data, port, engine="ffpipe.engine:BuiltinEngine") as first:
+        with job_server(data, port, engine="ffpipe.engine.builtin:BuiltinEngine") as first:
             client.submit(
                 "video", params, {"target_media": video}, job_id="clip", callback_url=listener.url
             )
             wait_until(lambda: client.status("clip").progress >= 0.05, timeout=120, interval=0.05)
             first.kill()
             first.wait(10)
-        with job_server(data, port, engine="ffpipe.engine:BuiltinEngine"):
+        with job_server(data, port, engine="ffpipe.engine.builtin:BuiltinEngine"):
             final = client.wait("clip", timeout=300, poll_seconds=0.1, on_status=shown.append)
             files = client.result("clip", tmp_path / "collected")
             [hook] = listener.wait_for(1)

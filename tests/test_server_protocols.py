@@ -32,7 +32,7 @@ LAUNCHER = '''
 import argparse
 from pathlib import Path
 
-from ffpipe.engine import BuiltinEngine
+from ffpipe.engine.builtin import BuiltinEngine
 from ffpipe.server.app import start
 from ffpipe.server.settings import ServerSettings
 

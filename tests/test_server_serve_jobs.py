@@ -13,7 +13,7 @@ import pytest
 
 from ffpipe.backends.jobs_client import JobsClient
 from ffpipe.catalog import JobStatus
-from ffpipe.engine.video import probe
+from ffpipe.engine.builtin.video import probe
 from ffpipe.server.jobs.webhooks import SIGNATURE_HEADER, verify
 
 

@@ -10,7 +10,7 @@ from pydantic import Field
 
 from ffpipe.catalog import OPS
 from ffpipe.server.execute import parameter_order
-from ffpipe.server.signatures import endpoint_parameters, plain_type
+from ffpipe.server.protocols.signatures import endpoint_parameters, plain_type
 
 
 class FileMarker:

@@ -8,7 +8,7 @@ import gradio as gr
 import pytest
 
 from ffpipe.catalog import OPS
-from ffpipe.server.ui_widgets import ParamWidget, make_widget
+from ffpipe.server.protocols.ui_widgets import ParamWidget, make_widget
 
 MODELS = {
     "face_swapper_model": {

@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ffpipe.graph import build_graph
-from ffpipe.spec import PipelineErrors, load_pipeline
-from ffpipe.spec.errors import SpecError, did_you_mean, format_path
-from ffpipe.spec.instance import Location
+from ffpipe.pipeline import PipelineErrors, load_pipeline
+from ffpipe.pipeline.errors import SpecError, did_you_mean, format_path
+from ffpipe.pipeline.instance import Location
 
 BAD = Path(__file__).resolve().parent / "bad_pipelines"
 EXAMPLES = Path(__file__).resolve().parent.parent / "pipelines" / "examples"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from _spec_support import ROOT, write_pipeline
 
-from ffpipe.spec import LoadOptions, PipelineErrors, load_pipeline
+from ffpipe.pipeline import LoadOptions, PipelineErrors, load_pipeline
 
 
 def _pipeline(folder: Path, photo: str, callback: str = "https://hooks.example/x") -> Path:

@@ -12,8 +12,8 @@ import pytest
 from _spec_support import write_pipeline
 
 from ffpipe.cli import main
-from ffpipe.spec import PipelineErrors, load_pipeline
-from ffpipe.spec.loader import LoadOptions
+from ffpipe.pipeline import PipelineErrors, load_pipeline
+from ffpipe.pipeline.loader import LoadOptions
 
 STEP = """
 steps:

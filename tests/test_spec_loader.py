@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ffpipe.catalog import OPS
-from ffpipe.spec import Deferred, LoadOptions, PipelineErrors, RetryPolicy, load_pipeline
+from ffpipe.pipeline import Deferred, LoadOptions, PipelineErrors, RetryPolicy, load_pipeline
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "pipelines" / "examples"
 MEDIA = Path(__file__).resolve().parent.parent / "media"

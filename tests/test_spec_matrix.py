@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ffpipe.spec.matrix import expand_matrix
-from ffpipe.spec.source import parse_source
+from ffpipe.pipeline.matrix import expand_matrix
+from ffpipe.pipeline.source import parse_source
 
 
 def _expand(text: str, base: Path) -> tuple[object, list[str]]:

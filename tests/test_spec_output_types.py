@@ -10,7 +10,7 @@ from _spec_support import MEDIA, write_pipeline
 
 from ffpipe.cli import main
 from ffpipe.media import PNG, sniff_file
-from ffpipe.spec import PipelineErrors, load_pipeline
+from ffpipe.pipeline import PipelineErrors, load_pipeline
 
 
 def _errors(folder: Path, text: str) -> list[str]:

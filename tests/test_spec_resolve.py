@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ffpipe.spec import (
+from ffpipe.pipeline import (
     PipelineErrors,
     StepView,
     load_pipeline,

@@ -12,7 +12,7 @@ import referencing
 import yaml
 
 from ffpipe.catalog import OPS
-from ffpipe.spec.schema import all_schemas, op_schema, pipeline_schema
+from ffpipe.pipeline.schema import all_schemas, op_schema, pipeline_schema
 
 BAD = Path(__file__).resolve().parent / "bad_pipelines"
 EXAMPLES = Path(__file__).resolve().parent.parent / "pipelines" / "examples"

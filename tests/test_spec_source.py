@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ffpipe.spec import PipelineErrors
-from ffpipe.spec.source import parse_source
+from ffpipe.pipeline import PipelineErrors
+from ffpipe.pipeline.source import parse_source
 
 
 def test_marks_point_at_keys_and_items() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ffpipe.spec.templates import TemplateProblem, parse_template, render_value
+from ffpipe.pipeline.templates import TemplateProblem, parse_template, render_value
 
 
 def test_single_expression_keeps_its_type() -> None:

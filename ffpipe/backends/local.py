@@ -2,7 +2,7 @@
 
 The engine (and with it OpenCV, dlib and PyAV) is imported on the first step that actually runs,
 so a fully cached run or a plan never loads them: cache keys need only the engine's name and
-version, and plans its stand-ins, which come from :mod:`ffpipe.engine.capabilities`.
+version, and plans its stand-ins, which come from :mod:`ffpipe.engine.builtin.capabilities`.
 """
 
 from __future__ import annotations
@@ -17,14 +17,14 @@ from pydantic import ValidationError
 from ffpipe.backends.base import Backend, BackendError, BackendIdentity, StepRequest, StepResult
 from ffpipe.backends.models import stand_ins
 from ffpipe.catalog import OPS
-from ffpipe.engine import capabilities as builtin
+from ffpipe.engine.builtin import capabilities as builtin
 
 if TYPE_CHECKING:
     from ffpipe.engine.api import Engine
 
 
 def _builtin_engine_class() -> type[Engine]:
-    from ffpipe.engine import BuiltinEngine
+    from ffpipe.engine.builtin import BuiltinEngine
 
     return BuiltinEngine
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from ffpipe.cli import options
 from ffpipe.errors import UserError
 from ffpipe.graph import build_graph, select, to_dot, to_mermaid
-from ffpipe.spec import load_pipeline, parse_overrides
+from ffpipe.pipeline import load_pipeline, parse_overrides
 
 
 def register(parser: argparse.ArgumentParser) -> None:

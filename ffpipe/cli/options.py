@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from ffpipe.errors import UserError
 
 if TYPE_CHECKING:
-    from ffpipe.spec import LoadOptions
+    from ffpipe.pipeline import LoadOptions
 
 ENV_WORKSPACE = "FFPIPE_WORKSPACE"
 ENV_SERVER = "FFPIPE_SERVER"
@@ -139,7 +139,7 @@ def granted_loading(args: argparse.Namespace) -> dict[str, object]:
 
 def load_options(args: argparse.Namespace) -> LoadOptions:
     """The loading limits the command line grants (see :func:`add_params`)."""
-    from ffpipe.spec import LoadOptions
+    from ffpipe.pipeline import LoadOptions
 
     granted = LoadOptions(allow_outside_files=args.allow_outside_files)
     if args.max_instances is not None:

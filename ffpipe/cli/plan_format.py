@@ -14,7 +14,7 @@ import networkx as nx
 from ffpipe.cli import options
 from ffpipe.errors import UserError
 from ffpipe.graph import build_graph, generations, named_nodes, select
-from ffpipe.spec import Deferred, LoadedPipeline, StepInstance, load_pipeline, parse_overrides
+from ffpipe.pipeline import Deferred, LoadedPipeline, StepInstance, load_pipeline, parse_overrides
 
 if TYPE_CHECKING:
     from ffpipe.backends.base import Backend

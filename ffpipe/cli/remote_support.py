@@ -18,11 +18,11 @@ if TYPE_CHECKING:
     from ffpipe.cache.remote import RemoteStore, TransferReport
     from ffpipe.cache.steps import StepEntry
     from ffpipe.cache.workspace import Workspace
+    from ffpipe.pipeline.instance import LoadedPipeline
     from ffpipe.run import events as ev
     from ffpipe.run.planner import Decision, Planner
     from ffpipe.run.prepare import StepPreparer
     from ffpipe.run.remote import RemoteSource
-    from ffpipe.spec.instance import LoadedPipeline
 
 DEFAULT_TRANSFERS = 4
 
@@ -190,10 +190,10 @@ def plan_pipeline(
 ) -> tuple[LoadedPipeline, StepPreparer, Planner, dict[str, Decision]]:
     """Load ``file`` and run the planner over all of it, as ``ffpipe plan`` would."""
     from ffpipe.backends import make_backend
+    from ffpipe.pipeline import load_pipeline, parse_overrides
     from ffpipe.run.planner import Planner, plan
     from ffpipe.run.prepare import StepPreparer
     from ffpipe.run.runner import RunOptions, selected_instances
-    from ffpipe.spec import load_pipeline, parse_overrides
 
     pipeline = load_pipeline(file, parse_overrides(args.params), options.load_options(args))
     backend = make_backend(args.server, config=args.config)

@@ -113,9 +113,9 @@ def _full_run(
     from ffpipe.backends import make_backend
     from ffpipe.cache.workspace import Workspace
     from ffpipe.cli import remote_support
+    from ffpipe.pipeline import load_pipeline, parse_overrides
     from ffpipe.run import noop
     from ffpipe.run.runner import RunOptions, run_pipeline
-    from ffpipe.spec import load_pipeline, parse_overrides
 
     # Taken before loading: an edit while loading then makes the next run take the full pass.
     signature = noop.signature(args.files[0]) if state is not None else None

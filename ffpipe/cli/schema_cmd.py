@@ -10,7 +10,7 @@ import argparse
 from pathlib import Path
 
 from ffpipe.errors import UserError
-from ffpipe.spec.schema import all_schemas
+from ffpipe.pipeline.schema import all_schemas
 
 
 class SchemaDrift(UserError):

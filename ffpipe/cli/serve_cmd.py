@@ -86,14 +86,14 @@ def _engine(args: argparse.Namespace) -> Engine:
     if engine is not None:
         start_engine(engine)
         return engine
-    from ffpipe.engine import BuiltinEngine
+    from ffpipe.engine.builtin import BuiltinEngine
 
     return BuiltinEngine(strict_models=args.strict_models)
 
 
 def run(args: argparse.Namespace) -> int:
     from ffpipe.server.app import start
-    from ffpipe.server.auth import AuthFile, AuthFileError, read_auth_file
+    from ffpipe.server.http.auth import AuthFile, AuthFileError, read_auth_file
     from ffpipe.server.settings import ServerSettings, format_size
 
     users = AuthFile({})

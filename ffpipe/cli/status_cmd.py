@@ -17,7 +17,7 @@ from ffpipe.cli import options
 if TYPE_CHECKING:
     from ffpipe.backends.base import Backend
     from ffpipe.cache.workspace import Workspace
-    from ffpipe.spec import LoadedPipeline
+    from ffpipe.pipeline import LoadedPipeline
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -32,8 +32,8 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ffpipe.cache.workspace import Workspace
+    from ffpipe.pipeline import load_pipeline, parse_overrides
     from ffpipe.run.lockfile import differences, lock_path, read_lock
-    from ffpipe.spec import load_pipeline, parse_overrides
 
     overrides = parse_overrides(args.params)
     workspace = Workspace(args.workspace)

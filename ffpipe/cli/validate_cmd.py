@@ -8,8 +8,14 @@ from pathlib import Path
 
 from ffpipe.cli import options
 from ffpipe.graph import build_graph
-from ffpipe.spec import LoadedPipeline, LoadOptions, PipelineErrors, load_pipeline, parse_overrides
-from ffpipe.spec.errors import merge_errors
+from ffpipe.pipeline import (
+    LoadedPipeline,
+    LoadOptions,
+    PipelineErrors,
+    load_pipeline,
+    parse_overrides,
+)
+from ffpipe.pipeline.errors import merge_errors
 
 
 def load_checked(

@@ -1,81 +1,30 @@
-"""The builtin CPU engine and the contracts around it.
+"""The engine contract and the two engines behind it.
 
-:class:`BuiltinEngine` runs catalog ops on local files; :class:`FramePipeline` applies the
-per-frame ops (swap, enhance, edit) to one frame at a time, for images and for the video module.
-
-The names below load on first use: importing a light module of this package (the engine's
-name, version and stand-ins in :mod:`ffpipe.engine.capabilities`) must not load numpy, OpenCV,
-dlib and PyAV, which the engine itself needs.
+:mod:`ffpipe.engine.api` is the contract every engine fulfils (the op call, its context, its output
+and its errors). :mod:`ffpipe.engine.builtin` is the CPU engine and :mod:`ffpipe.engine.facefusion`
+drives a FaceFusion install; neither imports the other. Importing this package loads neither.
 """
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from ffpipe.engine.api import (
-        CancelledError,
-        Engine,
-        EngineError,
-        EngineOutput,
-        FaceNotFoundError,
-        MediaError,
-        RunContext,
-        UnsupportedError,
-    )
-    from ffpipe.engine.builtin import BuiltinEngine
-    from ffpipe.engine.capabilities import ENGINE_VERSION
-    from ffpipe.engine.faces import Face, detect_faces, embedding_distance
-    from ffpipe.engine.frames import FramePipeline, FrameReport
-    from ffpipe.engine.images import MAX_PIXELS
-    from ffpipe.engine.masks import blend, build_mask
-
-_HOMES = {
-    "CancelledError": "api",
-    "Engine": "api",
-    "EngineError": "api",
-    "EngineOutput": "api",
-    "FaceNotFoundError": "api",
-    "MediaError": "api",
-    "RunContext": "api",
-    "UnsupportedError": "api",
-    "BuiltinEngine": "builtin",
-    "ENGINE_VERSION": "capabilities",
-    "Face": "faces",
-    "detect_faces": "faces",
-    "embedding_distance": "faces",
-    "FramePipeline": "frames",
-    "FrameReport": "frames",
-    "MAX_PIXELS": "images",
-    "blend": "masks",
-    "build_mask": "masks",
-}
+from ffpipe.engine.api import (
+    CancelledError,
+    Engine,
+    EngineError,
+    EngineOutput,
+    FaceNotFoundError,
+    MediaError,
+    RunContext,
+    UnsupportedError,
+)
 
 __all__ = [
-    "ENGINE_VERSION",
-    "MAX_PIXELS",
-    "BuiltinEngine",
     "CancelledError",
     "Engine",
     "EngineError",
     "EngineOutput",
-    "Face",
     "FaceNotFoundError",
-    "FramePipeline",
-    "FrameReport",
     "MediaError",
     "RunContext",
     "UnsupportedError",
-    "blend",
-    "build_mask",
-    "detect_faces",
-    "embedding_distance",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(import_module(f"{__name__}.{home}"), name)

@@ -20,7 +20,7 @@ from ffpipe.catalog.edit import Editing
 from ffpipe.catalog.enhance import Enhancement
 from ffpipe.catalog.ops import MAX_PROCESSORS, ProcessParams
 from ffpipe.catalog.swap import SourceSelection, SwapperModels
-from ffpipe.spec.instance import Deferred, LoadedPipeline, StepInstance
+from ffpipe.pipeline.instance import Deferred, LoadedPipeline, StepInstance
 
 FUSED_OP = "process"
 

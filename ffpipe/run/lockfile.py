@@ -16,8 +16,8 @@ import yaml
 
 from ffpipe.backends.base import BackendIdentity
 from ffpipe.errors import UserError
+from ffpipe.pipeline.instance import LoadedPipeline
 from ffpipe.run.download import is_url
-from ffpipe.spec.instance import LoadedPipeline
 
 LOCK_VERSION = 1
 DigestFn = Callable[[str], str]

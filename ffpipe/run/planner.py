@@ -26,11 +26,11 @@ from ffpipe.cache.key import describe_changes
 from ffpipe.cache.steps import StepEntry
 from ffpipe.cache.workspace import Workspace
 from ffpipe.media import is_video
+from ffpipe.pipeline import resolve_condition
+from ffpipe.pipeline.instance import Deferred, LoadedPipeline, StepInstance, StepView
 from ffpipe.run.fusion import FusedGroup, Fusion, known_target
 from ffpipe.run.prepare import PreparedStep, StepPreparer
 from ffpipe.run.remote import FROM_REMOTE, RemoteSource
-from ffpipe.spec import resolve_condition
-from ffpipe.spec.instance import Deferred, LoadedPipeline, StepInstance, StepView
 
 CACHED = "cached"
 WILL_RUN = "will run"

@@ -18,10 +18,10 @@ from ffpipe.cache.objects import is_tree
 from ffpipe.cache.steps import StepEntry
 from ffpipe.cache.workspace import Workspace
 from ffpipe.catalog import OPS
+from ffpipe.pipeline import resolve_params
+from ffpipe.pipeline.instance import LoadedPipeline, StepInstance, StepView
 from ffpipe.run.download import fetch, is_url
 from ffpipe.run.fusion import FUSED_OP, FusedGroup, merge_params
-from ffpipe.spec import resolve_params
-from ffpipe.spec.instance import LoadedPipeline, StepInstance, StepView
 
 PARALLELISM_ONLY = frozenset({"execution_thread_count", "execution_queue_count"})
 """Parameters that set how much runs at once, never what comes out: left out of step keys, so

@@ -15,8 +15,8 @@ from ffpipe.run.events import Event
 
 if TYPE_CHECKING:
     from ffpipe.backends.base import BackendIdentity
+    from ffpipe.pipeline.instance import LoadedPipeline
     from ffpipe.run.runner import StepOutcome
-    from ffpipe.spec.instance import LoadedPipeline
 
 
 def new_run_id() -> str:

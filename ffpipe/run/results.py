@@ -13,10 +13,10 @@ from pathlib import Path
 from ffpipe.backends.base import StepResult
 from ffpipe.cache.steps import StepEntry
 from ffpipe.cache.workspace import Workspace
+from ffpipe.pipeline import resolve_output
+from ffpipe.pipeline.instance import Deferred, LoadedPipeline, StepView
 from ffpipe.run.outputs import OutputPathError, destination, place
 from ffpipe.run.prepare import FILE_NAMES, PreparedStep, StepPreparer
-from ffpipe.spec import resolve_output
-from ffpipe.spec.instance import Deferred, LoadedPipeline, StepView
 
 
 class StoreError(Exception):

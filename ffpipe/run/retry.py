@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from ffpipe.backends.base import BackendError, TransientBackendError
-from ffpipe.spec.instance import RetryPolicy
+from ffpipe.pipeline.instance import RetryPolicy
 
 T = TypeVar("T")
 RetryFn = Callable[[int, float, Exception], None]

@@ -27,6 +27,7 @@ from ffpipe.backends.base import Backend, BackendError, StepRequest, StepResult
 from ffpipe.cache.workspace import Workspace
 from ffpipe.errors import UserError
 from ffpipe.graph import build_graph, generations, named_nodes, select
+from ffpipe.pipeline.instance import Deferred, LoadedPipeline
 from ffpipe.run import events as ev
 from ffpipe.run.executor import Executor, Finished
 from ffpipe.run.fusion import Fusion, find_fusion
@@ -48,7 +49,6 @@ from ffpipe.run.remote import FROM_REMOTE, RemoteSource
 from ffpipe.run.results import StoreError, check_output_names, store_result, write_outputs
 from ffpipe.run.retry import call_with_retry
 from ffpipe.run.stamps import replayable, run_stamp
-from ffpipe.spec.instance import Deferred, LoadedPipeline
 
 Reporter = Callable[[ev.Event], None]
 

@@ -20,8 +20,8 @@ from ffpipe.run.records import run_record
 if TYPE_CHECKING:
     from ffpipe.backends.base import BackendIdentity
     from ffpipe.cache.workspace import Workspace
+    from ffpipe.pipeline.instance import LoadedPipeline
     from ffpipe.run.runner import StepOutcome
-    from ffpipe.spec.instance import LoadedPipeline
 
 
 def replayable(pipeline: LoadedPipeline, selected: Sequence[str], downloads: int) -> bool:

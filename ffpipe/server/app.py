@@ -74,18 +74,18 @@ def start(settings: ServerSettings, engine: Engine) -> RunningServer:
     prepare_environment(settings)
     from starlette.middleware import Middleware
 
-    from ffpipe.server.auth import CLIENT_ADDRESS, AuthGate, LoginThrottle, gate_user
     from ffpipe.server.capabilities import server_capabilities
-    from ffpipe.server.endpoints import build_blocks
-    from ffpipe.server.guards import (
+    from ffpipe.server.http.auth import CLIENT_ADDRESS, AuthGate, LoginThrottle, gate_user
+    from ffpipe.server.http.guards import (
         EndpointGuard,
         ErrorShapeGuard,
         JsonDepthGuard,
         endpoint_shapes,
     )
-    from ffpipe.server.legacy import mount_legacy
-    from ffpipe.server.requestlog import RequestLog
-    from ffpipe.server.ui import ConfigCache, add_ui
+    from ffpipe.server.http.requestlog import RequestLog
+    from ffpipe.server.protocols.gradio_ops import build_blocks
+    from ffpipe.server.protocols.legacy import mount_legacy
+    from ffpipe.server.protocols.ui import ConfigCache, add_ui
 
     def capabilities() -> dict[str, Any]:
         return server_capabilities(engine, settings)

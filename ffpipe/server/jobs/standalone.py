@@ -21,7 +21,7 @@ from ffpipe.engine.api import Engine
 from ffpipe.server.jobs.settings import JobSettings, load_or_create_secret
 from ffpipe.server.jobs.system import JobSystem, open_job_system
 
-DEFAULT_ENGINE = "ffpipe.engine:BuiltinEngine"
+DEFAULT_ENGINE = "ffpipe.engine.builtin:BuiltinEngine"
 
 
 def load_engine(spec: str) -> Engine:

@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from fastapi import FastAPI
 
 from ffpipe.engine.api import Engine
-from ffpipe.server.jobs.api import mount_jobs
 from ffpipe.server.jobs.service import JobService
 from ffpipe.server.jobs.settings import JobSettings
 from ffpipe.server.jobs.store import JobStore
 from ffpipe.server.jobs.webhooks import WebhookDispatcher
 from ffpipe.server.jobs.worker import JobRunner
+from ffpipe.server.protocols.rest_jobs import mount_jobs
 
 
 @dataclass

@@ -1,0 +1,104 @@
+"""What the builtin engine says about itself: its stand-ins for every catalog model, and more.
+
+Light on purpose (the catalog and two tables, no numpy, OpenCV, dlib or PyAV until encoders are
+asked for): cache keys and plans need the engine's name, version and stand-ins, not the engine.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ffpipe.catalog.edit import FACE_EDITOR_MODELS
+from ffpipe.catalog.enhance import FACE_ENHANCER_MODELS
+from ffpipe.catalog.swap import FACE_DETECTOR_MODELS, FACE_LANDMARKER_MODELS, FACE_SWAPPER_MODELS
+from ffpipe.engine.builtin.edit_scope import EDITOR_METHOD, UNSUPPORTED
+from ffpipe.engine.builtin.restorations import ENHANCER_METHOD
+
+ENGINE_NAME = "builtin"
+ENGINE_VERSION = "1.1.0"
+"""Bumped whenever any output can change: the cache key includes it."""
+
+DETECTOR = "dlib HOG frontal face detector"
+LANDMARKER = "dlib 68-point shape predictor"
+SWAPPER = "piecewise-affine landmark warp with LAB colour transfer"
+ENHANCER = "classical restoration (denoise, detail, sharpen)"
+EDITOR = "landmark-driven warps and classical colour edits"
+RECOGNIZER = "dlib ResNet face embedding (128-d)"
+
+# Every *_model parameter of the catalog, its choices, and what the engine uses instead.
+MODEL_PARAMETERS: dict[str, tuple[tuple[str, ...], str]] = {
+    "face_detector_model": (FACE_DETECTOR_MODELS, DETECTOR),
+    "face_landmarker_model": (FACE_LANDMARKER_MODELS, LANDMARKER),
+    "face_swapper_model": (FACE_SWAPPER_MODELS, SWAPPER),
+    "face_enhancer_model": (FACE_ENHANCER_MODELS, ENHANCER),
+    "face_editor_model": (FACE_EDITOR_MODELS, EDITOR),
+}
+
+# Models whose stand-in the enhance and edit modules describe per model name.
+_MODULE_METHODS: dict[str, dict[str, str]] = {
+    "face_enhancer_model": ENHANCER_METHOD,
+    "face_editor_model": EDITOR_METHOD,
+}
+
+# The model parameters each op uses (detect and every face op detect and landmark faces).
+_OP_MODELS = {
+    "detect": ("face_detector_model", "face_landmarker_model"),
+    "swap": ("face_detector_model", "face_landmarker_model", "face_swapper_model"),
+    "enhance": ("face_detector_model", "face_landmarker_model", "face_enhancer_model"),
+    "edit": ("face_detector_model", "face_landmarker_model", "face_editor_model"),
+}
+
+
+def used_for(parameter: str, name: str) -> str:
+    """What the engine runs in place of model ``name`` of ``parameter``.
+
+    The enhancer's and the editor's tables describe their stand-ins per model.
+    """
+    described = _MODULE_METHODS.get(parameter, {})
+    return described.get(name, MODEL_PARAMETERS[parameter][1])
+
+
+def models() -> dict[str, dict[str, dict[str, str]]]:
+    """For every model parameter and catalog model name: exact or substituted, and by what."""
+    return {
+        parameter: {
+            name: {"status": "substituted", "used": used_for(parameter, name)} for name in names
+        }
+        for parameter, (names, _) in MODEL_PARAMETERS.items()
+    }
+
+
+def substitutions(ops: list[str], params: Any) -> list[dict[str, str]]:
+    """The ``{"parameter", "requested", "used"}`` entries for running ``ops`` with ``params``."""
+    found: list[dict[str, str]] = []
+    for op in ops:
+        for parameter in _OP_MODELS.get(op, ()):
+            requested = getattr(params, parameter, None)
+            if requested is None:
+                continue
+            entry = {
+                "parameter": parameter,
+                "requested": str(requested),
+                "used": used_for(parameter, str(requested)),
+            }
+            if entry not in found:
+                found.append(entry)
+    return found
+
+
+def unsupported_parameters() -> dict[str, str]:
+    """Parameters whose non-default values this engine refuses, with the reason."""
+    reasons = {
+        "execution_device_id": "the builtin engine runs on the CPU only",
+        "face_detector_device": "only 'cpu' is available on the builtin engine",
+        "face_recognizer_device": "only 'cpu' is available on the builtin engine",
+        "face_enhancer_device": "only 'cpu' is available on the builtin engine",
+    }
+    return {**reasons, **UNSUPPORTED}
+
+
+def encoders() -> list[str]:
+    """Video encoders this engine can write (PyAV loads only when they are asked for)."""
+    from ffpipe.engine.builtin.video import encoders as video_encoders
+
+    return list(video_encoders())

@@ -1,0 +1,160 @@
+"""Face detection, 68-point landmarks and 128-d embeddings on dlib."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from ffpipe.engine.builtin.detection import RETRY_ANGLES, Detection, find_faces, margin_to_score
+from ffpipe.engine.builtin.models import LANDMARKER, RECOGNIZER, model
+
+# dlib's models are not documented as thread-safe; one call at a time each.
+_SHAPE_LOCK = threading.Lock()
+_EMBED_LOCK = threading.Lock()
+
+# How far above the eyebrows the forehead is taken to reach, as a fraction of brow-to-chin height.
+_FOREHEAD_RISE = 0.18
+
+
+@dataclass(frozen=True)
+class Face:
+    """One detected face, in the pixel coordinates of the image it was found in."""
+
+    box: tuple[int, int, int, int]
+    """left, top, right, bottom."""
+    score: float
+    """Detector confidence mapped onto 0.0-1.0."""
+    landmarks: np.ndarray
+    """(68, 2) float32, dlib/iBUG 68-point order."""
+    embedding: np.ndarray | None
+    """(128,) float64 identity descriptor; same person: distance below about 0.6. ``None`` when
+    detected with ``with_embeddings=False`` (see :func:`with_embedding`)."""
+    angle: float = 0.0
+    """Rotation (degrees, counter-clockwise) under which the detector found the face upright: 0.0
+    unless it was found only by the rotated retry."""
+
+    @property
+    def center(self) -> tuple[float, float]:
+        left, top, right, bottom = self.box
+        return (left + right) / 2.0, (top + bottom) / 2.0
+
+
+def detect_faces(
+    image_rgb: np.ndarray,
+    *,
+    score: float = 0.5,
+    detector_size: int = 640,
+    with_embeddings: bool = True,
+    retry_angles: Sequence[Sequence[float]] = RETRY_ANGLES,
+) -> list[Face]:
+    """Faces of an 8-bit RGB image, ordered left to right (then top to bottom).
+
+    Detection (see :mod:`ffpipe.engine.builtin.detection`) works on the image resized so its longest
+    side is ``detector_size`` (the catalog's ``face_detector_size``), scanning an upsampled
+    pyramid so faces down to about 20 px at that size are found, and retrying rotated by
+    ``retry_angles`` when none is. Landmarks and embeddings are computed at full resolution.
+    Embeddings cost about 80 ms per face, so callers that do not compare identities can skip
+    them.
+    """
+    found = find_faces(
+        image_rgb, score=score, detector_size=detector_size, retry_angles=retry_angles
+    )
+    faces = [_describe(image_rgb, item, with_embeddings) for item in found]
+    return sorted(faces, key=lambda face: (face.box[0], face.box[1]))
+
+
+def _describe(image_rgb: np.ndarray, found: Detection, with_embeddings: bool) -> Face:
+    left, top, right, bottom = (round(value) for value in found.box)
+    box = (left, top, right, bottom)
+    landmarks = _landmarks(image_rgb, box, found.angle)
+    face = Face(
+        box=box,
+        score=margin_to_score(found.margin),
+        landmarks=landmarks,
+        embedding=None,
+        angle=found.angle,
+    )
+    return with_embedding(image_rgb, face) if with_embeddings else face
+
+
+def _landmarks(image_rgb: np.ndarray, box: tuple[int, int, int, int], angle: float) -> np.ndarray:
+    """The 68 points of the face in ``box``; a tilted face is turned upright for the predictor
+    (which expects one) and its points turned back."""
+    import cv2
+    import dlib
+
+    if not angle:
+        with _SHAPE_LOCK:
+            shape = model(LANDMARKER)(image_rgb, dlib.rectangle(*box))
+        return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
+    left, top, right, bottom = box
+    cx, cy = (left + right) / 2, (top + bottom) / 2
+    half = round(max(right - left, bottom - top) * 1.5)
+    turn = cv2.getRotationMatrix2D((cx, cy), angle, 1.0)
+    turn[0, 2] += half - cx
+    turn[1, 2] += half - cy
+    upright = cv2.warpAffine(image_rgb, turn, (2 * half, 2 * half), flags=cv2.INTER_LINEAR)
+    inner = dlib.rectangle(
+        round(half - (cx - left)),
+        round(half - (cy - top)),
+        round(half + (right - cx)),
+        round(half + (bottom - cy)),
+    )
+    with _SHAPE_LOCK:
+        shape = model(LANDMARKER)(upright, inner)
+    points = np.array([(p.x, p.y, 1.0) for p in shape.parts()], dtype=np.float64)
+    back = cv2.invertAffineTransform(turn)
+    return (points @ back.T).astype(np.float32)
+
+
+def _embed(image_rgb: np.ndarray, shape: object) -> np.ndarray:
+    with _EMBED_LOCK:
+        return np.array(model(RECOGNIZER).compute_face_descriptor(image_rgb, shape))
+
+
+def with_embedding(image_rgb: np.ndarray, face: Face) -> Face:
+    """``face`` with its embedding computed from its landmarks (unchanged if it has one)."""
+    if face.embedding is not None:
+        return face
+    import dlib
+
+    left, top, right, bottom = face.box
+    parts = [dlib.point(round(float(x)), round(float(y))) for x, y in face.landmarks]
+    shape = dlib.full_object_detection(dlib.rectangle(left, top, right, bottom), parts)
+    return replace(face, embedding=_embed(image_rgb, shape))
+
+
+def refresh_landmarks(image_rgb: np.ndarray, face: Face) -> Face:
+    """``face`` with landmarks found again in ``image_rgb`` (after an op moved its features) and
+    its embedding dropped. A face found rotated is turned upright for the predictor again."""
+    landmarks = _landmarks(image_rgb, face.box, face.angle)
+    return replace(face, landmarks=landmarks, embedding=None)
+
+
+def embedding_distance(first: np.ndarray, second: np.ndarray) -> float:
+    """Euclidean distance between two face embeddings."""
+    return float(np.linalg.norm(first - second))
+
+
+def face_region_points(landmarks: np.ndarray) -> np.ndarray:
+    """The 68 landmarks followed by 10 estimated forehead points above the eyebrows, float32.
+
+    dlib's landmarks stop at the eyebrows; the forehead points lift each eyebrow point along the
+    chin-to-brow direction so that a face region built from them covers the forehead too.
+    """
+    points = landmarks.astype(np.float32)
+    brows = points[17:27]
+    chin = points[8]
+    up = brows.mean(axis=0) - chin
+    forehead = brows + up * _FOREHEAD_RISE
+    return np.concatenate([points, forehead.astype(np.float32)])
+
+
+def face_outline(landmarks: np.ndarray) -> np.ndarray:
+    """Convex hull of :func:`face_region_points` as an (N, 2) float32 polygon."""
+    import cv2
+
+    return cv2.convexHull(face_region_points(landmarks)).reshape(-1, 2)

@@ -1,0 +1,1 @@
+"""HTTP plumbing shared by every protocol: authentication, request guards, the request log."""

@@ -1,0 +1,361 @@
+"""Check calls on gradio's own routes before gradio answers a mistake with a 500 and no message.
+
+gradio's queue (``/gradio_api/queue/join``) and its direct routes (``/gradio_api/call/NAME``,
+``/gradio_api/run/NAME``, ``/gradio_api/api/NAME``) fail with a bare 500 for an unknown endpoint,
+a ``data`` that is no list, or fewer values than the endpoint takes. gradio_client always sends
+every value; a raw HTTP caller may send only the first few, as the legacy ``/api/predict`` allows:
+the missing ones are filled in with their defaults here, and a missing required value, an
+unknown endpoint or a malformed body is answered in the catalog's ``{"error", "detail"}`` shape.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import re
+from collections.abc import Mapping, MutableMapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ffpipe.server.files import FileRejected, incoming_path
+from ffpipe.server.http.auth import ASGIApp, Receive, Scope, Send
+
+MAX_JSON_DEPTH = 64
+"""Arrays and objects nested deeper than this are refused before any JSON parser sees them
+(Python's recursion limit turns a body of 100,000 brackets into a crash otherwise)."""
+_QUEUE_JOIN = re.compile(r"^/gradio_api/queue/join/?$")
+_DIRECT_CALL = re.compile(r"^/gradio_api/(?P<route>call|run|api)/(?P<name>[^/]+)/?$")
+_MAX_BODY = 1_000_000
+_REQUIRED = object()
+_STATUS_TITLE = re.compile(r"^HTTP ([45][0-9][0-9])$")
+
+
+def status_title(status: int) -> str:
+    """The title of a gradio error that carries its HTTP status.
+
+    gradio answers every exception on its ``run`` and ``api`` routes with a 500 and passes only
+    the error's message and title on; the title tells :class:`ErrorShapeGuard` the real status.
+    """
+    return f"HTTP {status}"
+
+
+@dataclass(frozen=True)
+class EndpointShape:
+    """One gradio endpoint: its fn_index, api_name and its inputs' defaults (``None`` if none)."""
+
+    fn_index: int
+    api_name: str
+    parameters: tuple[str, ...]
+    defaults: tuple[Any, ...]
+    """Per parameter its default, or the module's required marker."""
+
+    def complete(self, data: list[Any]) -> list[Any]:
+        """``data`` with the missing trailing values set to their defaults."""
+        if len(data) > len(self.parameters):
+            raise _Refusal(
+                400,
+                "malformed request",
+                f"{self.api_name} takes at most {len(self.parameters)} values in 'data' "
+                f"({', '.join(self.parameters)}); got {len(data)}",
+            )
+        missing = [
+            name
+            for name, default in zip(
+                self.parameters[len(data) :], self.defaults[len(data) :], strict=True
+            )
+            if default is _REQUIRED
+        ]
+        if missing:
+            raise _Refusal(
+                400,
+                "malformed request",
+                f"{self.api_name} needs a value for {', '.join(missing)} "
+                f"('data' holds {len(data)} of {', '.join(self.parameters)})",
+            )
+        return [*data, *self.defaults[len(data) :]]
+
+
+def endpoint_shapes(blocks: Any) -> list[EndpointShape]:
+    """The shape of every API endpoint of a built gradio Blocks."""
+    shapes = []
+    for fn_index, block_fn in blocks.fns.items():
+        if not block_fn.api_name:
+            continue
+        count = len(block_fn.inputs)
+        parameters = list(inspect.signature(block_fn.fn).parameters.values())[:count]
+        shapes.append(
+            EndpointShape(
+                fn_index=fn_index,
+                api_name=str(block_fn.api_name),
+                parameters=tuple(parameter.name for parameter in parameters),
+                defaults=tuple(
+                    _REQUIRED if parameter.default is inspect.Parameter.empty else parameter.default
+                    for parameter in parameters
+                ),
+            )
+        )
+    return shapes
+
+
+class _Refusal(Exception):
+    def __init__(self, status: int, error: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.error = error
+        self.detail = detail
+
+
+class EndpointGuard:
+    """ASGI middleware: calls on gradio's routes name a known endpoint and enough values."""
+
+    def __init__(
+        self, app: ASGIApp, shapes: list[EndpointShape], roots: Sequence[Path] = ()
+    ) -> None:
+        self.app = app
+        self.roots = tuple(roots)
+        self.by_index: Mapping[int, EndpointShape] = {shape.fn_index: shape for shape in shapes}
+        self.by_name: Mapping[str, EndpointShape] = {shape.api_name: shape for shape in shapes}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope["path"] if scope["type"] == "http" else ""
+        direct = _DIRECT_CALL.match(path)
+        if scope.get("method") != "POST" or not (direct or _QUEUE_JOIN.match(path)):
+            await self.app(scope, receive, send)
+            return
+        body, more = await _read_body(receive)
+        if more:  # far beyond any call's size: gradio's own limits deal with it
+            await self.app(scope, _replay(body, more, receive), send)
+            return
+        try:
+            body = self._checked(
+                body,
+                direct.group("name") if direct else None,
+                # call and queue routes report a refused file in their event stream; run and api
+                # would answer a bare 500 {"error": null}: those are checked here.
+                check_files=bool(direct) and direct.group("route") in ("run", "api"),
+            )
+        except _Refusal as refusal:
+            await _answer(send, refusal)
+            return
+        headers = [(key, value) for key, value in scope["headers"] if key != b"content-length"]
+        headers.append((b"content-length", str(len(body)).encode()))
+        await self.app({**scope, "headers": headers}, _replay(body, False, receive), send)
+
+    def _checked(self, raw: bytes, api_name: str | None, check_files: bool = False) -> bytes:
+        try:
+            document = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise _Refusal(400, "malformed request", f"the body is not JSON: {error}") from None
+        if not isinstance(document, dict):
+            raise _Refusal(400, "malformed request", 'expected {"data": [...]}')
+        shape = self._endpoint(document.get("fn_index"), api_name)
+        data = document.get("data", [])
+        if not isinstance(data, list):
+            raise _Refusal(400, "malformed request", "'data' must be a list")
+        if check_files:
+            self._check_files(shape, data)
+        return json.dumps({**document, "data": shape.complete(data)}).encode()
+
+    def _check_files(self, shape: EndpointShape, data: list[Any]) -> None:
+        """A file value must name a file in the server's own folders (gradio refuses others
+        with a bare 500 ``{"error": null}``)."""
+        if not self.roots:
+            return
+        for name, value in zip(shape.parameters, data, strict=False):
+            is_file = isinstance(value, dict) and "path" in value and "meta" in value
+            if not is_file:
+                continue
+            try:
+                incoming_path(name, value, self.roots)
+            except FileRejected as rejected:
+                raise _Refusal(403, "file not allowed", str(rejected)) from None
+
+    def _endpoint(self, fn_index: Any, api_name: str | None) -> EndpointShape:
+        last = max(self.by_index, default=0)
+        if fn_index is not None:
+            shape = self.by_index.get(fn_index) if type(fn_index) is int else None
+            if shape is None:
+                raise _Refusal(
+                    404,
+                    "unknown fn_index",
+                    f"{fn_index}; this server has fn_index 0 to {last} (see GET /api/capabilities)",
+                )
+            return shape
+        shape = self.by_name.get(api_name or "")
+        if shape is None:
+            raise _Refusal(
+                404,
+                "unknown endpoint",
+                f"{api_name or 'no fn_index'}; this server has {', '.join(self.by_name)} "
+                "(see GET /api/capabilities)",
+            )
+        return shape
+
+
+def json_depth(raw: bytes, limit: int = MAX_JSON_DEPTH) -> int:
+    """How deep arrays and objects nest in ``raw`` (strings skipped), counted to ``limit + 1``."""
+    if raw.count(b"[") + raw.count(b"{") <= limit:
+        return 0  # cannot nest deeper than it has brackets: no need to walk it
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > limit:
+                    return deepest
+        elif byte in (0x5D, 0x7D):  # ] }
+            depth -= 1
+    return deepest
+
+
+class JsonDepthGuard:
+    """ASGI middleware: a JSON request body nested deeper than :data:`MAX_JSON_DEPTH` is
+    answered 400 in the catalog's shape, on every route."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("method") not in ("POST", "PUT", "PATCH"):
+            await self.app(scope, receive, send)
+            return
+        content_type = dict(scope.get("headers", [])).get(b"content-type", b"")
+        if not content_type.split(b";", 1)[0].strip().lower().endswith(b"json"):
+            await self.app(scope, receive, send)
+            return
+        body, more = await _read_body(receive)
+        if json_depth(body) > MAX_JSON_DEPTH:
+            await _answer(
+                send,
+                _Refusal(
+                    400,
+                    "malformed request",
+                    f"the JSON body is nested more than {MAX_JSON_DEPTH} levels deep",
+                ),
+            )
+            return
+        await self.app(scope, _replay(body, more, receive), send)
+
+
+class ErrorShapeGuard:
+    """ASGI middleware: an error gradio answers on its call routes gets the catalog's shape.
+
+    gradio says ``{"detail": "Queue is full"}`` (503) when its queue is full and ``{"error":
+    null}`` when it hides an exception; a client of the catalog expects ``{"error", "detail"}``.
+    The status is kept (a full queue stays 503, which gradio_client reads as such), except for a
+    catalog error our endpoints raised as a gradio error: gradio answers it 500 on the ``run``
+    and ``api`` routes, and its title (:func:`status_title`) restores the status it has.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope["path"] if scope["type"] == "http" else ""
+        direct = _DIRECT_CALL.match(path)
+        answers_json = _QUEUE_JOIN.match(path) or (direct and direct.group("route") != "call")
+        if scope.get("method") != "POST" or not answers_json:
+            await self.app(scope, receive, send)
+            return
+        held: dict[str, Any] = {}
+        chunks: list[bytes] = []
+
+        async def reshaping_send(message: MutableMapping[str, Any]) -> None:
+            if message["type"] == "http.response.start" and message["status"] >= 400:
+                held.update(message)
+                return
+            if not held or message["type"] != "http.response.body":
+                await send(message)
+                return
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                await _answer(send, _reshaped(held["status"], b"".join(chunks)))
+
+        await self.app(scope, receive, reshaping_send)
+
+
+def _reshaped(status: int, raw: bytes) -> _Refusal:
+    try:
+        document = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        document = {"detail": raw.decode("utf-8", "replace")[:500]}
+    if not isinstance(document, dict):
+        document = {"detail": str(document)[:500]}
+    error, detail = document.get("error"), document.get("detail")
+    carried = _STATUS_TITLE.match(str(document.get("title", "")))
+    if isinstance(error, str) and carried is not None:
+        # A catalog error raised as a gradio error: its message is the catalog's JSON shape.
+        shape = _catalog_shape(error)
+        if shape is not None:
+            return _Refusal(int(carried.group(1)), *shape)
+    if isinstance(error, str) and error:
+        return _Refusal(status, error, detail if isinstance(detail, str) else "")
+    text = detail if isinstance(detail, str) else ""
+    if status == 503 and "queue" in text.lower():
+        # The status stays: gradio_client reads a 503 here as "queue is full, try again".
+        return _Refusal(503, "queue full", f"{text} Try again later.")
+    fallback = "internal error" if status >= 500 else "request refused"
+    return _Refusal(status, fallback, text or "the server gave no reason; see its log")
+
+
+def _catalog_shape(message: str) -> tuple[str, str] | None:
+    try:
+        document = json.loads(message)
+    except (json.JSONDecodeError, RecursionError):
+        return None
+    if not isinstance(document, dict) or not isinstance(document.get("error"), str):
+        return None
+    detail = document.get("detail")
+    return document["error"], detail if isinstance(detail, str) else ""
+
+
+async def _read_body(receive: Receive) -> tuple[bytes, bool]:
+    """The request body, up to a limit; ``more`` says whether some is still unread."""
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body", False):
+            return body, False
+        if len(body) > _MAX_BODY:
+            return body, True
+
+
+def _replay(body: bytes, more: bool, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Any:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": more}
+        return await receive()
+
+    return replay
+
+
+async def _answer(send: Send, refusal: _Refusal) -> None:
+    payload = json.dumps({"error": refusal.error, "detail": refusal.detail}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": refusal.status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})
