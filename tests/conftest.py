@@ -70,7 +70,7 @@ def start_server() -> Iterator[Callable[..., ServerHandle]]:
 @pytest.fixture(scope="session")
 def write_pipeline() -> Callable[..., Path]:
     """``write_pipeline(folder, text, name=...)``: a dedented pipeline with the photos beside it."""
-    from _spec_support import write_pipeline
+    from _pipeline_support import write_pipeline
 
     return write_pipeline
 

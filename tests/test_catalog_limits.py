@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from _spec_support import write_pipeline
+from _pipeline_support import write_pipeline
 from pydantic import ValidationError
 
 from ffpipe.catalog import OPS

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from _spec_support import EXAMPLES
+from _pipeline_support import EXAMPLES
 
 from ffpipe.cli import main
 

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from _spec_support import BAD, EXAMPLES
+from _pipeline_support import BAD, EXAMPLES
 
 from ffpipe.cli import main
 

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from _spec_support import BAD, EXAMPLES, ROOT
+from _pipeline_support import BAD, EXAMPLES, ROOT
 
 from ffpipe.cli import main
 

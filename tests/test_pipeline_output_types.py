@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from _spec_support import MEDIA, write_pipeline
+from _pipeline_support import MEDIA, write_pipeline
 
 from ffpipe.cli import main
 from ffpipe.media import PNG, sniff_file

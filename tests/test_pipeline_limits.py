@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from _spec_support import write_pipeline
+from _pipeline_support import write_pipeline
 
 from ffpipe.cli import main
 from ffpipe.pipeline import PipelineErrors, load_pipeline

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from _spec_support import ROOT, write_pipeline
+from _pipeline_support import ROOT, write_pipeline
 
 from ffpipe.pipeline import LoadOptions, PipelineErrors, load_pipeline
 
