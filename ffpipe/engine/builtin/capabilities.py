@@ -13,10 +13,14 @@ from ffpipe.catalog.enhance import FACE_ENHANCER_MODELS
 from ffpipe.catalog.swap import FACE_DETECTOR_MODELS, FACE_LANDMARKER_MODELS, FACE_SWAPPER_MODELS
 from ffpipe.engine.builtin.edit_scope import EDITOR_METHOD, UNSUPPORTED
 from ffpipe.engine.builtin.restorations import ENHANCER_METHOD
+from ffpipe.engine.platform import fingerprint
 
 ENGINE_NAME = "builtin"
 ENGINE_VERSION = "1.1.0"
 """Bumped whenever any output can change: the cache key includes it."""
+
+NUMERIC_PACKAGES = ("numpy", "opencv-python-headless", "dlib-bin", "av")
+"""The distributions whose code computes the engine's pixels and encodes its videos."""
 
 DETECTOR = "dlib HOG frontal face detector"
 LANDMARKER = "dlib 68-point shape predictor"
@@ -102,3 +106,8 @@ def encoders() -> list[str]:
     from ffpipe.engine.builtin.video import encoders as video_encoders
 
     return list(video_encoders())
+
+
+def platform() -> dict[str, str]:
+    """The engine's platform fingerprint: CPU level and its numeric libraries' versions."""
+    return fingerprint(NUMERIC_PACKAGES)

@@ -67,11 +67,16 @@ class BuiltinEngine(Engine):
             "devices": ["cpu"],
             "encoders": caps.encoders(),
             "strict_models": self.strict_models,
+            "platform": self.platform(),
             "limits": {
                 "max_pixels": self.max_pixels,
                 "image_formats": ["jpg", "jpeg", "png", "bmp", "tif", "tiff", "webp"],
             },
         }
+
+    def platform(self) -> dict[str, str]:
+        """CPU level and the versions of the numeric libraries (see docs/engine.md)."""
+        return caps.platform()
 
     def run(self, op: str, params: CatalogModel, context: RunContext) -> EngineOutput:
         """Run ``op``; ``params`` is its catalog model (a mapping is validated into one)."""

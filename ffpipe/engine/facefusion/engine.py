@@ -100,6 +100,19 @@ class FaceFusionEngine(Engine):
     def encoders(self) -> list[str]:
         return list(self._describe()["encoders"]["video"])
 
+    def platform(self) -> dict[str, str]:
+        """CPU level, FaceFusion's version and its execution providers (the GPU's, when one is
+        used: onnxruntime on a GPU gives other bytes than on the CPU), once the worker has said
+        them."""
+        found = super().platform()
+        if self._description is not None:
+            found["facefusion"] = str(self._description["version"])
+            found["execution_providers"] = ",".join(self.providers)
+            gpu = [provider for provider in self.providers if provider != "cpu"]
+            if gpu:
+                found["gpu"] = ",".join(gpu)
+        return found
+
     def capabilities(self) -> dict[str, Any]:
         """Version, ops, every model's status, providers, encoders and every parameter's status."""
         description = self._describe()
@@ -119,6 +132,7 @@ class FaceFusionEngine(Engine):
             "encoders": self.encoders,
             "audio_encoders": list(description["encoders"]["audio"]),
             "strict_models": self.strict_models,
+            "platform": self.platform(),
             "limits": {"image_formats": ["jpg", "jpeg", "png", "bmp", "tiff", "webp"]},
         }
 
