@@ -16,7 +16,7 @@ from ffpipe.engine.builtin.restorations import ENHANCER_METHOD
 from ffpipe.engine.platform import fingerprint
 
 ENGINE_NAME = "builtin"
-ENGINE_VERSION = "1.1.0"
+ENGINE_VERSION = "1.2.0"
 """Bumped whenever any output can change: the cache key includes it."""
 
 NUMERIC_PACKAGES = ("numpy", "opencv-python-headless", "dlib-bin", "av")

@@ -20,6 +20,7 @@ from ffpipe.engine.api import (
     UnsupportedError,
 )
 from ffpipe.engine.builtin import capabilities as caps
+from ffpipe.engine.builtin import exact
 from ffpipe.engine.builtin.capabilities import ENGINE_NAME, ENGINE_VERSION
 from ffpipe.engine.builtin.faces import Face, detect_faces, with_embedding
 from ffpipe.engine.builtin.follow import FollowedFrames
@@ -288,10 +289,9 @@ def _face_ops(op: str, params: Any) -> list[str]:
 
 
 def _set_threads(count: int) -> None:
-    import cv2
-
-    # OpenCV's thread pool is process-wide; results do not depend on its size.
-    cv2.setNumThreads(count)
+    # OpenCV's thread pool is process-wide; results do not depend on its size. IPP, whose code
+    # differs per processor, goes off (see ffpipe.engine.builtin.exact).
+    exact.opencv().setNumThreads(count)
 
 
 def _video_frames(path: Path, start: int) -> Iterator[np.ndarray]:
