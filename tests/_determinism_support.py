@@ -39,7 +39,8 @@ def _numpy_features() -> list[str]:
 
 
 def _numpy_above(level: str) -> str:
-    """numpy's dispatched features above ``level`` ("x86-64-v3": AVX-512; "x86-64-v2": AVX and AVX2 too)."""
+    """numpy's dispatched features above ``level``: AVX-512 above x86-64-v3; AVX and AVX2 too
+    above x86-64-v2."""
     names = _numpy_features()
     if level == "x86-64-v3":
         return " ".join(name for name in names if name == "X86_V4" or name.startswith("AVX512"))

@@ -8,6 +8,8 @@ Expensive things are made once per session: the ``ffpipe serve`` processes that 
 
 from __future__ import annotations
 
+import os
+import random
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,6 +21,20 @@ if TYPE_CHECKING:
 
 
 MEDIA = Path(__file__).resolve().parent.parent / "media"
+ORDER_SEED = "FFPIPE_TEST_ORDER_SEED"
+"""Set to any value, the tests run shuffled by it: a test that passes only after (or before)
+another shows. ``FFPIPE_TEST_ORDER_SEED=7 pytest`` repeats an order."""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    seed = os.environ.get(ORDER_SEED)
+    if seed:
+        random.Random(seed).shuffle(items)
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    seed = os.environ.get(ORDER_SEED)
+    return f"test order shuffled by {ORDER_SEED}={seed}" if seed else None
 
 
 @pytest.fixture(scope="session")
