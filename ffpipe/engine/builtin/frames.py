@@ -287,7 +287,7 @@ class FramePipeline:
             return face_fn(frame_rgb, face), mask
 
         if self._workers > 1 and len(faces) > 1:
-            with ThreadPoolExecutor(max_workers=self._workers) as pool:
+            with ThreadPoolExecutor(max_workers=self._workers, initializer=exact.opencv) as pool:
                 outcomes = list(pool.map(one, faces))
         else:
             outcomes = [one(face) for face in faces]
