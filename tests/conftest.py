@@ -37,6 +37,15 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     return f"test order shuffled by {ORDER_SEED}={seed}" if seed else None
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _opencv_as_the_engine_runs_it() -> None:
+    """OpenCV with IPP off on the test thread, as every engine thread runs it: a test calling the
+    engine's functions directly then gets the same bytes whatever test ran before it."""
+    from ffpipe.engine.builtin import exact
+
+    exact.opencv()
+
+
 @pytest.fixture(scope="session")
 def astronaut() -> Path:
     """The astronaut sample photo (read only)."""
