@@ -25,6 +25,41 @@ IMAGE_EXAMPLES = (
 )
 # A short cut of the video example: swap and enhance fused, tracking, the encoder.
 VIDEO_FRAMES = 12
+# Paths the examples do not take: a tilted head (found by the rotated retry, landmarks through a
+# warp), occlusion and region masks, hair and pose edits, a PNG output.
+HARD_CASES = """
+version: 1
+name: hard_cases
+inputs:
+  source: ../../media/grace_hopper.jpg
+  tilted: tilted.png
+steps:
+  swap:
+    uses: swap
+    with:
+      source_face: "{{ inputs.source }}"
+      target_media: "{{ inputs.tilted }}"
+      face_mask_types: [box, occlusion, region]
+      face_mask_regions: [[[0.1, 0.2], [0.9, 0.2], [0.8, 0.95], [0.2, 0.95]]]
+      face_mask_blur: 0.6
+      face_mask_padding: [10, 5, 0, 5]
+  edit:
+    uses: edit
+    with:
+      target_media: "{{ steps.swap.output }}"
+      face_editor_hair_color: "#7a3b1e"
+      face_editor_head_yaw: 12.0
+      face_editor_eyebrow_direction: up
+      face_editor_lip_size: 1.3
+  restore:
+    uses: enhance
+    with:
+      target_media: "{{ steps.edit.output }}"
+      face_enhancer_model: codeformer
+      face_enhancer_iterations: 2
+outputs:
+  hard.png: "{{ steps.restore.output }}"
+"""
 
 
 def _short_video(examples: Path) -> Path:
@@ -36,14 +71,28 @@ def _short_video(examples: Path) -> Path:
     return short
 
 
+def _hard_cases(examples: Path) -> Path:
+    import cv2
+
+    photo = cv2.imread(str(examples.parent.parent / "media" / "astronaut.jpg"))
+    height, width = photo.shape[:2]
+    turn = cv2.getRotationMatrix2D(((width - 1) / 2, (height - 1) / 2), -50.0, 1.0)
+    tilted = cv2.warpAffine(photo, turn, (width, height), borderMode=cv2.BORDER_REPLICATE)
+    cv2.imwrite(str(examples / "tilted.png"), tilted)
+    pipeline = examples / "hard_cases.yaml"
+    pipeline.write_text(HARD_CASES)
+    return pipeline
+
+
 def test_the_image_examples_make_the_same_bytes_at_every_cpu_level(tmp_path):
     examples = lay_out(tmp_path, IMAGE_EXAMPLES)
     pipelines = [examples / f"{name}.yaml" for name in IMAGE_EXAMPLES]
+    pipelines.append(_hard_cases(examples))
     runs = {
         level: run_pipelines(tmp_path, pipelines, environment)
         for level, environment in cpu_configurations().items()
     }
-    assert len(runs["all"]) >= len(IMAGE_EXAMPLES)
+    assert len(runs["all"]) >= len(IMAGE_EXAMPLES) + 3
     assert disagreements(runs) == []
 
 
