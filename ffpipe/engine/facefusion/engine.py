@@ -306,7 +306,7 @@ class FaceFusionEngine(Engine):
         self, op: str, params: Any, scratch: Path, context: RunContext
     ) -> tuple[str | None, list[str]]:
         """The ``-s`` image: the source itself, or an image of the chosen face alone."""
-        if not ff_args._uses(op, params, "swap"):
+        if not ff_args.uses(op, params, "swap"):
             return None, []
         if not params.source_face:
             raise EngineError("the swap processor needs a source_face")
