@@ -622,7 +622,7 @@ def plan_request(
             f"({target_path.suffix})"
         )
     if spec.writes == "video":
-        call = _call("video", params, target, source=None, output=str(output))
+        call = _call(op, params, target, source=None, output=str(output))
         return Request(
             op, output, [Pass(call, str(target_path), output)], notes=call.emulated, files=files
         )
