@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from ffpipe.catalog import OPS
-from ffpipe.engine.api import EngineError, UnsupportedError
+from ffpipe.engine.api import EngineError, FaceNotFoundError, UnsupportedError
 from ffpipe.engine.facefusion import arguments as ff_args
 
 FACE = {"box": [100.0, 80.0, 200.0, 200.0], "age": [30, 39], "embedding": [1.0, 0.0]}
@@ -84,3 +84,11 @@ def test_detect_and_extract_frames_are_named_by_the_catalog() -> None:
     assert frames.output == OUT / "clip_frames"
     assert frames.runs == [frames.extraction] and frames.files == []
     assert frames.notes[-1].startswith("extract_frames: FaceFusion's own frame extraction")
+
+
+def test_the_reference_face_must_be_among_the_faces_found() -> None:
+    ff_args.check_faces(params("enhance"), [FACE], "target_media target.jpg")
+    with pytest.raises(FaceNotFoundError, match="finds no face in target_media"):
+        ff_args.check_faces(params("enhance"), [], "target_media target.jpg")
+    with pytest.raises(FaceNotFoundError, match=r"index 1 was requested \(target_face_index\)"):
+        ff_args.check_faces(params("enhance", target_face_index=1), [FACE], "target_media x")

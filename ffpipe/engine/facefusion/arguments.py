@@ -18,7 +18,7 @@ from typing import Any
 
 from ffpipe.catalog import FRAME_OPS, OPS, parse_resolution
 from ffpipe.catalog.edit import EXPRESSION_FIELDS
-from ffpipe.engine.api import UnsupportedError, output_file
+from ffpipe.engine.api import FaceNotFoundError, UnsupportedError, output_file
 from ffpipe.engine.facefusion import models
 from ffpipe.engine.facefusion.table import REFUSED, TABLE
 
@@ -344,11 +344,9 @@ def _selection(op: str, params: Any, target: Target, notes: list[str]) -> list[s
 
 def reference_face(params: Any, target: Target) -> dict[str, Any] | None:
     """The face FaceFusion will take as the reference, from the faces found in the target."""
-    index = params.target_face_index
-    position = params.reference_face_position if index is None else index
     if not target.faces:
         return None
-    return target.faces[min(position, len(target.faces) - 1)]
+    return target.faces[min(reference_position(params), len(target.faces) - 1)]
 
 
 def _masks(params: Any, target: Target, notes: list[str]) -> list[str]:
@@ -743,10 +741,32 @@ def files_for(op: str, params: Any) -> list[str]:
     return models.run_files(detector, params.face_landmarker_model, processors, options)
 
 
+def reference_position(params: Any) -> int:
+    """The position (left to right) of the face FaceFusion takes as the reference."""
+    index = params.target_face_index
+    return params.reference_face_position if index is None else index
+
+
+def check_faces(params: Any, faces: Sequence[dict[str, Any]], label: str) -> None:
+    """Raise FaceNotFoundError unless FaceFusion found the reference face among ``faces``."""
+    position = reference_position(params)
+    if not faces:
+        raise FaceNotFoundError(
+            f"FaceFusion finds no face in {label} at face_detector_score "
+            f"{params.face_detector_score:g}"
+        )
+    if len(faces) <= position:
+        indexed = params.target_face_index is not None
+        which = "target_face_index" if indexed else "reference_face_position"
+        raise FaceNotFoundError(
+            f"{label} has {len(faces)} face(s), index {position} was requested ({which})"
+        )
+
+
 def processed_faces(params: Any, faces: Sequence[dict[str, Any]]) -> list[int]:
     """Indices of the faces FaceFusion's reference mode selects (its own distance rule)."""
     index = params.target_face_index
-    reference = faces[params.reference_face_position if index is None else index]["embedding"]
+    reference = faces[reference_position(params)]["embedding"]
     limit = TARGET_FACE_DISTANCE if index is not None else params.reference_face_distance
     selected = []
     for number, face in enumerate(faces):

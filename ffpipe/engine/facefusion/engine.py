@@ -233,24 +233,15 @@ class FaceFusionEngine(Engine):
         self, op: str, params: Any, target: Path, probe: dict[str, Any], context: RunContext
     ) -> EngineOutput:
         is_video = probe["kind"] == "video"
-        index = params.target_face_index
-        position = params.reference_face_position if index is None else index
         context.report(0.05, "faces")
         faces = self._faces(
-            params, target, context, min_faces=position + 1, start=params.trim_frame_start or 0
+            params,
+            target,
+            context,
+            min_faces=ff_args.reference_position(params) + 1,
+            start=params.trim_frame_start or 0,
         )
-        label = f"target_media {target.name}"
-        if not faces["faces"]:
-            raise FaceNotFoundError(
-                f"FaceFusion finds no face in {label} at face_detector_score "
-                f"{params.face_detector_score:g}"
-            )
-        if len(faces["faces"]) <= position:
-            which = "target_face_index" if index is not None else "reference_face_position"
-            raise FaceNotFoundError(
-                f"{label} has {len(faces['faces'])} face(s), index {position} was requested "
-                f"({which})"
-            )
+        ff_args.check_faces(params, faces["faces"], f"target_media {target.name}")
         facts = ff_args.Target(
             is_video=is_video,
             width=int(probe["width"]),
