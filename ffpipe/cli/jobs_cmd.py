@@ -10,10 +10,9 @@ from typing import Any
 
 from ffpipe.catalog import JobStatus
 from ffpipe.cli import options
-from ffpipe.errors import UserError
+from ffpipe.errors import ExitCode, UserError
 
 DEFAULT_SERVER = "http://127.0.0.1:9002"
-EXIT_JOB_FAILED = 1
 STATES = ("queued", "processing", "completed", "failed", "cancelled")
 
 
@@ -141,4 +140,4 @@ def run(args: argparse.Namespace) -> int:
             args.job_id, timeout=args.timeout, poll_seconds=args.interval, on_status=show
         )
         _print_status(final, args.json)
-        return 0 if final.status == "completed" else EXIT_JOB_FAILED
+        return ExitCode.OK if final.status == "completed" else ExitCode.FAILED
