@@ -157,8 +157,14 @@ def pipeline_entries(
 ) -> tuple[list[StepEntry], list[str]]:
     """The entries of ``file``'s cached steps (in the workspace, or the remote when given) and
     the instances that would have to run."""
+    from ffpipe.run.statuses import StepStatus
+
     _, _, _, decisions = plan_pipeline(file, invocation, workspace, remote)
-    entries = {d.entry.key: d.entry for d in decisions.values() if d.status == "cached" and d.entry}
+    entries = {
+        d.entry.key: d.entry
+        for d in decisions.values()
+        if d.status == StepStatus.CACHED and d.entry
+    }
     missing = [node for node, decision in decisions.items() if decision.will_run]
     return list(entries.values()), missing
 
@@ -169,9 +175,10 @@ def write_cached_outputs(
     """Write the outputs of ``file`` whose steps are all in the workspace; the instances that
     are not."""
     from ffpipe.run.results import write_outputs
+    from ffpipe.run.statuses import StepStatus
 
     pipeline, preparer, planner, decisions = plan_pipeline(file, invocation, workspace, None)
-    views = {n: v for n, v in planner.views.items() if planner.settled.get(n) == "cached"}
+    views = {n: v for n, v in planner.views.items() if planner.settled.get(n) == StepStatus.CACHED}
     out_dir = invocation.out_dir(pipeline.name)
     written = write_outputs(pipeline, preparer, views, out_dir)
     missing = [node for node, decision in decisions.items() if decision.will_run]

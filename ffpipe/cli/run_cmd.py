@@ -123,6 +123,7 @@ def _full_run(
     from ffpipe.cache.workspace import Workspace
     from ffpipe.run import noop
     from ffpipe.run.runner import RunOptions, run_pipeline
+    from ffpipe.run.statuses import RunStatus
 
     # Taken before loading: an edit while loading then makes the next run take the full pass.
     signature = noop.signature(args.files[0]) if state is not None else None
@@ -168,7 +169,7 @@ def _full_run(
                     environment=environment,
                     stamp=summary.stamp,
                 )
-            if summary.status != "ok":
+            if summary.status != RunStatus.OK:
                 # A step that failed on the pipeline's own mistake is the user's to fix.
                 failed = ExitCode.USER_ERROR if summary.user_error else ExitCode.FAILED
                 exit_code = max(exit_code, failed)
@@ -189,8 +190,13 @@ def _push(
 ) -> None:
     """Upload the entries of the steps this run ran or reused."""
     from ffpipe.cli import remote_support
+    from ffpipe.run.statuses import StepStatus
 
-    keys = {o.key for o in summary.steps.values() if o.key and o.status in ("ran", "cached")}
+    keys = {
+        o.key
+        for o in summary.steps.values()
+        if o.key and o.status in (StepStatus.RAN, StepStatus.CACHED)
+    }
     entries = [e for key in sorted(keys) if (e := workspace.steps.get(key, mark_used=False))]
     report = remote_support.push(
         workspace,
