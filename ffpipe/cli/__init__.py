@@ -2,6 +2,8 @@
 
 Each command module defines ``register(parser)`` to add its arguments and ``run(args) -> int``;
 its one-line summary is in :data:`COMMANDS`, shared option types in :mod:`ffpipe.cli.options`.
+A command that loads a pipeline turns its arguments into one typed
+:class:`~ffpipe.cli.context.Invocation` (project, workspace, outputs, engine, backend, remote).
 Importing lazily keeps ``ffpipe run`` on a fully cached pipeline from loading gradio, OpenCV or
 dlib.
 """

@@ -70,15 +70,25 @@ def positive_size(text: str) -> int:
 
 def duration(text: str) -> float:
     """Seconds above zero: a plain number (``2.5``) or with units (``30s``, ``1w``, ``1d12h``)."""
+    if _is_number(text):  # also nan and inf, refused as numbers rather than as spellings
+        return positive_float(text)
     from ffpipe.units import UnitError, parse_duration
 
     try:
         value = parse_duration(text)
     except UnitError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
-    if not value > 0 or math.isinf(value):
+    if not value > 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be above 0")
     return value
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def add_pipeline_files(parser: argparse.ArgumentParser) -> None:
