@@ -200,3 +200,15 @@ def test_status_and_show_key_steps_with_the_facefusion_engine(
     assert in_folder_main(tmp_path, "status", file, "--json", "--engine", "builtin") == 1
     (document,) = json.loads(capsys.readouterr().out)
     assert document["steps"]["enhance"]["in_sync"] is False
+
+
+def test_the_engine_may_be_named_in_yaml_settings_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("FFPIPE_FACEFUSION", raising=False)
+    make_project(tmp_path, None)
+    (tmp_path / "ffpipe.yaml").write_text("engine:\n  name: facefusion\n")
+    assert in_folder_main(tmp_path, "plan", "pipelines/proj.yaml") == 2
+    assert "facefusion needs --facefusion PATH" in capsys.readouterr().err
+    (tmp_path / "ffpipe.yaml").write_text("engine:\n  name: builtin\n")
+    assert in_folder_main(tmp_path, "plan", "pipelines/proj.yaml") == 0

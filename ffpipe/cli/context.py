@@ -28,7 +28,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ffpipe.cli.engine_options import BUILTIN, EngineChoice, open_engine, start_engine
+from ffpipe.cli.engine_options import BUILTIN, ENGINES, EngineChoice, open_engine, start_engine
 from ffpipe.cli.options import DEFAULT_WORKSPACE, ENV_WORKSPACE
 from ffpipe.errors import UserError
 from ffpipe.project import Project, find_project, project_of
@@ -253,8 +253,9 @@ def _engine_choice(args: argparse.Namespace, settings: Path | None) -> EngineCho
 def configured_engine(settings: Path | None) -> str | None:
     """The engine a settings file names under ``[engine]``, if any.
 
-    A TOML file without an ``[engine]`` line is not parsed: most name only a remote, and the
-    no-op fast path reads this on every run.
+    Read lightly (the no-op fast path reads this on every run): a TOML file without an
+    ``[engine]`` line is not parsed, and a well-formed table is read without the pydantic model,
+    which is loaded only to say what is wrong with a bad one (or to read YAML).
     """
     if settings is None:
         return None
@@ -266,6 +267,22 @@ def configured_engine(settings: Path | None) -> str | None:
         lines = (line.split("#", 1)[0].replace(" ", "") for line in text.splitlines())
         if not any(line.startswith(("[engine", "engine")) for line in lines):
             return None
+        table = _toml_table(text, "engine")
+        if table == {} or (set(table) == {"name"} and table["name"] in ENGINES):
+            return table.get("name")
     from ffpipe.backends.config import EngineConfig
 
     return EngineConfig.load(settings).name
+
+
+def _toml_table(text: str, name: str) -> dict[str, Any] | None:
+    """The table ``name`` of a TOML text (``{}`` when absent); None when unreadable here."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10: the full reading explains
+        return None
+    try:
+        table = tomllib.loads(text).get(name, {})
+    except tomllib.TOMLDecodeError:
+        return None
+    return table if isinstance(table, dict) else None

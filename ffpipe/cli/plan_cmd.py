@@ -38,7 +38,9 @@ def run(args: argparse.Namespace) -> int:
 
     invocation = Invocation.of(args, [args.file])
     granted = invocation.granted_loading()
-    state = noop.State.of(args.file, args.params, invocation.workspace, not args.no_fuse, granted)
+    state = noop.State.of(
+        args.file, invocation.params, invocation.workspace, not args.no_fuse, granted
+    )
     shape = _shape(args)
     run_id = None
     if _replayable(args, invocation):

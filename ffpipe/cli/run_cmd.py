@@ -106,7 +106,7 @@ def _fast_state(args: argparse.Namespace, invocation: Invocation) -> noop.State 
         return None
     return noop.State.of(
         args.files[0],
-        args.params,
+        invocation.params,
         invocation.workspace,
         not args.no_fuse,
         invocation.granted_loading(),
