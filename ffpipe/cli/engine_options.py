@@ -85,7 +85,7 @@ def open_engine(choice: EngineChoice, *, strict_models: bool = False) -> Engine 
     if choice.name != FACEFUSION:
         return None
     if choice.facefusion is None:
-        raise UserError("--engine facefusion needs --facefusion PATH (or FFPIPE_FACEFUSION)")
+        raise UserError("the facefusion engine needs --facefusion PATH (or FFPIPE_FACEFUSION)")
     from ffpipe.engine.facefusion import CheckoutError, FaceFusionEngine
 
     try:
