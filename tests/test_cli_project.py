@@ -156,7 +156,7 @@ def test_an_engine_named_in_the_settings_is_used_by_every_command(
         ["pull", file, "--remote", str(tmp_path / "remote")],
     ):
         assert in_folder_main(tmp_path, *command) == 2, command
-        assert "facefusion needs --facefusion PATH" in capsys.readouterr().err, command
+        assert "facefusion engine needs --facefusion PATH" in capsys.readouterr().err, command
 
 
 def test_a_bad_engine_setting_is_one_message(
@@ -209,6 +209,6 @@ def test_the_engine_may_be_named_in_yaml_settings_too(
     make_project(tmp_path, None)
     (tmp_path / "ffpipe.yaml").write_text("engine:\n  name: facefusion\n")
     assert in_folder_main(tmp_path, "plan", "pipelines/proj.yaml") == 2
-    assert "facefusion needs --facefusion PATH" in capsys.readouterr().err
+    assert "facefusion engine needs --facefusion PATH" in capsys.readouterr().err
     (tmp_path / "ffpipe.yaml").write_text("engine:\n  name: builtin\n")
     assert in_folder_main(tmp_path, "plan", "pipelines/proj.yaml") == 0
