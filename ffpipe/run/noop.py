@@ -28,6 +28,7 @@ from typing import Any
 from ffpipe import __version__
 from ffpipe.run import events as ev
 from ffpipe.run.records import RunRecorder, new_run_id, write_json_atomically
+from ffpipe.run.statuses import RunStatus
 
 STAMP_VERSION = 2
 
@@ -249,7 +250,7 @@ def replay_run(state: State, shape: RunShape, reporter: Reporter | None) -> str 
     finally:
         store.close()
     duration = time.time() - started
-    emit(ev.RunDone(run_id=run_id, status="ok", duration=duration, **stamp["done"]))
+    emit(ev.RunDone(run_id=run_id, status=RunStatus.OK, duration=duration, **stamp["done"]))
     record = {
         **stamp["record"],
         "run_id": run_id,
