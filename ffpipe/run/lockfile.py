@@ -18,6 +18,7 @@ from ffpipe.backends.base import BackendIdentity
 from ffpipe.errors import UserError
 from ffpipe.pipeline.instance import LoadedPipeline
 from ffpipe.run.download import is_url
+from ffpipe.run.statuses import StepStatus
 
 LOCK_VERSION = 1
 DigestFn = Callable[[str], str]
@@ -227,9 +228,11 @@ def _platform_change(
     if not locked or platform is None:
         return ""
     now = platform()
+    # A name this side cannot tell yet (an engine not started) is no evidence; a GPU gone is.
+    names = sorted(set(now) | {name for name in locked if name == "gpu"})
     return ", ".join(
-        f"{name} {locked.get(name, 'unknown')} -> {now.get(name, 'unknown')}"
-        for name in sorted(set(locked) | set(now))
+        f"{name} {locked.get(name, 'none')} -> {now.get(name, 'none')}"
+        for name in names
         if str(locked.get(name)) != str(now.get(name))
     )
 
@@ -313,7 +316,7 @@ def step_drift(
         found += _mapping_drift("parameter", locked_params, {**defaults, **params})
         found += _mapping_drift("input", locked.get("inputs") or {}, inputs)
         entry = decision.entry
-        if entry is not None and decision.status == "cached":
+        if entry is not None and decision.status == StepStatus.CACHED:
             found += _mapping_drift("output", locked.get("outputs") or {}, entry.outputs)
         drift[node] = found
     return drift
