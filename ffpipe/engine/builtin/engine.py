@@ -55,7 +55,7 @@ class BuiltinEngine(Engine):
         self.max_pixels = max_pixels
 
     def capabilities(self) -> dict[str, Any]:
-        """Engine, version, ops, models (all substituted), unsupported parameters, devices,
+        """Engine, version, ops, models (exact or substituted), unsupported parameters, devices,
         encoders and limits."""
         return {
             "engine": self.name,
