@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from _realphotos import HARD_KINDS, PhotosUnavailable, matched, real_photos
+from _realphotos import HARD_KINDS, PhotosUnavailable, matched, mosaic, real_photos
 
+from ffpipe.engine.builtin import detection
 from ffpipe.engine.builtin.faces import detect_faces
 
 CLEAR_RECALL = 0.9
@@ -88,3 +89,17 @@ def test_landmarks_of_found_clear_faces_lie_on_the_labelled_face(results):
             # The jaw line spans most of the face's width: the predictor's box was the right size.
             span = float(np.ptp(points[:17, 0]))
             assert 0.5 <= span / (right - left) <= 1.5, (photo.name, face.box, span)
+
+
+def test_small_faces_of_a_large_group_photo_are_found_at_640(photos, monkeypatch):
+    # A group of six repeated 4x4: 96 faces of about 100 px in a 5120 px wide image, 12 px at
+    # 640, under YuNet's floor; the tiled pass looks at them at twice that.
+    group = next(photo for photo in photos if photo.name == "insightface:t1.jpg")
+    image, faces = mosaic(group, 4)
+    found = detect_faces(image, with_embeddings=False)
+    hits = sum(index is not None for index in matched([face.box for face in found], faces))
+    assert hits >= 0.9 * len(faces)
+    assert len(found) - hits <= 2
+    monkeypatch.setattr(detection, "TILE_FROM", float("inf"))
+    alone = detect_faces(image, with_embeddings=False)
+    assert sum(index is not None for index in matched([f.box for f in alone], faces)) < 0.75 * hits
