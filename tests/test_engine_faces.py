@@ -102,3 +102,16 @@ def test_detection_is_deterministic(photo):
     assert first[0].box == second[0].box
     assert np.array_equal(first[0].landmarks, second[0].landmarks)
     assert np.array_equal(first[0].embedding, second[0].embedding)
+
+
+def test_a_face_is_in_profile_when_its_nose_tip_lies_beyond_an_eye():
+    from ffpipe.engine.builtin.faces import nose_beyond_eyes
+
+    left, right = np.array([100.0, 100.0]), np.array([160.0, 100.0])
+    assert not nose_beyond_eyes(left, right, np.array([130.0, 140.0]))  # frontal
+    assert not nose_beyond_eyes(left, right, np.array([150.0, 140.0]))  # three-quarter
+    assert nose_beyond_eyes(left, right, np.array([185.0, 140.0]))  # profile, facing right
+    assert nose_beyond_eyes(left, right, np.array([70.0, 140.0]))  # profile, facing left
+    # Rolled with the head, the answer stays.
+    turn = np.array([[0.0, -1.0], [1.0, 0.0]])
+    assert nose_beyond_eyes(turn @ left, turn @ right, turn @ np.array([185.0, 140.0]))

@@ -195,6 +195,8 @@ class BuiltinEngine(Engine):
             "format": fmt,
         }
         warnings = list(choice.warnings)
+        if pipeline.profile_warning():
+            warnings.append(pipeline.profile_warning())
         if image.has_alpha and pixels.ndim == 3 and pixels.shape[2] == 3:
             warnings.append(f"{fmt} cannot store transparency: the alpha channel was dropped")
         if warnings:
@@ -242,6 +244,8 @@ class BuiltinEngine(Engine):
         result = dict(output.result)
         result.update(frames.counts.document())
         warnings = frames.warnings()
+        if pipeline.profile_warning():
+            warnings.append(pipeline.profile_warning())
         if warnings:
             result["warnings"] = warnings
         return EngineOutput(files=output.files, result=result)

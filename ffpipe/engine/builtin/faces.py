@@ -53,6 +53,14 @@ class Face:
     (viewer's left, right); ``None`` for a face not from the detector."""
 
     @property
+    def profile(self) -> bool:
+        """Seen from the side: the nose tip lies beyond an eye (see :func:`nose_beyond_eyes`)."""
+        if self.points is not None:
+            return nose_beyond_eyes(self.points[0], self.points[1], self.points[2])
+        marks = self.landmarks
+        return nose_beyond_eyes(marks[36:42].mean(axis=0), marks[42:48].mean(axis=0), marks[30])
+
+    @property
     def center(self) -> tuple[float, float]:
         left, top, right, bottom = self.box
         return (left + right) / 2.0, (top + bottom) / 2.0
@@ -93,6 +101,18 @@ def _describe(image_rgb: np.ndarray, found: Detection, with_embeddings: bool) ->
         points=points,
     )
     return with_embedding(image_rgb, face) if with_embeddings else face
+
+
+def nose_beyond_eyes(left_eye: np.ndarray, right_eye: np.ndarray, nose: np.ndarray) -> bool:
+    """Whether the nose tip, projected on the eye line, falls outside the segment between the
+    eyes: the head is turned so far that its far cheek is hidden (frontal faces put it near the
+    middle, three-quarter views between the middle and an eye)."""
+    eyes = np.asarray(right_eye, np.float64) - np.asarray(left_eye, np.float64)
+    length = float(eyes @ eyes)
+    if length == 0.0:
+        return True
+    along = float((np.asarray(nose, np.float64) - left_eye) @ eyes) / length
+    return not 0.0 <= along <= 1.0
 
 
 def eye_roll(points: np.ndarray) -> float:
