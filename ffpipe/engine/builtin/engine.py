@@ -243,7 +243,7 @@ class BuiltinEngine(Engine):
         output = process_video(target, frames, params, context)
         result = dict(output.result)
         result.update(frames.counts.document())
-        warnings = frames.warnings()
+        warnings = [*result.get("warnings", []), *frames.warnings()]
         if pipeline.profile_warning():
             warnings.append(pipeline.profile_warning())
         if warnings:
