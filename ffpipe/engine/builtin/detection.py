@@ -6,12 +6,14 @@ A face's score is the network's class score times its box-quality score, as Face
 ``face_detector_score`` reads it (OpenCV reports the square root of that product).
 
 YuNet's floor is a face of about 10-15 px in the square. In a photograph much larger than the
-square (a class photo at 640) faces fall under it, so a second pass looks at the image at
-:data:`TILE_ZOOM` times the working scale, in overlapping ``detector_size`` tiles, and adds the
-small faces it finds there. Overlapping detections of both passes are merged by non-maximum
-suppression, keeping the strongest. YuNet finds heads at any roll, but reads their five points
-as if upright; a face scoring low is looked at again in a crop turned by :data:`ORIENTATIONS`
-(see :func:`_oriented`), so its points, and the landmarks they seed, follow the head.
+square (a class photo at 640) faces fall under it; when the first pass finds small faces in such
+a photo, a second pass looks at the image at :data:`TILE_ZOOM` times the working scale, in
+overlapping ``detector_size`` tiles, and adds the small faces it finds there. Overlapping
+detections of both passes are merged by non-maximum suppression, keeping the strongest.
+
+YuNet finds heads at any roll, but reads their five points as if upright; a face scoring low is
+looked at again in a crop turned by :data:`ORIENTATIONS` (see :func:`_oriented`), so its points,
+and the landmarks they seed, follow the head.
 
 Boxes, the five points and scores are rounded to fixed grids (:data:`GRID`, :data:`SCORE_GRID`)
 before anything downstream uses them, so that the last bits of the network's floating point,
@@ -40,7 +42,11 @@ TILE_ZOOM = 2.0
 """The tiled pass looks at the image at this many times the working scale."""
 TILE_FROM = 2.0
 """The tiled pass runs when the image's longest side is at least this many times
-``detector_size`` (below it, faces under the floor would be under about 30 px in the image)."""
+``detector_size`` (below it, faces under the floor would be under about 30 px in the image)..."""
+SMALL_FACE = 32.0
+"""...and the whole pass found a face under this many pixels at the working scale: a group of
+small faces, some of them at the floor, the rest likely under it. A video frame or a photo whose
+faces are large (or absent) costs one pass."""
 _TILE_OVERLAP = 0.25
 # Faces of the tiled pass larger than this fraction of a tile were seen by the whole pass.
 _TILE_FACE_LARGEST = 0.2
@@ -103,8 +109,10 @@ def find_faces(
 def _search(
     bgr: np.ndarray, working: np.ndarray, scale: float, score: float, detector_size: int
 ) -> list[Detection]:
-    found = [_scaled(item, 0.0, 0.0, scale) for item in _run(working, score, detector_size)]
-    if max(bgr.shape[:2]) >= TILE_FROM * detector_size:
+    whole = _run(working, score, detector_size)
+    found = [_scaled(item, 0.0, 0.0, scale) for item in whole]
+    small = any(_side(item.box) < SMALL_FACE for item in whole)
+    if small and max(bgr.shape[:2]) >= TILE_FROM * detector_size:
         found += _tiled(bgr, min(1.0, scale * TILE_ZOOM), score, detector_size)
     return _suppress(found)
 
