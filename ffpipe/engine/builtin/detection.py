@@ -199,7 +199,7 @@ def _oriented(bgr: np.ndarray, item: Detection) -> Detection:
         turn = cv2.getRotationMatrix2D((cx, cy), angle, zoom)
         turn[0, 2] += centre - cx
         turn[1, 2] += centre - cy
-        crop = cv2.warpAffine(bgr, turn, (_ORIENT_CROP, _ORIENT_CROP), flags=cv2.INTER_AREA)
+        crop = cv2.warpAffine(bgr, turn, (_ORIENT_CROP, _ORIENT_CROP), flags=cv2.INTER_LINEAR)
         for candidate in _run(crop, _ORIENT_SCORE, _ORIENT_CROP):
             box = candidate.box
             near = abs((box[0] + box[2]) / 2 - centre) + abs((box[1] + box[3]) / 2 - centre)
