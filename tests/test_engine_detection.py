@@ -23,8 +23,8 @@ from ffpipe.engine.builtin.faces import detect_faces, embedding_distance, refres
 # the set holds 32, so up to three misses pass, enough for the faces a covered eye or a smeared
 # profile genuinely hides, too few for a detector that has lost a whole kind of degradation.
 DEGRADED_RECALL = 0.9
-# Faces of 20-34 px at the detector size: the smallest are at the limit of what the upsampled
-# HOG window resolves, so a few may slip; four in five must be found.
+# Faces of 20-34 px at the detector size: near YuNet's floor (about 10-15 px), so a few may slip;
+# four in five must be found.
 SMALL_RECALL = 0.8
 
 
