@@ -160,3 +160,20 @@ def test_detection_is_deterministic_on_a_collage():
     second = detect_faces(case.image, with_embeddings=False)
     assert [face.box for face in first] == [face.box for face in second]
     assert all(np.array_equal(a.landmarks, b.landmarks) for a, b in zip(first, second, strict=True))
+
+
+def test_the_detector_model_is_read_only_when_its_sha256_matches(tmp_path, monkeypatch):
+    from ffpipe.engine.builtin import models
+
+    assert models.yunet_path().name == models.YUNET_FILE
+    (tmp_path / models.YUNET_FILE).write_bytes(b"not the model")
+    monkeypatch.setattr(models, "package_dir", lambda name: tmp_path)
+    with pytest.raises(RuntimeError, match="sha256"):
+        models.yunet_path()
+
+    def missing(name):
+        raise RuntimeError(f"the {name} package is not installed")
+
+    monkeypatch.setattr(models, "package_dir", missing)
+    with pytest.raises(RuntimeError, match=r"requirements/models\.txt"):
+        models.yunet_path()
