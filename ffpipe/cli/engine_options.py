@@ -44,6 +44,15 @@ def add_engine_arguments(parser: argparse.ArgumentParser, *, with_engine: bool =
         action="store_true",
         help="let FaceFusion download missing models as it normally does (default: offline)",
     )
+    parser.add_argument(
+        "--facefusion-ffmpeg",
+        type=Path,
+        default=os.environ.get("FFPIPE_FACEFUSION_FFMPEG") or None,
+        metavar="FFMPEG",
+        help="the ffmpeg FaceFusion uses (default: $FFPIPE_FACEFUSION_FFMPEG, else the one in "
+        "its environment, else PATH's); one that breaks FaceFusion's video reads (FFmpeg 9) is "
+        "worked around, or video ops are refused",
+    )
 
 
 def make_engine(args: argparse.Namespace, *, strict_models: bool = False) -> Engine | None:
@@ -64,6 +73,7 @@ def make_engine(args: argparse.Namespace, *, strict_models: bool = False) -> Eng
             args.facefusion_python,
             strict_models=strict_models,
             allow_downloads=args.facefusion_downloads,
+            ffmpeg=args.facefusion_ffmpeg,
         )
     except CheckoutError as error:
         raise UserError(str(error)) from None

@@ -33,7 +33,8 @@ from ffpipe.engine.api import (
 )
 from ffpipe.engine.facefusion import arguments as ff_args
 from ffpipe.engine.facefusion import models
-from ffpipe.engine.facefusion.checkout import Checkout, open_checkout
+from ffpipe.engine.facefusion.checkout import Checkout, CheckoutError, open_checkout
+from ffpipe.engine.facefusion.ffmpeg import MissingPrograms, WorkerFfmpeg
 from ffpipe.engine.facefusion.process import WorkerError, WorkerProcess
 from ffpipe.engine.facefusion.table import REFUSED, TABLE, parameter_statuses
 
@@ -47,6 +48,10 @@ class FaceFusionEngine(Engine):
     The worker starts on first use and stays up; :meth:`close` stops it. ``strict_models``
     refuses any request whose model files are not present; ``allow_downloads`` lets FaceFusion
     fetch missing models as it normally would (off by default: nothing leaves the machine).
+    ``ffmpeg`` names the ffmpeg FaceFusion uses (else its environment's, else PATH's); one that
+    breaks FaceFusion's video reads is worked around with a shim unless ``ffmpeg_workaround`` is
+    off, and video ops are refused when nothing helps. ``device`` pins the worker to one GPU
+    (``CUDA_VISIBLE_DEVICES``; FaceFusion then sees it as device 0).
     """
 
     name = "facefusion"
@@ -61,13 +66,30 @@ class FaceFusionEngine(Engine):
         strict_models: bool = False,
         allow_downloads: bool = False,
         stall_timeout: float = 600.0,
+        ffmpeg: Path | str | None = None,
+        ffmpeg_workaround: bool = True,
+        device: str | None = None,
     ) -> None:
         self.checkout: Checkout = open_checkout(root, python)
         self.version = self.checkout.version
         self.strict_models = strict_models
         self.models = models.ModelFiles(self.checkout.models_dir, allow_downloads=allow_downloads)
+        self.ffmpeg = WorkerFfmpeg(
+            self.checkout.python,
+            Path(ffmpeg) if ffmpeg is not None else None,
+            workaround=ffmpeg_workaround,
+        )
+        try:
+            self.ffmpeg.check_programs()
+        except MissingPrograms as error:
+            raise CheckoutError(str(error)) from None
+        self.device = device
         self.worker = WorkerProcess(
-            self.checkout, allow_downloads=allow_downloads, stall_timeout=stall_timeout
+            self.checkout,
+            allow_downloads=allow_downloads,
+            stall_timeout=stall_timeout,
+            path_prefix=self.ffmpeg.path_prefix,
+            environment={"CUDA_VISIBLE_DEVICES": device} if device is not None else None,
         )
         self._description: dict[str, Any] | None = None
         self._loaded: dict[str, str] = {}
@@ -119,6 +141,7 @@ class FaceFusionEngine(Engine):
             "encoders": self.encoders,
             "audio_encoders": list(description["encoders"]["audio"]),
             "strict_models": self.strict_models,
+            "ffmpeg": self.ffmpeg.probe().document(),
             "limits": {"image_formats": ["jpg", "jpeg", "png", "bmp", "tiff", "webp"]},
         }
 
@@ -205,6 +228,9 @@ class FaceFusionEngine(Engine):
             if spec is None:
                 continue
             params = spec.params.model_construct(**dict(known))
+            video_problem = self.ffmpeg.probe().video_problem if op in _VIDEO_OPS else None
+            if video_problem:
+                problems.append(f"{op}: {video_problem}")
             for name, value in known.items():
                 row = TABLE.get(name)
                 if row is not None and row.status == REFUSED and value != ff_args.default(op, name):
@@ -248,6 +274,9 @@ class FaceFusionEngine(Engine):
             raise MediaError(
                 f"target_media {target.name} is neither an image nor a video FaceFusion reads"
             )
+        video_problem = self.ffmpeg.probe().video_problem if is_video else None
+        if video_problem:
+            raise UnsupportedError(video_problem)
         problems = ff_args.refusals(
             op, params, providers=self.providers, encoders=self.encoders, target_is_video=is_video
         )
@@ -261,9 +290,18 @@ class FaceFusionEngine(Engine):
             if not is_video:
                 raise MediaError(f"target_media {target.name} is not a video")
             if op == "extract_frames":
-                return self._extract(params, target, context)
-            return self._video_only(params, target, probe, context)
-        return self._face_op(op, params, target, probe, context)
+                return self._with_ffmpeg_note(self._extract(params, target, context))
+            return self._with_ffmpeg_note(self._video_only(params, target, probe, context))
+        output = self._face_op(op, params, target, probe, context)
+        return self._with_ffmpeg_note(output) if is_video else output
+
+    def _with_ffmpeg_note(self, output: EngineOutput) -> EngineOutput:
+        """A video result says so when FaceFusion's ffmpeg needed the shim (never silently)."""
+        note = self.ffmpeg.probe().note
+        if note:
+            output.result["emulated"].append(note)
+            output.result["warnings"].append(f"emulated on FaceFusion: {note}")
+        return output
 
     def _request(
         self, kind: str, payload: dict[str, Any], context: RunContext, frames: bool = False
@@ -622,8 +660,9 @@ class FaceFusionEngine(Engine):
         return document
 
     def close(self) -> None:
-        """Stop the worker."""
+        """Stop the worker and remove its ffmpeg folder."""
         self.worker.close()
+        self.ffmpeg.close()
 
 
 def files_for(op: str, params: Any) -> list[str]:

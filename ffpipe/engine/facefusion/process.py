@@ -50,11 +50,21 @@ class WorkerProcess:
     """
 
     def __init__(
-        self, checkout: Checkout, *, allow_downloads: bool = False, stall_timeout: float = 600.0
+        self,
+        checkout: Checkout,
+        *,
+        allow_downloads: bool = False,
+        stall_timeout: float = 600.0,
+        path_prefix: Callable[[], list[str]] | None = None,
+        environment: dict[str, str] | None = None,
     ) -> None:
         self.checkout = checkout
         self.allow_downloads = allow_downloads
         self.stall_timeout = stall_timeout
+        self.path_prefix = path_prefix or (lambda: [str(checkout.python.parent)])
+        """Folders first on the worker's PATH (FaceFusion's environment, an ffmpeg shim)."""
+        self.environment = dict(environment or {})
+        """Variables set for this worker alone (``CUDA_VISIBLE_DEVICES`` of its device)."""
         self.starts = 0
         self._process: subprocess.Popen[str] | None = None
         self._lines: queue.Queue[str | None] = queue.Queue()
@@ -178,7 +188,7 @@ class WorkerProcess:
                 stderr=subprocess.PIPE,
                 text=True,
                 encoding="utf-8",
-                env=_worker_environment(self.checkout.python),
+                env=_worker_environment(self.path_prefix(), self.environment),
             )
         except OSError as error:
             raise CheckoutError(
@@ -253,13 +263,15 @@ def _read_stderr(process: subprocess.Popen[str], lines: collections.deque[str]) 
         lines.append(line.rstrip())
 
 
-def _worker_environment(python: Path) -> dict[str, str]:
-    """The environment of an activated venv: its bin folder (ffmpeg, ffprobe, curl) first."""
+def _worker_environment(prefix: list[str], extra: dict[str, str]) -> dict[str, str]:
+    """The environment of an activated venv: its bin folder (ffmpeg, ffprobe, curl) first, after
+    any folder of ours (an ffmpeg shim), plus the worker's own variables."""
     path = os.environ.get("PATH", "")
     return {
         **os.environ,
-        "PATH": str(python.parent) + (os.pathsep + path if path else ""),
+        "PATH": os.pathsep.join([*prefix, *([path] if path else [])]),
         "PYTHONDONTWRITEBYTECODE": "1",
+        **extra,
     }
 
 
