@@ -45,6 +45,12 @@ def add_engine_arguments(parser: argparse.ArgumentParser, *, with_engine: bool =
         help="let FaceFusion download missing models as it normally does (default: offline)",
     )
     parser.add_argument(
+        "--devices",
+        metavar="IDS",
+        help="with --engine facefusion: one warm FaceFusion worker per device id, e.g. 0,1 "
+        "(each sees only its GPU through CUDA_VISIBLE_DEVICES); requests spread over them",
+    )
+    parser.add_argument(
         "--facefusion-ffmpeg",
         type=Path,
         default=os.environ.get("FFPIPE_FACEFUSION_FFMPEG") or None,
@@ -62,28 +68,39 @@ def make_engine(args: argparse.Namespace, *, strict_models: bool = False) -> Eng
     :class:`UserError` with the reason.
     """
     if getattr(args, "engine", "builtin") != "facefusion":
+        if getattr(args, "devices", None):
+            raise UserError("--devices places FaceFusion workers: it needs --engine facefusion")
         return None
     if args.facefusion is None:
         raise UserError("--engine facefusion needs --facefusion PATH (or FFPIPE_FACEFUSION)")
-    from ffpipe.engine.facefusion import CheckoutError, FaceFusionEngine
+    from ffpipe.engine.api import EngineError
+    from ffpipe.engine.facefusion import FaceFusionEngine
+    from ffpipe.engine.facefusion.pool import FaceFusionPool, parse_devices
 
-    try:
+    def make(device: str | None = None) -> FaceFusionEngine:
         return FaceFusionEngine(
             args.facefusion,
             args.facefusion_python,
             strict_models=strict_models,
             allow_downloads=args.facefusion_downloads,
             ffmpeg=args.facefusion_ffmpeg,
+            device=device,
         )
-    except CheckoutError as error:
+
+    try:
+        if getattr(args, "devices", None):
+            return FaceFusionPool(make, parse_devices(args.devices))
+        return make()
+    except (EngineError, ValueError) as error:
         raise UserError(str(error)) from None
 
 
 def start_engine(engine: Engine) -> None:
     """Start an engine's worker now, so a bad install is one message before anything runs."""
     from ffpipe.engine.facefusion import CheckoutError, FaceFusionEngine
+    from ffpipe.engine.facefusion.pool import FaceFusionPool
 
-    if isinstance(engine, FaceFusionEngine):
+    if isinstance(engine, (FaceFusionEngine, FaceFusionPool)):
         try:
             engine.start()
         except CheckoutError as error:

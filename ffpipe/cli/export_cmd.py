@@ -57,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
     )
     steps = export_steps(pipeline, order)
     args.engine = "facefusion"
+    args.devices = None  # one worker writes the job
     from ffpipe.cli.engine_options import make_engine, start_engine
 
     engine: Any = make_engine(args)

@@ -110,7 +110,14 @@ class FaceFusionEngine(Engine):
             answer = self.worker.request("describe")
             self._description = {
                 key: answer[key]
-                for key in ("version", "execution_providers", "encoders", "models", "python")
+                for key in (
+                    "version",
+                    "execution_providers",
+                    "encoders",
+                    "models",
+                    "python",
+                    "onnxruntime",
+                )
             }
         return self._description
 
@@ -259,11 +266,31 @@ class FaceFusionEngine(Engine):
             for name in spec.file_fields
             if getattr(params, name) is not None
         }
+        if self.device is not None and "execution_device_id" in spec.params.model_fields:
+            # The worker sees only its own GPU (CUDA_VISIBLE_DEVICES): FaceFusion's device 0.
+            absolute["execution_device_id"] = "0"
         params = params.model_copy(update=absolute)
         context = replace(context, out_dir=Path(os.path.abspath(context.out_dir)))
         with self._lock:
             self._fresh = True
-            return self._run(op, params, context)
+            output = self._run(op, params, context)
+        output.result["provenance"] = self.provenance(op, params)
+        return output
+
+    def provenance(self, op: str, params: Any) -> dict[str, Any]:
+        """What made a result: FaceFusion's version and commit, the model files with their
+        hashes, ffmpeg, onnxruntime and its providers, and the device."""
+        description = self._describe()
+        ffmpeg = self.ffmpeg.probe()
+        return {
+            "engine": self.name,
+            "facefusion": {"version": self.version, "commit": self.checkout.commit},
+            "models": self.models.digests(files_for(op, params)),
+            "ffmpeg": {"version": ffmpeg.version, "workaround": ffmpeg.workaround},
+            "onnxruntime": description.get("onnxruntime"),
+            "execution_providers": [getattr(params, "face_detector_device", "cpu")],
+            "device": self.device if self.device is not None else params.execution_device_id,
+        }
 
     def _run(self, op: str, params: Any, context: RunContext) -> EngineOutput:
         target = Path(params.target_media)

@@ -8,6 +8,7 @@ next one; cancelling a request kills the worker the same way.
 from __future__ import annotations
 
 import collections
+import contextlib
 import itertools
 import json
 import os
@@ -71,6 +72,10 @@ class WorkerProcess:
         self._stderr: collections.deque[str] = collections.deque(maxlen=_STDERR_LINES)
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
+        self._closed = False
+        """Closed by :meth:`close`: a worker that dies then is not started again."""
+        self._ready: subprocess.Popen[str] | None = None
+        """The process that last said it was ready (only such a one is restarted on a crash)."""
         self._folder: str | None = None
         """The worker's scratch folder (its config, FaceFusion's temp and jobs folders): ours to
         remove, so a killed worker leaves nothing behind."""
@@ -197,7 +202,8 @@ class WorkerProcess:
         self._process = process
         self.starts += 1
         # Each process gets its own queue: a killed one's last lines never reach its successor.
-        threading.Thread(target=_read_lines, args=(process, self._lines), daemon=True).start()
+        self._closed = False
+        threading.Thread(target=self._watch, args=(process, self._lines), daemon=True).start()
         threading.Thread(target=_read_stderr, args=(process, self._stderr), daemon=True).start()
         self._await_ready(process)
 
@@ -208,6 +214,7 @@ class WorkerProcess:
             line = None
         message = json.loads(line) if line else {}
         if message.get("event") == "ready":
+            self._ready = process
             return
         self._kill()
         tail = "\n".join(list(self._stderr)[-12:])
@@ -216,6 +223,26 @@ class WorkerProcess:
             f"FaceFusion's Python {self.checkout.python} cannot run FaceFusion from "
             f"{self.checkout.root}: {reason}" + (f"\n{tail}" if tail else "")
         )
+
+    def _watch(self, process: subprocess.Popen[str], lines: queue.Queue[str | None]) -> None:
+        """Pass the worker's lines on; when it dies unasked (a crash, an OOM kill), start it
+        again at once, in the same environment (its device), so a warm worker waits for the
+        next request. A request running at the time fails first, as a crash."""
+        _read_lines(process, lines)
+        if process is self._ready and self._process is process and not self._closed:
+            threading.Thread(target=self._restart_after_crash, args=(process,), daemon=True).start()
+
+    def _restart_after_crash(self, crashed: subprocess.Popen[str]) -> None:
+        with self._lock:
+            if self._closed or self._process not in (None, crashed):
+                return
+            if self._process is crashed:
+                self._process = None
+                crashed.wait(timeout=10)
+                self._remove_folder()
+            # When it cannot start, the next request tries again and reports why.
+            with contextlib.suppress(EngineError):
+                self._ensure_started()
 
     def _kill(self) -> None:
         process, self._process = self._process, None
@@ -235,6 +262,7 @@ class WorkerProcess:
         Not behind the request lock: closing while a request runs ends that request (it fails
         as a crash) instead of waiting for it.
         """
+        self._closed = True
         process, self._process = self._process, None
         if process is None:
             self._remove_folder()

@@ -218,11 +218,16 @@ class Worker:
 
     def do_describe(self, _request: dict[str, Any]) -> dict[str, Any]:
         """Version, execution providers, encoders and every model file FaceFusion knows."""
+        import onnxruntime
         from facefusion.execution import get_available_execution_providers
         from facefusion.ffmpeg import get_available_encoder_set
 
         return {
             "version": self.version,
+            "onnxruntime": {
+                "version": onnxruntime.__version__,
+                "providers": list(onnxruntime.get_available_providers()),
+            },
             "execution_providers": list(get_available_execution_providers()),
             "encoders": get_available_encoder_set(),
             "models": self.model_inventory(),
