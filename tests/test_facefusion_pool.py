@@ -21,6 +21,8 @@ from typing import Any
 import pytest
 from _facefusion_support import FaceFusionInstall, session_facefusion
 from _run_support import copy_photos, write_pipeline
+from _server_support import start_server
+from gradio_client import Client, handle_file
 
 from ffpipe.cli import main
 from ffpipe.engine.api import RunContext, UnsupportedError
@@ -157,3 +159,41 @@ def test_run_with_two_devices_spreads_the_steps(
     record = json.loads(next((tmp_path / ".ffpipe" / "runs").glob("*/run.json")).read_text())
     devices = sorted(step["provenance"]["device"] for step in record["steps"].values())
     assert devices == ["0", "1"]
+
+
+@pytest.mark.slow
+def test_serve_with_two_devices_answers_two_requests_at_once(
+    facefusion: FaceFusionInstall, tmp_path: Path
+) -> None:
+    """Over HTTP with the real gradio_client: two requests sent together land on the two
+    workers (one worker would take both in turn, each on the first idle device, "0"), and a
+    request naming device 1 runs there."""
+    server = start_server(
+        tmp_path,
+        *("--engine", "facefusion", "--facefusion", str(facefusion.root)),
+        *("--facefusion-python", str(facefusion.python), "--devices", "0,1"),
+    )
+    try:
+        clients = [
+            Client(server.url, verbose=False, download_files=str(tmp_path / n)) for n in "ab"
+        ]
+        together = threading.Barrier(2, timeout=60)
+        documents: list[dict[str, Any]] = []
+
+        def request(client: Client) -> None:
+            together.wait()
+            _, document, _ = client.predict(target_media=handle_file(str(TARGET)), fn_index=1)
+            documents.append(document)
+
+        threads = [threading.Thread(target=request, args=(client,)) for client in clients]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=300)
+        assert sorted(document["provenance"]["device"] for document in documents) == ["0", "1"]
+        _, routed, _ = clients[0].predict(
+            target_media=handle_file(str(TARGET)), execution_device_id="1", fn_index=1
+        )
+        assert routed["provenance"]["device"] == "1"
+    finally:
+        server.stop()
