@@ -68,6 +68,7 @@ def pipeline_text(jobs: list[Any], name: str, folder: Path) -> tuple[str, list[s
     lines = [
         "# Imported from FaceFusion job file(s) by `ffpipe import facefusion`:",
         *(f"#   {job.path} ({job.status or 'no status folder'})" for job in jobs),
+        "# Options of processors a step does not run are inert in FaceFusion and left out.",
         "version: 1",
         f"name: {json.dumps(re.sub(r'[^A-Za-z0-9_.-]', '_', name))}",
     ]
