@@ -479,7 +479,7 @@ def _source(
     engine: Any, step: ExportStep, params: Any, context: Any, problems: list[str]
 ) -> str | None:
     """The ``-s`` path; a source FaceFusion would not read as ffpipe does is a problem."""
-    if not ff_args._uses(step.op, params, "swap"):
+    if not ff_args.uses(step.op, params, "swap"):
         return None
     if not params.source_face:
         problems.append("swap needs a source_face")
