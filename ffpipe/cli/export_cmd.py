@@ -16,6 +16,7 @@ from typing import Any
 import networkx as nx
 
 from ffpipe.cli import options
+from ffpipe.cli.context import Invocation
 from ffpipe.cli.engine_options import add_engine_arguments
 from ffpipe.errors import UserError
 
@@ -49,9 +50,8 @@ def run(args: argparse.Namespace) -> int:
     from ffpipe.engine.api import EngineError
     from ffpipe.engine.facefusion.jobs_io import export_job
     from ffpipe.graph import build_graph
-    from ffpipe.pipeline import load_pipeline, parse_overrides
 
-    pipeline = load_pipeline(args.file, parse_overrides(args.params), options.load_options(args))
+    pipeline = Invocation.of(args, [args.file]).load(args.file)
     order = list(
         nx.lexicographical_topological_sort(build_graph(pipeline), key=_file_order(pipeline))
     )
