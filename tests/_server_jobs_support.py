@@ -29,6 +29,7 @@ from ffpipe.catalog import CatalogModel
 from ffpipe.engine.api import Engine, EngineOutput, MediaError, RunContext
 from ffpipe.server.jobs.settings import JobSettings
 from ffpipe.server.jobs.system import JobSystem, open_job_system
+from ffpipe.server.protocols.rest_jobs import jobs_router
 
 MEDIA = Path(__file__).resolve().parent.parent / "media"
 ASTRONAUT = MEDIA / "astronaut.jpg"
@@ -137,7 +138,7 @@ def running_system(
     if progress_interval is not None:
         system.runner._progress_interval = progress_interval
     app = FastAPI()
-    system.mount(app)
+    app.include_router(jobs_router(system.service, system.settings))
     system.start()
     try:
         with serve_app(app) as url:

@@ -21,6 +21,7 @@ from gradio_client.exceptions import AppError
 
 from ffpipe.server.http.auth import AuthGate, LoginThrottle, read_auth_file
 from ffpipe.server.jobs.system import open_job_system
+from ffpipe.server.protocols.rest_jobs import jobs_router
 
 USERS = {"ada": "ada-pw", "bob": "bob-pw", "root": "root-pw"}
 IMAGE = base64.b64encode(ASTRONAUT.read_bytes()).decode()
@@ -40,7 +41,7 @@ def jobs_url(tmp_path: Path) -> Iterator[str]:
     app.add_middleware(
         AuthGate, credentials=USERS, throttle=LoginThrottle(free_failures=2, base_seconds=0.3)
     )
-    system.mount(app)
+    app.include_router(jobs_router(system.service, system.settings))
     system.start()
     try:
         with serve_app(app) as url:
