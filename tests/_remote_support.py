@@ -60,12 +60,6 @@ def events(text: str) -> list[dict]:
     return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
 
 
-def free_port() -> int:
-    with contextlib.closing(socket.socket()) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def s3_environment(endpoint: str) -> dict[str, str]:
     """Dummy credentials and the endpoint, as a CI job would set them."""
     return {

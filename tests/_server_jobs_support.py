@@ -25,6 +25,8 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
+from _server_support import free_port
+
 from ffpipe.catalog import CatalogModel
 from ffpipe.engine.api import Engine, EngineOutput, MediaError, RunContext
 from ffpipe.server.jobs.settings import JobSettings
@@ -84,12 +86,6 @@ def builtin_engine() -> Engine:
     except ImportError:
         pytest.skip("ffpipe.engine.builtin.BuiltinEngine is not there yet")
     return BuiltinEngine()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @contextmanager
