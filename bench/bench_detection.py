@@ -10,7 +10,6 @@ counts as a false detection.
 from __future__ import annotations
 
 import statistics
-import sys
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -37,9 +36,7 @@ BEFORE = {
 
 
 def _measure() -> tuple[list[list[object]], float, float]:
-    sys.path.insert(0, str(ROOT / "tests"))
-    from _hardset import DETECTOR_SIZE, hard_set, matches
-
+    from bench.hardset import DETECTOR_SIZE, hard_set, matches
     from ffpipe.engine.builtin.faces import detect_faces
 
     present: dict[str, int] = defaultdict(int)

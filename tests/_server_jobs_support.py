@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -25,8 +24,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
-from _server_support import free_port
-
+from bench.serving import free_port
 from ffpipe.catalog import CatalogModel
 from ffpipe.engine.api import Engine, EngineOutput, MediaError, RunContext
 from ffpipe.server.jobs.settings import JobSettings

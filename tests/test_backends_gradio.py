@@ -15,7 +15,7 @@ from ffpipe.backends.gradio import GradioBackend
 from ffpipe.backends.local import LocalBackend
 
 if TYPE_CHECKING:
-    from _server_support import ServerHandle
+    from bench.serving import ServerHandle
 
 MEDIA = Path(__file__).resolve().parent.parent / "media"
 SOURCE = MEDIA / "grace_hopper.jpg"

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 from _server_jobs_support import ASTRONAUT, FrameEngine, running_system
-from _server_support import free_port
 
+from bench.serving import free_port
 from ffpipe.backends.jobs_client import JobsClient
 from ffpipe.cli import main
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from _engine_support import ASTRONAUT, GRACE, read_rgb, write_rgb
-from _hardset import hard_set
 
+from bench.hardset import hard_set
 from ffpipe.engine import RunContext
 from ffpipe.engine.builtin import BuiltinEngine
 from ffpipe.engine.builtin.faces import Face

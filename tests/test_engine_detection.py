@@ -14,8 +14,8 @@ import cv2
 import numpy as np
 import pytest
 from _engine_support import ASTRONAUT, photo
-from _hardset import DETECTOR_SIZE, hard_set, matches
 
+from bench.hardset import DETECTOR_SIZE, hard_set, matches
 from ffpipe.engine.builtin.detection import margin_to_score, score_to_margin
 from ffpipe.engine.builtin.faces import detect_faces, embedding_distance, refresh_landmarks
 

@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
-from _run_support import CountingBackend, FlakyBackend, copy_photos, write_pipeline
+from _pipeline_support import write_pipeline
+from _run_support import CountingBackend, FlakyBackend, copy_photos
 from _video_support import decoded_frames, make_video
 
 from ffpipe.backends.base import Backend

@@ -11,13 +11,8 @@ import os
 from pathlib import Path
 
 import pytest
-from _run_support import (
-    BarrierBackend,
-    CountingBackend,
-    FlakyBackend,
-    copy_photos,
-    write_pipeline,
-)
+from _pipeline_support import write_pipeline
+from _run_support import BarrierBackend, CountingBackend, FlakyBackend, copy_photos
 
 from ffpipe.backends.base import StepRequest, StepResult
 from ffpipe.backends.local import LocalBackend

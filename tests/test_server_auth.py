@@ -15,7 +15,7 @@ from gradio_client import Client, handle_file
 from ffpipe.server.http.auth import AuthFileError, basic_user, check_password, load_auth_file
 
 if TYPE_CHECKING:
-    from _server_support import ServerHandle
+    from bench.serving import ServerHandle
 
 MEDIA = Path(__file__).resolve().parent.parent / "media"
 TARGET = MEDIA / "astronaut.jpg"

@@ -14,11 +14,11 @@ from pathlib import Path
 import httpx
 import pytest
 from _server_jobs_support import ASTRONAUT, FrameEngine, job_settings, serve_app, wait_until
-from _server_support import ServerHandle, start_server
 from fastapi import FastAPI
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
+from bench.serving import ServerHandle, start_server
 from ffpipe.server.http.auth import AuthGate, LoginThrottle, read_auth_file
 from ffpipe.server.jobs.system import open_job_system
 from ffpipe.server.protocols.rest_jobs import jobs_router

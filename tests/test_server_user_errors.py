@@ -17,9 +17,9 @@ from typing import Any
 
 import httpx
 import pytest
-from _server_support import ServerHandle
 from gradio_client import Client, handle_file
 
+from bench.serving import ServerHandle
 from ffpipe.engine.api import Engine, EngineOutput, MediaError, RunContext
 from ffpipe.server.execute import without_paths
 
