@@ -22,6 +22,20 @@ if TYPE_CHECKING:
 
 MEDIA = Path(__file__).resolve().parent.parent / "media"
 
+SLOW_FIXTURES = frozenset(
+    {"start_server", "shared_server", "auth_server", "running_system", "browser", "clip20"}
+)
+"""Fixtures that start a server, a browser or make the 20 s clip: a test using any of them
+(directly or through another fixture) is ``slow`` by construction."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that uses a :data:`SLOW_FIXTURES` fixture ``slow``; tests that start
+    processes or run end to end in other ways carry the mark themselves."""
+    for item in items:
+        if SLOW_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture(scope="session")
 def astronaut() -> Path:

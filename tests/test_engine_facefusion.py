@@ -33,6 +33,8 @@ from ffpipe.engine.api import (
 from ffpipe.engine.facefusion import FaceFusionEngine
 from ffpipe.engine.facefusion import arguments as ff_args
 
+pytestmark = pytest.mark.slow  # every test here runs FaceFusion in its own process
+
 MEDIA = Path(__file__).resolve().parents[1] / "media"
 TARGET = MEDIA / "astronaut.jpg"
 SOURCE = MEDIA / "grace_hopper.jpg"

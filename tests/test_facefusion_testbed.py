@@ -24,6 +24,8 @@ from _facefusion_support import (
     session_facefusion,
 )
 
+pytestmark = pytest.mark.slow  # every test here runs FaceFusion in its own process
+
 CORNER = 24
 
 

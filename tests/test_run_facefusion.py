@@ -19,6 +19,8 @@ from _run_support import copy_photos
 
 from ffpipe.cli import main
 
+pytestmark = pytest.mark.slow  # every test here runs FaceFusion in its own process
+
 PIPELINE = """
     version: 1
     name: two

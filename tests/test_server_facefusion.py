@@ -21,6 +21,8 @@ from gradio_client import Client, handle_file
 from bench.serving import ServerHandle, start_server
 from ffpipe.catalog import OPS
 
+pytestmark = pytest.mark.slow  # every test here runs FaceFusion in its own process
+
 MEDIA = Path(__file__).resolve().parents[1] / "media"
 TARGET = MEDIA / "astronaut.jpg"
 SOURCE = MEDIA / "grace_hopper.jpg"
