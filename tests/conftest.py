@@ -23,7 +23,15 @@ if TYPE_CHECKING:
 MEDIA = Path(__file__).resolve().parent.parent / "media"
 
 SLOW_FIXTURES = frozenset(
-    {"start_server", "shared_server", "auth_server", "running_system", "browser", "clip20"}
+    {
+        "start_server",
+        "shared_server",
+        "auth_server",
+        "running_system",
+        "hook_listener",
+        "browser",
+        "clip20",
+    }
 )
 """Fixtures that start a server, a browser or make the 20 s clip: a test using any of them
 (directly or through another fixture) is ``slow`` by construction."""

@@ -19,6 +19,8 @@ from ffpipe.cache.objects import ObjectStore
 from ffpipe.cache.remote import RemoteStore, pull_entries, push_entries
 from ffpipe.cache.steps import StepEntry
 
+pytestmark = pytest.mark.slow  # moto's S3 server and push/pull processes
+
 
 @pytest.fixture(scope="session")
 def s3_endpoint():

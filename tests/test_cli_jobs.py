@@ -80,6 +80,7 @@ def test_user_errors_are_messages_not_tracebacks(
     assert "USER:PASSWORD" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_the_console_command_runs(url: str) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "ffpipe", "jobs", "list", "--server", url, "--json", "--limit", "1"],

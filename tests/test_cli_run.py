@@ -23,6 +23,8 @@ from PIL import Image
 
 from ffpipe.cli import main
 
+pytestmark = pytest.mark.slow  # ffpipe runs end to end, in processes
+
 PORTRAIT = """
     version: 1
     name: portrait

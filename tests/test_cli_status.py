@@ -123,6 +123,7 @@ def test_a_damaged_lock_file_is_a_user_error(
     assert re.search(message, err) and "run `ffpipe run`" in err
 
 
+@pytest.mark.slow
 def test_json_names_the_parameter_that_differs_per_step(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -66,6 +66,7 @@ def test_target_face_index_swaps_the_person_it_names(engine, side_by_side, tmp_p
     assert f"has 2 faces; target_face_index {index} took the face at {chosen}" in warning
 
 
+@pytest.mark.slow
 def test_reference_mode_names_the_reference_and_the_faces_taken(engine, side_by_side, tmp_path):
     _, path = side_by_side
     output = engine.run(

@@ -19,6 +19,8 @@ from bench.hardset import DETECTOR_SIZE, hard_set, matches
 from ffpipe.engine.builtin.detection import margin_to_score, score_to_margin
 from ffpipe.engine.builtin.faces import detect_faces, embedding_distance, refresh_landmarks
 
+pytestmark = pytest.mark.slow  # builds and detects the whole hard set
+
 # Degraded faces (dark, bright, blurred, half covered): at most one face in ten may be missed;
 # the set holds 32, so up to three misses pass, enough for the faces a covered eye or a smeared
 # profile genuinely hides, too few for a detector that has lost a whole kind of degradation.

@@ -32,6 +32,7 @@ def grace_faces(photo):
     return detect_faces(photo(GRACE))
 
 
+@pytest.mark.slow
 def test_one_face_per_sample_photo_at_the_default_score(astronaut_faces, grace_faces):
     assert len(astronaut_faces) == 1
     assert len(grace_faces) == 1
@@ -55,6 +56,7 @@ def test_the_mission_patch_is_only_found_at_a_low_threshold(astronaut_faces, pho
     assert all(face.score < 0.5 for face in patch)
 
 
+@pytest.mark.slow
 def test_scores_are_within_the_unit_range_and_respect_the_threshold(photo):
     for face in detect_faces(photo(ASTRONAUT), score=0.0, with_embeddings=False):
         assert 0.0 <= face.score <= 1.0

@@ -65,6 +65,7 @@ HOSTILE = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(30)
 @pytest.mark.parametrize("case", HOSTILE)
 def test_templates_that_would_run_away_are_located_errors(tmp_path: Path, case: str) -> None:
@@ -168,6 +169,7 @@ def test_a_glob_outside_is_allowed_with_the_flag(tmp_path: Path) -> None:
     assert loaded.inputs["photos"] == [str(tmp_path / "elsewhere" / "x.jpg")]
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(30)
 def test_validate_reports_the_limits_and_its_flags_raise_them(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]

@@ -341,6 +341,7 @@ def test_plan_with_a_workspace_predicts_the_fused_run(
     assert own_notes == ["fused into swap+enhance"]
 
 
+@pytest.mark.slow
 def test_fused_and_unfused_runs_on_the_local_engine_agree(
     folder: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

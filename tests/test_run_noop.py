@@ -252,6 +252,7 @@ def _tiny_project(folder: Path) -> None:
     )
 
 
+@pytest.mark.slow
 def test_the_fast_path_imports_nothing_heavy(tmp_path: Path) -> None:
     """A real process on the real builtin engine: what the fast path loads is what users wait
     for."""

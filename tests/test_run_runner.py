@@ -415,6 +415,7 @@ def test_lock_file_is_written_beside_the_pipeline(project: Path) -> None:
     assert str(project) not in lock  # relative paths only: it is meant for git
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("change", ["none", "param", "input"])
 def test_real_engine_cache_behaviour(tmp_path: Path, change: str) -> None:
     astronaut, _ = copy_photos(tmp_path)

@@ -23,6 +23,8 @@ from ffpipe.server.http.auth import AuthGate, LoginThrottle, read_auth_file
 from ffpipe.server.jobs.system import open_job_system
 from ffpipe.server.protocols.rest_jobs import jobs_router
 
+pytestmark = pytest.mark.slow  # starts servers
+
 USERS = {"ada": "ada-pw", "bob": "bob-pw", "root": "root-pw"}
 IMAGE = base64.b64encode(ASTRONAUT.read_bytes()).decode()
 

@@ -26,6 +26,8 @@ from ffpipe.engine.builtin.video import probe
 from ffpipe.media import requires_job
 from ffpipe.server.jobs.webhooks import SIGNATURE_HEADER, verify
 
+pytestmark = pytest.mark.slow  # starts job servers as processes
+
 ASTRONAUT = Path(__file__).resolve().parent.parent / "media" / "astronaut.jpg"
 GRACE = Path(__file__).resolve().parent.parent / "media" / "grace_hopper.jpg"
 

@@ -14,6 +14,8 @@ from ffpipe.server.jobs.settings import INPUTS_FOLDER, OUTPUTS_FOLDER
 from ffpipe.server.jobs.store import JobStore
 from ffpipe.server.retention import GRACE_SECONDS, Retention, RetentionError, Sweeper
 
+pytestmark = pytest.mark.slow  # starts ffpipe serve
+
 DAY = 86400.0
 
 

@@ -23,6 +23,8 @@ from bench.serving import ServerHandle
 from ffpipe.engine.api import Engine, EngineOutput, MediaError, RunContext
 from ffpipe.server.execute import without_paths
 
+pytestmark = pytest.mark.slow  # against ffpipe serve
+
 MEDIA = Path(__file__).resolve().parent.parent / "media"
 TARGET = MEDIA / "astronaut.jpg"
 FINAL = ("completed", "failed", "cancelled")
