@@ -1,6 +1,6 @@
 """Detection on the generated hard set at the catalog defaults, and the rotated retry.
 
-The hard set (``_hardset.py``) places faces with known boxes: small faces on large canvases,
+The hard set (``bench/hardset.py``) places faces with known boxes: small faces on large canvases,
 collages of 2-8 faces at mixed sizes, a 1280x886 group of six, two people side by side, heads
 rotated 10-30 degrees, dark, bright, blurred and partly covered faces. Clean cases must be found
 completely; the degraded ones at a recall a neural detector at 640x640 would also reach.

@@ -75,7 +75,7 @@ class Detection:
 def score_to_margin(score: float) -> float:
     """The detector margin that the catalog's ``face_detector_score`` stands for.
 
-    Calibrated on the generated hard set (``tests/_hardset.py``): at margin 0.0 (score 0.5) the
+    Calibrated on the generated hard set (``bench/hardset.py``): at margin 0.0 (score 0.5) the
     detector keeps nearly every placed face and nearly no clutter. Clutter and weak faces share
     the margins just below, which scores 0.0-0.5 spread out; clear faces run up to margin 2 and
     beyond, which scores 0.5-1.0 cover.
