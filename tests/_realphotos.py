@@ -509,7 +509,7 @@ def real_photos(cache_dir: Path = CACHE) -> tuple[Photo, ...]:
 
 
 def matched(found: Sequence[Sequence[float]], faces: Sequence[LabelledFace]) -> list[int | None]:
-    """For each labelled face, the index of the found box matching it (``bench.hardset.matches``)."""
+    """For each labelled face, the index of the found box matching it (see bench.hardset)."""
     from bench.hardset import matches
 
     truths = [tuple(float(value) for value in face.box) for face in faces]
