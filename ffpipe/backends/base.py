@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -58,6 +59,9 @@ class StepRequest:
     workdir: Path
     """An empty folder the backend may write its outputs into."""
     progress: ProgressFn | None = None
+    stop: threading.Event | None = None
+    """Set when the runner gave up on the step (its ``timeout:``): stop the work, not only the
+    wait for it."""
 
 
 @dataclass(frozen=True)

@@ -112,7 +112,9 @@ class LocalBackend(Backend):
             params = spec.params.model_validate(request.params)
         except ValidationError as error:
             raise BackendError(f"invalid parameters for {request.op}: {error}") from None
-        context = RunContext(out_dir=request.workdir, progress=request.progress)
+        context = RunContext(
+            out_dir=request.workdir, progress=request.progress, cancel=request.stop
+        )
         try:
             output = self._get_engine().run(request.op, params, context)
         except EngineError as error:

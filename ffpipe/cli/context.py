@@ -247,6 +247,8 @@ def _engine_choice(args: argparse.Namespace, settings: Path | None) -> EngineCho
         facefusion=_option(args, "facefusion"),
         facefusion_python=_option(args, "facefusion_python"),
         allow_downloads=bool(_option(args, "facefusion_downloads")),
+        ffmpeg=_option(args, "facefusion_ffmpeg"),
+        devices=_option(args, "devices"),
     )
 
 

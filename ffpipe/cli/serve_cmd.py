@@ -43,8 +43,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--concurrency",
         type=options.positive_int,
-        default=1,
-        help="requests processed at once (default 1)",
+        help="requests processed at once (default 1, or one per --devices entry)",
     )
     parser.add_argument(
         "--queue-size",
@@ -61,8 +60,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--job-workers",
         type=options.positive_int,
-        default=1,
-        help="jobs processed at once (default 1)",
+        help="jobs processed at once (default 1, or one per --devices entry)",
     )
     parser.add_argument(
         "--retention",
@@ -89,6 +87,13 @@ def _engine(args: argparse.Namespace) -> Engine:
     from ffpipe.engine.builtin import BuiltinEngine
 
     return BuiltinEngine(strict_models=args.strict_models)
+
+
+def _workers(args: argparse.Namespace) -> int:
+    """One at a time, or one per FaceFusion device worker."""
+    if args.engine == "facefusion" and args.devices:
+        return len([part for part in args.devices.split(",") if part.strip()])
+    return 1
 
 
 def run(args: argparse.Namespace) -> int:
@@ -123,9 +128,9 @@ def run(args: argparse.Namespace) -> int:
         credentials=credentials,
         admins=users.admins,
         max_file_size=args.max_file_size,
-        concurrency=args.concurrency,
+        concurrency=args.concurrency or _workers(args),
         queue_size=args.queue_size,
-        job_workers=args.job_workers,
+        job_workers=args.job_workers or _workers(args),
         callback_allowlist=tuple(args.allow_callback),
         retention=args.retention,
     )

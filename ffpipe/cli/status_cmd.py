@@ -85,4 +85,15 @@ def _steps(
     identity = backend.identity()
     decisions = explain(pipeline, workspace, identity)
     drift = step_drift(lock, decisions, identity.key_fields())
-    return {node: {"in_sync": not found, "differences": found} for node, found in drift.items()}
+    locked = lock.get("steps") or {}
+    return {
+        node: {
+            "in_sync": not found,
+            "differences": found,
+            # What made the locked output, when its engine said (FaceFusion does).
+            **(
+                {"provenance": made} if (made := (locked.get(node) or {}).get("provenance")) else {}
+            ),
+        }
+        for node, found in drift.items()
+    }

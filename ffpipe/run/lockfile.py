@@ -69,6 +69,8 @@ def build_lock(
             "outputs": dict(sorted(outcome.outputs.items())),
             # A fused group's last member holds the one ``process`` call that made its output.
             **({"fused": list(group)} if (group := getattr(outcome, "group", ())) else {}),
+            # What made it, when the engine says (FaceFusion: versions, model hashes, device).
+            **({"provenance": made} if (made := _provenance(outcome)) else {}),
         }
         for node, outcome in outcomes.items()
         if outcome.key is not None and outcome.outputs
@@ -90,6 +92,12 @@ def build_lock(
             for name, (path, output_digest) in sorted(outputs.items())
         },
     }
+
+
+def _provenance(outcome: Any) -> dict[str, Any] | None:
+    result = getattr(outcome, "result", None) or {}
+    made = result.get("provenance") if isinstance(result, Mapping) else None
+    return dict(made) if isinstance(made, Mapping) else None
 
 
 def write_lock(path: Path, document: Mapping[str, Any]) -> None:
