@@ -15,7 +15,7 @@ from ffpipe.backends.gradio import GradioBackend
 from ffpipe.backends.local import LocalBackend
 
 if TYPE_CHECKING:
-    from _server_support import ServerHandle
+    from bench.serving import ServerHandle
 
 MEDIA = Path(__file__).resolve().parent.parent / "media"
 SOURCE = MEDIA / "grace_hopper.jpg"
@@ -291,6 +291,7 @@ def test_files_the_server_lost_are_uploaded_again(
     assert backend.bytes_uploaded == sent + TARGET.stat().st_size
 
 
+@pytest.mark.slow
 def test_ffpipe_run_against_no_server_is_one_clear_line(tmp_path: Path, free_port) -> None:
     import subprocess
     import sys
