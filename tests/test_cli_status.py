@@ -7,7 +7,8 @@ import re
 from pathlib import Path
 
 import pytest
-from _run_support import CountingBackend, copy_photos, write_pipeline
+from _pipeline_support import write_pipeline
+from _run_support import CountingBackend, copy_photos
 
 from ffpipe.cache.workspace import Workspace
 from ffpipe.cli import main
@@ -122,6 +123,7 @@ def test_a_damaged_lock_file_is_a_user_error(
     assert re.search(message, err) and "run `ffpipe run`" in err
 
 
+@pytest.mark.slow
 def test_json_names_the_parameter_that_differs_per_step(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

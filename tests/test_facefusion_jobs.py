@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import pytest
 from _facefusion_support import RUN_TIMEOUT, FaceFusionInstall, session_facefusion
-from _run_support import write_pipeline
+from _pipeline_support import write_pipeline
 
 from ffpipe.cli import main
 from ffpipe.engine.facefusion.jobs_io import JobFileError, read_job

@@ -20,10 +20,11 @@ from typing import Any
 
 import pytest
 from _facefusion_support import FaceFusionInstall, session_facefusion
-from _run_support import copy_photos, write_pipeline
-from _server_support import start_server
+from _pipeline_support import write_pipeline
+from _run_support import copy_photos
 from gradio_client import Client, handle_file
 
+from bench.serving import start_server
 from ffpipe.cli import main
 from ffpipe.engine.api import RunContext, UnsupportedError
 from ffpipe.engine.facefusion import FaceFusionEngine

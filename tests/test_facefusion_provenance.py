@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 from _facefusion_support import FaceFusionInstall, session_facefusion
-from _run_support import copy_photos, write_pipeline
+from _pipeline_support import write_pipeline
+from _run_support import copy_photos
 
 from ffpipe.cli import main
 
