@@ -10,6 +10,8 @@ Expensive things are made once per session: the ``ffpipe serve`` processes that 
 
 from __future__ import annotations
 
+import os
+import random
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +23,24 @@ if TYPE_CHECKING:
 
 
 MEDIA = Path(__file__).resolve().parent.parent / "media"
+ORDER_SEED = "FFPIPE_TEST_ORDER_SEED"
+"""Set to any value, the tests run shuffled by it: a test that passes only after (or before)
+another shows. ``FFPIPE_TEST_ORDER_SEED=7 pytest`` repeats an order."""
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    seed = os.environ.get(ORDER_SEED)
+    return f"test order shuffled by {ORDER_SEED}={seed}" if seed else None
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _opencv_as_the_engine_runs_it() -> None:
+    """OpenCV with IPP off on the test thread, as every engine thread runs it: a test calling the
+    engine's functions directly then gets the same bytes whatever test ran before it."""
+    from ffpipe.engine.builtin import exact
+
+    exact.opencv()
+
 
 SLOW_FIXTURES = frozenset(
     {
@@ -39,10 +59,14 @@ SLOW_FIXTURES = frozenset(
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark every test that uses a :data:`SLOW_FIXTURES` fixture ``slow``; tests that start
-    processes or run end to end in other ways carry the mark themselves."""
+    processes or run end to end in other ways carry the mark themselves. With
+    :data:`ORDER_SEED` set, shuffle them."""
     for item in items:
         if SLOW_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+    seed = os.environ.get(ORDER_SEED)
+    if seed:
+        random.Random(seed).shuffle(items)
 
 
 @pytest.fixture(scope="session")

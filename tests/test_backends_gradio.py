@@ -70,6 +70,10 @@ def test_identity_and_capabilities_come_from_the_server(
     assert identity.server == server.url
     assert USER not in server.url and PASSWORD not in str(identity)
     assert backend.max_concurrency() == 2
+    # The server engine's platform fingerprint, for the lock file (the same machine here).
+    from ffpipe.engine.builtin.capabilities import platform
+
+    assert identity.platform == platform()
 
 
 def test_a_chain_uploads_each_input_once_and_matches_local_bytes(

@@ -127,12 +127,14 @@ def upright_astronaut():
 def test_a_strongly_rolled_head_is_found_and_landmarked_upright(upright_astronaut, angle):
     rotated, turn = _rotated_astronaut(angle)
     faces = detect_faces(rotated)
-    assert len(faces) == 1
-    face = faces[0]
-    assert face.angle != 0.0
-    # The box is centred where the upright face's centre went.
+    # The face, centred where the upright face's centre went. Not "the only detection": a weak
+    # candidate elsewhere scores within a hair of the 0.5 threshold (0.47-0.50 by processor and
+    # library version), a count that would decide on that knife edge.
     expected = turn @ np.array([*upright_astronaut.center, 1.0])
+    face = min(faces, key=lambda found: np.linalg.norm(np.array(found.center) - expected))
     assert np.linalg.norm(np.array(face.center) - expected) < 12
+    assert face.score >= 0.55
+    assert face.angle != 0.0
     # Landmarks are mapped back into the tilted image: the eye line tilts with the head.
     left_eye, right_eye = face.landmarks[36:42].mean(axis=0), face.landmarks[42:48].mean(axis=0)
     tilt = np.degrees(np.arctan2(right_eye[1] - left_eye[1], right_eye[0] - left_eye[0]))

@@ -34,6 +34,9 @@ class BackendIdentity:
         default=None, compare=False, repr=False
     )
     """For engines with model files: (op, params) -> {model: digest} of the models a step uses."""
+    platform: Mapping[str, str] = field(default_factory=dict, compare=False)
+    """The engine's platform fingerprint (:mod:`ffpipe.engine.platform`): recorded in the lock
+    file to explain other bytes for the same recipe, never part of a cache key."""
 
     def key_fields(
         self, op: str | None = None, params: Mapping[str, Any] | None = None

@@ -144,23 +144,25 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(
             f"cannot listen on {args.host}:{args.port}: {error.strerror or error}"
         ) from None
-    print(
-        f"ffpipe serve: engine {engine.name} {engine.version}, listening on {server.url}",
-        flush=True,
-    )
-    print(
-        f"ffpipe serve: uploads up to {format_size(settings.max_file_size)}, "
-        f"{settings.concurrency} at once, {settings.queue_size} waiting; "
-        f"auth {'on' if credentials else 'off'}; data in {settings.data_dir},"
-        f" {retention.describe()}",
-        flush=True,
-    )
-    if server.jobs.requeued:
+    # Ctrl-C as soon as the ready line is out (a test, an impatient user) is a clean stop too,
+    # not an interrupted command: everything after the start is inside the handler.
+    try:
         print(
-            f"ffpipe serve: {len(server.jobs.requeued)} interrupted job(s) queued again",
+            f"ffpipe serve: engine {engine.name} {engine.version}, listening on {server.url}",
             flush=True,
         )
-    try:
+        print(
+            f"ffpipe serve: uploads up to {format_size(settings.max_file_size)}, "
+            f"{settings.concurrency} at once, {settings.queue_size} waiting; "
+            f"auth {'on' if credentials else 'off'}; data in {settings.data_dir},"
+            f" {retention.describe()}",
+            flush=True,
+        )
+        if server.jobs.requeued:
+            print(
+                f"ffpipe serve: {len(server.jobs.requeued)} interrupted job(s) queued again",
+                flush=True,
+            )
         server.wait()
     except KeyboardInterrupt:
         print("ffpipe serve: stopping", flush=True)

@@ -115,6 +115,19 @@ class FaceFusionEngine(Engine):
     def encoders(self) -> list[str]:
         return list(self._describe()["encoders"]["video"])
 
+    def platform(self) -> dict[str, str]:
+        """CPU level, FaceFusion's version and its execution providers (the GPU's, when one is
+        used: onnxruntime on a GPU gives other bytes than on the CPU), once the worker has said
+        them."""
+        found = super().platform()
+        if self._description is not None:
+            found["facefusion"] = str(self._description["version"])
+            found["execution_providers"] = ",".join(self.providers)
+            gpu = [provider for provider in self.providers if provider != "cpu"]
+            if gpu:
+                found["gpu"] = ",".join(gpu)
+        return found
+
     def capabilities(self) -> dict[str, Any]:
         """Version, ops, every model's status, providers, encoders and every parameter's status."""
         document = caps.document(
@@ -124,6 +137,7 @@ class FaceFusionEngine(Engine):
             strict_models=self.strict_models,
         )
         document["ffmpeg"] = self.ffmpeg.probe().document()
+        document["platform"] = self.platform()
         return document
 
     # cache identity and up-front checks
