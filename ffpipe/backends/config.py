@@ -17,6 +17,11 @@ The same file may name a remote cache (:class:`CacheConfig`)::
 
     [cache]
     remote = "s3://renders/ffpipe"        # or a shared folder, file://..., gs://...: any fsspec URL
+
+and a Dask cluster that runs the steps (:class:`ClusterConfig`)::
+
+    [cluster]
+    scheduler = "tcp://scheduler:8786"
 """
 
 from __future__ import annotations
@@ -137,6 +142,35 @@ class CacheConfig(BaseModel):
         for name in CONFIG_NAMES:
             if (folder / name).is_file():
                 return cls.load(folder / name)
+        return cls()
+
+
+CLUSTER_ENV = "FFPIPE_CLUSTER"
+
+
+class ClusterConfig(BaseModel):
+    """The ``cluster`` table of a configuration file::
+
+    [cluster]
+    scheduler = "tcp://scheduler:8786"   # a Dask distributed scheduler
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    scheduler: str | None = Field(
+        default=None, description="Dask scheduler address that runs the steps, tcp://host:8786."
+    )
+
+    @classmethod
+    def discover(cls, folder: Path, config: Path | None = None) -> ClusterConfig:
+        """``$FFPIPE_CLUSTER``, else ``config``, else the configuration file in ``folder``."""
+        if os.environ.get(CLUSTER_ENV):
+            return cls(scheduler=os.environ[CLUSTER_ENV])
+        if config is not None:
+            return _load_table(config, "cluster", cls)
+        for name in CONFIG_NAMES:
+            if (folder / name).is_file():
+                return _load_table(folder / name, "cluster", cls)
         return cls()
 
 

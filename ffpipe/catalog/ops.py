@@ -127,6 +127,17 @@ class OpSpec:
     def file_fields(self) -> tuple[str, ...]:
         return file_fields(self.params)
 
+    @property
+    def resources(self) -> dict[str, float]:
+        """What a worker must offer to run this op on a cluster (Dask resources, ``GPU=1``)."""
+        return dict(OP_RESOURCES.get(self.name, {}))
+
+
+GPU_OPS = ("swap", "enhance", "edit", "process")
+OP_RESOURCES: dict[str, dict[str, float]] = {op: {"GPU": 1} for op in GPU_OPS}
+"""Per-op resource needs: the face models' ops run on a GPU; ``detect``, ``video`` and
+``extract_frames`` ask for none (detection and encoding run on any worker's CPU)."""
+
 
 OPS: dict[str, OpSpec] = {
     spec.name: spec

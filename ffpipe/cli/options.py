@@ -230,3 +230,13 @@ def add_remote(parser: argparse.ArgumentParser, *, run: bool = False) -> None:
         parser.add_argument(
             "--push", action="store_true", help="upload this run's steps to the remote cache"
         )
+
+
+def add_cluster(parser: argparse.ArgumentParser) -> None:
+    """``--cluster ADDRESS``: a Dask scheduler that runs the steps."""
+    parser.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        help="Dask scheduler that runs the steps, e.g. tcp://scheduler:8786 (default: "
+        "$FFPIPE_CLUSTER, else [cluster] scheduler in ffpipe.toml); needs a remote cache",
+    )

@@ -29,6 +29,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     options.add_server(parser)
     add_engine_arguments(parser)
     options.add_remote(parser)
+    options.add_cluster(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -66,4 +67,11 @@ def _replayable(args: argparse.Namespace) -> bool:
 
 
 def _shape(args: argparse.Namespace) -> dict[str, Any]:
-    return {"targets": args.target, "downstream": args.downstream, "json": args.json}
+    from ffpipe.cli.cluster_support import cluster_address
+
+    return {
+        "targets": args.target,
+        "downstream": args.downstream,
+        "json": args.json,
+        "cluster": cluster_address(args),
+    }

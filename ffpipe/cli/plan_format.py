@@ -211,6 +211,28 @@ def plan_json(
     ]
 
 
+def cluster_notes(
+    args: argparse.Namespace, pipeline: LoadedPipeline, decisions: Mapping[str, Decision]
+) -> dict[str, str]:
+    """With a cluster configured, what each step that will run asks of it: ``on cluster
+    tcp://scheduler:8786 (GPU=1)``. The plan does not contact the cluster."""
+    from ffpipe.cli.cluster_support import cluster_address
+
+    address = cluster_address(args)
+    if address is None:
+        return {}
+    from ffpipe.run.cluster import describe_resources, resources_of
+    from ffpipe.run.fusion import FUSED_OP
+
+    found = {}
+    for node, decision in decisions.items():
+        if not decision.will_run:
+            continue
+        op = FUSED_OP if decision.group else pipeline.instances[node].op
+        found[node] = f"on cluster {address} ({describe_resources(resources_of(op))})"
+    return found
+
+
 def full_plan(args: argparse.Namespace) -> str:
     """Load, decide and format the plan ``ffpipe plan`` prints, as text or JSON."""
     pipeline = load_pipeline(args.file, parse_overrides(args.params), options.load_options(args))
@@ -235,6 +257,8 @@ def full_plan(args: argparse.Namespace) -> str:
         backend.close()
     status = {node: str(decision) for node, decision in decisions.items()}
     notes = display_notes(pipeline, decisions, remote=bool(args.server))
+    for node, line in cluster_notes(args, pipeline, decisions).items():
+        notes.setdefault(node, []).append(line)
     for node, lines in substituted.items():
         notes.setdefault(node, []).extend(lines)
     if args.json:

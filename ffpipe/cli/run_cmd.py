@@ -61,6 +61,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     options.add_fuse(parser)
     options.add_server(parser)
     options.add_remote(parser, run=True)
+    options.add_cluster(parser)
     parser.add_argument(
         "--strict-models",
         action="store_true",
@@ -112,7 +113,7 @@ def _full_run(
 ) -> int:
     from ffpipe.backends import make_backend
     from ffpipe.cache.workspace import Workspace
-    from ffpipe.cli import remote_support
+    from ffpipe.cli import cluster_support, remote_support
     from ffpipe.pipeline import load_pipeline, parse_overrides
     from ffpipe.run import noop
     from ffpipe.run.runner import RunOptions, run_pipeline
@@ -129,16 +130,20 @@ def _full_run(
         raise UserError("two of the pipelines have the same name; their outputs would collide")
     workspace = Workspace(args.workspace)
     backend_options = {"strict_models": True} if args.strict_models else {}
+    address = cluster_support.cluster_address(args)
     engine = make_engine(args, strict_models=args.strict_models)
     if engine is not None:
         if args.server:
             raise UserError("--engine facefusion runs in-process; it cannot be used with --server")
         backend_options = {}
-        start_engine(engine)
+        if address is None:  # on a cluster the workers run it; here it only names the keys
+            start_engine(engine)
     backend = make_backend(args.server, config=args.config, engine=engine, **backend_options)
-    remote = remote_support.source(args, workspace, fetching=True) if args.pull else None
+    cluster = None
     exit_code = EXIT_OK
     try:
+        cluster = cluster_support.open_cluster(args, address) if address else None
+        remote = remote_support.source(args, workspace, fetching=True) if args.pull else None
         for pipeline in pipelines:
             summary = run_pipeline(
                 pipeline,
@@ -156,6 +161,7 @@ def _full_run(
                 ),
                 reporter,
                 remote,
+                cluster,
             )
             if args.push:
                 _push(args, workspace, summary, reporter)
@@ -176,6 +182,8 @@ def _full_run(
                 if not args.keep_going:
                     break
     finally:
+        if cluster is not None:
+            cluster.close()
         backend.close()
     sys.stdout.flush()
     return exit_code

@@ -1,0 +1,257 @@
+"""Running steps on a Dask ``distributed`` cluster: the client side of ``ffpipe run --cluster``.
+
+The planner and the runner are the same as for a local run; only the call that makes a step's
+output changes. Each step that must run becomes one Dask task (:func:`~ffpipe.run.cluster_worker.
+run_step`) that asks for the op's resources (``GPU=1`` for the face models' ops, from the
+catalog's op facts) and runs on a worker's warm engine. Inputs travel through the remote cache
+by digest: what only this machine has is uploaded first, once. Workers push their outputs to the
+remote cache and hand back digests, so the client downloads only the declared outputs, at the
+end (:meth:`Cluster.pull`). Cached steps never reach the cluster.
+
+``distributed`` is imported only here and in the worker module, when a cluster is used.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ffpipe.backends.base import Backend, BackendIdentity
+from ffpipe.cache.steps import StepEntry
+from ffpipe.cache.workspace import Workspace
+from ffpipe.catalog import OPS
+from ffpipe.errors import UserError
+from ffpipe.run.cluster_task import StepDone, StepTask
+from ffpipe.run.prepare import PreparedStep
+
+if TYPE_CHECKING:
+    from distributed import Client, Future
+
+    from ffpipe.cache.remote import RemoteStore
+
+CONNECT_TIMEOUT = 10.0
+"""Seconds to wait for the scheduler before saying it cannot be reached."""
+
+
+class ClusterUnavailable(UserError):
+    """The scheduler cannot be reached, the cluster cannot run the plan, or there is no remote."""
+
+
+def resources_of(op: str) -> dict[str, float]:
+    """What a worker must offer to run ``op`` (empty: any worker)."""
+    return OPS[op].resources if op in OPS else {}
+
+
+def describe_resources(resources: Mapping[str, float]) -> str:
+    """``GPU=1`` (or ``any worker``), as people and ``dask worker --resources`` write them."""
+    if not resources:
+        return "any worker"
+    return ",".join(f"{name}={amount:g}" for name, amount in sorted(resources.items()))
+
+
+@dataclass(frozen=True)
+class ClusterResult:
+    """What a step made on the cluster: its outputs live on the remote cache, by digest."""
+
+    done: StepDone
+
+    @property
+    def worker(self) -> str:
+        return self.done.worker
+
+
+class Cluster:
+    """A connection to a Dask scheduler, for the steps of one or more runs.
+
+    ``make_backend`` builds the engine on each worker (it must be importable there: a
+    module-level function or a ``functools.partial`` of one); ``engine_name`` tells apart the
+    plugins of different engines. ``remote`` is the remote cache URL workers and client share.
+    """
+
+    def __init__(
+        self,
+        address: str,
+        remote: str,
+        make_backend: Callable[[], Backend],
+        engine_name: str,
+        *,
+        timeout: float = CONNECT_TIMEOUT,
+    ) -> None:
+        self.address = address
+        self.remote_url = remote
+        self.client = _connect(address, timeout)
+        self.plugin_name = f"ffpipe-engine-{engine_name}"
+        self._futures: set[Future] = set()
+        self._uploaded: set[str] = set()
+        self._made: set[str] = set()
+        """Digests workers pushed to the remote in this session."""
+        self._lock = threading.Lock()
+        self._remote: RemoteStore | None = None
+        try:
+            self._register(make_backend)
+        except BaseException:
+            self.client.close()
+            raise
+
+    # -- set-up ----------------------------------------------------------------------------
+
+    def _register(self, make_backend: Callable[[], Backend]) -> None:
+        from ffpipe.run.cluster_worker import EnginePlugin
+
+        plugin = EnginePlugin(make_backend, self.plugin_name)
+        # Idempotent: workers that have the plugin keep their warm engine.
+        self.client.register_plugin(plugin, name=self.plugin_name)
+
+    def workers(self) -> dict[str, dict[str, Any]]:
+        """The scheduler's workers: address -> info (``resources``, ``nthreads``, ``name``)."""
+        return dict(self.client.scheduler_info().get("workers", {}))
+
+    def max_concurrency(self) -> int:
+        """Steps the cluster can take at once now: its worker threads (at least 1)."""
+        return max(1, sum(int(info.get("nthreads", 1)) for info in self.workers().values()))
+
+    def check(self, ops: Iterable[str]) -> list[str]:
+        """Refuse, before any work, ops no worker offers the resources for; returns notes.
+
+        With no worker connected yet (an autoscaling cluster, say) the steps wait for one, and
+        a note says so.
+        """
+        workers = self.workers()
+        if not workers:
+            return [f"cluster {self.address} has no workers yet; steps wait for one to join"]
+        offered = [dict(info.get("resources") or {}) for info in workers.values()]
+        missing = sorted(
+            {
+                f"{op} needs {describe_resources(need)}"
+                for op in set(ops)
+                if (need := resources_of(op)) and not any(_covers(have, need) for have in offered)
+            }
+        )
+        if missing:
+            raise ClusterUnavailable(
+                f"no worker of cluster {self.address} can run: {'; '.join(missing)} (start "
+                f'workers with e.g. dask worker {self.address} --resources "GPU=1")'
+            )
+        return []
+
+    def remote_store(self) -> RemoteStore:
+        """The shared remote cache, opened once."""
+        from ffpipe.cache.remote import open_remote
+
+        with self._lock:
+            if self._remote is None:
+                self._remote = open_remote(self.remote_url)
+            return self._remote
+
+    # -- running -----------------------------------------------------------------------------
+
+    def run(
+        self,
+        prepared: PreparedStep,
+        identity: BackendIdentity,
+        workspace: Workspace,
+        pipeline: str,
+    ) -> ClusterResult:
+        """Run one step on the cluster and wait for it (called on an executor thread)."""
+        from ffpipe.run.cluster_worker import run_step
+
+        self._upload(prepared, workspace)
+        op = prepared.instance.op
+        complete = OPS[op].params.model_validate(prepared.params).model_dump(mode="json")
+        inputs = prepared.input_digests
+        task = StepTask(
+            op=op,
+            params={k: v for k, v in prepared.params.items() if k not in inputs},
+            inputs=inputs,
+            names={name: Path(str(prepared.params[name])).name for name in inputs},
+            key=prepared.key,
+            key_document=prepared.document,
+            identity=identity.key_fields(op, complete),
+            pipeline=pipeline,
+            instance_id=prepared.instance.id,
+            remote=self.remote_url,
+        )
+        future = self.client.submit(
+            run_step,
+            task.model_dump(mode="json"),
+            self.plugin_name,
+            key=f"ffpipe-{prepared.instance.id}-{uuid.uuid4().hex[:8]}",
+            resources=resources_of(op) or None,
+            pure=False,
+        )
+        with self._lock:
+            self._futures.add(future)
+        try:
+            done = StepDone.model_validate(future.result())
+        finally:
+            with self._lock:
+                self._futures.discard(future)
+        with self._lock:
+            self._made.update(done.outputs.values())
+        return ClusterResult(done)
+
+    def _upload(self, prepared: PreparedStep, workspace: Workspace) -> None:
+        """Put the step's inputs on the remote cache, by digest, unless they are there."""
+        from ffpipe.cache.remote import push_objects
+
+        for name, digest in prepared.input_digests.items():
+            with self._lock:
+                if digest in self._uploaded or digest in self._made:
+                    continue
+            remote = self.remote_store()
+            if workspace.objects.has(digest):
+                push_objects(workspace.objects, remote, [digest])
+            elif not remote.has_object(digest):
+                remote.put_object(digest, Path(str(prepared.params[name])))
+            with self._lock:
+                self._uploaded.add(digest)
+
+    def pull(self, workspace: Workspace, entries: Iterable[StepEntry]) -> list[StepEntry]:
+        """Bring the entries' objects into the workspace, verified, and record the entries."""
+        from ffpipe.cache.remote import pull_entries
+
+        complete, report = pull_entries(workspace.objects, self.remote_store(), entries)
+        if report.failed:
+            raise UserError(
+                "cannot fetch outputs from the remote cache: " + "; ".join(report.failed.values())
+            )
+        for entry in complete:
+            workspace.steps.put(entry.key, entry)
+        return complete
+
+    def cancel(self) -> None:
+        """Cancel every step still queued or running on the cluster."""
+        with self._lock:
+            futures = list(self._futures)
+            self._futures.clear()
+        if futures:
+            self.client.cancel(futures, force=True)
+
+    def close(self) -> None:
+        self.cancel()
+        self.client.close()
+
+
+def _covers(have: Mapping[str, Any], need: Mapping[str, float]) -> bool:
+    return all(float(have.get(name, 0)) >= amount for name, amount in need.items())
+
+
+def _connect(address: str, timeout: float) -> Client:
+    """A client of the scheduler at ``address``; one clear message when it cannot be reached."""
+    try:
+        from distributed import Client
+    except ImportError:
+        raise ClusterUnavailable(
+            "running on a cluster needs Dask distributed: pip install 'ffpipe[cluster]'"
+        ) from None
+    try:
+        return Client(address, timeout=timeout, set_as_default=False)
+    except (OSError, TimeoutError, ValueError) as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ClusterUnavailable(
+            f"cannot reach the cluster scheduler at {address}: {reason}"
+        ) from None
