@@ -189,6 +189,8 @@ def test_a_worker_killed_mid_step_is_replaced_and_the_run_finishes(
     done = [e for e in events(out) if e["event"] == "step_done"]
     assert [e["step"] for e in done] == ["swap"]
     assert done[0]["worker"] != victim  # Dask ran it again elsewhere
+    progress = [e for e in events(out) if e["event"] == "step_progress"]
+    assert progress and {e["step"] for e in progress} == {"swap"}  # relayed from the worker
 
     assert in_folder_main(local, "run", "clip.yaml", "--no-pull") == 0
     capsys.readouterr()
@@ -312,3 +314,35 @@ def _ffpipe_tasks(client: distributed.Client) -> list[str]:
         for key in keys
         if str(key).startswith("ffpipe-")
     ]
+
+
+def test_serve_hands_requests_to_the_cluster(tmp_path, cluster, start_server, astronaut):
+    """``ffpipe serve --cluster``: the catalog's own call runs on a worker, with the bytes the
+    builtin engine makes in-process, and leaves a step entry on the remote cache."""
+    from gradio_client import Client, handle_file
+
+    from ffpipe.backends.base import StepRequest
+    from ffpipe.backends.local import LocalBackend
+
+    remote = tmp_path / "remote"
+    server = start_server(
+        tmp_path / "serve",
+        *("--cluster", cluster.scheduler_address, "--remote", remote.as_uri()),
+    )
+    try:
+        client = Client(server.url, verbose=False, download_files=str(tmp_path / "dl"))
+        output, document, _ = client.predict(
+            target_media=handle_file(str(astronaut)), api_name="/enhance"
+        )
+    finally:
+        assert server.stop() == 0, server.log()[-3000:]
+    assert document["faces_processed"] == 1
+
+    workdir = tmp_path / "local"
+    workdir.mkdir()
+    local = LocalBackend().run(StepRequest("enhance", {"target_media": str(astronaut)}, workdir))
+    assert Path(output).read_bytes() == local.files["output"].read_bytes()
+    entries = [json.loads(path.read_text()) for path in (remote / "steps").rglob("*.json")]
+    made = [(entry["pipeline"], entry["instance_id"]) for entry in entries]
+    assert made == [("serve", "enhance")]
+    remote_is_whole(remote)

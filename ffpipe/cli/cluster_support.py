@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from ffpipe.errors import UserError
 
 if TYPE_CHECKING:
+    from ffpipe.engine.api import Engine
     from ffpipe.run.cluster import Cluster
 
 
@@ -53,3 +54,13 @@ def open_cluster(args: argparse.Namespace, address: str) -> Cluster:
     strict = bool(getattr(args, "strict_models", False))
     make_backend = functools.partial(cluster_worker_backend, engine, strict)
     return Cluster(address, remote, make_backend, f"{engine}{'-strict' if strict else ''}")
+
+
+def cluster_engine(args: argparse.Namespace, address: str, engine: Engine) -> Engine:
+    """``ffpipe serve --cluster``: an engine that hands each request to the cluster, whose
+    workers run ``engine``'s kind (this process keeps ``engine`` only to describe it)."""
+    from ffpipe.backends.local import LocalBackend
+    from ffpipe.cli.cluster_engine import ClusterEngine
+
+    identity = LocalBackend(engine=engine).identity()
+    return ClusterEngine(engine, open_cluster(args, address), identity)

@@ -79,16 +79,34 @@ def register(parser: argparse.ArgumentParser) -> None:
         metavar="HOST",
         help="private/loopback host or CIDR network job callbacks may reach (repeatable)",
     )
+    options.add_cluster(parser)
+    parser.add_argument(
+        "--remote",
+        metavar="URL",
+        help="with --cluster: the remote cache the workers share (default: $FFPIPE_REMOTE, "
+        "else [cache] remote in ffpipe.toml)",
+    )
 
 
 def _engine(args: argparse.Namespace) -> Engine:
-    engine = make_engine(args, strict_models=args.strict_models)
-    if engine is not None:
-        start_engine(engine)
-        return engine
-    from ffpipe.engine.builtin import BuiltinEngine
+    """The engine that serves; with a cluster, one that hands requests to its workers."""
+    from ffpipe.cli.cluster_support import cluster_engine
 
-    return BuiltinEngine(strict_models=args.strict_models)
+    address = args.cluster_address
+    engine = make_engine(args, strict_models=args.strict_models)
+    if engine is None:
+        from ffpipe.engine.builtin import BuiltinEngine
+
+        engine = BuiltinEngine(strict_models=args.strict_models)
+    elif address is None:  # on a cluster the workers run it
+        start_engine(engine)
+    if address is None:
+        return engine
+    try:
+        return cluster_engine(args, address, engine)
+    except BaseException:
+        engine.close()
+        raise
 
 
 def run(args: argparse.Namespace) -> int:
@@ -131,6 +149,9 @@ def run(args: argparse.Namespace) -> int:
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    from ffpipe.cli.cluster_support import cluster_address
+
+    args.cluster_address = cluster_address(args)
     engine = _engine(args)
     try:
         server = start(settings, engine)
@@ -139,8 +160,10 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(
             f"cannot listen on {args.host}:{args.port}: {error.strerror or error}"
         ) from None
+    on_cluster = f" on cluster {args.cluster_address}" if args.cluster_address else ""
     print(
-        f"ffpipe serve: engine {engine.name} {engine.version}, listening on {server.url}",
+        f"ffpipe serve: engine {engine.name} {engine.version}{on_cluster}, listening on "
+        f"{server.url}",
         flush=True,
     )
     print(

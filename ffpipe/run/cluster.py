@@ -13,6 +13,7 @@ end (:meth:`Cluster.pull`). Cached steps never reach the cluster.
 
 from __future__ import annotations
 
+import shutil
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -20,7 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ffpipe.backends.base import Backend, BackendIdentity
+from ffpipe.backends.base import Backend, BackendIdentity, ProgressFn
+from ffpipe.cache.objects import ObjectStore
 from ffpipe.cache.steps import StepEntry
 from ffpipe.cache.workspace import Workspace
 from ffpipe.catalog import OPS
@@ -51,6 +53,26 @@ def describe_resources(resources: Mapping[str, float]) -> str:
     if not resources:
         return "any worker"
     return ",".join(f"{name}={amount:g}" for name, amount in sorted(resources.items()))
+
+
+@dataclass(frozen=True)
+class ClusterStep:
+    """One step as the cluster needs it: catalog parameters, inputs by digest, its key."""
+
+    op: str
+    params: dict[str, Any]
+    """The parameters without the file fields."""
+    inputs: dict[str, str]
+    """File field -> digest."""
+    files: dict[str, Path]
+    """File field -> the local file (its name goes to the worker; its bytes, when the remote
+    lacks them)."""
+    key: str
+    document: dict[str, Any]
+    identity: dict[str, str]
+    """The engine fields the key was made with; the worker's engine must match."""
+    pipeline: str
+    instance_id: str
 
 
 @dataclass(frozen=True)
@@ -91,6 +113,7 @@ class Cluster:
         """Digests workers pushed to the remote in this session."""
         self._lock = threading.Lock()
         self._remote: RemoteStore | None = None
+        self._progress: dict[str, ProgressFn] = {}
         try:
             self._register(make_backend)
         except BaseException:
@@ -100,11 +123,23 @@ class Cluster:
     # -- set-up ----------------------------------------------------------------------------
 
     def _register(self, make_backend: Callable[[], Backend]) -> None:
-        from ffpipe.run.cluster_worker import EnginePlugin
+        from ffpipe.run.cluster_worker import PROGRESS_TOPIC, EnginePlugin
 
         plugin = EnginePlugin(make_backend, self.plugin_name)
         # Idempotent: workers that have the plugin keep their warm engine.
         self.client.register_plugin(plugin, name=self.plugin_name)
+        self.client.subscribe_topic(PROGRESS_TOPIC, self._on_progress)
+
+    def _on_progress(self, event: tuple[float, Any]) -> None:
+        """A worker's progress message, handed to the step's own progress callback."""
+        message = event[1] if isinstance(event, tuple) and len(event) == 2 else None
+        if not isinstance(message, dict):
+            return
+        with self._lock:
+            report = self._progress.get(str(message.get("task")))
+        fraction, stage = message.get("fraction"), message.get("stage")
+        if report is not None and isinstance(fraction, float) and isinstance(stage, str):
+            report(fraction, stage)
 
     def workers(self) -> dict[str, dict[str, Any]]:
         """The scheduler's workers: address -> info (``resources``, ``nthreads``, ``name``)."""
@@ -155,60 +190,110 @@ class Cluster:
         identity: BackendIdentity,
         workspace: Workspace,
         pipeline: str,
+        progress: ProgressFn | None = None,
     ) -> ClusterResult:
-        """Run one step on the cluster and wait for it (called on an executor thread)."""
-        from ffpipe.run.cluster_worker import run_step
-
-        self._upload(prepared, workspace)
+        """Run one step of a pipeline on the cluster and wait for it (on an executor thread)."""
         op = prepared.instance.op
-        complete = OPS[op].params.model_validate(prepared.params).model_dump(mode="json")
         inputs = prepared.input_digests
-        task = StepTask(
+        complete = OPS[op].params.model_validate(prepared.params).model_dump(mode="json")
+        step = ClusterStep(
             op=op,
             params={k: v for k, v in prepared.params.items() if k not in inputs},
             inputs=inputs,
-            names={name: Path(str(prepared.params[name])).name for name in inputs},
+            files={name: Path(str(prepared.params[name])) for name in inputs},
             key=prepared.key,
-            key_document=prepared.document,
+            document=prepared.document,
             identity=identity.key_fields(op, complete),
             pipeline=pipeline,
             instance_id=prepared.instance.id,
+        )
+        return self.run_step(step, workspace.objects, progress)
+
+    def run_step(
+        self,
+        step: ClusterStep,
+        store: ObjectStore | None = None,
+        progress: ProgressFn | None = None,
+    ) -> ClusterResult:
+        """Upload what the step reads (from ``store`` when it has it, else from its files), run
+        it on a worker and wait; returns the worker's digests."""
+        from ffpipe.run.cluster_worker import run_step
+
+        self._upload(step, store)
+        task_id = f"ffpipe-{step.instance_id}-{uuid.uuid4().hex[:8]}"
+        task = StepTask(
+            op=step.op,
+            params=step.params,
+            inputs=step.inputs,
+            names={name: path.name for name, path in step.files.items()},
+            key=step.key,
+            key_document=step.document,
+            identity=step.identity,
+            pipeline=step.pipeline,
+            instance_id=step.instance_id,
             remote=self.remote_url,
+            task_id=task_id,
         )
         future = self.client.submit(
             run_step,
             task.model_dump(mode="json"),
             self.plugin_name,
-            key=f"ffpipe-{prepared.instance.id}-{uuid.uuid4().hex[:8]}",
-            resources=resources_of(op) or None,
+            key=task_id,
+            resources=resources_of(step.op) or None,
             pure=False,
         )
         with self._lock:
             self._futures.add(future)
+            if progress is not None:
+                self._progress[task_id] = progress
         try:
             done = StepDone.model_validate(future.result())
         finally:
             with self._lock:
                 self._futures.discard(future)
+                self._progress.pop(task_id, None)
         with self._lock:
             self._made.update(done.outputs.values())
         return ClusterResult(done)
 
-    def _upload(self, prepared: PreparedStep, workspace: Workspace) -> None:
+    def _upload(self, step: ClusterStep, store: ObjectStore | None) -> None:
         """Put the step's inputs on the remote cache, by digest, unless they are there."""
         from ffpipe.cache.remote import push_objects
 
-        for name, digest in prepared.input_digests.items():
+        for name, digest in step.inputs.items():
             with self._lock:
                 if digest in self._uploaded or digest in self._made:
                     continue
             remote = self.remote_store()
-            if workspace.objects.has(digest):
-                push_objects(workspace.objects, remote, [digest])
+            if store is not None and store.has(digest):
+                push_objects(store, remote, [digest])
             elif not remote.has_object(digest):
-                remote.put_object(digest, Path(str(prepared.params[name])))
+                remote.put_object(digest, step.files[name])
             with self._lock:
                 self._uploaded.add(digest)
+
+    def fetch(
+        self, outputs: Mapping[str, str], names: Mapping[str, str], folder: Path
+    ) -> dict[str, Path]:
+        """Download outputs (name -> digest) into ``folder`` under their file names, verified."""
+        from ffpipe.cache.remote import fetch_objects
+
+        scratch = folder / f".fetch-{uuid.uuid4().hex}"
+        store = ObjectStore(scratch)
+        try:
+            fetch_objects(store, self.remote_store(), outputs.values())
+            files = {}
+            for name, digest in outputs.items():
+                target = folder / (names.get(name) or name)
+                stored = store.path(digest)
+                if stored.is_dir():
+                    shutil.copytree(stored, target)
+                else:
+                    shutil.copyfile(stored, target)
+                files[name] = target
+            return files
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
 
     def pull(self, workspace: Workspace, entries: Iterable[StepEntry]) -> list[StepEntry]:
         """Bring the entries' objects into the workspace, verified, and record the entries."""

@@ -48,6 +48,8 @@ class StepTask(BaseModel):
     instance_id: str
     remote: str
     """The remote cache URL both sides reach."""
+    task_id: str = Field(default="", max_length=200)
+    """Names the step's progress messages (the Dask key the client submitted it under)."""
 
     @field_validator("op")
     @classmethod

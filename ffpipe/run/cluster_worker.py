@@ -36,7 +36,10 @@ from ffpipe.run.prepare import FILE_NAMES
 if TYPE_CHECKING:
     from ffpipe.cache.remote import RemoteStore
 
-PLUGIN_PREFIX = "ffpipe-engine"
+PROGRESS_TOPIC = "ffpipe-progress"
+"""The Dask event topic a worker reports step progress on (``{"task", "fraction", "stage"}``)."""
+PROGRESS_INTERVAL = 0.25
+"""Seconds between progress messages of one step (a video reports every frame)."""
 
 
 class EnginePlugin(WorkerPlugin):
@@ -97,12 +100,12 @@ def run_step(task: dict[str, Any], plugin_name: str) -> dict[str, Any]:
         raise BackendError(f"worker {worker.address} has no ffpipe engine ({plugin_name})")
     workdir = plugin.root / "tasks" / uuid.uuid4().hex
     try:
-        return _run(checked, plugin, workdir, worker.address)
+        return _run(checked, plugin, workdir, worker)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _run(task: StepTask, plugin: EnginePlugin, workdir: Path, address: str) -> dict[str, Any]:
+def _run(task: StepTask, plugin: EnginePlugin, workdir: Path, worker: Any) -> dict[str, Any]:
     from ffpipe.cache.remote import fetch_objects, push_entries
 
     assert plugin.backend is not None
@@ -115,7 +118,8 @@ def _run(task: StepTask, plugin: EnginePlugin, workdir: Path, address: str) -> d
         params[field] = str(_named(store, digest, task.names[field], workdir / "in" / field))
     (workdir / "out").mkdir(parents=True)
     started = time.monotonic()
-    result = plugin.backend.run(StepRequest(task.op, params, workdir / "out"))
+    progress = _progress_reporter(worker, task.task_id)
+    result = plugin.backend.run(StepRequest(task.op, params, workdir / "out", progress))
     duration = time.monotonic() - started
     if "output" not in result.files:
         raise BackendError("the engine returned no primary output")
@@ -136,8 +140,23 @@ def _run(task: StepTask, plugin: EnginePlugin, workdir: Path, address: str) -> d
         key_document=task.key_document,
     )
     push_entries(store, remote, [entry], jobs=2)
-    done = StepDone(outputs=outputs, result=document, worker=address, duration=duration)
+    done = StepDone(outputs=outputs, result=document, worker=worker.address, duration=duration)
     return done.model_dump(mode="json")
+
+
+def _progress_reporter(worker: Any, task_id: str) -> Callable[[float, str], None]:
+    """Progress as Dask events the client subscribes to, a few a second at most."""
+    last = [0.0]
+
+    def report(fraction: float, stage: str) -> None:
+        now = time.monotonic()
+        if now - last[0] < PROGRESS_INTERVAL and fraction < 1.0:
+            return
+        last[0] = now
+        message = {"task": task_id, "fraction": float(fraction), "stage": str(stage)[:200]}
+        worker.log_event(PROGRESS_TOPIC, message)
+
+    return report
 
 
 def _named(store: ObjectStore, digest: str, name: str, folder: Path) -> Path:

@@ -342,7 +342,9 @@ class _Run:
 
         def once() -> StepResult | ClusterResult:
             if self.cluster is not None:
-                return self.cluster.run(prepared, self.identity, self.workspace, self.pipeline.name)
+                return self.cluster.run(
+                    prepared, self.identity, self.workspace, self.pipeline.name, progress
+                )
             if job_id is None:
                 return self.backend.run(request)
             return self.backend.run_job(request, job_id, job_options(prepared.instance.job))
