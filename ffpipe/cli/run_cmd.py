@@ -11,7 +11,9 @@ The workspace is ``.ffpipe/`` in the current folder (``--workspace DIR`` or FFPI
 outputs go to ``out/<pipeline name>/`` (``--out DIR`` replaces ``out``). A run where nothing
 changed since the last completed one is answered from its stamp (:mod:`ffpipe.run.noop`),
 without contacting a remote cache. With a remote configured, steps the workspace lacks are
-fetched from it (``--no-pull`` turns that off) and ``--push`` uploads the run's steps.
+fetched from it (``--no-pull`` turns that off) and ``--push`` uploads the run's steps. With
+``--cluster ADDRESS`` (or ``FFPIPE_CLUSTER``, ``[cluster] scheduler``) the steps that must run go
+to a Dask cluster's workers over the remote cache (:mod:`ffpipe.run.cluster`).
 """
 
 from __future__ import annotations
