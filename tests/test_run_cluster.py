@@ -167,7 +167,7 @@ def test_a_worker_killed_mid_step_is_replaced_and_the_run_finishes(
 ):
     remote = tmp_path / "remote"
     folder = project(tmp_path / "clip", remote, VIDEO_PIPELINE, "clip.yaml")
-    make_video(folder / "clip.mp4", width=320, height=240, fps=10, seconds=6)
+    make_video(folder / "clip.mp4", width=320, height=240, fps=10, seconds=4)
     local = project(tmp_path / "local", tmp_path / "unused", VIDEO_PIPELINE, "clip.yaml")
     (local / "clip.mp4").write_bytes((folder / "clip.mp4").read_bytes())
 
@@ -202,7 +202,7 @@ def test_a_worker_killed_mid_step_is_replaced_and_the_run_finishes(
 def test_ctrl_c_cancels_the_cluster_tasks_and_exits_130(tmp_path, cluster, watcher, make_video):
     remote = tmp_path / "remote"
     folder = project(tmp_path / "clip", remote, VIDEO_PIPELINE, "clip.yaml")
-    make_video(folder / "clip.mp4", width=320, height=240, fps=10, seconds=6)
+    make_video(folder / "clip.mp4", width=320, height=240, fps=10, seconds=4)
     runner = subprocess.Popen(
         [*FFPIPE, "run", "clip.yaml", "--json", "--cluster", cluster.scheduler_address],
         cwd=folder,

@@ -143,7 +143,7 @@ class Cluster:
 
     def workers(self) -> dict[str, dict[str, Any]]:
         """The scheduler's workers: address -> info (``resources``, ``nthreads``, ``name``)."""
-        return dict(self.client.scheduler_info().get("workers", {}))
+        return dict(self.client.scheduler_info(n_workers=-1).get("workers", {}))
 
     def max_concurrency(self) -> int:
         """Steps the cluster can take at once now: its worker threads (at least 1)."""
