@@ -3,9 +3,11 @@
 A matrix of builtin ``edit`` steps on the astronaut photo (``GPU=1`` each, by the catalog's op
 facts) runs as ``ffpipe run --cluster`` against a ``distributed.LocalCluster`` on 127.0.0.1
 whose workers are separate processes with one thread and ``GPU=1`` each, over a file:// remote.
-Each configuration starts from a fresh project, workspace and remote; the workers are warmed
-first by one step of another pipeline (their engine loads then), so the batch measures steady
-state. The local runs are ``ffpipe run -j 1`` and ``-j 2`` on the same machine.
+Every run starts from a fresh project, workspace and remote; times are medians of {repeat}
+runs of the whole command. The workers are warmed first by two steps of another pipeline (their
+engine loads then), so the cluster runs measure warm workers; each local run is a new process
+that loads the engine itself, as ``ffpipe run`` does. The local runs are ``ffpipe run -j 1``
+and ``-j 2`` on the same machine.
 
 Overhead per task = (cluster with one worker - local ``-j 1``) / steps: what sending a step to a
 worker, fetching its input there, pushing its output to the remote and pulling the outputs at
@@ -17,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -27,6 +30,7 @@ from bench.common import Section, table
 ROOT = Path(__file__).resolve().parent.parent
 WORK = Path(__file__).resolve().parent / ".work" / "cluster"
 STEPS = 8
+REPEAT = 3
 PIPELINE = f"""\
 version: 1
 name: batch
@@ -85,11 +89,22 @@ def _outputs(folder: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted((folder / "out" / "batch").iterdir())}
 
 
+def _locally(jobs: int) -> tuple[float, dict[str, bytes]]:
+    """Median seconds for the batch run locally with ``-j jobs``, and its outputs."""
+    times = []
+    for attempt in range(REPEAT):
+        folder = _project(WORK / f"local-{jobs}-{attempt}", None)
+        times.append(_ffpipe(folder, "run", "batch.yaml", "-j", str(jobs))[0])
+    return statistics.median(times), _outputs(folder)
+
+
 def _on_cluster(workers: int, reference: dict[str, bytes]) -> tuple[float, int]:
-    """Seconds for the batch on ``workers`` local workers, and how many workers ran steps."""
+    """Median seconds for the batch on ``workers`` local workers, and how many workers ran
+    steps."""
     from distributed import LocalCluster
 
-    folder = _project(WORK / f"cluster-{workers}", WORK / f"remote-{workers}")
+    warm = _project(WORK / f"warm-{workers}", WORK / f"remote-warm-{workers}")
+    times, used = [], set()
     with LocalCluster(
         n_workers=workers,
         threads_per_worker=1,
@@ -101,25 +116,29 @@ def _on_cluster(workers: int, reference: dict[str, bytes]) -> tuple[float, int]:
         silence_logs=40,
     ) as cluster:
         address = cluster.scheduler_address
-        _ffpipe(folder, "run", "warm.yaml", "--cluster", address)  # engines load here
-        elapsed, events = _ffpipe(folder, "run", "batch.yaml", "--cluster", address)
-    if _outputs(folder) != reference:
-        raise RuntimeError("the cluster's outputs differ from the local run's")
-    used = {event["worker"] for event in events if event["event"] == "step_done"}
-    return elapsed, len(used)
+        _ffpipe(warm, "run", "warm.yaml", "--cluster", address)  # engines load here
+        for attempt in range(REPEAT):
+            folder = _project(
+                WORK / f"cluster-{workers}-{attempt}", WORK / f"remote-{workers}-{attempt}"
+            )
+            elapsed, events = _ffpipe(folder, "run", "batch.yaml", "--cluster", address)
+            if _outputs(folder) != reference:
+                raise RuntimeError("the cluster's outputs differ from the local run's")
+            times.append(elapsed)
+            used |= {event["worker"] for event in events if event["event"] == "step_done"}
+    return statistics.median(times), len(used)
 
 
 def run() -> Section:
     shutil.rmtree(WORK, ignore_errors=True)
-    local_one = _project(WORK / "local-1", None)
-    _ffpipe(local_one, "run", "warm.yaml")
-    serial, _ = _ffpipe(local_one, "run", "batch.yaml", "-j", "1")
-    reference = _outputs(local_one)
-    local_two = _project(WORK / "local-2", None)
-    _ffpipe(local_two, "run", "warm.yaml")
-    parallel, _ = _ffpipe(local_two, "run", "batch.yaml", "-j", "2")
+    load_before = os.getloadavg()[0]
+    serial, reference = _locally(1)
+    parallel, outputs = _locally(2)
+    if outputs != reference:
+        raise RuntimeError("-j 2 made other bytes than -j 1")
     one, used_one = _on_cluster(1, reference)
     two, used_two = _on_cluster(2, reference)
+    load_after = os.getloadavg()[0]
     shutil.rmtree(WORK, ignore_errors=True)
     rows = [
         ["local, -j 1", f"{serial:.1f}", "-", "1.00"],
@@ -129,13 +148,14 @@ def run() -> Section:
     ]
     overhead = (one - serial) / STEPS
     body = (
-        __doc__.split("\n\n", 1)[1]
+        __doc__.split("\n\n", 1)[1].format(repeat=REPEAT)
         + "\n\n"
         + table(["run", "seconds (whole command)", "workers used", "speed-up vs local -j 1"], rows)
         + f"\n\n{STEPS} steps. Two workers vs one: {one / two:.2f}x. Overhead per task on the "
         f"cluster (one worker vs local -j 1): {overhead:+.2f} s. Outputs are byte-identical to "
         f"the local run in every configuration. On a machine with {os.cpu_count()} cores the "
         "workers and the client share the same cores, so two workers cannot be twice as fast "
-        "here; on separate GPU boxes each worker brings its own."
+        "here; on separate GPU boxes each worker brings its own. Load average (1 min) "
+        f"{load_before:.1f} before and {load_after:.1f} after: the machine was shared."
     )
     return Section("Cluster (Dask distributed, local workers)", body)

@@ -207,19 +207,19 @@ class Cluster:
             pipeline=pipeline,
             instance_id=prepared.instance.id,
         )
-        return self.run_step(step, workspace.objects, progress)
+        return self.run_step(step, workspace, progress)
 
     def run_step(
         self,
         step: ClusterStep,
-        store: ObjectStore | None = None,
+        workspace: Workspace | None = None,
         progress: ProgressFn | None = None,
     ) -> ClusterResult:
-        """Upload what the step reads (from ``store`` when it has it, else from its files), run
-        it on a worker and wait; returns the worker's digests."""
+        """Upload what the step reads (from ``workspace`` when it holds it, else from its files),
+        run it on a worker and wait; returns the worker's digests."""
         from ffpipe.run.cluster_worker import run_step
 
-        self._upload(step, store)
+        self._upload(step, workspace)
         task_id = f"ffpipe-{step.instance_id}-{uuid.uuid4().hex[:8]}"
         task = StepTask(
             op=step.op,
@@ -256,7 +256,7 @@ class Cluster:
             self._made.update(done.outputs.values())
         return ClusterResult(done)
 
-    def _upload(self, step: ClusterStep, store: ObjectStore | None) -> None:
+    def _upload(self, step: ClusterStep, workspace: Workspace | None) -> None:
         """Put the step's inputs on the remote cache, by digest, unless they are there."""
         from ffpipe.cache.remote import push_objects
 
@@ -265,12 +265,34 @@ class Cluster:
                 if digest in self._uploaded or digest in self._made:
                     continue
             remote = self.remote_store()
-            if store is not None and store.has(digest):
-                push_objects(store, remote, [digest])
+            if workspace is not None and workspace.objects.has(digest):
+                push_objects(workspace.objects, remote, [digest])  # re-hashed as they leave
             elif not remote.has_object(digest):
-                remote.put_object(digest, step.files[name])
+                self._upload_file(remote, step.files[name], digest, workspace)
             with self._lock:
                 self._uploaded.add(digest)
+
+    @staticmethod
+    def _upload_file(
+        remote: RemoteStore, path: Path, digest: str, workspace: Workspace | None
+    ) -> None:
+        """Upload a local input under its digest, never bytes that no longer match it: the
+        file is checked just before and after (through the stat table, read again only when
+        it changed)."""
+
+        def current() -> str:
+            if workspace is not None:
+                return workspace.stats.digest(path)
+            from ffpipe.cache.fingerprint import digest_file
+
+            return digest_file(path)
+
+        if current() != digest:
+            raise UserError(f"input {path} changed since the run read it; run again")
+        remote.put_object(digest, path)
+        if current() != digest:
+            remote.delete_object(digest)
+            raise UserError(f"input {path} changed while it was uploaded; run again")
 
     def fetch(
         self, outputs: Mapping[str, str], names: Mapping[str, str], folder: Path
