@@ -227,6 +227,24 @@ def test_ctrl_c_cancels_the_cluster_tasks_and_exits_130(tmp_path, cluster, watch
     remote_is_whole(remote)
 
 
+def test_a_step_past_its_time_limit_is_cancelled_on_the_cluster(
+    tmp_path, capsys, cluster, watcher, make_video
+):
+    limited = VIDEO_PIPELINE.replace("uses: swap", "uses: swap\n        timeout: 0.5")
+    folder = project(tmp_path / "clip", tmp_path / "remote", limited, "clip.yaml")
+    make_video(folder / "clip.mp4", width=320, height=240, fps=10, seconds=4)
+    code = in_folder_main(
+        folder, "run", "clip.yaml", "--json", "--cluster", cluster.scheduler_address
+    )
+    failed = [e for e in events(capsys.readouterr().out) if e["event"] == "step_failed"]
+    assert code == 1
+    assert [e["step"] for e in failed] == ["swap"] and "timed out" in failed[0]["error"]
+    deadline = time.monotonic() + 30
+    while _ffpipe_tasks(watcher) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _ffpipe_tasks(watcher)
+
+
 def test_unreachable_scheduler_is_one_message(tmp_path):
     folder = project(tmp_path / "p", tmp_path / "remote", MATRIX_PIPELINE, "batch.yaml")
     address = f"tcp://127.0.0.1:{free_port()}"

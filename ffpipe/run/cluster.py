@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ffpipe.backends.base import Backend, BackendIdentity, ProgressFn
+from ffpipe.backends.base import Backend, BackendError, BackendIdentity, ProgressFn
 from ffpipe.cache.objects import ObjectStore
 from ffpipe.cache.steps import StepEntry
 from ffpipe.cache.workspace import Workspace
@@ -207,16 +207,22 @@ class Cluster:
             pipeline=pipeline,
             instance_id=prepared.instance.id,
         )
-        return self.run_step(step, workspace, progress)
+        return self.run_step(step, workspace, progress, timeout=prepared.instance.timeout)
 
     def run_step(
         self,
         step: ClusterStep,
         workspace: Workspace | None = None,
         progress: ProgressFn | None = None,
+        *,
+        timeout: float | None = None,
     ) -> ClusterResult:
         """Upload what the step reads (from ``workspace`` when it holds it, else from its files),
-        run it on a worker and wait; returns the worker's digests."""
+        run it on a worker and wait; returns the worker's digests.
+
+        Past ``timeout`` seconds the task is cancelled on the cluster (the runner has already
+        reported the step as timed out).
+        """
         from ffpipe.run.cluster_worker import run_step
 
         self._upload(step, workspace)
@@ -247,7 +253,10 @@ class Cluster:
             if progress is not None:
                 self._progress[task_id] = progress
         try:
-            done = StepDone.model_validate(future.result())
+            done = StepDone.model_validate(future.result(timeout=timeout))
+        except TimeoutError:
+            self.client.cancel([future], force=True)
+            raise BackendError(f"timed out after {timeout:g}s; its task was cancelled") from None
         finally:
             with self._lock:
                 self._futures.discard(future)
