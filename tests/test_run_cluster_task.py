@@ -70,3 +70,40 @@ def test_face_model_ops_ask_for_a_gpu_and_the_others_for_nothing() -> None:
         "extract_frames": "any worker",
         "process": "GPU=1",
     }
+
+
+def test_plan_names_the_cluster_from_the_settings_or_the_environment(
+    tmp_path, capsys, monkeypatch
+) -> None:
+    """``[cluster] scheduler`` in ffpipe.toml, else FFPIPE_CLUSTER; the plan contacts neither
+    (a test never sends traffic beyond loopback, so the addresses are 127.0.0.1 ones)."""
+    from _remote_support import in_folder_main
+    from _run_support import copy_photos, write_pipeline
+
+    monkeypatch.delenv("FFPIPE_CLUSTER", raising=False)
+    copy_photos(tmp_path)
+    write_pipeline(
+        tmp_path,
+        """
+        version: 1
+        name: one
+        steps:
+          found: {uses: detect, with: {target_media: astronaut.jpg}}
+          aged: {uses: edit, with: {target_media: astronaut.jpg, face_editor_age: 70}}
+        """,
+        "one.yaml",
+    )
+    (tmp_path / "ffpipe.toml").write_text('[cluster]\nscheduler = "tcp://127.0.0.1:8786"\n')
+    assert in_folder_main(tmp_path, "plan", "one.yaml") == 0
+    plan = capsys.readouterr().out
+    assert "on cluster tcp://127.0.0.1:8786 (GPU=1)" in plan
+    assert "on cluster tcp://127.0.0.1:8786 (any worker)" in plan
+
+    monkeypatch.setenv("FFPIPE_CLUSTER", "tcp://127.0.0.1:8787")
+    assert in_folder_main(tmp_path, "plan", "one.yaml") == 0
+    assert "on cluster tcp://127.0.0.1:8787 (GPU=1)" in capsys.readouterr().out
+
+    (tmp_path / "ffpipe.toml").write_text("")
+    monkeypatch.delenv("FFPIPE_CLUSTER")
+    assert in_folder_main(tmp_path, "plan", "one.yaml") == 0
+    assert "on cluster" not in capsys.readouterr().out
