@@ -8,7 +8,9 @@ run on worker threads, so results do not depend on the order in which steps fini
 
 A fused chain of per-frame steps (:mod:`ffpipe.run.fusion`) is one node run as one ``process``
 call. Steps that must run as server jobs, or ask to (:mod:`ffpipe.run.jobs`), go through
-``Backend.run_job`` when the backend has a queue.
+``Backend.run_job`` when the backend has a queue. With a cluster (:mod:`ffpipe.run.cluster`)
+the call goes to a Dask worker instead and comes back as digests on the remote cache; the
+outputs are fetched once the loop is done.
 """
 
 from __future__ import annotations
