@@ -162,6 +162,36 @@ def test_matrix_runs_across_both_workers_with_the_bytes_of_a_local_run(
     assert code == 0 and "step_start" not in again
 
 
+def test_folder_outputs_travel_as_trees(tmp_path, capsys, cluster, make_video):
+    """extract_frames makes a folder: the worker stores it as a tree, the client pulls it."""
+    frames = """
+        version: 1
+        name: frames
+        steps:
+          frames:
+            uses: extract_frames
+            with: {target_media: clip.mp4}
+        outputs:
+          frames: "{{ steps.frames.output }}"
+    """
+    clustered = project(tmp_path / "clustered", tmp_path / "remote", frames, "frames.yaml")
+    make_video(clustered / "clip.mp4", width=160, height=120, fps=5, seconds=1)
+    local = project(tmp_path / "local", tmp_path / "unused", frames, "frames.yaml")
+    (local / "clip.mp4").write_bytes((clustered / "clip.mp4").read_bytes())
+    assert in_folder_main(local, "run", "frames.yaml", "--no-pull") == 0
+    address = cluster.scheduler_address
+    assert in_folder_main(clustered, "run", "frames.yaml", "--cluster", address) == 0
+    capsys.readouterr()
+
+    def files(folder: Path) -> dict[str, bytes]:
+        root = folder / "out" / "frames" / "frames"
+        found = (path for path in root.rglob("*") if path.is_file())
+        return {path.relative_to(root).as_posix(): path.read_bytes() for path in found}
+
+    assert files(clustered) and files(clustered) == files(local)
+    remote_is_whole(tmp_path / "remote")
+
+
 def test_a_worker_killed_mid_step_is_replaced_and_the_run_finishes(
     tmp_path, capsys, cluster, watcher, make_video
 ):

@@ -200,7 +200,8 @@ class _Run:
         parallel = cluster.max_concurrency() if cluster else backend.max_concurrency()
         self.executor = Executor(options.jobs or parallel)
         self.remote_entries: dict[str, StepEntry] = {}
-        """Instance -> entry of the steps that ran on the cluster (objects on the remote)."""
+        """Instance (each member of a fused group) -> entry of the steps that ran on the
+        cluster (their objects on the remote)."""
         self.run_id = new_run_id()
         self.recorder = RunRecorder(workspace.runs_dir / self.run_id)
         self.outcomes: dict[str, StepOutcome] = {}
@@ -398,6 +399,8 @@ class _Run:
         if isinstance(result, ClusterResult):
             entry, view = self._keep_remote(prepared, result)
             worker = result.worker
+            for member in decision.members:
+                self.remote_entries[member] = entry
         else:
             try:
                 entry, view = store_result(self.workspace, self.preparer, prepared, result)
@@ -437,7 +440,6 @@ class _Run:
         )
         view = self.preparer.view_of(entry, require_objects=False)
         assert view is not None  # the task checked there is a primary output
-        self.remote_entries[prepared.instance.id] = entry
         return entry, view
 
     def _warn(self, node: str, outcome: StepOutcome) -> None:
@@ -536,8 +538,14 @@ class _Run:
         if not wanted:
             return
         self.emit(ev.RemoteNote(message=f"fetching {len(wanted)} step outputs from the remote"))
-        for entry in self.cluster.pull(self.workspace, wanted.values()):
-            self.preparer.view_of(entry)  # makes the named links the views already point to
+        pulled = {entry.key for entry in self.cluster.pull(self.workspace, wanted.values())}
+        for node, entry in self.remote_entries.items():
+            if entry.key in pulled:
+                # The view of the objects now here (a folder is materialised elsewhere than
+                # the path predicted for it while it was only on the remote).
+                view = self.preparer.view_of(entry)
+                if view is not None:
+                    self.planner.views[node] = view
 
     def _finish(self, status: str, outputs: dict[str, Path]) -> RunSummary:
         duration = time.time() - self.started
