@@ -310,14 +310,14 @@ def test_workers_refuse_steps_that_are_not_the_catalogs(tmp_path, cluster, watch
     """A task is checked on the worker: an unknown op, or an engine other than the one the
     step was keyed for, is refused before anything runs."""
     from ffpipe.backends.base import BackendError
-    from ffpipe.backends.local import cluster_worker_backend
+    from ffpipe.cli.cluster_support import worker_backend
     from ffpipe.run.cluster import Cluster
     from ffpipe.run.cluster_worker import run_step
 
     remote = tmp_path / "remote"
     remote.mkdir()
     address = cluster.scheduler_address
-    connected = Cluster(address, remote.as_uri(), cluster_worker_backend, "builtin")
+    connected = Cluster(address, remote.as_uri(), worker_backend, "builtin")
     try:
         task = {
             "op": "swap",

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -124,26 +123,3 @@ class LocalBackend(Backend):
         """Stop the engine's workers, if it has any."""
         if self._engine is not None:
             self._engine.close()
-
-
-def cluster_worker_backend(engine: str = "builtin", strict_models: bool = False) -> Backend:
-    """The backend a cluster worker runs steps on (built there, once, by its engine plugin).
-
-    ``facefusion`` takes the worker machine's own install from ``FFPIPE_FACEFUSION`` and
-    ``FFPIPE_FACEFUSION_PYTHON`` and starts its warm worker process at once.
-    """
-    if engine == "builtin":
-        return LocalBackend(strict_models=strict_models)
-    if engine != "facefusion":
-        raise BackendError(f"unknown engine {engine!r}")
-    from ffpipe.engine.facefusion import FaceFusionEngine
-
-    checkout = os.environ.get("FFPIPE_FACEFUSION")
-    if not checkout:
-        raise BackendError("this worker has no FaceFusion install: set FFPIPE_FACEFUSION")
-    python = os.environ.get("FFPIPE_FACEFUSION_PYTHON") or None
-    found = FaceFusionEngine(
-        Path(checkout), Path(python) if python else None, strict_models=strict_models
-    )
-    found.start()
-    return LocalBackend(engine=found)

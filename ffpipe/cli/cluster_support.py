@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import argparse
 import functools
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ffpipe.errors import UserError
 
 if TYPE_CHECKING:
+    from ffpipe.backends.base import Backend
     from ffpipe.engine.api import Engine
     from ffpipe.run.cluster import Cluster
 
@@ -44,7 +46,6 @@ def remote_for_cluster(args: argparse.Namespace, address: str) -> str:
 
 def open_cluster(args: argparse.Namespace, address: str) -> Cluster:
     """Connect to the scheduler at ``address`` with the engine ``args`` ask for on workers."""
-    from ffpipe.backends.local import cluster_worker_backend
     from ffpipe.run.cluster import Cluster
 
     if getattr(args, "server", None):
@@ -52,7 +53,7 @@ def open_cluster(args: argparse.Namespace, address: str) -> Cluster:
     remote = remote_for_cluster(args, address)
     engine = getattr(args, "engine", "builtin")
     strict = bool(getattr(args, "strict_models", False))
-    make_backend = functools.partial(cluster_worker_backend, engine, strict)
+    make_backend = functools.partial(worker_backend, engine, strict)
     return Cluster(address, remote, make_backend, f"{engine}{'-strict' if strict else ''}")
 
 
@@ -64,3 +65,30 @@ def cluster_engine(args: argparse.Namespace, address: str, engine: Engine) -> En
 
     identity = LocalBackend(engine=engine).identity()
     return ClusterEngine(engine, open_cluster(args, address), identity)
+
+
+def worker_backend(engine: str = "builtin", strict_models: bool = False) -> Backend:
+    """The backend a cluster worker runs steps on (built there, once, by its engine plugin).
+
+    ``facefusion`` takes the worker machine's own install from ``FFPIPE_FACEFUSION`` and
+    ``FFPIPE_FACEFUSION_PYTHON`` and starts its warm worker process at once.
+    """
+    from ffpipe.backends.base import BackendError
+    from ffpipe.backends.local import LocalBackend
+
+    if engine == "builtin":
+        return LocalBackend(strict_models=strict_models)
+    if engine != "facefusion":
+        raise BackendError(f"unknown engine {engine!r}")
+
+    from ffpipe.engine.facefusion import FaceFusionEngine
+
+    checkout = os.environ.get("FFPIPE_FACEFUSION")
+    if not checkout:
+        raise BackendError("this worker has no FaceFusion install: set FFPIPE_FACEFUSION")
+    python = os.environ.get("FFPIPE_FACEFUSION_PYTHON") or None
+    found = FaceFusionEngine(
+        Path(checkout), Path(python) if python else None, strict_models=strict_models
+    )
+    found.start()
+    return LocalBackend(engine=found)
