@@ -107,3 +107,68 @@ def test_plan_names_the_cluster_from_the_settings_or_the_environment(
     monkeypatch.delenv("FFPIPE_CLUSTER")
     assert in_folder_main(tmp_path, "plan", "one.yaml") == 0
     assert "on cluster" not in capsys.readouterr().out
+
+
+ONE_STEP = """
+version: 1
+name: one
+steps:
+  aged: {uses: edit, with: {target_media: astronaut.jpg, face_editor_age: 70}}
+"""
+
+
+def test_the_cluster_is_the_projects_whatever_the_current_folder(tmp_path, capsys, monkeypatch):
+    """The pipeline's project settings name the cluster (beside its remote, engine and server
+    tables), not the settings of the folder the command runs in; --cluster and FFPIPE_CLUSTER
+    come first."""
+    from _remote_support import in_folder_main
+    from _run_support import copy_photos, write_pipeline
+
+    monkeypatch.delenv("FFPIPE_CLUSTER", raising=False)
+    project = tmp_path / "proj"
+    project.mkdir()
+    copy_photos(project)
+    write_pipeline(project, ONE_STEP, "one.yaml")
+    (project / "ffpipe.toml").write_text(
+        f'[cache]\nremote = "{(tmp_path / "remote").as_uri()}"\n\n'
+        '[engine]\nname = "builtin"\n\n'
+        "[server]\ntimeout = 30\n\n"
+        '[cluster]\nscheduler = "tcp://127.0.0.1:8786"\n'
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "ffpipe.toml").write_text('[cluster]\nscheduler = "tcp://127.0.0.1:8799"\n')
+
+    assert in_folder_main(elsewhere, "plan", "../proj/one.yaml") == 0
+    plan = capsys.readouterr().out
+    assert "on cluster tcp://127.0.0.1:8786 (GPU=1)" in plan
+    assert "8799" not in plan
+
+    monkeypatch.setenv("FFPIPE_CLUSTER", "tcp://127.0.0.1:8787")
+    assert in_folder_main(elsewhere, "plan", "../proj/one.yaml") == 0
+    assert "on cluster tcp://127.0.0.1:8787 (GPU=1)" in capsys.readouterr().out
+    args = ("plan", "../proj/one.yaml", "--cluster", "tcp://127.0.0.1:8788")
+    assert in_folder_main(elsewhere, *args) == 0
+    assert "on cluster tcp://127.0.0.1:8788 (GPU=1)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("table", "named"),
+    [
+        ("[cluster]\nscheduler = 8786\n", "cluster.scheduler"),
+        ('[cluster]\nschedular = "tcp://127.0.0.1:8786"\n', "cluster.schedular"),
+        ('cluster = "tcp://127.0.0.1:8786"\n', "'cluster' must be a table"),
+    ],
+)
+def test_a_bad_cluster_table_is_one_message(tmp_path, capsys, monkeypatch, table, named) -> None:
+    from _remote_support import in_folder_main
+    from _run_support import copy_photos, write_pipeline
+
+    monkeypatch.delenv("FFPIPE_CLUSTER", raising=False)
+    copy_photos(tmp_path)
+    write_pipeline(tmp_path, ONE_STEP, "one.yaml")
+    (tmp_path / "ffpipe.toml").write_text(table)
+    assert in_folder_main(tmp_path, "plan", "one.yaml") == 2
+    err = capsys.readouterr().err
+    assert "ffpipe.toml" in err
+    assert named in err

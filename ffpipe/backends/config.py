@@ -13,10 +13,14 @@ Read from ``ffpipe.toml`` (or a YAML file, or ``--config FILE``), under a ``serv
 
 Credentials come from ``FFPIPE_AUTH`` ("user:password") or the auth file, never from a pipeline.
 
-The same file may name a remote cache (:class:`CacheConfig`)::
+The same file may name a remote cache (:class:`CacheConfig`) and the in-process engine every
+command runs or keys steps with (:class:`EngineConfig`)::
 
     [cache]
     remote = "s3://renders/ffpipe"        # or a shared folder, file://..., gs://...: any fsspec URL
+
+    [engine]
+    name = "facefusion"                   # or "builtin" (the default)
 
 and a Dask cluster that runs the steps (:class:`ClusterConfig`)::
 
@@ -28,15 +32,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ffpipe.catalog import OP_NAMES
 from ffpipe.errors import UserError
+from ffpipe.project import SETTINGS_NAMES
 
-CONFIG_NAMES = ("ffpipe.toml", "ffpipe.yaml", "ffpipe.yml")
+CONFIG_NAMES = SETTINGS_NAMES
 AUTH_ENV = "FFPIPE_AUTH"
 
 EndpointRef = str | int
@@ -145,7 +150,20 @@ class CacheConfig(BaseModel):
         return cls()
 
 
-CLUSTER_ENV = "FFPIPE_CLUSTER"
+class EngineConfig(BaseModel):
+    """The ``engine`` table of a configuration file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Literal["builtin", "facefusion"] | None = Field(
+        default=None,
+        description="The in-process engine of every command (--engine overrides it).",
+    )
+
+    @classmethod
+    def load(cls, path: Path) -> EngineConfig:
+        """The ``engine`` table of a TOML or YAML file (an absent table: all defaults)."""
+        return _load_table(path, "engine", cls)
 
 
 class ClusterConfig(BaseModel):
@@ -153,6 +171,8 @@ class ClusterConfig(BaseModel):
 
     [cluster]
     scheduler = "tcp://scheduler:8786"   # a Dask distributed scheduler
+
+    ``--cluster`` and ``$FFPIPE_CLUSTER`` override it (see :mod:`ffpipe.cli.context`).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -162,16 +182,9 @@ class ClusterConfig(BaseModel):
     )
 
     @classmethod
-    def discover(cls, folder: Path, config: Path | None = None) -> ClusterConfig:
-        """``$FFPIPE_CLUSTER``, else ``config``, else the configuration file in ``folder``."""
-        if os.environ.get(CLUSTER_ENV):
-            return cls(scheduler=os.environ[CLUSTER_ENV])
-        if config is not None:
-            return _load_table(config, "cluster", cls)
-        for name in CONFIG_NAMES:
-            if (folder / name).is_file():
-                return _load_table(folder / name, "cluster", cls)
-        return cls()
+    def load(cls, path: Path) -> ClusterConfig:
+        """The ``cluster`` table of a TOML or YAML file (an absent table: all defaults)."""
+        return _load_table(path, "cluster", cls)
 
 
 def _read_document(path: Path) -> Any:

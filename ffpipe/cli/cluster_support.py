@@ -1,4 +1,6 @@
-"""``--cluster``: which Dask scheduler, and a connection to it that shares the remote cache.
+"""The Dask cluster of a command (its Invocation's ``cluster_address``: ``--cluster``,
+``$FFPIPE_CLUSTER`` or ``[cluster] scheduler``), and a connection to it that shares the remote
+cache.
 
 A cluster needs a remote cache both sides reach: workers read inputs from it and write results
 to it. Without one, or with one that cannot be reached, the run stops before anything is sent.
@@ -6,7 +8,6 @@ to it. Without one, or with one that cannot be reached, the run stops before any
 
 from __future__ import annotations
 
-import argparse
 import functools
 import os
 from pathlib import Path
@@ -16,24 +17,16 @@ from ffpipe.errors import UserError
 
 if TYPE_CHECKING:
     from ffpipe.backends.base import Backend
+    from ffpipe.cli.context import Invocation
     from ffpipe.engine.api import Engine
     from ffpipe.run.cluster import Cluster
 
 
-def cluster_address(args: argparse.Namespace) -> str | None:
-    """``--cluster``, else ``$FFPIPE_CLUSTER``, else ``[cluster] scheduler`` of the settings."""
-    if getattr(args, "cluster", None):
-        return str(args.cluster)
-    from ffpipe.backends.config import ClusterConfig
-
-    return ClusterConfig.discover(Path.cwd(), getattr(args, "config", None)).scheduler
-
-
-def remote_for_cluster(args: argparse.Namespace, address: str) -> str:
+def remote_for_cluster(invocation: Invocation, address: str) -> str:
     """The remote cache URL a cluster run shares with its workers, checked reachable."""
     from ffpipe.cli import remote_support
 
-    url = remote_support.remote_url(args)
+    url = invocation.remote_url
     if not url:
         raise UserError(
             f"the cluster {address} needs a remote cache that this machine and its workers "
@@ -44,27 +37,33 @@ def remote_for_cluster(args: argparse.Namespace, address: str) -> str:
     return url
 
 
-def open_cluster(args: argparse.Namespace, address: str) -> Cluster:
-    """Connect to the scheduler at ``address`` with the engine ``args`` ask for on workers."""
+def open_cluster(invocation: Invocation, *, strict_models: bool = False) -> Cluster | None:
+    """Connect to the invocation's scheduler, with the invocation's engine asked for on the
+    workers; None when no cluster is configured."""
+    address = invocation.cluster_address
+    if address is None:
+        return None
     from ffpipe.run.cluster import Cluster
 
-    if getattr(args, "server", None):
+    if invocation.server:
         raise UserError("--cluster runs the steps on Dask workers; it cannot be used with --server")
-    remote = remote_for_cluster(args, address)
-    engine = getattr(args, "engine", "builtin")
-    strict = bool(getattr(args, "strict_models", False))
-    make_backend = functools.partial(worker_backend, engine, strict)
-    return Cluster(address, remote, make_backend, f"{engine}{'-strict' if strict else ''}")
+    remote = remote_for_cluster(invocation, address)
+    engine = invocation.engine.name
+    make_backend = functools.partial(worker_backend, engine, strict_models)
+    return Cluster(address, remote, make_backend, f"{engine}{'-strict' if strict_models else ''}")
 
 
-def cluster_engine(args: argparse.Namespace, address: str, engine: Engine) -> Engine:
-    """``ffpipe serve --cluster``: an engine that hands each request to the cluster, whose
-    workers run ``engine``'s kind (this process keeps ``engine`` only to describe it)."""
+def cluster_engine(invocation: Invocation, engine: Engine, *, strict_models: bool) -> Engine:
+    """``ffpipe serve --cluster``: an engine that hands each request to the invocation's
+    cluster, whose workers run ``engine``'s kind (this process keeps ``engine`` only to
+    describe it)."""
     from ffpipe.backends.local import LocalBackend
     from ffpipe.cli.cluster_engine import ClusterEngine
 
+    cluster = open_cluster(invocation, strict_models=strict_models)
+    assert cluster is not None, "serve asks for a cluster engine only with a cluster"
     identity = LocalBackend(engine=engine).identity()
-    return ClusterEngine(engine, open_cluster(args, address), identity)
+    return ClusterEngine(engine, cluster, identity)
 
 
 def worker_backend(engine: str = "builtin", strict_models: bool = False) -> Backend:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ffpipe.cli import options
+from ffpipe.cli.context import Invocation
 from ffpipe.cli.engine_options import ENGINES, add_engine_arguments, make_engine, start_engine
 from ffpipe.errors import UserError
 
@@ -84,15 +85,15 @@ def register(parser: argparse.ArgumentParser) -> None:
         "--remote",
         metavar="URL",
         help="with --cluster: the remote cache the workers share (default: $FFPIPE_REMOTE, "
-        "else [cache] remote in ffpipe.toml)",
+        "else [cache] remote in the current project's ffpipe.toml)",
     )
 
 
-def _engine(args: argparse.Namespace) -> Engine:
+def _engine(args: argparse.Namespace, invocation: Invocation) -> Engine:
     """The engine that serves; with a cluster, one that hands requests to its workers."""
     from ffpipe.cli.cluster_support import cluster_engine
 
-    address = args.cluster_address
+    address = invocation.cluster_address
     engine = make_engine(args, strict_models=args.strict_models)
     if engine is None:
         from ffpipe.engine.builtin import BuiltinEngine
@@ -103,7 +104,7 @@ def _engine(args: argparse.Namespace) -> Engine:
     if address is None:
         return engine
     try:
-        return cluster_engine(args, address, engine)
+        return cluster_engine(invocation, engine, strict_models=args.strict_models)
     except BaseException:
         engine.close()
         raise
@@ -149,10 +150,9 @@ def run(args: argparse.Namespace) -> int:
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    from ffpipe.cli.cluster_support import cluster_address
-
-    args.cluster_address = cluster_address(args)
-    engine = _engine(args)
+    # The current folder's project: its settings name the cluster and the remote cache.
+    invocation = Invocation.of(args)
+    engine = _engine(args, invocation)
     try:
         server = start(settings, engine)
     except OSError as error:
@@ -160,7 +160,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(
             f"cannot listen on {args.host}:{args.port}: {error.strerror or error}"
         ) from None
-    on_cluster = f" on cluster {args.cluster_address}" if args.cluster_address else ""
+    address = invocation.cluster_address
+    on_cluster = f" on cluster {address}" if address else ""
     print(
         f"ffpipe serve: engine {engine.name} {engine.version}{on_cluster}, listening on "
         f"{server.url}",
