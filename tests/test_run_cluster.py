@@ -19,11 +19,14 @@ from pathlib import Path
 
 import pytest
 from _pipeline_support import write_pipeline
-from _remote_support import events, free_port, in_folder_main
+from _remote_support import events, in_folder_main
 from _run_support import copy_photos
 
+from bench.serving import free_port
+
 distributed = pytest.importorskip(
-    "distributed", reason="Dask distributed is not installed (pip install 'ffpipe[cluster]')"
+    "distributed",
+    reason="Dask distributed is not installed (pip install 'ffpipe-pipelines[cluster]')",
 )
 
 pytestmark = pytest.mark.slow

@@ -60,8 +60,8 @@ STARTER_CONFIG = """\
 # name = "facefusion"
 
 [cluster]
-# Run the steps that must run on a Dask cluster's workers (`pip install ffpipe[cluster]`);
-# needs the remote cache above. --cluster and FFPIPE_CLUSTER override it.
+# Run the steps that must run on a Dask cluster's workers (needs the extra
+# `pip install 'ffpipe-pipelines[cluster]'` and the remote cache above). --cluster and FFPIPE_CLUSTER override it.
 # scheduler = "tcp://scheduler:8786"
 """
 

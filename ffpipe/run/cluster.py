@@ -362,7 +362,7 @@ def _connect(address: str, timeout: float) -> Client:
         from distributed import Client
     except ImportError:
         raise ClusterUnavailable(
-            "running on a cluster needs Dask distributed: pip install 'ffpipe[cluster]'"
+            "running on a cluster needs Dask distributed: pip install 'ffpipe-pipelines[cluster]'"
         ) from None
     try:
         return Client(address, timeout=timeout, set_as_default=False)
