@@ -61,7 +61,8 @@ STARTER_CONFIG = """\
 
 [cluster]
 # Run the steps that must run on a Dask cluster's workers (needs the extra
-# `pip install 'ffpipe-pipelines[cluster]'` and the remote cache above). --cluster and FFPIPE_CLUSTER override it.
+# `pip install 'ffpipe-pipelines[cluster]'` and the remote cache above).
+# --cluster and FFPIPE_CLUSTER override it.
 # scheduler = "tcp://scheduler:8786"
 """
 
