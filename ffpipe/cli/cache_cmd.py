@@ -46,9 +46,7 @@ def register(parser: argparse.ArgumentParser) -> None:
         help="drop entries unused for AGE (e.g. 7d, 12h, 90m)",
     )
     _add_remote(pruning, "prune the remote cache to what the lock files under . name")
-    pruning.add_argument(
-        "--dry-run", action="store_true", help="with --remote: say what would go, remove nothing"
-    )
+    pruning.add_argument("--dry-run", action="store_true", help="say what would go, remove nothing")
     pruning.add_argument(
         "--grace",
         type=_age_or_zero,
@@ -178,16 +176,20 @@ def _contents(entries: int, objects: int, total: int, where: object) -> str:
 
 
 def _collect(workspace: Workspace, args: argparse.Namespace) -> int:
-    report = collect(workspace, max_size=args.max_size, older_than=args.older_than)
+    report = collect(
+        workspace, max_size=args.max_size, older_than=args.older_than, dry_run=args.dry_run
+    )
+    verb = "would remove" if args.dry_run else "removed"
     for entry in report.removed_entries:
         print(
-            f"removed {entry.pipeline}/{entry.instance_id} ({_age(time.time() - entry.last_used)})"
+            f"{verb} {entry.pipeline}/{entry.instance_id} ({_age(time.time() - entry.last_used)})"
         )
     print(
-        f"removed {len(report.removed_entries)} "
+        f"{verb} {len(report.removed_entries)} "
         f"{_plural(len(report.removed_entries), 'entry', 'entries')} and "
         f"{report.removed_objects} {_plural(report.removed_objects, 'object', 'objects')}, "
-        f"freed {_size(report.freed_bytes)}; {report.remaining_entries} "
+        f"{'would free' if args.dry_run else 'freed'} {_size(report.freed_bytes)}; "
+        f"{report.remaining_entries} "
         f"{_plural(report.remaining_entries, 'entry', 'entries')} and "
         f"{_size(report.remaining_bytes)} left"
     )
