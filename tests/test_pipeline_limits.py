@@ -256,3 +256,46 @@ def test_one_budget_covers_every_instance_of_a_matrix(tmp_path: Path) -> None:
     errors = _errors(path, LoadOptions(max_instances=1000))
     budget = [error for error in errors if bounds.BUDGET_MESSAGE in error]
     assert len(budget) == 1 and f"{bounds.DEFAULT_BUDGET.chars} characters" in budget[0]
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("link_to", ["..", "/"])
+def test_globs_do_not_follow_folder_links_back_up_or_out(tmp_path: Path, link_to: str) -> None:
+    folder = tmp_path / "project"
+    (folder / "d" / "sub").mkdir(parents=True)
+    (folder / "d" / "sub" / "a.png").write_bytes(b"png")
+    (folder / "d" / "up").symlink_to(link_to)
+    (folder / "d" / "sub" / "again").symlink_to("../..")
+    path = write_pipeline(
+        folder,
+        """
+        version: 1
+        inputs:
+          found: "d/**/*.png"
+          none: "d/**/nomatch*.png"
+        steps:
+          look:
+            uses: detect
+            with:
+              target_media: astronaut.jpg
+        """,
+    )
+    [error] = _errors(path)
+    assert error.startswith(f"{path}:4:") and "matches no files" in error
+    path.write_text(path.read_text().replace('  none: "d/**/nomatch*.png"\n', ""))
+    assert load_pipeline(path).inputs["found"] == [str(folder / "d" / "sub" / "a.png")]
+
+
+@pytest.mark.slow
+def test_a_glob_walk_is_bounded_however_links_multiply_it(tmp_path: Path) -> None:
+    folder = tmp_path / "project"
+    level = folder / "d"
+    level.mkdir(parents=True)
+    for _depth in range(16):  # each level links twice to the next: 2**16 paths, few folders
+        (level / "next").mkdir()
+        (level / "a").symlink_to("next")
+        (level / "b").symlink_to("next")
+        level = level / "next"
+    path = _with_input(folder, "d/**/nomatch*.png")
+    [error] = _errors(path)
+    assert "more than" in error and "folder entries" in error
