@@ -73,6 +73,14 @@ def register(parser: argparse.ArgumentParser) -> None:
         " (default 7d,20GB)",
     )
     parser.add_argument(
+        "--trusted-proxy",
+        action="append",
+        default=[],
+        metavar="ADDRESS",
+        help="reverse proxy (address or CIDR network) whose X-Forwarded-For names the client;"
+        " from other peers the header is ignored (repeatable)",
+    )
+    parser.add_argument(
         "--allow-callback",
         action="append",
         default=[],
@@ -127,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
         queue_size=args.queue_size,
         job_workers=args.job_workers,
         callback_allowlist=tuple(args.allow_callback),
+        trusted_proxies=tuple(args.trusted_proxy),
         retention=args.retention,
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)

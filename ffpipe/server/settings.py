@@ -72,6 +72,9 @@ class ServerSettings:
     """Private or loopback hosts/networks job callbacks may reach (public ones always may)."""
     retention: str = "7d,20GB"
     """How long and how much of uploads, outputs and finished jobs is kept (``--retention``)."""
+    trusted_proxies: tuple[str, ...] = ()
+    """Peers whose ``X-Forwarded-For`` names the client (``--trusted-proxy``); from any other
+    peer the header is ignored, so it cannot dodge the per-address login throttle."""
 
     @property
     def upload_dir(self) -> Path:
