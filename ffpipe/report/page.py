@@ -226,7 +226,7 @@ class _Builder:
             self.copies[key] = relative
         relative = self.copies[key]
         picture = self.pictures.of(self.folder / relative)
-        note = "folder" if is_tree(digest) else ""
+        note = "folder" if is_tree(digest) else picture.note
         return FileLink(name, relative, picture, note)
 
     def _pipeline_outputs(self, outputs: Mapping[str, str]) -> list[FileLink]:
@@ -239,7 +239,7 @@ class _Builder:
                 continue
             digest = digest_file(path) if path.is_file() else ""
             link = self._link(name, digest, path, path.name)
-            link.note = where
+            link.note = f"{where} {link.note}".strip()
             links.append(link)
         return links
 
