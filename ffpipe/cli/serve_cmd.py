@@ -73,6 +73,13 @@ def register(parser: argparse.ArgumentParser) -> None:
         " (default 7d,20GB)",
     )
     parser.add_argument(
+        "--max-output-size",
+        type=options.positive_size,
+        default="4GB",
+        metavar="SIZE",
+        help="the most one request or job may write, checked before it runs (default 4GB)",
+    )
+    parser.add_argument(
         "--trusted-proxy",
         action="append",
         default=[],
@@ -136,6 +143,7 @@ def run(args: argparse.Namespace) -> int:
         job_workers=args.job_workers,
         callback_allowlist=tuple(args.allow_callback),
         trusted_proxies=tuple(args.trusted_proxy),
+        max_output_bytes=args.max_output_size,
         retention=args.retention,
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)

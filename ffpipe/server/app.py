@@ -67,6 +67,7 @@ def open_jobs(settings: ServerSettings, engine: Engine) -> JobSystem:
         secret=load_or_create_secret(settings.data_dir),
         callback_allowlist=settings.callback_allowlist,
         max_upload_bytes=settings.max_file_size,
+        max_output_bytes=settings.max_output_bytes,
         public_url=settings.url.rstrip("/"),
         admins=settings.admins,
     )

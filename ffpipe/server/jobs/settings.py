@@ -7,6 +7,8 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from ffpipe.server.output_budget import DEFAULT_MAX_OUTPUT_BYTES
+
 DEFAULT_MAX_UPLOAD_BYTES = 100 * 1000 * 1000
 SECRET_FILE = "webhook-secret"
 DB_FILE = "jobs.sqlite3"
@@ -27,6 +29,8 @@ class JobSettings:
     callback_allowlist: tuple[str, ...] = ()
     """Hosts, addresses or networks (CIDR) that callbacks may reach although not public."""
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
+    max_output_bytes: int | None = DEFAULT_MAX_OUTPUT_BYTES
+    """The most one job may write (checked before it runs)."""
     token: str | None = None
     """When set, every request needs ``Authorization: Bearer <token>``."""
     admins: frozenset[str] = frozenset()

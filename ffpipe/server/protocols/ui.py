@@ -175,6 +175,7 @@ class _OpTab:
                 roots=[self.settings.upload_dir, self.settings.output_dir],
                 output_dir=self.settings.output_dir,
                 progress=report,
+                max_output_bytes=self.settings.max_output_bytes,
             )
         except ValueError as error:
             return _failed(f"**invalid parameters**: {_escaped(str(error))}")
