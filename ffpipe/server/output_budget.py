@@ -45,8 +45,9 @@ def check_output_budget(op: str, params: Any, limit: int | None) -> None:
         return
     predicted = predicted_output_bytes(op, params)
     if predicted > limit:
+        shown = format_size(predicted // 1000 * 1000)
         raise OutputTooLarge(
-            f"{op} could write up to {format_size(predicted // 1000 * 1000)} (frames x frame size, and its"
-            f" archive), over this server's limit of {format_size(limit)} per request: trim the"
+            f"{op} could write up to {shown} (frames x frame size, and its archive),"
+            f" over this server's limit of {format_size(limit)} per request: trim the"
             " video (trim_frame_start/end), lower output_video_fps or choose jpg"
         )
