@@ -45,6 +45,18 @@ def register(parser: argparse.ArgumentParser) -> None:
         metavar="AGE",
         help="drop entries unused for AGE (e.g. 7d, 12h, 90m)",
     )
+    pruning.add_argument(
+        "--keep-runs",
+        type=options.non_negative_int,
+        metavar="N",
+        help="also remove run records and reports (runs/) but the N newest",
+    )
+    pruning.add_argument(
+        "--runs-older-than",
+        type=options.duration,
+        metavar="AGE",
+        help="also remove run records and reports (runs/) older than AGE",
+    )
     _add_remote(pruning, "prune the remote cache to what the lock files under . name")
     pruning.add_argument("--dry-run", action="store_true", help="say what would go, remove nothing")
     pruning.add_argument(
@@ -193,7 +205,27 @@ def _collect(workspace: Workspace, args: argparse.Namespace) -> int:
         f"{_plural(report.remaining_entries, 'entry', 'entries')} and "
         f"{_size(report.remaining_bytes)} left"
     )
+    if args.keep_runs is not None or args.runs_older_than is not None:
+        _collect_runs(workspace, args, verb)
     return 0
+
+
+def _collect_runs(workspace: Workspace, args: argparse.Namespace, verb: str) -> None:
+    from ffpipe.report.retention import collect_runs
+
+    runs = collect_runs(
+        workspace.runs_dir,
+        keep_last=args.keep_runs,
+        older_than=args.runs_older_than,
+        dry_run=args.dry_run,
+    )
+    for run_id in runs.removed:
+        print(f"{verb} run {run_id}")
+    print(
+        f"{verb} {len(runs.removed)} {_plural(len(runs.removed), 'run', 'runs')}, "
+        f"{'would free' if args.dry_run else 'freed'} {_size(runs.freed_bytes)}; "
+        f"{runs.remaining} {_plural(runs.remaining, 'run', 'runs')} left"
+    )
 
 
 def _verify(workspace: Workspace) -> int:
