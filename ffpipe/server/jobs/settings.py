@@ -41,7 +41,7 @@ class JobSettings:
     retry_base_seconds: float = 2.0
     retry_max_seconds: float = 600.0
     max_delivery_attempts: int = 12
-    delivery_timeout_seconds: float = 10.0
+    delivery_timeout_seconds: float = 5.0
     delivery_concurrency: int = 8
     """Webhooks sent at once, so one slow receiver does not hold up the others."""
 
