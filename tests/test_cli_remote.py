@@ -255,3 +255,20 @@ def test_fast_path_stays_open_when_settings_only_name_a_remote(
     (tmp_path / "ffpipe.toml").write_text(settings)
     monkeypatch.chdir(tmp_path)
     assert uses_server(None, None) is server
+
+
+def test_remote_gc_removes_only_its_own_leftover_uploads(tmp_path, capsys):
+    import os
+
+    remote = tmp_path / "shared"
+    clone = make_clone(tmp_path / "clone", str(remote))
+    assert in_folder_main(clone, "run", "team.yaml", "--push") == 0
+    leftover = remote / "tmp" / f"{'ab' * 31}.{'cd' * 16}"
+    foreign = remote / "tmp" / "notes.txt"
+    for path in (leftover, foreign):
+        path.write_text("x")
+        os.utime(path, (1_000_000_000, 1_000_000_000))
+    capsys.readouterr()
+    assert in_folder_main(clone, "cache", "gc", "--remote", "--grace", "0") == 0
+    assert not leftover.exists()
+    assert foreign.read_text() == "x"
