@@ -28,9 +28,9 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import tempfile
 import time
-import re
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
