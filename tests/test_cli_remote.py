@@ -254,7 +254,7 @@ def test_fast_path_stays_open_when_settings_only_name_a_remote(
 
     (tmp_path / "ffpipe.toml").write_text(settings)
     monkeypatch.chdir(tmp_path)
-    assert uses_server(None, None) is server
+    assert uses_server(None, tmp_path / "ffpipe.toml") is server
 
 
 def test_remote_gc_removes_only_its_own_leftover_uploads(tmp_path, capsys):

@@ -25,7 +25,10 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    print(write(args.workspace, args.run_id, args.out))
+    from ffpipe.cli.context import default_workspace, project_here
+
+    workspace = args.workspace or default_workspace(project_here())
+    print(write(workspace, args.run_id, args.out))
     return 0
 
 

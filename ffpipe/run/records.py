@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ffpipe.run.events import Event
+from ffpipe.run.statuses import StepStatus
 
 if TYPE_CHECKING:
     from ffpipe.backends.base import BackendIdentity
@@ -76,7 +77,7 @@ def run_record(
     steps = {
         node: {
             "status": outcome.status,
-            "cached": outcome.status == "cached",
+            "cached": outcome.status == StepStatus.CACHED,
             "why": list(outcome.reasons),
             "key": outcome.key,
             "duration": round(outcome.duration, 6),
