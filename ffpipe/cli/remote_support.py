@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ffpipe.errors import UserError
+
 if TYPE_CHECKING:
     from ffpipe.cache.remote import RemoteStore, TransferReport
     from ffpipe.cache.steps import StepEntry
