@@ -73,6 +73,7 @@ def _newest_report(folder: Path) -> Path:
     return max(pages, key=lambda page: page.stat().st_mtime_ns)
 
 
+@pytest.mark.slow
 def test_run_report_draws_a_node_per_step_with_its_status(
     matrix_reports: tuple[Path, Path, Path],
 ) -> None:

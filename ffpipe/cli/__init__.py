@@ -37,6 +37,8 @@ COMMANDS: dict[str, str] = {
     "serve": "serve the catalog API over HTTP with the builtin engine or a FaceFusion install",
     "jobs": "list, inspect, wait for or cancel jobs on a server",
     "report": "write the HTML report of a run: its DAG, steps, thumbnails and contact sheets",
+    "import": "turn FaceFusion job files into a pipeline",
+    "export": "write a pipeline as a FaceFusion job that its job-run runs",
 }
 
 
