@@ -285,6 +285,7 @@ def test_globs_do_not_follow_folder_links_back_up_or_out(tmp_path: Path, link_to
             with:
               target_media: astronaut.jpg
         """,
+        photos=True,
     )
     [error] = _errors(path)
     assert error.startswith(f"{path}:4:") and "matches no files" in error
