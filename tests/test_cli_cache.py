@@ -71,6 +71,17 @@ def test_gc_by_age_and_size(root: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert "0 entries and 0 B left" in capsys.readouterr().out
 
 
+def test_a_dry_run_gc_of_the_workspace_removes_nothing(
+    root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["cache", "gc", "--max-size", "100B", "--dry-run", "--workspace", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "would remove portrait/swap" in out and "would remove portrait/enhance" in out
+    assert "would remove 2 entries and 2 objects, would free 2.0 kB" in out
+    assert main(["cache", "ls", "--workspace", str(root)]) == 0
+    assert "2 entries, 2 objects, 2.0 kB" in capsys.readouterr().out
+
+
 def test_bad_gc_arguments_are_reported_without_a_traceback(
     root: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -175,6 +175,23 @@ def test_remote_gc_keeps_only_what_lock_files_name(tmp_path, capsys):
     assert code == 0 and not any(event["event"] == "step_done" for event in found)
 
 
+def test_remote_gc_stops_at_a_lock_file_it_cannot_read(tmp_path, capsys):
+    remote = tmp_path / "shared"
+    clone = make_clone(tmp_path / "clone", str(remote))
+    assert in_folder_main(clone, "run", "team.yaml", "--push") == 0
+    capsys.readouterr()
+    lock = clone / "team.lock"
+    text = lock.read_text()
+    lock.write_text(f"<<<<<<< HEAD\n{text}=======\n{text}>>>>>>> theirs\n")
+    (clone / "poetry.lock").write_text("[[package]]\nname = 'x'\n")  # not ours: ignored
+    before = sorted(path for path in remote.rglob("*") if path.is_file())
+
+    assert in_folder_main(clone, "cache", "gc", "--remote", "--grace", "0") == 2
+    said = capsys.readouterr().err
+    assert "cannot read the lock file" in said and "team.lock" in said
+    assert sorted(path for path in remote.rglob("*") if path.is_file()) == before
+
+
 def test_grace_keeps_fresh_pushes(tmp_path, capsys):
     remote = tmp_path / "shared"
     clone = make_clone(tmp_path / "clone", str(remote))
@@ -240,3 +257,20 @@ def test_fast_path_stays_open_when_settings_only_name_a_remote(
     (tmp_path / "ffpipe.toml").write_text(settings)
     monkeypatch.chdir(tmp_path)
     assert uses_server(None, tmp_path / "ffpipe.toml") is server
+
+
+def test_remote_gc_removes_only_its_own_leftover_uploads(tmp_path, capsys):
+    import os
+
+    remote = tmp_path / "shared"
+    clone = make_clone(tmp_path / "clone", str(remote))
+    assert in_folder_main(clone, "run", "team.yaml", "--push") == 0
+    leftover = remote / "tmp" / f"{'ab' * 31}.{'cd' * 16}"
+    foreign = remote / "tmp" / "notes.txt"
+    for path in (leftover, foreign):
+        path.write_text("x")
+        os.utime(path, (1_000_000_000, 1_000_000_000))
+    capsys.readouterr()
+    assert in_folder_main(clone, "cache", "gc", "--remote", "--grace", "0") == 0
+    assert not leftover.exists()
+    assert foreign.read_text() == "x"

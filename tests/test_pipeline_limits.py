@@ -6,13 +6,15 @@ marks make a regression fail instead of hanging the suite.
 
 from __future__ import annotations
 
+import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from _pipeline_support import write_pipeline
 
 from ffpipe.cli import main
-from ffpipe.pipeline import PipelineErrors, load_pipeline
+from ffpipe.pipeline import PipelineErrors, bounds, load_pipeline
 from ffpipe.pipeline.loader import LoadOptions
 
 STEP = """
@@ -182,3 +184,125 @@ def test_validate_reports_the_limits_and_its_flags_raise_them(
     hostile = _with_input(tmp_path, "{{ 'a'|indent(10**9) }}")
     assert main(["validate", str(hostile)]) == 2
     assert "limit of 1000000 characters" in capsys.readouterr().err
+
+
+def _peak_bytes_while(action: Callable[[], object]) -> int:
+    tracemalloc.start()
+    try:
+        action()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+MEMORY_BOMBS = {
+    "nested str.format width": "{{ '{0:{1}}'.format('x', 2000000000) }}",
+    "star width of %": "{{ '%*s' % (2000000000, 'x') }}",
+    "star precision of %": "{{ '%.*f' % (2000000000, 1.5) }}",
+    "format_map nested width": "{{ '{a:>{w}}'.format_map({'a': 'x', 'w': 2000000000}) }}",
+    "computed centre widths": "{{ range(1000)|map('center', 999999)|list|length }}",
+    "computed wordwrap separator": "{{ ('ab' * 4000)|wordwrap(1, true, 'x' * 99999)|length }}",
+}
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("case", MEMORY_BOMBS)
+def test_memory_bombs_are_refused_before_allocating(tmp_path: Path, case: str) -> None:
+    path = _with_input(tmp_path, MEMORY_BOMBS[case])
+    found: list[list[str]] = []
+    peak = _peak_bytes_while(lambda: found.append(_errors(path)))
+    [[error]] = found
+    assert error.startswith(f"{path}:3:"), error
+    assert "limit" in error or "budget" in error, error
+    assert peak < 100_000_000, f"{peak} bytes allocated before refusing"
+
+
+RECURSIVE_MACRO = (
+    "{% macro twice(n) %}{% if n > 0 %}{{ twice(n - 1) }}{{ twice(n - 1) }}{% endif %}"
+    "{% endmacro %}{{ twice(22) }}astronaut.jpg"
+)
+
+
+@pytest.mark.timeout(60)
+def test_a_macro_doubling_per_level_spends_the_budget_instead_of_minutes(tmp_path: Path) -> None:
+    [error] = _errors(_with_input(tmp_path, RECURSIVE_MACRO))
+    assert "budget of" in error and "steps" in error
+
+
+@pytest.mark.timeout(60)
+def test_endless_macro_recursion_stops_at_the_depth_limit(tmp_path: Path) -> None:
+    endless = "{% macro deeper(n) %}{{ deeper(n + 1) }}{% endmacro %}{{ deeper(0) }}"
+    [error] = _errors(_with_input(tmp_path, endless))
+    assert f"limit of {bounds.MAX_CALL_DEPTH}" in error
+
+
+@pytest.mark.timeout(120)
+def test_one_budget_covers_every_instance_of_a_matrix(tmp_path: Path) -> None:
+    """Each value copies a 1 MB string a thousand times: within any per-value limit, hours for a
+    thousand instances; the pipeline-wide budget stops it once, with one error."""
+    values = ", ".join(str(index) for index in range(1000))
+    copying = (
+        "{% set s = 'x' * 999999 %}{% for i in range(1000) %}{% set t = s ~ '' %}{% endfor %}"
+        "{{ matrix.a }}"
+    )
+    path = write_pipeline(
+        tmp_path,
+        f"""
+        version: 1
+        matrix:
+          a: [{values}]
+        steps:
+          look:
+            uses: detect
+            with:
+              target_media: astronaut.jpg
+              face_selector_order: "{copying}"
+        """,
+    )
+    errors = _errors(path, LoadOptions(max_instances=1000))
+    budget = [error for error in errors if bounds.BUDGET_MESSAGE in error]
+    assert len(budget) == 1 and f"{bounds.DEFAULT_BUDGET.chars} characters" in budget[0]
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("link_to", ["..", "/"])
+def test_globs_do_not_follow_folder_links_back_up_or_out(tmp_path: Path, link_to: str) -> None:
+    folder = tmp_path / "project"
+    (folder / "d" / "sub").mkdir(parents=True)
+    (folder / "d" / "sub" / "a.png").write_bytes(b"png")
+    (folder / "d" / "up").symlink_to(link_to)
+    (folder / "d" / "sub" / "again").symlink_to("../..")
+    path = write_pipeline(
+        folder,
+        """
+        version: 1
+        inputs:
+          found: "d/**/*.png"
+          none: "d/**/nomatch*.png"
+        steps:
+          look:
+            uses: detect
+            with:
+              target_media: astronaut.jpg
+        """,
+        photos=True,
+    )
+    [error] = _errors(path)
+    assert error.startswith(f"{path}:4:") and "matches no files" in error
+    path.write_text(path.read_text().replace('  none: "d/**/nomatch*.png"\n', ""))
+    assert load_pipeline(path).inputs["found"] == [str(folder / "d" / "sub" / "a.png")]
+
+
+@pytest.mark.slow
+def test_a_glob_walk_is_bounded_however_links_multiply_it(tmp_path: Path) -> None:
+    folder = tmp_path / "project"
+    level = folder / "d"
+    level.mkdir(parents=True)
+    for _depth in range(16):  # each level links twice to the next: 2**16 paths, few folders
+        (level / "next").mkdir()
+        (level / "a").symlink_to("next")
+        (level / "b").symlink_to("next")
+        level = level / "next"
+    path = _with_input(folder, "d/**/nomatch*.png")
+    [error] = _errors(path)
+    assert "more than" in error and "folder entries" in error

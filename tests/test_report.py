@@ -233,3 +233,36 @@ def test_a_run_answered_from_its_stamp_gets_a_report_too(
     assert "answered from run" in page.read_text()
     nodes = _parse(page).find("g", "node")
     assert len(nodes) == 8 and all("cached" in node["class"].split() for node in nodes)
+
+
+def test_reports_link_to_the_cache_instead_of_copying_outputs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_matrix_project(tmp_path)
+    for _ in range(3):  # a run and two no-op replays, each with its report
+        assert _run(tmp_path, monkeypatch, "run", "smiles.yaml", "--report", "--no-lock") == 0
+    runs = tmp_path / ".ffpipe" / "runs"
+    assert len(list(runs.glob("*/report/index.html"))) == 3
+    files = [path for path in runs.glob("*/report/files/**/*") if not path.is_dir()]
+    linked = [path for path in files if path.is_symlink()]
+    objects = (tmp_path / ".ffpipe" / "objects").resolve()
+    assert len(linked) >= 3 * 8 and all(p.resolve().is_relative_to(objects) for p in linked)
+    copied = {path.name for path in files if not path.is_symlink()}
+    assert copied <= {path.name for path in tmp_path.iterdir()}  # only the pipeline's inputs
+
+
+def test_cache_gc_keeps_only_the_newest_runs_when_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_matrix_project(tmp_path)
+    for _ in range(3):
+        assert _run(tmp_path, monkeypatch, "run", "smiles.yaml", "--report", "--no-lock") == 0
+    runs = tmp_path / ".ffpipe" / "runs"
+    newest = _newest_report(tmp_path).parent.parent
+    capsys.readouterr()
+    assert _run(tmp_path, monkeypatch, "cache", "gc", "--keep-runs", "1", "--dry-run") == 0
+    assert "would remove 2 runs" in capsys.readouterr().out
+    assert len(list(runs.glob("*/run.json"))) == 3
+    assert _run(tmp_path, monkeypatch, "cache", "gc", "--keep-runs", "1") == 0
+    assert "removed 2 runs" in capsys.readouterr().out
+    assert [path.parent for path in runs.glob("*/run.json")] == [newest]

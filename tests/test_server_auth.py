@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,7 +13,13 @@ import httpx
 import pytest
 from gradio_client import Client, handle_file
 
-from ffpipe.server.http.auth import AuthFileError, basic_user, check_password, load_auth_file
+from ffpipe.server.http.auth import (
+    FREE_FAILURES,
+    AuthFileError,
+    basic_user,
+    check_password,
+    load_auth_file,
+)
 
 if TYPE_CHECKING:
     from bench.serving import ServerHandle
@@ -138,3 +145,40 @@ def test_basic_auth_opens_gradio_routes_too(server: ServerHandle) -> None:
     assert answer.json()["data"][1]["face_count"] == 1
     refused = httpx.post(f"{server.url}gradio_api/upload", headers=_basic(USER, "x"), timeout=60)
     assert refused.status_code == 401
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_forwarded_addresses_count_only_from_trusted_proxies(
+    tmp_path: Path, start_server: Callable[..., ServerHandle]
+) -> None:
+    """From loopback without --trusted-proxy, rotating X-Forwarded-For is one client: the
+    per-address throttle holds; from a configured proxy the header names the client."""
+    auth_file = tmp_path / "users"
+    auth_file.write_text(f"{USER}:{PASSWORD}\n")
+    plain = start_server(tmp_path / "plain", "--auth-file", str(auth_file))
+    statuses = [
+        httpx.get(
+            f"{plain.url}api/capabilities",
+            headers={**_basic(USER, f"guess {n}"), "X-Forwarded-For": f"10.0.0.{n}"},
+            timeout=30,
+        ).status_code
+        for n in range(FREE_FAILURES + 2)
+    ]
+    assert statuses[:FREE_FAILURES] == [401] * FREE_FAILURES
+    assert statuses[-1] == 429, statuses
+    assert plain.stop() == 0
+
+    proxied = start_server(
+        tmp_path / "proxied", "--auth-file", str(auth_file), "--trusted-proxy", "127.0.0.1"
+    )
+    statuses = [
+        httpx.get(
+            f"{proxied.url}api/capabilities",
+            headers={**_basic(USER, f"guess {n}"), "X-Forwarded-For": f"10.0.0.{n}"},
+            timeout=30,
+        ).status_code
+        for n in range(FREE_FAILURES + 2)
+    ]
+    assert statuses == [401] * (FREE_FAILURES + 2)  # each proxied client has its own count
+    assert proxied.stop() == 0

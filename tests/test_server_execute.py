@@ -186,3 +186,38 @@ def test_an_engine_fault_is_an_internal_error_without_server_details(
     assert str(tmp_path) not in caught.value.detail
     assert "enhance" in caplog.text, "the server log keeps what the caller is not told"
     assert list((tmp_path / "outputs").iterdir()) == []
+
+
+def test_extract_frames_over_the_output_budget_is_refused_before_writing(
+    engine: BuiltinEngine, tmp_path: Path
+) -> None:
+    from _video_support import make_video
+
+    uploads = tmp_path / "uploads"
+    (uploads / "a").mkdir(parents=True)
+    clip = make_video(uploads / "a" / "clip.mp4", width=640, height=480, fps=24, seconds=2.0)
+    outputs = tmp_path / "outputs"
+    request = {"target_media": {"path": str(clip)}, "extract_frame_format": "bmp"}
+    # 48 BMP frames of 640x480 and their zip: ~88 MB, over a 20 MB budget.
+    with pytest.raises(RequestError) as refused:
+        execute(
+            engine,
+            "extract_frames",
+            request,
+            roots=[uploads, outputs],
+            output_dir=outputs,
+            max_output_bytes=20_000_000,
+        )
+    assert refused.value.status == 413 and refused.value.error == "output too large"
+    assert "limit of 20 MB" in refused.value.detail and "trim" in refused.value.detail
+    assert not outputs.exists() or not any(outputs.rglob("*.bmp"))
+    trimmed = {**request, "trim_frame_end": 4}
+    outcome = execute(
+        engine,
+        "extract_frames",
+        trimmed,
+        roots=[uploads, outputs],
+        output_dir=outputs,
+        max_output_bytes=20_000_000,
+    )
+    assert outcome.result["frames"] == 4

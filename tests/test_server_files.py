@@ -117,3 +117,16 @@ def test_unknown_content_keeps_its_name(roots: list[Path]) -> None:
     notes = roots[0] / "notes"
     notes.write_text("not media")
     assert named_by_content(notes) == notes
+
+
+def test_an_output_folder_named_like_the_archives_folder_is_zipped_whole(tmp_path: Path) -> None:
+    import zipfile
+
+    frames = tmp_path / ".archives"  # what extract_frames with output_path ".archives" writes
+    frames.mkdir()
+    for index in range(3):
+        (frames / f"frame_{index:06d}.png").write_bytes(b"frame %d" % index)
+    packed = pack_outputs({"output": frames}, tmp_path)
+    with zipfile.ZipFile(packed["output"]) as bundle:
+        assert bundle.namelist() == [f"frame_{index:06d}.png" for index in range(3)]
+        assert bundle.testzip() is None

@@ -364,3 +364,51 @@ def test_a_slow_receiver_does_not_hold_up_the_others(
         finally:
             dispatcher.stop()
     assert json.loads(received.body)["job_id"] == "to-fast"
+
+
+def test_a_users_stalling_callbacks_take_only_their_share_of_the_senders(
+    store: JobStore, tmp_path: Path, hook_listener, dispatcher_for, wait_until
+) -> None:
+    """Eight of mallory's jobs call back to a receiver that holds every request; ada's one job,
+    due after them all, is still delivered while mallory's receiver holds its requests."""
+    with _stalling_receiver() as (slow_url, slow_arrived, release), hook_listener() as fast:
+        for index in range(8):
+            store.submit(
+                "detect",
+                {},
+                {"target_media": "/in.jpg"},
+                job_id=f"mallory-{index}",
+                callback_url=slow_url,
+                owner="mallory",
+            )
+        store.submit(
+            "detect",
+            {},
+            {"target_media": "/in.jpg"},
+            job_id="ada-1",
+            callback_url=fast.url,
+            owner="ada",
+        )
+        for _ in range(9):
+            job = store.claim_next()
+            store.complete(job.job_id, {"output": "/out/faces.json"}, {"faces": []})
+        dispatcher = dispatcher_for(
+            store, tmp_path, delivery_concurrency=4, delivery_timeout_seconds=30.0
+        )
+        dispatcher.start()
+        try:
+            assert slow_arrived.wait(10)
+            [received] = fast.wait_for(1, timeout=8)
+            assert not release.is_set()
+            held = [store.delivery(f"mallory-{index}").state for index in range(8)]
+            assert held == ["pending"] * 8
+            release.set()
+            wait_until(
+                lambda: all(
+                    store.delivery(f"mallory-{index}").state == "delivered" for index in range(8)
+                ),
+                timeout=60,
+            )
+        finally:
+            dispatcher.stop()
+    assert json.loads(received.body)["job_id"] == "ada-1"

@@ -82,3 +82,23 @@ def test_widget_values_become_parameter_values(
 def test_text_that_is_not_json_is_refused_by_name(swap: dict[str, ParamWidget]) -> None:
     with pytest.raises(ValueError, match="face_mask_padding: not JSON"):
         swap["face_mask_padding"].value_of("[1, 2")
+
+
+def test_the_jobs_tab_shows_a_failed_jobs_text_as_text(tmp_path, job_settings) -> None:
+    from ffpipe.server.jobs.service import Caller, JobService
+    from ffpipe.server.jobs.store import JobStore
+    from ffpipe.server.jobs.worker import JobRunner
+    from ffpipe.server.protocols.ui import _job_rows
+
+    store = JobStore(tmp_path / "jobs.sqlite3")
+    try:
+        store.submit("extract_frames", {}, {"target_media": "/in.mp4"}, job_id="j1")
+        store.claim_next()
+        store.fail("j1", 'cannot write <img src=x onerror="alert(1)"> [here](javascript:x)')
+        runner = JobRunner(store, engine=None, data_dir=tmp_path)  # type: ignore[arg-type]
+        [row] = _job_rows(JobService(store, runner, job_settings(tmp_path)), Caller())
+    finally:
+        store.close()
+    shown = row[-1]
+    assert "<img" not in shown.replace("\\<img", "") and "](javascript" not in shown
+    assert "alert(1)" in shown.replace("\\", "")

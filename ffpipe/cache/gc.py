@@ -31,6 +31,7 @@ def collect(
     keep: set[str] | frozenset[str] = frozenset(),
     *,
     lock_timeout: float | None = 10.0,
+    dry_run: bool = False,
 ) -> GcReport:
     """Prune the cache; returns what went.
 
@@ -38,7 +39,8 @@ def collect(
     ``max_size`` bytes, the least recently used entries. Objects no entry references are always
     removed, as are leftovers of interrupted writes. ``keep`` holds step keys and artifact digests
     that must survive. Takes the workspace lock exclusively, so it waits for running pipelines
-    (raising :class:`WorkspaceBusy` after ``lock_timeout`` seconds).
+    (raising :class:`WorkspaceBusy` after ``lock_timeout`` seconds). With ``dry_run`` it says
+    what would go and removes nothing.
     """
     report = GcReport()
     with workspace.lock(timeout=lock_timeout):
@@ -76,24 +78,33 @@ def collect(
                         live.discard(blob)
                         total -= sizes[blob]
 
-        # Entries go before their objects: a crash in between leaves orphans, never dangling keys.
-        workspace.steps.delete_many(entry.key for entry in doomed)
         for blob, size in sizes.items():
             if blob not in live:
-                store.remove(blob)
-                shutil.rmtree(workspace.names_dir / hex_of(blob), ignore_errors=True)
                 report.removed_objects += 1
                 report.freed_bytes += size
-        for tree in store.materialised_trees():
-            if tree.removeprefix("tree:") not in live:
-                store.remove(tree)
-        store.clear_scratch()
-        _clear_folder_contents(workspace)
+        if not dry_run:
+            _remove(workspace, doomed, [blob for blob in sizes if blob not in live], live)
 
         report.removed_entries = doomed
         report.remaining_entries = len(entries) - len(doomed)
         report.remaining_bytes = total
     return report
+
+
+def _remove(
+    workspace: Workspace, doomed: list[StepEntry], dead_blobs: list[str], live: set[str]
+) -> None:
+    store = workspace.objects
+    # Entries go before their objects: a crash in between leaves orphans, never dangling keys.
+    workspace.steps.delete_many(entry.key for entry in doomed)
+    for blob in dead_blobs:
+        store.remove(blob)
+        shutil.rmtree(workspace.names_dir / hex_of(blob), ignore_errors=True)
+    for tree in store.materialised_trees():
+        if tree.removeprefix("tree:") not in live:
+            store.remove(tree)
+    store.clear_scratch()
+    _clear_folder_contents(workspace)
 
 
 def _blobs_of_entry(store: ObjectStore, entry: StepEntry) -> set[str]:

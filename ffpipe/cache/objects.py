@@ -16,13 +16,12 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
-import json
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from ffpipe.cache.errors import CacheError, CacheMiss, CorruptObject
 from ffpipe.cache.fingerprint import (
@@ -33,6 +32,7 @@ from ffpipe.cache.fingerprint import (
     digest_file,
     hex_of,
 )
+from ffpipe.cache.manifest_schema import BadManifest, parse_manifest
 
 TREE_PREFIX = "tree:"
 READ_ONLY = 0o444
@@ -149,13 +149,15 @@ class ObjectStore:
         manifest_digest = digest.removeprefix(TREE_PREFIX)
         blob = self._blob_path(manifest_digest)
         try:
-            entries = json.loads(blob.read_bytes())
+            return parse_manifest(blob.read_bytes())
         except FileNotFoundError:
             raise CacheMiss(digest) from None
-        except ValueError:
+        except BadManifest as problem:
+            # Its bytes may hash right (a remote's writer made it so): its shape is what is wrong.
             self._move_to_quarantine(blob, hex_of(manifest_digest))
-            raise CorruptObject(f"tree manifest {digest} is not readable") from None
-        return {_safe_relative(name): member for name, member in entries.items()}
+            raise CorruptObject(
+                f"tree manifest {digest} is malformed ({problem}) and was moved out of the cache"
+            ) from None
 
     def blobs_of(self, digest: str) -> set[str]:
         """The blob digests an artifact is made of (a tree: its manifest and members)."""
@@ -349,13 +351,6 @@ def _files_under(folder: Path) -> Iterator[Path]:
 def _sole_link(path: Path) -> bool:
     """Whether renaming ``path`` into the store can surprise nobody: a plain file, one name."""
     return not path.is_symlink() and path.stat().st_nlink == 1
-
-
-def _safe_relative(name: str) -> str:
-    relative = PurePosixPath(name)
-    if relative.is_absolute() or ".." in relative.parts or not relative.parts:
-        raise CorruptObject(f"tree manifest names an unsafe path: {name!r}")
-    return relative.as_posix()
 
 
 def _link_or_copy(source: Path, destination: Path) -> None:

@@ -28,6 +28,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import tempfile
 import time
 import uuid
@@ -50,6 +51,10 @@ DOWNLOAD_ATTEMPTS = 2
 
 Progress = Callable[[int, int, int], None]
 """Called with ``(done, total, bytes moved so far)``: objects for a push, entries for a pull."""
+
+
+_UPLOAD_NAME = re.compile(r"^[0-9a-f]{62}(?:\.json)?\.[0-9a-f]{32}$")
+"""What :meth:`RemoteStore._publish` names an upload in progress: ``<object or entry>.<uuid>``."""
 
 
 class RemoteUnavailable(UserError):
@@ -210,11 +215,18 @@ class RemoteStore:
             self._call(self.fs.rm_file, self.object_path(digest))
 
     def stale_uploads(self, older_than: float) -> list[str]:
-        """Leftovers of uploads killed midway (file systems only), older than ``older_than`` s."""
+        """Leftovers of uploads killed midway (file systems only), older than ``older_than`` s.
+
+        Only files named as :meth:`_publish` names them, directly in ``tmp/``: anything else
+        there is not ours to delete.
+        """
         cutoff = time.time() - older_than
+        folder = f"{self.root}/tmp"
         stale = []
-        for path, info in self._find(f"{self.root}/tmp", detail=True).items():
-            if _modified(info) < cutoff:
+        for path, info in self._find(folder, detail=True).items():
+            parent, _, name = str(path).rstrip("/").rpartition("/")
+            ours = parent.rstrip("/").endswith("/tmp") and _UPLOAD_NAME.match(name) is not None
+            if ours and _modified(info) < cutoff:
                 stale.append(path)
         return stale
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ffpipe.cache.errors import CacheMiss, CorruptObject
+from ffpipe.cache.objects import TREE_PREFIX, ObjectStore, is_tree
 from ffpipe.cache.steps import StepEntry
 from ffpipe.cache.workspace import Workspace
 
@@ -38,6 +40,10 @@ def verify_workspace(workspace: Workspace, *, lock_timeout: float | None = 10.0)
         report.corrupt = store.verify()
         corrupt = set(report.corrupt)
         for entry in workspace.steps.entries():
+            for digest in entry.outputs.values():
+                if is_tree(digest) and _malformed(store, digest):
+                    report.corrupt.append(digest.removeprefix(TREE_PREFIX))
+                    corrupt.add(digest.removeprefix(TREE_PREFIX))
             used = set().union(*(store.blobs_of(d) for d in entry.outputs.values()))
             absent = [digest for digest in entry.outputs.values() if not store.has(digest)]
             if used & corrupt or absent:
@@ -46,3 +52,14 @@ def verify_workspace(workspace: Workspace, *, lock_timeout: float | None = 10.0)
                     report.missing[entry.key] = absent
         workspace.steps.delete_many(entry.key for entry in report.dropped)
     return report
+
+
+def _malformed(store: ObjectStore, digest: str) -> bool:
+    """Whether the tree's manifest has a shape nothing may use (it is quarantined then)."""
+    try:
+        store.manifest(digest)
+    except CorruptObject:
+        return True
+    except CacheMiss:
+        return False
+    return False

@@ -42,10 +42,20 @@ def register(parser: argparse.ArgumentParser) -> None:
         metavar="AGE",
         help="drop entries unused for AGE (e.g. 7d, 12h, 90m)",
     )
-    _add_remote(pruning, "prune the remote cache to what the lock files under . name")
     pruning.add_argument(
-        "--dry-run", action="store_true", help="with --remote: say what would go, remove nothing"
+        "--keep-runs",
+        type=options.non_negative_int,
+        metavar="N",
+        help="also remove run records and reports (runs/) but the N newest",
     )
+    pruning.add_argument(
+        "--runs-older-than",
+        type=options.duration,
+        metavar="AGE",
+        help="also remove run records and reports (runs/) older than AGE",
+    )
+    _add_remote(pruning, "prune the remote cache to what the lock files under . name")
+    pruning.add_argument("--dry-run", action="store_true", help="say what would go, remove nothing")
     pruning.add_argument(
         "--grace",
         type=_age_or_zero,
@@ -178,20 +188,44 @@ def _contents(entries: int, objects: int, total: int, where: object) -> str:
 
 
 def _collect(workspace: Workspace, args: argparse.Namespace) -> int:
-    report = collect(workspace, max_size=args.max_size, older_than=args.older_than)
+    report = collect(
+        workspace, max_size=args.max_size, older_than=args.older_than, dry_run=args.dry_run
+    )
+    verb = "would remove" if args.dry_run else "removed"
     for entry in report.removed_entries:
         print(
-            f"removed {entry.pipeline}/{entry.instance_id} ({_age(time.time() - entry.last_used)})"
+            f"{verb} {entry.pipeline}/{entry.instance_id} ({_age(time.time() - entry.last_used)})"
         )
     print(
-        f"removed {len(report.removed_entries)} "
+        f"{verb} {len(report.removed_entries)} "
         f"{_plural(len(report.removed_entries), 'entry', 'entries')} and "
         f"{report.removed_objects} {_plural(report.removed_objects, 'object', 'objects')}, "
-        f"freed {_size(report.freed_bytes)}; {report.remaining_entries} "
+        f"{'would free' if args.dry_run else 'freed'} {_size(report.freed_bytes)}; "
+        f"{report.remaining_entries} "
         f"{_plural(report.remaining_entries, 'entry', 'entries')} and "
         f"{_size(report.remaining_bytes)} left"
     )
+    if args.keep_runs is not None or args.runs_older_than is not None:
+        _collect_runs(workspace, args, verb)
     return 0
+
+
+def _collect_runs(workspace: Workspace, args: argparse.Namespace, verb: str) -> None:
+    from ffpipe.report.retention import collect_runs
+
+    runs = collect_runs(
+        workspace.runs_dir,
+        keep_last=args.keep_runs,
+        older_than=args.runs_older_than,
+        dry_run=args.dry_run,
+    )
+    for run_id in runs.removed:
+        print(f"{verb} run {run_id}")
+    print(
+        f"{verb} {len(runs.removed)} {_plural(len(runs.removed), 'run', 'runs')}, "
+        f"{'would free' if args.dry_run else 'freed'} {_size(runs.freed_bytes)}; "
+        f"{runs.remaining} {_plural(runs.remaining, 'run', 'runs')} left"
+    )
 
 
 def _verify(workspace: Workspace) -> int:

@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ffpipe.errors import UserError
+
 if TYPE_CHECKING:
     from ffpipe.cache.remote import RemoteStore, TransferReport
     from ffpipe.cache.steps import StepEntry
@@ -83,8 +85,17 @@ def describe(report: TransferReport, verb: str) -> str:
 SKIPPED_FOLDERS = frozenset({".git", ".ffpipe", ".venv", "node_modules", "out", "__pycache__"})
 
 
+LOCK_HEADER = "# Written by `ffpipe run`"
+
+
 def lock_files(root: Path) -> list[Path]:
-    """Every pipeline lock file (``*.lock`` with a ``steps`` table) under ``root``."""
+    """Every pipeline lock file (``*.lock`` with a ``steps`` table) under ``root``.
+
+    A ``.lock`` that is ffpipe's (it starts with the header ``run`` writes, or a pipeline of the
+    same name sits beside it) but cannot be read, say with git conflict markers in it, is a
+    :class:`UserError` naming it: skipping it would let ``cache gc --remote`` delete what it names.
+    Other ``.lock`` files (package managers') are ignored.
+    """
     import os
 
     import yaml
@@ -97,12 +108,33 @@ def lock_files(root: Path) -> list[Path]:
                 continue
             path = Path(folder) / name
             try:
-                document = yaml.safe_load(path.read_text(encoding="utf-8"))
-            except (OSError, ValueError, yaml.YAMLError):
+                text = path.read_text(encoding="utf-8")
+                document = yaml.safe_load(text)
+            except (OSError, ValueError, yaml.YAMLError) as error:
+                if _is_pipeline_lock(path):
+                    raise UserError(
+                        f"cannot read the lock file {path}: {_first_line(error)}"
+                    ) from None
                 continue
             if isinstance(document, dict) and isinstance(document.get("steps"), dict):
                 found.append(path)
+            elif _is_pipeline_lock(path):
+                raise UserError(f"cannot read the lock file {path}: it has no steps table")
     return sorted(found)
+
+
+def _is_pipeline_lock(path: Path) -> bool:
+    if any(path.with_suffix(suffix).is_file() for suffix in (".yaml", ".yml")):
+        return True
+    try:
+        with path.open("rb") as file:
+            return file.read(len(LOCK_HEADER)) == LOCK_HEADER.encode()
+    except OSError:
+        return False
+
+
+def _first_line(error: Exception) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
 def locked_keys(locks: Iterable[Path]) -> set[str]:

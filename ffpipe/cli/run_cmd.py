@@ -225,7 +225,11 @@ def _report(args: argparse.Namespace, invocation: Invocation, run_id: str | None
     """Write the report of run ``run_id`` (None: the latest run)."""
     from ffpipe.cli import report_cmd
 
-    page = report_cmd.write(invocation.workspace, run_id)
+    try:
+        page = report_cmd.write(invocation.workspace, run_id)
+    except Exception as error:  # the run is done and recorded: a report must never fail it
+        print(f"warning: report not written: {type(error).__name__}: {error}", file=sys.stderr)
+        return
     if args.json:
         print(json.dumps({"kind": "report", "path": str(page)}), flush=True)
     else:

@@ -72,6 +72,21 @@ def register(parser: argparse.ArgumentParser) -> None:
         " (default 7d,20GB)",
     )
     parser.add_argument(
+        "--max-output-size",
+        type=options.positive_size,
+        default="4GB",
+        metavar="SIZE",
+        help="the most one request or job may write, checked before it runs (default 4GB)",
+    )
+    parser.add_argument(
+        "--trusted-proxy",
+        action="append",
+        default=[],
+        metavar="ADDRESS",
+        help="reverse proxy (address or CIDR network) whose X-Forwarded-For names the client;"
+        " from other peers the header is ignored (repeatable)",
+    )
+    parser.add_argument(
         "--allow-callback",
         action="append",
         default=[],
@@ -151,6 +166,8 @@ def run(args: argparse.Namespace) -> int:
         queue_size=args.queue_size,
         job_workers=args.job_workers or _workers(args),
         callback_allowlist=tuple(args.allow_callback),
+        trusted_proxies=tuple(args.trusted_proxy),
+        max_output_bytes=args.max_output_size,
         retention=args.retention,
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)

@@ -54,6 +54,8 @@ class RunContext:
     out_dir: Path
     progress: ProgressFn | None = None
     cancel: threading.Event | None = None
+    max_output_bytes: int | None = None
+    """The most the call may write (a server's per-request budget); None: no limit."""
 
     def report(self, fraction: float, stage: str) -> None:
         if self.progress is not None:

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ffpipe.catalog import OPS, JobOptions
+from ffpipe.pipeline import bounds
 from ffpipe.pipeline.cycles import find_cycles
 from ffpipe.pipeline.errors import PipelineErrors, SpecError, did_you_mean, format_path
 from ffpipe.pipeline.instance import (
@@ -104,7 +105,8 @@ def load_pipeline(
     loader = _Loader(
         tree, Path(os.path.abspath(path)).parent, dict(overrides or {}), options or LoadOptions()
     )
-    pipeline = loader.load(Path(os.path.abspath(path)), hashlib.sha256(raw).hexdigest())
+    with bounds.metered():  # one budget for all the file's templates, not one per value
+        pipeline = loader.load(Path(os.path.abspath(path)), hashlib.sha256(raw).hexdigest())
     if loader.errors or pipeline is None:
         raise PipelineErrors(loader.errors, {file: text})
     return pipeline
@@ -138,6 +140,7 @@ class _Loader:
         self.options = options
         self.overrides = overrides
         self.errors: list[SpecError] = []
+        self.budget_spent = False
         self.env = public_environment()
         self._file_cache: dict[str, str | MissingFile] = {}
         self._file_fields: dict[str, frozenset[str]] = {}
@@ -149,6 +152,9 @@ class _Loader:
         are not reported again."""
 
     def error(self, path: Path_, message: str) -> None:
+        if bounds.BUDGET_MESSAGE in message and self.budget_spent:
+            return  # every later template hits the same spent budget: once is enough
+        self.budget_spent = self.budget_spent or bounds.BUDGET_MESSAGE in message
         self.errors.append(self.tree.error(path, message))
 
     def template_error(self, value: Any, path: Path_, message: str) -> None:

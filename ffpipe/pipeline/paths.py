@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import glob
+import fnmatch
 import itertools
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -13,6 +14,8 @@ from ffpipe.project import find_project
 
 _GLOB_CHARS = ("*", "?", "[")
 MAX_GLOB_MATCHES = 10_000
+MAX_GLOB_VISITS = 50_000
+"""Folder entries one glob may look at: a bound on the walk however the tree is linked."""
 ALLOW_OUTSIDE_FLAG = "--allow-outside-files"
 
 
@@ -95,8 +98,11 @@ def expand_glob(pattern: str, base: Path | FileScope) -> list[str]:
     expanded = os.path.expanduser(pattern)
     full = os.path.normpath(expanded if os.path.isabs(expanded) else scope.base / expanded)
     scope.check(pattern, _literal_prefix(full))
-    found = itertools.islice(glob.iglob(full, recursive=True), MAX_GLOB_MATCHES + 1)
-    matches = sorted(os.path.normpath(match) for match in found if os.path.isfile(match))
+    start = _literal_prefix(full)
+    rest = Path(full).parts[len(Path(start).parts) :]
+    walk = _GlobWalk(scope, pattern)
+    found = itertools.islice(walk.matches(start, rest), MAX_GLOB_MATCHES + 1)
+    matches = sorted(os.path.normpath(match) for match in found)
     if len(matches) > MAX_GLOB_MATCHES:
         raise MissingFile(f"the glob {pattern!r} matches more than {MAX_GLOB_MATCHES} files")
     for match in matches:
@@ -111,3 +117,89 @@ def _literal_prefix(pattern: str) -> str:
     parts = Path(pattern).parts
     literal = list(itertools.takewhile(lambda part: not is_glob(part), parts))
     return str(Path(*literal)) if literal else os.sep
+
+
+class _GlobWalk:
+    """Matches a glob's parts folder by folder, as :func:`glob.glob` would (``*`` and ``**`` skip
+    hidden names), but following a folder link only when it stays in the scope and does not lead
+    back to a folder already on the way (``link -> ..``), and looking at no more than
+    :data:`MAX_GLOB_VISITS` entries in all."""
+
+    def __init__(self, scope: FileScope, pattern: str) -> None:
+        self.scope = scope
+        self.pattern = pattern
+        self.visits = 0
+
+    def matches(self, folder: str, parts: tuple[str, ...]) -> Iterator[str]:
+        real = os.path.realpath(folder)
+        yield from self._match(folder, parts, (real,))
+
+    def _match(self, folder: str, parts: tuple[str, ...], seen: tuple[str, ...]) -> Iterator[str]:
+        if not parts:
+            return
+        part, rest = parts[0], parts[1:]
+        if part == "**":
+            yield from self._match(folder, rest, seen)
+            for path, real in self._folders(folder, seen, hidden=False):
+                yield from self._match(path, parts, (*seen, real))
+            return
+        if not is_glob(part):
+            path = os.path.join(folder, part)
+            yield from self._step(path, rest, seen)
+            return
+        for name in self._names(folder):
+            if fnmatch.fnmatchcase(name, part) and (
+                part.startswith(".") or not name.startswith(".")
+            ):
+                yield from self._step(os.path.join(folder, name), rest, seen)
+
+    def _step(self, path: str, rest: tuple[str, ...], seen: tuple[str, ...]) -> Iterator[str]:
+        if not rest:
+            if os.path.isfile(path):
+                yield path
+            return
+        if os.path.isdir(path):
+            real = self._enterable(path, seen)
+            if real is not None:
+                yield from self._match(path, rest, (*seen, real))
+
+    def _names(self, folder: str) -> list[str]:
+        try:
+            with os.scandir(folder) as entries:
+                names = []
+                for entry in entries:
+                    self.visits += 1
+                    if self.visits > MAX_GLOB_VISITS:
+                        raise MissingFile(
+                            f"the glob {self.pattern!r} looks at more than {MAX_GLOB_VISITS}"
+                            " folder entries; name a narrower folder"
+                        )
+                    names.append(entry.name)
+                return sorted(names)
+        except (FileNotFoundError, NotADirectoryError, PermissionError):
+            return []
+
+    def _folders(
+        self, folder: str, seen: tuple[str, ...], hidden: bool
+    ) -> Iterator[tuple[str, str]]:
+        for name in self._names(folder):
+            if name.startswith(".") and not hidden:
+                continue
+            path = os.path.join(folder, name)
+            if os.path.isdir(path):
+                real = self._enterable(path, seen)
+                if real is not None:
+                    yield path, real
+
+    def _enterable(self, path: str, seen: tuple[str, ...]) -> str | None:
+        """The real folder behind ``path``, or None for a link out of the scope or into a
+        folder already on the way (a cycle)."""
+        link = os.path.islink(path)
+        # Only a link moves elsewhere: below a real folder a plain folder's real path is known.
+        real = os.path.realpath(path) if link else os.path.join(seen[-1], os.path.basename(path))
+        if real in seen:
+            return None
+        outside = not any(Path(real).is_relative_to(root) for root in self.scope.roots)
+        if outside and link and not self.scope.allow_outside:
+            return None
+        return real

@@ -16,6 +16,7 @@ from typing import Any
 
 import jinja2
 from jinja2 import meta, nodes
+from jinja2.compiler import CodeGenerator
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from ffpipe.pipeline import bounds
@@ -45,18 +46,45 @@ def _stem(value: Any) -> str:
 
 
 class _BoundedSandbox(ImmutableSandboxedEnvironment):
-    """The sandbox, with the operations whose cost a short template can blow up bounded."""
+    """The sandbox, with every operation a template can repeat going through the meter."""
 
     code_generator_class = bounds.BoundedCodeGenerator
-    intercepted_binops = frozenset({"*", "**", "%", "+"})
+    intercepted_binops = frozenset({"*", "**", "%", "+", "-", "/", "//"})
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-        bounds.check_binop(operator, left, right)
-        return bounds.check_size(super().call_binop(context, operator, left, right))
+        parent = super().call_binop
+        return bounds.metered_binop(
+            operator, left, right, lambda: parent(context, operator, left, right)
+        )
 
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
-        bounds.check_call(__obj, args, kwargs)
-        return bounds.check_size(super().call(__context, __obj, *args, **kwargs))
+        parent = super().call
+        return bounds.metered_call(
+            lambda target, *a, **k: parent(__context, target, *a, **k), __obj, args, kwargs
+        )
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        meter = bounds.current()
+        meter.step()
+        found = super().getitem(obj, argument)
+        return meter.charge(found, "a slice") if isinstance(argument, slice) else found
+
+    def wrap_str_format(self, value: Any) -> Any:
+        wrapped = super().wrap_str_format(value)
+        if wrapped is None:
+            return None
+        text = value.__self__
+        formatter = bounds.formatter_for(text, self)
+        is_map = value.__name__ == "format_map"
+
+        def metered_format(*args: Any, **kwargs: Any) -> str:
+            if is_map:
+                if kwargs or len(args) != 1:
+                    raise TypeError("format_map() takes exactly one positional argument")
+                args, kwargs = (), args[0]
+            return type(text)(formatter.vformat(text, args, kwargs))
+
+        return metered_format
 
     @staticmethod
     def bounded_concat(items: Any) -> str:
@@ -64,10 +92,12 @@ class _BoundedSandbox(ImmutableSandboxedEnvironment):
 
 
 def _environment() -> ImmutableSandboxedEnvironment:
-    env = _BoundedSandbox(undefined=jinja2.StrictUndefined, autoescape=False)
+    # Not optimized: jinja2's optimizer evaluates constant parts while compiling, outside the meter.
+    env = _BoundedSandbox(undefined=jinja2.StrictUndefined, autoescape=False, optimized=False)
     env.filters["basename"] = _basename
     env.filters["stem"] = _stem
-    bounds.bound_filters(env.filters)
+    bounds.meter_filters(env.filters)
+    bounds.meter_tests(env.tests)
     del env.globals["lipsum"]  # text generation, sized by its arguments: nothing a pipeline needs
     return env
 
@@ -141,14 +171,14 @@ class Template:
         if hidden:
             raise TemplateProblem(hidden_env_message(hidden[0]))
         context = {name: context[name] for name in self.names if name in context}
-        bounds.LOOPS.reset()
         try:
-            if self.single:
-                result = self.compiled(**context)
-                if isinstance(result, jinja2.Undefined):
-                    str(result)
-                return bounds.check_size(result, "the rendered value")
-            return _render_bounded(self.compiled, context)
+            with bounds.rendering() as meter:
+                if self.single:
+                    result = self.compiled(**context)
+                    if isinstance(result, jinja2.Undefined):
+                        str(result)
+                    return meter.charge(result, "the rendered value")
+                return _render_bounded(self.compiled, context, meter)
         except bounds.TemplateLimit as error:
             raise TemplateProblem(f"template {_excerpt(self.source)} stopped: {error}") from None
         except MemoryError:
@@ -165,17 +195,16 @@ class Template:
             ) from None
 
 
-def _render_bounded(compiled: jinja2.Template, context: Mapping[str, Any]) -> str:
+def _render_bounded(
+    compiled: jinja2.Template, context: Mapping[str, Any], meter: bounds.Meter
+) -> str:
     parts: list[str] = []
     size = 0
     for part in compiled.generate(**context):
         size += len(part)
-        if size > bounds.MAX_RENDERED_CHARS:
-            raise bounds.TemplateLimit(
-                f"its text would exceed the limit of {bounds.MAX_RENDERED_CHARS} characters"
-            )
+        meter.ensure(size, "its text")
         parts.append(part)
-    return "".join(parts)
+    return meter.charge("".join(parts), "its text")
 
 
 def _excerpt(source: str, width: int = 80) -> str:
@@ -196,9 +225,11 @@ def parse_template(source: str) -> Template:
             compiled = ENVIRONMENT.from_string(bounds.CountLoops().visit(ENVIRONMENT.parse(source)))
     except jinja2.TemplateSyntaxError as error:
         raise TemplateProblem(f"template syntax error in {source!r}: {error.message}") from None
+    except jinja2.TemplateError as error:
+        raise TemplateProblem(f"template {_excerpt(source)} cannot be compiled: {error}") from None
     step_refs, steps_whole = _attributes_of(tree, "steps")
     axes, matrix_whole = _attributes_of(tree, "matrix")
-    names = frozenset(meta.find_undeclared_variables(tree))
+    names = _undeclared_names(tree)
     reads = frozenset(
         f"{name}.{attribute}"
         for name in ("params", "inputs", "matrix")
@@ -217,6 +248,23 @@ def parse_template(source: str) -> Template:
         steps_whole=steps_whole,
         reads=reads,
     )
+
+
+class _NameTracker(meta.TrackingCodeGenerator):
+    """jinja2's finder of undeclared names, without the optimizer: that would evaluate constant
+    parts of the template (filters included) while compiling, outside the meter."""
+
+    def __init__(self, environment: jinja2.Environment) -> None:
+        CodeGenerator.__init__(
+            self, environment, "<introspection>", "<introspection>", optimized=False
+        )
+        self.undeclared_identifiers: set[str] = set()
+
+
+def _undeclared_names(tree: nodes.Template) -> frozenset[str]:
+    tracker = _NameTracker(ENVIRONMENT)
+    tracker.visit(tree)
+    return frozenset(tracker.undeclared_identifiers)
 
 
 def _lookup(node: nodes.Node) -> _Lookup | None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
@@ -222,15 +224,19 @@ class _Builder:
             target = self.folder / relative
             if not target.exists():
                 target.parent.mkdir(parents=True, exist_ok=True)
+                # A cache object is linked (it never changes); anything else is copied, once.
+                cached = path.resolve().is_relative_to(self.objects.root.resolve())
+                copy = _link_or_copy if cached else shutil.copyfile
                 if path.is_dir():
-                    shutil.copytree(path, target)
+                    shutil.copytree(path, target, copy_function=copy)
                 else:
-                    shutil.copyfile(path, target)
+                    copy(path, target)
             self.copies[key] = relative
         relative = self.copies[key]
         picture = self.pictures.of(self.folder / relative)
-        note = "folder" if is_tree(digest) else ""
-        return FileLink(name, relative, picture, note)
+        note = "folder" if is_tree(digest) else picture.note
+        # Quoted: a file named with '#', '?' or '%' is still the file linked to.
+        return FileLink(name, quote(relative), picture, note)
 
     def _pipeline_outputs(self, outputs: Mapping[str, str]) -> list[FileLink]:
         """Every output of the run, linked to the copy of the step output it holds."""
@@ -241,8 +247,9 @@ class _Builder:
                 links.append(FileLink(name, None, note=f"{where} (no longer there)"))
                 continue
             digest = digest_file(path) if path.is_file() else ""
-            link = self._link(name, digest, path, path.name)
-            link.note = where
+            # The cache's object when it has one: out/ may be rewritten by the next run.
+            link = self._link(name, digest, self._stored(digest) or path, path.name)
+            link.note = f"{where} {link.note}".strip()
             links.append(link)
         return links
 
@@ -316,3 +323,13 @@ def _counts(pages: Any) -> dict[str, int]:
     for page in pages:
         counts[page.status] = counts.get(page.status, 0) + 1
     return counts
+
+
+def _link_or_copy(source: Path | str, target: Path | str) -> None:
+    """A relative symbolic link to ``source`` (a cache object, never written in place), or a
+    copy where links cannot be made. Not a hard link: that would change the object's ctime,
+    which the no-op check of the next run reads."""
+    try:
+        os.symlink(os.path.relpath(source, Path(target).parent), target)
+    except OSError:
+        shutil.copyfile(source, target)

@@ -5,6 +5,7 @@ digest of what it shows, so a file seen by several steps is drawn once."""
 from __future__ import annotations
 
 import hashlib
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,8 @@ THUMB_SIDE = 320
 PREVIEW_SIDE = 240
 PREVIEW_FRAMES = 12
 PREVIEW_FRAME_MS = 150
+MAX_THUMBNAIL_SOURCE_PIXELS = 50_000_000
+"""Largest image decoded for a thumbnail (after JPEG's reduced decoding): about 150 MB of RGB."""
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,8 @@ class Picture:
     """``image``, ``video``, ``folder`` or ``data`` (no picture, only the link)."""
     poster: str | None = None
     preview: str | None = None
+    note: str = ""
+    """Why there is no picture when one was expected (an image too large to shrink)."""
 
 
 class Pictures:
@@ -53,7 +58,7 @@ class Pictures:
         kind = media.sniff_file(path)
         try:
             if kind is not None and kind.kind == "image":
-                return Picture("image", self._thumbnail(path, name))
+                return self._image(path, name)
             if kind is not None and kind.kind == "video":
                 return self._video(path, name)
         except (OSError, ValueError, av.FFmpegError):
@@ -63,13 +68,24 @@ class Pictures:
     def _relative(self, file_name: str) -> str:
         return f"{self.folder}/{file_name}"
 
-    def _thumbnail(self, path: Path, name: str) -> str:
-        with Image.open(path) as image:
-            picture = ImageOps.exif_transpose(image).convert("RGB")
+    def _image(self, path: Path, name: str) -> Picture:
+        try:
+            with warnings.catch_warnings():
+                # The size is checked below, before anything is decoded.
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                with Image.open(path) as image:
+                    # JPEG decodes at 1/2 to 1/8 scale when asked: a huge photo still gets one.
+                    image.draft("RGB", (THUMB_SIDE, THUMB_SIDE))
+                    width, height = image.size
+                    if width * height > MAX_THUMBNAIL_SOURCE_PIXELS:
+                        return _too_large(f"{width}x{height}")
+                    picture = ImageOps.exif_transpose(image).convert("RGB")
+        except Image.DecompressionBombError:
+            return _too_large("over Pillow's decoding limit")
         picture.thumbnail((THUMB_SIDE, THUMB_SIDE))
         file_name = f"{name}.jpg"
         picture.save(self.report_dir / self.folder / file_name, quality=80)
-        return self._relative(file_name)
+        return Picture("image", self._relative(file_name))
 
     def _video(self, path: Path, name: str) -> Picture:
         frames = _sample_frames(path, PREVIEW_FRAMES)
@@ -110,6 +126,10 @@ def _sample_frames(path: Path, count: int) -> list[Image.Image]:
         return decoded
     step = len(decoded) / count
     return [decoded[int(index * step)] for index in range(count)]
+
+
+def _too_large(size: str) -> Picture:
+    return Picture("image", note=f"(no thumbnail: the image is too large to shrink, {size})")
 
 
 def _is_image(path: Path) -> bool:

@@ -41,7 +41,7 @@ def _load(folder: Path) -> RunRecord | None:
     return RunRecord(folder, document) if isinstance(document, dict) else None
 
 
-def _finished_runs(runs_dir: Path) -> list[Path]:
+def finished_runs(runs_dir: Path) -> list[Path]:
     """Run folders with a run.json, in the order they finished (run ids sort by the second they
     started, so two runs within one second need the record's own time to tell)."""
     if not runs_dir.is_dir():
@@ -52,7 +52,7 @@ def _finished_runs(runs_dir: Path) -> list[Path]:
 
 def find_run(runs_dir: Path, run_id: str | None = None) -> RunRecord:
     """The run ``run_id`` (a unique prefix will do), or the latest finished run."""
-    folders = _finished_runs(runs_dir)
+    folders = finished_runs(runs_dir)
     if run_id is not None:
         folders = [folder for folder in folders if folder.name.startswith(run_id)]
         if len(folders) > 1 and not any(folder.name == run_id for folder in folders):
@@ -70,7 +70,7 @@ def find_run(runs_dir: Path, run_id: str | None = None) -> RunRecord:
 
 def previous_run(runs_dir: Path, record: RunRecord) -> RunRecord | None:
     """The latest run of the same pipeline before ``record``: what its parameters changed from."""
-    finished = _finished_runs(runs_dir)
+    finished = finished_runs(runs_dir)
     before = finished[: finished.index(record.folder)] if record.folder in finished else finished
     for folder in reversed(before):
         earlier = _load(folder)

@@ -30,6 +30,10 @@ def prepare_environment(settings: ServerSettings) -> None:
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("GRADIO_SSR_MODE", "False")
+    # uvicorn (started by gradio) takes the client address from X-Forwarded-For when the peer is
+    # in FORWARDED_ALLOW_IPS, loopback by default; only configured proxies are (an empty entry
+    # matches no peer).
+    os.environ["FORWARDED_ALLOW_IPS"] = ",".join(settings.trusted_proxies)
 
 
 @dataclass
@@ -63,6 +67,7 @@ def open_jobs(settings: ServerSettings, engine: Engine) -> JobSystem:
         secret=load_or_create_secret(settings.data_dir),
         callback_allowlist=settings.callback_allowlist,
         max_upload_bytes=settings.max_file_size,
+        max_output_bytes=settings.max_output_bytes,
         public_url=settings.url.rstrip("/"),
         admins=settings.admins,
     )

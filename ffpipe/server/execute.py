@@ -37,6 +37,11 @@ from ffpipe.engine.api import (
 )
 from ffpipe.server.errors import INVALID_STATUS, RequestError
 from ffpipe.server.files import FileRejected, incoming_path, pack_outputs
+from ffpipe.server.output_budget import (
+    DEFAULT_MAX_OUTPUT_BYTES,
+    OutputTooLarge,
+    check_output_budget,
+)
 
 LOG = logging.getLogger("ffpipe.server")
 
@@ -168,6 +173,7 @@ def execute(
     roots: Sequence[Path],
     output_dir: Path,
     progress: ProgressFn | None = None,
+    max_output_bytes: int | None = DEFAULT_MAX_OUTPUT_BYTES,
 ) -> Outcome:
     """Validate and run one synchronous request; outputs land in a new folder in ``output_dir``."""
     params = validate(op, values, roots)
@@ -175,7 +181,8 @@ def execute(
     out_dir = output_dir / uuid.uuid4().hex
     out_dir.mkdir(parents=True)
     try:
-        return run_op(engine, op, params, RunContext(out_dir=out_dir, progress=progress))
+        context = RunContext(out_dir=out_dir, progress=progress, max_output_bytes=max_output_bytes)
+        return run_op(engine, op, params, context)
     except CancelledError as error:
         shutil.rmtree(out_dir, ignore_errors=True)
         raise engine_failure(op, error) from None
@@ -194,6 +201,7 @@ def run_op(engine: Engine, op: str, params: CatalogModel, context: RunContext) -
     to remove with its folder.
     """
     try:
+        check_output_budget(op, params, context.max_output_bytes)
         output = engine.run(op, params, context)
         files = _checked_files(op, output, context.out_dir)
         packed = pack_outputs(files, context.out_dir)
@@ -204,6 +212,8 @@ def run_op(engine: Engine, op: str, params: CatalogModel, context: RunContext) -
         raise engine_failure(op, error) from None
     except RequestError:
         raise
+    except OutputTooLarge as error:
+        raise RequestError("output too large", str(error), status=413) from None
     except Exception:
         LOG.exception("%s failed unexpectedly", op)
         raise internal_error(op) from None

@@ -125,9 +125,12 @@ def pack_outputs(files: Mapping[str, Path], out_dir: Path) -> dict[str, Path]:
 
 
 def _zip_tree(folder: Path, archive: Path) -> None:
+    # Listed before the archive exists: a folder named like the archives folder (output_path
+    # ".archives") would otherwise take in the half-written archive itself.
+    files = sorted(path for path in folder.rglob("*") if path.is_file() and path != archive)
     # Fixed timestamps and sorted entries keep the archive identical for identical contents.
     with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_STORED) as bundle:
-        for path in sorted(folder.rglob("*")):
+        for path in files:
             if path.is_file():
                 info = zipfile.ZipInfo(path.relative_to(folder).as_posix(), (1980, 1, 1, 0, 0, 0))
                 info.external_attr = 0o644 << 16

@@ -9,6 +9,8 @@ from ffpipe.units import format_size
 
 DEFAULT_PORT = 9002
 DEFAULT_MAX_FILE_SIZE = 100 * 1000 * 1000
+DEFAULT_MAX_OUTPUT_BYTES = 4 * 1000**3
+"""A request's output at most (``--max-output-size``): a 20 s 1080p clip's frames as PNG fit."""
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,11 @@ class ServerSettings:
     """Private or loopback hosts/networks job callbacks may reach (public ones always may)."""
     retention: str = "7d,20GB"
     """How long and how much of uploads, outputs and finished jobs is kept (``--retention``)."""
+    max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES
+    """The most one request or job may write (``--max-output-size``), checked before it runs."""
+    trusted_proxies: tuple[str, ...] = ()
+    """Peers whose ``X-Forwarded-For`` names the client (``--trusted-proxy``); from any other
+    peer the header is ignored, so it cannot dodge the per-address login throttle."""
 
     @property
     def upload_dir(self) -> Path:

@@ -7,6 +7,8 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from ffpipe.server.output_budget import DEFAULT_MAX_OUTPUT_BYTES
+
 DEFAULT_MAX_UPLOAD_BYTES = 100 * 1000 * 1000
 SECRET_FILE = "webhook-secret"
 DB_FILE = "jobs.sqlite3"
@@ -27,6 +29,8 @@ class JobSettings:
     callback_allowlist: tuple[str, ...] = ()
     """Hosts, addresses or networks (CIDR) that callbacks may reach although not public."""
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
+    max_output_bytes: int | None = DEFAULT_MAX_OUTPUT_BYTES
+    """The most one job may write (checked before it runs)."""
     token: str | None = None
     """When set, every request needs ``Authorization: Bearer <token>``."""
     admins: frozenset[str] = frozenset()
@@ -37,7 +41,7 @@ class JobSettings:
     retry_base_seconds: float = 2.0
     retry_max_seconds: float = 600.0
     max_delivery_attempts: int = 12
-    delivery_timeout_seconds: float = 10.0
+    delivery_timeout_seconds: float = 5.0
     delivery_concurrency: int = 8
     """Webhooks sent at once, so one slow receiver does not hold up the others."""
 

@@ -115,6 +115,8 @@ class Delivery:
     next_at: float
     last_error: str | None
     delivered_at: float | None
+    owner: str | None = None
+    """Who submitted the job (for fair delivery between users)."""
 
 
 def _record(row: sqlite3.Row) -> JobRecord:
@@ -422,7 +424,9 @@ class JobStore:
         marks = ",".join("?" * len(excluding))
         with self._lock:
             rows = self._db.execute(
-                "SELECT * FROM deliveries WHERE state = 'pending' AND next_at <= ?"
+                "SELECT deliveries.*, jobs.owner AS owner FROM deliveries"
+                " LEFT JOIN jobs USING (job_id)"
+                " WHERE state = 'pending' AND next_at <= ?"
                 + (f" AND job_id NOT IN ({marks})" if excluding else "")
                 + " ORDER BY next_at LIMIT ?",
                 (time.time() if now is None else now, *excluding, limit),

@@ -43,7 +43,12 @@ def open_job_system(settings: JobSettings, engine: Engine, workers: int = 1) -> 
     # The dispatcher renders bodies with the service, created below; the lambda looks it up late.
     dispatcher = WebhookDispatcher(store, settings, lambda job_id: service.webhook_body(job_id))
     runner = JobRunner(
-        store, engine, settings.data_dir, workers, on_finished=lambda _job: dispatcher.wake()
+        store,
+        engine,
+        settings.data_dir,
+        workers,
+        on_finished=lambda _job: dispatcher.wake(),
+        max_output_bytes=settings.max_output_bytes,
     )
     service = JobService(store, runner, settings)
     return JobSystem(settings, store, runner, dispatcher, service, requeued)

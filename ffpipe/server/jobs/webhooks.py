@@ -29,6 +29,7 @@ import random
 import socket
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Collection
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -174,6 +175,26 @@ def _pinned_request(destination: Destination, body: bytes, signature: str) -> ht
     )
 
 
+_CONNECT_TIMEOUT_SECONDS = 3.0
+_LOOK_AHEAD = 8
+"""Due deliveries read per free sender, so that some of other hosts and owners are among them."""
+
+
+def fair_share(concurrency: int) -> int:
+    """Deliveries one host, or one owner, may have in flight: a quarter of the senders (at
+    least one), so three others always find a free sender."""
+    return max(concurrency // 4, 1)
+
+
+def _holder(delivery: Delivery) -> tuple[str, str]:
+    """Whose delivery it is: the receiving host (with its port) and the job's owner."""
+    try:
+        host = urlsplit(delivery.url).netloc.lower()
+    except ValueError:
+        host = ""
+    return host, delivery.owner or ""
+
+
 class WebhookDispatcher:
     """A thread handing due webhooks from the store to a bounded pool of senders.
 
@@ -196,7 +217,8 @@ class WebhookDispatcher:
         self._stopping = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
-        self._in_flight: set[str] = set()
+        self._in_flight: dict[str, tuple[str, str]] = {}
+        """Job id -> (host, owner) of each delivery under way."""
         self._sending: set[Future[Delivery]] = set()
         self._in_flight_lock = threading.Lock()
         self._senders = ThreadPoolExecutor(
@@ -204,7 +226,10 @@ class WebhookDispatcher:
         )
         # The environment's proxies must not see callbacks: they go straight to the checked address.
         self._client = httpx.Client(
-            timeout=settings.delivery_timeout_seconds,
+            timeout=httpx.Timeout(
+                settings.delivery_timeout_seconds,
+                connect=min(settings.delivery_timeout_seconds, _CONNECT_TIMEOUT_SECONDS),
+            ),
             trust_env=False,
             follow_redirects=False,
             limits=httpx.Limits(max_connections=max(settings.delivery_concurrency, 1)),
@@ -236,11 +261,14 @@ class WebhookDispatcher:
     def _loop(self) -> None:
         while not self._stopping.is_set():
             try:
-                self._launch_due()
+                started = self._launch_due()
                 with self._in_flight_lock:
                     busy = tuple(self._in_flight)
                 next_at = self.store.next_delivery_time(excluding=busy)
                 wait = self._idle_poll if next_at is None else next_at - time.time()
+                if not started and wait <= 0:
+                    # Due deliveries held back by fairness: a sender finishing wakes the loop.
+                    wait = self._idle_poll
             except Exception:
                 # A pass that failed as a whole (the database, say) must not be retried at once:
                 # pause a full poll interval so a lasting fault costs one log entry per interval.
@@ -250,14 +278,22 @@ class WebhookDispatcher:
             self._wake.clear()
 
     def _launch_due(self, skip: Collection[str] = ()) -> dict[str, Future[Delivery]]:
-        """Hand due deliveries (of jobs not in ``skip``) to free senders; returns those started."""
+        """Hand due deliveries (of jobs not in ``skip``) to free senders; returns those started.
+
+        Fair between receivers and users: no host and no job owner holds more than
+        :func:`fair_share` of the senders, so callbacks that never answer tie up only their own
+        share and everyone else's webhooks go out meanwhile.
+        """
         with self._in_flight_lock:
-            free = max(self.settings.delivery_concurrency, 1) - len(self._in_flight)
+            concurrency = max(self.settings.delivery_concurrency, 1)
+            free = concurrency - len(self._in_flight)
             if free <= 0:
                 return {}
             busy = (*self._in_flight, *skip)
-            due = self.store.due_deliveries(limit=free, excluding=busy)
-            self._in_flight.update(delivery.job_id for delivery in due)
+            candidates = self.store.due_deliveries(limit=free * _LOOK_AHEAD, excluding=busy)
+            due = self._fair_pick(candidates, free, fair_share(concurrency))
+            for delivery in due:
+                self._in_flight[delivery.job_id] = _holder(delivery)
         started = {
             delivery.job_id: self._senders.submit(self._attempt_in_flight, delivery)
             for delivery in due
@@ -268,6 +304,23 @@ class WebhookDispatcher:
             future.add_done_callback(self._forget)
         return started
 
+    def _fair_pick(self, candidates: list[Delivery], free: int, share: int) -> list[Delivery]:
+        """Up to ``free`` of ``candidates`` (earliest first) keeping each host and owner within
+        ``share`` deliveries in flight; the caller holds the lock."""
+        hosts = Counter(host for host, _owner in self._in_flight.values())
+        owners = Counter(owner for _host, owner in self._in_flight.values())
+        chosen = []
+        for delivery in candidates:
+            host, owner = _holder(delivery)
+            if hosts[host] >= share or (owner and owners[owner] >= share):
+                continue
+            hosts[host] += 1
+            owners[owner] += 1
+            chosen.append(delivery)
+            if len(chosen) == free:
+                break
+        return chosen
+
     def _forget(self, future: Future[Delivery]) -> None:
         with self._in_flight_lock:
             self._sending.discard(future)
@@ -277,7 +330,7 @@ class WebhookDispatcher:
             return self.attempt(delivery)
         finally:
             with self._in_flight_lock:
-                self._in_flight.discard(delivery.job_id)
+                self._in_flight.pop(delivery.job_id, None)
             self._wake.set()
 
     def deliver_due(self) -> int:

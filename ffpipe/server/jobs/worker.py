@@ -16,6 +16,7 @@ from ffpipe.server.execute import internal_error, parse_params, run_op
 from ffpipe.server.jobs import failures
 from ffpipe.server.jobs.settings import INPUTS_FOLDER, OUTPUTS_FOLDER
 from ffpipe.server.jobs.store import JobRecord, JobStore
+from ffpipe.server.output_budget import DEFAULT_MAX_OUTPUT_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ class JobRunner:
         idle_poll_seconds: float = 1.0,
         progress_interval: float = 0.25,
         on_finished: Callable[[JobRecord], None] | None = None,
+        max_output_bytes: int | None = DEFAULT_MAX_OUTPUT_BYTES,
     ) -> None:
         if workers < 1:
             raise ValueError("workers must be at least 1")
@@ -51,6 +53,7 @@ class JobRunner:
         self.outputs_dir = data_dir / OUTPUTS_FOLDER
         self.inputs_dir = data_dir / INPUTS_FOLDER
         self.workers = workers
+        self.max_output_bytes = max_output_bytes
         self._idle_poll = idle_poll_seconds
         self._progress_interval = progress_interval
         self._on_finished = on_finished
@@ -160,7 +163,9 @@ class JobRunner:
     def _attempt(self, record: JobRecord, out_dir: Path, cancel: threading.Event) -> JobRecord:
         """Run the job through the server's one execution path (as a synchronous request runs)."""
         job_id = record.job_id
-        context = RunContext(out_dir, self._progress_writer(job_id, cancel), cancel)
+        context = RunContext(
+            out_dir, self._progress_writer(job_id, cancel), cancel, self.max_output_bytes
+        )
         try:
             context.check_cancelled()
             params = parse_params(record.op, {**record.params, **record.files})

@@ -66,6 +66,7 @@ def make_op_endpoint(op: str, engine: Engine, settings: ServerSettings) -> Endpo
                 roots=roots,
                 output_dir=settings.output_dir,
                 progress=report,
+                max_output_bytes=settings.max_output_bytes,
             )
         except RequestError as error:
             raise gradio_error(error) from None

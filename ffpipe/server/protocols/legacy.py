@@ -192,7 +192,14 @@ def mount_legacy(
         try:
             values = _values(op, data, settings, uploads)
             outcome = await anyio.to_thread.run_sync(
-                lambda: execute(engine, op, values, roots=roots, output_dir=settings.output_dir),
+                lambda: execute(
+                    engine,
+                    op,
+                    values,
+                    roots=roots,
+                    output_dir=settings.output_dir,
+                    max_output_bytes=settings.max_output_bytes,
+                ),
                 limiter=admission.limiter,
             )
             try:

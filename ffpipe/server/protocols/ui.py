@@ -16,6 +16,7 @@ import inspect
 import json
 from collections.abc import Callable, Sequence
 from typing import Any
+from urllib.parse import quote
 
 import gradio as gr
 
@@ -176,6 +177,7 @@ class _OpTab:
                 roots=[self.settings.upload_dir, self.settings.output_dir],
                 output_dir=self.settings.output_dir,
                 progress=report,
+                max_output_bytes=self.settings.max_output_bytes,
             )
         except ValueError as error:
             return _failed(f"**invalid parameters**: {_escaped(str(error))}")
@@ -225,11 +227,15 @@ def _job_rows(service: JobService, caller: Caller) -> list[list[Any]]:
         result = job.get("result") or {}
         if job["status"] == "completed":
             base = f"/api/jobs/{job['job_id']}/result"
-            shown = " ".join(f"[{name}]({base}/{name})" for name in result.get("files", {}))
+            shown = " ".join(
+                f"[{_escaped(name)}]({base}/{quote(name)})" for name in result.get("files", {})
+            )
         elif job["status"] == "failed":
-            shown = f"{result.get('error', 'failed')}: {result.get('detail', '')}"
+            # The cell is Markdown (for the links above): what a user wrote must stay text.
+            error, detail = str(result.get("error", "failed")), str(result.get("detail", ""))
+            shown = f"{_escaped(error)}: {_escaped(detail)}"
         else:
-            shown = job.get("stage") or ""
+            shown = _escaped(str(job.get("stage") or ""))
         eta = job.get("estimated_time")
         rows.append(
             [
