@@ -213,7 +213,7 @@ def run_op(engine: Engine, op: str, params: CatalogModel, context: RunContext) -
     except RequestError:
         raise
     except OutputTooLarge as error:
-        raise RequestError("output too large", str(error), status=413) from None
+        raise RequestError(413, "output too large", str(error)) from None
     except Exception:
         LOG.exception("%s failed unexpectedly", op)
         raise internal_error(op) from None
