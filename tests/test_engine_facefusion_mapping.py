@@ -13,8 +13,8 @@ import pytest
 from ffpipe.backends.base import BackendIdentity
 from ffpipe.catalog import OPS
 from ffpipe.engine.facefusion import arguments as ff_args
+from ffpipe.engine.facefusion.arguments import files_for, processed_faces
 from ffpipe.engine.facefusion.checkout import CheckoutError, open_checkout
-from ffpipe.engine.facefusion.engine import files_for, processed_faces
 from ffpipe.engine.facefusion.models import ModelFiles
 from ffpipe.engine.facefusion.table import EMULATED, EXACT, REFUSED, TABLE, markdown_table
 

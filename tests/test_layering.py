@@ -5,6 +5,8 @@ Module-level and function-level imports count alike: a lazy import is still a de
 Imports under ``if TYPE_CHECKING:`` count too: a type named in a signature ties the module to the
 layer that defines it as much as a call does, and exempting them would let a low layer grow a
 dependency on a high one that only shows when someone removes the guard.
+
+Within a layer, modules may import each other, but never in a circle (counted the same way).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import ast
 from functools import cache
 from pathlib import Path
 
+import networkx as nx
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "ffpipe"
@@ -24,17 +27,19 @@ LAYERS: dict[str, frozenset[str]] = {
     "catalog": frozenset(),
     "pipeline": frozenset({"catalog"}),
     "engine": frozenset({"catalog"}),
+    "engine.builtin": frozenset({"engine"}),
+    "engine.facefusion": frozenset({"engine"}),
     "graph": frozenset({"pipeline"}),
     "cache": frozenset(),
     "backends.base": frozenset(),
     "backends": frozenset({"backends.base", "catalog"}),
-    "backends.local": frozenset({"backends", "engine"}),
+    "backends.local": frozenset({"backends", "engine.builtin"}),
     "run": frozenset({"pipeline", "graph", "cache", "backends.base"}),
     "server": frozenset({"engine", "catalog"}),
     "report": frozenset({"cache"}),
     "cli": frozenset(
         {"catalog", "pipeline", "engine", "graph", "cache", "backends", "backends.local", "run"}
-        | {"server", "report"}
+        | {"engine.builtin", "engine.facefusion", "server", "report"}
     ),
     "__main__": frozenset({"cli"}),
 }
@@ -43,7 +48,12 @@ LAYERS: dict[str, frozenset[str]] = {
 ``backends.base`` is the Backend protocol, the only part of the backends the runner sees; the
 package's ``make_backend`` builds the local backend, so it sits with ``backends.local``.
 ``report`` reads run records and cache objects from the workspace; only the CLI calls it.
+``engine`` is the contract (``engine/api.py`` and the package itself); the two engines build on it
+and never on each other.
 """
+
+SUBLAYERS = ("backends", "engine")
+"""Packages whose subpackages (or modules) named in LAYERS are layers of their own."""
 
 
 def module_name(path: Path) -> str:
@@ -56,11 +66,10 @@ def layer_of(module: str) -> str | None:
     if module in BOTTOM:
         return None
     parts = module.split(".")
-    if parts[1] == "backends":
-        if module == "ffpipe.backends":
-            return "backends.local"
-        if len(parts) > 2 and f"backends.{parts[2]}" in LAYERS:
-            return f"backends.{parts[2]}"
+    if module == "ffpipe.backends":
+        return "backends.local"
+    if parts[1] in SUBLAYERS and len(parts) > 2 and f"{parts[1]}.{parts[2]}" in LAYERS:
+        return f"{parts[1]}.{parts[2]}"
     return parts[1]
 
 
@@ -115,6 +124,27 @@ def violations() -> list[str]:
     return found
 
 
+def import_graph() -> nx.DiGraph:
+    """Module -> every ``ffpipe`` module it imports."""
+    graph = nx.DiGraph()
+    for path in sorted(PACKAGE.rglob("*.py")):
+        module = module_name(path)
+        graph.add_node(module)
+        graph.add_edges_from((module, target) for _, target in imported(path, module))
+    return graph
+
+
+def circles(graph: nx.DiGraph) -> list[list[str]]:
+    """One import circle, as a path, for every group of modules that import each other."""
+    found = []
+    for group in nx.strongly_connected_components(graph):
+        start = min(group)
+        if len(group) > 1 or graph.has_edge(start, start):
+            edges = nx.find_cycle(graph.subgraph(group), source=start)
+            found.append([source for source, _ in edges] + [start])
+    return sorted(found)
+
+
 def test_every_module_has_a_layer() -> None:
     layers = {layer_of(module_name(path)) for path in PACKAGE.rglob("*.py")} - {None}
     assert layers <= set(LAYERS), layers - set(LAYERS)
@@ -122,6 +152,15 @@ def test_every_module_has_a_layer() -> None:
 
 def test_imports_run_one_way() -> None:
     assert violations() == []
+
+
+def test_no_import_circle() -> None:
+    assert circles(import_graph()) == []
+
+
+def test_a_circle_is_found() -> None:
+    graph = nx.DiGraph([("a", "b"), ("b", "c"), ("c", "a"), ("c", "d"), ("e", "e")])
+    assert circles(graph) == [["a", "b", "c", "a"], ["e", "e"]]
 
 
 @pytest.mark.parametrize(
@@ -132,6 +171,17 @@ def test_imports_run_one_way() -> None:
         ("ffpipe.run.planner", "ffpipe.catalog.ops", True),
         ("ffpipe.catalog.ops", "ffpipe.pipeline", False),
         ("ffpipe.engine.builtin.engine", "ffpipe.media", True),
+        ("ffpipe.engine.builtin.engine", "ffpipe.engine.api", True),
+        ("ffpipe.engine.facefusion.arguments", "ffpipe.engine.api", True),
+        ("ffpipe.engine.facefusion.arguments", "ffpipe.catalog.ops", True),
+        ("ffpipe.engine.builtin.engine", "ffpipe.engine.facefusion.models", False),
+        ("ffpipe.engine.facefusion.engine", "ffpipe.engine.builtin.images", False),
+        ("ffpipe.engine.api", "ffpipe.engine.builtin", False),
+        ("ffpipe.engine", "ffpipe.engine.facefusion", False),
+        ("ffpipe.server.execute", "ffpipe.engine.builtin", False),
+        ("ffpipe.backends.local", "ffpipe.engine.builtin.capabilities", True),
+        ("ffpipe.backends.local", "ffpipe.engine.facefusion", False),
+        ("ffpipe.cli.engine_options", "ffpipe.engine.facefusion", True),
         ("ffpipe.media", "ffpipe.engine", False),
         ("ffpipe.backends.gradio", "ffpipe.engine.api", False),
         ("ffpipe.backends.local", "ffpipe.engine.api", True),

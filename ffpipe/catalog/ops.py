@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from typing import Literal, get_args
 
 from pydantic import Field, field_validator
@@ -23,6 +24,7 @@ from ffpipe.catalog.swap import (
     TargetMedia,
 )
 from ffpipe.catalog.video import FrameControl, FrameExtraction, TemporaryFiles, VideoAssembly
+from ffpipe.media import MediaType, name_for
 
 OpName = Literal["detect", "swap", "enhance", "edit", "video", "extract_frames", "process"]
 FrameOpName = Literal["swap", "enhance", "edit"]
@@ -31,6 +33,10 @@ MAX_PROCESSORS = 8
 past what its other limits allow."""
 OP_NAMES: tuple[str, ...] = get_args(OpName)
 FRAME_OPS: tuple[str, ...] = get_args(FrameOpName)
+Writes = Literal["json", "media", "video", "frames"]
+"""What an op writes: ``json`` a document of its findings, ``media`` an image or video like its
+target, ``video`` a video whatever its target's name says, ``frames`` a folder of images."""
+DETECT_OUTPUT = "faces.json"
 
 
 class MediaOutput(ImageOutput, VideoOutput, FrameControl, VideoAssembly, TemporaryFiles):
@@ -113,11 +119,15 @@ class ProcessParams(
 
 @dataclass(frozen=True)
 class OpSpec:
-    """An op's name, parameter model and whether it works frame by frame."""
+    """An op's facts: its name and parameter model, whether it works frame by frame, what it
+    writes, its place in the server's endpoint order, and how its output is named."""
 
     name: str
     params: type[CatalogModel]
     per_frame: bool
+    writes: Writes
+    fn_index: int
+    """Its endpoint's position: the catalog's example calls swap with 0 and enhance with 1."""
 
     @property
     def description(self) -> str:
@@ -127,19 +137,50 @@ class OpSpec:
     def file_fields(self) -> tuple[str, ...]:
         return file_fields(self.params)
 
+    @property
+    def needs_video(self) -> bool:
+        """Whether its target must be a video (an image is refused)."""
+        return self.writes in ("video", "frames")
+
+    @property
+    def takes_video(self) -> bool:
+        """Whether its target may be a video (detect works on images only)."""
+        return self.writes != "json"
+
+    def default_output_name(self, target_name: str, held: MediaType | None = None) -> str:
+        """The output's name when ``output_path`` is not given.
+
+        ``faces.json`` for a document, ``<target stem>_frames`` for a folder of frames, else the
+        target's name with the extension of what it holds (``held``; the name as it is when the
+        engine does not look inside the target).
+        """
+        if self.writes == "json":
+            return DETECT_OUTPUT
+        if self.writes == "frames":
+            return f"{PurePosixPath(target_name).stem}_frames"
+        return name_for(target_name, held)
+
+    def check_output_name(self, name: str) -> str | None:
+        """Why ``name`` cannot hold what the op writes, or None if it can."""
+        if self.writes == "json" and PurePosixPath(name).suffix.lower() != ".json":
+            return f"{self.name} writes JSON: output_path {name!r} must end in .json"
+        return None
+
 
 OPS: dict[str, OpSpec] = {
     spec.name: spec
     for spec in (
-        OpSpec("detect", DetectParams, per_frame=False),
-        OpSpec("swap", SwapParams, per_frame=True),
-        OpSpec("enhance", EnhanceParams, per_frame=True),
-        OpSpec("edit", EditParams, per_frame=True),
-        OpSpec("video", VideoParams, per_frame=False),
-        OpSpec("extract_frames", ExtractFramesParams, per_frame=False),
-        OpSpec("process", ProcessParams, per_frame=True),
+        OpSpec("detect", DetectParams, per_frame=False, writes="json", fn_index=3),
+        OpSpec("swap", SwapParams, per_frame=True, writes="media", fn_index=0),
+        OpSpec("enhance", EnhanceParams, per_frame=True, writes="media", fn_index=1),
+        OpSpec("edit", EditParams, per_frame=True, writes="media", fn_index=2),
+        OpSpec("video", VideoParams, per_frame=False, writes="video", fn_index=4),
+        OpSpec("extract_frames", ExtractFramesParams, per_frame=False, writes="frames", fn_index=5),
+        OpSpec("process", ProcessParams, per_frame=True, writes="media", fn_index=6),
     )
 }
+ENDPOINT_ORDER: tuple[str, ...] = tuple(sorted(OPS, key=lambda name: OPS[name].fn_index))
+"""Op names in fn_index order (the server's endpoints)."""
 
 
 def file_fields(model: type[CatalogModel]) -> tuple[str, ...]:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ffpipe.catalog import CatalogModel
+from ffpipe.catalog import CatalogModel, op_spec
 
 ProgressFn = Callable[[float, str], None]
 """Called with progress 0.0-1.0 and a short description of the current stage."""
@@ -86,3 +86,29 @@ class Engine(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook: most engines hold nothing
         """Release what the engine holds (worker processes)."""
+
+
+def output_file(op: str, name: str, target: Path, out_dir: Path) -> Path:
+    """Where ``op`` writes its output ``name`` in ``out_dir``, once the name passed the op's
+    checks: :class:`UnsupportedError` for a name that cannot hold what the op writes,
+    :class:`EngineError` for one that would overwrite the target."""
+    problem = op_spec(op).check_output_name(name)
+    if problem is not None:
+        raise UnsupportedError(problem)
+    destination = out_dir / name
+    if destination.resolve() == target.resolve():
+        raise EngineError(f"the output {name} would overwrite the target; set output_path")
+    return destination
+
+
+def check_target(op: str, target_name: str, is_video: bool) -> None:
+    """Refuse a target of the wrong kind for ``op``: a video for detect, an image for the ops
+    that need a video."""
+    spec = op_spec(op)
+    if is_video and not spec.takes_video:
+        raise UnsupportedError(
+            f"{op} works on images and target_media {target_name} is a video; extract a "
+            "frame first (extract_frames)"
+        )
+    if not is_video and spec.needs_video:
+        raise MediaError(f"target_media {target_name} is not a video")

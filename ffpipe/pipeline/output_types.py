@@ -15,15 +15,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ffpipe.catalog import OPS
 from ffpipe.media import JSON, MediaType, name_for, sniff_file, type_of_name
 from ffpipe.pipeline.errors import SpecError
 from ffpipe.pipeline.instance import Deferred, OutputSpec, StepInstance
 from ffpipe.pipeline.paths import is_url
 
 _STEP_OUTPUT = re.compile(r"^\s*\{\{\s*steps\.[\w-]+\.output\s*\}\}\s*$")
-_DIRECTORY_OPS = ("extract_frames",)
-_VIDEO_OPS = ("video",)
-"""Ops whose output is a video whatever the target's name says."""
 
 
 @dataclass(frozen=True)
@@ -91,7 +89,8 @@ def _written_by_step(
     step_id: str, instances: Mapping[str, StepInstance], seen: set[str]
 ) -> Written | None:
     step = instances.get(step_id)
-    if step is None or step_id in seen or step.op in _DIRECTORY_OPS:
+    spec = OPS.get(step.op) if step is not None else None
+    if step is None or spec is None or step_id in seen or spec.writes == "frames":
         return None
     seen.add(step_id)
     output_path = step.params.get("output_path")
@@ -100,13 +99,14 @@ def _written_by_step(
         return None if media is None else Written(f"steps.{step_id} writes {output_path}", media)
     if output_path is not None:
         return None  # a template needing another step's result
-    if step.op == "detect":
-        return Written(f"steps.{step_id} writes faces.json", JSON)
+    if spec.writes == "json":
+        # A document's default name does not depend on the target.
+        return Written(f"steps.{step_id} writes {spec.default_output_name('')}", JSON)
     target = _target_written(step.params.get("target_media"), instances, seen)
     if target is None or (target.media is not None and target.media.kind == "data"):
         return None  # unknown, or no media at all: the step itself will say what is wrong
     how = f"steps.{step_id} keeps the format of its target, {target.how}"
-    if step.op in _VIDEO_OPS or "video" in (target.kind, target.media and target.media.kind):
+    if spec.writes == "video" or "video" in (target.kind, target.media and target.media.kind):
         # The container follows the encoder as well (a .webm target and libx264 give .mp4).
         return Written(how, kind="video")
     return Written(how, target.media, target.kind)

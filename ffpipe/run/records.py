@@ -16,7 +16,7 @@ from ffpipe.run.events import Event
 if TYPE_CHECKING:
     from ffpipe.backends.base import BackendIdentity
     from ffpipe.pipeline.instance import LoadedPipeline
-    from ffpipe.run.runner import StepOutcome
+    from ffpipe.run.outcome import StepOutcome
 
 
 def new_run_id() -> str:

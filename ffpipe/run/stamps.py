@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from ffpipe.backends.base import BackendIdentity
     from ffpipe.cache.workspace import Workspace
     from ffpipe.pipeline.instance import LoadedPipeline
-    from ffpipe.run.runner import StepOutcome
+    from ffpipe.run.outcome import StepOutcome
 
 
 def replayable(pipeline: LoadedPipeline, selected: Sequence[str], downloads: int) -> bool:

@@ -23,7 +23,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ffpipe import media
-from ffpipe.catalog import OPS, CatalogModel, op_spec
+from ffpipe.catalog import ENDPOINT_ORDER, OPS, CatalogModel, op_spec
 from ffpipe.engine.api import (
     CancelledError,
     Engine,
@@ -38,17 +38,6 @@ from ffpipe.engine.api import (
 from ffpipe.server.files import FileRejected, incoming_path, pack_outputs
 
 LOG = logging.getLogger("ffpipe.server")
-
-ENDPOINT_ORDER: tuple[str, ...] = (
-    "swap",
-    "enhance",
-    "edit",
-    "detect",
-    "video",
-    "extract_frames",
-    "process",
-)
-"""Ops in fn_index order: the catalog's example calls swap with fn_index=0 and enhance with 1."""
 
 CAPABILITIES_ENDPOINT = "capabilities"
 MANIFEST_KEY = "ffpipe_files"

@@ -9,15 +9,16 @@ from typing import Any
 
 import numpy as np
 
-from ffpipe.catalog import FRAME_OPS, OPS, CatalogModel, parse_resolution
+from ffpipe.catalog import OPS, CatalogModel, parse_resolution
 from ffpipe.engine.api import (
     Engine,
     EngineError,
     EngineOutput,
     FaceNotFoundError,
-    MediaError,
     RunContext,
     UnsupportedError,
+    check_target,
+    output_file,
 )
 from ffpipe.engine.builtin import capabilities as caps
 from ffpipe.engine.builtin.capabilities import ENGINE_NAME, ENGINE_VERSION
@@ -33,10 +34,8 @@ from ffpipe.engine.builtin.images import (
     write_image,
 )
 from ffpipe.engine.builtin.selection import Choice, index_choice, reference_choice
-from ffpipe.media import is_video, name_for, sniff_file
+from ffpipe.media import is_video, sniff_file
 
-_IMAGE_OPS = ("detect", *FRAME_OPS, "process")
-_VIDEO_ONLY_OPS = ("video", "extract_frames")
 _DEVICE_FIELDS = ("face_detector_device", "face_recognizer_device", "face_enhancer_device")
 
 
@@ -92,14 +91,14 @@ class BuiltinEngine(Engine):
         _set_threads(params.execution_thread_count)
         target = Path(params.target_media)
         context.check_cancelled()
-        if op in _VIDEO_ONLY_OPS:
+        if spec.needs_video:
             output = self._video_only(op, target, params, context)
-        elif op == "detect":
+        elif not spec.takes_video:
             output = self._detect(target, params, context)
         elif is_video(target):
             output = self._video(ops, target, params, context)
         else:
-            output = self._image(ops, target, params, context)
+            output = self._image(op, ops, target, params, context)
         result = dict(output.result)
         result["substitutions"] = substitutions
         return EngineOutput(files=output.files, result=result)
@@ -119,14 +118,9 @@ class BuiltinEngine(Engine):
                 )
 
     def _detect(self, target: Path, params: Any, context: RunContext) -> EngineOutput:
-        if is_video(target):
-            raise UnsupportedError(
-                f"detect works on images and target_media {target.name} is a video; extract a "
-                "frame first (extract_frames)"
-            )
-        name = params.output_path or "faces.json"
-        if Path(name).suffix.lower() != ".json":
-            raise UnsupportedError(f"detect writes JSON: output_path {name!r} must end in .json")
+        check_target("detect", target.name, is_video(target))
+        name = params.output_path or OPS["detect"].default_output_name(target.name)
+        path = output_file("detect", name, target, context.out_dir)
         image = read_image(target, max_pixels=self.max_pixels, role="target_media")
         context.report(0.2, "detect")
         faces = detect_faces(
@@ -145,13 +139,12 @@ class BuiltinEngine(Engine):
             "height": height,
         }
         context.out_dir.mkdir(parents=True, exist_ok=True)
-        path = context.out_dir / name
         path.write_text(json.dumps(result, indent=2) + "\n")
         context.report(1.0, "done")
         return EngineOutput(files={"output": path}, result=result)
 
     def _image(
-        self, ops: list[str], target: Path, params: Any, context: RunContext
+        self, op: str, ops: list[str], target: Path, params: Any, context: RunContext
     ) -> EngineOutput:
         label = f"target_media {target.name}"
         # Read first: a target that is no image (a damaged video, a text file) is the user's real
@@ -159,10 +152,8 @@ class BuiltinEngine(Engine):
         image = read_image(target, max_pixels=self.max_pixels, role="target_media")
         # By default the output is named after the target, with the extension of what the target
         # holds: "blob" holding a JPEG gives "blob.jpg", and the bytes always match the name.
-        name = params.output_path or name_for(target.name, sniff_file(target))
-        destination = context.out_dir / name
-        if destination.resolve() == target.resolve():
-            raise EngineError(f"the output {name} would overwrite the target; set output_path")
+        name = params.output_path or OPS[op].default_output_name(target.name, sniff_file(target))
+        destination = output_file(op, name, target, context.out_dir)
         fmt = output_format(name)
         context.report(0.1, "prepare")
         pipeline = FramePipeline(
@@ -250,9 +241,8 @@ class BuiltinEngine(Engine):
     def _video_only(op: str, target: Path, params: Any, context: RunContext) -> EngineOutput:
         from ffpipe.engine.builtin import video
 
-        if not is_video(target):
-            raise MediaError(f"target_media {target.name} is not a video")
-        if op == "extract_frames":
+        check_target(op, target.name, is_video(target))
+        if OPS[op].writes == "frames":
             return video.extract_frames(target, params, context)
         return video.process_video(target, None, params, context)
 
@@ -279,7 +269,7 @@ def _face_ops(op: str, params: Any) -> list[str]:
         if "swap" in params.processors and not params.source_face:
             raise EngineError("the swap processor needs a source_face")
         return list(params.processors)
-    return [op] if op in _IMAGE_OPS else []
+    return [] if OPS[op].needs_video else [op]
 
 
 def _set_threads(count: int) -> None:

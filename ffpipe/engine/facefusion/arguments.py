@@ -1,21 +1,24 @@
 """Catalog parameters -> FaceFusion 3.8.1 command-line arguments, emulations and refusals.
 
 :func:`refusals` lists everything a request asks that FaceFusion cannot honour (checked before
-anything runs); :func:`build_call` turns a request into the arguments of one ``headless-run``,
-with a human line for every emulation. What FaceFusion learns about the target first (its faces,
-its size) arrives as :class:`Target`, so this module needs neither FaceFusion nor any media
-library and can be tested alone.
+anything runs); :func:`plan_request` turns a request into a :class:`Request`: every FaceFusion
+pass (the arguments of one ``headless-run`` each, see :func:`build_call`), its output, a human
+line for every emulation and the model files it loads. What FaceFusion learns about the target
+first (its faces, its size) arrives as :class:`Target`, so this module needs neither FaceFusion
+nor any media library and can be tested alone.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from ffpipe.catalog import OPS, parse_resolution
+from ffpipe.catalog import FRAME_OPS, OPS, parse_resolution
 from ffpipe.catalog.edit import EXPRESSION_FIELDS
+from ffpipe.engine.api import FaceNotFoundError, UnsupportedError, output_file
 from ffpipe.engine.facefusion import models
 from ffpipe.engine.facefusion.table import REFUSED, TABLE
 
@@ -90,7 +93,7 @@ def facefusion_processors(op: str, params: Any) -> list[str]:
     """FaceFusion's processor chain for a catalog face op (``[]`` for video/extract_frames)."""
     if op == "process":
         return [name for step in params.processors for name in _processors_of(step, params)]
-    if op in ("swap", "enhance", "edit"):
+    if op in FRAME_OPS:
         return _processors_of(op, params)
     return []
 
@@ -112,7 +115,8 @@ def _expression_neutral(params: Any) -> bool:
     return all(getattr(params, name) == default("edit", name) for name in EXPRESSION_FIELDS)
 
 
-def _uses(op: str, params: Any, step: str) -> bool:
+def uses(op: str, params: Any, step: str) -> bool:
+    """Whether a request of ``op`` runs the per-frame op ``step`` (itself, or in a process)."""
     return op == step or (op == "process" and step in params.processors)
 
 
@@ -138,21 +142,21 @@ def refusals(
                 f"face_detector_size={params.face_detector_size!r}: FaceFusion's {detector} "
                 f"takes {', '.join(DETECTOR_SIZES[detector])}"
             )
-    if _uses(op, params, "swap"):
+    if uses(op, params, "swap"):
         swapper = models.SWAPPERS[params.face_swapper_model]
         if params.face_swapper_pixel_boost not in PIXEL_BOOSTS[swapper]:
             problems.append(
                 f"face_swapper_pixel_boost={params.face_swapper_pixel_boost!r}: FaceFusion's "
                 f"{swapper} allows {', '.join(PIXEL_BOOSTS[swapper])}"
             )
-    if _uses(op, params, "edit") and params.face_editor_model not in models.EDITORS:
+    if uses(op, params, "edit") and params.face_editor_model not in models.EDITORS:
         problems.append(
             f"face_editor_model={params.face_editor_model!r}: FaceFusion 3.8.1 has only "
             "live_portrait"
         )
     if op == "process" and params.extract_frames:
         problems.append("extract_frames=true: use the extract_frames op on FaceFusion")
-    if _uses(op, params, "edit") and params.face_editor_blend != 1.0 and target_is_video:
+    if uses(op, params, "edit") and params.face_editor_blend != 1.0 and target_is_video:
         problems.append(
             f"face_editor_blend={params.face_editor_blend!r}: FaceFusion's face editor has no "
             "blend flag, and on a video the edit cannot be blended around it"
@@ -252,7 +256,7 @@ def passes(op: str, params: Any, target: Target) -> list[list[str]]:
     image before them is kept to blend with); what comes before and after runs around it.
     """
     chain = facefusion_processors(op, params)
-    if target.is_video or not _uses(op, params, "edit") or params.face_editor_blend == 1.0:
+    if target.is_video or not uses(op, params, "edit") or params.face_editor_blend == 1.0:
         return [chain]
     edit = [name for name in chain if name in ("face_editor", "age_modifier")]
     first = chain.index(edit[0])
@@ -340,11 +344,9 @@ def _selection(op: str, params: Any, target: Target, notes: list[str]) -> list[s
 
 def reference_face(params: Any, target: Target) -> dict[str, Any] | None:
     """The face FaceFusion will take as the reference, from the faces found in the target."""
-    index = params.target_face_index
-    position = params.reference_face_position if index is None else index
     if not target.faces:
         return None
-    return target.faces[min(position, len(target.faces) - 1)]
+    return target.faces[min(reference_position(params), len(target.faces) - 1)]
 
 
 def _masks(params: Any, target: Target, notes: list[str]) -> list[str]:
@@ -535,3 +537,246 @@ def _image_size(params: Any, target: Target, call: Call) -> tuple[int, int]:
     if resolution:
         return parse_resolution(resolution)
     return target.width, target.height
+
+
+@dataclass(frozen=True)
+class Pass:
+    """One ``headless-run`` of a request: its call reads ``reads`` and writes ``writes``."""
+
+    call: Call
+    reads: str
+    writes: Path
+    blended: Path | None = None
+    """Where this pass's edit, blended with ``reads`` by ``face_editor_blend``, goes (the next
+    pass reads it): FaceFusion's face editor has no blend flag."""
+
+    @property
+    def result(self) -> Path:
+        """The file this pass leaves for the next one."""
+        return self.blended or self.writes
+
+
+@dataclass(frozen=True)
+class Request:
+    """Everything FaceFusion runs for one catalog request, planned before any of it runs."""
+
+    op: str
+    output: Path
+    """The primary output: a file, or the folder of extracted frames."""
+    passes: list[Pass] = field(default_factory=list)
+    """The ``headless-run`` passes in order (video and face ops)."""
+    analysis: list[str] = field(default_factory=list)
+    """detect: the arguments FaceFusion analyses the faces with."""
+    extraction: list[str] = field(default_factory=list)
+    """extract_frames: the arguments of FaceFusion's frame extraction."""
+    notes: list[str] = field(default_factory=list)
+    """A line for every emulation, in the order the user reads them."""
+    files: list[str] = field(default_factory=list)
+    """The FaceFusion model files the request loads."""
+
+    @property
+    def runs(self) -> list[list[str]]:
+        """The arguments of every FaceFusion run, for the result document."""
+        runs = [list(made.call.argv) for made in self.passes]
+        return [*runs, list(self.extraction)] if self.extraction else runs
+
+
+def plan_request(
+    op: str,
+    params: Any,
+    target: Target,
+    *,
+    out_dir: Path,
+    scratch: Path | None = None,
+    source: str | None = None,
+) -> Request:
+    """Every FaceFusion pass, note and model file of a request of ``op`` on ``target``.
+
+    ``params.target_media`` and ``out_dir`` are absolute (the worker runs in FaceFusion's
+    folder); ``source`` is the ``-s`` image a swap gives FaceFusion, and ``scratch`` a folder for
+    the images between the passes of a face op on an image. Raises
+    :class:`~ffpipe.engine.api.UnsupportedError` (or ``EngineError``) for a request FaceFusion
+    cannot run as asked, naming the parameter.
+    """
+    spec = OPS[op]
+    target_path = Path(params.target_media)
+    name = params.output_path or spec.default_output_name(target_path.name)
+    output = output_file(op, name, target_path, out_dir)
+    files = files_for(op, params)
+    if spec.writes == "json":
+        return Request(
+            op,
+            output,
+            analysis=analysis_arguments(params),
+            notes=detector_arguments(params)[1],
+            files=files,
+        )
+    if spec.writes == "frames":
+        argv, notes = extract_arguments(params)
+        return Request(op, output, extraction=argv, notes=notes, files=files)
+    if target.is_video and output.suffix.lower() != target_path.suffix.lower():
+        raise UnsupportedError(
+            f"output_path {name!r}: FaceFusion writes a video in its target's container "
+            f"({target_path.suffix})"
+        )
+    if spec.writes == "video":
+        call = _call(op, params, target, source=None, output=str(output))
+        return Request(
+            op, output, [Pass(call, str(target_path), output)], notes=call.emulated, files=files
+        )
+    return _face_request(op, params, target, output, scratch, source, files)
+
+
+def _face_request(
+    op: str,
+    params: Any,
+    target: Target,
+    output: Path,
+    scratch: Path | None,
+    source: str | None,
+    files: list[str],
+) -> Request:
+    target_path = Path(params.target_media)
+    chain = passes(op, params, target)
+    current, planned, notes = str(target_path), [], []
+    for number, processors in enumerate(chain):
+        final = number == len(chain) - 1
+        produced = _pass_output(output, scratch, number, target_path.suffix, target.is_video)
+        call = _call(
+            op,
+            params,
+            target,
+            source=source,
+            output=str(produced),
+            processors=processors,
+            target_path=current,
+            final=final,
+        )
+        notes += call.emulated
+        edited = "face_editor" in processors or "age_modifier" in processors
+        blended = None
+        if edited and not target.is_video and params.face_editor_blend != 1.0:
+            blended = produced.with_name(f"blended{produced.suffix}")
+            notes.append(
+                f"face_editor_blend {params.face_editor_blend:g}: the edit ran as its own "
+                "FaceFusion pass, blended with the image before it"
+            )
+        made = Pass(call, current, produced, blended)
+        planned.append(made)
+        current = str(made.result)
+    if not target.is_video and output_format(output) != output_format(target_path):
+        notes.append(
+            f"output_path {output.name}: FaceFusion wrote {target_path.suffix}; converted to "
+            f"{output.suffix}"
+        )
+    return Request(op, output, planned, notes=notes, files=files)
+
+
+def _pass_output(
+    output: Path, scratch: Path | None, number: int, suffix: str, is_video: bool
+) -> Path:
+    """A video's passes write the output itself (it has one); an image's, files in scratch."""
+    if is_video:
+        return output
+    if scratch is None:
+        raise ValueError("a face op on an image needs a scratch folder for its passes")
+    return scratch / f"pass{number}{suffix}"
+
+
+def _call(op: str, params: Any, target: Target, **where: Any) -> Call:
+    try:
+        return build_call(op, params, target, **where)
+    except ValueError as error:
+        raise UnsupportedError(str(error)) from None
+
+
+def extract_arguments(params: Any) -> tuple[list[str], list[str]]:
+    """The ``extract_frames`` arguments (FaceFusion's own frame extraction) and their notes."""
+    argv = ["headless-run", "-t", str(params.target_media)]
+    if params.trim_frame_start is not None:
+        argv += ["--trim-frame-start", str(params.trim_frame_start)]
+    if params.trim_frame_end is not None:
+        argv += ["--trim-frame-end", str(params.trim_frame_end)]
+    if params.output_video_fps is not None:
+        argv += ["--output-video-fps", f"{params.output_video_fps:g}"]
+    argv += ["--temp-frame-format", "png"]
+    execution, notes = execution_arguments(params)
+    argv += execution
+    notes.append(
+        f"extract_frames: FaceFusion's own frame extraction, written as "
+        f"{params.extract_frame_format} frames"
+        + (
+            f" at quality {params.extract_frame_quality}"
+            if params.extract_frame_format == "jpg"
+            else ""
+        )
+    )
+    return argv, notes
+
+
+def refused_values(op: str, known: Mapping[str, Any]) -> list[str]:
+    """The known parameter values of a planned step of ``op`` that FaceFusion refuses."""
+    problems = []
+    for name, value in known.items():
+        row = TABLE.get(name)
+        if row is not None and row.status == REFUSED and value != default(op, name):
+            problems.append(f"{op}: {name}={value!r} is refused: {row.note}")
+    return problems
+
+
+def files_for(op: str, params: Any) -> list[str]:
+    """The FaceFusion model files a step of ``op`` with ``params`` uses."""
+    spec = OPS[op]
+    if spec.needs_video:
+        return [] if spec.writes == "frames" else list(models.CONTENT_ANALYSER)
+    detector = models.DETECTORS.get(params.face_detector_model, params.face_detector_model)
+    if spec.writes == "json":
+        return models.analysis_files(detector, params.face_landmarker_model)
+    processors = facefusion_processors(op, params)
+    options = {}
+    if "face_swapper" in processors:
+        options["face_swapper_model"] = models.SWAPPERS[params.face_swapper_model]
+    if "face_enhancer" in processors:
+        options["face_enhancer_model"] = params.face_enhancer_model
+    return models.run_files(detector, params.face_landmarker_model, processors, options)
+
+
+def reference_position(params: Any) -> int:
+    """The position (left to right) of the face FaceFusion takes as the reference."""
+    index = params.target_face_index
+    return params.reference_face_position if index is None else index
+
+
+def check_faces(params: Any, faces: Sequence[dict[str, Any]], label: str) -> None:
+    """Raise FaceNotFoundError unless FaceFusion found the reference face among ``faces``."""
+    position = reference_position(params)
+    if not faces:
+        raise FaceNotFoundError(
+            f"FaceFusion finds no face in {label} at face_detector_score "
+            f"{params.face_detector_score:g}"
+        )
+    if len(faces) <= position:
+        indexed = params.target_face_index is not None
+        which = "target_face_index" if indexed else "reference_face_position"
+        raise FaceNotFoundError(
+            f"{label} has {len(faces)} face(s), index {position} was requested ({which})"
+        )
+
+
+def processed_faces(params: Any, faces: Sequence[dict[str, Any]]) -> list[int]:
+    """Indices of the faces FaceFusion's reference mode selects (its own distance rule)."""
+    index = params.target_face_index
+    reference = faces[reference_position(params)]["embedding"]
+    limit = TARGET_FACE_DISTANCE if index is not None else params.reference_face_distance
+    selected = []
+    for number, face in enumerate(faces):
+        similarity = sum(a * b for a, b in zip(face["embedding"], reference, strict=False))
+        if (1.0 - similarity) / 2.0 < limit:
+            selected.append(number)
+    return selected
+
+
+def output_format(path: Path) -> str:
+    """The image format a file name stands for (``jpeg`` -> ``jpg``, ``tif`` -> ``tiff``)."""
+    suffix = path.suffix.lower().lstrip(".")
+    return {"jpeg": "jpg", "tif": "tiff"}.get(suffix, suffix)

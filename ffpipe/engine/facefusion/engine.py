@@ -1,9 +1,11 @@
 """The ``facefusion`` engine: catalog ops on a real FaceFusion 3.8 install, through its worker.
 
 Every request is checked first (refused parameters, missing models), then FaceFusion analyses the
-target (its faces and size), then one ``headless-run`` runs in the worker with the arguments
-:mod:`.arguments` builds. Result documents have the builtin engine's shape, plus ``emulated``
-(and the same lines in ``warnings``) and ``facefusion`` (version, processors, arguments).
+target (its faces and size), then the worker runs the passes :func:`.arguments.plan_request`
+plans. This module only executes: what to run is decided in :mod:`.arguments`, what the engine
+offers in :mod:`.capabilities`. Result documents have the builtin engine's shape, plus
+``emulated`` (and the same lines in ``warnings``) and ``facefusion`` (version, processors,
+arguments).
 """
 
 from __future__ import annotations
@@ -19,9 +21,6 @@ from pathlib import Path
 from typing import Any
 
 from ffpipe.catalog import OPS, CatalogModel
-from ffpipe.catalog.edit import FACE_EDITOR_MODELS
-from ffpipe.catalog.enhance import FACE_ENHANCER_MODELS
-from ffpipe.catalog.swap import FACE_LANDMARKER_MODELS
 from ffpipe.engine.api import (
     Engine,
     EngineError,
@@ -30,15 +29,14 @@ from ffpipe.engine.api import (
     MediaError,
     RunContext,
     UnsupportedError,
+    check_target,
 )
 from ffpipe.engine.facefusion import arguments as ff_args
+from ffpipe.engine.facefusion import capabilities as caps
 from ffpipe.engine.facefusion import models
+from ffpipe.engine.facefusion.arguments import Request
 from ffpipe.engine.facefusion.checkout import Checkout, open_checkout
 from ffpipe.engine.facefusion.process import WorkerError, WorkerProcess
-from ffpipe.engine.facefusion.table import REFUSED, TABLE, parameter_statuses
-
-_FACE_OPS = ("swap", "enhance", "edit", "process")
-_VIDEO_OPS = ("video", "extract_frames")
 
 
 class FaceFusionEngine(Engine):
@@ -49,7 +47,7 @@ class FaceFusionEngine(Engine):
     fetch missing models as it normally would (off by default: nothing leaves the machine).
     """
 
-    name = "facefusion"
+    name = caps.ENGINE_NAME
     max_parallel = 1
     """FaceFusion keeps one process-wide state: its worker runs one request at a time."""
 
@@ -84,12 +82,7 @@ class FaceFusionEngine(Engine):
 
     def _describe(self) -> dict[str, Any]:
         if self._description is None:
-            self.worker.start()
-            answer = self.worker.request("describe")
-            self._description = {
-                key: answer[key]
-                for key in ("version", "execution_providers", "encoders", "models", "python")
-            }
+            self._description = caps.describe(self.worker)
         return self._description
 
     @property
@@ -102,100 +95,18 @@ class FaceFusionEngine(Engine):
 
     def capabilities(self) -> dict[str, Any]:
         """Version, ops, every model's status, providers, encoders and every parameter's status."""
-        description = self._describe()
-        return {
-            "engine": self.name,
-            "version": self.version,
-            # No host paths: a served capabilities document is public to its clients.
-            "facefusion": {"version": description["version"], "python": description["python"]},
-            "ops": list(OPS),
-            "models": self._catalog_models(),
-            "facefusion_models": self.models.report(description["models"]),
-            "model_digests": self._model_digests(),
-            "parameters": parameter_statuses(),
-            "unsupported": {name: row.note for name, row in TABLE.items() if row.status == REFUSED},
-            "devices": [p for p in self.providers if p in ("cpu", "cuda")],
-            "execution_providers": self.providers,
-            "encoders": self.encoders,
-            "audio_encoders": list(description["encoders"]["audio"]),
-            "strict_models": self.strict_models,
-            "limits": {"image_formats": ["jpg", "jpeg", "png", "bmp", "tiff", "webp"]},
-        }
-
-    def _catalog_models(self) -> dict[str, dict[str, dict[str, Any]]]:
-        """Catalog model names: run exactly (under FaceFusion's name), with their files' status."""
-        names = {
-            "face_detector_model": dict(models.DETECTORS),
-            "face_landmarker_model": {name: name for name in FACE_LANDMARKER_MODELS},
-            "face_swapper_model": dict(models.SWAPPERS),
-            "face_enhancer_model": {name: name for name in FACE_ENHANCER_MODELS},
-            "face_editor_model": {
-                name: models.EDITORS.get(name, "") for name in FACE_EDITOR_MODELS
-            },
-        }
-        report: dict[str, dict[str, dict[str, Any]]] = {}
-        for parameter, choices in names.items():
-            for catalog, facefusion in choices.items():
-                if not facefusion:
-                    report.setdefault(parameter, {})[catalog] = {
-                        "status": "refused",
-                        "used": "FaceFusion 3.8.1 has no such model",
-                    }
-                    continue
-                files = self._files_of(parameter, facefusion)
-                missing = self.models.unusable(files)
-                report.setdefault(parameter, {})[catalog] = {
-                    "status": "exact",
-                    "used": f"FaceFusion {facefusion}",
-                    "files": files,
-                    "available": not missing,
-                }
-        return report
-
-    def _model_digests(self) -> dict[str, dict[str, Any]]:
-        """Per catalog model parameter and value, the .hash of each file it loads, and the
-        files every face op loads (``common``): remote clients key their steps on them.
-
-        The age modifier has no catalog model parameter; it is counted with the editor."""
-        digests: dict[str, dict[str, Any]] = {
-            "common": self.models.digests(
-                [
-                    *models.CONTENT_ANALYSER,
-                    models.LANDMARK_5_TO_68,
-                    models.RECOGNIZER,
-                    models.CLASSIFIER,
-                    *models.MASKERS,
-                ]
-            )
-        }
-        for parameter, choices in self._catalog_models().items():
-            for catalog, entry in choices.items():
-                files = list(entry.get("files", []))
-                if parameter == "face_editor_model" and files:
-                    files.append(models.AGE_MODIFIER)
-                digests.setdefault(parameter, {})[catalog] = self.models.digests(files)
-        return digests
-
-    @staticmethod
-    def _files_of(parameter: str, facefusion: str) -> list[str]:
-        if parameter == "face_detector_model":
-            return models.analysis_files(facefusion, "2dfan4")[:1]
-        if parameter == "face_landmarker_model":
-            return [facefusion]
-        if parameter == "face_swapper_model":
-            return models.processor_files("face_swapper", {"face_swapper_model": facefusion})
-        if parameter == "face_enhancer_model":
-            return [facefusion]
-        return models.processor_files("face_editor", {})
+        return caps.document(
+            version=self.version,
+            description=self._describe(),
+            model_files=self.models,
+            strict_models=self.strict_models,
+        )
 
     # cache identity and up-front checks
 
     def step_models(self, op: str, params: Mapping[str, Any]) -> dict[str, str]:
         """``{model file: its .hash}`` of every model a step of ``op`` uses (for its cache key)."""
-        spec = OPS.get(op)
-        if spec is None:
-            return {}
-        return self.models.digests(files_for(op, spec.params.model_construct(**dict(params))))
+        return caps.step_models(self.models, op, params)
 
     def check(self, steps: Iterable[tuple[str, Mapping[str, Any]]]) -> list[str]:
         """Problems of a plan of (op, known parameters), found before anything runs."""
@@ -204,13 +115,10 @@ class FaceFusionEngine(Engine):
             spec = OPS.get(op)
             if spec is None:
                 continue
-            params = spec.params.model_construct(**dict(known))
-            for name, value in known.items():
-                row = TABLE.get(name)
-                if row is not None and row.status == REFUSED and value != ff_args.default(op, name):
-                    problems.append(f"{op}: {name}={value!r} is refused: {row.note}")
+            problems += ff_args.refused_values(op, known)
             if self.strict_models:
-                missing = self.models.unusable(files_for(op, params))
+                params = spec.params.model_construct(**dict(known))
+                missing = self.models.unusable(ff_args.files_for(op, params))
                 if missing:
                     problems.append(
                         f"{op}: FaceFusion model files not present: {', '.join(missing)} "
@@ -240,6 +148,7 @@ class FaceFusionEngine(Engine):
             return self._run(op, params, context)
 
     def _run(self, op: str, params: Any, context: RunContext) -> EngineOutput:
+        spec = OPS[op]
         target = Path(params.target_media)
         context.check_cancelled()
         probe = self._request("probe", {"path": str(target)}, context)
@@ -253,17 +162,20 @@ class FaceFusionEngine(Engine):
         )
         if problems:
             raise UnsupportedError("FaceFusion 3.8.1 cannot honour: " + "; ".join(problems))
-        self._check_models(files_for(op, params))
+        self._check_models(ff_args.files_for(op, params))
         context.out_dir.mkdir(parents=True, exist_ok=True)
-        if op == "detect":
-            return self._detect(params, target, is_video, context)
-        if op in _VIDEO_OPS:
-            if not is_video:
-                raise MediaError(f"target_media {target.name} is not a video")
-            if op == "extract_frames":
-                return self._extract(params, target, context)
-            return self._video_only(params, target, probe, context)
-        return self._face_op(op, params, target, probe, context)
+        check_target(op, target.name, is_video)
+        if spec.writes == "media":
+            return self._face_op(op, params, target, probe, context)
+        facts = ff_args.Target(
+            is_video=is_video, width=int(probe["width"]), height=int(probe["height"])
+        )
+        request = ff_args.plan_request(op, params, facts, out_dir=context.out_dir)
+        if spec.writes == "json":
+            return self._detect(request, params, context)
+        if spec.writes == "frames":
+            return self._extract(request, params, context)
+        return self._video_only(request, params, context)
 
     def _request(
         self, kind: str, payload: dict[str, Any], context: RunContext, frames: bool = False
@@ -301,54 +213,35 @@ class FaceFusionEngine(Engine):
         payload = {"argv": ff_args.analysis_arguments(params), "path": str(path), **extra}
         return self._request("faces", payload, context)
 
-    def _detect(
-        self, params: Any, target: Path, is_video: bool, context: RunContext
-    ) -> EngineOutput:
-        if is_video:
-            raise UnsupportedError(
-                f"detect works on images and target_media {target.name} is a video; extract a "
-                "frame first (extract_frames)"
-            )
-        name = params.output_path or "faces.json"
-        if Path(name).suffix.lower() != ".json":
-            raise UnsupportedError(f"detect writes JSON: output_path {name!r} must end in .json")
+    def _detect(self, request: Request, params: Any, context: RunContext) -> EngineOutput:
         context.report(0.2, "detect")
-        answer = self._faces(params, target, context)
+        answer = self._request(
+            "faces", {"argv": request.analysis, "path": str(params.target_media)}, context
+        )
         documents = [{"index": number, **face} for number, face in enumerate(answer["faces"])]
-        notes = ff_args.detector_arguments(params)[1]
         result: dict[str, Any] = {
             "faces": documents,
             "face_count": len(documents),
             "width": answer["width"],
             "height": answer["height"],
         }
-        path = context.out_dir / name
-        path.write_text(json.dumps(result, indent=2) + "\n")
+        request.output.write_text(json.dumps(result, indent=2) + "\n")
         context.report(1.0, "done")
-        return EngineOutput(files={"output": path}, result=self._finish_result(result, notes, []))
+        return self._output(request, result, request.notes)
 
     def _face_op(
         self, op: str, params: Any, target: Path, probe: dict[str, Any], context: RunContext
     ) -> EngineOutput:
         is_video = probe["kind"] == "video"
-        index = params.target_face_index
-        position = params.reference_face_position if index is None else index
         context.report(0.05, "faces")
         faces = self._faces(
-            params, target, context, min_faces=position + 1, start=params.trim_frame_start or 0
+            params,
+            target,
+            context,
+            min_faces=ff_args.reference_position(params) + 1,
+            start=params.trim_frame_start or 0,
         )
-        label = f"target_media {target.name}"
-        if not faces["faces"]:
-            raise FaceNotFoundError(
-                f"FaceFusion finds no face in {label} at face_detector_score "
-                f"{params.face_detector_score:g}"
-            )
-        if len(faces["faces"]) <= position:
-            which = "target_face_index" if index is not None else "reference_face_position"
-            raise FaceNotFoundError(
-                f"{label} has {len(faces['faces'])} face(s), index {position} was requested "
-                f"({which})"
-            )
+        ff_args.check_faces(params, faces["faces"], f"target_media {target.name}")
         facts = ff_args.Target(
             is_video=is_video,
             width=int(probe["width"]),
@@ -358,79 +251,53 @@ class FaceFusionEngine(Engine):
         )
         with tempfile.TemporaryDirectory(prefix="ffpipe-ff-") as scratch:
             source, source_notes = self._source(op, params, Path(scratch), context)
-            name = params.output_path or target.name
-            destination = context.out_dir / name
-            if destination.resolve() == target.resolve():
-                raise EngineError(f"the output {name} would overwrite the target; set output_path")
-            if is_video and Path(name).suffix.lower() != target.suffix.lower():
-                raise UnsupportedError(
-                    f"output_path {name!r}: FaceFusion writes a video in its target's container "
-                    f"({target.suffix})"
-                )
-            plan = ff_args.passes(op, params, facts)
-            current, calls, notes = str(target), [], list(source_notes)
-            for number, processors in enumerate(plan):
-                final = number == len(plan) - 1
-                produced = (
-                    destination if is_video else Path(scratch) / f"pass{number}{target.suffix}"
-                )
-                try:
-                    call = ff_args.build_call(
-                        op,
-                        params,
-                        facts,
-                        source=source,
-                        output=str(produced),
-                        processors=processors,
-                        target_path=current,
-                        final=final,
-                    )
-                except ValueError as error:
-                    raise UnsupportedError(str(error)) from None
-                self._check_models(call.files)
-                context.report(0.15 + 0.8 * number / len(plan), "facefusion")
-                self._request("run", {"argv": call.argv}, context, frames=is_video)
-                notes += call.emulated
-                calls.append(call)
-                edited = "face_editor" in processors or "age_modifier" in processors
-                if edited and not is_video and params.face_editor_blend != 1.0:
-                    produced = self._blend(current, produced, params, Path(scratch), context)
-                    notes.append(
-                        f"face_editor_blend {params.face_editor_blend:g}: the edit ran as its "
-                        "own FaceFusion pass, blended with the image before it"
-                    )
-                current = str(produced)
-            call = calls[-1]
+            request = ff_args.plan_request(
+                op, params, facts, out_dir=context.out_dir, scratch=Path(scratch), source=source
+            )
+            self._run_passes(request, params, is_video, context)
+            last = request.passes[-1]
             if is_video:
-                result = self._video_result(destination, params, context)
-            else:
-                result = self._image_result(produced, destination, params, call, context)
-                if output_format(destination) != output_format(target):
-                    notes.append(
-                        f"output_path {name}: FaceFusion wrote {target.suffix}; converted to "
-                        f"{destination.suffix}"
-                    )
-            selected = len(processed_faces(params, faces["faces"]))
-            if is_video:
+                result = self._video_result(request.output, params, context)
                 # FaceFusion does not count per frame: what is known is the reference frame.
+                selected = len(ff_args.processed_faces(params, faces["faces"]))
                 result["reference_frame"] = facts.reference_frame
                 result["reference_frame_faces"] = len(faces["faces"])
                 result["reference_frame_faces_selected"] = selected
             else:
+                result = self._image_result(last.result, request.output, params, last.call, context)
                 result["faces_detected"] = len(faces["faces"])
-                result["faces_processed"] = selected
-            result["facefusion_processors"] = [name for made in calls for name in made.processors]
+                result["faces_processed"] = len(ff_args.processed_faces(params, faces["faces"]))
+            result["facefusion_processors"] = [
+                name for made in request.passes for name in made.call.processors
+            ]
             context.report(1.0, "done")
-            return EngineOutput(
-                files={"output": destination},
-                result=self._finish_result(result, notes, [made.argv for made in calls]),
-            )
+            return self._output(request, result, [*source_notes, *request.notes])
+
+    def _run_passes(
+        self, request: Request, params: Any, is_video: bool, context: RunContext
+    ) -> None:
+        """Run every pass in the worker, blending an edit with the image before it as planned."""
+        for number, made in enumerate(request.passes):
+            self._check_models(made.call.files)
+            context.report(0.15 + 0.8 * number / len(request.passes), "facefusion")
+            self._request("run", {"argv": made.call.argv}, context, frames=is_video)
+            if made.blended is not None:
+                self._request(
+                    "blend",
+                    {
+                        "base": made.reads,
+                        "edited": str(made.writes),
+                        "out": str(made.blended),
+                        "factor": params.face_editor_blend,
+                    },
+                    context,
+                )
 
     def _source(
         self, op: str, params: Any, scratch: Path, context: RunContext
     ) -> tuple[str | None, list[str]]:
         """The ``-s`` image: the source itself, or an image of the chosen face alone."""
-        if not ff_args._uses(op, params, "swap"):
+        if not ff_args.uses(op, params, "swap"):
             return None, []
         if not params.source_face:
             raise EngineError("the swap processor needs a source_face")
@@ -475,24 +342,13 @@ class FaceFusionEngine(Engine):
             )
         return str(isolated), [note]
 
-    def _blend(
-        self, before: str, edited: Path, params: Any, scratch: Path, context: RunContext
-    ) -> Path:
-        blended = scratch / f"blended{edited.suffix}"
-        self._request(
-            "blend",
-            {
-                "base": before,
-                "edited": str(edited),
-                "out": str(blended),
-                "factor": params.face_editor_blend,
-            },
-            context,
-        )
-        return blended
-
     def _image_result(
-        self, produced: Path, destination: Path, params: Any, call: Any, context: RunContext
+        self,
+        produced: Path,
+        destination: Path,
+        params: Any,
+        call: ff_args.Call,
+        context: RunContext,
     ) -> dict[str, Any]:
         width, height = call.output_size
         answer = self._request(
@@ -505,17 +361,14 @@ class FaceFusionEngine(Engine):
             },
             context,
         )
+        fmt = ff_args.output_format(destination)
+        dropped = f"{fmt} cannot store transparency: the alpha channel was dropped"
         return {
             "width": width,
             "height": height,
-            "format": output_format(destination),
+            "format": fmt,
             "channels": answer["channels"],
-            "warnings": [
-                f"{output_format(destination)} cannot store transparency: the alpha channel was "
-                "dropped"
-            ]
-            if answer["dropped_alpha"]
-            else [],
+            "warnings": [dropped] if answer["dropped_alpha"] else [],
         }
 
     def _video_result(self, output: Path, params: Any, context: RunContext) -> dict[str, Any]:
@@ -531,60 +384,23 @@ class FaceFusionEngine(Engine):
             "duration": info["duration"],
         }
 
-    def _video_only(
-        self, params: Any, target: Path, probe: dict[str, Any], context: RunContext
-    ) -> EngineOutput:
-        name = params.output_path or target.name
-        if Path(name).suffix.lower() != target.suffix.lower():
-            raise UnsupportedError(
-                f"output_path {name!r}: FaceFusion writes a video in its target's container "
-                f"({target.suffix})"
-            )
-        destination = context.out_dir / name
-        facts = ff_args.Target(
-            is_video=True, width=int(probe["width"]), height=int(probe["height"])
-        )
-        try:
-            call = ff_args.build_call("video", params, facts, source=None, output=str(destination))
-        except ValueError as error:
-            raise UnsupportedError(str(error)) from None
+    def _video_only(self, request: Request, params: Any, context: RunContext) -> EngineOutput:
+        (only,) = request.passes
         context.report(0.1, "facefusion")
-        self._request("run", {"argv": call.argv, "no_processors": True}, context, frames=True)
-        result = self._video_result(destination, params, context)
+        self._request("run", {"argv": only.call.argv, "no_processors": True}, context, frames=True)
+        result = self._video_result(request.output, params, context)
         context.report(1.0, "done")
-        return EngineOutput(
-            files={"output": destination},
-            result=self._finish_result(result, call.emulated, [call.argv]),
-        )
+        return self._output(request, result, request.notes)
 
-    def _extract(self, params: Any, target: Path, context: RunContext) -> EngineOutput:
-        folder = context.out_dir / (params.output_path or f"{target.stem}_frames")
-        argv = ["headless-run", "-t", str(target)]
-        if params.trim_frame_start is not None:
-            argv += ["--trim-frame-start", str(params.trim_frame_start)]
-        if params.trim_frame_end is not None:
-            argv += ["--trim-frame-end", str(params.trim_frame_end)]
-        if params.output_video_fps is not None:
-            argv += ["--output-video-fps", f"{params.output_video_fps:g}"]
-        argv += ["--temp-frame-format", "png"]
-        execution, notes = ff_args.execution_arguments(params)
-        argv += execution
-        notes.append(
-            f"extract_frames: FaceFusion's own frame extraction, written as "
-            f"{params.extract_frame_format} frames"
-            + (
-                f" at quality {params.extract_frame_quality}"
-                if params.extract_frame_format == "jpg"
-                else ""
-            )
-        )
+    def _extract(self, request: Request, params: Any, context: RunContext) -> EngineOutput:
+        folder = request.output
         staging = folder.with_name(f".{folder.name}.partial")
         shutil.rmtree(staging, ignore_errors=True)
         try:
             answer = self._request(
                 "extract",
                 {
-                    "argv": argv,
+                    "argv": request.extraction,
                     "out_dir": str(staging),
                     "format": params.extract_frame_format,
                     "quality": params.extract_frame_quality,
@@ -604,13 +420,11 @@ class FaceFusionEngine(Engine):
             "resolution": f"{answer['width']}x{answer['height']}",
         }
         context.report(1.0, "done")
-        return EngineOutput(
-            files={"output": folder}, result=self._finish_result(result, notes, [argv])
-        )
+        return self._output(request, result, request.notes)
 
-    def _finish_result(
-        self, result: dict[str, Any], notes: list[str], runs: list[list[str]]
-    ) -> dict[str, Any]:
+    def _output(self, request: Request, result: dict[str, Any], notes: list[str]) -> EngineOutput:
+        """The request's output and its result document: ``emulated`` (the same lines among the
+        ``warnings``), no substitutions, and FaceFusion's version and runs."""
         document = dict(result)
         document["emulated"] = list(notes)
         document["warnings"] = [
@@ -618,43 +432,9 @@ class FaceFusionEngine(Engine):
             *(f"emulated on FaceFusion: {note}" for note in notes),
         ]
         document["substitutions"] = []
-        document["facefusion"] = {"version": self.version, "runs": [list(argv) for argv in runs]}
-        return document
+        document["facefusion"] = {"version": self.version, "runs": request.runs}
+        return EngineOutput(files={"output": request.output}, result=document)
 
     def close(self) -> None:
         """Stop the worker."""
         self.worker.close()
-
-
-def files_for(op: str, params: Any) -> list[str]:
-    """The FaceFusion model files a step of ``op`` with ``params`` uses."""
-    if op in _VIDEO_OPS:
-        return [] if op == "extract_frames" else list(models.CONTENT_ANALYSER)
-    detector = models.DETECTORS.get(params.face_detector_model, params.face_detector_model)
-    if op == "detect":
-        return models.analysis_files(detector, params.face_landmarker_model)
-    processors = ff_args.facefusion_processors(op, params)
-    options = {}
-    if "face_swapper" in processors:
-        options["face_swapper_model"] = models.SWAPPERS[params.face_swapper_model]
-    if "face_enhancer" in processors:
-        options["face_enhancer_model"] = params.face_enhancer_model
-    return models.run_files(detector, params.face_landmarker_model, processors, options)
-
-
-def processed_faces(params: Any, faces: list[dict[str, Any]]) -> list[int]:
-    """Indices of the faces FaceFusion's reference mode selects (its own distance rule)."""
-    index = params.target_face_index
-    reference = faces[params.reference_face_position if index is None else index]["embedding"]
-    limit = ff_args.TARGET_FACE_DISTANCE if index is not None else params.reference_face_distance
-    selected = []
-    for number, face in enumerate(faces):
-        similarity = sum(a * b for a, b in zip(face["embedding"], reference, strict=False))
-        if (1.0 - similarity) / 2.0 < limit:
-            selected.append(number)
-    return selected
-
-
-def output_format(path: Path) -> str:
-    suffix = path.suffix.lower().lstrip(".")
-    return {"jpeg": "jpg", "tif": "tiff"}.get(suffix, suffix)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import av
 
-from ffpipe.catalog.ops import ExtractFramesParams
-from ffpipe.engine.api import EngineError, EngineOutput, RunContext
+from ffpipe.catalog.ops import OPS, ExtractFramesParams
+from ffpipe.engine.api import EngineError, EngineOutput, RunContext, output_file
 from ffpipe.engine.builtin.video.decode import FramePlan
 from ffpipe.engine.builtin.video.flow import map_frames
 from ffpipe.engine.builtin.video.images import encode_image, frame_name
@@ -28,7 +28,8 @@ def extract_frames(target: Path, params: ExtractFramesParams, context: RunContex
     """
     fmt, quality = params.extract_frame_format, params.extract_frame_quality
     context.out_dir.mkdir(parents=True, exist_ok=True)
-    folder = context.out_dir / (params.output_path or f"{target.stem}_frames")
+    name = params.output_path or OPS["extract_frames"].default_output_name(target.name)
+    folder = output_file("extract_frames", name, target, context.out_dir)
     fps = params.output_video_fps
     rate = Fraction(fps).limit_denominator(1001) if fps else None
     size = (0, 0)

@@ -37,8 +37,8 @@ import av
 import cv2
 import numpy as np
 
-from ffpipe.catalog import CatalogModel, parse_resolution
-from ffpipe.engine.api import EngineError, EngineOutput, RunContext
+from ffpipe.catalog import OPS, CatalogModel, parse_resolution
+from ffpipe.engine.api import EngineError, EngineOutput, RunContext, output_file
 from ffpipe.engine.builtin.video.audio import AudioCarrier
 from ffpipe.engine.builtin.video.decode import FramePlan
 from ffpipe.engine.builtin.video.encoding import (
@@ -55,7 +55,7 @@ from ffpipe.engine.builtin.video.probe import open_video
 from ffpipe.engine.builtin.video.progress import FrameProgress
 from ffpipe.engine.builtin.video.staging import staged
 from ffpipe.engine.builtin.video.timeline import Slot
-from ffpipe.media import name_for, sniff_file
+from ffpipe.media import sniff_file
 
 FrameFn = Callable[[np.ndarray, int], np.ndarray]
 """Called with an RGB uint8 frame (H, W, 3) and its 0-based index in the source video."""
@@ -123,11 +123,11 @@ class VideoSettings:
 
 
 def output_name(target: Path, output_path: str | None, encoder: str) -> str:
-    """``output_path`` if given, else the target's name with the extension of what it holds (as
-    .mp4 if that kind cannot hold the encoder's video)."""
+    """``output_path`` if given, else the video op's default name (as .mp4 if the container it
+    names cannot hold the encoder's video)."""
     if output_path:
         return output_path
-    named = Path(name_for(target.name, sniff_file(target)))
+    named = Path(OPS["video"].default_output_name(target.name, sniff_file(target)))
     if fits_container(named.suffix, encoder):
         return named.name
     return f"{named.stem}.mp4"
@@ -154,9 +154,7 @@ def process_video(
     name = output_name(target, settings.output_path, settings.encoder)
     muxer = check_container(Path(name).suffix, settings.encoder)
     context.out_dir.mkdir(parents=True, exist_ok=True)
-    final = context.out_dir / name
-    if final.resolve() == target.resolve():
-        raise EngineError(f"the output {name} would overwrite the target; choose an output_path")
+    final = output_file("video", name, target, context.out_dir)
     frames_dir = context.out_dir / f"{Path(name).stem}_frames"
     rate = Fraction(settings.fps).limit_denominator(1001) if settings.fps else None
 
