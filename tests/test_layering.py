@@ -20,7 +20,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "ffpipe"
 
-BOTTOM = frozenset({"ffpipe", "ffpipe.errors", "ffpipe.media"})
+BOTTOM = frozenset({"ffpipe", "ffpipe.errors", "ffpipe.media", "ffpipe.words"})
 """Imported by every layer; they import only each other."""
 
 LAYERS: dict[str, frozenset[str]] = {

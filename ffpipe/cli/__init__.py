@@ -34,6 +34,8 @@ COMMANDS: dict[str, str] = {
     "init": "write a starter pipeline, ffpipe.toml and .gitignore lines into a folder",
     "serve": "serve the catalog API over HTTP with the builtin engine or a FaceFusion install",
     "jobs": "list, inspect, wait for or cancel jobs on a server",
+    "runs": "list the runs with what changed between them, or prune old run records (gc)",
+    "diff": "compare two runs step by step: parameters, inputs, outputs and their pictures",
     "report": "write the HTML report of a run: its DAG, steps, thumbnails and contact sheets",
 }
 

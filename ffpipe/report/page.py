@@ -77,11 +77,15 @@ class StepPage:
 
 
 def write_report(
-    workspace: Workspace, run_id: str | None = None, out_dir: Path | None = None
+    workspace: Workspace,
+    run_id: str | None = None,
+    out_dir: Path | None = None,
+    compare_href: str | None = None,
 ) -> Path:
     """Write the report of run ``run_id`` (default: the latest) and return its ``index.html``.
 
-    ``out_dir`` defaults to the run's own folder, ``<workspace>/runs/<id>/report``. Raises
+    ``out_dir`` defaults to the run's own folder, ``<workspace>/runs/<id>/report``;
+    ``compare_href`` links a compare page written beside the report. Raises
     :class:`~ffpipe.report.runs.RunNotFound`.
     """
     record = find_run(workspace.runs_dir, run_id)
@@ -94,7 +98,7 @@ def write_report(
         autoescape=select_autoescape(["html", "j2"]),
         keep_trailing_newline=True,
     )
-    html = environment.get_template("report.html.j2").render(**context)
+    html = environment.get_template("report.html.j2").render(**context, compare=compare_href)
     page = folder / "index.html"
     temporary = folder / ".index.html.tmp"
     temporary.write_text(html, encoding="utf-8")

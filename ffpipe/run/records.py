@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ffpipe.run.events import Event
+from ffpipe.run.provenance import git_state
 
 if TYPE_CHECKING:
     from ffpipe.backends.base import BackendIdentity
@@ -96,6 +97,7 @@ def run_record(
         "run_id": run_id,
         "pipeline": pipeline.name,
         "file": str(pipeline.path),
+        "git": git_state(pipeline.path.parent),
         "pipeline_digest": pipeline.digest,
         "params": dict(pipeline.params),
         "status": status,
