@@ -32,9 +32,11 @@ PORTRAIT = """
 """
 
 
-def plan(folder: Path, version: str = "1.0", **kwargs: object) -> dict[str, str]:
+def plan(
+    folder: Path, version: str = "1.0", engine: str = "counting", **kwargs: object
+) -> dict[str, str]:
     pipeline = load_pipeline(folder / "pipe.yaml", kwargs.pop("overrides", None))  # type: ignore[arg-type]
-    identity = BackendIdentity(kind="test", engine="counting", engine_version=version)
+    identity = BackendIdentity(kind="test", engine=engine, engine_version=version)
     decisions = explain(pipeline, Workspace(folder / ".ffpipe"), identity, **kwargs)  # type: ignore[arg-type]
     return {node: str(decision) for node, decision in decisions.items()}
 
@@ -89,6 +91,32 @@ def test_engine_version_change(tmp_path: Path) -> None:
     setup(tmp_path)
     decisions = plan(tmp_path, version="1.1")
     assert decisions["enhance"] == "will run (engine counting 1.0 -> 1.1)"
+
+
+def test_engine_name_change_names_both_engines_with_their_versions(tmp_path: Path) -> None:
+    setup(tmp_path)
+    decisions = plan(tmp_path, version="3.8.1", engine="other")
+    assert decisions["enhance"] == "will run (engine counting 1.0 -> other 3.8.1)"
+
+
+def test_an_upstream_step_is_named_once_before_all_its_reasons(tmp_path: Path) -> None:
+    setup(tmp_path)
+    pipeline = (tmp_path / "pipe.yaml").read_text()
+    (tmp_path / "pipe.yaml").write_text(
+        pipeline.replace(
+            '"{{ params.blend }}"}',
+            '"{{ params.blend }}", keep_temp: true, '
+            "temp_frame_quality: 90, execution_queue_count: 2}",
+        )
+    )
+    decisions = plan(tmp_path, overrides={"blend": "0.6"})
+    aged = decisions["aged"]
+    assert aged.count("upstream enhance") == 1
+    assert aged.startswith("will run (upstream enhance will run: ")
+    assert aged == (
+        "will run (upstream enhance will run: face_enhancer_blend changed 0.8 -> 0.6, "
+        "keep_temp changed false -> true, temp_frame_quality changed 100 -> 90)"
+    )
 
 
 def test_forced_steps(tmp_path: Path) -> None:
