@@ -132,7 +132,7 @@ def grouped_upstream(reasons: Iterable[str]) -> tuple[str, ...]:
         causes = lines.setdefault(prefix, [])
         if cause and cause not in causes:
             causes.append(cause)
-    return tuple(prefix + ", ".join(causes) if causes else prefix for prefix, causes in lines.items())
+    return tuple(prefix + ", ".join(causes) for prefix, causes in lines.items())
 
 
 def _upstream_prefix(reason: str) -> tuple[str, str]:
