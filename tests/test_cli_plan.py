@@ -22,7 +22,7 @@ def _fresh_workspace(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 def test_plan_lists_stages_in_order(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["plan", str(EXAMPLES / "portrait.yaml"), "-p", "age=42"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("portrait: 3 step instance(s) in 3 stage(s)\n")
+    assert out.startswith("portrait: 3 steps in 3 stages\n")
     assert (
         out.index("  swap (swap)") < out.index("  enhance (enhance)") < out.index("  aged (edit)")
     )

@@ -15,6 +15,7 @@ from ffpipe.cli import options
 from ffpipe.errors import UserError
 from ffpipe.graph import build_graph, generations, named_nodes, select
 from ffpipe.pipeline import Deferred, LoadedPipeline, StepInstance, load_pipeline, parse_overrides
+from ffpipe.words import plural, steps_and_instances
 
 if TYPE_CHECKING:
     from ffpipe.backends.base import Backend
@@ -165,7 +166,9 @@ def format_plan(
     """The plan as text; ``status`` (instance id -> e.g. "cached") and ``notes`` (instance id ->
     lines such as "fused: swap + enhance (one decode, one encode)") are added when given."""
     total = sum(len(stage) for stage in order)
-    lines = [f"{pipeline.name}: {total} step instance(s) in {len(order)} stage(s)"]
+    steps = len({pipeline.instances[node].step for stage in order for node in stage})
+    counted = steps_and_instances(steps, total)
+    lines = [f"{pipeline.name}: {counted} in {plural(len(order), 'stage')}"]
     for number, stage in enumerate(order, start=1):
         lines.append(f"stage {number}")
         for instance_id in stage:

@@ -13,6 +13,7 @@ import argparse
 from pathlib import Path
 
 from ffpipe.cli import options, remote_support
+from ffpipe.words import plural
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -49,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
             fetched = source.fetch(wanted) if wanted else []
             written, missing = remote_support.write_cached_outputs(file, args, workspace)
             print(
-                f"{file}: {len(fetched)} steps fetched, {len(written)} outputs written"
+                f"{file}: {plural(len(fetched), 'step')} fetched, "
+                f"{plural(len(written), 'output')} written"
                 + (f"; not in the remote: {', '.join(missing)}" if missing else "")
             )
             for name, path in written.items():

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import TextIO
 
 from ffpipe.run import events as ev
+from ffpipe.words import steps_and_instances
 
 Reporter = Callable[[ev.Event], None]
 
@@ -17,7 +18,8 @@ def _plain_line(event: ev.Event) -> str | None:
     match event:
         case ev.RunStart():
             return (
-                f"run {event.run_id}: {event.pipeline}, {event.steps} steps, "
+                f"run {event.run_id}: {event.pipeline}, "
+                f"{steps_and_instances(event.steps, event.instances or event.steps)}, "
                 f"{event.jobs} at a time on {event.backend}"
             )
         case ev.StepCached():
