@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     from ffpipe.run import noop
     from ffpipe.run.reporters import make_reporter
 
-    reporter = make_reporter(json_lines=args.json)
+    reporter = make_reporter(json_lines=args.json, verbose=bool(getattr(args, "verbose", 0)))
     state = _fast_state(args)
     shape = noop.RunShape(
         out_dir=args.out or Path("out"),
