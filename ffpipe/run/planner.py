@@ -21,7 +21,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ffpipe.backends.base import BackendIdentity
+from ffpipe.backends.base import ABSENT_MODEL, BackendIdentity
 from ffpipe.cache.key import describe_changes
 from ffpipe.cache.steps import StepEntry
 from ffpipe.cache.workspace import Workspace
@@ -120,6 +120,26 @@ def _readable(reason: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> st
         return f"engine {engines[0]} {versions[0]} -> {engines[1]} {versions[1]}"
     if reason.startswith("engine_version changed"):
         return f"engine {engines[1]} {versions[0]} -> {versions[1]}"
+    if reason.startswith("model "):
+        return _model_reason(reason, old_identity, new_identity)
+    return reason
+
+
+def _model_reason(reason: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
+    """A model file's change as people say it: a file that is not there is ``missing`` (not
+    ``added``), one that came is ``now present``, one whose hash changed is ``replaced``."""
+    field_name = next(
+        (name for name in new.keys() | old.keys() if reason.startswith(name + " ")), None
+    )
+    if field_name is None:
+        return reason
+    before, after = old.get(field_name), new.get(field_name)
+    if after == ABSENT_MODEL:
+        return f"{field_name} missing (its file is not there)"
+    if before == ABSENT_MODEL and after is not None:
+        return f"{field_name} now present"
+    if before is not None and after is not None:
+        return f"{field_name} replaced"
     return reason
 
 
