@@ -26,6 +26,7 @@ from ffpipe.pipeline.instance import (
 )
 from ffpipe.pipeline.matrix import DEFAULT_MAX_INSTANCES, Matrix, expand_matrix
 from ffpipe.pipeline.model import ParamDecl, PipelineHead, RetryDecl, StepDecl
+from ffpipe.pipeline.input_types import unreadable_inputs
 from ffpipe.pipeline.output_types import mismatched_outputs
 from ffpipe.pipeline.params import resolve_params as resolve_param_values
 from ffpipe.pipeline.paths import FileScope, MissingFile, expand_glob, is_glob, resolve_file
@@ -234,6 +235,7 @@ class _Loader:
                     instances[instance.id] = instance
         outputs = self.outputs(head.outputs, plans, matrix, axes, context)
         self.errors += mismatched_outputs(instances, outputs)
+        self.errors += unreadable_inputs(instances)
         return LoadedPipeline(
             name=head.name or path.stem,
             path=path,
