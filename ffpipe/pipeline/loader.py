@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from ffpipe.catalog import OPS, JobOptions
 from ffpipe.pipeline.cycles import find_cycles
 from ffpipe.pipeline.errors import PipelineErrors, SpecError, did_you_mean, format_path
+from ffpipe.pipeline.input_types import unreadable_inputs
 from ffpipe.pipeline.instance import (
     Deferred,
     LoadedPipeline,
@@ -26,7 +27,6 @@ from ffpipe.pipeline.instance import (
 )
 from ffpipe.pipeline.matrix import DEFAULT_MAX_INSTANCES, Matrix, expand_matrix
 from ffpipe.pipeline.model import ParamDecl, PipelineHead, RetryDecl, StepDecl
-from ffpipe.pipeline.input_types import unreadable_inputs
 from ffpipe.pipeline.output_types import mismatched_outputs
 from ffpipe.pipeline.params import resolve_params as resolve_param_values
 from ffpipe.pipeline.paths import FileScope, MissingFile, expand_glob, is_glob, resolve_file
