@@ -222,3 +222,60 @@ def test_a_run_answered_from_its_stamp_gets_a_report_too(
     assert "answered from run" in page.read_text()
     nodes = _parse(page).find("g", "node")
     assert len(nodes) == 8 and all("cached" in node["class"].split() for node in nodes)
+
+
+def test_parameters_show_what_was_written_references_and_defaults(
+    matrix_reports: tuple[Path, Path, Path],
+) -> None:
+    folder, first, _ = matrix_reports
+    text = first.read_text()
+    record = json.loads((first.parent.parent / "run.json").read_text())
+    restore = record["steps"]["restore[photo=astronaut.jpg,smile=0.0]"]
+    assert restore["written"]["target_media"] == "steps.smile.output"
+    smile = record["steps"]["smile[photo=astronaut.jpg,smile=0.0]"]
+    assert smile["written"]["face_editor_mouth_smile"] == 0.0
+    assert smile["at_default"] == ["face_editor_mouth_smile"]
+    # The downstream target is named by its reference, with the file it was in brackets.
+    assert re.search(
+        r"<td>target_media</td><td>steps\.smile\.output <span class=\"rendered\"", text
+    )
+    # A value the user wrote equal to the default is shown and marked.
+    page = _parse(first)
+    assert len(page.find("tr", "default")) == 2  # the two smile=0.0 instances
+    assert text.count('class="default-mark"') == 2
+
+
+def test_matrix_node_labels_put_the_values_on_their_own_line(
+    matrix_reports: tuple[Path, Path, Path],
+) -> None:
+    _, first, _ = matrix_reports
+    text = first.read_text()
+    assert '<text class="instance" x="8" y="34">photo=astronaut.jpg, smile=0.0</text>' in text
+    assert "<title>restore[photo=grace.jpg,smile=0.6]: " in text
+
+
+def test_a_failed_step_shows_its_parameters(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from _run_support import copy_photos, write_pipeline
+
+    copy_photos(tmp_path)
+    write_pipeline(
+        tmp_path,
+        """
+        version: 1
+        name: restyle
+        steps:
+          restyle:
+            uses: edit
+            with:
+              target_media: astronaut.jpg
+              face_editor_hair_style: 2
+              face_editor_blend: 0.7
+        """,
+    )
+    assert _run(tmp_path, monkeypatch, "run", "pipe.yaml", "--no-lock", "--report") != 0
+    text = _newest_report(tmp_path).read_text()
+    failed = text[text.index('class="step failed') :]
+    assert "<td>face_editor_hair_style</td><td>2" in failed
+    assert "<td>face_editor_blend</td><td>0.7" in failed

@@ -51,6 +51,10 @@ class Param:
     value: str
     changed: bool = False
     before: str | None = None
+    default: bool = False
+    """Written with the op's default value."""
+    rendered: str | None = None
+    """What a reference (``steps.swap.output``) stood for in this run: the file's name."""
 
 
 @dataclass
@@ -249,25 +253,51 @@ class _Builder:
 
 
 def _params(step: Mapping[str, Any], earlier: Mapping[str, Any] | None) -> list[Param]:
-    """Rendered parameters and input files, each marked when it changed since the last run."""
+    """Every parameter the pipeline wrote for the step (a failed step's too), input files and
+    values from other steps by reference, each marked when it changed since the last run."""
     old_params = (earlier or {}).get("params")
+    if isinstance(old_params, dict) and isinstance((earlier or {}).get("written"), dict):
+        old_params = {**earlier["written"], **old_params}  # type: ignore[index]
     old_inputs = (earlier or {}).get("inputs")
+    written = step.get("written")
+    if not isinstance(written, dict):  # a record from before "written" was kept
+        written = {**step.get("params", {})}
+    at_default = set(step.get("at_default") or ())
+    inputs = step.get("inputs", {})
     rows = []
-    for name, entry in sorted(step.get("inputs", {}).items()):
-        shown = Path(entry.get("path") or "").name or str(entry.get("digest"))
-        changed, before = False, None
-        if isinstance(old_inputs, dict):
-            old = old_inputs.get(name) or {}
-            changed = old.get("digest") != entry.get("digest")
-            before = Path(old.get("path") or "").name or None if changed else None
-        rows.append(Param(name, shown, changed, before))
-    for name, value in sorted(step.get("params", {}).items()):
+    for name in sorted(set(written) | set(inputs)):
+        entry = inputs.get(name)
+        if entry is not None:
+            rows.append(_input_row(name, entry, written.get(name), old_inputs))
+            continue
+        value = written[name]
+        rendered = step.get("params", {}).get(name, value)
         changed, before = False, None
         if isinstance(old_params, dict):
-            changed = name not in old_params or old_params[name] != value
+            changed = name not in old_params or old_params[name] != rendered
             before = _text(old_params[name]) if changed and name in old_params else None
-        rows.append(Param(name, _text(value), changed, before))
+        shown = _text(value)
+        param = Param(name, shown, changed, before, default=name in at_default)
+        if _text(rendered) != shown:
+            param.rendered = _text(rendered)
+        rows.append(param)
     return rows
+
+
+def _input_row(name: str, entry: Mapping[str, Any], written: Any, old_inputs: Any) -> Param:
+    """An input file: as written when it is a reference to another step, else its name."""
+    file_name = Path(entry.get("path") or "").name or str(entry.get("digest"))
+    reference = isinstance(written, str) and written.startswith("steps.")
+    changed, before = False, None
+    if isinstance(old_inputs, dict):
+        old = old_inputs.get(name) or {}
+        changed = old.get("digest") != entry.get("digest")
+        before = Path(old.get("path") or "").name or None if changed else None
+        if reference and changed:
+            before = "another output"
+    if reference:
+        return Param(name, written, changed, before, rendered=file_name)
+    return Param(name, file_name, changed, before)
 
 
 def _substitution(item: Any) -> str:
