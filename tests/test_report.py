@@ -227,7 +227,7 @@ def test_a_run_answered_from_its_stamp_gets_a_report_too(
 def test_parameters_show_what_was_written_references_and_defaults(
     matrix_reports: tuple[Path, Path, Path],
 ) -> None:
-    folder, first, _ = matrix_reports
+    _, first, _ = matrix_reports
     text = first.read_text()
     record = json.loads((first.parent.parent / "run.json").read_text())
     restore = record["steps"]["restore[photo=astronaut.jpg,smile=0.0]"]
