@@ -279,3 +279,34 @@ def test_a_failed_step_shows_its_parameters(
     failed = text[text.index('class="step failed') :]
     assert "<td>face_editor_hair_style</td><td>2" in failed
     assert "<td>face_editor_blend</td><td>0.7" in failed
+
+
+def test_a_detect_step_shows_its_boxes_on_the_photo(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import numpy as np
+    from _run_support import copy_photos, write_pipeline
+    from PIL import Image
+
+    copy_photos(tmp_path)
+    write_pipeline(
+        tmp_path,
+        """
+        version: 1
+        name: look
+        steps:
+          look:
+            uses: detect
+            with: {target_media: grace.jpg}
+        """,
+    )
+    assert _run(tmp_path, monkeypatch, "run", "pipe.yaml", "--no-lock", "--report") == 0
+    report = _newest_report(tmp_path)
+    page = _parse(report)
+    [after] = page.find("figure", "after")
+    thumbs = [img["src"] for img in page.find("img") if "-faces-" in img["src"]]
+    assert len(thumbs) == 1 and after is not None
+    assert "1 face boxed" in report.read_text()
+    drawn = np.asarray(Image.open(report.parent / thumbs[0]).convert("RGB")).astype(int)
+    green = (drawn[..., 1] > 180) & (drawn[..., 0] < 90) & (drawn[..., 2] < 160)
+    assert green.sum() > 100  # the box's outline, absent from the photo itself

@@ -20,6 +20,7 @@ from ffpipe.report.dag import Layout, lay_out
 from ffpipe.report.pictures import Picture, Pictures
 from ffpipe.report.runs import RunRecord, find_run, previous_run
 from ffpipe.report.sheets import contact_sheets
+from ffpipe.words import plural
 
 REPORT_FOLDER = "report"
 STATUS_CLASSES = {"not run": "skipped", "cached (remote)": "cached-remote"}
@@ -165,6 +166,10 @@ class _Builder:
     ) -> StepPage:
         status = str(step.get("status", ""))
         outputs = self._outputs(step)
+        before = self._main_input(step)
+        after = next((link for link in outputs if link.name == "output"), None)
+        if step.get("op") == "detect" and before is not None and after is not None:
+            after = self._faces_drawn(before, after)
         return StepPage(
             id=node,
             anchor=anchor(node),
@@ -180,10 +185,24 @@ class _Builder:
             error=step.get("error"),
             fused_into=step.get("fused_into"),
             params=_params(step, earlier),
-            before=self._main_input(step),
-            after=next((link for link in outputs if link.name == "output"), None),
+            before=before,
+            after=after,
             outputs=outputs,
         )
+
+    def _faces_drawn(self, image: FileLink, document: FileLink) -> FileLink:
+        """A detect step's result as its faces' boxes drawn on the image it looked at."""
+        if image.href is None or document.href is None:
+            return document
+        try:
+            found = json.loads((self.folder / document.href).read_text(encoding="utf-8"))
+            boxes = [list(map(float, face["box"])) for face in found.get("faces", [])]
+            size = (int(found["width"]), int(found["height"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            return document
+        picture = self.pictures.with_boxes(self.folder / image.href, boxes, size)
+        note = f"{plural(len(boxes), 'face')} boxed"
+        return FileLink(document.name, document.href, picture, note)
 
     def _main_input(self, step: Mapping[str, Any]) -> FileLink | None:
         inputs = step.get("inputs", {})
