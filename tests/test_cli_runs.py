@@ -209,3 +209,21 @@ def test_runs_gc_command(
     out = capsys.readouterr().out
     assert out.startswith("would remove 1 run (") and "kept 1 run" in out
     assert len(_run_ids(two_runs)) == 2
+
+
+def test_diff_rev_compares_the_file_with_its_committed_version(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_matrix_project(tmp_path, blend=0.5)
+    _git(tmp_path, "init", "-q")
+    _git(tmp_path, "add", "smiles.yaml")
+    _git(tmp_path, "commit", "-q", "-m", "first")
+    write_matrix_project(tmp_path, blend=0.7)
+    assert _ffpipe(tmp_path, monkeypatch, "diff", "--rev", "HEAD", "smiles.yaml") == 0
+    out = capsys.readouterr().out
+    assert out.startswith("smiles.yaml at HEAD -> as it is now\n")
+    assert out.count("face_enhancer_blend: 0.5 -> 0.7") == 4  # each restore instance
+    assert "smile[" not in out  # the smile steps did not change
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".smiles")) == []
+    assert _ffpipe(tmp_path, monkeypatch, "diff", "--rev", "nope", "smiles.yaml") == 2
+    assert "invalid object name" in capsys.readouterr().err

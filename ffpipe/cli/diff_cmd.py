@@ -32,9 +32,17 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--html", type=Path, metavar="DIR", help="also write the compare page into DIR"
     )
+    parser.add_argument(
+        "--rev",
+        metavar="GIT_REV",
+        help="compare pipeline file RUN_A as committed at GIT_REV with the file as it is now "
+        "(both loaded, nothing run): steps added or removed, parameters old -> new",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.rev is not None:
+        return _revision(args)
     from ffpipe.cache.workspace import Workspace
     from ffpipe.report.compare import compare_runs, pick_runs
     from ffpipe.report.compare_page import write_compare_page
@@ -82,3 +90,28 @@ def describe(comparison: RunComparison) -> str:
     if unchanged:
         lines.append(f"{plural(unchanged, 'step')} unchanged")
     return "\n".join(lines)
+
+
+def _revision(args: argparse.Namespace) -> int:
+    """``diff --rev REV FILE``: the pipeline at REV against the file as it is."""
+    from ffpipe.cli.revision import compare_with_revision
+
+    if args.run_a is None or args.run_b is not None or args.html is not None:
+        raise UserError("ffpipe diff --rev GIT_REV takes one pipeline file (and no --html)")
+    changes = compare_with_revision(Path(args.run_a), args.rev)
+    if args.json:
+        print(json.dumps(changes, indent=2, sort_keys=True))
+        return 0
+    print(f"{args.run_a} at {args.rev} -> as it is now")
+    if not any(changes.values()):
+        print("no step or parameter changed")
+    for line in changes["params"]:
+        print(f"  params.{line}")
+    for node in changes["added"]:
+        print(f"{node}: added")
+    for node in changes["removed"]:
+        print(f"{node}: removed")
+    for node, lines in changes["changed"].items():
+        print(f"{node}:")
+        print("\n".join(f"  {line}" for line in lines))
+    return 0
