@@ -207,4 +207,4 @@ def test_auto_direction_is_said_to_be_a_guess_in_the_result_and_capabilities(
     assert warnings["older"] == []
     assert len(warnings["auto"]) == 1
     assert f"takes every face to look {APPARENT_AGE}" in warnings["auto"][0]
-    assert "made faces older" in warnings["auto"][0]
+    assert "makes faces older" in warnings["auto"][0]

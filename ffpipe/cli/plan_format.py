@@ -123,6 +123,25 @@ def parameter_notes(
     return notes
 
 
+def builtin_notes(pipeline: LoadedPipeline, graph: nx.DiGraph) -> dict[str, list[str]]:
+    """Instance id -> what the builtin engine will only guess at, e.g. the age an ``auto`` age
+    edit starts from (it has no age model)."""
+    from ffpipe.engine.builtin.edit_scope import age_direction_note
+
+    notes: dict[str, list[str]] = {}
+    for node in graph.nodes:
+        instance = pipeline.instances[node]
+        if instance.op != "edit":
+            continue
+        age = instance.params.get("face_editor_age")
+        direction = instance.params.get("face_editor_age_direction", "auto")
+        if isinstance(age, int) and isinstance(direction, str):
+            note = age_direction_note(age, direction)
+            if note is not None:
+                notes.setdefault(node, []).append(f"builtin engine: {note}")
+    return notes
+
+
 def display_notes(
     pipeline: LoadedPipeline, decisions: Mapping[str, Decision], *, remote: bool
 ) -> dict[str, list[str]]:
@@ -234,6 +253,9 @@ def full_plan(args: argparse.Namespace) -> str:
         substituted = stand_in_notes(pipeline, graph, capabilities)
         for node, lines in parameter_notes(pipeline, graph, capabilities).items():
             substituted.setdefault(node, []).extend(lines)
+        if engine is None and not args.server:
+            for node, lines in builtin_notes(pipeline, graph).items():
+                substituted.setdefault(node, []).extend(lines)
     finally:
         backend.close()
     status = {node: str(decision) for node, decision in decisions.items()}

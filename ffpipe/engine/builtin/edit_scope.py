@@ -37,7 +37,7 @@ def age_direction_note(age: int | None, direction: str) -> str | None:
     way = "older" if age > APPARENT_AGE else "younger"
     return (
         f"face_editor_age_direction auto: the builtin engine has no age model and takes every "
-        f"face to look {APPARENT_AGE}, so face_editor_age {age} made faces {way}"
+        f"face to look {APPARENT_AGE}, so face_editor_age {age} makes faces {way}"
     )
 
 
