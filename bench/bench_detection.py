@@ -136,11 +136,10 @@ def run() -> Section:
             f"Overall recall {recall:.1%}, median {median:.3f} s per image.",
             f"Swap op on the 512x512 portrait (two detections, warp, blend, JPEG in and out), "
             f"median of 7: {swap_wall:.3f} s wall, {swap_cpu:.3f} s CPU; target under 0.3 s: "
-            f"{verdict}. Before: 0.101 s wall (the Builtin engine section as last written on a "
-            "quiet machine); 0.137-0.145 s CPU against 0.254-0.257 s now, measured old and new "
-            "in turn on 2026-11-27 18:14 UTC under a load of about 9 on 2 cores.",
-            "Before the pyramid, the rotated retry and the recalibrated score (recorded from "
-            "this bench run on commit 041f763, 2026-11-27 18:10 UTC, same machine and set):",
+            f"{verdict}. Old and new detectors side by side, swaps included: the section on real "
+            "photographs.",
+            "Before the HOG pyramid and the YuNet detector (recorded from this bench run on "
+            "commit 041f763, 2026-11-27 18:10 UTC, one HOG pass at 640, same set):",
             _before(),
         ]
     )

@@ -8,10 +8,9 @@ from pathlib import Path
 import pytest
 
 from ffpipe.cache.errors import WorkspaceBusy
-from ffpipe.cache.gc import collect, parse_age, parse_size
+from ffpipe.cache.gc import collect
 from ffpipe.cache.steps import StepEntry
 from ffpipe.cache.workspace import Workspace
-from ffpipe.errors import UserError
 
 DAY = 86400.0
 
@@ -28,42 +27,6 @@ def _keys(workspace: Workspace) -> set[str]:
 
 def _outputs_stored(workspace: Workspace, entry: StepEntry) -> bool:
     return all(workspace.objects.has(digest) for digest in entry.outputs.values())
-
-
-@pytest.mark.parametrize(
-    ("text", "size"),
-    [("123", 123), ("2GB", 2 * 10**9), ("500MiB", 500 * 2**20), ("1.5 kb", 1500), ("1G", 10**9)],
-)
-def test_parse_size(text: str, size: int) -> None:
-    assert parse_size(text) == size
-
-
-@pytest.mark.parametrize(
-    ("text", "seconds"),
-    [
-        ("7d", 7 * DAY),
-        ("12h", 43200),
-        ("1d12h", 1.5 * DAY),
-        ("90m", 5400),
-        ("30s", 30),
-        ("2w", 14 * DAY),
-        ("45", 45),
-    ],
-)
-def test_parse_age(text: str, seconds: float) -> None:
-    assert parse_age(text) == seconds
-
-
-@pytest.mark.parametrize("text", ["", "big", "2XB", "-1GB"])
-def test_bad_sizes_are_user_errors(text: str) -> None:
-    with pytest.raises(UserError, match="not a size"):
-        parse_size(text)
-
-
-@pytest.mark.parametrize("text", ["", "7x", "d7", "1d 2q", "-3d"])
-def test_bad_ages_are_user_errors(text: str) -> None:
-    with pytest.raises(UserError, match="not an age"):
-        parse_age(text)
 
 
 def test_gc_by_age_drops_old_entries_and_only_their_own_objects(

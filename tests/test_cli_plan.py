@@ -90,7 +90,7 @@ def test_plan_names_the_models_the_engine_stands_in_for(capsys: pytest.CaptureFi
     out = capsys.readouterr().out
     swap_block = out.split("  swap (swap)", 1)[1].split("  enhance (enhance)", 1)[0]
     assert "    stand-ins: inswapper_128 -> " in swap_block
-    assert "scrfd -> dlib HOG" in swap_block
+    assert "scrfd -> YuNet 2023mar" in swap_block
 
 
 ENGINE_MODULES = ("numpy", "cv2", "dlib", "av")

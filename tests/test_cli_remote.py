@@ -237,4 +237,4 @@ def test_fast_path_stays_open_when_settings_only_name_a_remote(
 
     (tmp_path / "ffpipe.toml").write_text(settings)
     monkeypatch.chdir(tmp_path)
-    assert uses_server(None, None) is server
+    assert uses_server(None, tmp_path / "ffpipe.toml") is server

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 from _hardset import hard_set
 
-from ffpipe.engine.builtin.detection import margin_to_score, score_to_margin
 from ffpipe.engine.builtin.faces import (
     detect_faces,
     embedding_distance,
@@ -47,19 +46,15 @@ def test_astronaut_face_is_where_the_photo_shows_it(astronaut_faces):
     assert np.all(landmarks[:, 0] > left - 20) and np.all(landmarks[:, 0] < right + 20)
 
 
-def test_the_mission_patch_is_only_found_at_a_low_threshold(astronaut_faces, photo):
+def test_the_mission_patch_stays_out_even_at_a_low_threshold(astronaut_faces, photo):
     weak = detect_faces(photo(ASTRONAUT), score=0.1, with_embeddings=False)
-    assert len(weak) > len(astronaut_faces)
-    patch = [face for face in weak if face.box[1] > 250]
-    assert patch, "the patch on the suit is expected among weak detections"
-    assert all(face.score < 0.5 for face in patch)
+    assert [face.box for face in weak] == [face.box for face in astronaut_faces]
 
 
 def test_scores_are_within_the_unit_range_and_respect_the_threshold(photo):
     for face in detect_faces(photo(ASTRONAUT), score=0.0, with_embeddings=False):
         assert 0.0 <= face.score <= 1.0
     assert detect_faces(photo(ASTRONAUT), score=1.0, with_embeddings=False) == []
-    assert margin_to_score(score_to_margin(0.37)) == pytest.approx(0.37)
 
 
 def test_a_larger_detector_size_finds_smaller_faces():
@@ -107,3 +102,16 @@ def test_detection_is_deterministic(photo):
     assert first[0].box == second[0].box
     assert np.array_equal(first[0].landmarks, second[0].landmarks)
     assert np.array_equal(first[0].embedding, second[0].embedding)
+
+
+def test_a_face_is_in_profile_when_its_nose_tip_lies_beyond_an_eye():
+    from ffpipe.engine.builtin.faces import nose_beyond_eyes
+
+    left, right = np.array([100.0, 100.0]), np.array([160.0, 100.0])
+    assert not nose_beyond_eyes(left, right, np.array([130.0, 140.0]))  # frontal
+    assert not nose_beyond_eyes(left, right, np.array([150.0, 140.0]))  # three-quarter
+    assert nose_beyond_eyes(left, right, np.array([185.0, 140.0]))  # profile, facing right
+    assert nose_beyond_eyes(left, right, np.array([70.0, 140.0]))  # profile, facing left
+    # Rolled with the head, the answer stays.
+    turn = np.array([[0.0, -1.0], [1.0, 0.0]])
+    assert nose_beyond_eyes(turn @ left, turn @ right, turn @ np.array([185.0, 140.0]))

@@ -21,7 +21,7 @@ FRAMES = 10
 
 @pytest.fixture(scope="module")
 def astronaut_clip(tmp_path_factory: pytest.TempPathFactory, make_video) -> Path:
-    """1 s at 10 fps, 480x270: HOG finds the astronaut in every frame at a score of 0.3."""
+    """1 s at 10 fps, 480x270: the detector finds the astronaut in every frame at a score of 0.3."""
     return make_video(
         tmp_path_factory.mktemp("src") / "astronaut.mp4", width=480, height=270, fps=10, seconds=1
     )

@@ -201,6 +201,16 @@ def test_sheet_shapes_for_one_two_and_three_axes() -> None:
     assert sheet.cells == [["s0", None], [None, "s1"]]
 
 
+def test_sheet_labels_are_those_of_the_instance_ids() -> None:
+    # Two photos of one name in two folders: the sheet tells them apart as the instance ids do
+    # (ffpipe.axis_labels), rather than folding both into one column.
+    photos = ["/a/photo.jpg", "/b/photo.jpg"]
+    steps = {f"s{i}": {"step": "s", "matrix": {"p": photo}} for i, photo in enumerate(photos)}
+    (sheet,) = contact_sheets(list(steps), steps, ["p"])
+    assert sheet.columns == photos
+    assert sheet.cells == [["s0", "s1"]]
+
+
 def test_layout_puts_each_generation_in_its_own_column() -> None:
     layout = lay_out(["a", "b", "c"], {"b": ["a"], "c": ["a"]}, dict.fromkeys("abc", "ran"), {})
     x = {box.id: box.x for box in layout.boxes}

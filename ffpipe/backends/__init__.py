@@ -22,6 +22,7 @@ def make_backend(
     server: str | None = None,
     *,
     config: Path | None = None,
+    folder: Path | None = None,
     engine: Engine | None = None,
     **options: Any,
 ) -> Backend:
@@ -31,8 +32,9 @@ def make_backend(
     engine; it rules out a server.
 
     The configuration (endpoint mapping, auth file, timeout, url) comes from ``config``, else from
-    ``ffpipe.toml``/``ffpipe.yaml`` in the current folder when there is one. The Gradio module is
-    imported only for a server, so local and cached runs never load gradio_client.
+    ``ffpipe.toml``/``ffpipe.yaml`` in ``folder`` (default: the current folder) when there is
+    one. The Gradio module is imported only for a server, so local and cached runs never load
+    gradio_client.
     """
     from ffpipe.backends.config import ServerConfig
 
@@ -42,7 +44,7 @@ def make_backend(
         from ffpipe.backends.local import LocalBackend
 
         return LocalBackend(engine=engine, **options)
-    settings = ServerConfig.load(config) if config else ServerConfig.discover(Path.cwd())
+    settings = ServerConfig.load(config) if config else ServerConfig.discover(folder or Path.cwd())
     url = server or settings.url
     if url:
         from ffpipe.backends.gradio import GradioBackend

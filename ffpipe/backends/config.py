@@ -13,25 +13,30 @@ Read from ``ffpipe.toml`` (or a YAML file, or ``--config FILE``), under a ``serv
 
 Credentials come from ``FFPIPE_AUTH`` ("user:password") or the auth file, never from a pipeline.
 
-The same file may name a remote cache (:class:`CacheConfig`)::
+The same file may name a remote cache (:class:`CacheConfig`) and the in-process engine every
+command runs or keys steps with (:class:`EngineConfig`)::
 
     [cache]
     remote = "s3://renders/ffpipe"        # or a shared folder, file://..., gs://...: any fsspec URL
+
+    [engine]
+    name = "facefusion"                   # or "builtin" (the default)
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ffpipe.catalog import OP_NAMES
 from ffpipe.errors import UserError
+from ffpipe.project import SETTINGS_NAMES
 
-CONFIG_NAMES = ("ffpipe.toml", "ffpipe.yaml", "ffpipe.yml")
+CONFIG_NAMES = SETTINGS_NAMES
 AUTH_ENV = "FFPIPE_AUTH"
 
 EndpointRef = str | int
@@ -138,6 +143,22 @@ class CacheConfig(BaseModel):
             if (folder / name).is_file():
                 return cls.load(folder / name)
         return cls()
+
+
+class EngineConfig(BaseModel):
+    """The ``engine`` table of a configuration file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Literal["builtin", "facefusion"] | None = Field(
+        default=None,
+        description="The in-process engine of every command (--engine overrides it).",
+    )
+
+    @classmethod
+    def load(cls, path: Path) -> EngineConfig:
+        """The ``engine`` table of a TOML or YAML file (an absent table: all defaults)."""
+        return _load_table(path, "engine", cls)
 
 
 def _read_document(path: Path) -> Any:

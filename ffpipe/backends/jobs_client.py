@@ -19,12 +19,11 @@ import httpx
 from ffpipe.backends.archives import unpack
 from ffpipe.backends.base import BackendError
 from ffpipe.catalog import OPS, JobStatus
-from ffpipe.catalog.jobs import ARCHIVE_HEADER
+from ffpipe.catalog.jobs import ARCHIVE_HEADER, FINAL_STATES, JobState
 from ffpipe.errors import UserError
 
 Auth = tuple[str, str] | str | None
 """(user, password) for HTTP basic auth, a bearer token, or nothing."""
-FINAL = ("completed", "failed", "cancelled")
 
 
 class JobsClientError(UserError):
@@ -193,13 +192,13 @@ class JobsClient:
             if progress is not None:
                 eta = (
                     ""
-                    if status.estimated_time is None or status.status in FINAL
+                    if status.estimated_time is None or status.status in FINAL_STATES
                     else f", about {status.estimated_time} s left"
                 )
                 progress(status.progress, f"job {status.job_id} {status.status}{eta}")
 
         final = self.wait(job_id, timeout=timeout, poll_seconds=poll_seconds, on_status=report)
-        if final.status != "completed":
+        if final.status != JobState.COMPLETED:
             raise JobFailedError(final)
         return self.result(job_id, dest_dir), (final.result or {}).get("result") or {}
 
@@ -246,7 +245,7 @@ class JobsClient:
                 continue
             if on_status is not None:
                 on_status(status)
-            if status.status in FINAL:
+            if status.status in FINAL_STATES:
                 return status
             if deadline is not None and time.monotonic() >= deadline:
                 raise JobWaitTimeout(
@@ -259,7 +258,7 @@ class JobsClient:
         """Download the outputs of a completed job into ``dest_dir``; name -> path (a folder for
         a folder output, which the server sends zipped)."""
         status = self.status(job_id)
-        if status.status != "completed":
+        if status.status != JobState.COMPLETED:
             raise JobsClientError(f"job {job_id} is {status.status}, it has no result")
         dest_dir.mkdir(parents=True, exist_ok=True)
         downloaded: dict[str, Path] = {}

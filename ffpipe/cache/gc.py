@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import shutil
 import time
 from collections import Counter
@@ -12,13 +11,6 @@ from ffpipe.cache.fingerprint import hex_of
 from ffpipe.cache.objects import ObjectStore, is_tree
 from ffpipe.cache.steps import StepEntry
 from ffpipe.cache.workspace import Workspace
-from ffpipe.errors import UserError
-
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?)b?\s*$", re.IGNORECASE)
-_AGE = re.compile(r"^\s*(?:\d+(?:\.\d+)?\s*[smhdw]\s*)+$|^\s*\d+(?:\.\d+)?\s*$", re.IGNORECASE)
-_AGE_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw]?)", re.IGNORECASE)
-_POWERS = {"": 0, "k": 1, "m": 2, "g": 3, "t": 4, "p": 5}
-_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
 @dataclass
@@ -102,24 +94,6 @@ def collect(
         report.remaining_entries = len(entries) - len(doomed)
         report.remaining_bytes = total
     return report
-
-
-def parse_size(text: str) -> int:
-    """Bytes in a size such as ``"2GB"`` (10^9), ``"500MiB"`` (2^20 units) or ``"123"``."""
-    match = _SIZE.match(text)
-    if match is None:
-        raise UserError(f"not a size: {text!r} (try 500MB, 2GB or 1GiB)")
-    number, prefix, binary = match.groups()
-    base = 1024 if binary else 1000
-    return int(float(number) * base ** _POWERS[prefix.lower()])
-
-
-def parse_age(text: str) -> float:
-    """Seconds in an age such as ``"7d"``, ``"12h"``, ``"1d12h"``, ``"90m"`` or ``"30s"``."""
-    if _AGE.match(text) is None:
-        raise UserError(f"not an age: {text!r} (try 7d, 12h, 1d12h, 90m or 30s)")
-    parts = _AGE_PART.finditer(text)
-    return sum(float(part.group(1)) * _SECONDS[part.group(2).lower()] for part in parts)
 
 
 def _blobs_of_entry(store: ObjectStore, entry: StepEntry) -> set[str]:

@@ -2,14 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from enum import Enum
+from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 
 from ffpipe.catalog.base import CatalogModel
 
-JobState = Literal["queued", "processing", "completed", "failed", "cancelled"]
+
+class JobState(str, Enum):
+    """Where a job is. A str enum: records, JSON and messages hold the bare value."""
+
+    QUEUED = "queued"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    __str__ = str.__str__
+
+
+ACTIVE_STATES = (JobState.QUEUED.value, JobState.PROCESSING.value)
+FINAL_STATES = (JobState.COMPLETED.value, JobState.FAILED.value, JobState.CANCELLED.value)
+ALL_STATES = ACTIVE_STATES + FINAL_STATES
+"""The states by name, in lifecycle order."""
+
 ARCHIVE_HEADER = "X-FFpipe-Archive"
 """Response header (value ``zip``) of a job result file that is a folder output, zipped."""
 

@@ -2,6 +2,8 @@
 
 Each command module defines ``register(parser)`` to add its arguments and ``run(args) -> int``;
 its one-line summary is in :data:`COMMANDS`, shared option types in :mod:`ffpipe.cli.options`.
+A command that loads a pipeline turns its arguments into one typed
+:class:`~ffpipe.cli.context.Invocation` (project, workspace, outputs, engine, backend, remote).
 Importing lazily keeps ``ffpipe run`` on a fully cached pipeline from loading gradio, OpenCV or
 dlib.
 """
@@ -17,7 +19,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from types import ModuleType
 
-from ffpipe.errors import UserError
+from ffpipe.errors import ExitCode, UserError
 
 COMMANDS: dict[str, str] = {
     "validate": "check pipeline files and report every mistake with its location",
@@ -40,8 +42,6 @@ COMMANDS: dict[str, str] = {
     "report": "write the HTML report of a run: its DAG, steps, thumbnails and contact sheets",
     "completion": "print a shell completion script: ffpipe completion bash|zsh|fish",
 }
-
-EXIT_INTERRUPTED = 130
 
 
 def _command_module(name: str) -> ModuleType:
@@ -130,9 +130,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return error.exit_code
     except KeyboardInterrupt:
         print("ffpipe: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return ExitCode.INTERRUPTED
     except BrokenPipeError:
         # The reader (e.g. `| head`) left; say nothing more, and keep Python from complaining
         # about the unflushable stdout at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+        return ExitCode.OK

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ffpipe.cli.context import Invocation
 from ffpipe.errors import UserError
 
 
@@ -40,11 +41,12 @@ def find_artifact(args: argparse.Namespace) -> Artifact | None:
     from ffpipe.cli.remote_support import plan_pipeline
 
     file = pipeline_file(args)
-    if not args.workspace.is_dir():
+    invocation = Invocation.of(args, [file])
+    if not invocation.workspace.is_dir():
         print(f"ffpipe: {args.step} is not in the cache (nothing has run here)", file=sys.stderr)
         return None
-    with Workspace(args.workspace) as workspace:
-        pipeline, _, planner, decisions = plan_pipeline(file, args, workspace, None)
+    with Workspace(invocation.workspace) as workspace:
+        pipeline, _, planner, decisions = plan_pipeline(file, invocation, workspace, None)
         node = _instance(args.step, list(decisions), pipeline.name)
         decision = decisions[node]
         view = planner.views.get(node)

@@ -7,7 +7,6 @@ remote collection keeps only what a lock file under the current folder names.
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,18 +15,16 @@ from ffpipe.cache.gc import collect
 from ffpipe.cache.verify import verify_workspace
 from ffpipe.cache.workspace import DEFAULT_ROOT, Workspace
 from ffpipe.cli import options
-from ffpipe.errors import UserError
+from ffpipe.errors import ExitCode, UserError
 from ffpipe.words import noun
 
 if TYPE_CHECKING:
     from ffpipe.cache.remote import RemoteStore
 
-EXIT_CORRUPT = 1
-
 
 def register(parser: argparse.ArgumentParser) -> None:
     """Add the ``ls``, ``gc`` and ``verify`` subcommands."""
-    _add_workspace(parser, default=Path(os.environ.get("FFPIPE_WORKSPACE") or DEFAULT_ROOT))
+    _add_workspace(parser, default=None)
     actions = parser.add_subparsers(dest="cache_action", metavar="ACTION", required=True)
     listing = actions.add_parser("ls", help="list step entries with their age and size")
     _add_workspace(listing)
@@ -67,7 +64,9 @@ def run(args: argparse.Namespace) -> int:
     """Run the chosen action; ``verify`` exits 1 when it found (and removed) damage."""
     if getattr(args, "remote", False):
         return _remote(args)
-    root = Path(args.workspace)
+    from ffpipe.cli.context import default_workspace, project_here
+
+    root = Path(args.workspace) if args.workspace else default_workspace(project_here())
     if not root.is_dir():
         print(f"no cache at {root} (nothing has run there yet)")
         return 0
@@ -91,10 +90,10 @@ def _age_or_zero(text: str) -> float:
 def _remote(args: argparse.Namespace) -> int:
     """``ls --remote`` and ``gc --remote``: the remote named in the settings."""
     from ffpipe.cache.remote import open_remote
-    from ffpipe.cli import remote_support
+    from ffpipe.cli.context import Invocation
 
     args.remote = None  # the flag, not a URL: the URL comes from the settings
-    store = open_remote(remote_support.needed_url(args))
+    store = open_remote(Invocation.of(args).needed_remote_url())
     if args.cache_action == "ls":
         return _list_remote(store)
     if args.cache_action == "gc":
@@ -146,7 +145,8 @@ def _add_workspace(parser: argparse.ArgumentParser, default: object = argparse.S
         "--workspace",
         metavar="DIR",
         default=default,
-        help=f"the workspace folder (default: $FFPIPE_WORKSPACE, else {DEFAULT_ROOT})",
+        help=f"the workspace folder (default: $FFPIPE_WORKSPACE, else {DEFAULT_ROOT} in the "
+        "current folder's project root)",
     )
 
 
@@ -210,7 +210,7 @@ def _verify(workspace: Workspace) -> int:
         f" and dropped {len(report.dropped)} {noun(len(report.dropped), 'entry', 'entries')};"
         " the next run recomputes them"
     )
-    return EXIT_CORRUPT
+    return ExitCode.FAILED
 
 
 def _print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:

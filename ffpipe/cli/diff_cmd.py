@@ -44,11 +44,12 @@ def run(args: argparse.Namespace) -> int:
     if args.rev is not None:
         return _revision(args)
     from ffpipe.cache.workspace import Workspace
+    from ffpipe.cli.context import default_workspace, project_here
     from ffpipe.report.compare import compare_runs, pick_runs
     from ffpipe.report.compare_page import write_compare_page
     from ffpipe.report.runs import RunNotFound
 
-    with Workspace(args.workspace) as workspace:
+    with Workspace(args.workspace or default_workspace(project_here())) as workspace:
         try:
             a, b = pick_runs(workspace.runs_dir, args.run_a, args.run_b)
         except RunNotFound as error:

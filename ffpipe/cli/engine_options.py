@@ -1,9 +1,11 @@
-"""``--engine builtin|facefusion`` and the FaceFusion options, shared by run, plan and serve."""
+"""``--engine builtin|facefusion`` and the FaceFusion options, shared by the commands that run or
+key steps (run, plan, status, push, pull, show, get) and serve."""
 
 from __future__ import annotations
 
 import argparse
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,17 +14,34 @@ from ffpipe.errors import UserError
 if TYPE_CHECKING:
     from ffpipe.engine.api import Engine
 
-ENGINES = ("builtin", "facefusion")
+BUILTIN = "builtin"
+FACEFUSION = "facefusion"
+ENGINES = (BUILTIN, FACEFUSION)
+
+
+@dataclass(frozen=True)
+class EngineChoice:
+    """The in-process engine asked for, and where FaceFusion is when that is the one."""
+
+    name: str = BUILTIN
+    facefusion: Path | None = None
+    facefusion_python: Path | None = None
+    allow_downloads: bool = False
 
 
 def add_engine_arguments(parser: argparse.ArgumentParser, *, with_engine: bool = True) -> None:
-    """``--engine`` and the FaceFusion options: checkout, its Python, downloads allowed."""
+    """``--engine`` and the FaceFusion options: checkout, its Python, downloads allowed.
+
+    ``--engine`` defaults to None here: the command's :class:`~ffpipe.cli.context.Invocation`
+    then takes ``[engine] name`` from the project's settings, else the builtin engine.
+    """
     if with_engine:
         parser.add_argument(
             "--engine",
             choices=ENGINES,
-            default="builtin",
-            help="engine that runs the steps in-process (default builtin)",
+            default=None,
+            help="engine that runs (or keys) the steps in-process (default: [engine] name in "
+            "ffpipe.toml, else builtin)",
         )
     parser.add_argument(
         "--facefusion",
@@ -47,23 +66,34 @@ def add_engine_arguments(parser: argparse.ArgumentParser, *, with_engine: bool =
 
 
 def make_engine(args: argparse.Namespace, *, strict_models: bool = False) -> Engine | None:
-    """The engine ``args`` ask for; None for the builtin one (created lazily by the backend).
+    """The engine ``args`` ask for (``ffpipe serve``); None for the builtin one."""
+    choice = EngineChoice(
+        name=getattr(args, "engine", None) or BUILTIN,
+        facefusion=args.facefusion,
+        facefusion_python=args.facefusion_python,
+        allow_downloads=args.facefusion_downloads,
+    )
+    return open_engine(choice, strict_models=strict_models)
+
+
+def open_engine(choice: EngineChoice, *, strict_models: bool = False) -> Engine | None:
+    """The engine chosen; None for the builtin one (created lazily by the backend).
 
     A FaceFusion checkout that is missing, unsupported or has no usable Python is one
     :class:`UserError` with the reason.
     """
-    if getattr(args, "engine", "builtin") != "facefusion":
+    if choice.name != FACEFUSION:
         return None
-    if args.facefusion is None:
-        raise UserError("--engine facefusion needs --facefusion PATH (or FFPIPE_FACEFUSION)")
+    if choice.facefusion is None:
+        raise UserError("the facefusion engine needs --facefusion PATH (or FFPIPE_FACEFUSION)")
     from ffpipe.engine.facefusion import CheckoutError, FaceFusionEngine
 
     try:
         return FaceFusionEngine(
-            args.facefusion,
-            args.facefusion_python,
+            choice.facefusion,
+            choice.facefusion_python,
             strict_models=strict_models,
-            allow_downloads=args.facefusion_downloads,
+            allow_downloads=choice.allow_downloads,
         )
     except CheckoutError as error:
         raise UserError(str(error)) from None

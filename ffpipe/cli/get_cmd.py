@@ -14,8 +14,8 @@ import os
 import shutil
 from pathlib import Path
 
-from ffpipe.cli.show_cmd import EXIT_NOT_CACHED, add_step_arguments
-from ffpipe.errors import UserError
+from ffpipe.cli.show_cmd import add_step_arguments
+from ffpipe.errors import ExitCode, UserError
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
 
     found = find_artifact(args)
     if found is None:
-        return EXIT_NOT_CACHED
+        return ExitCode.FAILED
     source = Path(found.path)
     target = _target(args.output, source)
     try:

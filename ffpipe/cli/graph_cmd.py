@@ -6,9 +6,9 @@ import argparse
 from pathlib import Path
 
 from ffpipe.cli import options
+from ffpipe.cli.context import Invocation
 from ffpipe.errors import UserError
 from ffpipe.graph import build_graph, select, to_dot, to_mermaid
-from ffpipe.pipeline import load_pipeline, parse_overrides
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -27,7 +27,7 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print (or write) the drawing."""
-    pipeline = load_pipeline(args.file, parse_overrides(args.params), options.load_options(args))
+    pipeline = Invocation.of(args, [args.file]).load(args.file)
     graph = build_graph(pipeline)
     if args.target:
         graph = graph.subgraph(select(graph, args.target, args.downstream)).copy()

@@ -54,6 +54,11 @@ STARTER_CONFIG = """\
 [server]
 # Render on a catalog-speaking server instead of in-process (`ffpipe serve`, or FaceFusion's).
 # url = "http://127.0.0.1:9002"
+
+[engine]
+# The in-process engine of every command (--engine overrides it): "builtin" or "facefusion",
+# whose checkout comes from --facefusion or FFPIPE_FACEFUSION.
+# name = "facefusion"
 """
 
 IGNORED = (".ffpipe/", "out/", ".ffpipe-server/")

@@ -20,15 +20,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ffpipe.catalog import JobStatus
+from ffpipe.catalog.jobs import ACTIVE_STATES, ALL_STATES, JobState
 from ffpipe.cli import options
-from ffpipe.errors import UserError
+from ffpipe.errors import ExitCode, UserError
 
 if TYPE_CHECKING:
     from ffpipe.backends.jobs_client import JobsClient
 
 DEFAULT_SERVER = "http://127.0.0.1:9002"
-EXIT_JOB_FAILED = 1
-STATES = ("queued", "processing", "completed", "failed", "cancelled")
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -51,7 +50,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     common.add_argument("--json", action="store_true", help="print JSON instead of text")
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     listing = actions.add_parser("list", parents=[common], help="jobs, newest first")
-    listing.add_argument("--status", choices=STATES, help="only jobs in this state")
+    listing.add_argument("--status", choices=ALL_STATES, help="only jobs in this state")
     listing.add_argument("--op", help="only jobs of this op")
     listing.add_argument(
         "--limit", type=options.positive_int, default=50, help="at most this many (default 50)"
@@ -119,10 +118,10 @@ def _eta(seconds: int | None) -> str:
 
 def _status_line(status: JobStatus) -> str:
     line = f"{status.job_id}  {status.status:<10} {status.progress:>4.0%}"
-    if status.status in ("queued", "processing"):
+    if status.status in ACTIVE_STATES:
         line += f"  eta {_eta(status.estimated_time)}"
     result = status.result or {}
-    if status.status == "failed" and result.get("error"):
+    if status.status == JobState.FAILED and result.get("error"):
         line += f"  {result['error']}" + (f": {result['detail']}" if result.get("detail") else "")
     if result.get("attempts", 1) > 1:
         line += f"  (ran {result['attempts']} times: {'; '.join(result.get('notes', []))})"
@@ -148,7 +147,7 @@ def _print_list(jobs: list[dict[str, Any]], as_json: bool) -> None:
     width = max(len(job["job_id"]) for job in jobs)
     print(f"{'ID':<{width}}  {'STATUS':<10} {'PROG':>4}  {'PRI':>3}  {'OP':<14} ETA")
     for job in jobs:
-        eta = _eta(job["estimated_time"]) if job["status"] in ("queued", "processing") else ""
+        eta = _eta(job["estimated_time"]) if job["status"] in ACTIVE_STATES else ""
         print(
             f"{job['job_id']:<{width}}  {job['status']:<10} {job['progress']:>4.0%}"
             f"  {job['priority']:>3}  {job['op']:<14} {eta}"
@@ -185,7 +184,7 @@ def run(args: argparse.Namespace) -> int:
             args.job_id, timeout=args.timeout, poll_seconds=args.interval, on_status=show
         )
         _print_status(final, args.json)
-        return 0 if final.status == "completed" else EXIT_JOB_FAILED
+        return ExitCode.OK if final.status == JobState.COMPLETED else ExitCode.FAILED
 
 
 def _submit(client: JobsClient, args: argparse.Namespace) -> int:

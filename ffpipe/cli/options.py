@@ -8,16 +8,9 @@ parse their arguments on the no-op fast path, where every millisecond of import 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import math
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-from ffpipe.errors import UserError
-
-if TYPE_CHECKING:
-    from ffpipe.pipeline import LoadOptions
 
 ENV_WORKSPACE = "FFPIPE_WORKSPACE"
 ENV_SERVER = "FFPIPE_SERVER"
@@ -59,11 +52,11 @@ def port(text: str) -> int:
 
 def size(text: str) -> int:
     """Bytes in a size: ``2GB`` (powers of 1000), ``500MiB`` (of 1024), ``123``, ``0``."""
-    from ffpipe.cache.gc import parse_size
+    from ffpipe.units import UnitError, parse_size
 
     try:
         return parse_size(text)
-    except UserError as error:
+    except UnitError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
@@ -76,19 +69,16 @@ def positive_size(text: str) -> int:
 
 
 def duration(text: str) -> float:
-    """Seconds above zero: a plain number (``2.5``) or with units (``30s``, ``7d``, ``1d12h``)."""
-    try:
+    """Seconds above zero: a plain number (``2.5``) or with units (``30s``, ``1w``, ``1d12h``)."""
+    if _is_number(text):  # also nan and inf, refused as numbers rather than as spellings
         return positive_float(text)
-    except argparse.ArgumentTypeError:
-        if _is_number(text):
-            raise
-    from ffpipe.cache.gc import parse_age
+    from ffpipe.units import UnitError, parse_duration
 
     try:
-        value = parse_age(text)
-    except UserError as error:
+        value = parse_duration(text)
+    except UnitError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
-    if value <= 0:
+    if not value > 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be above 0")
     return value
 
@@ -127,34 +117,20 @@ def add_params(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--allow-outside-files",
         action="store_true",
-        help="let inputs and globs name files outside the pipeline's folder or git work tree",
+        help="let inputs and globs name files outside the pipeline's folder or project",
     )
 
 
-def granted_loading(args: argparse.Namespace) -> dict[str, object]:
-    """The loading limits as given, for the no-op fast path's key: ``run`` and ``plan`` key their
-    stamps alike, so a plan finds the stamp of the run made with the same grants."""
-    return {"max_instances": args.max_instances, "allow_outside_files": args.allow_outside_files}
-
-
-def load_options(args: argparse.Namespace) -> LoadOptions:
-    """The loading limits the command line grants (see :func:`add_params`)."""
-    from ffpipe.pipeline import LoadOptions
-
-    granted = LoadOptions(allow_outside_files=args.allow_outside_files)
-    if args.max_instances is not None:
-        granted = dataclasses.replace(granted, max_instances=args.max_instances)
-    return granted
-
-
 def add_workspace(parser: argparse.ArgumentParser) -> None:
-    """``--workspace DIR``, defaulting to FFPIPE_WORKSPACE or ``.ffpipe``."""
+    """``--workspace DIR``; absent, the command's Invocation takes FFPIPE_WORKSPACE, else
+    ``.ffpipe`` in the project root."""
     parser.add_argument(
         "--workspace",
         type=Path,
-        default=Path(os.environ.get(ENV_WORKSPACE) or DEFAULT_WORKSPACE),
+        default=None,
         metavar="DIR",
-        help=f"cache and run records (default: ${ENV_WORKSPACE}, else {DEFAULT_WORKSPACE})",
+        help=f"cache and run records (default: ${ENV_WORKSPACE}, else {DEFAULT_WORKSPACE} in the "
+        "pipeline's project root)",
     )
 
 
@@ -174,7 +150,8 @@ def add_server(parser: argparse.ArgumentParser) -> None:
         "--config",
         type=Path,
         metavar="FILE",
-        help="server settings: url, auth_file, timeout, endpoint mapping (default: ./ffpipe.toml)",
+        help="settings: server url, auth_file, timeout, endpoints; remote cache; engine (default: "
+        "ffpipe.toml in the pipeline's project root)",
     )
 
 

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from ffpipe.cli import options
-from ffpipe.cli.engine_options import add_engine_arguments
+from ffpipe.cli.context import Invocation
+from ffpipe.cli.engine_options import BUILTIN, add_engine_arguments
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -35,11 +36,14 @@ def run(args: argparse.Namespace) -> int:
     """Print the plan."""
     from ffpipe.run import noop
 
-    granted = options.granted_loading(args)
-    state = noop.State.of(args.file, args.params, args.workspace, not args.no_fuse, granted)
+    invocation = Invocation.of(args, [args.file])
+    granted = invocation.granted_loading()
+    state = noop.State.of(
+        args.file, invocation.params, invocation.workspace, not args.no_fuse, granted
+    )
     shape = _shape(args)
     run_id = None
-    if _replayable(args):
+    if _replayable(args, invocation):
         stamp = noop.valid_stamp(state)
         run_id = stamp["run_id"] if stamp is not None else None
         kept = noop.kept_plan(state, shape, run_id) if run_id is not None else None
@@ -48,21 +52,19 @@ def run(args: argparse.Namespace) -> int:
             return 0
     from ffpipe.cli.plan_format import full_plan
 
-    output = full_plan(args)
+    output = full_plan(args, invocation)
     if run_id is not None:
         noop.record_plan(state, shape, run_id, output)
     print(output)
     return 0
 
 
-def _replayable(args: argparse.Namespace) -> bool:
-    from ffpipe.run import noop
-
-    if args.force or args.force_all or noop.uses_server(args.server, args.config):
+def _replayable(args: argparse.Namespace, invocation: Invocation) -> bool:
+    if args.force or args.force_all or invocation.uses_server():
         return False
-    if args.engine != "builtin":
+    if invocation.engine.name != BUILTIN:
         return False
-    return args.workspace.is_dir()
+    return invocation.workspace.is_dir()
 
 
 def _shape(args: argparse.Namespace) -> dict[str, Any]:

@@ -11,14 +11,14 @@ from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 
-from ffpipe.cli import options
-from ffpipe.errors import UserError
+from ffpipe.cli.engine_options import BUILTIN
 from ffpipe.graph import build_graph, generations, named_nodes, select
-from ffpipe.pipeline import Deferred, LoadedPipeline, StepInstance, load_pipeline, parse_overrides
+from ffpipe.pipeline import Deferred, LoadedPipeline, StepInstance
 from ffpipe.words import plural, steps_and_instances
 
 if TYPE_CHECKING:
     from ffpipe.backends.base import Backend
+    from ffpipe.cli.context import Invocation
     from ffpipe.run.planner import Decision
 
 
@@ -41,6 +41,7 @@ def plan_decisions(
     graph: nx.DiGraph,
     order: Sequence[Sequence[str]],
     args: argparse.Namespace,
+    invocation: Invocation,
     backend: Backend,
 ) -> dict[str, Decision]:
     """Instance id -> the planner's decision, as a run with these arguments would make it
@@ -52,20 +53,19 @@ def plan_decisions(
     import tempfile
 
     from ffpipe.cache.workspace import Workspace
-    from ffpipe.cli import remote_support
     from ffpipe.run.fusion import Fusion, find_fusion
     from ffpipe.run.planner import explain
 
     fusion = find_fusion(pipeline, graph) if not args.no_fuse else Fusion()
     selected = [node for stage in order for node in stage]
     options = {"selected": selected, "fusion": fusion, "force": args.force}
-    has_remote = remote_support.remote_url(args) is not None
-    if not args.workspace.exists() and not has_remote:
+    has_remote = invocation.remote_url is not None
+    if not invocation.workspace.exists() and not has_remote:
         return explain(pipeline, None, backend.identity(), **options, force_all=args.force_all)
     with tempfile.TemporaryDirectory(prefix="ffpipe-plan-") as scratch:
-        root = args.workspace if args.workspace.exists() else Path(scratch)
+        root = invocation.workspace if invocation.workspace.exists() else Path(scratch)
         with Workspace(root) as workspace:
-            remote = remote_support.source(args, workspace, fetching=False, emit=_say)
+            remote = invocation.remote_source(workspace, fetching=False, emit=_say)
             return explain(
                 pipeline,
                 workspace,
@@ -233,33 +233,25 @@ def plan_json(
     ]
 
 
-def full_plan(args: argparse.Namespace) -> str:
+def full_plan(args: argparse.Namespace, invocation: Invocation) -> str:
     """Load, decide and format the plan ``ffpipe plan`` prints, as text or JSON."""
-    pipeline = load_pipeline(args.file, parse_overrides(args.params), options.load_options(args))
+    pipeline = invocation.load(args.file)
     graph = planned_graph(pipeline, args.target, args.downstream, args.force)
     order = generations(graph)
-    from ffpipe.backends import make_backend
-    from ffpipe.cli.engine_options import make_engine, start_engine
-
-    engine = make_engine(args)
-    if engine is not None:
-        if args.server:
-            raise UserError("--engine facefusion runs in-process; it cannot be used with --server")
-        start_engine(engine)
-    backend = make_backend(args.server, config=args.config, engine=engine)
+    backend = invocation.make_backend()
     try:
-        decisions = plan_decisions(pipeline, graph, order, args, backend)
+        decisions = plan_decisions(pipeline, graph, order, args, invocation, backend)
         capabilities = backend.model_capabilities()
         substituted = stand_in_notes(pipeline, graph, capabilities)
         for node, lines in parameter_notes(pipeline, graph, capabilities).items():
             substituted.setdefault(node, []).extend(lines)
-        if engine is None and not args.server:
+        if invocation.engine.name == BUILTIN and not invocation.uses_server():
             for node, lines in builtin_notes(pipeline, graph).items():
                 substituted.setdefault(node, []).extend(lines)
     finally:
         backend.close()
     status = {node: str(decision) for node, decision in decisions.items()}
-    notes = display_notes(pipeline, decisions, remote=bool(args.server))
+    notes = display_notes(pipeline, decisions, remote=bool(invocation.server))
     for node, lines in substituted.items():
         notes.setdefault(node, []).extend(lines)
     if args.json:

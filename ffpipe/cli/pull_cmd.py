@@ -13,6 +13,8 @@ import argparse
 from pathlib import Path
 
 from ffpipe.cli import options, remote_support
+from ffpipe.cli.context import Invocation
+from ffpipe.cli.engine_options import add_engine_arguments
 from ffpipe.words import plural
 
 
@@ -21,10 +23,13 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("files", nargs="*", type=Path, metavar="FILE", help="pipeline files")
     options.add_params(parser)
     options.add_workspace(parser)
-    parser.add_argument("--out", type=Path, help="output root (default: out)")
+    parser.add_argument(
+        "--out", type=Path, help="output root (default: out/ in the pipelines' project)"
+    )
     options.add_server(parser)
     options.add_remote(parser)
     parser.add_argument("-j", "--jobs", type=options.positive_int, help="transfers at once")
+    add_engine_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -32,23 +37,24 @@ def run(args: argparse.Namespace) -> int:
     from ffpipe.cache.workspace import Workspace
     from ffpipe.run.reporters import make_reporter
 
-    remote_support.needed_url(args)
     files = args.files or remote_support.locked_pipelines(Path.cwd())
+    invocation = Invocation.of(args, files)
+    invocation.needed_remote_url()
     if not files:
         print("no pipeline files given and no lock files found: nothing to pull")
         return 0
     missing_any = False
     reporter = make_reporter()
-    with Workspace(args.workspace) as workspace:
-        source = remote_support.source(args, workspace, fetching=True, emit=reporter)
+    with Workspace(invocation.workspace) as workspace:
+        source = invocation.remote_source(workspace, fetching=True, emit=reporter)
         if source is None:
             return 0
         for file in files:
             wanted, _ = remote_support.pipeline_entries(
-                file, args, workspace, source.planning_twin()
+                file, invocation, workspace, source.planning_twin()
             )
             fetched = source.fetch(wanted) if wanted else []
-            written, missing = remote_support.write_cached_outputs(file, args, workspace)
+            written, missing = remote_support.write_cached_outputs(file, invocation, workspace)
             print(
                 f"{file}: {plural(len(fetched), 'step')} fetched, "
                 f"{plural(len(written), 'output')} written"

@@ -12,6 +12,8 @@ import argparse
 from pathlib import Path
 
 from ffpipe.cli import options, remote_support
+from ffpipe.cli.context import Invocation
+from ffpipe.cli.engine_options import add_engine_arguments
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -22,6 +24,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     options.add_server(parser)
     options.add_remote(parser)
     parser.add_argument("-j", "--jobs", type=options.positive_int, help="transfers at once")
+    add_engine_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -29,14 +32,15 @@ def run(args: argparse.Namespace) -> int:
     from ffpipe.cache.workspace import Workspace
     from ffpipe.run.reporters import make_reporter
 
-    url = remote_support.needed_url(args)
-    if not args.workspace.is_dir():
-        print(f"no cache at {args.workspace}: nothing to push")
+    invocation = Invocation.of(args, args.files)
+    url = invocation.needed_remote_url()
+    if not invocation.workspace.is_dir():
+        print(f"no cache at {invocation.workspace}: nothing to push")
         return 0
-    with Workspace(args.workspace) as workspace:
+    with Workspace(invocation.workspace) as workspace:
         entries, missing = [], []
         for file in args.files:
-            found, absent = remote_support.pipeline_entries(file, args, workspace, None)
+            found, absent = remote_support.pipeline_entries(file, invocation, workspace, None)
             entries += found
             missing += [f"{file}: {node}" for node in absent]
         if not args.files:
@@ -47,8 +51,8 @@ def run(args: argparse.Namespace) -> int:
             workspace,
             url,
             entries,
-            jobs=remote_support.transfers(args),
-            require=args.require_remote,
+            jobs=invocation.transfers(),
+            require=invocation.require_remote,
             emit=make_reporter(),
         )
     if report is None:

@@ -1,81 +1,27 @@
-"""The remote cache for the commands that use it: which URL, a source for the planner, pushing.
+"""The remote cache for the commands that use it: pushing, lock files, planning a pipeline's steps.
 
-fsspec (and s3fs) load only when the remote is first contacted.
+Which remote, and the planner's source for it, come from the command's
+:class:`~ffpipe.cli.context.Invocation`. fsspec (and s3fs) load only when the remote is first
+contacted.
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ffpipe.cli import options
-from ffpipe.errors import UserError
-
 if TYPE_CHECKING:
     from ffpipe.cache.remote import RemoteStore, TransferReport
     from ffpipe.cache.steps import StepEntry
     from ffpipe.cache.workspace import Workspace
+    from ffpipe.cli.context import Invocation
     from ffpipe.pipeline.instance import LoadedPipeline
     from ffpipe.run import events as ev
     from ffpipe.run.planner import Decision, Planner
     from ffpipe.run.prepare import StepPreparer
     from ffpipe.run.remote import RemoteSource
-
-DEFAULT_TRANSFERS = 4
-
-
-def remote_url(args: argparse.Namespace) -> str | None:
-    """``--remote``, else ``$FFPIPE_REMOTE``, else ``[cache] remote`` of the settings file."""
-    if getattr(args, "remote", None):
-        return str(args.remote)
-    from ffpipe.backends.config import CacheConfig
-
-    return CacheConfig.discover(Path.cwd(), getattr(args, "config", None)).remote
-
-
-def needed_url(args: argparse.Namespace) -> str:
-    """The remote URL, or a user error saying how to configure one."""
-    url = remote_url(args)
-    if not url:
-        raise UserError(
-            "no remote cache configured: set remote under [cache] in ffpipe.toml, "
-            "FFPIPE_REMOTE, or pass --remote URL"
-        )
-    return url
-
-
-def transfers(args: argparse.Namespace) -> int:
-    """Parallel transfers: ``--jobs``, else a few (transfers wait on the network, not the CPU)."""
-    return getattr(args, "jobs", None) or DEFAULT_TRANSFERS
-
-
-def source(
-    args: argparse.Namespace,
-    workspace: Workspace,
-    *,
-    fetching: bool,
-    emit: Callable[[ev.Event], None] | None = None,
-) -> RemoteSource | None:
-    """The planner's remote for this command, or None when no remote is configured."""
-    url = remote_url(args)
-    if not url:
-        return None
-    from ffpipe.run.remote import RemoteSource
-
-    found = RemoteSource(
-        url,
-        workspace,
-        fetching=fetching,
-        jobs=transfers(args),
-        require=args.require_remote,
-        emit=emit,
-    )
-    if args.require_remote:
-        found.check()
-    return found
 
 
 def open_store(url: str, *, require: bool) -> RemoteStore | None:
@@ -186,17 +132,16 @@ def locked_pipelines(root: Path) -> list[Path]:
 
 
 def plan_pipeline(
-    file: Path, args: argparse.Namespace, workspace: Workspace, remote: RemoteSource | None
+    file: Path, invocation: Invocation, workspace: Workspace, remote: RemoteSource | None
 ) -> tuple[LoadedPipeline, StepPreparer, Planner, dict[str, Decision]]:
-    """Load ``file`` and run the planner over all of it, as ``ffpipe plan`` would."""
-    from ffpipe.backends import make_backend
-    from ffpipe.pipeline import load_pipeline, parse_overrides
+    """Load ``file`` and run the planner over all of it, as ``ffpipe plan`` would, keying the
+    steps with the invocation's engine (not started: its identity is all that is needed)."""
     from ffpipe.run.planner import Planner, plan
     from ffpipe.run.prepare import StepPreparer
     from ffpipe.run.runner import RunOptions, selected_instances
 
-    pipeline = load_pipeline(file, parse_overrides(args.params), options.load_options(args))
-    backend = make_backend(args.server, config=args.config)
+    pipeline = invocation.load(file)
+    backend = invocation.make_backend(start=False)
     try:
         identity = backend.identity()
     finally:
@@ -208,26 +153,33 @@ def plan_pipeline(
 
 
 def pipeline_entries(
-    file: Path, args: argparse.Namespace, workspace: Workspace, remote: RemoteSource | None
+    file: Path, invocation: Invocation, workspace: Workspace, remote: RemoteSource | None
 ) -> tuple[list[StepEntry], list[str]]:
     """The entries of ``file``'s cached steps (in the workspace, or the remote when given) and
     the instances that would have to run."""
-    _, _, _, decisions = plan_pipeline(file, args, workspace, remote)
-    entries = {d.entry.key: d.entry for d in decisions.values() if d.status == "cached" and d.entry}
+    from ffpipe.run.statuses import StepStatus
+
+    _, _, _, decisions = plan_pipeline(file, invocation, workspace, remote)
+    entries = {
+        d.entry.key: d.entry
+        for d in decisions.values()
+        if d.status == StepStatus.CACHED and d.entry
+    }
     missing = [node for node, decision in decisions.items() if decision.will_run]
     return list(entries.values()), missing
 
 
 def write_cached_outputs(
-    file: Path, args: argparse.Namespace, workspace: Workspace
+    file: Path, invocation: Invocation, workspace: Workspace
 ) -> tuple[dict[str, Path], list[str]]:
     """Write the outputs of ``file`` whose steps are all in the workspace; the instances that
     are not."""
     from ffpipe.run.results import write_outputs
+    from ffpipe.run.statuses import StepStatus
 
-    pipeline, preparer, planner, decisions = plan_pipeline(file, args, workspace, None)
-    views = {n: v for n, v in planner.views.items() if planner.settled.get(n) == "cached"}
-    out_dir = (args.out or Path("out")) / pipeline.name
+    pipeline, preparer, planner, decisions = plan_pipeline(file, invocation, workspace, None)
+    views = {n: v for n, v in planner.views.items() if planner.settled.get(n) == StepStatus.CACHED}
+    out_dir = invocation.out_dir(pipeline.name)
     written = write_outputs(pipeline, preparer, views, out_dir)
     missing = [node for node, decision in decisions.items() if decision.will_run]
     return {name: path for name, (path, _) in written.items()}, missing

@@ -32,12 +32,15 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ffpipe.cli.context import default_workspace, project_here
+
+    workspace = args.workspace or default_workspace(project_here())
     if args.compare is not None:
         if args.run_id is not None:
             raise UserError("give either RUN_ID or --compare RUN_A RUN_B, not both")
-        print(write_comparison(args.workspace, *args.compare, out=args.out))
+        print(write_comparison(workspace, *args.compare, out=args.out))
         return 0
-    print(write(args.workspace, args.run_id, args.out))
+    print(write(workspace, args.run_id, args.out))
     return 0
 
 

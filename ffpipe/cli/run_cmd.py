@@ -7,8 +7,9 @@ Exit codes:
        when found only as the run reached it (a value rendered from an earlier step's result)
   130  interrupted (Ctrl-C); finished steps stay cached, no partial object is left
 
-The workspace is ``.ffpipe/`` in the current folder (``--workspace DIR`` or FFPIPE_WORKSPACE);
-outputs go to ``out/<pipeline name>/`` (``--out DIR`` replaces ``out``). A run where nothing
+The workspace is ``.ffpipe/`` in the pipeline's project root (``--workspace DIR`` or
+FFPIPE_WORKSPACE); outputs go to ``out/<pipeline name>/`` there (``--out DIR`` replaces ``out``);
+see :mod:`ffpipe.cli.context`. A run where nothing
 changed since the last completed one is answered from its stamp (:mod:`ffpipe.run.noop`),
 without contacting a remote cache. With a remote configured, steps the workspace lacks are
 fetched from it (``--no-pull`` turns that off) and ``--push`` uploads the run's steps.
@@ -23,8 +24,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ffpipe.cli import options
-from ffpipe.cli.engine_options import add_engine_arguments, make_engine, start_engine
-from ffpipe.errors import UserError
+from ffpipe.cli.context import Invocation
+from ffpipe.cli.engine_options import BUILTIN, add_engine_arguments
+from ffpipe.errors import ExitCode, UserError
 
 if TYPE_CHECKING:
     from ffpipe.cache.workspace import Workspace
@@ -32,16 +34,14 @@ if TYPE_CHECKING:
     from ffpipe.run.reporters import Reporter
     from ffpipe.run.runner import RunSummary
 
-EXIT_OK = 0
-EXIT_STEP_FAILED = 1
-EXIT_USER_ERROR = UserError.exit_code
-
 
 def register(parser: argparse.ArgumentParser) -> None:
     options.add_pipeline_files(parser)
     options.add_params(parser)
     options.add_workspace(parser)
-    parser.add_argument("--out", type=Path, help="output root (default: out)")
+    parser.add_argument(
+        "--out", type=Path, help="output root (default: out/ in the pipeline's project)"
+    )
     parser.add_argument(
         "-j", "--jobs", type=options.positive_int, help="steps at once (default: the backend's)"
     )
@@ -74,10 +74,11 @@ def run(args: argparse.Namespace) -> int:
     from ffpipe.run import noop
     from ffpipe.run.reporters import make_reporter
 
+    invocation = Invocation.of(args, args.files)
     reporter = make_reporter(json_lines=args.json, verbose=bool(getattr(args, "verbose", 0)))
-    state = _fast_state(args)
+    state = _fast_state(args, invocation)
     shape = noop.RunShape(
-        out_dir=args.out or Path("out"),
+        out_dir=invocation.out_root,
         jobs=args.jobs,
         write_lock=not args.no_lock,
         strict_models=args.strict_models,
@@ -85,59 +86,58 @@ def run(args: argparse.Namespace) -> int:
     replayed = noop.replay_run(state, shape, reporter) if state is not None else None
     if replayed is not None:
         if args.report:
-            _report(args, replayed)
+            _report(args, invocation, replayed)
         sys.stdout.flush()
-        return EXIT_OK
-    return _full_run(args, reporter, state, shape)
+        return ExitCode.OK
+    return _full_run(args, invocation, reporter, state, shape)
 
 
-def _fast_state(args: argparse.Namespace) -> noop.State | None:
+def _fast_state(args: argparse.Namespace, invocation: Invocation) -> noop.State | None:
     """The fast path's key for this call, or None when it cannot apply."""
     from ffpipe.run import noop
 
     if len(args.files) != 1 or args.target or args.force or args.force_all:
         return None
-    if args.engine != "builtin":
+    if invocation.engine.name != BUILTIN:
         return None
     if args.push or args.require_remote:  # both ask to contact the remote
         return None
-    if noop.uses_server(args.server, args.config):
+    if invocation.uses_server():
         return None
-    granted = options.granted_loading(args)
-    return noop.State.of(args.files[0], args.params, args.workspace, not args.no_fuse, granted)
+    return noop.State.of(
+        args.files[0],
+        invocation.params,
+        invocation.workspace,
+        not args.no_fuse,
+        invocation.granted_loading(),
+    )
 
 
 def _full_run(
-    args: argparse.Namespace, reporter: Reporter, state: noop.State | None, shape: noop.RunShape
+    args: argparse.Namespace,
+    invocation: Invocation,
+    reporter: Reporter,
+    state: noop.State | None,
+    shape: noop.RunShape,
 ) -> int:
-    from ffpipe.backends import make_backend
     from ffpipe.cache.workspace import Workspace
-    from ffpipe.cli import remote_support
-    from ffpipe.pipeline import load_pipeline, parse_overrides
     from ffpipe.run import noop
     from ffpipe.run.runner import RunOptions, run_pipeline
+    from ffpipe.run.statuses import RunStatus
 
     # Taken before loading: an edit while loading then makes the next run take the full pass.
     signature = noop.signature(args.files[0]) if state is not None else None
     environment = noop.environment_digest()
     if state is not None:
         noop.forget(state)
-    overrides = parse_overrides(args.params)
-    pipelines = [load_pipeline(path, overrides, options.load_options(args)) for path in args.files]
+    pipelines = [invocation.load(path) for path in args.files]
     names = [pipeline.name for pipeline in pipelines]
     if len(set(names)) != len(names):
         raise UserError("two of the pipelines have the same name; their outputs would collide")
-    workspace = Workspace(args.workspace)
-    backend_options = {"strict_models": True} if args.strict_models else {}
-    engine = make_engine(args, strict_models=args.strict_models)
-    if engine is not None:
-        if args.server:
-            raise UserError("--engine facefusion runs in-process; it cannot be used with --server")
-        backend_options = {}
-        start_engine(engine)
-    backend = make_backend(args.server, config=args.config, engine=engine, **backend_options)
-    remote = remote_support.source(args, workspace, fetching=True) if args.pull else None
-    exit_code = EXIT_OK
+    workspace = Workspace(invocation.workspace)
+    backend = invocation.make_backend(strict_models=args.strict_models)
+    remote = invocation.remote_source(workspace, fetching=True) if args.pull else None
+    exit_code = ExitCode.OK
     try:
         for pipeline in pipelines:
             summary = run_pipeline(
@@ -150,7 +150,7 @@ def _full_run(
                     force=tuple(args.force),
                     force_all=args.force_all,
                     keep_going=args.keep_going,
-                    out_dir=(args.out or Path("out")) / pipeline.name,
+                    out_dir=invocation.out_dir(pipeline.name),
                     fuse=not args.no_fuse,
                     write_lock=not args.no_lock,
                 ),
@@ -158,9 +158,9 @@ def _full_run(
                 remote,
             )
             if args.push:
-                _push(args, workspace, summary, reporter)
+                _push(args, invocation, workspace, summary, reporter)
             if args.report:
-                _report(args, summary.run_id)
+                _report(args, invocation, summary.run_id)
             if state is not None and summary.stamp is not None:
                 noop.record_run(
                     state,
@@ -169,9 +169,9 @@ def _full_run(
                     environment=environment,
                     stamp=summary.stamp,
                 )
-            if summary.status != "ok":
+            if summary.status != RunStatus.OK:
                 # A step that failed on the pipeline's own mistake is the user's to fix.
-                failed = EXIT_USER_ERROR if summary.user_error else EXIT_STEP_FAILED
+                failed = ExitCode.USER_ERROR if summary.user_error else ExitCode.FAILED
                 exit_code = max(exit_code, failed)
                 if not args.keep_going:
                     break
@@ -182,30 +182,39 @@ def _full_run(
 
 
 def _push(
-    args: argparse.Namespace, workspace: Workspace, summary: RunSummary, reporter: Reporter
+    args: argparse.Namespace,
+    invocation: Invocation,
+    workspace: Workspace,
+    summary: RunSummary,
+    reporter: Reporter,
 ) -> None:
     """Upload the entries of the steps this run ran or reused."""
     from ffpipe.cli import remote_support
+    from ffpipe.run.statuses import StepStatus
 
-    keys = {o.key for o in summary.steps.values() if o.key and o.status in ("ran", "cached")}
+    keys = {
+        o.key
+        for o in summary.steps.values()
+        if o.key and o.status in (StepStatus.RAN, StepStatus.CACHED)
+    }
     entries = [e for key in sorted(keys) if (e := workspace.steps.get(key, mark_used=False))]
     report = remote_support.push(
         workspace,
-        remote_support.needed_url(args),
+        invocation.needed_remote_url(),
         entries,
-        jobs=remote_support.transfers(args),
-        require=args.require_remote,
+        jobs=invocation.transfers(),
+        require=invocation.require_remote,
         emit=reporter,
     )
     if report is not None and not args.json:
         print(remote_support.describe(report, "pushed"))
 
 
-def _report(args: argparse.Namespace, run_id: str | None) -> None:
+def _report(args: argparse.Namespace, invocation: Invocation, run_id: str | None) -> None:
     """Write the report of run ``run_id`` (None: the latest run)."""
     from ffpipe.cli import report_cmd
 
-    page = report_cmd.write(args.workspace, run_id)
+    page = report_cmd.write(invocation.workspace, run_id)
     if args.json:
         print(json.dumps({"kind": "report", "path": str(page)}), flush=True)
     else:

@@ -65,6 +65,13 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dry-run", action="store_true", help="gc: say what would go only")
 
 
+def _workspace(args: argparse.Namespace) -> Path:
+    """``--workspace``, else the one the project of the current folder uses."""
+    from ffpipe.cli.context import default_workspace, project_here
+
+    return Path(args.workspace or default_workspace(project_here()))
+
+
 def run(args: argparse.Namespace) -> int:
     if args.pipelines[:1] == ["gc"]:
         return _collect(args)
@@ -73,13 +80,14 @@ def run(args: argparse.Namespace) -> int:
     from ffpipe.report.history import run_rows
     from ffpipe.report.runs import all_runs
 
-    rows = run_rows(all_runs(Path(args.workspace) / "runs"), args.pipelines)[-args.limit :]
+    workspace = _workspace(args)
+    rows = run_rows(all_runs(workspace / "runs"), args.pipelines)[-args.limit :]
     if args.json:
         for row in rows:
             print(json.dumps(row.to_dict(), sort_keys=True))
         return 0
     if not rows:
-        print(f"no runs in {args.workspace} yet (ffpipe run records one per run)")
+        print(f"no runs in {workspace} yet (ffpipe run records one per run)")
         return 0
     print(table(rows, every_column=args.all))
     return 0
@@ -140,7 +148,7 @@ def _collect(args: argparse.Namespace) -> int:
     if args.keep is None and args.older_than is None:
         raise UserError("say what to keep: ffpipe runs gc --keep N and/or --older-than AGE")
     report = prune_runs(
-        Path(args.workspace) / "runs",
+        _workspace(args) / "runs",
         keep=args.keep,
         older_than=args.older_than,
         dry_run=args.dry_run,

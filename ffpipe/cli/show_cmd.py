@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 
 from ffpipe.cli import options
-
-EXIT_NOT_CACHED = 1
+from ffpipe.cli.engine_options import add_engine_arguments
+from ffpipe.errors import ExitCode
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -30,6 +30,7 @@ def add_step_arguments(parser: argparse.ArgumentParser) -> None:
     options.add_params(parser)
     options.add_workspace(parser)
     options.add_server(parser)
+    add_engine_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -38,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
 
     found = find_artifact(args)
     if found is None:
-        return EXIT_NOT_CACHED
+        return ExitCode.FAILED
     if args.result:
         print(json.dumps(found.result, indent=2, sort_keys=True, default=str))
     else:

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ffpipe.cli import options
+from ffpipe.cli.context import Invocation
+from ffpipe.cli.engine_options import add_engine_arguments
 
 if TYPE_CHECKING:
     from ffpipe.backends.base import Backend
@@ -25,6 +27,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     options.add_params(parser)
     options.add_workspace(parser)
     options.add_server(parser)
+    add_engine_arguments(parser)
     parser.add_argument(
         "--json", action="store_true", help="print per file and per step what differs, as JSON"
     )
@@ -32,16 +35,15 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ffpipe.cache.workspace import Workspace
-    from ffpipe.pipeline import load_pipeline, parse_overrides
     from ffpipe.run.lockfile import differences, lock_path, read_lock
 
-    overrides = parse_overrides(args.params)
-    workspace = Workspace(args.workspace)
+    invocation = Invocation.of(args, args.files)
+    workspace = Workspace(invocation.workspace)
     backend = None
     documents: list[dict[str, Any]] = []
     try:
         for path in args.files:
-            pipeline = load_pipeline(path, overrides, options.load_options(args))
+            pipeline = invocation.load(path)
             lock_file = lock_path(path)
             lock = read_lock(lock_file)
             document: dict[str, Any] = {"file": str(path), "lock": str(lock_file)}
@@ -55,9 +57,7 @@ def run(args: argparse.Namespace) -> int:
             document.update(up_to_date=not found, differences=found)
             if args.json:
                 if backend is None:
-                    from ffpipe.backends import make_backend
-
-                    backend = make_backend(args.server, config=args.config)
+                    backend = invocation.make_backend(start=False)
                 document["steps"] = steps = _steps(pipeline, lock, workspace, backend)
                 document["up_to_date"] = not found and all(s["in_sync"] for s in steps.values())
             elif found:

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from ffpipe.cli import options
+from ffpipe.cli.context import Invocation
 from ffpipe.graph import build_graph
 from ffpipe.pipeline import (
     LoadedPipeline,
@@ -43,7 +44,10 @@ def run(args: argparse.Namespace) -> int:
     summaries: list[str] = []
     for path in args.files:
         try:
-            pipeline = load_checked(path, args.params, options.load_options(args))
+            # One invocation per file: validating touches no workspace, so files of several
+            # projects may be checked together.
+            granted = Invocation.of(args, [path]).load_options()
+            pipeline = load_checked(path, args.params, granted)
         except PipelineErrors as failure:
             failures.append(failure)
             continue

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import json
 import math
 import os
 import re
@@ -12,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ffpipe.axis_labels import axis_labels, value_key
 from ffpipe.pipeline.errors import SpecError, did_you_mean
 from ffpipe.pipeline.model import IDENTIFIER_PATTERN
 from ffpipe.pipeline.paths import FileScope, MissingFile, expand_glob, is_glob
@@ -21,14 +21,6 @@ _RESERVED = ("include", "exclude")
 DEFAULT_MAX_INSTANCES = 1000
 """Combinations a matrix may expand to unless ``--max-instances`` raises it."""
 MAX_INSTANCES_FLAG = "--max-instances"
-_SCALARS = (str, int, float, bool)
-
-
-def value_key(value: Any) -> str:
-    """A hashable, exact key of a matrix value (values may be lists or mappings)."""
-    if type(value) in _SCALARS:
-        return f"{type(value).__name__}:{value!r}"
-    return json.dumps(value, sort_keys=True, default=str)
 
 
 @dataclass(frozen=True)
@@ -62,29 +54,6 @@ class Matrix:
 
 
 EMPTY = Matrix((), ({},), {})
-
-
-def _label(value: Any) -> str:
-    if isinstance(value, str):
-        return os.path.basename(value) if "/" in value else value
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, int | float):
-        return str(value)
-    return value_key(value)
-
-
-def _labels(values: Sequence[Any]) -> dict[str, str]:
-    keys = [value_key(value) for value in values]
-    short = [_label(value) for value in values]
-    distinct = dict(zip(keys, short, strict=True))
-    if len(set(distinct.values())) != len(distinct):
-        # Two values would look alike (same file name in two folders): show them in full.
-        return {
-            key: value if isinstance(value, str) else key
-            for key, value in zip(keys, values, strict=True)
-        }
-    return distinct
 
 
 def expand_matrix(
@@ -186,12 +155,5 @@ def expand_matrix(
             )
         )
         return EMPTY
-    labels = {axis: _labels(_distinct([c[axis] for c in kept.values()])) for axis in axes}
+    labels = {axis: axis_labels(c[axis] for c in kept.values()) for axis in axes}
     return Matrix(tuple(axes), tuple(kept.values()), labels)
-
-
-def _distinct(values: list[Any]) -> list[Any]:
-    seen: dict[str, Any] = {}
-    for value in values:
-        seen.setdefault(value_key(value), value)
-    return list(seen.values())

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
+from ffpipe.project import find_project
+
 _GLOB_CHARS = ("*", "?", "[")
 MAX_GLOB_MATCHES = 10_000
 ALLOW_OUTSIDE_FLAG = "--allow-outside-files"
@@ -36,8 +38,9 @@ class OutsideScope(MissingFile):
 class FileScope:
     """Where a pipeline reads local files: relative to ``base``, and only inside its scope.
 
-    The scope is the pipeline's folder and, when that folder is in a git work tree, the whole
-    work tree (so ``../../media/photo.jpg`` from ``pipelines/examples/`` works in a repository).
+    The scope is the pipeline's folder, its project (:mod:`ffpipe.project`: the folder holding
+    ``ffpipe.toml``) and, when that folder is in a git work tree, the whole work tree (so
+    ``../../media/photo.jpg`` from ``pipelines/examples/`` works in a repository or a project).
     Anything else, ``/etc/passwd`` or ``/**/*``, needs ``allow_outside`` (the command line's
     ``--allow-outside-files``): a pipeline file from elsewhere cannot read, and so upload,
     whatever it likes.
@@ -49,10 +52,9 @@ class FileScope:
     @cached_property
     def roots(self) -> tuple[Path, ...]:
         folder = Path(os.path.realpath(self.base))
-        for candidate in (folder, *folder.parents):
-            if (candidate / ".git").exists():
-                return (folder, candidate)
-        return (folder,)
+        found = [folder, find_project(folder).root]
+        found += [c for c in (folder, *folder.parents) if (c / ".git").exists()][:1]
+        return tuple(dict.fromkeys(found))
 
     def check(self, value: str, path: str) -> None:
         """Raise :class:`OutsideScope` when ``path`` (what ``value`` names) is outside."""
@@ -62,7 +64,7 @@ class FileScope:
         if not any(real.is_relative_to(root) for root in self.roots):
             raise OutsideScope(
                 f"{value!r} is outside the pipeline's folder"
-                f"{' and its git work tree' if len(self.roots) > 1 else ''} ({real}); "
+                f"{' and its project' if len(self.roots) > 1 else ''} ({real}); "
                 f"pass {ALLOW_OUTSIDE_FLAG} to read files from anywhere"
             )
 

@@ -7,11 +7,11 @@ cell.
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from ffpipe.axis_labels import axis_labels, value_key
 
 
 @dataclass(frozen=True)
@@ -24,17 +24,6 @@ class Sheet:
     rows: list[str]
     columns: list[str]
     cells: list[list[str | None]]
-
-
-def label(value: Any) -> str:
-    """How a matrix value is shown: a path by its file name, the rest as written."""
-    if isinstance(value, str):
-        return os.path.basename(value) if "/" in value else value
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, int | float):
-        return str(value)
-    return json.dumps(value, sort_keys=True)
 
 
 def contact_sheets(
@@ -58,12 +47,17 @@ def _sheet(
     else:
         row_axis, column_axes = used[0], tuple(used[1:])
 
+    # The labels of the instance ids: two values that look alike are told apart the same way.
+    labels = {axis: axis_labels(steps[node]["matrix"].get(axis) for node in nodes) for axis in used}
+
+    def shown(node: str, axis: str) -> str:
+        return labels[axis][value_key(steps[node]["matrix"].get(axis))]
+
     def row_of(node: str) -> str:
-        return label(steps[node]["matrix"].get(row_axis)) if row_axis else ""
+        return shown(node, row_axis) if row_axis else ""
 
     def column_of(node: str) -> str:
-        matrix = steps[node]["matrix"]
-        return ", ".join(label(matrix.get(axis)) for axis in column_axes)
+        return ", ".join(shown(node, axis) for axis in column_axes)
 
     rows = list(dict.fromkeys(row_of(node) for node in nodes))
     columns = list(dict.fromkeys(column_of(node) for node in nodes))

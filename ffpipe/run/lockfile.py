@@ -18,6 +18,7 @@ from ffpipe.backends.base import BackendIdentity
 from ffpipe.errors import UserError
 from ffpipe.pipeline.instance import LoadedPipeline
 from ffpipe.run.download import is_url
+from ffpipe.run.statuses import StepStatus
 
 LOCK_VERSION = 1
 DigestFn = Callable[[str], str]
@@ -261,7 +262,7 @@ def step_drift(
         found += _mapping_drift("parameter", locked_params, {**defaults, **params})
         found += _mapping_drift("input", locked.get("inputs") or {}, inputs)
         entry = decision.entry
-        if entry is not None and decision.status == "cached":
+        if entry is not None and decision.status == StepStatus.CACHED:
             found += _mapping_drift("output", locked.get("outputs") or {}, entry.outputs)
         drift[node] = found
     return drift

@@ -29,10 +29,9 @@ from ffpipe import __version__
 from ffpipe.run import events as ev
 from ffpipe.run.provenance import git_state
 from ffpipe.run.records import RunRecorder, new_run_id, write_json_atomically
+from ffpipe.run.statuses import RunStatus
 
 STAMP_VERSION = 2
-CONFIG_NAMES = ("ffpipe.toml", "ffpipe.yaml", "ffpipe.yml")
-"""Server settings files found in the current folder: they may name a server."""
 
 Reporter = Callable[[ev.Event], None]
 
@@ -73,16 +72,17 @@ def environment_digest() -> str:
     return _digest(sorted(os.environ.items()))
 
 
-def uses_server(server: str | None, config: Path | None) -> bool:
+def uses_server(server: str | None, settings: Path | None, *, explicit: bool = False) -> bool:
     """Whether a run would go to a server (whose engine may change without our knowing).
 
-    A settings file that only names a remote cache leaves the fast path open: with everything
-    in the workspace, the remote has nothing to add.
+    ``settings`` is the settings file in effect (the project's ``ffpipe.toml``, or ``--config``
+    when ``explicit``: that counts as naming a server whatever it holds). A settings file that
+    only names a remote cache leaves the fast path open: with everything in the workspace, the
+    remote has nothing to add.
     """
-    if server or config:
+    if server or (settings is not None and explicit):
         return True
-    found = next((Path(name) for name in CONFIG_NAMES if Path(name).is_file()), None)
-    return found is not None and _names_server(found)
+    return settings is not None and _names_server(settings)
 
 
 def _names_server(path: Path) -> bool:
@@ -251,7 +251,7 @@ def replay_run(state: State, shape: RunShape, reporter: Reporter | None) -> str 
     finally:
         store.close()
     duration = time.time() - started
-    emit(ev.RunDone(run_id=run_id, status="ok", duration=duration, **stamp["done"]))
+    emit(ev.RunDone(run_id=run_id, status=RunStatus.OK, duration=duration, **stamp["done"]))
     record = {
         **stamp["record"],
         "run_id": run_id,

@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ffpipe.run.statuses import StepStatus
+
 
 @dataclass
 class StepOutcome:
     """What happened to one instance in a run."""
 
-    status: str
+    status: StepStatus
     reasons: tuple[str, ...] = ()
     key: str | None = None
     duration: float = 0.0

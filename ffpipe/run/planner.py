@@ -31,13 +31,15 @@ from ffpipe.pipeline.instance import Deferred, LoadedPipeline, StepInstance, Ste
 from ffpipe.run.fusion import FusedGroup, Fusion, known_target
 from ffpipe.run.prepare import PreparedStep, StepPreparer
 from ffpipe.run.remote import FROM_REMOTE, RemoteSource
+from ffpipe.run.statuses import StepStatus
 
-CACHED = "cached"
-WILL_RUN = "will run"
-SKIPPED = "skipped"
-RAN = "ran"
-FAILED = "failed"
-NOT_RUN = "not run"
+# The statuses by the short names the runner uses.
+CACHED = StepStatus.CACHED
+WILL_RUN = StepStatus.WILL_RUN
+SKIPPED = StepStatus.SKIPPED
+RAN = StepStatus.RAN
+FAILED = StepStatus.FAILED
+NOT_RUN = StepStatus.NOT_RUN
 
 FORCED = "forced"
 NOT_CACHED = "cache: false"
@@ -63,7 +65,7 @@ def fused_into(group: str) -> str:
 class Decision:
     """What happens to one step instance: ``cached``, ``will run`` or ``skipped``, and why."""
 
-    status: str
+    status: StepStatus
     reasons: tuple[str, ...] = ()
     key: str | None = None
     """None when the key depends on the output of an upstream step that will run."""

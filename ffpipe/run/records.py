@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ffpipe.run.events import Event
 from ffpipe.run.provenance import git_state
+from ffpipe.run.statuses import StepStatus
 
 if TYPE_CHECKING:
     from ffpipe.backends.base import BackendIdentity
@@ -77,7 +78,7 @@ def run_record(
     steps = {
         node: {
             "status": outcome.status,
-            "cached": outcome.status == "cached",
+            "cached": outcome.status == StepStatus.CACHED,
             "why": list(outcome.reasons),
             "key": outcome.key,
             "duration": round(outcome.duration, 6),

@@ -50,6 +50,7 @@ from ffpipe.run.remote import FROM_REMOTE, RemoteSource
 from ffpipe.run.results import StoreError, check_output_names, store_result, write_outputs
 from ffpipe.run.retry import call_with_retry
 from ffpipe.run.stamps import replayable, run_stamp
+from ffpipe.run.statuses import RunStatus
 
 Reporter = Callable[[ev.Event], None]
 
@@ -205,11 +206,11 @@ class _Run:
                 self._loop()
                 reused = [o.key for o in self.outcomes.values() if o.status == CACHED and o.key]
                 self.workspace.steps.mark_used(reused)
-                status = "ok" if not self.counts[FAILED] else "failed"
-                outputs = self._publish(lock=status == "ok")
+                status = RunStatus.OK if not self.counts[FAILED] else RunStatus.FAILED
+                outputs = self._publish(lock=status == RunStatus.OK)
         except KeyboardInterrupt:
             self.cancel.set()
-            self._finish("interrupted", outputs)
+            self._finish(RunStatus.INTERRUPTED, outputs)
             raise
         finally:
             self.executor.close()
@@ -446,7 +447,7 @@ class _Run:
             outputs=outputs,
         )
         path = self.recorder.finish(record)
-        stamp = self._stamp(outputs) if status == "ok" else None
+        stamp = self._stamp(outputs) if status == RunStatus.OK else None
         return RunSummary(self.run_id, status, dict(self.outcomes), outputs, path, stamp)
 
     def _stamp(self, outputs: dict[str, Path]) -> dict[str, Any] | None:

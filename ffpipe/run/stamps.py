@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ffpipe.run.noop import signature
 from ffpipe.run.planner import fused_into
 from ffpipe.run.records import run_record
+from ffpipe.run.statuses import RunStatus, StepStatus
 
 if TYPE_CHECKING:
     from ffpipe.backends.base import BackendIdentity
@@ -46,7 +47,8 @@ def run_stamp(
 ) -> dict[str, Any] | None:
     """The stamp of a successful run: what to check, and the events and record to replay."""
     cached = {node: _as_cached(outcome) for node, outcome in outcomes.items()}
-    digests = {d for o in cached.values() if o.status == "cached" for d in o.outputs.values()}
+    reused = [o for o in cached.values() if o.status == StepStatus.CACHED]
+    digests = {digest for outcome in reused for digest in outcome.outputs.values()}
     if any(digest.startswith("tree:") for digest in digests):
         return None
     objects = {}
@@ -61,7 +63,7 @@ def run_stamp(
         run_id=run_id,
         pipeline=pipeline,
         identity=identity,
-        status="ok",
+        status=RunStatus.OK,
         started=0.0,
         duration=0.0,
         jobs=jobs,
@@ -72,7 +74,7 @@ def run_stamp(
         "run_id": run_id,
         "files": {path: list(info) for path, info in sorted(files_read.items())},
         "objects": objects,
-        "keys": sorted({o.key for o in cached.values() if o.key and o.status == "cached"}),
+        "keys": sorted({o.key for o in cached.values() if o.key and o.status == StepStatus.CACHED}),
         "written": {str(Path(os.path.abspath(p))): signature(p) for p in written},
         "start": {
             "pipeline": pipeline.name,
@@ -84,7 +86,7 @@ def run_stamp(
         "events": _events(selected, cached),
         "done": {
             "ran": 0,
-            "cached": sum(o.status == "cached" for o in cached.values()),
+            "cached": sum(o.status == StepStatus.CACHED for o in cached.values()),
             "failed": 0,
             "skipped": sum(o.status != "cached" for o in cached.values()),
             "outputs": {name: str(path) for name, path in outputs.items()},
@@ -98,7 +100,7 @@ def _as_cached(outcome: StepOutcome) -> StepOutcome:
     if outcome.status not in ("ran", "cached"):
         return outcome
     reasons = (fused_into(outcome.fused_into),) if outcome.fused_into else ()
-    return replace(outcome, status="cached", reasons=reasons, duration=0.0, job_id=None)
+    return replace(outcome, status=StepStatus.CACHED, reasons=reasons, duration=0.0, job_id=None)
 
 
 def _events(selected: Sequence[str], outcomes: Mapping[str, StepOutcome]) -> list[Any]:

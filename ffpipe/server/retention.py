@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import shutil
 import threading
 import time
@@ -22,18 +21,22 @@ from pathlib import Path
 
 from ffpipe.server.jobs.settings import INPUTS_FOLDER, OUTPUTS_FOLDER
 from ffpipe.server.jobs.store import JobStore
+from ffpipe.units import (
+    DURATION_EXAMPLES,
+    SIZE_EXAMPLES,
+    UnitError,
+    is_plain_number,
+    parse_duration,
+    parse_size,
+)
 
 LOG = logging.getLogger("ffpipe.server")
 DEFAULT_RETENTION = "7d,20GB"
 GRACE_SECONDS = 600.0
 SWEEP_INTERVAL_SECONDS = 300.0
-_AGE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhd])$")
-_SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmgt]?b)$")
-_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_BYTES = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
 
 
-class RetentionError(ValueError):
+class RetentionError(UnitError):
     """A ``--retention`` value that cannot be read."""
 
 
@@ -46,20 +49,21 @@ class Retention:
 
     @classmethod
     def parse(cls, text: str) -> Retention:
-        """``7d``, ``20GB``, ``12h,5GB`` or ``off`` (keep everything)."""
+        """An age, a size, both separated by a comma (``7d``, ``20GB``, ``1w,2GiB``), or
+        ``off`` (keep everything); ages and sizes as :mod:`ffpipe.units` reads them."""
         if text.strip().lower() == "off":
             return cls(None, None)
         age: float | None = None
         size: int | None = None
-        for part in (piece.strip().lower() for piece in text.split(",")):
-            if (match := _AGE.match(part)) and age is None:
-                age = float(match.group(1)) * _SECONDS[match.group(2)]
-            elif (match := _SIZE.match(part)) and size is None:
-                size = int(float(match.group(1)) * _BYTES[match.group(2)])
+        for part in (piece.strip() for piece in text.split(",")):
+            if age is None and (found := _unit_value(part, parse_duration)) is not None:
+                age = float(found)
+            elif size is None and (found := _unit_value(part, parse_size)) is not None:
+                size = int(found)
             else:
                 raise RetentionError(
-                    f"cannot read retention {text!r}: give an age (30m, 12h, 7d), a size"
-                    " (500MB, 20GB), both separated by a comma, or 'off'"
+                    f"cannot read retention {text!r}: give an age ({DURATION_EXAMPLES}), a size"
+                    f" ({SIZE_EXAMPLES}), both separated by a comma, or 'off'"
                 )
         return cls(age, size)
 
@@ -72,6 +76,16 @@ class Retention:
         if self.max_bytes is not None:
             parts.append(f"{self.max_bytes / 1e9:g} GB")
         return "kept up to " + " and ".join(parts)
+
+
+def _unit_value(part: str, parse: Callable[[str], float]) -> float | None:
+    """``part`` read by ``parse``; None when it cannot, or is a bare number (bytes or seconds?)."""
+    if is_plain_number(part):
+        return None
+    try:
+        return parse(part)
+    except UnitError:
+        return None
 
 
 @dataclass

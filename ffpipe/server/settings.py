@@ -1,52 +1,14 @@
-"""What `ffpipe serve` is configured with, and the parsing of its size arguments."""
+"""What `ffpipe serve` is configured with."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ffpipe.units import format_size
+
 DEFAULT_PORT = 9002
 DEFAULT_MAX_FILE_SIZE = 100 * 1000 * 1000
-
-_SIZE_RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([kmgt]?i?b?)\s*$", re.IGNORECASE)
-_UNITS = {
-    "": 1,
-    "b": 1,
-    "kb": 1000,
-    "mb": 1000**2,
-    "gb": 1000**3,
-    "tb": 1000**4,
-    "kib": 1024,
-    "mib": 1024**2,
-    "gib": 1024**3,
-    "tib": 1024**4,
-}
-
-
-def parse_size(text: str) -> int:
-    """Bytes in a size such as ``100MB``, ``512kb``, ``2GiB`` or ``1048576``.
-
-    Decimal units (kB, MB, GB) are powers of 1000, binary ones (KiB, MiB, GiB) powers of 1024.
-    """
-    match = _SIZE_RE.match(text)
-    unit = match.group(2).lower() if match else ""
-    if unit in {"k", "m", "g", "t"}:
-        unit += "b"
-    if not match or unit not in _UNITS:
-        raise ValueError(f"{text!r} is not a size such as 100MB, 512kB or 2GiB")
-    size = int(float(match.group(1)) * _UNITS[unit])
-    if size <= 0:
-        raise ValueError(f"{text!r} must be a positive size")
-    return size
-
-
-def format_size(size: int) -> str:
-    """A human-readable size, e.g. ``100 MB``."""
-    for unit, factor in (("GB", 1000**3), ("MB", 1000**2), ("kB", 1000)):
-        if size >= factor:
-            return f"{size / factor:g} {unit}"
-    return f"{size} bytes"
 
 
 @dataclass(frozen=True)

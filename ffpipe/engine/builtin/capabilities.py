@@ -20,10 +20,10 @@ from ffpipe.engine.builtin.edit_scope import (
 from ffpipe.engine.builtin.restorations import ENHANCER_METHOD
 
 ENGINE_NAME = "builtin"
-ENGINE_VERSION = "1.1.0"
+ENGINE_VERSION = "1.2.0"
 """Bumped whenever any output can change: the cache key includes it."""
 
-DETECTOR = "dlib HOG frontal face detector"
+DETECTOR = "YuNet 2023mar (OpenCV FaceDetectorYN)"
 LANDMARKER = "dlib 68-point shape predictor"
 SWAPPER = "piecewise-affine landmark warp with LAB colour transfer"
 ENHANCER = "classical restoration (denoise, detail, sharpen)"
@@ -38,6 +38,9 @@ MODEL_PARAMETERS: dict[str, tuple[tuple[str, ...], str]] = {
     "face_enhancer_model": (FACE_ENHANCER_MODELS, ENHANCER),
     "face_editor_model": (FACE_EDITOR_MODELS, EDITOR),
 }
+
+# Catalog models the engine runs as such (no stand-in).
+_EXACT: frozenset[tuple[str, str]] = frozenset({("face_detector_model", "yunet")})
 
 # Models whose stand-in the enhance and edit modules describe per model name.
 _MODULE_METHODS: dict[str, dict[str, str]] = {
@@ -66,11 +69,15 @@ def used_for(parameter: str, name: str) -> str:
 def models() -> dict[str, dict[str, dict[str, str]]]:
     """For every model parameter and catalog model name: exact or substituted, and by what."""
     return {
-        parameter: {
-            name: {"status": "substituted", "used": used_for(parameter, name)} for name in names
-        }
+        parameter: {name: _status(parameter, name) for name in names}
         for parameter, (names, _) in MODEL_PARAMETERS.items()
     }
+
+
+def _status(parameter: str, name: str) -> dict[str, str]:
+    if (parameter, name) in _EXACT:
+        return {"status": "exact", "used": used_for(parameter, name)}
+    return {"status": "substituted", "used": used_for(parameter, name)}
 
 
 def substitutions(ops: list[str], params: Any) -> list[dict[str, str]]:
@@ -79,7 +86,7 @@ def substitutions(ops: list[str], params: Any) -> list[dict[str, str]]:
     for op in ops:
         for parameter in _OP_MODELS.get(op, ()):
             requested = getattr(params, parameter, None)
-            if requested is None:
+            if requested is None or (parameter, str(requested)) in _EXACT:
                 continue
             entry = {
                 "parameter": parameter,

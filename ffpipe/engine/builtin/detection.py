@@ -1,93 +1,87 @@
-"""Where the faces of an image are: dlib's HOG detector over an image pyramid, retried rotated.
+"""Where the faces of an image are: YuNet (OpenCV's ``FaceDetectorYN``) at the size asked.
 
-dlib's frontal detector slides an 80x80 window over a pyramid that only shrinks the image, so on
-its own it misses faces smaller than about 70 px. A neural detector at the catalog's 640x640
-finds faces down to about 20 px, so the search here runs in two passes on the image shrunk to
-fit ``detector_size`` (its working size; a smaller image is not enlarged):
+As in FaceFusion, the image is shrunk (never enlarged) to fit ``detector_size`` and laid in the
+top-left corner of a black ``detector_size`` square, and the network runs once on that square.
+A face's score is the network's class score times its box-quality score, as FaceFusion's
+``face_detector_score`` reads it (OpenCV reports the square root of that product).
 
-1. The whole working image, upsampled to twice its size (dlib's ``upsample_num_times=1``):
-   faces from about 35 px up, each at its best pyramid level.
-2. Weak candidates of that pass at its finest level (where faces of 20-35 px show up, too small
-   for the window to score them well) are looked at again in a crop enlarged four times, where
-   such a face fills the window. At most :data:`MAX_PROPOSALS` crops, strongest first, so the
-   cost stays bounded on cluttered images.
+YuNet's floor is a face of about 10-15 px in the square. In a photograph much larger than the
+square (a class photo at 640) faces fall under it; when the first pass finds small faces in such
+a photo, a second pass looks at the image at :data:`TILE_ZOOM` times the working scale, in
+overlapping ``detector_size`` tiles, and adds the small faces it finds there. Overlapping
+detections of both passes are merged by non-maximum suppression, keeping the strongest.
 
-When neither pass finds a face, the image is searched again rotated by
-:data:`RETRY_ANGLES` (FaceFusion's ``face_detector_angles``), and boxes are mapped back into the
-upright image. Overlapping detections from all levels and angles are merged by non-maximum
-suppression, keeping the strongest.
+YuNet finds heads at any roll, but reads their five points as if upright; a face scoring low is
+looked at again in a crop turned by :data:`ORIENTATIONS` (see :func:`_oriented`), so its points,
+and the landmarks they seed, follow the head.
+
+Boxes, the five points and scores are rounded to fixed grids (:data:`GRID`, :data:`SCORE_GRID`)
+before anything downstream uses them, so that the last bits of the network's floating point,
+which may differ between CPUs, rarely reach landmarks, alignment or output pixels.
 """
 
 from __future__ import annotations
 
+import math
 import threading
-from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from ffpipe.engine.builtin.models import HOG_DETECTOR, model
+from ffpipe.engine.builtin.models import YUNET_DETECTOR, model
 
-# dlib's models are not documented as thread-safe; one call at a time.
+# OpenCV's detector objects keep their input size: one call at a time.
 _DETECT_LOCK = threading.Lock()
 
-# The catalog's face_detector_score (0.0-1.0) maps onto the detector's SVM margin piecewise
-# linearly through these (score, margin) points: see score_to_margin.
-_CALIBRATION = ((0.0, -0.1), (0.5, 0.1), (1.0, 2.0))
-
-# Pass 1 upsamples the working image this many times by 2 (dlib's argument: its own
-# interpolation scores small faces better than a plain linear resize).
-_COARSE_UPSAMPLE = 1
-# Pass 2: crops are upsampled so a face of SMALLEST_FACE px fills dlib's 80 px window.
-SMALLEST_FACE = 20
-_WINDOW = 80
-_FINE_FACTOR = _WINDOW / SMALLEST_FACE
-# Pass-1 candidates worth a second look: at least this margin, no larger than this many working
-# pixels (larger faces are scored well by pass 1 already), at most this many per image.
-_PROPOSAL_MARGIN = -1.0
-_PROPOSAL_LARGEST = 40.0
-MAX_PROPOSALS = 8
-# A crop around a candidate spans this many times its box.
-_CROP_SPAN = 1.5
-# Two detections overlapping more than this (intersection over union) are the same face.
+# Suppression inside one network pass (OpenCV's own NMS) and across passes.
+_NMS_IOU = 0.3
 _SAME_FACE_IOU = 0.3
+_TOP_K = 5000
+
+TILE_ZOOM = 2.0
+"""The tiled pass looks at the image at this many times the working scale."""
+TILE_FROM = 2.0
+"""The tiled pass runs when the image's longest side is at least this many times
+``detector_size`` (below it, faces under the floor would be under about 30 px in the image)..."""
+SMALL_FACE = 32.0
+"""...and the whole pass found a face under this many pixels at the working scale: a group of
+small faces, some of them at the floor, the rest likely under it. A video frame or a photo whose
+faces are large (or absent) costs one pass."""
+_TILE_OVERLAP = 0.25
+# Faces of the tiled pass larger than this fraction of a tile were seen by the whole pass.
+_TILE_FACE_LARGEST = 0.2
+
+GRID = 0.25
+"""Boxes and points are rounded to this many image pixels."""
+SCORE_GRID = 1e-4
 
 # A working image whose gray levels spread less than this (standard deviation) is flat, a black or
 # faded frame: no face shows at any angle, so it is not searched.
 _FLAT = 1.0
 
-RETRY_ANGLES: tuple[tuple[float, ...], ...] = ((15.0, -15.0), (30.0, -30.0))
-"""Rotations tried, a group at a time, when the upright image shows no face."""
+ORIENT_BELOW = 0.8
+"""Faces scoring below this have their five points read again at :data:`ORIENTATIONS`: an upright
+face scores above it, a strongly rolled head below (YuNet finds it, at a lower score)."""
+ORIENTATIONS: tuple[float, ...] = (0.0, 45.0, -45.0, 90.0, -90.0, 135.0, -135.0, 180.0)
+_ORIENT_CROP = 160
+_ORIENT_SPAN = 2.0
+_ORIENT_SCORE = 0.1
 
 Box = tuple[float, float, float, float]
+Points = tuple[tuple[float, float], ...]
 
 
 @dataclass(frozen=True)
 class Detection:
-    """One face found: its box in the image's pixels, the detector's margin and the rotation
-    (degrees, counter-clockwise) of the image it was found in; 0.0 is upright."""
+    """One face found: its box in the image's pixels, its score (0.0-1.0), YuNet's five points
+    (the face's right eye, left eye, nose tip, right and left mouth corners, as they appear from
+    the viewer's left to right for the eyes) and the rotation (degrees, counter-clockwise) of the
+    image it was found in; 0.0 is upright."""
 
     box: Box
-    margin: float
+    score: float
+    points: Points = field(default=())
     angle: float = 0.0
-
-
-def score_to_margin(score: float) -> float:
-    """The detector margin that the catalog's ``face_detector_score`` stands for.
-
-    Calibrated on the generated hard set (``tests/_hardset.py``): at margin 0.0 (score 0.5) the
-    detector keeps nearly every placed face and nearly no clutter. Clutter and weak faces share
-    the margins just below, which scores 0.0-0.5 spread out; clear faces run up to margin 2 and
-    beyond, which scores 0.5-1.0 cover.
-    """
-    scores, margins = zip(*_CALIBRATION, strict=True)
-    return float(np.interp(score, scores, margins))
-
-
-def margin_to_score(margin: float) -> float:
-    """Inverse of :func:`score_to_margin`, clipped to 0.0-1.0."""
-    scores, margins = zip(*_CALIBRATION, strict=True)
-    return float(np.interp(margin, margins, scores))
 
 
 def working_scale(shape: tuple[int, ...], detector_size: int) -> float:
@@ -97,106 +91,138 @@ def working_scale(shape: tuple[int, ...], detector_size: int) -> float:
 
 
 def find_faces(
-    image_rgb: np.ndarray,
-    *,
-    score: float = 0.5,
-    detector_size: int = 640,
-    retry_angles: Sequence[Sequence[float]] = RETRY_ANGLES,
+    image_rgb: np.ndarray, *, score: float = 0.5, detector_size: int = 640
 ) -> list[Detection]:
-    """Faces of an 8-bit RGB image at ``face_detector_score`` ``score``, strongest first.
-
-    ``retry_angles``: groups of rotations tried in turn while no face is found (empty: none).
-    """
+    """Faces of an 8-bit RGB image at ``face_detector_score`` ``score``, strongest first."""
     import cv2
 
-    scale = working_scale(image_rgb.shape, detector_size)
-    gray = cv2.cvtColor(image_rgb, cv2.COLOR_RGB2GRAY)
-    if scale < 1.0:
-        size = (max(1, round(gray.shape[1] * scale)), max(1, round(gray.shape[0] * scale)))
-        gray = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
-    if float(gray.std()) < _FLAT:
+    bgr = cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR)
+    scale = working_scale(bgr.shape, detector_size)
+    working = _resized(bgr, scale)
+    if float(working.std()) < _FLAT:
         return []
-    threshold = score_to_margin(score)
-    found = _search(gray, threshold)
-    for angles in retry_angles:
-        if found:
-            break
-        for angle in angles:
-            found += _search_rotated(gray, threshold, angle)
-        found = _suppress(found)
-    return [_scaled(item, 0.0, 0.0, scale) for item in found]
+    found = _search(bgr, working, scale, score, detector_size)
+    found = [_oriented(bgr, item) if item.score < ORIENT_BELOW else item for item in found]
+    return [_on_grid(item) for item in found]
 
 
-def _search(gray: np.ndarray, threshold: float) -> list[Detection]:
-    coarse = _run(gray, min(threshold, _PROPOSAL_MARGIN), upsample=_COARSE_UPSAMPLE)
-    accepted = [item for item in coarse if item.margin >= threshold]
-    proposals = [
-        item
-        for item in coarse
-        if item.margin < threshold
-        and _side(item.box) <= _PROPOSAL_LARGEST
-        and not any(_overlaps(item.box, face.box) for face in accepted)
-    ]
-    for proposal in _suppress(proposals)[:MAX_PROPOSALS]:
-        accepted += _look_closer(gray, proposal, threshold)
-    return _suppress(accepted)
+def _search(
+    bgr: np.ndarray, working: np.ndarray, scale: float, score: float, detector_size: int
+) -> list[Detection]:
+    whole = _run(working, score, detector_size)
+    found = [_scaled(item, 0.0, 0.0, scale) for item in whole]
+    small = any(_side(item.box) < SMALL_FACE for item in whole)
+    if small and max(bgr.shape[:2]) >= TILE_FROM * detector_size:
+        found += _tiled(bgr, min(1.0, scale * TILE_ZOOM), score, detector_size)
+    return _suppress(found)
 
 
-def _look_closer(gray: np.ndarray, proposal: Detection, threshold: float) -> list[Detection]:
-    left, top, right, bottom = proposal.box
-    half = _side(proposal.box) * _CROP_SPAN / 2
-    cx, cy = (left + right) / 2, (top + bottom) / 2
-    x0, y0 = max(0, round(cx - half)), max(0, round(cy - half))
-    x1, y1 = min(gray.shape[1], round(cx + half)), min(gray.shape[0], round(cy + half))
-    crop = gray[y0:y1, x0:x1]
-    if crop.size == 0:
-        return []
-    found = _run(_zoom(crop, _FINE_FACTOR), threshold)
-    return [_scaled(item, x0, y0, _FINE_FACTOR) for item in found if item.margin >= threshold]
+def _tiled(bgr: np.ndarray, scale: float, score: float, detector_size: int) -> list[Detection]:
+    """Small faces of the image seen at ``scale``, in overlapping ``detector_size`` tiles."""
+    finer = _resized(bgr, scale)
+    height, width = finer.shape[:2]
+    stride = max(1, round(detector_size * (1 - _TILE_OVERLAP)))
+    largest = detector_size * _TILE_FACE_LARGEST
+    found = []
+    for y0 in _starts(height, detector_size, stride):
+        for x0 in _starts(width, detector_size, stride):
+            tile = finer[y0 : y0 + detector_size, x0 : x0 + detector_size]
+            for item in _run(tile, score, detector_size):
+                if _side(item.box) <= largest:
+                    found.append(_scaled(item, x0, y0, scale))
+    return found
 
 
-def _zoom(gray: np.ndarray, factor: float) -> np.ndarray:
+def _starts(length: int, size: int, stride: int) -> list[int]:
+    """Tile origins covering ``length``, the last one flush with the end."""
+    if length <= size:
+        return [0]
+    starts = list(range(0, length - size, stride))
+    return [*starts, length - size]
+
+
+def _resized(bgr: np.ndarray, scale: float) -> np.ndarray:
     import cv2
 
-    return cv2.resize(gray, None, fx=factor, fy=factor, interpolation=cv2.INTER_LINEAR)
+    if scale >= 1.0:
+        return bgr
+    size = (max(1, round(bgr.shape[1] * scale)), max(1, round(bgr.shape[0] * scale)))
+    return cv2.resize(bgr, size, interpolation=cv2.INTER_AREA)
+
+
+def _run(image_bgr: np.ndarray, score: float, detector_size: int) -> list[Detection]:
+    """YuNet on ``image_bgr`` (at most ``detector_size`` square) laid on a black square."""
+    height, width = image_bgr.shape[:2]
+    square = np.zeros((detector_size, detector_size, 3), dtype=np.uint8)
+    square[:height, :width] = image_bgr
+    detector = model(YUNET_DETECTOR)
+    with _DETECT_LOCK:
+        detector.setInputSize((detector_size, detector_size))
+        # OpenCV's score is the square root of FaceFusion's.
+        detector.setScoreThreshold(math.sqrt(max(score, 0.0)))
+        detector.setNMSThreshold(_NMS_IOU)
+        detector.setTopK(_TOP_K)
+        _, rows = detector.detect(square)
+    if rows is None:
+        return []
+    found = []
+    for row in rows.astype(np.float64):
+        x, y, w, h = row[:4]
+        points = tuple((float(row[i]), float(row[i + 1])) for i in range(4, 14, 2))
+        found.append(Detection((x, y, x + w, y + h), float(row[14]) ** 2, points))
+    return found
 
 
 def _scaled(item: Detection, x0: float, y0: float, factor: float) -> Detection:
-    """A detection in a crop cut at (x0, y0) and zoomed by ``factor``, in the image's pixels."""
+    """A detection in a crop cut at (x0, y0) of the image scaled by ``factor``, in the image's
+    pixels."""
     left, top, right, bottom = item.box
-    box = (x0 + left / factor, y0 + top / factor, x0 + right / factor, y0 + bottom / factor)
-    return Detection(box, item.margin, item.angle)
+    box = ((x0 + left) / factor, (y0 + top) / factor, (x0 + right) / factor, (y0 + bottom) / factor)
+    points = tuple(((x0 + x) / factor, (y0 + y) / factor) for x, y in item.points)
+    return Detection(box, item.score, points, item.angle)
 
 
-def _run(gray: np.ndarray, threshold: float, *, upsample: int = 0) -> list[Detection]:
-    with _DETECT_LOCK:
-        rects, margins, _ = model(HOG_DETECTOR).run(gray, upsample, threshold)
-    return [
-        Detection((rect.left(), rect.top(), rect.right(), rect.bottom()), float(margin))
-        for rect, margin in zip(rects, margins, strict=True)
-    ]
+def _oriented(bgr: np.ndarray, item: Detection) -> Detection:
+    """``item`` with five points read where the face looks most upright.
 
-
-def _search_rotated(gray: np.ndarray, threshold: float, angle: float) -> list[Detection]:
+    YuNet finds heads at any roll, but its five points stay where an upright face would have them.
+    A crop around the face is searched at each of :data:`ORIENTATIONS`; the turn under which the
+    face scores highest gives the points, turned back into the image."""
     import cv2
 
-    height, width = gray.shape
-    centre = ((width - 1) / 2, (height - 1) / 2)
-    turn = cv2.getRotationMatrix2D(centre, angle, 1.0)
-    # Grow the canvas so no corner of the image is cut off.
-    cos, sin = abs(turn[0, 0]), abs(turn[0, 1])
-    new_width, new_height = round(width * cos + height * sin), round(width * sin + height * cos)
-    turn[0, 2] += (new_width - width) / 2
-    turn[1, 2] += (new_height - height) / 2
-    rotated = cv2.warpAffine(gray, turn, (new_width, new_height), flags=cv2.INTER_LINEAR)
+    left, top, right, bottom = item.box
+    cx, cy = (left + right) / 2, (top + bottom) / 2
+    zoom = _ORIENT_CROP / (_ORIENT_SPAN * _side(item.box))
+    centre = _ORIENT_CROP / 2
+    best: tuple[float, np.ndarray, Detection] | None = None
+    for angle in ORIENTATIONS:
+        turn = cv2.getRotationMatrix2D((cx, cy), angle, zoom)
+        turn[0, 2] += centre - cx
+        turn[1, 2] += centre - cy
+        crop = cv2.warpAffine(bgr, turn, (_ORIENT_CROP, _ORIENT_CROP), flags=cv2.INTER_LINEAR)
+        for candidate in _run(crop, _ORIENT_SCORE, _ORIENT_CROP):
+            box = candidate.box
+            near = abs((box[0] + box[2]) / 2 - centre) + abs((box[1] + box[3]) / 2 - centre)
+            if near <= _ORIENT_CROP / 4 and (best is None or candidate.score > best[2].score):
+                best = (angle, turn, candidate)
+    if best is None:
+        return item
+    angle, turn, candidate = best
     back = cv2.invertAffineTransform(turn)
-    found = []
-    for item in _search(rotated, threshold):
-        left, top, right, bottom = item.box
-        cx, cy = back @ np.array([(left + right) / 2, (top + bottom) / 2, 1.0])
-        half = _side(item.box) / 2
-        found.append(Detection((cx - half, cy - half, cx + half, cy + half), item.margin, angle))
-    return found
+    points = tuple(
+        tuple(float(v) for v in back @ np.array([x, y, 1.0])) for x, y in candidate.points
+    )
+    return Detection(item.box, item.score, points, angle)
+
+
+def _on_grid(item: Detection) -> Detection:
+    def snap(value: float) -> float:
+        return round(value / GRID) * GRID
+
+    box = (snap(item.box[0]), snap(item.box[1]), snap(item.box[2]), snap(item.box[3]))
+    points = tuple((snap(x), snap(y)) for x, y in item.points)
+    score = round(round(item.score / SCORE_GRID) * SCORE_GRID, 4)
+    return Detection(box, score, points, item.angle)
 
 
 def _side(box: Box) -> float:
@@ -229,7 +255,7 @@ def _overlaps(first: Box, second: Box) -> bool:
 def _suppress(found: list[Detection]) -> list[Detection]:
     """Strongest first; a detection overlapping a stronger one is dropped."""
     kept: list[Detection] = []
-    for item in sorted(found, key=lambda item: (-item.margin, item.box)):
+    for item in sorted(found, key=lambda item: (-item.score, item.box)):
         if not any(_overlaps(item.box, other.box) for other in kept):
             kept.append(item)
     return kept

@@ -54,7 +54,7 @@ class BuiltinEngine(Engine):
         self.max_pixels = max_pixels
 
     def capabilities(self) -> dict[str, Any]:
-        """Engine, version, ops, models (all substituted), unsupported parameters, devices,
+        """Engine, version, ops, models (exact or substituted), unsupported parameters, devices,
         encoders and limits."""
         return {
             "engine": self.name,
@@ -190,6 +190,8 @@ class BuiltinEngine(Engine):
             "format": fmt,
         }
         warnings = list(choice.warnings)
+        if pipeline.profile_warning():
+            warnings.append(pipeline.profile_warning())
         if image.has_alpha and pixels.ndim == 3 and pixels.shape[2] == 3:
             warnings.append(f"{fmt} cannot store transparency: the alpha channel was dropped")
         if warnings:
@@ -236,7 +238,9 @@ class BuiltinEngine(Engine):
         output = process_video(target, frames, params, context)
         result = dict(output.result)
         result.update(frames.counts.document())
-        warnings = frames.warnings()
+        warnings = [*result.get("warnings", []), *frames.warnings()]
+        if pipeline.profile_warning():
+            warnings.append(pipeline.profile_warning())
         if warnings:
             result["warnings"] = warnings
         return EngineOutput(files=output.files, result=result)

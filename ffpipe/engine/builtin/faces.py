@@ -1,14 +1,19 @@
-"""Face detection, 68-point landmarks and 128-d embeddings on dlib."""
+"""Faces: YuNet's boxes and five points, dlib's 68-point landmarks and 128-d embeddings.
+
+dlib's shape predictor was trained on the boxes of dlib's own HOG detector, which are square and
+centred between the eyes and the mouth; YuNet's boxes are taller and reach the forehead. So the
+predictor is given a box built from YuNet's five points (see :func:`landmark_box`), turned upright
+by the eye line's roll when the head is tilted.
+"""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ffpipe.engine.builtin.detection import RETRY_ANGLES, Detection, find_faces, margin_to_score
+from ffpipe.engine.builtin.detection import GRID, Detection, find_faces
 from ffpipe.engine.builtin.models import LANDMARKER, RECOGNIZER, model
 
 # dlib's models are not documented as thread-safe; one call at a time each.
@@ -17,6 +22,14 @@ _EMBED_LOCK = threading.Lock()
 
 # How far above the eyebrows the forehead is taken to reach, as a fraction of brow-to-chin height.
 _FOREHEAD_RISE = 0.18
+
+# dlib's HOG box, measured against YuNet's points on faces both detectors find: a square this many
+# times the eyes-to-mouth distance, centred halfway between the eyes' and the mouth's midpoints.
+_BOX_PER_EYES_TO_MOUTH = 2.3
+# Heads rolled less than this (degrees) go to the predictor as they are.
+_UPRIGHT_ROLL = 10.0
+# Rolls are rounded to whole degrees so the rotation behind the landmarks is the same everywhere.
+_ROLL_GRID = 1.0
 
 
 @dataclass(frozen=True)
@@ -33,8 +46,19 @@ class Face:
     """(128,) float64 identity descriptor; same person: distance below about 0.6. ``None`` when
     detected with ``with_embeddings=False`` (see :func:`with_embedding`)."""
     angle: float = 0.0
-    """Rotation (degrees, counter-clockwise) under which the detector found the face upright: 0.0
-    unless it was found only by the rotated retry."""
+    """Rotation (degrees, counter-clockwise) that turns the face upright (from the eye line of the
+    detector's five points, whole degrees): 0.0 for a head rolled less than 10 degrees."""
+    points: np.ndarray | None = None
+    """(5, 2) float32 detector points: eyes (viewer's left, right), nose tip, mouth corners
+    (viewer's left, right); ``None`` for a face not from the detector."""
+
+    @property
+    def profile(self) -> bool:
+        """Seen from the side: the nose tip lies beyond an eye (see :func:`nose_beyond_eyes`)."""
+        if self.points is not None:
+            return nose_beyond_eyes(self.points[0], self.points[1], self.points[2])
+        marks = self.landmarks
+        return nose_beyond_eyes(marks[36:42].mean(axis=0), marks[42:48].mean(axis=0), marks[30])
 
     @property
     def center(self) -> tuple[float, float]:
@@ -48,36 +72,64 @@ def detect_faces(
     score: float = 0.5,
     detector_size: int = 640,
     with_embeddings: bool = True,
-    retry_angles: Sequence[Sequence[float]] = RETRY_ANGLES,
 ) -> list[Face]:
     """Faces of an 8-bit RGB image, ordered left to right (then top to bottom).
 
-    Detection (see :mod:`ffpipe.engine.builtin.detection`) works on the image resized so its longest
-    side is ``detector_size`` (the catalog's ``face_detector_size``), scanning an upsampled
-    pyramid so faces down to about 20 px at that size are found, and retrying rotated by
-    ``retry_angles`` when none is. Landmarks and embeddings are computed at full resolution.
+    Detection (see :mod:`ffpipe.engine.builtin.detection`) runs YuNet on the image fitted to
+    ``detector_size`` (the catalog's ``face_detector_size``), adds a tiled pass for small faces
+    in large images, and reads the five points of a rolled head where it looks upright.
+    Landmarks and embeddings are computed at full resolution.
     Embeddings cost about 80 ms per face, so callers that do not compare identities can skip
     them.
     """
-    found = find_faces(
-        image_rgb, score=score, detector_size=detector_size, retry_angles=retry_angles
-    )
+    found = find_faces(image_rgb, score=score, detector_size=detector_size)
     faces = [_describe(image_rgb, item, with_embeddings) for item in found]
     return sorted(faces, key=lambda face: (face.box[0], face.box[1]))
 
 
 def _describe(image_rgb: np.ndarray, found: Detection, with_embeddings: bool) -> Face:
-    left, top, right, bottom = (round(value) for value in found.box)
-    box = (left, top, right, bottom)
-    landmarks = _landmarks(image_rgb, box, found.angle)
+    points = np.array(found.points, dtype=np.float32).reshape(5, 2)
+    roll = eye_roll(points)
+    angle = roll if abs(roll) >= _UPRIGHT_ROLL else 0.0
+    landmarks = _landmarks(image_rgb, landmark_box(points), angle)
     face = Face(
-        box=box,
-        score=margin_to_score(found.margin),
+        box=tuple(round(value) for value in found.box),
+        score=found.score,
         landmarks=landmarks,
         embedding=None,
-        angle=found.angle,
+        angle=angle,
+        points=points,
     )
     return with_embedding(image_rgb, face) if with_embeddings else face
+
+
+def nose_beyond_eyes(left_eye: np.ndarray, right_eye: np.ndarray, nose: np.ndarray) -> bool:
+    """Whether the nose tip, projected on the eye line, falls outside the segment between the
+    eyes: the head is turned so far that its far cheek is hidden (frontal faces put it near the
+    middle, three-quarter views between the middle and an eye)."""
+    eyes = np.asarray(right_eye, np.float64) - np.asarray(left_eye, np.float64)
+    length = float(eyes @ eyes)
+    if length == 0.0:
+        return True
+    along = float((np.asarray(nose, np.float64) - left_eye) @ eyes) / length
+    return not 0.0 <= along <= 1.0
+
+
+def eye_roll(points: np.ndarray) -> float:
+    """Degrees (counter-clockwise, whole) that bring the eye line of five points level."""
+    (left_x, left_y), (right_x, right_y) = points[0], points[1]
+    degrees = float(np.degrees(np.arctan2(right_y - left_y, right_x - left_x)))
+    return float(round(degrees / _ROLL_GRID) * _ROLL_GRID)
+
+
+def landmark_box(points: np.ndarray) -> tuple[int, int, int, int]:
+    """The square box dlib's shape predictor expects for a face with these five points."""
+    eyes = points[:2].astype(np.float64).mean(axis=0)
+    mouth = points[3:5].astype(np.float64).mean(axis=0)
+    half = float(np.linalg.norm(mouth - eyes)) * _BOX_PER_EYES_TO_MOUTH / 2
+    half = max(round(half / GRID) * GRID, 1.0)
+    cx, cy = (eyes + mouth) / 2
+    return (round(cx - half), round(cy - half), round(cx + half), round(cy + half))
 
 
 def _landmarks(image_rgb: np.ndarray, box: tuple[int, int, int, int], angle: float) -> np.ndarray:
@@ -130,7 +182,8 @@ def with_embedding(image_rgb: np.ndarray, face: Face) -> Face:
 def refresh_landmarks(image_rgb: np.ndarray, face: Face) -> Face:
     """``face`` with landmarks found again in ``image_rgb`` (after an op moved its features) and
     its embedding dropped. A face found rotated is turned upright for the predictor again."""
-    landmarks = _landmarks(image_rgb, face.box, face.angle)
+    box = face.box if face.points is None else landmark_box(face.points)
+    landmarks = _landmarks(image_rgb, box, face.angle)
     return replace(face, landmarks=landmarks, embedding=None)
 
 

@@ -89,6 +89,7 @@ class FramePipeline:
         self._reference_embedding: np.ndarray | None = None
         self._workers = int(getattr(self.settings, "execution_queue_count", 1))
         self.faces_processed = 0
+        self.profiles_refused = 0
         if reference_frame is not None:
             self.set_reference(reference_frame)
 
@@ -277,6 +278,8 @@ class FramePipeline:
         self, frame_rgb: np.ndarray, faces: list[Face], op: str, face_fn: FaceFn, params: Any
     ) -> tuple[np.ndarray, int]:
         expand = EDIT_MASK_EXPAND if op == "edit" else 0.0
+        if op == "swap":
+            faces = self._refuse_profiles(faces)
 
         def one(face: Face) -> tuple[np.ndarray, np.ndarray]:
             mask = build_mask(frame_rgb.shape[:2], face, params, frame_rgb=frame_rgb, expand=expand)
@@ -302,6 +305,24 @@ class FramePipeline:
             result = blend(result, changed, mask)
             processed += 1
         return result, processed
+
+    def _refuse_profiles(self, faces: list[Face]) -> list[Face]:
+        """The faces a swap can cover: a face seen in profile hides the half that the landmark
+        warp needs, so it is left as it is (and counted) rather than smeared."""
+        kept = [face for face in faces if not face.profile]
+        if len(kept) < len(faces):
+            with self._lock:
+                self.profiles_refused += len(faces) - len(kept)
+        return kept
+
+    def profile_warning(self) -> str | None:
+        """A warning naming how many faces were not swapped for being seen in profile."""
+        if not self.profiles_refused:
+            return None
+        return (
+            f"{self.profiles_refused} face(s) seen in profile were not swapped: the builtin "
+            "swap warps 68 landmarks and cannot cover the hidden half of a face"
+        )
 
 
 def _no_face(media: str, params: Any) -> str:

@@ -6,6 +6,7 @@ import math
 import statistics
 import time
 
+from ffpipe.catalog.jobs import JobState
 from ffpipe.server.jobs.store import JobRecord
 
 # Below this much progress the measured rate is mostly start-up cost (model loading, decoding the
@@ -31,7 +32,7 @@ def estimate_seconds(
         return 0
     now = time.time() if now is None else now
     typical = statistics.median(past_durations) if past_durations else None
-    if record.status == "processing" and record.started_at is not None:
+    if record.status == JobState.PROCESSING and record.started_at is not None:
         elapsed = max(now - record.started_at, 0.0)
         if record.progress >= _MIN_MEASURED_PROGRESS and elapsed > 0:
             remaining = elapsed / record.progress * (1.0 - record.progress)

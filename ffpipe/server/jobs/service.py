@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 
 from ffpipe.catalog import OPS, JobOptions, JobStatus
+from ffpipe.catalog.jobs import JobState
 from ffpipe.server.execute import (
     INVALID_STATUS,
     RequestError,
@@ -256,7 +257,7 @@ class JobService:
         record = self.record(job_id, caller)
         if not record.finished:
             record = self.control.cancel(job_id)
-            if record.status == "cancelled":
+            if record.status == JobState.CANCELLED:
                 return self.status_document(record)
         # Finished before the cancel (possibly while it was on its way): nothing was cancelled.
         raise Conflict("job already finished", f"job {job_id!r} is {record.status}")
@@ -265,7 +266,7 @@ class JobService:
         """Output files of a completed job, a folder output as a zip of it; a job not completed
         is a conflict."""
         record = self.record(job_id, caller)
-        if record.status != "completed":
+        if record.status != JobState.COMPLETED:
             failure = failures.decode(record.error)
             reason = ""
             if failure is not None:
@@ -291,7 +292,7 @@ class JobService:
 
     def result_document(self, record: JobRecord) -> dict[str, Any] | None:
         """The ``result`` of a status document: links to outputs and the op's result, or error."""
-        if record.status == "completed":
+        if record.status == JobState.COMPLETED:
             base = (self.settings.public_url or "").rstrip("/")
             return {
                 "files": {
@@ -302,7 +303,7 @@ class JobService:
                 "attempts": record.attempts,
                 "notes": record.notes,
             }
-        if record.status == "failed":
+        if record.status == JobState.FAILED:
             # The same {"error", "detail"} a synchronous route answers for the same failure.
             failure = failures.decode(record.error) or {"error": "failed", "detail": ""}
             return {**failure, "attempts": record.attempts, "notes": record.notes}
@@ -312,7 +313,9 @@ class JobService:
         """The catalog's Job Status Response for ``record``, with its current estimate."""
         estimate = None
         if not record.finished:
-            ahead = self.store.queue_position(record.job_id) if record.status == "queued" else 0
+            ahead = (
+                self.store.queue_position(record.job_id) if record.status == JobState.QUEUED else 0
+            )
             estimate = estimate_seconds(
                 record,
                 self.store.recent_durations(record.op),
@@ -321,7 +324,7 @@ class JobService:
             )
         return JobStatus(
             job_id=record.job_id,
-            status=record.status,  # type: ignore[arg-type] - the store only writes JobState values
+            status=JobState(record.status),
             progress=record.progress,
             estimated_time=0 if record.finished else estimate,
             result=self.result_document(record),

@@ -18,9 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-ACTIVE_STATES = ("queued", "processing")
-FINAL_STATES = ("completed", "failed", "cancelled")
-ALL_STATES = ACTIVE_STATES + FINAL_STATES
+from ffpipe.catalog.jobs import ACTIVE_STATES, ALL_STATES, FINAL_STATES, JobState
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -249,12 +247,12 @@ class JobStore:
         self, db: sqlite3.Connection, job_id: str, status: str, assignments: dict[str, Any]
     ) -> JobRecord:
         record = self._get(db, job_id)
-        if record.status != "processing":
+        if record.status != JobState.PROCESSING:
             return record
         columns = {"status": status, "finished_at": time.time(), **assignments}
         sets = ", ".join(f"{name} = ?" for name in columns)
         db.execute(f"UPDATE jobs SET {sets} WHERE job_id = ?", (*columns.values(), job_id))
-        if record.callback_url is not None and status in ("completed", "failed"):
+        if record.callback_url is not None and status in (JobState.COMPLETED, JobState.FAILED):
             db.execute(
                 "INSERT OR REPLACE INTO deliveries (job_id, url, next_at) VALUES (?, ?, ?)",
                 (job_id, record.callback_url, time.time()),

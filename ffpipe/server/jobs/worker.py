@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from ffpipe.catalog.jobs import JobState
 from ffpipe.engine.api import CancelledError, Engine, ProgressFn, RunContext
 from ffpipe.server.execute import RequestError, internal_error, parse_params, run_op
 from ffpipe.server.jobs import failures
@@ -150,7 +151,7 @@ class JobRunner:
         shutil.rmtree(out_dir, ignore_errors=True)
         out_dir.mkdir(parents=True)
         outcome = self._attempt(record, out_dir, cancel)
-        if outcome.status != "completed":
+        if outcome.status != JobState.COMPLETED:
             # Only a completed job has outputs to serve; a retry starts from an empty folder.
             shutil.rmtree(out_dir, ignore_errors=True)
         return outcome

@@ -192,11 +192,33 @@ def process_video(
         "duration": encoded.frames_out / float(plan.rate),
         "substitutions": [],
     }
+    warning = _resampling_warning(target, plan, encoded, settings.fps)
+    if warning:
+        result["warnings"] = [warning]
     if settings.keep_temp:
         files["frames"] = frames_dir
         result["frames_dir"] = str(frames_dir)
         result["frames_format"] = settings.temp_format
     return EngineOutput(files=files, result=result)
+
+
+def _resampling_warning(
+    target: Path, plan: FramePlan, encoded: _Encoder, fps: float | None
+) -> str | None:
+    """What resampling to a constant rate did to a source kept at its own rate, when it did
+    anything: a source with irregular timestamps (a phone's variable frame rate) loses or repeats
+    frames on the way to the encoder's constant rate."""
+    dropped = plan.frames_in - encoded.frames_used
+    if fps or not (dropped or encoded.repeats or encoded.moved):
+        return None
+    assert plan.rate is not None
+    return (
+        f"target_media {target.name} has irregular frame timestamps (a variable frame rate): "
+        f"its {plan.frames_in} frames were resampled to a constant {float(plan.rate):g} fps, the "
+        f"rate its header gives, since the output is written at a constant rate; {dropped} "
+        f"frame(s) were dropped, {encoded.repeats} repeated and {encoded.moved} shown at another "
+        f"time ({encoded.frames_out} out). Set output_video_fps to choose the rate"
+    )
 
 
 class _Encoder:
@@ -220,6 +242,13 @@ class _Encoder:
         self.audio: AudioCarrier | None = None
         self.audio_seconds = 0.0
         self.frames_out = 0
+        self.frames_used = 0
+        """Source frames that appear in the output (each once or repeated)."""
+        self.repeats = 0
+        """Output frames that repeat the source frame before them."""
+        self.moved = 0
+        """Source frames shown more than a quarter of an output frame away from their own time."""
+        self._origin: Fraction | None = None
 
     def add_audio(self, target: Path, settings: VideoSettings, codec: str) -> None:
         if settings.skip_audio or not self.plan.container.streams.audio:
@@ -258,6 +287,7 @@ class _Encoder:
             for done in frames:
                 if self.audio is not None and self.frames_out == 0:
                     self.audio.begin(done.time)
+                self._count(done)
                 for _ in range(done.repeat):
                     self._encode(done.payload, settings)
                 progress.advance(self.frames_out)
@@ -266,6 +296,14 @@ class _Encoder:
                 f"no frames left to encode after trimming from frame {settings.trim_start}"
             )
         progress.finish()
+
+    def _count(self, done: Slot[Any]) -> None:
+        if self._origin is None:
+            self._origin = done.time
+        self.frames_used += 1
+        self.repeats += done.repeat - 1
+        shift = abs(done.time - self._origin - done.first * self.time_base)
+        self.moved += shift > self.time_base / 4
 
     def flush(self) -> None:
         self.output.mux(self.stream.encode(None))
