@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench schemas lint format clean facefusion-env
+.PHONY: demo test test-fast bench schemas lint format clean facefusion-env
 
 $(STAMP): pyproject.toml requirements/models.txt
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ demo: $(STAMP)
 test: $(STAMP) lint
 	$(BIN)/python -m ffpipe schema --check
 	$(BIN)/pytest -q
+
+# The inner loop: lint and every test not marked slow (no servers, subprocesses or browsers).
+test-fast: $(STAMP) lint
+	$(BIN)/pytest -q -m "not slow"
 
 lint: $(STAMP)
 	$(BIN)/ruff check ffpipe tests bench

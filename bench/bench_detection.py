@@ -1,6 +1,6 @@
 """Face detection on the generated hard set at the catalog defaults: recall and time per image.
 
-The hard set (``tests/_hardset.py``) places heads cut from the sample photos, with known boxes,
+The hard set (``bench/hardset.py``) places heads cut from the sample photos, with known boxes,
 into generated scenes: small faces on large canvases, collages of 2-8 faces at mixed sizes, a
 1280x886 group of six, two people side by side, rotated heads, dark and bright exposure, blur and
 partial occlusion. Recall is faces found / faces present; a found box that matches no placed face
@@ -10,7 +10,6 @@ counts as a false detection.
 from __future__ import annotations
 
 import statistics
-import sys
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -37,9 +36,7 @@ BEFORE = {
 
 
 def _measure() -> tuple[list[list[object]], float, float]:
-    sys.path.insert(0, str(ROOT / "tests"))
-    from _hardset import DETECTOR_SIZE, hard_set, matches
-
+    from bench.hardset import DETECTOR_SIZE, hard_set, matches
     from ffpipe.engine.builtin.faces import detect_faces
 
     present: dict[str, int] = defaultdict(int)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -45,8 +44,7 @@ def _targets(folder: Path) -> list[Path]:
 
 
 def _install(folder: Path) -> tuple[Path, Path]:
-    sys.path.insert(0, str(ROOT / "tests"))
-    from _facefusion_support import copy_facefusion, install_test_models
+    from bench.facefusion_testbed import copy_facefusion, install_test_models
 
     source, python = (
         Path(os.environ["FFPIPE_FACEFUSION"]),

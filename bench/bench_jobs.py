@@ -25,6 +25,7 @@ from ffpipe.catalog import OPS, CatalogModel
 from ffpipe.engine.api import Engine, EngineOutput, RunContext
 from ffpipe.server.jobs.settings import JobSettings
 from ffpipe.server.jobs.system import open_job_system
+from ffpipe.server.protocols.rest_jobs import jobs_router
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGE = ROOT / "media" / "astronaut.jpg"
@@ -76,7 +77,7 @@ def run() -> Section:
         data = Path(folder)
         system = open_job_system(JobSettings(data_dir=data, secret=b"bench"), engine, workers=1)
         app = FastAPI()
-        system.mount(app)
+        app.include_router(jobs_router(system.service, system.settings))
         server = uvicorn.Server(
             uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
         )

@@ -106,8 +106,7 @@ def _noop(folder: Path) -> tuple[float, float]:
 
 def run() -> Section:
     """Measure and return the BENCHMARKS.md section."""
-    sys.path.insert(0, str(ROOT / "tests"))
-    from _remote_support import BUCKET, make_bucket, moto_server, s3_environment
+    from bench.s3 import BUCKET, make_bucket, moto_server, s3_environment
 
     shutil.rmtree(WORK, ignore_errors=True)
     try:

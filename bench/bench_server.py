@@ -1,7 +1,7 @@
 """`ffpipe serve` and the gradio backend: runner overhead per remote step, bytes sent per chain.
 
 Starts a real server subprocess on a free loopback port (with the test suite's helper,
-tests/_server_support.py). Overhead: one detect step on the astronaut photo, timed side by side
+bench/serving.py). Overhead: one detect step on the astronaut photo, timed side by side
 (interleaved, so a busy machine slows all three alike) as a bare ``gradio_client.predict``
 (upload, queue, download), as ``GradioBackend.run``, and as a whole ``run_pipeline`` of a one-step
 pipeline with ``force_all`` (planning, cache writes, run record included). Target: the runner at
@@ -12,7 +12,6 @@ must upload each distinct input once and nothing the server produced.
 from __future__ import annotations
 
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -175,8 +174,7 @@ def _chain_bytes(url: str, work: Path) -> list[list[object]]:
 
 
 def run() -> Section:
-    sys.path.insert(0, str(ROOT / "tests"))
-    from _server_support import start_server
+    from bench.serving import start_server
 
     with tempfile.TemporaryDirectory() as scratch:
         work = Path(scratch)

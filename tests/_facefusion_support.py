@@ -21,10 +21,7 @@ docs/facefusion-testing.md describes the environment, the PATH shims and the fak
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
-import stat
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,21 +29,20 @@ from pathlib import Path
 
 import pytest
 
+from bench.facefusion_testbed import (
+    RUN_TIMEOUT,
+    RelativeBox,
+    copy_facefusion,
+    install_test_models,
+)
+
 REPO = Path(__file__).resolve().parents[1]
-MODEL_WRITER = Path(__file__).with_name("_facefusion_models.py")
 SOURCE_VARIABLE = "FFPIPE_FACEFUSION"
 PYTHON_VARIABLE = "FFPIPE_FACEFUSION_PYTHON"
 ENABLE_HINT = (
     "set FFPIPE_FACEFUSION to a FaceFusion 3.8.1 checkout and FFPIPE_FACEFUSION_PYTHON to its "
     "venv's python (make facefusion-env)"
 )
-RUN_TIMEOUT = 300.0
-"""Seconds one FaceFusion subprocess may take before the test fails (a hang guard, not a target)."""
-
-RelativeBox = tuple[float, float, float, float]
-"""left, top, right, bottom as fractions of an image's width and height."""
-
-_COPY_SKIPS = shutil.ignore_patterns(".assets", ".jobs", "__pycache__", "*.pyc", ".git")
 
 
 @dataclass(frozen=True)
@@ -108,36 +104,6 @@ def configured_facefusion() -> tuple[Path, Path]:
     if not python_path.is_file():
         pytest.fail(f"{PYTHON_VARIABLE}={python}: no such interpreter ({ENABLE_HINT})")
     return source_path, python_path
-
-
-def copy_facefusion(source: Path, destination: Path) -> Path:
-    """A writable copy of the checkout at ``source`` (CI lays shared/ out read-only; FaceFusion
-    writes its models, jobs and temp files inside its own folder). Models are not copied."""
-    shutil.copytree(source, destination, ignore=_COPY_SKIPS)
-    for folder, _, files in os.walk(destination):
-        for path in [folder, *(os.path.join(folder, name) for name in files)]:
-            os.chmod(path, os.stat(path).st_mode | stat.S_IWUSR)
-    return destination
-
-
-def install_test_models(
-    facefusion_copy: Path, *, python: Path, faces: Sequence[RelativeBox]
-) -> dict[str, object]:
-    """Write the stand-in models (tests/_facefusion_models.py) into ``facefusion_copy``.
-
-    Runs in FaceFusion's ``python``, which has the ``onnx`` package; returns the writer's summary
-    (model names, total bytes, faces).
-    """
-    result = subprocess.run(
-        [str(python), str(MODEL_WRITER), str(facefusion_copy), "--faces", json.dumps(faces)],
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"writing FaceFusion test models failed:\n{result.stderr}")
-    return json.loads(result.stdout)
 
 
 def face_box_fractions(image_path: Path) -> list[RelativeBox]:

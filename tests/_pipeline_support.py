@@ -1,4 +1,5 @@
-"""Helpers shared by the pipeline-language tests: writing small pipelines next to the media."""
+"""Writing pipeline files in tests: the one ``write_pipeline`` of the suite (runner, CLI and
+pipeline-language tests alike), and where the sample media and examples are."""
 
 from __future__ import annotations
 
@@ -12,9 +13,15 @@ EXAMPLES = ROOT / "pipelines" / "examples"
 BAD = Path(__file__).resolve().parent / "bad_pipelines"
 
 
-def write_pipeline(folder: Path, text: str, name: str = "pipeline.yaml") -> Path:
-    """Write ``text`` (dedented) as a pipeline in ``folder``, with the sample photos beside it."""
-    for photo in ("astronaut.jpg", "grace_hopper.jpg"):
+def write_pipeline(
+    folder: Path, text: str, name: str = "pipe.yaml", *, photos: bool = False
+) -> Path:
+    """Write ``text`` (dedented) as the pipeline file ``folder/name`` and return its path.
+
+    ``photos=True`` first copies the sample photos (``astronaut.jpg``, ``grace_hopper.jpg``)
+    beside it, for pipelines that name them.
+    """
+    for photo in ("astronaut.jpg", "grace_hopper.jpg") if photos else ():
         if not (folder / photo).exists():
             shutil.copyfile(MEDIA / photo, folder / photo)
     path = folder / name

@@ -509,8 +509,8 @@ def real_photos(cache_dir: Path = CACHE) -> tuple[Photo, ...]:
 
 
 def matched(found: Sequence[Sequence[float]], faces: Sequence[LabelledFace]) -> list[int | None]:
-    """For each labelled face, the index of the found box matching it (see ``_hardset.matches``)."""
-    from _hardset import matches
+    """For each labelled face, the index of the found box matching it (see bench.hardset)."""
+    from bench.hardset import matches
 
     truths = [tuple(float(value) for value in face.box) for face in faces]
     return matches([tuple(float(v) for v in box) for box in found], truths)  # type: ignore[arg-type]

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from _run_support import copy_photos, write_pipeline
+from _pipeline_support import write_pipeline
+from _run_support import copy_photos
 
 MATRIX = """\
 version: 1

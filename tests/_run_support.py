@@ -1,4 +1,4 @@
-"""Shared helpers of the runner tests: pipeline files written in code, and test backends.
+"""Shared helpers of the runner tests: the sample photos, and test backends.
 
 The backends here are test doubles, not mocks of something missing: they implement the real
 Backend protocol with trivial ops so the tests can count calls, fail on purpose, wait for each
@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import textwrap
 import threading
 from collections import Counter
 from pathlib import Path
@@ -28,13 +27,6 @@ from ffpipe.backends.base import (
 REPO = Path(__file__).resolve().parent.parent
 ASTRONAUT = REPO / "media" / "astronaut.jpg"
 GRACE = REPO / "media" / "grace_hopper.jpg"
-
-
-def write_pipeline(folder: Path, text: str, name: str = "pipe.yaml") -> Path:
-    """Write a pipeline file (dedented) into ``folder`` and return its path."""
-    path = folder / name
-    path.write_text(textwrap.dedent(text).lstrip())
-    return path
 
 
 def copy_photos(folder: Path) -> tuple[Path, Path]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -25,10 +24,12 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
+from bench.serving import free_port
 from ffpipe.catalog import CatalogModel
 from ffpipe.engine.api import Engine, EngineOutput, MediaError, RunContext
 from ffpipe.server.jobs.settings import JobSettings
 from ffpipe.server.jobs.system import JobSystem, open_job_system
+from ffpipe.server.protocols.rest_jobs import jobs_router
 
 MEDIA = Path(__file__).resolve().parent.parent / "media"
 ASTRONAUT = MEDIA / "astronaut.jpg"
@@ -85,12 +86,6 @@ def builtin_engine() -> Engine:
     return BuiltinEngine()
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @contextmanager
 def serve_app(app: FastAPI) -> Iterator[str]:
     """Serve ``app`` with uvicorn on a free loopback port in a thread; yields its base URL."""
@@ -137,7 +132,7 @@ def running_system(
     if progress_interval is not None:
         system.runner._progress_interval = progress_interval
     app = FastAPI()
-    system.mount(app)
+    app.include_router(jobs_router(system.service, system.settings))
     system.start()
     try:
         with serve_app(app) as url:

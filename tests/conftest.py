@@ -1,13 +1,17 @@
 """Fixtures shared by the test modules.
 
 Test modules take what they share from here as fixtures; the helpers behind the fixtures live in the
-private ``_*_support`` modules (which the benchmarks and the runner and CLI tests import directly).
+private ``_*_support`` modules (which the runner and CLI tests also import directly), and those the
+benchmarks use too in ``bench/`` (the server process and ``free_port``, the hard detection set, the
+S3 stand-in, the FaceFusion test bed), which pytest finds from the repository root.
 Expensive things are made once per session: the ``ffpipe serve`` processes that tests can share
 (:func:`shared_server`, :func:`auth_server`), the 20 s clip and the builtin engine.
 """
 
 from __future__ import annotations
 
+import os
+import random
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,10 +19,54 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from _server_support import ServerHandle
+    from bench.serving import ServerHandle
 
 
 MEDIA = Path(__file__).resolve().parent.parent / "media"
+ORDER_SEED = "FFPIPE_TEST_ORDER_SEED"
+"""Set to any value, the tests run shuffled by it: a test that passes only after (or before)
+another shows. ``FFPIPE_TEST_ORDER_SEED=7 pytest`` repeats an order."""
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    seed = os.environ.get(ORDER_SEED)
+    return f"test order shuffled by {ORDER_SEED}={seed}" if seed else None
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _opencv_as_the_engine_runs_it() -> None:
+    """OpenCV with IPP off on the test thread, as every engine thread runs it: a test calling the
+    engine's functions directly then gets the same bytes whatever test ran before it."""
+    from ffpipe.engine.builtin import exact
+
+    exact.opencv()
+
+
+SLOW_FIXTURES = frozenset(
+    {
+        "start_server",
+        "shared_server",
+        "auth_server",
+        "running_system",
+        "hook_listener",
+        "browser",
+        "clip20",
+    }
+)
+"""Fixtures that start a server, a browser or make the 20 s clip: a test using any of them
+(directly or through another fixture) is ``slow`` by construction."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that uses a :data:`SLOW_FIXTURES` fixture ``slow``; tests that start
+    processes or run end to end in other ways carry the mark themselves. With
+    :data:`ORDER_SEED` set, shuffle them."""
+    for item in items:
+        if SLOW_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+    seed = os.environ.get(ORDER_SEED)
+    if seed:
+        random.Random(seed).shuffle(items)
 
 
 @pytest.fixture(scope="session")
@@ -48,7 +96,7 @@ def bad_pipelines_dir() -> Path:
 @pytest.fixture(scope="session")
 def start_server() -> Iterator[Callable[..., ServerHandle]]:
     """Start ``ffpipe serve`` in a subprocess on a free loopback port: ``start_server(folder,
-    *args, env=None, program=...)`` (see ``_server_support.start_server``).
+    *args, env=None, program=...)`` (see ``bench.serving.start_server``).
 
     Tests stop their servers themselves (and check the exit code where it matters); any server
     still running at the end of the session is stopped here.
@@ -56,7 +104,7 @@ def start_server() -> Iterator[Callable[..., ServerHandle]]:
     started: list[ServerHandle] = []
 
     def start(folder: Path, *args: str, **options: Any) -> ServerHandle:
-        from _server_support import start_server as launch
+        from bench.serving import start_server as launch
 
         handle = launch(folder, *args, **options)
         started.append(handle)
@@ -69,7 +117,8 @@ def start_server() -> Iterator[Callable[..., ServerHandle]]:
 
 @pytest.fixture(scope="session")
 def write_pipeline() -> Callable[..., Path]:
-    """``write_pipeline(folder, text, name=...)``: a dedented pipeline with the photos beside it."""
+    """``write_pipeline(folder, text, name=..., photos=False)``: a dedented pipeline file
+    (``photos=True`` copies the sample photos beside it)."""
     from _pipeline_support import write_pipeline
 
     return write_pipeline
@@ -258,7 +307,7 @@ def wait_until() -> Callable[..., Any]:
 @pytest.fixture(scope="session")
 def free_port() -> Callable[[], int]:
     """``free_port()``: a loopback TCP port that was free a moment ago."""
-    from _server_support import free_port
+    from bench.serving import free_port
 
     return free_port
 

@@ -63,6 +63,7 @@ def test_invalid_params_are_backend_errors(tmp_path: Path) -> None:
         LocalBackend().run(StepRequest("teleport", {}, tmp_path))
 
 
+@pytest.mark.slow
 def test_identity_does_not_import_the_heavy_libraries() -> None:
     probe = (
         "import sys\n"

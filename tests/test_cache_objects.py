@@ -246,6 +246,7 @@ def _put_everything(root: str, source: str) -> list[str]:
     return digests
 
 
+@pytest.mark.slow
 def test_two_processes_writing_the_same_objects_agree(store: ObjectStore, tmp_path: Path) -> None:
     _tree(tmp_path / "frames")
     context = get_context("spawn")

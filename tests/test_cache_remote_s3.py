@@ -12,19 +12,14 @@ import textwrap
 import threading
 
 import pytest
-from _remote_support import (
-    BUCKET,
-    events,
-    in_folder_main,
-    make_bucket,
-    make_clone,
-    moto_server,
-    s3_environment,
-)
+from _remote_support import events, in_folder_main, make_clone
 
+from bench.s3 import BUCKET, make_bucket, moto_server, s3_environment
 from ffpipe.cache.objects import ObjectStore
 from ffpipe.cache.remote import RemoteStore, pull_entries, push_entries
 from ffpipe.cache.steps import StepEntry
+
+pytestmark = pytest.mark.slow  # moto's S3 server and push/pull processes
 
 
 @pytest.fixture(scope="session")

@@ -136,6 +136,7 @@ def _digest_all(db: str, folder: str) -> dict[str, str]:
     return found
 
 
+@pytest.mark.slow
 def test_two_processes_share_one_table(tmp_path: Path, old_file) -> None:
     folder = tmp_path / "inputs"
     folder.mkdir()

@@ -83,6 +83,7 @@ def _record(db: str, worker: int) -> int:
     return worker
 
 
+@pytest.mark.slow
 def test_two_processes_record_entries_at_once(tmp_path: Path) -> None:
     db = tmp_path / "steps.db"
     with ProcessPoolExecutor(max_workers=2, mp_context=get_context("spawn")) as pool:

@@ -48,6 +48,7 @@ def test_validate_locates_both(tmp_path: Path) -> None:
                            enhance, enhance]
               output_video_fps: 0.0004
         """,
+        photos=True,
     )
     with pytest.raises(PipelineErrors) as caught:
         load_pipeline(path)

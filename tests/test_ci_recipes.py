@@ -17,6 +17,8 @@ import jsonschema
 import pytest
 import yaml
 
+pytestmark = pytest.mark.slow  # the CI recipes run as processes
+
 BIN = Path(sys.executable).parent
 
 

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from _run_support import write_pipeline
+from _pipeline_support import write_pipeline
 
 from ffpipe.cli import COMMANDS, main
 from ffpipe.cli.completion_cmd import command_tree

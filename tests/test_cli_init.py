@@ -10,6 +10,7 @@ from _remote_support import in_folder_main
 from ffpipe.cli import main
 
 
+@pytest.mark.slow
 def test_starter_with_photos_validates_and_runs(
     tmp_path: Path, astronaut: Path, grace: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -9,8 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _server_jobs_support import ASTRONAUT, FrameEngine, free_port, running_system
+from _server_jobs_support import ASTRONAUT, FrameEngine, running_system
 
+from bench.serving import free_port
 from ffpipe.backends.jobs_client import JobsClient
 from ffpipe.cli import main
 
@@ -80,7 +81,10 @@ def test_user_errors_are_messages_not_tracebacks(
     assert "USER:PASSWORD" in capsys.readouterr().err
 
 
-def test_the_console_command_runs(url: str) -> None:
+@pytest.mark.slow
+def test_the_console_command_runs(url: str, client: JobsClient) -> None:
+    # A job of its own: the module's server holds others only when other tests ran first.
+    client.submit("detect", {}, {"target_media": ASTRONAUT}, job_id="cli-console")
     done = subprocess.run(
         [sys.executable, "-m", "ffpipe", "jobs", "list", "--server", url, "--json", "--limit", "1"],
         capture_output=True,

@@ -60,6 +60,7 @@ def test_checked_in_reference_matches_the_models(
     assert capsys.readouterr().out == parameters_markdown()
 
 
+@pytest.mark.slow
 def test_schema_check_covers_the_reference(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -96,6 +96,7 @@ def test_plan_names_the_models_the_engine_stands_in_for(capsys: pytest.CaptureFi
 ENGINE_MODULES = ("numpy", "cv2", "dlib", "av")
 
 
+@pytest.mark.slow
 def test_plan_on_the_builtin_engine_loads_no_engine_code(tmp_path: Path) -> None:
     """A real process: planning needs the engine's name, version and stand-ins, not the engine
     (cold, and with a workspace whose inputs get hashed)."""

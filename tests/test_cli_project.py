@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 from _facefusion_support import FaceFusionInstall, session_facefusion
+from _pipeline_support import write_pipeline
 from _remote_support import in_folder_main
-from _run_support import copy_photos, write_pipeline
+from _run_support import copy_photos
 
 from ffpipe.project import find_project, project_of
 
@@ -173,6 +174,7 @@ def facefusion(tmp_path_factory: pytest.TempPathFactory) -> FaceFusionInstall:
     return session_facefusion(tmp_path_factory)
 
 
+@pytest.mark.slow  # runs FaceFusion in its own process
 def test_status_and_show_key_steps_with_the_facefusion_engine(
     facefusion: FaceFusionInstall,
     tmp_path: Path,

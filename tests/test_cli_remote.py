@@ -9,6 +9,8 @@ import socket
 import pytest
 from _remote_support import events, in_folder_main, make_clone
 
+pytestmark = pytest.mark.slow  # runs end to end against moto's S3 server
+
 
 def run_json(folder, capsys, *args: str) -> tuple[int, list[dict]]:
     code = in_folder_main(folder, "run", "team.yaml", "--json", *args)

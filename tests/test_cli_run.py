@@ -17,10 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from _run_support import copy_photos, write_pipeline
+from _pipeline_support import write_pipeline
+from _run_support import copy_photos
 from PIL import Image
 
 from ffpipe.cli import main
+
+pytestmark = pytest.mark.slow  # ffpipe runs end to end, in processes
 
 PORTRAIT = """
     version: 1

@@ -21,6 +21,7 @@ def test_write_then_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert main(["schema", "--check", "--out", str(out)]) == 0
 
 
+@pytest.mark.slow
 def test_check_names_the_drifted_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "schemas"
     main(["schema", "--out", str(out)])

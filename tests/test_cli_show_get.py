@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from _remote_support import in_folder_main, make_clone
 
 
+@pytest.mark.slow
 def test_show_and_get_a_matrix_instance(tmp_path, capsys):
     folder = make_clone(tmp_path / "p", str(tmp_path / "unused-remote"))
     assert in_folder_main(folder, "run", "team.yaml", "--no-pull") == 0

@@ -7,7 +7,8 @@ import re
 from pathlib import Path
 
 import pytest
-from _run_support import CountingBackend, copy_photos, write_pipeline
+from _pipeline_support import write_pipeline
+from _run_support import CountingBackend, copy_photos
 
 from ffpipe.cache.workspace import Workspace
 from ffpipe.cli import main
@@ -122,6 +123,7 @@ def test_a_damaged_lock_file_is_a_user_error(
     assert re.search(message, err) and "run `ffpipe run`" in err
 
 
+@pytest.mark.slow
 def test_json_names_the_parameter_that_differs_per_step(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -169,3 +171,45 @@ def test_json_names_the_parameter_that_differs_per_step(
     [difference] = document["steps"]["again"]["differences"]
     assert difference["kind"] == "input" and difference["name"] == "target_media"
     assert difference["lock"] != difference["now"]
+
+
+def _record_platform(project: Path, platform: dict[str, str]) -> None:
+    """The lock as if written on a machine with ``platform``, and its output with other bytes."""
+    import yaml
+
+    lock = project / "pipe.lock"
+    document = yaml.safe_load(lock.read_text())
+    document["platform"] = platform
+    lock.write_text(yaml.safe_dump(document, sort_keys=False))
+    output = project / "out" / "lockme" / "result.jpg"
+    output.write_bytes(output.read_bytes() + b"other bytes")
+
+
+def test_other_bytes_on_another_platform_are_told_apart_from_a_changed_recipe(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ffpipe.engine.builtin.capabilities import platform
+
+    here = platform()
+    _record_platform(project, {**here, "cpu": "x86-64-v1", "numpy": "1.26.0"})
+    code, out = status(project, capsys)
+    assert code == 1
+    assert (
+        "output result (out/lockme/result.jpg): same recipe, other bytes (platform differs: "
+        f"cpu x86-64-v1 -> {here['cpu']}, numpy 1.26.0 -> {here['numpy']})"
+    ) in out
+    # A changed recipe explains other bytes by itself: no platform excuse then.
+    code, out = status(project, capsys, "--param", "blend=0.5")
+    assert code == 1 and "param blend" in out
+    assert "same recipe" not in out and "result.jpg) differs from the lock" in out
+
+
+def test_other_bytes_on_the_same_platform_are_a_plain_difference(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ffpipe.engine.builtin.capabilities import platform
+
+    _record_platform(project, platform())
+    code, out = status(project, capsys)
+    assert code == 1 and "output result (out/lockme/result.jpg) differs from the lock" in out
+    assert "same recipe" not in out

@@ -52,6 +52,7 @@ def test_param_overrides(capsys: pytest.CaptureFixture[str]) -> None:
     assert "expected NAME=VALUE" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_no_traceback_from_the_console(tmp_path: Path) -> None:
     broken = tmp_path / "broken.yaml"
     broken.write_text("version: 1\nsteps:\n  a:\n\tuses: swap\n")

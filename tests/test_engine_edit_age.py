@@ -108,6 +108,7 @@ def _turned(image: np.ndarray, mask: np.ndarray, degrees: float, scale: float):
     return moved, kept.astype(bool)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("colour", [(25, 35, 90), (200, 30, 30), (40, 160, 60), (235, 235, 225)])
 @pytest.mark.parametrize(("degrees", "scale"), [(0.0, 1.0), (8.0, 0.7), (-6.0, 1.3)])
 def test_older_leaves_a_cap_on_the_head_alone(

@@ -78,6 +78,7 @@ def test_blend_and_iterations_scale_the_effect(portrait: tuple[np.ndarray, Face]
     assert 0 < light < full < repeated
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", FACE_ENHANCER_MODELS)
 def test_every_model_has_a_stand_in_that_adds_detail(model: str) -> None:
     image = _photo("astronaut.jpg")

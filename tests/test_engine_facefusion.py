@@ -1,6 +1,6 @@
 """The facefusion engine on FaceFusion 3.8.1's real, unmodified code, offline, in-process.
 
-FaceFusion runs in its own Python with the stand-in models of tests/_facefusion_models.py, so the
+FaceFusion runs in its own Python with the stand-in models of bench/facefusion_models.py, so the
 whole path is real: FaceFusion's parser, its face analysis, its processors, its ffmpeg calls. One
 engine (one warm worker) serves the module. Skipped without FFPIPE_FACEFUSION and
 FFPIPE_FACEFUSION_PYTHON (see tests/_facefusion_support.py).
@@ -32,6 +32,8 @@ from ffpipe.engine.api import (
 )
 from ffpipe.engine.facefusion import FaceFusionEngine
 from ffpipe.engine.facefusion import arguments as ff_args
+
+pytestmark = pytest.mark.slow  # every test here runs FaceFusion in its own process
 
 MEDIA = Path(__file__).resolve().parents[1] / "media"
 TARGET = MEDIA / "astronaut.jpg"
@@ -355,9 +357,10 @@ def test_a_killed_worker_is_a_clear_error_and_the_next_request_works(
 
     values = {"target_media": str(clip), "source_face": str(SOURCE)}
     context = RunContext(out_dir=tmp_path / "a", progress=progress)
+    starts = engine.worker.starts
     with pytest.raises(EngineError, match="worker died while running run"):
         engine.run("swap", values, context)
-    starts = engine.worker.starts
+    # Started again once: on its own after the crash, or by the next request, whichever first.
     after = run(engine, "swap", tmp_path / "b", source_face=str(SOURCE))
     assert after.result["faces_processed"] == 1
     assert engine.worker.starts == starts + 1
@@ -426,17 +429,22 @@ def test_a_hung_worker_is_stopped_with_a_clear_error_and_restarted(
 
 
 def test_a_python_that_cannot_import_facefusion_is_one_message(
-    facefusion: FaceFusionInstall,
+    facefusion: FaceFusionInstall, tmp_path: Path
 ) -> None:
     import sys
 
     from ffpipe.engine.facefusion import CheckoutError
 
-    # ffpipe's own Python has no onnxruntime: FaceFusion cannot load there.
-    unable = FaceFusionEngine(facefusion.root, sys.executable)
+    # ffpipe's own Python lacks FaceFusion's packages: FaceFusion cannot load there. (Its
+    # folder gets FaceFusion's ffmpeg and ffprobe: without them the engine refuses at once.)
+    for name in ("ffmpeg", "ffprobe"):
+        (tmp_path / name).symlink_to(facefusion.python.parent / name)
+    (tmp_path / "python").symlink_to(sys.executable)
+    unable = FaceFusionEngine(facefusion.root, tmp_path / "python")
     with pytest.raises(CheckoutError, match="cannot run FaceFusion from") as failed:
         unable.start()
-    assert "onnxruntime" in str(failed.value)
+    # Outside its venv the interpreter lacks FaceFusion's packages: the first one is named.
+    assert "No module named" in str(failed.value)
     unable.close()
 
 

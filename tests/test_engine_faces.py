@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _hardset import hard_set
 
+from bench.hardset import hard_set
 from ffpipe.engine.builtin.faces import (
     detect_faces,
     embedding_distance,

@@ -14,6 +14,8 @@ from ffpipe.engine.builtin.faces import detect_faces
 from ffpipe.engine.builtin.frames import FramePipeline
 from ffpipe.engine.builtin.masks import mask_box
 
+pytestmark = pytest.mark.slow  # videos through the engine end to end
+
 ASTRONAUT = Path(__file__).resolve().parent.parent / "media" / "astronaut.jpg"
 GRACE = Path(__file__).resolve().parent.parent / "media" / "grace_hopper.jpg"
 

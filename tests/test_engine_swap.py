@@ -32,6 +32,7 @@ def images(photo):
     return {"astronaut": photo(ASTRONAUT), "grace": photo(GRACE)}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("source", "target"), [("grace", "astronaut"), ("astronaut", "grace")])
 @pytest.mark.parametrize("boost", [128, 512])
 def test_identity_moves_to_the_source(faces, source, target, boost, face_near, images):
@@ -43,6 +44,7 @@ def test_identity_moves_to_the_source(faces, source, target, boost, face_near, i
     assert to_source < to_target, f"to source {to_source:.3f}, to target {to_target:.3f}"
 
 
+@pytest.mark.slow
 def test_identity_moves_on_every_face_of_a_collage(faces, collage, face_near, images):
     picture = collage()
     targets = detect_faces(picture)

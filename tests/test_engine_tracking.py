@@ -13,6 +13,8 @@ from ffpipe.engine.builtin.faces import detect_faces
 from ffpipe.engine.builtin.smoothing import LandmarkFilter, apply_motion, face_scale
 from ffpipe.engine.builtin.tracking import FaceTracker
 
+pytestmark = pytest.mark.slow  # tracks faces through videos
+
 FPS = 30.0
 
 

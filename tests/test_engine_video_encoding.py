@@ -23,6 +23,8 @@ from ffpipe.engine.builtin.video.encoding import (
     quality_to_crf,
 )
 
+pytestmark = pytest.mark.slow  # encodes videos end to end
+
 
 def test_software_encoders_are_available_and_gpu_ones_are_not_listed() -> None:
     assert encoders() == ["libx264", "libx265", "libvpx-vp9"]

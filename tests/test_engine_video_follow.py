@@ -31,6 +31,8 @@ from ffpipe.catalog.ops import SwapParams
 from ffpipe.engine.api import EngineOutput, RunContext
 from ffpipe.engine.builtin.engine import BuiltinEngine
 
+pytestmark = pytest.mark.slow  # videos through the engine end to end
+
 FRAMES = 48
 CENTRE = (160.0, 120.0)
 COVERAGE = 0.98

@@ -13,6 +13,8 @@ from ffpipe.catalog.ops import VideoParams
 from ffpipe.engine.api import CancelledError, EngineError, MediaError, RunContext, UnsupportedError
 from ffpipe.engine.builtin.video import probe, process_video
 
+pytestmark = pytest.mark.slow  # videos through the engine end to end
+
 MEDIA = Path(__file__).resolve().parent.parent / "media"
 
 FPS = 24

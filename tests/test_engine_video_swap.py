@@ -13,6 +13,8 @@ from ffpipe.engine.api import FaceNotFoundError, RunContext
 from ffpipe.engine.builtin.engine import BuiltinEngine
 from ffpipe.engine.builtin.faces import detect_faces, embedding_distance
 
+pytestmark = pytest.mark.slow  # videos through the engine end to end
+
 MEDIA = Path(__file__).resolve().parent.parent / "media"
 
 SOURCE = MEDIA / "grace_hopper.jpg"

@@ -1,5 +1,5 @@
 """The FaceFusion test bed itself: FaceFusion 3.8.1's own `headless-run`, unmodified and offline,
-on the stand-in models of tests/_facefusion_models.py (the only mocked part: no weights exist here).
+on the stand-in models of bench/facefusion_models.py (the only mocked part: no weights exist here).
 
 These prove the environment (make facefusion-env), the PATH shims and the fake models before the
 facefusion engine's tests rely on them.
@@ -23,6 +23,8 @@ from _facefusion_support import (
     prepare_facefusion,
     session_facefusion,
 )
+
+pytestmark = pytest.mark.slow  # every test here runs FaceFusion in its own process
 
 CORNER = 24
 

@@ -43,7 +43,7 @@ DIAMOND = """
 
 
 def test_edges_and_generations(tmp_path: Path, write_pipeline) -> None:
-    pipeline = load_pipeline(write_pipeline(tmp_path, DIAMOND))
+    pipeline = load_pipeline(write_pipeline(tmp_path, DIAMOND, photos=True))
     graph = build_graph(pipeline)
     assert set(graph.edges) == {
         ("look", "aged[age=30]"),
@@ -62,7 +62,7 @@ def test_edges_and_generations(tmp_path: Path, write_pipeline) -> None:
 def test_select_by_step_or_instance_with_or_without_downstream(
     tmp_path: Path, write_pipeline
 ) -> None:
-    graph = build_graph(load_pipeline(write_pipeline(tmp_path, DIAMOND)))
+    graph = build_graph(load_pipeline(write_pipeline(tmp_path, DIAMOND, photos=True)))
     assert select(graph, ["aged"]) == {"look", "aged[age=30]", "aged[age=70]"}
     assert select(graph, ["restore[age=70]"]) == {"look", "aged[age=70]", "restore[age=70]"}
     assert select(graph, ["aged[age=30]"], downstream=True) == {
@@ -78,7 +78,7 @@ def test_select_by_step_or_instance_with_or_without_downstream(
 def test_named_nodes_expands_steps_and_words_errors_for_the_option(
     tmp_path: Path, write_pipeline
 ) -> None:
-    graph = build_graph(load_pipeline(write_pipeline(tmp_path, DIAMOND)))
+    graph = build_graph(load_pipeline(write_pipeline(tmp_path, DIAMOND, photos=True)))
     assert named_nodes(graph, ["aged", "look"]) == {"look", "aged[age=30]", "aged[age=70]"}
     with pytest.raises(UnknownTarget, match=r"^--force agde: no such step"):
         named_nodes(graph, ["agde"], "--force")
@@ -87,7 +87,7 @@ def test_named_nodes_expands_steps_and_words_errors_for_the_option(
 def test_instance_level_cycles_and_unknown_needs_are_located(
     tmp_path: Path, write_pipeline
 ) -> None:
-    pipeline = load_pipeline(write_pipeline(tmp_path, DIAMOND))
+    pipeline = load_pipeline(write_pipeline(tmp_path, DIAMOND, photos=True))
     look = pipeline.instances["look"]
     # A hand-made instance set with a cycle (the loader would refuse the file itself).
     broken = dict(pipeline.instances)
@@ -117,7 +117,7 @@ def test_every_example_draws(example: Path) -> None:
 
 
 def test_drawings_escape_quotes(tmp_path: Path, write_pipeline) -> None:
-    pipeline = load_pipeline(write_pipeline(tmp_path, DIAMOND))
+    pipeline = load_pipeline(write_pipeline(tmp_path, DIAMOND, photos=True))
     graph = build_graph(pipeline)
     graph.add_node('odd "name"', op="edit")
     assert '"odd \\"name\\""' in to_dot(graph, pipeline)

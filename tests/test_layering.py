@@ -1,5 +1,5 @@
-"""Imports run one way (docs: ARCHITECTURE.md): every ``ffpipe.*`` import of every module, read
-with ``ast`` without importing anything.
+"""Imports run one way (docs/architecture.md, "Which way imports run"): every ``ffpipe.*`` import
+of every module, read with ``ast`` without importing anything.
 
 Module-level and function-level imports count alike: a lazy import is still a dependency.
 Imports under ``if TYPE_CHECKING:`` count too: a type named in a signature ties the module to the

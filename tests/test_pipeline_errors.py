@@ -160,6 +160,7 @@ _trees = st.recursive(
 )
 
 
+@pytest.mark.slow
 @settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -170,6 +171,7 @@ def test_random_yaml_never_raises_a_traceback(tmp_path: Path, tree: object) -> N
     _assert_located_or_ok(path)
 
 
+@pytest.mark.slow
 @settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

@@ -24,6 +24,7 @@ def _pipeline(folder: Path, photo: str, callback: str = "https://hooks.example/x
             with:
               target_media: "{{{{ inputs.photo }}}}"
         """,
+        photos=True,
     )
 
 
@@ -83,6 +84,7 @@ def test_step_files_and_outputs_outside_need_the_flag_too(tmp_path: Path) -> Non
         outputs:
           copied: /etc/passwd
         """,
+        photos=True,
     )
     errors = _errors(path)
     assert [error.split(":")[1] for error in errors] == ["6", "8"]

@@ -45,7 +45,7 @@ def folder(tmp_path: Path) -> Path:
 
 def test_a_file_that_is_no_image_is_refused_at_its_line(folder: Path) -> None:
     [error] = _errors(folder, "edit", "astronaut.jpg", "notes.jpg")
-    assert error.startswith(f"{folder / 'pipeline.yaml'}:8:7: steps.look.with.target_media: ")
+    assert error.startswith(f"{folder / 'pipe.yaml'}:8:7: steps.look.with.target_media: ")
     assert "notes.jpg is neither an image nor a video" in error
 
 
@@ -68,7 +68,7 @@ def test_validate_exits_2_with_the_location(
 ) -> None:
     write_pipeline(folder, PIPELINE.format(op="swap", photos="notes.jpg"))
     monkeypatch.chdir(folder)
-    assert main(["validate", "pipeline.yaml"]) == 2
-    assert "pipeline.yaml:8:7: steps.look.with.target_media: notes.jpg is neither" in (
+    assert main(["validate", "pipe.yaml"]) == 2
+    assert "pipe.yaml:8:7: steps.look.with.target_media: notes.jpg is neither" in (
         capsys.readouterr().err
     )

@@ -44,6 +44,7 @@ def _with_input(tmp_path: Path, template: str) -> Path:
             with:
               target_media: "{{{{ inputs.photo }}}}"
         """,
+        photos=True,
     )
 
 
@@ -64,6 +65,7 @@ HOSTILE = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(30)
 @pytest.mark.parametrize("case", HOSTILE)
 def test_templates_that_would_run_away_are_located_errors(tmp_path: Path, case: str) -> None:
@@ -99,6 +101,7 @@ def _matrix(tmp_path: Path, size: int) -> Path:
               target_media: astronaut.jpg
               face_detector_score: "{{{{ (matrix.a + matrix.b) / 10000 }}}}"
         """,
+        photos=True,
     )
 
 
@@ -136,6 +139,7 @@ def test_globs_outside_the_pipeline_folder_are_refused_without_walking(
             with:
               target_media: astronaut.jpg
         """,
+        photos=True,
     )
     [error] = _errors(path)
     assert error.startswith(f"{path}:3:") and "outside" in error
@@ -157,6 +161,7 @@ def test_a_glob_outside_is_allowed_with_the_flag(tmp_path: Path) -> None:
             with:
               target_media: astronaut.jpg
         """,
+        photos=True,
     )
     (tmp_path / "elsewhere").mkdir()
     (tmp_path / "elsewhere" / "x.jpg").write_bytes(b"x")
@@ -164,6 +169,7 @@ def test_a_glob_outside_is_allowed_with_the_flag(tmp_path: Path) -> None:
     assert loaded.inputs["photos"] == [str(tmp_path / "elsewhere" / "x.jpg")]
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(30)
 def test_validate_reports_the_limits_and_its_flags_raise_them(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]

@@ -59,6 +59,7 @@ def test_params_are_typed_and_overridable(tmp_path: Path, write_pipeline) -> Non
               face_editor_blend: "{{ params.blend }}"
               output_path: "aged_{{ params.age }}.jpg"
         """,
+        photos=True,
     )
     pipeline = load_pipeline(path)
     assert pipeline.params == {"age": 65, "blend": 1.0}
@@ -85,6 +86,7 @@ def test_inputs_resolve_paths_globs_and_urls(tmp_path: Path, write_pipeline) -> 
             with:
               target_media: "{{ inputs.one }}"
         """,
+        photos=True,
     )
     inputs = load_pipeline(path).inputs
     assert inputs["one"] == str(tmp_path / "astronaut.jpg")
@@ -100,7 +102,7 @@ def test_plain_relative_file_fields_are_resolved(tmp_path: Path, write_pipeline)
         "version: 1\nsteps:\n  look:\n    uses: detect\n    with:\n"
         "      target_media: ../astronaut.jpg\n"
     )
-    write_pipeline(tmp_path, "version: 1\n", name="unused.yaml")
+    write_pipeline(tmp_path, "version: 1\n", name="unused.yaml", photos=True)
     params = load_pipeline(path, None, LoadOptions(allow_outside_files=True)).instances["look"]
     assert params.params["target_media"] == str(tmp_path / "astronaut.jpg")
 
@@ -125,6 +127,7 @@ def test_defaults_apply_where_the_op_takes_them_and_with_wins(
       face_mask_blur: 0.1
       face_enhancer_blend: 0.5
     """,
+        photos=True,
     )
     instances = load_pipeline(path).instances
     assert instances["swap"].params["face_mask_blur"] == 0.1
@@ -147,6 +150,7 @@ def test_references_become_deferred_values_and_edges(tmp_path: Path, write_pipel
         with:
           target_media: "{{ steps.swap.output }}"
     """,
+        photos=True,
     )
     restore = load_pipeline(path).instances["restore"]
     target = restore.params["target_media"]
@@ -179,6 +183,7 @@ def test_step_keys(tmp_path: Path, write_pipeline) -> None:
             retry: {attempts: 2, backoff: 0.5}
             with: {target_media: astronaut.jpg}
         """,
+        photos=True,
     )
     a, b = load_pipeline(path).instances.values()
     assert a.retry == RetryPolicy(attempts=5)
@@ -216,6 +221,7 @@ def test_matrix_fans_out_only_the_steps_that_read_it(tmp_path: Path, write_pipel
         outputs:
           "{{ matrix.photo | stem }}-{{ matrix.age }}.jpg": "{{ steps.restore.output }}"
         """,
+        photos=True,
     )
     pipeline = load_pipeline(path)
     ids = list(pipeline.instances)
@@ -247,8 +253,9 @@ def test_output_names_must_differ_across_instances(tmp_path: Path, write_pipelin
         outputs:
           same.jpg: "{{ steps.aged.output }}"
         """,
+        photos=True,
     )
-    with pytest.raises(PipelineErrors, match=r"pipeline.yaml:8:3: outputs.same.jpg: .*repeats"):
+    with pytest.raises(PipelineErrors, match=r"pipe.yaml:8:3: outputs.same.jpg: .*repeats"):
         load_pipeline(path)
 
 
@@ -259,6 +266,7 @@ def test_name_defaults_to_the_file_stem_and_missing_file_is_located(
         tmp_path,
         "version: 1\nsteps:\n  a: {uses: detect, with: {target_media: astronaut.jpg}}\n",
         name="my_recipe.yaml",
+        photos=True,
     )
     assert load_pipeline(path).name == "my_recipe"
     with pytest.raises(PipelineErrors, match="cannot read the file"):
@@ -274,8 +282,10 @@ def test_a_name_that_is_not_one_folder_is_refused(
     tmp_path: Path, name: str, write_pipeline
 ) -> None:
     # The name is the folder under out/ that outputs go to: it must not point elsewhere.
-    path = write_pipeline(tmp_path, SWAP.replace("version: 1", f"version: 1\n    name: {name}"))
-    with pytest.raises(PipelineErrors, match=r"pipeline.yaml:2:1: name: .* is not a plain name"):
+    path = write_pipeline(
+        tmp_path, SWAP.replace("version: 1", f"version: 1\n    name: {name}"), photos=True
+    )
+    with pytest.raises(PipelineErrors, match=r"pipe.yaml:2:1: name: .* is not a plain name"):
         load_pipeline(path)
 
 
@@ -296,6 +306,7 @@ def test_a_field_no_step_has_is_reported_where_it_is_read(tmp_path: Path, write_
         outputs:
           x: "{{ steps.b.output }}"
         """,
+        photos=True,
     )
     with pytest.raises(PipelineErrors) as raised:
         load_pipeline(path)
@@ -326,8 +337,9 @@ def test_a_number_param_must_be_finite(tmp_path: Path, text: str, write_pipeline
             uses: enhance
             with: {target_media: astronaut.jpg, output_path: "x{{ params.scale }}.jpg"}
         """,
+        photos=True,
     )
-    with pytest.raises(PipelineErrors, match=r"pipeline.yaml:3:3: params.scale: .* finite"):
+    with pytest.raises(PipelineErrors, match=r"pipe.yaml:3:3: params.scale: .* finite"):
         load_pipeline(path, {"scale": text})
 
 
@@ -348,6 +360,7 @@ def test_a_needs_entry_that_is_not_text_is_reported_once(
             timeout: {timeout}
             with: {{target_media: astronaut.jpg}}
         """,
+        photos=True,
     )
     with pytest.raises(PipelineErrors) as raised:
         load_pipeline(path)
@@ -382,6 +395,7 @@ def test_output_names_that_cannot_be_files_are_located_errors(
         outputs:
           {name}: "{{{{ steps.look.output }}}}"
         """,
+        photos=True,
     )
     with pytest.raises(PipelineErrors) as caught:
         load_pipeline(path)

@@ -34,7 +34,7 @@ def test_product_include_and_exclude(tmp_path: Path) -> None:
 
 
 def test_globs_expand_sorted_and_label_by_file_name(tmp_path: Path, write_pipeline) -> None:
-    write_pipeline(tmp_path, "version: 1\n")
+    write_pipeline(tmp_path, "version: 1\n", photos=True)
     matrix, errors = _expand(
         "matrix:\n  photo: '*.jpg'\n  exclude:\n    - {photo: astronaut.jpg}\n", tmp_path
     )

@@ -15,7 +15,7 @@ from ffpipe.pipeline import PipelineErrors, load_pipeline
 
 def _errors(folder: Path, text: str) -> list[str]:
     try:
-        load_pipeline(write_pipeline(folder, text))
+        load_pipeline(write_pipeline(folder, text, photos=True))
     except PipelineErrors as failure:
         return [str(error) for error in failure.errors]
     return []
@@ -37,7 +37,7 @@ def test_a_png_name_for_a_step_writing_jpeg_is_refused_where_it_is_written(
     tmp_path: Path,
 ) -> None:
     [error] = _errors(tmp_path, EDIT.format(name="result.png", extra=""))
-    assert error.startswith(f"{tmp_path / 'pipeline.yaml'}:8:3: outputs.result.png: ")
+    assert error.startswith(f"{tmp_path / 'pipe.yaml'}:8:3: outputs.result.png: ")
     assert "named as PNG but will hold JPEG" in error
     assert "astronaut.jpg" in error
     assert "'result.jpg'" in error and "steps.older output_path: result.png" in error
@@ -140,7 +140,7 @@ def test_detect_writes_json_and_a_copied_input_keeps_its_format(tmp_path: Path) 
 
 def test_a_png_named_output_holds_png_bytes(tmp_path: Path) -> None:
     pipeline = write_pipeline(
-        tmp_path, EDIT.format(name="result.png", extra=", output_path: result.png")
+        tmp_path, EDIT.format(name="result.png", extra=", output_path: result.png"), photos=True
     )
     code = main(
         [

@@ -40,7 +40,7 @@ def _view(path: Path, **result: object) -> StepView:
 
 
 def test_params_are_rendered_validated_and_dumped(tmp_path: Path, write_pipeline) -> None:
-    pipeline = load_pipeline(write_pipeline(tmp_path, PIPELINE))
+    pipeline = load_pipeline(write_pipeline(tmp_path, PIPELINE, photos=True))
     aged = pipeline.instances["aged[age=70]"]
     views = {"look": _view(tmp_path / "astronaut.jpg", faces=[{"box": [1, 2, 3, 4]}], blend=0.5)}
     params = resolve_params(pipeline, aged, views)
@@ -55,7 +55,7 @@ def test_params_are_rendered_validated_and_dumped(tmp_path: Path, write_pipeline
 
 
 def test_a_bad_rendered_value_is_a_located_error(tmp_path: Path, write_pipeline) -> None:
-    pipeline = load_pipeline(write_pipeline(tmp_path, PIPELINE))
+    pipeline = load_pipeline(write_pipeline(tmp_path, PIPELINE, photos=True))
     aged = pipeline.instances["aged[age=30]"]
     views = {"look": _view(tmp_path / "astronaut.jpg", faces=[], blend=3.0)}
     with pytest.raises(PipelineErrors) as caught:
@@ -67,20 +67,20 @@ def test_a_bad_rendered_value_is_a_located_error(tmp_path: Path, write_pipeline)
 
 
 def test_an_undefined_result_key_is_a_located_error(tmp_path: Path, write_pipeline) -> None:
-    pipeline = load_pipeline(write_pipeline(tmp_path, PIPELINE))
+    pipeline = load_pipeline(write_pipeline(tmp_path, PIPELINE, photos=True))
     aged = pipeline.instances["aged[age=30]"]
-    with pytest.raises(PipelineErrors, match=r"pipeline.yaml:14:7: .*undefined"):
+    with pytest.raises(PipelineErrors, match=r"pipe.yaml:14:7: .*undefined"):
         resolve_params(pipeline, aged, {"look": _view(tmp_path / "astronaut.jpg", faces=[])})
 
 
 def test_missing_views_are_a_programming_error(tmp_path: Path, write_pipeline) -> None:
-    pipeline = load_pipeline(write_pipeline(tmp_path, PIPELINE))
+    pipeline = load_pipeline(write_pipeline(tmp_path, PIPELINE, photos=True))
     with pytest.raises(KeyError, match="needs the results of look"):
         resolve_params(pipeline, pipeline.instances["aged[age=30]"], {})
 
 
 def test_outputs_resolve_to_the_artifact_of_their_instance(tmp_path: Path, write_pipeline) -> None:
-    pipeline = load_pipeline(write_pipeline(tmp_path, PIPELINE))
+    pipeline = load_pipeline(write_pipeline(tmp_path, PIPELINE, photos=True))
     first, second = pipeline.outputs
     assert (first.name, second.name) == ("aged-30.jpg", "aged-70.jpg")
     views = {

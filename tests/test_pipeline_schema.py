@@ -44,6 +44,7 @@ def test_checked_in_schemas_match_the_models() -> None:
     assert published == {f"ops/{op}.schema.json" for op in OPS}
 
 
+@pytest.mark.slow
 def test_schemas_are_valid_json_schema() -> None:
     jsonschema.Draft202012Validator.check_schema(pipeline_schema())
     for op in OPS:

@@ -49,6 +49,7 @@ def test_bad_yaml_is_one_located_error(text: str, expected: str) -> None:
     assert all(error.location.line >= 1 for error in caught.value.errors)
 
 
+@pytest.mark.slow
 def test_alias_bombs_are_refused() -> None:
     lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
     lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 7)]

@@ -73,6 +73,7 @@ def _newest_report(folder: Path) -> Path:
     return max(pages, key=lambda page: page.stat().st_mtime_ns)
 
 
+@pytest.mark.slow
 def test_run_report_draws_a_node_per_step_with_its_status(
     matrix_reports: tuple[Path, Path, Path],
 ) -> None:
@@ -267,7 +268,8 @@ def test_matrix_node_labels_put_the_values_on_their_own_line(
 def test_a_failed_step_shows_its_parameters(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from _run_support import copy_photos, write_pipeline
+    from _pipeline_support import write_pipeline
+    from _run_support import copy_photos
 
     copy_photos(tmp_path)
     write_pipeline(
@@ -295,7 +297,8 @@ def test_a_detect_step_shows_its_boxes_on_the_photo(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import numpy as np
-    from _run_support import copy_photos, write_pipeline
+    from _pipeline_support import write_pipeline
+    from _run_support import copy_photos
     from PIL import Image
 
     copy_photos(tmp_path)

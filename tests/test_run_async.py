@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _run_support import CountingBackend, copy_photos, write_pipeline
+from _pipeline_support import write_pipeline
+from _run_support import CountingBackend, copy_photos
 from _video_support import make_video
 
 from ffpipe.backends.base import StepRequest, StepResult
@@ -153,6 +154,7 @@ def test_job_options_leave_out_the_id_and_unset_values() -> None:
     assert job_options({"job_id": "mine", "priority": 3, "callback_url": None}) == {"priority": 3}
 
 
+@pytest.mark.slow
 def test_without_a_job_queue_an_async_step_runs_in_process(folder: Path) -> None:
     summary = run(folder, LocalBackend(jobs=1))
     assert summary.status == "ok"

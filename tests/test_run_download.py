@@ -77,7 +77,8 @@ def test_media_sniffing() -> None:
 
 
 def test_a_pipeline_with_url_inputs_downloads_once_and_caches(server: str, tmp_path: Path) -> None:
-    from _run_support import CountingBackend, write_pipeline
+    from _pipeline_support import write_pipeline
+    from _run_support import CountingBackend
 
     from ffpipe.cache.workspace import Workspace
     from ffpipe.pipeline import load_pipeline

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from _run_support import CountingBackend, copy_photos, write_pipeline
+from _pipeline_support import write_pipeline
+from _run_support import CountingBackend, copy_photos
 
 from ffpipe.backends.base import BackendIdentity
 from ffpipe.cache.workspace import Workspace

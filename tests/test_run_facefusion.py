@@ -14,9 +14,12 @@ from pathlib import Path
 
 import pytest
 from _facefusion_support import FaceFusionInstall, session_facefusion
-from _run_support import copy_photos, write_pipeline
+from _pipeline_support import write_pipeline
+from _run_support import copy_photos
 
 from ffpipe.cli import main
+
+pytestmark = pytest.mark.slow  # every test here runs FaceFusion in its own process
 
 PIPELINE = """
     version: 1

@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
-from _run_support import CountingBackend, FlakyBackend, copy_photos, write_pipeline
+from _pipeline_support import write_pipeline
+from _run_support import CountingBackend, FlakyBackend, copy_photos
 from _video_support import decoded_frames, make_video
 
 from ffpipe.backends.base import Backend
@@ -340,6 +341,7 @@ def test_plan_with_a_workspace_predicts_the_fused_run(
     assert own_notes == ["fused into swap+enhance"]
 
 
+@pytest.mark.slow
 def test_fused_and_unfused_runs_on_the_local_engine_agree(
     folder: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -17,7 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _run_support import CountingBackend, copy_photos, write_pipeline
+from _pipeline_support import write_pipeline
+from _run_support import CountingBackend, copy_photos
 from PIL import Image
 
 from ffpipe.cli import main
@@ -251,6 +252,7 @@ def _tiny_project(folder: Path) -> None:
     )
 
 
+@pytest.mark.slow
 def test_the_fast_path_imports_nothing_heavy(tmp_path: Path) -> None:
     """A real process on the real builtin engine: what the fast path loads is what users wait
     for."""

@@ -6,7 +6,8 @@ import os
 from pathlib import Path
 
 import pytest
-from _run_support import CountingBackend, copy_photos, write_pipeline
+from _pipeline_support import write_pipeline
+from _run_support import CountingBackend, copy_photos
 
 from ffpipe.cache.workspace import Workspace
 from ffpipe.pipeline import load_pipeline

@@ -245,6 +245,7 @@ def _drop(root: Path, scenario: Scenario) -> None:
                         shutil.rmtree(path)
 
 
+@pytest.mark.slow
 @settings(
     max_examples=40,
     deadline=None,

@@ -11,13 +11,8 @@ import os
 from pathlib import Path
 
 import pytest
-from _run_support import (
-    BarrierBackend,
-    CountingBackend,
-    FlakyBackend,
-    copy_photos,
-    write_pipeline,
-)
+from _pipeline_support import write_pipeline
+from _run_support import BarrierBackend, CountingBackend, FlakyBackend, copy_photos
 
 from ffpipe.backends.base import StepRequest, StepResult
 from ffpipe.backends.local import LocalBackend
@@ -420,6 +415,7 @@ def test_lock_file_is_written_beside_the_pipeline(project: Path) -> None:
     assert str(project) not in lock  # relative paths only: it is meant for git
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("change", ["none", "param", "input"])
 def test_real_engine_cache_behaviour(tmp_path: Path, change: str) -> None:
     astronaut, _ = copy_photos(tmp_path)

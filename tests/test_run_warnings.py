@@ -8,7 +8,8 @@ import json
 from pathlib import Path
 
 import pytest
-from _run_support import CountingBackend, copy_photos, write_pipeline
+from _pipeline_support import write_pipeline
+from _run_support import CountingBackend, copy_photos
 from PIL import Image
 
 from ffpipe.backends.base import StepRequest, StepResult

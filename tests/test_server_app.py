@@ -21,7 +21,7 @@ from gradio_client.exceptions import AppError
 from ffpipe.server.execute import parameter_order
 
 if TYPE_CHECKING:
-    from _server_support import ServerHandle
+    from bench.serving import ServerHandle
 
 MEDIA = Path(__file__).resolve().parent.parent / "media"
 SOURCE = MEDIA / "grace_hopper.jpg"

@@ -15,7 +15,7 @@ from gradio_client import Client, handle_file
 from ffpipe.server.http.auth import AuthFileError, basic_user, check_password, load_auth_file
 
 if TYPE_CHECKING:
-    from _server_support import ServerHandle
+    from bench.serving import ServerHandle
 
 MEDIA = Path(__file__).resolve().parent.parent / "media"
 TARGET = MEDIA / "astronaut.jpg"
@@ -107,6 +107,7 @@ def test_basic_auth_opens_the_legacy_and_rest_routes(server: ServerHandle) -> No
     assert f"user={USER}" in server.log()
 
 
+@pytest.mark.slow
 def test_an_unreadable_auth_file_is_a_clear_cli_error(tmp_path: Path) -> None:
     finished = subprocess.run(
         [sys.executable, "-m", "ffpipe", "serve", "--auth-file", str(tmp_path / "missing")],

@@ -9,7 +9,8 @@ import pytest
 
 from ffpipe.engine.api import EngineOutput
 from ffpipe.engine.builtin import BuiltinEngine
-from ffpipe.server.execute import MANIFEST_KEY, RequestError, execute, internal_error, validate
+from ffpipe.server.errors import RequestError
+from ffpipe.server.execute import MANIFEST_KEY, execute, internal_error, validate
 
 MEDIA = Path(__file__).resolve().parent.parent / "media"
 

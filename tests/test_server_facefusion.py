@@ -16,10 +16,12 @@ import httpx
 import numpy as np
 import pytest
 from _facefusion_support import FaceFusionInstall, session_facefusion
-from _server_support import ServerHandle, start_server
 from gradio_client import Client, handle_file
 
+from bench.serving import ServerHandle, start_server
 from ffpipe.catalog import OPS
+
+pytestmark = pytest.mark.slow  # every test here runs FaceFusion in its own process
 
 MEDIA = Path(__file__).resolve().parents[1] / "media"
 TARGET = MEDIA / "astronaut.jpg"

@@ -10,9 +10,9 @@ from typing import Any
 import httpx
 import pytest
 from _server_jobs_support import serve_app
-from _server_support import ServerHandle
 from gradio_client import handle_file
 
+from bench.serving import ServerHandle
 from ffpipe.server.http.guards import MAX_JSON_DEPTH, ErrorShapeGuard, json_depth
 
 MEDIA = Path(__file__).resolve().parent.parent / "media"

@@ -17,7 +17,7 @@ from ffpipe.backends.base import StepRequest
 from ffpipe.backends.gradio import GradioBackend
 
 if TYPE_CHECKING:
-    from _server_support import ServerHandle
+    from bench.serving import ServerHandle
 
 MEDIA = Path(__file__).resolve().parent.parent / "media"
 PHOTO = MEDIA / "grace_hopper.jpg"

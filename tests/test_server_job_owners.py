@@ -14,13 +14,16 @@ from pathlib import Path
 import httpx
 import pytest
 from _server_jobs_support import ASTRONAUT, FrameEngine, job_settings, serve_app, wait_until
-from _server_support import ServerHandle, start_server
 from fastapi import FastAPI
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
+from bench.serving import ServerHandle, start_server
 from ffpipe.server.http.auth import AuthGate, LoginThrottle, read_auth_file
 from ffpipe.server.jobs.system import open_job_system
+from ffpipe.server.protocols.rest_jobs import jobs_router
+
+pytestmark = pytest.mark.slow  # starts servers
 
 USERS = {"ada": "ada-pw", "bob": "bob-pw", "root": "root-pw"}
 IMAGE = base64.b64encode(ASTRONAUT.read_bytes()).decode()
@@ -40,7 +43,7 @@ def jobs_url(tmp_path: Path) -> Iterator[str]:
     app.add_middleware(
         AuthGate, credentials=USERS, throttle=LoginThrottle(free_failures=2, base_seconds=0.3)
     )
-    system.mount(app)
+    app.include_router(jobs_router(system.service, system.settings))
     system.start()
     try:
         with serve_app(app) as url:

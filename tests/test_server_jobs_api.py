@@ -15,10 +15,10 @@ import httpx
 import numpy as np
 import pytest
 
-from ffpipe.server.execute import RequestError
+from ffpipe.server.errors import RequestError
 from ffpipe.server.jobs.service import JobService
 from ffpipe.server.jobs.system import JobSystem
-from ffpipe.server.protocols.rest_jobs import gradio_endpoints
+from ffpipe.server.protocols.gradio_jobs import submit_paths
 
 ASTRONAUT = Path(__file__).resolve().parent.parent / "media" / "astronaut.jpg"
 GRACE = Path(__file__).resolve().parent.parent / "media" / "grace_hopper.jpg"
@@ -329,14 +329,14 @@ def test_200_jobs_from_10_concurrent_clients_none_lost(
     assert len(engine.started) == 200
 
 
-def test_gradio_endpoint_functions(server: tuple[JobSystem, str], wait_until) -> None:
+def test_submitting_server_files(server: tuple[JobSystem, str], wait_until) -> None:
     system, _url = server
-    endpoints = gradio_endpoints(JobService(system.store, system.runner, system.settings))
-    status = endpoints["submit_job"]("detect", "{}", str(ASTRONAUT), None, "gr-1", 3, None)
+    service = JobService(system.store, system.runner, system.settings)
+    status = submit_paths(service, "detect", "{}", str(ASTRONAUT), None, "gr-1", 3, None)
     assert set(status) == STATUS_KEYS and status["job_id"] == "gr-1"
-    wait_until(lambda: endpoints["job_status"]("gr-1")["status"] == "completed")
+    wait_until(lambda: service.status("gr-1").status == "completed")
     with pytest.raises(RequestError, match="unknown op"):
-        endpoints["submit_job"]("nothing", "{}", str(ASTRONAUT))
+        submit_paths(service, "nothing", "{}", str(ASTRONAUT))
 
 
 def test_process_chain_may_carry_its_job_options_in_params(http: httpx.Client, wait_final) -> None:

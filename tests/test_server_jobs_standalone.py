@@ -1,6 +1,6 @@
 """kill -9 the job server with queued and processing jobs, start it again: every job completes.
 
-The server is the real entry point (``python -m ffpipe.server.jobs.standalone``) in a subprocess on
+The server is the real entry point (``python -m ffpipe.server.jobs_app``) in a subprocess on
 loopback. The first test's engine is the test ``FrameEngine`` (the ``frame_engine`` fixture) so that
 a job is reliably mid-way when the process is killed; the last runs the catalog's asynchronous
 workflow end to end on the builtin engine with a 20 s video.
@@ -25,6 +25,8 @@ from ffpipe.catalog import JobStatus
 from ffpipe.engine.builtin.video import probe
 from ffpipe.media import requires_job
 from ffpipe.server.jobs.webhooks import SIGNATURE_HEADER, verify
+
+pytestmark = pytest.mark.slow  # starts job servers as processes
 
 ASTRONAUT = Path(__file__).resolve().parent.parent / "media" / "astronaut.jpg"
 GRACE = Path(__file__).resolve().parent.parent / "media" / "grace_hopper.jpg"
@@ -55,7 +57,7 @@ def _job_server(
         "FFPIPE_TEST_FRAME_SECONDS": str(frame_seconds),
     }
     command = [
-        sys.executable, "-m", "ffpipe.server.jobs.standalone",
+        sys.executable, "-m", "ffpipe.server.jobs_app",
         "--data", str(data), "--port", str(port),
         "--engine", engine,
         "--secret", secret.decode(), "--allow-callback", "127.0.0.1", "--retry-base", "0.2",

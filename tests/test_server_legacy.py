@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 if TYPE_CHECKING:
-    from _server_support import ServerHandle
+    from bench.serving import ServerHandle
 
 MEDIA = Path(__file__).resolve().parent.parent / "media"
 TARGET = MEDIA / "astronaut.jpg"
@@ -122,7 +122,7 @@ def test_an_oversize_body_is_refused_before_it_is_read(server: ServerHandle) -> 
 
 
 def test_admission_refuses_beyond_running_plus_waiting() -> None:
-    from ffpipe.server.execute import RequestError
+    from ffpipe.server.errors import RequestError
     from ffpipe.server.protocols.legacy import Admission
 
     admission = Admission(concurrency=1, queue_size=2)

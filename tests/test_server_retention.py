@@ -8,11 +8,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _server_support import start_server
 
+from bench.serving import start_server
 from ffpipe.server.jobs.settings import INPUTS_FOLDER, OUTPUTS_FOLDER
 from ffpipe.server.jobs.store import JobStore
 from ffpipe.server.retention import GRACE_SECONDS, Retention, RetentionError, Sweeper
+
+pytestmark = pytest.mark.slow  # starts ffpipe serve
 
 DAY = 86400.0
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from _server_support import ServerHandle
+    from bench.serving import ServerHandle
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "pipelines" / "examples"

@@ -12,7 +12,8 @@ import pytest
 from _run_support import ASTRONAUT, GRACE
 from gradio_client import Client, handle_file
 
-from ffpipe.server.execute import RequestError, parse_params
+from ffpipe.server.errors import RequestError
+from ffpipe.server.execute import parse_params
 
 RUN_TIMEOUT_MS = 120_000
 

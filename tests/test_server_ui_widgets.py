@@ -28,6 +28,7 @@ def swap() -> dict[str, ParamWidget]:
     return _widgets("swap")
 
 
+@pytest.mark.slow
 def test_every_parameter_of_every_op_gets_a_widget() -> None:
     for op, spec in OPS.items():
         assert set(_widgets(op)) == set(spec.params.model_fields)

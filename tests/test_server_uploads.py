@@ -14,11 +14,13 @@ from typing import Any
 import cv2
 import httpx
 import pytest
-from _server_support import ServerHandle, start_server
 from _video_support import make_video
 from gradio_client import Client, handle_file
 
+from bench.serving import ServerHandle, start_server
 from ffpipe.media import JPEG, MP4, PNG, WEBP, MediaType, sniff, sniff_file, type_of_name
+
+pytestmark = pytest.mark.slow  # starts ffpipe serve
 
 MEDIA = Path(__file__).resolve().parent.parent / "media"
 ASTRONAUT = MEDIA / "astronaut.jpg"

@@ -17,11 +17,13 @@ from typing import Any
 
 import httpx
 import pytest
-from _server_support import ServerHandle
 from gradio_client import Client, handle_file
 
+from bench.serving import ServerHandle
 from ffpipe.engine.api import Engine, EngineOutput, MediaError, RunContext
 from ffpipe.server.execute import without_paths
+
+pytestmark = pytest.mark.slow  # against ffpipe serve
 
 MEDIA = Path(__file__).resolve().parent.parent / "media"
 TARGET = MEDIA / "astronaut.jpg"

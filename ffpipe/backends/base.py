@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -38,6 +39,9 @@ class BackendIdentity:
     )
     """For engines with model files: (op, params) -> {model: digest} of the models a step uses
     (:data:`ABSENT_MODEL` for a file that is not there)."""
+    platform: Mapping[str, str] = field(default_factory=dict, compare=False)
+    """The engine's platform fingerprint (:mod:`ffpipe.engine.platform`): recorded in the lock
+    file to explain other bytes for the same recipe, never part of a cache key."""
 
     def key_fields(
         self, op: str | None = None, params: Mapping[str, Any] | None = None
@@ -63,6 +67,9 @@ class StepRequest:
     workdir: Path
     """An empty folder the backend may write its outputs into."""
     progress: ProgressFn | None = None
+    stop: threading.Event | None = None
+    """Set when the runner gave up on the step (its ``timeout:``): stop the work, not only the
+    wait for it."""
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ command runs or keys steps with (:class:`EngineConfig`)::
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -35,6 +36,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ffpipe.catalog import OP_NAMES
 from ffpipe.errors import UserError
 from ffpipe.project import SETTINGS_NAMES
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # the same parser, as a package, before it joined the standard library
+    import tomli as tomllib
 
 CONFIG_NAMES = SETTINGS_NAMES
 AUTH_ENV = "FFPIPE_AUTH"
@@ -167,10 +173,6 @@ def _read_document(path: Path) -> Any:
     except OSError as error:
         raise ConfigError(f"cannot read {path}: {error.strerror}") from None
     if path.suffix.lower() == ".toml":
-        try:
-            import tomllib
-        except ModuleNotFoundError:  # Python 3.10
-            raise ConfigError(f"{path}: TOML needs Python 3.11 or later; use YAML") from None
         try:
             return tomllib.loads(text)
         except tomllib.TOMLDecodeError as error:

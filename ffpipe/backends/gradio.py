@@ -195,6 +195,7 @@ class GradioBackend(Backend):
             engine_version=str(self._capabilities.get("version", "unknown")),
             server=self.url,
             step_models=step_models,
+            platform=_platform(self._capabilities),
         )
 
     def capabilities(self) -> dict[str, Any]:
@@ -431,3 +432,11 @@ def _same_origin(url: str, base: str) -> bool:
     """Whether ``url`` has the scheme, host and port of ``base``."""
     first, second = urllib.parse.urlsplit(url), urllib.parse.urlsplit(base)
     return (first.scheme, first.netloc) == (second.scheme, second.netloc)
+
+
+def _platform(capabilities: dict[str, Any]) -> dict[str, str]:
+    """The server engine's platform fingerprint, from its capabilities (empty if it has none)."""
+    found = capabilities.get("platform")
+    if not isinstance(found, dict):
+        return {}
+    return {str(name): str(value) for name, value in found.items()}

@@ -54,12 +54,18 @@ class LocalBackend(Backend):
 
     def identity(self) -> BackendIdentity:
         if self._engine is None:
-            return BackendIdentity("local", builtin.ENGINE_NAME, builtin.ENGINE_VERSION)
+            return BackendIdentity(
+                "local",
+                builtin.ENGINE_NAME,
+                builtin.ENGINE_VERSION,
+                platform=builtin.platform(),
+            )
         return BackendIdentity(
             kind="local",
             engine=self._engine.name,
             engine_version=str(self._engine.version),
             step_models=getattr(self._engine, "step_models", None),
+            platform=self._engine.platform(),
         )
 
     def capabilities(self) -> dict[str, Any]:
@@ -112,7 +118,9 @@ class LocalBackend(Backend):
             params = spec.params.model_validate(request.params)
         except ValidationError as error:
             raise BackendError(f"invalid parameters for {request.op}: {error}") from None
-        context = RunContext(out_dir=request.workdir, progress=request.progress)
+        context = RunContext(
+            out_dir=request.workdir, progress=request.progress, cancel=request.stop
+        )
         try:
             output = self._get_engine().run(request.op, params, context)
         except EngineError as error:

@@ -40,6 +40,8 @@ COMMANDS: dict[str, str] = {
     "runs": "list the runs with what changed between them, or prune old run records (gc)",
     "diff": "compare two runs step by step: parameters, inputs, outputs and their pictures",
     "report": "write the HTML report of a run: its DAG, steps, thumbnails and contact sheets",
+    "import": "turn FaceFusion job files into a pipeline",
+    "export": "write a pipeline as a FaceFusion job that its job-run runs",
     "completion": "print a shell completion script: ffpipe completion bash|zsh|fish",
 }
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -247,6 +248,8 @@ def _engine_choice(args: argparse.Namespace, settings: Path | None) -> EngineCho
         facefusion=_option(args, "facefusion"),
         facefusion_python=_option(args, "facefusion_python"),
         allow_downloads=bool(_option(args, "facefusion_downloads")),
+        ffmpeg=_option(args, "facefusion_ffmpeg"),
+        devices=_option(args, "devices"),
     )
 
 
@@ -277,10 +280,10 @@ def configured_engine(settings: Path | None) -> str | None:
 
 def _toml_table(text: str, name: str) -> dict[str, Any] | None:
     """The table ``name`` of a TOML text (``{}`` when absent); None when unreadable here."""
-    try:
+    if sys.version_info >= (3, 11):
         import tomllib
-    except ModuleNotFoundError:  # Python 3.10: the full reading explains
-        return None
+    else:  # the same parser, as a package, before it joined the standard library
+        import tomli as tomllib
     try:
         table = tomllib.loads(text).get(name, {})
     except tomllib.TOMLDecodeError:

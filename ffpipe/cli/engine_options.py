@@ -27,6 +27,10 @@ class EngineChoice:
     facefusion: Path | None = None
     facefusion_python: Path | None = None
     allow_downloads: bool = False
+    ffmpeg: Path | None = None
+    """The ffmpeg FaceFusion uses (``--facefusion-ffmpeg``), else its environment's."""
+    devices: str | None = None
+    """``--devices 0,1``: one FaceFusion worker per device."""
 
 
 def add_engine_arguments(parser: argparse.ArgumentParser, *, with_engine: bool = True) -> None:
@@ -63,6 +67,21 @@ def add_engine_arguments(parser: argparse.ArgumentParser, *, with_engine: bool =
         action="store_true",
         help="let FaceFusion download missing models as it normally does (default: offline)",
     )
+    parser.add_argument(
+        "--devices",
+        metavar="IDS",
+        help="with --engine facefusion: one warm FaceFusion worker per device id, e.g. 0,1 "
+        "(each sees only its GPU through CUDA_VISIBLE_DEVICES); requests spread over them",
+    )
+    parser.add_argument(
+        "--facefusion-ffmpeg",
+        type=Path,
+        default=os.environ.get("FFPIPE_FACEFUSION_FFMPEG") or None,
+        metavar="FFMPEG",
+        help="the ffmpeg FaceFusion uses (default: $FFPIPE_FACEFUSION_FFMPEG, else the one in "
+        "its environment, else PATH's); one that breaks FaceFusion's video reads (FFmpeg 9) is "
+        "worked around, or video ops are refused",
+    )
 
 
 def make_engine(args: argparse.Namespace, *, strict_models: bool = False) -> Engine | None:
@@ -72,6 +91,8 @@ def make_engine(args: argparse.Namespace, *, strict_models: bool = False) -> Eng
         facefusion=args.facefusion,
         facefusion_python=args.facefusion_python,
         allow_downloads=args.facefusion_downloads,
+        ffmpeg=args.facefusion_ffmpeg,
+        devices=getattr(args, "devices", None),
     )
     return open_engine(choice, strict_models=strict_models)
 
@@ -83,27 +104,39 @@ def open_engine(choice: EngineChoice, *, strict_models: bool = False) -> Engine 
     :class:`UserError` with the reason.
     """
     if choice.name != FACEFUSION:
+        if choice.devices:
+            raise UserError("--devices places FaceFusion workers: it needs --engine facefusion")
         return None
     if choice.facefusion is None:
         raise UserError("the facefusion engine needs --facefusion PATH (or FFPIPE_FACEFUSION)")
-    from ffpipe.engine.facefusion import CheckoutError, FaceFusionEngine
+    from ffpipe.engine.api import EngineError
+    from ffpipe.engine.facefusion import FaceFusionEngine
+    from ffpipe.engine.facefusion.pool import FaceFusionPool, parse_devices
 
-    try:
+    def make(device: str | None = None) -> FaceFusionEngine:
         return FaceFusionEngine(
             choice.facefusion,
             choice.facefusion_python,
             strict_models=strict_models,
             allow_downloads=choice.allow_downloads,
+            ffmpeg=choice.ffmpeg,
+            device=device,
         )
-    except CheckoutError as error:
+
+    try:
+        if choice.devices:
+            return FaceFusionPool(make, parse_devices(choice.devices))
+        return make()
+    except (EngineError, ValueError) as error:
         raise UserError(str(error)) from None
 
 
 def start_engine(engine: Engine) -> None:
     """Start an engine's worker now, so a bad install is one message before anything runs."""
     from ffpipe.engine.facefusion import CheckoutError, FaceFusionEngine
+    from ffpipe.engine.facefusion.pool import FaceFusionPool
 
-    if isinstance(engine, FaceFusionEngine):
+    if isinstance(engine, (FaceFusionEngine, FaceFusionPool)):
         try:
             engine.start()
         except CheckoutError as error:

@@ -47,7 +47,7 @@ STARTER_CONFIG = """\
 
 [cache]
 # A cache shared by teammates and CI: a shared folder or any fsspec URL. S3 needs
-# `pip install ffpipe[s3]` and takes credentials from the AWS environment or profiles.
+# `pip install 'ffpipe-pipelines[s3]'` and takes credentials from the AWS environment or profiles.
 # remote = "s3://my-bucket/ffpipe"
 # remote = "/mnt/shared/ffpipe-cache"
 

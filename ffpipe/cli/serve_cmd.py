@@ -43,8 +43,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--concurrency",
         type=options.positive_int,
-        default=1,
-        help="requests processed at once (default 1)",
+        help="requests processed at once (default 1, or one per --devices entry)",
     )
     parser.add_argument(
         "--queue-size",
@@ -61,8 +60,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--job-workers",
         type=options.positive_int,
-        default=1,
-        help="jobs processed at once (default 1)",
+        help="jobs processed at once (default 1, or one per --devices entry)",
     )
     parser.add_argument(
         "--retention",
@@ -89,6 +87,13 @@ def _engine(args: argparse.Namespace) -> Engine:
     from ffpipe.engine.builtin import BuiltinEngine
 
     return BuiltinEngine(strict_models=args.strict_models)
+
+
+def _workers(args: argparse.Namespace) -> int:
+    """One at a time, or one per FaceFusion device worker."""
+    if args.engine == "facefusion" and args.devices:
+        return len([part for part in args.devices.split(",") if part.strip()])
+    return 1
 
 
 def run(args: argparse.Namespace) -> int:
@@ -123,9 +128,9 @@ def run(args: argparse.Namespace) -> int:
         credentials=credentials,
         admins=users.admins,
         max_file_size=args.max_file_size,
-        concurrency=args.concurrency,
+        concurrency=args.concurrency or _workers(args),
         queue_size=args.queue_size,
-        job_workers=args.job_workers,
+        job_workers=args.job_workers or _workers(args),
         callback_allowlist=tuple(args.allow_callback),
         retention=args.retention,
     )
@@ -139,23 +144,25 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(
             f"cannot listen on {args.host}:{args.port}: {error.strerror or error}"
         ) from None
-    print(
-        f"ffpipe serve: engine {engine.name} {engine.version}, listening on {server.url}",
-        flush=True,
-    )
-    print(
-        f"ffpipe serve: uploads up to {format_size(settings.max_file_size)}, "
-        f"{settings.concurrency} at once, {settings.queue_size} waiting; "
-        f"auth {'on' if credentials else 'off'}; data in {settings.data_dir},"
-        f" {retention.describe()}",
-        flush=True,
-    )
-    if server.jobs.requeued:
+    # Ctrl-C as soon as the ready line is out (a test, an impatient user) is a clean stop too,
+    # not an interrupted command: everything after the start is inside the handler.
+    try:
         print(
-            f"ffpipe serve: {len(server.jobs.requeued)} interrupted job(s) queued again",
+            f"ffpipe serve: engine {engine.name} {engine.version}, listening on {server.url}",
             flush=True,
         )
-    try:
+        print(
+            f"ffpipe serve: uploads up to {format_size(settings.max_file_size)}, "
+            f"{settings.concurrency} at once, {settings.queue_size} waiting; "
+            f"auth {'on' if credentials else 'off'}; data in {settings.data_dir},"
+            f" {retention.describe()}",
+            flush=True,
+        )
+        if server.jobs.requeued:
+            print(
+                f"ffpipe serve: {len(server.jobs.requeued)} interrupted job(s) queued again",
+                flush=True,
+            )
         server.wait()
     except KeyboardInterrupt:
         print("ffpipe serve: stopping", flush=True)

@@ -1,6 +1,10 @@
 """``ffpipe status FILE``: does the working tree still match the pipeline's lock file?
 
-Exit 0 when it does; 1 when it does not (each difference is listed) or there is no lock file.
+Exit 0 when it does; 1 when it does not (each difference is listed) or there is no lock file. An
+output whose bytes differ while the recipe is the lock's and the engine's platform is not (another
+CPU level, library version or GPU: see :mod:`ffpipe.engine.platform`) is listed as "same recipe,
+other bytes (platform differs: ...)", apart from a changed recipe; it still counts as a
+difference.
 With ``--json``, one document per file that also says, per step, what differs from the lock:
 a parameter, an input digest, the engine, an output digest.
 """
@@ -41,6 +45,16 @@ def run(args: argparse.Namespace) -> int:
     workspace = Workspace(invocation.workspace)
     backend = None
     documents: list[dict[str, Any]] = []
+
+    def current_backend() -> Backend:
+        nonlocal backend
+        if backend is None:
+            backend = invocation.make_backend(start=False)
+        return backend
+
+    def platform() -> dict[str, str]:
+        return dict(current_backend().identity().platform)
+
     try:
         for path in args.files:
             pipeline = invocation.load(path)
@@ -53,12 +67,12 @@ def run(args: argparse.Namespace) -> int:
                 if not args.json:
                     print(f"{path}: no lock file {lock_file.name}; run `ffpipe run {path}` first")
                 continue
-            found = differences(pipeline, lock, lambda value: workspace.stats.digest(Path(value)))
+            found = differences(
+                pipeline, lock, lambda value: workspace.stats.digest(Path(value)), platform
+            )
             document.update(up_to_date=not found, differences=found)
             if args.json:
-                if backend is None:
-                    backend = invocation.make_backend(start=False)
-                document["steps"] = steps = _steps(pipeline, lock, workspace, backend)
+                document["steps"] = steps = _steps(pipeline, lock, workspace, current_backend())
                 document["up_to_date"] = not found and all(s["in_sync"] for s in steps.values())
             elif found:
                 print(f"{path}: out of date with {lock_file.name}")
@@ -85,4 +99,15 @@ def _steps(
     identity = backend.identity()
     decisions = explain(pipeline, workspace, identity)
     drift = step_drift(lock, decisions, identity.key_fields())
-    return {node: {"in_sync": not found, "differences": found} for node, found in drift.items()}
+    locked = lock.get("steps") or {}
+    return {
+        node: {
+            "in_sync": not found,
+            "differences": found,
+            # What made the locked output, when its engine said (FaceFusion does).
+            **(
+                {"provenance": made} if (made := (locked.get(node) or {}).get("provenance")) else {}
+            ),
+        }
+        for node, found in drift.items()
+    }

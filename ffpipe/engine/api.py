@@ -84,6 +84,13 @@ class Engine(ABC):
         """Problems a plan of (op, known parameters) would hit, found before anything runs."""
         return []
 
+    def platform(self) -> dict[str, str]:
+        """What its output bytes may depend on besides the recipe and its version: the
+        :func:`ffpipe.engine.platform.fingerprint` the lock file records."""
+        from ffpipe.engine.platform import fingerprint
+
+        return fingerprint(())
+
     def close(self) -> None:  # noqa: B027 - optional hook: most engines hold nothing
         """Release what the engine holds (worker processes)."""
 

@@ -70,6 +70,8 @@ class StepPage:
     duration: float
     why: list[str]
     substitutions: list[str]
+    provenance: list[str]
+    """What made the output, when the engine says: versions, model hashes, device."""
     faces_found: Any
     faces_processed: Any
     warnings: list[str]
@@ -179,6 +181,7 @@ class _Builder:
             duration=float(step.get("duration") or 0.0),
             why=[str(reason) for reason in step.get("why", [])],
             substitutions=[_substitution(item) for item in step.get("substitutions", [])],
+            provenance=provenance_lines(step.get("provenance")),
             faces_found=step.get("faces_found"),
             faces_processed=step.get("faces_processed"),
             warnings=[str(item) for item in step.get("warnings", [])],
@@ -317,6 +320,36 @@ def _input_row(name: str, entry: Mapping[str, Any], written: Any, old_inputs: An
     if reference:
         return Param(name, written, changed, before, rendered=file_name)
     return Param(name, file_name, changed, before)
+
+
+def provenance_lines(made: Any) -> list[str]:
+    """A step's provenance as short lines: engine and version, models, ffmpeg, runtime, device."""
+    if not isinstance(made, Mapping):
+        return []
+    lines = []
+    facefusion = made.get("facefusion") or {}
+    if facefusion:
+        commit = facefusion.get("commit")
+        lines.append(
+            f"FaceFusion {facefusion.get('version')}"
+            + (f" (commit {commit[:12]})" if commit else "")
+        )
+    models = made.get("models") or {}
+    if models:
+        lines.append("models: " + ", ".join(f"{name} {digest}" for name, digest in models.items()))
+    ffmpeg = made.get("ffmpeg") or {}
+    if ffmpeg:
+        workaround = ffmpeg.get("workaround")
+        lines.append(f"ffmpeg {ffmpeg.get('version')}" + (f" ({workaround})" if workaround else ""))
+    runtime = made.get("onnxruntime") or {}
+    if runtime:
+        providers = ", ".join(runtime.get("providers") or [])
+        lines.append(f"onnxruntime {runtime.get('version')} ({providers})")
+    used = ", ".join(made.get("execution_providers") or [])
+    device = made.get("device")
+    if used or device is not None:
+        lines.append(f"ran on {used or '?'}" + (f", device {device}" if device is not None else ""))
+    return lines
 
 
 def _substitution(item: Any) -> str:

@@ -69,6 +69,8 @@ def build_lock(
             "outputs": dict(sorted(outcome.outputs.items())),
             # A fused group's last member holds the one ``process`` call that made its output.
             **({"fused": list(group)} if (group := getattr(outcome, "group", ())) else {}),
+            # What made it, when the engine says (FaceFusion: versions, model hashes, device).
+            **({"provenance": made} if (made := _provenance(outcome)) else {}),
         }
         for node, outcome in outcomes.items()
         if outcome.key is not None and outcome.outputs
@@ -80,6 +82,7 @@ def build_lock(
         "digest": pipeline.digest,
         "params": dict(sorted(pipeline.params.items())),
         "engine": identity.key_fields(),
+        **({"platform": dict(sorted(identity.platform.items()))} if identity.platform else {}),
         "inputs": {
             name: _input_entries(value, folder, digest)
             for name, value in sorted(pipeline.inputs.items())
@@ -92,13 +95,24 @@ def build_lock(
     }
 
 
+def _provenance(outcome: Any) -> dict[str, Any] | None:
+    result = getattr(outcome, "result", None) or {}
+    made = result.get("provenance") if isinstance(result, Mapping) else None
+    return dict(made) if isinstance(made, Mapping) else None
+
+
 def write_lock(path: Path, document: Mapping[str, Any]) -> None:
-    """Write the lock file atomically, keys in the order given."""
+    """Write the lock file atomically, keys in the order given.
+
+    A lock that differs only in its platform fingerprint is left as it is: the same bytes made on
+    another machine do not make the committed lock file "modified" (a lock written before
+    fingerprints were recorded gets one).
+    """
     header = "# Written by `ffpipe run`; commit it. `ffpipe status` compares it with the tree.\n"
     dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
     body = yaml.dump(dict(document), Dumper=dumper, sort_keys=False, allow_unicode=True)
     text = header + body
-    if path.is_file() and path.read_text(encoding="utf-8") == text:
+    if path.is_file() and _same_but_platform(path.read_text(encoding="utf-8"), text):
         return
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
@@ -110,11 +124,25 @@ def write_lock(path: Path, document: Mapping[str, Any]) -> None:
         raise
 
 
+def _same_but_platform(old_text: str, new_text: str) -> bool:
+    if old_text == new_text:
+        return True
+    try:
+        old, new = yaml.safe_load(old_text), yaml.safe_load(new_text)
+    except yaml.YAMLError:
+        return False
+    if not isinstance(old, dict) or not isinstance(new, dict) or "platform" not in old:
+        return False
+    old.pop("platform")
+    new.pop("platform", None)
+    return old == new
+
+
 class LockFileError(UserError):
     """A lock file that cannot be read as one (say, left with git merge-conflict markers)."""
 
 
-_MAPPINGS = ("params", "engine", "inputs", "steps", "outputs")
+_MAPPINGS = ("params", "engine", "platform", "inputs", "steps", "outputs")
 
 
 def read_lock(path: Path) -> dict[str, Any] | None:
@@ -152,11 +180,19 @@ def _flatten_inputs(entries: Any) -> list[dict[str, Any]]:
     return [entries] if isinstance(entries, dict) and "path" in entries else []
 
 
-def differences(pipeline: LoadedPipeline, lock: Mapping[str, Any], digest: DigestFn) -> list[str]:
+def differences(
+    pipeline: LoadedPipeline,
+    lock: Mapping[str, Any],
+    digest: DigestFn,
+    platform: Callable[[], Mapping[str, str]] | None = None,
+) -> list[str]:
     """What in the working tree no longer matches ``lock``; empty when up to date.
 
     ``digest`` gives a file's content digest (a stat-table lookup, so unchanged files are not
-    re-read). Output folders are checked for presence only.
+    re-read). Output folders are checked for presence only. ``platform`` gives the engine's
+    platform fingerprint here (asked only when an output differs): an output whose bytes differ
+    while the recipe is unchanged and the platform differs from the lock's is told apart
+    ("same recipe, other bytes (platform differs: ...)").
     """
     found: list[str] = []
     folder = pipeline.path.parent
@@ -174,13 +210,39 @@ def differences(pipeline: LoadedPipeline, lock: Mapping[str, Any], digest: Diges
             continue
         current = _input_entries(pipeline.inputs[name], folder, _no_digest)
         found += _input_changes(name, locked_inputs[name], current, folder, digest)
+    recipe_changed = bool(found)
     for name, entry in sorted((lock.get("outputs") or {}).items()):
         path = (folder / entry["path"]).resolve()
         if not path.exists():
             found.append(f"output {name} ({entry['path']}) is missing")
         elif path.is_file() and digest(str(path)) != entry.get("digest"):
-            found.append(f"output {name} ({entry['path']}) differs from the lock")
+            platform_change = "" if recipe_changed else _platform_change(lock, platform)
+            if platform_change:
+                found.append(
+                    f"output {name} ({entry['path']}): same recipe, other bytes "
+                    f"(platform differs: {platform_change})"
+                )
+            else:
+                found.append(f"output {name} ({entry['path']}) differs from the lock")
     return found
+
+
+def _platform_change(
+    lock: Mapping[str, Any], platform: Callable[[], Mapping[str, str]] | None
+) -> str:
+    """What differs between the lock's platform fingerprint and this one; empty if nothing does
+    or either is unknown (a lock written before fingerprints were recorded)."""
+    locked = lock.get("platform")
+    if not locked or platform is None:
+        return ""
+    now = platform()
+    # A name this side cannot tell yet (an engine not started) is no evidence; a GPU gone is.
+    names = sorted(set(now) | {name for name in locked if name == "gpu"})
+    return ", ".join(
+        f"{name} {locked.get(name, 'none')} -> {now.get(name, 'none')}"
+        for name in names
+        if str(locked.get(name)) != str(now.get(name))
+    )
 
 
 def _no_digest(value: str) -> str:

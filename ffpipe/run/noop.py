@@ -19,6 +19,7 @@ import functools
 import hashlib
 import json
 import os
+import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -98,11 +99,13 @@ def _names_server(path: Path) -> bool:
     lines = (line.split("#", 1)[0] for line in bare.splitlines())
     if not any(line.startswith(("[server", "server")) for line in lines):
         return False
-    try:
+    if sys.version_info >= (3, 11):
         import tomllib
-
+    else:  # the same parser, as a package, before it joined the standard library
+        import tomli as tomllib
+    try:
         document = tomllib.loads(text)
-    except (ImportError, ValueError):
+    except ValueError:
         return True
     server = document.get("server", {})
     return not isinstance(server, dict) or bool(server.get("url"))

@@ -84,6 +84,7 @@ def run_record(
             "duration": round(outcome.duration, 6),
             "backend": backend,
             "substitutions": outcome.result.get("substitutions", []),
+            "provenance": outcome.result.get("provenance"),
             "warnings": outcome.warnings,
             "outputs": outcome.outputs,
             "error": outcome.error,

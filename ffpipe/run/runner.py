@@ -19,7 +19,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -128,6 +128,8 @@ def selected_instances(pipeline: LoadedPipeline, options: RunOptions) -> tuple[l
 class _Running:
     decision: Decision
     workdir: Path
+    stop: threading.Event = field(default_factory=threading.Event)
+    """Set when the step timed out: the backend stops its work (the FaceFusion call)."""
 
 
 class _Run:
@@ -275,11 +277,15 @@ class _Run:
         self.workdirs += 1
         workdir = self.scratch / f"{self.workdirs:05d}"
         workdir.mkdir(parents=True)
-        self.running[node] = _Running(decision, workdir)
+        running = self.running[node] = _Running(decision, workdir)
         self.emit(ev.StepStart(step=node, op=prepared.instance.op, reasons=decision.reasons))
-        self.executor.submit(node, self._call(prepared, workdir), prepared.instance.timeout)
+        self.executor.submit(
+            node, self._call(prepared, workdir, running.stop), prepared.instance.timeout
+        )
 
-    def _call(self, prepared: PreparedStep, workdir: Path) -> Callable[[], StepResult]:
+    def _call(
+        self, prepared: PreparedStep, workdir: Path, stop: threading.Event
+    ) -> Callable[[], StepResult]:
         """The backend call of one step (with its retries), to run on a worker thread."""
         node = prepared.instance.id
         job_id = None
@@ -292,7 +298,7 @@ class _Run:
         def retried(attempt: int, delay: float, error: Exception) -> None:
             self.emit(ev.StepRetry(step=node, attempt=attempt, delay=delay, error=str(error)))
 
-        request = StepRequest(prepared.instance.op, prepared.params, workdir, progress)
+        request = StepRequest(prepared.instance.op, prepared.params, workdir, progress, stop)
 
         def once() -> StepResult:
             if job_id is None:
@@ -326,6 +332,7 @@ class _Run:
         decision, duration = running.decision, finished.duration
         try:
             if finished.timed_out:
+                running.stop.set()
                 timeout = decision.prepared.instance.timeout if decision.prepared else None
                 self._fail(decision, f"timed out after {timeout:g}s", duration)
             elif finished.error is not None:

@@ -85,6 +85,7 @@ def start(settings: ServerSettings, engine: Engine) -> RunningServer:
     from ffpipe.server.http.requestlog import RequestLog
     from ffpipe.server.protocols.gradio_ops import build_blocks
     from ffpipe.server.protocols.legacy import mount_legacy
+    from ffpipe.server.protocols.rest_jobs import jobs_router
     from ffpipe.server.protocols.ui import ConfigCache, add_ui
 
     def capabilities() -> dict[str, Any]:
@@ -130,7 +131,7 @@ def start(settings: ServerSettings, engine: Engine) -> RunningServer:
     if credentials:
         app.auth_dependency = gate_user
     mount_legacy(app, engine, settings, capabilities)
-    jobs.mount(app)
+    app.include_router(jobs_router(jobs.service, jobs.settings))
     jobs.start()
     from ffpipe.server.retention import Retention, Sweeper
 

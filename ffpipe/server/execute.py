@@ -3,8 +3,8 @@
 The gradio endpoints and ``/api/predict`` call :func:`execute`; the job service checks a submission
 with :func:`parse_params` and its workers run it with :func:`run_op`. So every route validates the
 same way, maps failures the same way and checks outputs the same way. Failures are
-:class:`RequestError` carrying the catalog's error shape (``{"error", "detail"}``) and an HTTP
-status; an internal error is logged here with its traceback and reported without its type, its
+:class:`~ffpipe.server.errors.RequestError` (the catalog's ``{"error", "detail"}`` and an HTTP
+status); an internal error is logged here with its traceback and reported without its type, its
 message or any server path.
 """
 
@@ -35,6 +35,7 @@ from ffpipe.engine.api import (
     RunContext,
     UnsupportedError,
 )
+from ffpipe.server.errors import INVALID_STATUS, RequestError
 from ffpipe.server.files import FileRejected, incoming_path, pack_outputs
 
 LOG = logging.getLogger("ffpipe.server")
@@ -49,23 +50,8 @@ _ENGINE_ERRORS: tuple[tuple[type[EngineError], str], ...] = (
     (MediaError, "unreadable media"),
     (CancelledError, "cancelled"),
 )
-INVALID_STATUS = 422
-"""HTTP status of a request the catalog's models refuse, on every route."""
 _QUOTED_PATH = re.compile(r"(['\"])/[^'\"\n]*/([^'\"/\n]+)\1")
 _ABSOLUTE_PATH = re.compile(r"(?<![\w.:/~-])/(?:[^\s/'\"`]+/)+([^\s/'\"`]+)")
-
-
-class RequestError(Exception):
-    """A request that failed in a way the caller can act on; ``shape()`` is the catalog's."""
-
-    def __init__(self, error: str, detail: str, status: int = 400) -> None:
-        super().__init__(f"{error}: {detail}")
-        self.error = error
-        self.detail = detail
-        self.status = status
-
-    def shape(self) -> dict[str, str]:
-        return {"error": self.error, "detail": self.detail}
 
 
 @dataclass(frozen=True)
@@ -135,7 +121,7 @@ def check_op(op: str) -> None:
     """Refuse an op this server does not have."""
     if op not in OPS:
         raise RequestError(
-            "unknown op", f"{op!r}; this server has {', '.join(ENDPOINT_ORDER)}", INVALID_STATUS
+            INVALID_STATUS, "unknown op", f"{op!r}; this server has {', '.join(ENDPOINT_ORDER)}"
         )
 
 
@@ -146,7 +132,7 @@ def parse_params(op: str, values: Mapping[str, Any]) -> CatalogModel:
         return op_spec(op).params.model_validate(dict(values))
     except ValidationError as error:
         raise RequestError(
-            "invalid parameters", describe_validation(error), INVALID_STATUS
+            INVALID_STATUS, "invalid parameters", describe_validation(error)
         ) from None
 
 
@@ -159,7 +145,7 @@ def validate(op: str, values: Mapping[str, Any], roots: Sequence[Path]) -> Catal
             if prepared.get(name) is not None:
                 prepared[name] = str(incoming_path(name, prepared[name], roots))
     except FileRejected as error:
-        raise RequestError("file not allowed", str(error), status=403) from None
+        raise RequestError(403, "file not allowed", str(error)) from None
     return parse_params(op, prepared)
 
 
@@ -167,10 +153,10 @@ def _refuse_long_video(op: str, target: Path) -> None:
     """The catalog's rule: video over 10 s is always asynchronous, so never a sync request."""
     if media.requires_job(target):
         raise RequestError(
+            INVALID_STATUS,
             "use a job",
             f"{target.name} is a video longer than {media.ASYNC_VIDEO_SECONDS:g} s, which always "
             f"runs asynchronously: submit {op} with POST /api/jobs",
-            status=INVALID_STATUS,
         )
 
 
@@ -202,7 +188,7 @@ def execute(
 def run_op(engine: Engine, op: str, params: CatalogModel, context: RunContext) -> Outcome:
     """Run ``op`` on the engine into ``context.out_dir`` and check what it wrote.
 
-    Every failure is a :class:`RequestError` except cancellation: a
+    Every failure is a :class:`~ffpipe.server.errors.RequestError` except cancellation: a
     :class:`~ffpipe.engine.api.CancelledError` passes through for the caller, which knows whether
     it was a user's cancel or a shutdown. On failure, files already written stay for the caller
     to remove with its folder.
@@ -229,13 +215,13 @@ def engine_failure(op: str, error: EngineError) -> RequestError:
     """The catalog error of an engine refusal: its kind, and its message (meant for the user,
     with any server path cut to the file's name)."""
     kind = next((text for cls, text in _ENGINE_ERRORS if isinstance(error, cls)), "failed")
-    return RequestError(f"{op} {kind}", without_paths(str(error)), status=INVALID_STATUS)
+    return RequestError(INVALID_STATUS, f"{op} {kind}", without_paths(str(error)))
 
 
 def internal_error(op: str) -> RequestError:
     """The catalog error of a fault of the server itself; the details are in the server log."""
     return RequestError(
-        f"{op} failed", "internal error of the server; its log has the details", status=500
+        500, f"{op} failed", "internal error of the server; its log has the details"
     )
 
 

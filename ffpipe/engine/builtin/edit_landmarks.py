@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ffpipe.catalog.edit import Editing
+from ffpipe.engine.builtin import exact
 
 JAW = np.arange(0, 17)
 BROW_LEFT = np.arange(17, 22)
@@ -84,11 +85,11 @@ class FaceFrame:
 
     def to_local(self, points: np.ndarray) -> np.ndarray:
         """Frame pixel coordinates to face coordinates."""
-        return (points - self.origin) @ self.axes / self.unit
+        return exact.transform(points - self.origin, self.axes.T) / self.unit
 
     def to_pixels(self, points: np.ndarray) -> np.ndarray:
         """Face coordinates to frame pixel coordinates."""
-        return points * self.unit @ self.axes.T + self.origin
+        return exact.transform(points * self.unit, self.axes) + self.origin
 
 
 def face_frame(landmarks: np.ndarray) -> FaceFrame:
@@ -288,7 +289,7 @@ def _turn_head(points: np.ndarray, yaw: float, pitch: float, roll: float) -> np.
         centre = points[:68].mean(axis=0)
         angle = np.radians(roll)
         rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
-        points = centre + (points - centre) @ rotation.T
+        points = centre + exact.transform(points - centre, rotation)
     return points
 
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from ffpipe.engine.builtin import exact
+
 # Control points closer than this (pixels squared) to a grid point would give infinite weight.
 _EPSILON = 1e-6
 # Grid points per chunk, so that the (grid x controls) weight matrix stays a few megabytes.
@@ -53,7 +55,7 @@ def region_around(points: np.ndarray, margin: float, shape: tuple[int, ...]) -> 
 
 def _kernel(squared_distance: np.ndarray) -> np.ndarray:
     """The thin-plate radial function r^2 log r, written on r^2 (0 at r = 0)."""
-    return 0.5 * squared_distance * np.log(np.maximum(squared_distance, 1e-300))
+    return 0.5 * squared_distance * exact.log(np.maximum(squared_distance, 1e-300))
 
 
 def tps_inverse_map(

@@ -21,6 +21,7 @@ from ffpipe.engine.api import (
     output_file,
 )
 from ffpipe.engine.builtin import capabilities as caps
+from ffpipe.engine.builtin import exact
 from ffpipe.engine.builtin.capabilities import ENGINE_NAME, ENGINE_VERSION
 from ffpipe.engine.builtin.faces import Face, detect_faces, with_embedding
 from ffpipe.engine.builtin.follow import FollowedFrames
@@ -67,11 +68,16 @@ class BuiltinEngine(Engine):
             "devices": ["cpu"],
             "encoders": caps.encoders(),
             "strict_models": self.strict_models,
+            "platform": self.platform(),
             "limits": {
                 "max_pixels": self.max_pixels,
                 "image_formats": ["jpg", "jpeg", "png", "bmp", "tif", "tiff", "webp"],
             },
         }
+
+    def platform(self) -> dict[str, str]:
+        """CPU level and the versions of the numeric libraries (see docs/engine.md)."""
+        return caps.platform()
 
     def run(self, op: str, params: CatalogModel, context: RunContext) -> EngineOutput:
         """Run ``op``; ``params`` is its catalog model (a mapping is validated into one)."""
@@ -281,10 +287,9 @@ def _face_ops(op: str, params: Any) -> list[str]:
 
 
 def _set_threads(count: int) -> None:
-    import cv2
-
-    # OpenCV's thread pool is process-wide; results do not depend on its size.
-    cv2.setNumThreads(count)
+    # OpenCV's thread pool is process-wide; results do not depend on its size. IPP, whose code
+    # differs per processor, goes off (see ffpipe.engine.builtin.exact).
+    exact.opencv().setNumThreads(count)
 
 
 def _video_frames(path: Path, start: int) -> Iterator[np.ndarray]:

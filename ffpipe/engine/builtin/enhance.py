@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from ffpipe.catalog.enhance import Enhancement
+from ffpipe.engine.builtin import exact
 from ffpipe.engine.builtin.faces import Face
 from ffpipe.engine.builtin.restorations import RESTORATIONS, Restoration
 
@@ -29,6 +30,9 @@ _TEMPLATE = np.array([[0.377, 0.469], [0.623, 0.469], [0.5, 0.614], [0.393, 0.72
 _OVAL_CENTRE = (0.5, 0.56)
 _OVAL_AXES = (0.33, 0.40)
 _OVAL_FEATHER = 0.04
+# Values the boosted detail may take before sharpening (the crop is 0-1): the range of the blur's
+# fixed point.
+_DETAIL_RANGE = (-1.0, 2.0)
 
 
 def _five_points(landmarks: np.ndarray) -> np.ndarray:
@@ -51,27 +55,17 @@ def similarity_to(points: np.ndarray, template: np.ndarray) -> np.ndarray:
     target_c = target[:, 0] + 1j * target[:, 1]
     factor = (np.conj(source_c) * target_c).sum() / (np.abs(source_c) ** 2).sum()
     linear = np.array([[factor.real, -factor.imag], [factor.imag, factor.real]])
-    shift = target_mean - linear @ source_mean
+    shift = target_mean - exact.transform(source_mean, linear)
     return np.hstack([linear, shift[:, None]])
-
-
-def _guided(image: np.ndarray, radius: int, epsilon: float) -> np.ndarray:
-    """Self-guided filter of each channel (He, Sun and Tang): smooths, keeps edges."""
-    size = (2 * radius + 1, 2 * radius + 1)
-    mean = cv2.boxFilter(image, -1, size)
-    variance = cv2.boxFilter(image * image, -1, size) - mean * mean
-    gain = variance / (variance + epsilon)
-    offset = mean - gain * mean
-    return cv2.boxFilter(gain, -1, size) * image + cv2.boxFilter(offset, -1, size)
 
 
 def restore(crop: np.ndarray, spec: Restoration) -> np.ndarray:
     """One classical restoration pass over an aligned float32 RGB crop (0-1)."""
     side = crop.shape[0]
-    denoised = _guided(crop, max(1, round(side / 256)), spec.denoise**2)
-    base = _guided(denoised, max(2, round(side / 32)), 0.01)
+    denoised = exact.guided_filter(crop, max(1, round(side / 256)), spec.denoise**2)
+    base = exact.guided_filter(denoised, max(2, round(side / 32)), 0.01)
     detailed = base + (denoised - base) * (1.0 + spec.detail)
-    blurred = cv2.GaussianBlur(detailed, (0, 0), side / 300.0)
+    blurred = exact.gaussian_blur(detailed, side / 300.0, *_DETAIL_RANGE)
     return np.clip(detailed + (detailed - blurred) * spec.sharpen, 0.0, 1.0)
 
 
@@ -91,8 +85,8 @@ def _oval(side: int) -> np.ndarray:
 
 
 def _paste_box(inverse: np.ndarray, side: int, shape: tuple[int, ...]) -> tuple[int, ...]:
-    corners = np.array([[0, 0, 1], [side, 0, 1], [0, side, 1], [side, side, 1]], dtype=np.float64)
-    mapped = corners @ inverse.T
+    corners = np.array([[0, 0], [side, 0], [0, side], [side, side]], dtype=np.float64)
+    mapped = exact.transform(corners, inverse)
     left, top = np.floor(mapped.min(axis=0)).astype(int)
     right, bottom = np.ceil(mapped.max(axis=0)).astype(int) + 1
     return max(left, 0), max(top, 0), min(right, shape[1]), min(bottom, shape[0])
@@ -103,26 +97,19 @@ def _enhance_once(
 ) -> np.ndarray:
     side = spec.resolution
     forward = similarity_to(_five_points(landmarks), _TEMPLATE * side)
-    inverse = cv2.invertAffineTransform(forward)
+    inverse = exact.invert_affine(forward)
     left, top, right, bottom = _paste_box(inverse, side, frame.shape)
     if right <= left or bottom <= top:
         return frame
-    crop = cv2.warpAffine(
-        frame, forward, (side, side), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101
-    ).astype(np.float32)
+    crop = exact.warp_affine(frame, forward, (side, side), border=cv2.BORDER_REFLECT_101).astype(
+        np.float32
+    )
     crop /= 255.0
     change = np.concatenate([restore(crop, spec) - crop, _oval(side)[:, :, None]], axis=2)
     # The inverse map into the paste box only: shift it so the box's corner is its origin.
     into_box = inverse.copy()
     into_box[:, 2] -= (left, top)
-    pasted = cv2.warpAffine(
-        change,
-        into_box,
-        (right - left, bottom - top),
-        flags=cv2.INTER_LINEAR,
-        borderMode=cv2.BORDER_CONSTANT,
-        borderValue=0,
-    )
+    pasted = exact.warp_affine(change, into_box, (right - left, bottom - top))
     weight = pasted[:, :, 3:] * blend
     window = (slice(top, bottom), slice(left, right))
     mixed = frame[window].astype(np.float32) / 255.0 + pasted[:, :, :3] * weight

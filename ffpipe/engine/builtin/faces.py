@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from ffpipe.engine.builtin import exact
 from ffpipe.engine.builtin.detection import GRID, Detection, find_faces
 from ffpipe.engine.builtin.models import LANDMARKER, RECOGNIZER, model
 
@@ -148,7 +149,7 @@ def _landmarks(image_rgb: np.ndarray, box: tuple[int, int, int, int], angle: flo
     turn = cv2.getRotationMatrix2D((cx, cy), angle, 1.0)
     turn[0, 2] += half - cx
     turn[1, 2] += half - cy
-    upright = cv2.warpAffine(image_rgb, turn, (2 * half, 2 * half), flags=cv2.INTER_LINEAR)
+    upright = exact.warp_affine(image_rgb, turn, (2 * half, 2 * half))
     inner = dlib.rectangle(
         round(half - (cx - left)),
         round(half - (cy - top)),
@@ -157,9 +158,8 @@ def _landmarks(image_rgb: np.ndarray, box: tuple[int, int, int, int], angle: flo
     )
     with _SHAPE_LOCK:
         shape = model(LANDMARKER)(upright, inner)
-    points = np.array([(p.x, p.y, 1.0) for p in shape.parts()], dtype=np.float64)
-    back = cv2.invertAffineTransform(turn)
-    return (points @ back.T).astype(np.float32)
+    points = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
+    return exact.transform(points, exact.invert_affine(turn)).astype(np.float32)
 
 
 def _embed(image_rgb: np.ndarray, shape: object) -> np.ndarray:
@@ -189,7 +189,7 @@ def refresh_landmarks(image_rgb: np.ndarray, face: Face) -> Face:
 
 def embedding_distance(first: np.ndarray, second: np.ndarray) -> float:
     """Euclidean distance between two face embeddings."""
-    return float(np.linalg.norm(first - second))
+    return exact.norm(np.asarray(first) - np.asarray(second))
 
 
 def face_region_points(landmarks: np.ndarray) -> np.ndarray:

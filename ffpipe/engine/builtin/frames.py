@@ -22,6 +22,7 @@ import numpy as np
 
 from ffpipe.catalog import FRAME_OPS, CatalogModel
 from ffpipe.engine.api import EngineError, FaceNotFoundError
+from ffpipe.engine.builtin import exact
 from ffpipe.engine.builtin.faces import Face, detect_faces, refresh_landmarks, with_embedding
 from ffpipe.engine.builtin.images import MAX_PIXELS, read_image
 from ffpipe.engine.builtin.masks import blend, build_mask
@@ -187,6 +188,7 @@ class FramePipeline:
         frame that shows a face at ``reference_face_position`` (pass a reference frame when
         frames run concurrently, so that choice does not depend on timing).
         """
+        exact.opencv()  # IPP off on this thread too: frames may run on worker threads
         faces = self._frame_faces(frame_rgb)
         selected = self.select(frame_rgb, faces, index)
         result, processed = self.process(frame_rgb, selected)
@@ -288,7 +290,7 @@ class FramePipeline:
             return face_fn(frame_rgb, face), mask
 
         if self._workers > 1 and len(faces) > 1:
-            with ThreadPoolExecutor(max_workers=self._workers) as pool:
+            with ThreadPoolExecutor(max_workers=self._workers, initializer=exact.opencv) as pool:
                 outcomes = list(pool.map(one, faces))
         else:
             outcomes = [one(face) for face in faces]

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ffpipe.engine.builtin import exact
+
 # Cutoff (Hz) at rest, its rise per face size per second of residual motion, and the cutoff of
 # the velocity estimate itself. Velocities are low-passed per point, so fit jitter (random in
 # direction) mostly cancels while a consistent movement (a mouth opening) keeps its speed; the
@@ -45,7 +47,7 @@ def face_scale(points: np.ndarray) -> float:
 
 def apply_motion(motion: np.ndarray, points: np.ndarray) -> np.ndarray:
     """``points`` moved by a 2x3 affine ``motion``."""
-    return (points @ motion[:, :2].T + motion[:, 2]).astype(np.float32)
+    return exact.transform(points, motion).astype(np.float32)
 
 
 @dataclass

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ffpipe.engine.builtin import exact
 from ffpipe.engine.builtin.faces import Face, face_region_points
 
 # Landmark groups (iBUG 68) left out of the skin statistics: eyes, eyebrows and the mouth.
@@ -110,23 +111,34 @@ def swap_face(
 def _with_source_features(target: np.ndarray, source: np.ndarray) -> np.ndarray:
     """Target landmarks whose inner features are the source's, fitted onto the target."""
     scale, rotation, offset = similarity_fit(source, target)
-    aligned = (source.astype(np.float64) @ rotation.T) * scale + offset
+    aligned = exact.transform(source, rotation) * scale + offset
     points = target.astype(np.float32).copy()
     points[_INNER] = aligned[_INNER]
     return points
 
 
 def similarity_fit(moving: np.ndarray, fixed: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-    """Least-squares scale, rotation (2x2) and offset taking ``moving`` points onto ``fixed``."""
+    """Least-squares scale, rotation (2x2) and offset taking ``moving`` points onto ``fixed``.
+
+    In the plane the fit has a closed form (Umeyama's, without reflections): with the points
+    centred, the rotation's cosine and sine are proportional to the sums of their dot and cross
+    products. Sums, not an SVD through LAPACK, so the bits do not depend on the processor.
+    """
     first = moving.astype(np.float64)
     second = fixed.astype(np.float64)
     first_mean, second_mean = first.mean(axis=0), second.mean(axis=0)
     first_centred, second_centred = first - first_mean, second - second_mean
-    u, singular, vt = np.linalg.svd(second_centred.T @ first_centred)
-    sign = np.diag([1.0, np.sign(np.linalg.det(u @ vt)) or 1.0])
-    rotation = u @ sign @ vt
-    scale = float(np.trace(np.diag(singular) @ sign) / max((first_centred**2).sum(), 1e-9))
-    offset = second_mean - scale * first_mean @ rotation.T
+    (x1, y1), (x2, y2) = first_centred.T, second_centred.T
+    dot = float((x1 * x2 + y1 * y2).sum())
+    cross = float((x1 * y2 - y1 * x2).sum())
+    length = float(np.sqrt(dot * dot + cross * cross))
+    if length == 0.0:
+        rotation = np.eye(2)
+    else:
+        cos, sin = dot / length, cross / length
+        rotation = np.array([[cos, -sin], [sin, cos]])
+    scale = length / max(float((first_centred**2).sum()), 1e-9)
+    offset = second_mean - exact.transform(first_mean, rotation) * scale
     return scale, rotation, offset
 
 

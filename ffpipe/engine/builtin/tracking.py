@@ -41,9 +41,11 @@ from typing import Any
 
 import numpy as np
 
+from ffpipe.engine.builtin import exact
 from ffpipe.engine.builtin.detection import iou
 from ffpipe.engine.builtin.faces import Face, refresh_landmarks
 from ffpipe.engine.builtin.smoothing import LandmarkFilter, apply_motion, face_scale
+from ffpipe.engine.builtin.swap import similarity_fit
 
 Detector = Callable[[np.ndarray, float], list[Face]]
 """Finds the faces of a whole RGB frame scoring at least the given ``face_detector_score`` (the
@@ -109,14 +111,14 @@ class BoxShape:
         centre, angle, scale = pose(landmarks)
         left, top, right, bottom = box
         delta = np.array([(left + right) / 2, (top + bottom) / 2]) - centre
-        upright = _rotation(-angle) @ delta / scale
+        upright = exact.transform(delta, _rotation(-angle)) / scale
         side = ((right - left) + (bottom - top)) / 2 / scale
         return BoxShape((float(upright[0]), float(upright[1])), float(side))
 
     def place(self, landmarks: np.ndarray) -> tuple[np.ndarray, float, float]:
         """Centre, side and angle (radians) of the box on ``landmarks``."""
         centre, angle, scale = pose(landmarks)
-        offset = _rotation(angle) @ np.array(self.offset) * scale
+        offset = exact.transform(np.array(self.offset), _rotation(angle)) * scale
         return centre + offset, self.side * scale, angle
 
 
@@ -381,12 +383,20 @@ def _flow(before: np.ndarray, after: np.ndarray, landmarks: np.ndarray) -> np.nd
     good = (found.ravel() == 1) & (returned.ravel() == 1) & (error < tolerance)
     if good.sum() < _MIN_FLOW_POINTS:
         return None
-    motion, inliers = cv2.estimateAffinePartial2D(
-        start[good], ahead[good], method=cv2.RANSAC, ransacReprojThreshold=tolerance
-    )
-    if motion is None or inliers is None or int(inliers.sum()) < _MIN_FLOW_POINTS:
+    moving, moved = start[good].reshape(-1, 2), ahead[good].reshape(-1, 2)
+    # A least-squares fit, then again on the points it explains: OpenCV's RANSAC estimate refines
+    # with code whose last bits depend on the processor, and shifts the crops that follow.
+    motion = _similarity(moving, moved)
+    inliers = np.linalg.norm(exact.transform(moving, motion) - moved, axis=1) <= tolerance
+    if int(inliers.sum()) < _MIN_FLOW_POINTS:
         return None
-    return motion.astype(np.float64)
+    return _similarity(moving[inliers], moved[inliers])
+
+
+def _similarity(moving: np.ndarray, moved: np.ndarray) -> np.ndarray:
+    """The 2x3 similarity (rotation, uniform scale, shift) fitting ``moving`` onto ``moved``."""
+    scale, rotation, offset = similarity_fit(moving, moved)
+    return np.hstack([rotation * scale, np.asarray(offset).reshape(2, 1)])
 
 
 def _box_of(measure: _Measure) -> tuple[float, float, float, float]:
@@ -422,7 +432,7 @@ def _lost_track_near(face: Face, measures: list[_Measure], waiting: set[int]) ->
         if not 1 / _REACQUIRE_SCALE <= side / max(old_side, 1.0) <= _REACQUIRE_SCALE:
             continue
         old_centre = np.array([(old_left + old_right) / 2, (old_top + old_bottom) / 2])
-        distance = float(np.linalg.norm(centre - old_centre)) / max(old_side, 1.0)
+        distance = exact.norm(centre - old_centre) / max(old_side, 1.0)
         if distance <= _REACQUIRE_REACH * (track.unconfirmed + 1) and (
             best is None or distance < best[0]
         ):
@@ -460,7 +470,7 @@ def _upright(
         (float(centre[0]), float(centre[1])), math.degrees(angle), scale
     )
     to_crop[:, 2] += np.array([_CROP_SIDE / 2, _CROP_SIDE / 2]) - centre
-    crop = cv2.warpAffine(image_rgb, to_crop, (_CROP_SIDE, _CROP_SIDE), flags=cv2.INTER_LINEAR)
+    crop = exact.warp_affine(image_rgb, to_crop, (_CROP_SIDE, _CROP_SIDE))
     return crop, to_crop
 
 
@@ -475,9 +485,8 @@ def _fit(crop: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
 
 
 def _to_frame(points: np.ndarray, to_crop: np.ndarray) -> np.ndarray:
-    import cv2
 
-    return apply_motion(cv2.invertAffineTransform(to_crop), points)
+    return apply_motion(exact.invert_affine(to_crop), points)
 
 
 def _confirm(

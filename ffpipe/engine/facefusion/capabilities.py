@@ -19,7 +19,14 @@ from ffpipe.engine.facefusion.process import WorkerProcess
 from ffpipe.engine.facefusion.table import REFUSED, TABLE, parameter_statuses
 
 ENGINE_NAME = "facefusion"
-DESCRIPTION_KEYS = ("version", "execution_providers", "encoders", "models", "python")
+DESCRIPTION_KEYS = (
+    "version",
+    "execution_providers",
+    "encoders",
+    "models",
+    "python",
+    "onnxruntime",
+)
 """What the worker's ``describe`` answer says of the install that the engine keeps."""
 
 

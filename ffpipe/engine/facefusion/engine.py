@@ -35,7 +35,8 @@ from ffpipe.engine.facefusion import arguments as ff_args
 from ffpipe.engine.facefusion import capabilities as caps
 from ffpipe.engine.facefusion import models
 from ffpipe.engine.facefusion.arguments import Request
-from ffpipe.engine.facefusion.checkout import Checkout, open_checkout
+from ffpipe.engine.facefusion.checkout import Checkout, CheckoutError, open_checkout
+from ffpipe.engine.facefusion.ffmpeg import MissingPrograms, WorkerFfmpeg
 from ffpipe.engine.facefusion.process import WorkerError, WorkerProcess
 
 
@@ -45,6 +46,10 @@ class FaceFusionEngine(Engine):
     The worker starts on first use and stays up; :meth:`close` stops it. ``strict_models``
     refuses any request whose model files are not present; ``allow_downloads`` lets FaceFusion
     fetch missing models as it normally would (off by default: nothing leaves the machine).
+    ``ffmpeg`` names the ffmpeg FaceFusion uses (else its environment's, else PATH's); one that
+    breaks FaceFusion's video reads is worked around with a shim unless ``ffmpeg_workaround`` is
+    off, and video ops are refused when nothing helps. ``device`` pins the worker to one GPU
+    (``CUDA_VISIBLE_DEVICES``; FaceFusion then sees it as device 0).
     """
 
     name = caps.ENGINE_NAME
@@ -59,13 +64,30 @@ class FaceFusionEngine(Engine):
         strict_models: bool = False,
         allow_downloads: bool = False,
         stall_timeout: float = 600.0,
+        ffmpeg: Path | str | None = None,
+        ffmpeg_workaround: bool = True,
+        device: str | None = None,
     ) -> None:
         self.checkout: Checkout = open_checkout(root, python)
         self.version = self.checkout.version
         self.strict_models = strict_models
         self.models = models.ModelFiles(self.checkout.models_dir, allow_downloads=allow_downloads)
+        self.ffmpeg = WorkerFfmpeg(
+            self.checkout.python,
+            Path(ffmpeg) if ffmpeg is not None else None,
+            workaround=ffmpeg_workaround,
+        )
+        try:
+            self.ffmpeg.check_programs()
+        except MissingPrograms as error:
+            raise CheckoutError(str(error)) from None
+        self.device = device
         self.worker = WorkerProcess(
-            self.checkout, allow_downloads=allow_downloads, stall_timeout=stall_timeout
+            self.checkout,
+            allow_downloads=allow_downloads,
+            stall_timeout=stall_timeout,
+            path_prefix=self.ffmpeg.path_prefix,
+            environment={"CUDA_VISIBLE_DEVICES": device} if device is not None else None,
         )
         self._description: dict[str, Any] | None = None
         self._loaded: dict[str, str] = {}
@@ -93,14 +115,30 @@ class FaceFusionEngine(Engine):
     def encoders(self) -> list[str]:
         return list(self._describe()["encoders"]["video"])
 
+    def platform(self) -> dict[str, str]:
+        """CPU level, FaceFusion's version and its execution providers (the GPU's, when one is
+        used: onnxruntime on a GPU gives other bytes than on the CPU), once the worker has said
+        them."""
+        found = super().platform()
+        if self._description is not None:
+            found["facefusion"] = str(self._description["version"])
+            found["execution_providers"] = ",".join(self.providers)
+            gpu = [provider for provider in self.providers if provider != "cpu"]
+            if gpu:
+                found["gpu"] = ",".join(gpu)
+        return found
+
     def capabilities(self) -> dict[str, Any]:
         """Version, ops, every model's status, providers, encoders and every parameter's status."""
-        return caps.document(
+        document = caps.document(
             version=self.version,
             description=self._describe(),
             model_files=self.models,
             strict_models=self.strict_models,
         )
+        document["ffmpeg"] = self.ffmpeg.probe().document()
+        document["platform"] = self.platform()
+        return document
 
     # cache identity and up-front checks
 
@@ -116,6 +154,9 @@ class FaceFusionEngine(Engine):
             if spec is None:
                 continue
             problems += ff_args.refused_values(op, known)
+            video_problem = self.ffmpeg.probe().video_problem if spec.needs_video else None
+            if video_problem:
+                problems.append(f"{op}: {video_problem}")
             if self.strict_models:
                 params = spec.params.model_construct(**dict(known))
                 missing = self.models.unusable(ff_args.files_for(op, params))
@@ -141,14 +182,33 @@ class FaceFusionEngine(Engine):
             for name in spec.file_fields
             if getattr(params, name) is not None
         }
+        if self.device is not None and "execution_device_id" in spec.params.model_fields:
+            # The worker sees only its own GPU (CUDA_VISIBLE_DEVICES): FaceFusion's device 0.
+            absolute["execution_device_id"] = "0"
         params = params.model_copy(update=absolute)
         context = replace(context, out_dir=Path(os.path.abspath(context.out_dir)))
         with self._lock:
             self._fresh = True
-            return self._run(op, params, context)
+            output = self._run(op, params, context)
+        output.result["provenance"] = self.provenance(op, params)
+        return output
+
+    def provenance(self, op: str, params: Any) -> dict[str, Any]:
+        """What made a result: FaceFusion's version and commit, the model files with their
+        hashes, ffmpeg, onnxruntime and its providers, and the device."""
+        description = self._describe()
+        ffmpeg = self.ffmpeg.probe()
+        return {
+            "engine": self.name,
+            "facefusion": {"version": self.version, "commit": self.checkout.commit},
+            "models": self.models.digests(ff_args.files_for(op, params)),
+            "ffmpeg": {"version": ffmpeg.version, "workaround": ffmpeg.workaround},
+            "onnxruntime": description.get("onnxruntime"),
+            "execution_providers": [getattr(params, "face_detector_device", "cpu")],
+            "device": self.device if self.device is not None else params.execution_device_id,
+        }
 
     def _run(self, op: str, params: Any, context: RunContext) -> EngineOutput:
-        spec = OPS[op]
         target = Path(params.target_media)
         context.check_cancelled()
         probe = self._request("probe", {"path": str(target)}, context)
@@ -157,6 +217,9 @@ class FaceFusionEngine(Engine):
             raise MediaError(
                 f"target_media {target.name} is neither an image nor a video FaceFusion reads"
             )
+        video_problem = self.ffmpeg.probe().video_problem if is_video else None
+        if video_problem:
+            raise UnsupportedError(video_problem)
         problems = ff_args.refusals(
             op, params, providers=self.providers, encoders=self.encoders, target_is_video=is_video
         )
@@ -165,10 +228,19 @@ class FaceFusionEngine(Engine):
         self._check_models(ff_args.files_for(op, params))
         context.out_dir.mkdir(parents=True, exist_ok=True)
         check_target(op, target.name, is_video)
+        output = self._dispatch(op, params, target, probe, context)
+        return self._with_ffmpeg_note(output) if is_video else output
+
+    def _dispatch(
+        self, op: str, params: Any, target: Path, probe: dict[str, Any], context: RunContext
+    ) -> EngineOutput:
+        spec = OPS[op]
         if spec.writes == "media":
             return self._face_op(op, params, target, probe, context)
         facts = ff_args.Target(
-            is_video=is_video, width=int(probe["width"]), height=int(probe["height"])
+            is_video=probe["kind"] == "video",
+            width=int(probe["width"]),
+            height=int(probe["height"]),
         )
         request = ff_args.plan_request(op, params, facts, out_dir=context.out_dir)
         if spec.writes == "json":
@@ -176,6 +248,14 @@ class FaceFusionEngine(Engine):
         if spec.writes == "frames":
             return self._extract(request, params, context)
         return self._video_only(request, params, context)
+
+    def _with_ffmpeg_note(self, output: EngineOutput) -> EngineOutput:
+        """A video result says so when FaceFusion's ffmpeg needed the shim (never silently)."""
+        note = self.ffmpeg.probe().note
+        if note:
+            output.result["emulated"].append(note)
+            output.result["warnings"].append(f"emulated on FaceFusion: {note}")
+        return output
 
     def _request(
         self, kind: str, payload: dict[str, Any], context: RunContext, frames: bool = False
@@ -436,5 +516,6 @@ class FaceFusionEngine(Engine):
         return EngineOutput(files={"output": request.output}, result=document)
 
     def close(self) -> None:
-        """Stop the worker."""
+        """Stop the worker and remove its ffmpeg folder."""
         self.worker.close()
+        self.ffmpeg.close()

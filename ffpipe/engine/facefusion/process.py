@@ -8,6 +8,7 @@ next one; cancelling a request kills the worker the same way.
 from __future__ import annotations
 
 import collections
+import contextlib
 import itertools
 import json
 import os
@@ -50,17 +51,31 @@ class WorkerProcess:
     """
 
     def __init__(
-        self, checkout: Checkout, *, allow_downloads: bool = False, stall_timeout: float = 600.0
+        self,
+        checkout: Checkout,
+        *,
+        allow_downloads: bool = False,
+        stall_timeout: float = 600.0,
+        path_prefix: Callable[[], list[str]] | None = None,
+        environment: dict[str, str] | None = None,
     ) -> None:
         self.checkout = checkout
         self.allow_downloads = allow_downloads
         self.stall_timeout = stall_timeout
+        self.path_prefix = path_prefix or (lambda: [str(checkout.python.parent)])
+        """Folders first on the worker's PATH (FaceFusion's environment, an ffmpeg shim)."""
+        self.environment = dict(environment or {})
+        """Variables set for this worker alone (``CUDA_VISIBLE_DEVICES`` of its device)."""
         self.starts = 0
         self._process: subprocess.Popen[str] | None = None
         self._lines: queue.Queue[str | None] = queue.Queue()
         self._stderr: collections.deque[str] = collections.deque(maxlen=_STDERR_LINES)
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
+        self._closed = False
+        """Closed by :meth:`close`: a worker that dies then is not started again."""
+        self._ready: subprocess.Popen[str] | None = None
+        """The process that last said it was ready (only such a one is restarted on a crash)."""
         self._folder: str | None = None
         """The worker's scratch folder (its config, FaceFusion's temp and jobs folders): ours to
         remove, so a killed worker leaves nothing behind."""
@@ -178,7 +193,7 @@ class WorkerProcess:
                 stderr=subprocess.PIPE,
                 text=True,
                 encoding="utf-8",
-                env=_worker_environment(self.checkout.python),
+                env=_worker_environment(self.path_prefix(), self.environment),
             )
         except OSError as error:
             raise CheckoutError(
@@ -187,7 +202,8 @@ class WorkerProcess:
         self._process = process
         self.starts += 1
         # Each process gets its own queue: a killed one's last lines never reach its successor.
-        threading.Thread(target=_read_lines, args=(process, self._lines), daemon=True).start()
+        self._closed = False
+        threading.Thread(target=self._watch, args=(process, self._lines), daemon=True).start()
         threading.Thread(target=_read_stderr, args=(process, self._stderr), daemon=True).start()
         self._await_ready(process)
 
@@ -198,6 +214,7 @@ class WorkerProcess:
             line = None
         message = json.loads(line) if line else {}
         if message.get("event") == "ready":
+            self._ready = process
             return
         self._kill()
         tail = "\n".join(list(self._stderr)[-12:])
@@ -206,6 +223,26 @@ class WorkerProcess:
             f"FaceFusion's Python {self.checkout.python} cannot run FaceFusion from "
             f"{self.checkout.root}: {reason}" + (f"\n{tail}" if tail else "")
         )
+
+    def _watch(self, process: subprocess.Popen[str], lines: queue.Queue[str | None]) -> None:
+        """Pass the worker's lines on; when it dies unasked (a crash, an OOM kill), start it
+        again at once, in the same environment (its device), so a warm worker waits for the
+        next request. A request running at the time fails first, as a crash."""
+        _read_lines(process, lines)
+        if process is self._ready and self._process is process and not self._closed:
+            threading.Thread(target=self._restart_after_crash, args=(process,), daemon=True).start()
+
+    def _restart_after_crash(self, crashed: subprocess.Popen[str]) -> None:
+        with self._lock:
+            if self._closed or self._process not in (None, crashed):
+                return
+            if self._process is crashed:
+                self._process = None
+                crashed.wait(timeout=10)
+                self._remove_folder()
+            # When it cannot start, the next request tries again and reports why.
+            with contextlib.suppress(EngineError):
+                self._ensure_started()
 
     def _kill(self) -> None:
         process, self._process = self._process, None
@@ -225,6 +262,7 @@ class WorkerProcess:
         Not behind the request lock: closing while a request runs ends that request (it fails
         as a crash) instead of waiting for it.
         """
+        self._closed = True
         process, self._process = self._process, None
         if process is None:
             self._remove_folder()
@@ -253,13 +291,15 @@ def _read_stderr(process: subprocess.Popen[str], lines: collections.deque[str]) 
         lines.append(line.rstrip())
 
 
-def _worker_environment(python: Path) -> dict[str, str]:
-    """The environment of an activated venv: its bin folder (ffmpeg, ffprobe, curl) first."""
+def _worker_environment(prefix: list[str], extra: dict[str, str]) -> dict[str, str]:
+    """The environment of an activated venv: its bin folder (ffmpeg, ffprobe, curl) first, after
+    any folder of ours (an ffmpeg shim), plus the worker's own variables."""
     path = os.environ.get("PATH", "")
     return {
         **os.environ,
-        "PATH": str(python.parent) + (os.pathsep + path if path else ""),
+        "PATH": os.pathsep.join([*prefix, *([path] if path else [])]),
         "PYTHONDONTWRITEBYTECODE": "1",
+        **extra,
     }
 
 

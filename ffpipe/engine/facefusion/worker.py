@@ -218,11 +218,16 @@ class Worker:
 
     def do_describe(self, _request: dict[str, Any]) -> dict[str, Any]:
         """Version, execution providers, encoders and every model file FaceFusion knows."""
+        import onnxruntime
         from facefusion.execution import get_available_execution_providers
         from facefusion.ffmpeg import get_available_encoder_set
 
         return {
             "version": self.version,
+            "onnxruntime": {
+                "version": onnxruntime.__version__,
+                "providers": list(onnxruntime.get_available_providers()),
+            },
             "execution_providers": list(get_available_execution_providers()),
             "encoders": get_available_encoder_set(),
             "models": self.model_inventory(),
@@ -300,6 +305,40 @@ class Worker:
         if not os.path.isfile(output):
             raise RequestFailed("FaceFusion reported success but wrote no output")
         return {"output": output}
+
+    def do_write_job(self, request: dict[str, Any]) -> dict[str, Any]:
+        """A FaceFusion job made by FaceFusion's own job manager, as ``job-create``,
+        ``job-add-step`` (``job-remix-step`` where a step reads an earlier one's output) and
+        ``job-submit`` would make it, in ``jobs_path``."""
+        from facefusion.args import reduce_step_args
+        from facefusion.jobs import job_helper, job_manager
+
+        if not job_manager.init_jobs(request["jobs_path"]):
+            raise RequestFailed(f"FaceFusion cannot create its jobs folder {request['jobs_path']}")
+        job_id = request["job_id"]
+        if job_manager.find_job_path(job_id):
+            raise RequestFailed(f"a FaceFusion job named {job_id} exists in {request['jobs_path']}")
+        if not job_manager.create_job(job_id):
+            raise RequestFailed(f"FaceFusion could not create job {job_id}")
+        outputs: list[str] = []
+        for number, step in enumerate(request["steps"]):
+            step_args = reduce_step_args(self.parse(step["argv"]))
+            for key, earlier in (("target_path", step.get("target_step")),):
+                if earlier is not None:
+                    step_args[key] = job_helper.get_step_output_path(
+                        job_id, earlier, outputs[earlier]
+                    )
+            if step.get("source_step") is not None:
+                earlier = step["source_step"]
+                step_args["source_paths"] = [
+                    job_helper.get_step_output_path(job_id, earlier, outputs[earlier])
+                ]
+            outputs.append(step_args["output_path"])
+            if not job_manager.add_step(job_id, step_args):
+                raise RequestFailed(f"FaceFusion could not add step {number} to job {job_id}")
+        if request.get("submit") and not job_manager.submit_job(job_id):
+            raise RequestFailed(f"FaceFusion could not submit job {job_id}")
+        return {"path": job_manager.find_job_path(job_id), "outputs": outputs}
 
     def do_probe(self, request: dict[str, Any]) -> dict[str, Any]:
         """Whether FaceFusion takes ``path`` as an image or a video, and its size."""

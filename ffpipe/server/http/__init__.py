@@ -1,1 +1,2 @@
-"""HTTP plumbing shared by every protocol: authentication, request guards, the request log."""
+"""HTTP plumbing shared by every protocol: authentication, request guards, the request log and
+the HTTP answer of a refused request."""

@@ -24,20 +24,18 @@ import binascii
 import contextvars
 import hashlib
 import hmac
-import json
 import math
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+from ffpipe.server.errors import RequestError
+from ffpipe.server.http.asgi import ASGIApp, Receive, Scope, Send
+from ffpipe.server.http.errors import send_error
 
 # The login form itself, and the two probes gradio's launch() sends to its own URL before it
 # returns (running startup events twice is a no-op; HEAD / returns no content).
@@ -293,40 +291,26 @@ def _is_open(scope: Scope) -> bool:
 
 
 async def _unauthorized(send: Send) -> None:
-    await _answer(
+    await send_error(
         send,
-        401,
-        "authentication required",
-        "this server needs credentials: gradio_client.Client(url, auth=(user, password)), or an"
-        " 'Authorization: Basic' header",
+        RequestError(
+            401,
+            "authentication required",
+            "this server needs credentials: gradio_client.Client(url, auth=(user, password)), or"
+            " an 'Authorization: Basic' header",
+        ),
         [(b"www-authenticate", b'Basic realm="ffpipe"')],
     )
 
 
 async def _too_many(send: Send, wait: float) -> None:
     seconds = math.ceil(wait)
-    await _answer(
+    await send_error(
         send,
-        429,
-        "too many failed logins",
-        f"wait {seconds} s before trying again; each further wrong password doubles the wait",
+        RequestError(
+            429,
+            "too many failed logins",
+            f"wait {seconds} s before trying again; each further wrong password doubles the wait",
+        ),
         [(b"retry-after", str(seconds).encode())],
     )
-
-
-async def _answer(
-    send: Send, status: int, error: str, detail: str, headers: list[tuple[bytes, bytes]]
-) -> None:
-    body = json.dumps({"error": error, "detail": detail}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                *headers,
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})

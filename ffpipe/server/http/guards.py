@@ -18,8 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ffpipe.server.errors import RequestError, status_of_title
 from ffpipe.server.files import FileRejected, incoming_path
-from ffpipe.server.http.auth import ASGIApp, Receive, Scope, Send
+from ffpipe.server.http.asgi import ASGIApp, Receive, Scope, Send
+from ffpipe.server.http.errors import send_error
 
 MAX_JSON_DEPTH = 64
 """Arrays and objects nested deeper than this are refused before any JSON parser sees them
@@ -28,16 +30,6 @@ _QUEUE_JOIN = re.compile(r"^/gradio_api/queue/join/?$")
 _DIRECT_CALL = re.compile(r"^/gradio_api/(?P<route>call|run|api)/(?P<name>[^/]+)/?$")
 _MAX_BODY = 1_000_000
 _REQUIRED = object()
-_STATUS_TITLE = re.compile(r"^HTTP ([45][0-9][0-9])$")
-
-
-def status_title(status: int) -> str:
-    """The title of a gradio error that carries its HTTP status.
-
-    gradio answers every exception on its ``run`` and ``api`` routes with a 500 and passes only
-    the error's message and title on; the title tells :class:`ErrorShapeGuard` the real status.
-    """
-    return f"HTTP {status}"
 
 
 @dataclass(frozen=True)
@@ -53,7 +45,7 @@ class EndpointShape:
     def complete(self, data: list[Any]) -> list[Any]:
         """``data`` with the missing trailing values set to their defaults."""
         if len(data) > len(self.parameters):
-            raise _Refusal(
+            raise RequestError(
                 400,
                 "malformed request",
                 f"{self.api_name} takes at most {len(self.parameters)} values in 'data' "
@@ -67,7 +59,7 @@ class EndpointShape:
             if default is _REQUIRED
         ]
         if missing:
-            raise _Refusal(
+            raise RequestError(
                 400,
                 "malformed request",
                 f"{self.api_name} needs a value for {', '.join(missing)} "
@@ -96,14 +88,6 @@ def endpoint_shapes(blocks: Any) -> list[EndpointShape]:
             )
         )
     return shapes
-
-
-class _Refusal(Exception):
-    def __init__(self, status: int, error: str, detail: str) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.error = error
-        self.detail = detail
 
 
 class EndpointGuard:
@@ -135,8 +119,8 @@ class EndpointGuard:
                 # would answer a bare 500 {"error": null}: those are checked here.
                 check_files=bool(direct) and direct.group("route") in ("run", "api"),
             )
-        except _Refusal as refusal:
-            await _answer(send, refusal)
+        except RequestError as refusal:
+            await send_error(send, refusal)
             return
         headers = [(key, value) for key, value in scope["headers"] if key != b"content-length"]
         headers.append((b"content-length", str(len(body)).encode()))
@@ -146,13 +130,13 @@ class EndpointGuard:
         try:
             document = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise _Refusal(400, "malformed request", f"the body is not JSON: {error}") from None
+            raise RequestError(400, "malformed request", f"the body is not JSON: {error}") from None
         if not isinstance(document, dict):
-            raise _Refusal(400, "malformed request", 'expected {"data": [...]}')
+            raise RequestError(400, "malformed request", 'expected {"data": [...]}')
         shape = self._endpoint(document.get("fn_index"), api_name)
         data = document.get("data", [])
         if not isinstance(data, list):
-            raise _Refusal(400, "malformed request", "'data' must be a list")
+            raise RequestError(400, "malformed request", "'data' must be a list")
         if check_files:
             self._check_files(shape, data)
         return json.dumps({**document, "data": shape.complete(data)}).encode()
@@ -169,14 +153,14 @@ class EndpointGuard:
             try:
                 incoming_path(name, value, self.roots)
             except FileRejected as rejected:
-                raise _Refusal(403, "file not allowed", str(rejected)) from None
+                raise RequestError(403, "file not allowed", str(rejected)) from None
 
     def _endpoint(self, fn_index: Any, api_name: str | None) -> EndpointShape:
         last = max(self.by_index, default=0)
         if fn_index is not None:
             shape = self.by_index.get(fn_index) if type(fn_index) is int else None
             if shape is None:
-                raise _Refusal(
+                raise RequestError(
                     404,
                     "unknown fn_index",
                     f"{fn_index}; this server has fn_index 0 to {last} (see GET /api/capabilities)",
@@ -184,7 +168,7 @@ class EndpointGuard:
             return shape
         shape = self.by_name.get(api_name or "")
         if shape is None:
-            raise _Refusal(
+            raise RequestError(
                 404,
                 "unknown endpoint",
                 f"{api_name or 'no fn_index'}; this server has {', '.join(self.by_name)} "
@@ -237,9 +221,9 @@ class JsonDepthGuard:
             return
         body, more = await _read_body(receive)
         if json_depth(body) > MAX_JSON_DEPTH:
-            await _answer(
+            await send_error(
                 send,
-                _Refusal(
+                RequestError(
                     400,
                     "malformed request",
                     f"the JSON body is nested more than {MAX_JSON_DEPTH} levels deep",
@@ -256,7 +240,8 @@ class ErrorShapeGuard:
     null}`` when it hides an exception; a client of the catalog expects ``{"error", "detail"}``.
     The status is kept (a full queue stays 503, which gradio_client reads as such), except for a
     catalog error our endpoints raised as a gradio error: gradio answers it 500 on the ``run``
-    and ``api`` routes, and its title (:func:`status_title`) restores the status it has.
+    and ``api`` routes, and its title (:func:`~ffpipe.server.errors.status_title`) restores the
+    status it has.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -281,12 +266,12 @@ class ErrorShapeGuard:
                 return
             chunks.append(message.get("body", b""))
             if not message.get("more_body", False):
-                await _answer(send, _reshaped(held["status"], b"".join(chunks)))
+                await send_error(send, _reshaped(held["status"], b"".join(chunks)))
 
         await self.app(scope, receive, reshaping_send)
 
 
-def _reshaped(status: int, raw: bytes) -> _Refusal:
+def _reshaped(status: int, raw: bytes) -> RequestError:
     try:
         document = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
@@ -294,20 +279,20 @@ def _reshaped(status: int, raw: bytes) -> _Refusal:
     if not isinstance(document, dict):
         document = {"detail": str(document)[:500]}
     error, detail = document.get("error"), document.get("detail")
-    carried = _STATUS_TITLE.match(str(document.get("title", "")))
+    carried = status_of_title(str(document.get("title", "")))
     if isinstance(error, str) and carried is not None:
         # A catalog error raised as a gradio error: its message is the catalog's JSON shape.
         shape = _catalog_shape(error)
         if shape is not None:
-            return _Refusal(int(carried.group(1)), *shape)
+            return RequestError(carried, *shape)
     if isinstance(error, str) and error:
-        return _Refusal(status, error, detail if isinstance(detail, str) else "")
+        return RequestError(status, error, detail if isinstance(detail, str) else "")
     text = detail if isinstance(detail, str) else ""
     if status == 503 and "queue" in text.lower():
         # The status stays: gradio_client reads a 503 here as "queue is full, try again".
-        return _Refusal(503, "queue full", f"{text} Try again later.")
+        return RequestError(503, "queue full", f"{text} Try again later.")
     fallback = "internal error" if status >= 500 else "request refused"
-    return _Refusal(status, fallback, text or "the server gave no reason; see its log")
+    return RequestError(status, fallback, text or "the server gave no reason; see its log")
 
 
 def _catalog_shape(message: str) -> tuple[str, str] | None:
@@ -344,18 +329,3 @@ def _replay(body: bytes, more: bool, receive: Receive) -> Receive:
         return await receive()
 
     return replay
-
-
-async def _answer(send: Send, refusal: _Refusal) -> None:
-    payload = json.dumps({"error": refusal.error, "detail": refusal.detail}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": refusal.status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(payload)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": payload})

@@ -1,8 +1,9 @@
-"""Durable jobs on the server: a SQLite priority queue, workers, signed webhooks and REST.
+"""Durable jobs on the server, the domain only: a SQLite priority queue, workers, signed webhooks.
 
 Modules: ``store`` (the queue), ``worker`` (threads running jobs on the engine), ``webhooks``
-(signed, retried callbacks), ``service`` (what REST and Gradio share), ``system`` (all of it
-wired), ``standalone`` (a jobs-only server). The REST routes are
-:mod:`ffpipe.server.protocols.rest_jobs`; the client side is :mod:`ffpipe.backends.jobs_client`.
+(signed, retried callbacks), ``service`` (what every protocol does with jobs), ``system`` (all of
+it wired). Nothing here serves HTTP: the REST routes are :mod:`ffpipe.server.protocols.rest_jobs`,
+the gradio endpoints :mod:`ffpipe.server.protocols.gradio_jobs`, a jobs-only server
+:mod:`ffpipe.server.jobs_app`; the client side is :mod:`ffpipe.backends.jobs_client`.
 Nothing is imported here.
 """

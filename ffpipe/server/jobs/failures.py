@@ -1,6 +1,6 @@
 """How a failed job keeps its error: the catalog's ``{"error", "detail"}``, as JSON in the store.
 
-The worker records the same :class:`~ffpipe.server.execute.RequestError` document a synchronous
+The worker records the same :class:`~ffpipe.server.errors.RequestError` document a synchronous
 route would have answered; the status document, the result route and webhooks read it back. Jobs
 failed by an older server hold plain text, which reads back as the document's ``error``.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from ffpipe.server.execute import RequestError
+from ffpipe.server.errors import RequestError
 
 
 def encode(error: RequestError) -> str:

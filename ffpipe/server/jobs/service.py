@@ -16,13 +16,8 @@ from pydantic import ValidationError
 
 from ffpipe.catalog import OPS, JobOptions, JobStatus
 from ffpipe.catalog.jobs import JobState
-from ffpipe.server.execute import (
-    INVALID_STATUS,
-    RequestError,
-    check_op,
-    describe_validation,
-    parse_params,
-)
+from ffpipe.server.errors import INVALID_STATUS, RequestError
+from ffpipe.server.execute import check_op, describe_validation, parse_params
 from ffpipe.server.files import (
     ARCHIVE_SUFFIX,
     ARCHIVES_FOLDER,
@@ -45,7 +40,7 @@ class ServiceError(RequestError):
     status_code = 400
 
     def __init__(self, error: str, detail: str = "") -> None:
-        super().__init__(error, detail, self.status_code)
+        super().__init__(self.status_code, error, detail)
 
 
 class InvalidRequest(ServiceError):
@@ -101,6 +96,19 @@ class Upload:
 
     name: str
     content: bytes | Path
+
+
+def parse_json_object(text: str | bytes, what: str) -> dict[str, Any]:
+    """``text`` as a JSON object (empty text is ``{}``); ``what`` names it in the refusal."""
+    try:
+        value = json.loads(text) if text else {}
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise InvalidRequest(f"malformed {what}", f"not valid JSON: {error}") from None
+    except RecursionError:
+        raise InvalidRequest(f"malformed {what}", "the JSON is nested too deeply") from None
+    if not isinstance(value, dict):
+        raise InvalidRequest(f"malformed {what}", "expected a JSON object")
+    return value
 
 
 def _safe_name(name: str) -> str:

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fastapi import FastAPI
-
 from ffpipe.engine.api import Engine
 from ffpipe.server.jobs.service import JobService
 from ffpipe.server.jobs.settings import JobSettings
 from ffpipe.server.jobs.store import JobStore
 from ffpipe.server.jobs.webhooks import WebhookDispatcher
 from ffpipe.server.jobs.worker import JobRunner
-from ffpipe.server.protocols.rest_jobs import mount_jobs
 
 
 @dataclass
@@ -26,10 +23,6 @@ class JobSystem:
     service: JobService
     requeued: list[str]
     """Jobs found processing at start-up (the server had died) and queued again."""
-
-    def mount(self, app: FastAPI) -> None:
-        """Add the ``/api/jobs`` routes to ``app``."""
-        mount_jobs(app, self.store, self.runner, self.settings)
 
     def start(self) -> None:
         """Start the workers and the webhook dispatcher."""

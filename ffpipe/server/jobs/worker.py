@@ -11,7 +11,8 @@ from pathlib import Path
 
 from ffpipe.catalog.jobs import JobState
 from ffpipe.engine.api import CancelledError, Engine, ProgressFn, RunContext
-from ffpipe.server.execute import RequestError, internal_error, parse_params, run_op
+from ffpipe.server.errors import RequestError
+from ffpipe.server.execute import internal_error, parse_params, run_op
 from ffpipe.server.jobs import failures
 from ffpipe.server.jobs.settings import INPUTS_FOLDER, OUTPUTS_FOLDER
 from ffpipe.server.jobs.store import JobRecord, JobStore

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,22 +16,13 @@ from typing import Any
 import gradio as gr
 from gradio.data_classes import FileData
 
-from ffpipe.server.execute import RequestError
+from ffpipe.server.errors import RequestError
 from ffpipe.server.files import FileRejected, incoming_path
-from ffpipe.server.http.guards import status_title
-from ffpipe.server.jobs.service import ANYONE, Caller, JobService
-from ffpipe.server.protocols.rest_jobs import gradio_endpoints
+from ffpipe.server.jobs.service import ANYONE, Caller, JobService, Upload, parse_json_object
+from ffpipe.server.protocols.gradio_errors import gradio_error
 
 JOB_ENDPOINTS = ("submit_job", "job_status", "cancel_job")
 _FILE_PARAMETERS = ("target_media", "source_face")
-
-
-def _error(error: str, detail: str, status: int) -> gr.Error:
-    return gr.Error(
-        json.dumps({"error": error, "detail": detail}),
-        title=status_title(status),
-        print_exception=False,
-    )
 
 
 def _guarded(function: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
@@ -41,9 +31,35 @@ def _guarded(function: Callable[..., dict[str, Any]]) -> Callable[..., dict[str,
         try:
             return function(*args, **kwargs)
         except RequestError as failure:
-            raise _error(failure.error, failure.detail, failure.status) from None
+            raise gradio_error(failure) from None
 
     return call
+
+
+def submit_paths(
+    service: JobService,
+    op: str,
+    params_json: str = "{}",
+    target_media: str | None = None,
+    source_face: str | None = None,
+    job_id: str | None = None,
+    priority: int = 5,
+    callback_url: str | None = None,
+    caller: Caller = ANYONE,
+) -> dict[str, Any]:
+    """Submit a job whose files are server files (paths as gradio hands them over, or None).
+
+    Returns the Job Status Response as a dict; a refused submission raises
+    :class:`~ffpipe.server.errors.RequestError`.
+    """
+    uploads = {
+        name: Upload(Path(path).name, Path(path))
+        for name, path in (("target_media", target_media), ("source_face", source_face))
+        if path
+    }
+    options = {"job_id": job_id or None, "priority": priority, "callback_url": callback_url}
+    params = parse_json_object(params_json or "{}", "params")
+    return service.submit(op, params, uploads, options, caller).model_dump(mode="json")
 
 
 def caller_of(request: gr.Request | None, admins: frozenset[str]) -> Caller:
@@ -53,7 +69,7 @@ def caller_of(request: gr.Request | None, admins: frozenset[str]) -> Caller:
 
 
 def _submit_endpoint(
-    submit: Callable[..., dict[str, Any]], roots: Sequence[Path], admins: frozenset[str]
+    service: JobService, roots: Sequence[Path], admins: frozenset[str]
 ) -> Callable[..., dict[str, Any]]:
     def submit_job(
         op: str,
@@ -77,8 +93,9 @@ def _submit_endpoint(
             try:
                 paths[name] = str(incoming_path(name, document, roots))
             except FileRejected as rejected:
-                raise _error("file not allowed", str(rejected), 403) from None
-        return submit(
+                raise RequestError(403, "file not allowed", str(rejected)) from None
+        return submit_paths(
+            service,
             op,
             params_json,
             job_id=job_id,
@@ -105,23 +122,25 @@ def _submit_endpoint(
 
 def register_job_endpoints(service: JobService, roots: Sequence[Path]) -> None:
     """Add the job endpoints to the gradio Blocks being built (call inside its context)."""
-    functions = gradio_endpoints(service)
     admins = service.settings.admins
     gr.api(
-        _guarded(_submit_endpoint(functions["submit_job"], roots, admins)),
+        _guarded(_submit_endpoint(service, roots, admins)),
         api_name="submit_job",
         api_description="Queue an op as a durable job (job_id optional, priority 1-10, "
         "callback_url); returns the Job Status Response.",
     )
-    for name in ("job_status", "cancel_job"):
-        function = functions[name]
+    answers: dict[str, Callable[[str, Caller], Any]] = {
+        "job_status": service.status,
+        "cancel_job": service.cancel,
+    }
+    for name, answer in answers.items():
 
         def endpoint(
             job_id: str,
             request: gr.Request | None = None,
-            _function: Callable[..., dict[str, Any]] = function,
+            _answer: Callable[[str, Caller], Any] = answer,
         ) -> dict:
-            return _function(job_id, caller=caller_of(request, admins))
+            return _answer(job_id, caller_of(request, admins)).model_dump(mode="json")
 
         endpoint.__name__ = name
         endpoint.__annotations__ = {"job_id": str, "request": gr.Request, "return": dict}

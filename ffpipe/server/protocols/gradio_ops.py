@@ -14,7 +14,6 @@ the server answers "file not allowed" with that advice (it never reads a path a 
 from __future__ import annotations
 
 import inspect
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,16 +23,16 @@ from gradio.data_classes import FileData
 
 from ffpipe.catalog import op_spec
 from ffpipe.engine.api import Engine
+from ffpipe.server.errors import RequestError
 from ffpipe.server.execute import (
     CAPABILITIES_ENDPOINT,
     ENDPOINT_ORDER,
     Outcome,
-    RequestError,
     execute,
     parameter_order,
 )
-from ffpipe.server.http.guards import status_title
 from ffpipe.server.jobs.service import JobService
+from ffpipe.server.protocols.gradio_errors import gradio_error
 from ffpipe.server.protocols.gradio_jobs import register_job_endpoints
 from ffpipe.server.protocols.signatures import endpoint_parameters
 from ffpipe.server.settings import ServerSettings
@@ -44,13 +43,6 @@ EndpointFn = Callable[..., Any]
 def file_data(path: Path) -> dict[str, Any]:
     """A gradio FileData document for a server file (gradio copies it into its cache)."""
     return {"path": str(path), "orig_name": path.name, "meta": {"_type": "gradio.FileData"}}
-
-
-def error_for_gradio(error: RequestError) -> gr.Error:
-    """A gradio error whose message is the catalog's error shape as JSON."""
-    return gr.Error(
-        json.dumps(error.shape()), title=status_title(error.status), print_exception=False
-    )
 
 
 def make_op_endpoint(op: str, engine: Engine, settings: ServerSettings) -> EndpointFn:
@@ -76,7 +68,7 @@ def make_op_endpoint(op: str, engine: Engine, settings: ServerSettings) -> Endpo
                 progress=report,
             )
         except RequestError as error:
-            raise error_for_gradio(error) from None
+            raise gradio_error(error) from None
         return gradio_outputs(outcome)
 
     parameters = endpoint_parameters(op, order, FileData)

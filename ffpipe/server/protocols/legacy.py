@@ -27,7 +27,9 @@ from fastapi.responses import JSONResponse
 
 from ffpipe.catalog import OPS
 from ffpipe.engine.api import Engine
-from ffpipe.server.execute import ENDPOINT_ORDER, Outcome, RequestError, execute, parameter_order
+from ffpipe.server.errors import RequestError
+from ffpipe.server.execute import ENDPOINT_ORDER, Outcome, execute, parameter_order
+from ffpipe.server.http.errors import error_response
 from ffpipe.server.names import shorten_name
 from ffpipe.server.settings import ServerSettings, format_size
 
@@ -35,10 +37,6 @@ _DATA_URL = re.compile(r"^data:[^;,]*(;[^,]*)?,", re.IGNORECASE)
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 # Two files as base64 (4/3 each) plus JSON around them.
 _BODY_FACTOR = 3
-
-
-def _error(error: RequestError) -> JSONResponse:
-    return JSONResponse(error.shape(), status_code=error.status)
 
 
 def _decode_file(name: str, value: Any, settings: ServerSettings, folder: Path) -> Any:
@@ -52,22 +50,22 @@ def _decode_file(name: str, value: Any, settings: ServerSettings, folder: Path) 
     else:
         return value  # a plain path or URL: refused by the common file check with its reason
     if not isinstance(encoded, str):
-        raise RequestError("invalid file", f"{name}: 'data' must be base64 text")
+        raise RequestError(400, "invalid file", f"{name}: 'data' must be base64 text")
     header = _DATA_URL.match(encoded)
     if header:
         if ";base64" not in (header.group(1) or "").lower():
-            raise RequestError("invalid file", f"{name}: only base64 data URLs are accepted")
+            raise RequestError(400, "invalid file", f"{name}: only base64 data URLs are accepted")
         encoded = encoded[header.end() :]
     try:
         content = base64.b64decode(encoded, validate=True)
     except (binascii.Error, ValueError):
-        raise RequestError("invalid file", f"{name}: 'data' is not valid base64") from None
+        raise RequestError(400, "invalid file", f"{name}: 'data' is not valid base64") from None
     if len(content) > settings.max_file_size:
         raise RequestError(
+            413,
             "file too large",
             f"{name} is {format_size(len(content))}; this server accepts files up to "
             f"{format_size(settings.max_file_size)} (--max-file-size)",
-            status=413,
         )
     (folder / name).mkdir(parents=True)
     safe = _SAFE_NAME.sub("_", Path(original.replace("\\", "/")).name).lstrip(".") or name
@@ -105,9 +103,9 @@ class Admission:
         with self._lock:
             if self.admitted >= self.capacity:
                 raise RequestError(
+                    429,
                     "queue full",
                     f"{self.admitted} requests are running or waiting; try again later",
-                    status=429,
                 )
             self.admitted += 1
 
@@ -128,14 +126,14 @@ async def _read_json(request: Request, limit: int) -> Any:
     try:
         return json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise RequestError("malformed request", f"the body is not JSON: {error}") from None
+        raise RequestError(400, "malformed request", f"the body is not JSON: {error}") from None
 
 
 def _too_large(limit: int) -> RequestError:
     return RequestError(
+        413,
         "request too large",
         f"the request body exceeds {format_size(limit)}; files are limited by --max-file-size",
-        status=413,
     )
 
 
@@ -143,6 +141,7 @@ def _values(op: str, data: list[Any], settings: ServerSettings, folder: Path) ->
     order = parameter_order(op)
     if len(data) > len(order):
         raise RequestError(
+            400,
             "malformed request",
             f"{op} takes at most {len(order)} values in 'data' ({', '.join(order)}); "
             f"got {len(data)}",
@@ -156,15 +155,15 @@ def _values(op: str, data: list[Any], settings: ServerSettings, folder: Path) ->
 
 def _op_of(body: Any) -> tuple[str, list[Any]]:
     if not isinstance(body, dict):
-        raise RequestError("malformed request", 'expected {"fn_index": n, "data": [...]}')
+        raise RequestError(400, "malformed request", 'expected {"fn_index": n, "data": [...]}')
     fn_index, data = body.get("fn_index"), body.get("data", [])
     if isinstance(fn_index, bool) or not isinstance(fn_index, int):
-        raise RequestError("malformed request", "'fn_index' must be an integer")
+        raise RequestError(400, "malformed request", "'fn_index' must be an integer")
     if not 0 <= fn_index < len(ENDPOINT_ORDER):
         listing = ", ".join(f"{i}={name}" for i, name in enumerate(ENDPOINT_ORDER))
-        raise RequestError("unknown fn_index", f"{fn_index}; this server has {listing}", 404)
+        raise RequestError(404, "unknown fn_index", f"{fn_index}; this server has {listing}")
     if not isinstance(data, list):
-        raise RequestError("malformed request", "'data' must be a list")
+        raise RequestError(400, "malformed request", "'data' must be a list")
     return ENDPOINT_ORDER[fn_index], data
 
 
@@ -186,7 +185,7 @@ def mount_legacy(
             op, data = _op_of(body)
             admission.enter()
         except RequestError as error:
-            return _error(error)
+            return error_response(error)
         start = time.perf_counter()
         # The request's files and outputs travel inside the JSON, so none is kept afterwards.
         uploads = settings.upload_dir / "legacy" / uuid.uuid4().hex
@@ -201,7 +200,7 @@ def mount_legacy(
             finally:
                 shutil.rmtree(outcome.folder, ignore_errors=True)
         except RequestError as error:
-            return _error(error)
+            return error_response(error)
         finally:
             shutil.rmtree(uploads, ignore_errors=True)
             admission.leave()

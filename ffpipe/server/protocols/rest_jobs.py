@@ -1,4 +1,4 @@
-"""The REST API of jobs under ``/api/jobs``, and the job functions behind the Gradio endpoints.
+"""The REST API of jobs under ``/api/jobs``: a FastAPI router over the job service.
 
 Routes (errors always in the catalog's ``{"error", "detail"}`` shape with a 4xx status):
 
@@ -22,43 +22,36 @@ from __future__ import annotations
 
 import base64
 import binascii
-import functools
 import hmac
-import json
-from collections.abc import Awaitable, Callable
-from pathlib import Path
+from collections.abc import Callable, Coroutine
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
 from ffpipe.catalog.jobs import ARCHIVE_HEADER
-from ffpipe.server.execute import RequestError
+from ffpipe.server.errors import RequestError
 from ffpipe.server.files import ARCHIVES_FOLDER
+from ffpipe.server.http.errors import error_response
 from ffpipe.server.jobs.service import (
     ANYONE,
     Caller,
     InvalidRequest,
-    JobControl,
     JobService,
     NotFound,
     TooLarge,
     Upload,
+    parse_json_object,
 )
 from ffpipe.server.jobs.settings import JobSettings
-from ffpipe.server.jobs.store import JobStore
 
 PREFIX = "/api/jobs"
 
 _REQUEST_OVERHEAD_BYTES = 1_000_000
-Handler = Callable[..., Awaitable[Any]]
-
-
-def _error(status: int, error: str, detail: str = "") -> JSONResponse:
-    return JSONResponse({"error": error, "detail": detail}, status_code=status)
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -72,18 +65,6 @@ async def _read_body(request: Request, limit: int) -> bytes:
             raise TooLarge("request too large", f"the limit is {limit / 1e6:g} MB")
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-def _json_object(text: str | bytes, what: str) -> dict[str, Any]:
-    try:
-        value = json.loads(text) if text else {}
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise InvalidRequest(f"malformed {what}", f"not valid JSON: {error}") from None
-    except RecursionError:
-        raise InvalidRequest(f"malformed {what}", "the JSON is nested too deeply") from None
-    if not isinstance(value, dict):
-        raise InvalidRequest(f"malformed {what}", "expected a JSON object")
-    return value
 
 
 def _decode_files(files: Any) -> dict[str, Upload]:
@@ -112,7 +93,7 @@ async def _submission(request: Request, file_limit: int) -> tuple[str, dict, dic
     limit = file_limit * 4 // 3 + _REQUEST_OVERHEAD_BYTES
     content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if content_type == "application/json":
-        body = _json_object(await _read_body(request, limit), "request body")
+        body = parse_json_object(await _read_body(request, limit), "request body")
         options = {key: body[key] for key in ("job_id", "priority", "callback_url") if key in body}
         unknown = sorted(set(body) - {"op", "params", "files", *options})
         if unknown:
@@ -138,7 +119,7 @@ async def _submission(request: Request, file_limit: int) -> tuple[str, dict, dic
             elif key == "op":
                 op = value
             elif key == "params":
-                params = _json_object(value, "params")
+                params = parse_json_object(value, "params")
             elif key in ("job_id", "callback_url"):
                 options[key] = value or None
             elif key == "priority":
@@ -154,55 +135,72 @@ async def _submission(request: Request, file_limit: int) -> tuple[str, dict, dic
     )
 
 
-def mount_jobs(
-    app: FastAPI, store: JobStore, runner: JobControl, settings: JobSettings
-) -> JobService:
-    """Add the ``/api/jobs`` routes to ``app``; returns the service behind them."""
-    service = JobService(store, runner, settings)
+class _CatalogErrorRoute(APIRoute):
+    """A route that answers a :class:`~ffpipe.server.errors.RequestError` (its own or its
+    dependencies') in the catalog's shape."""
 
-    def guarded(handler: Handler) -> Handler:
-        @functools.wraps(handler)
-        async def route(request: Request, **kwargs: Any) -> Response:
-            if settings.token is not None:
-                given = request.headers.get("authorization", "")
-                if not hmac.compare_digest(given, f"Bearer {settings.token}"):
-                    return _error(401, "unauthorized", "send Authorization: Bearer <token>")
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def answer(request: Request) -> Response:
             try:
-                return await handler(request, **kwargs)
+                return await handler(request)
             except RequestError as error:
-                return JSONResponse(error.shape(), status_code=error.status)
+                return error_response(error)
 
-        return route
+        return answer
 
-    def caller(request: Request) -> Caller:
-        # The user the auth gate let through; none on a server without users.
+
+class JobRoutes:
+    """The route handlers of ``/api/jobs``, over one job service."""
+
+    def __init__(self, service: JobService, settings: JobSettings) -> None:
+        self.service = service
+        self.settings = settings
+
+    def check_token(self, request: Request) -> None:
+        """Refuse a request without the job API's bearer token, when it has one."""
+        if self.settings.token is None:
+            return
+        given = request.headers.get("authorization", "")
+        if not hmac.compare_digest(given, f"Bearer {self.settings.token}"):
+            raise RequestError(401, "unauthorized", "send Authorization: Bearer <token>")
+
+    def caller(self, request: Request) -> Caller:
+        """The user the auth gate let through; none on a server without users."""
         user = getattr(request.state, "ffpipe_user", None)
-        return Caller(user, user in settings.admins) if user is not None else ANYONE
+        return Caller(user, user in self.settings.admins) if user is not None else ANYONE
 
-    async def submit_job(request: Request) -> Response:
-        op, params, uploads, options = await _submission(request, settings.max_upload_bytes)
+    async def submit_job(self, request: Request) -> Response:
+        limit = self.settings.max_upload_bytes
+        op, params, uploads, options = await _submission(request, limit)
         status = await run_in_threadpool(
-            service.submit, op, params, uploads, options, caller(request)
+            self.service.submit, op, params, uploads, options, self.caller(request)
         )
         return JSONResponse(status.model_dump(mode="json"), status_code=202)
 
-    async def list_jobs(request: Request) -> Response:
+    async def list_jobs(self, request: Request) -> Response:
         query = request.query_params
         limit_text = query.get("limit", "100")
         if not limit_text.isdigit():
             raise InvalidRequest("invalid limit", "limit must be a whole number")
         jobs = await run_in_threadpool(
-            service.list, query.get("status"), query.get("op"), int(limit_text), caller(request)
+            self.service.list,
+            query.get("status"),
+            query.get("op"),
+            int(limit_text),
+            self.caller(request),
         )
         return JSONResponse({"jobs": jobs})
 
-    async def job_status(request: Request, job_id: str) -> Response:
-        status = await run_in_threadpool(service.status, job_id, caller(request))
+    async def job_status(self, request: Request, job_id: str) -> Response:
+        status = await run_in_threadpool(self.service.status, job_id, self.caller(request))
         return JSONResponse(status.model_dump(mode="json"))
 
-    async def job_result(request: Request, job_id: str) -> Response:
-        files = await run_in_threadpool(service.result_files, job_id, caller(request))
-        record = service.record(job_id, caller(request))
+    async def job_result(self, request: Request, job_id: str) -> Response:
+        caller = self.caller(request)
+        files = await run_in_threadpool(self.service.result_files, job_id, caller)
+        record = self.service.record(job_id, caller)
         data = [
             {
                 "name": name,
@@ -215,70 +213,38 @@ def mount_jobs(
         ]
         return JSONResponse({"job_id": job_id, "data": data, "result": record.result})
 
-    async def job_result_file(request: Request, job_id: str, name: str) -> Response:
-        files = await run_in_threadpool(service.result_files, job_id, caller(request))
+    async def job_result_file(self, request: Request, job_id: str, name: str) -> Response:
+        files = await run_in_threadpool(self.service.result_files, job_id, self.caller(request))
         if name not in files:
             raise NotFound("no such output", f"job {job_id!r} has outputs {sorted(files)}")
         headers = {ARCHIVE_HEADER: "zip"} if files[name].parent.name == ARCHIVES_FOLDER else {}
         return FileResponse(files[name], filename=files[name].name, headers=headers)
 
-    async def no_such_route(request: Request, rest: str) -> Response:
+    async def cancel_job(self, request: Request, job_id: str) -> Response:
+        status = await run_in_threadpool(self.service.cancel, job_id, self.caller(request))
+        return JSONResponse(status.model_dump(mode="json"))
+
+    async def no_such_route(self, request: Request, rest: str) -> Response:
         raise NotFound(
             "no such route",
             f"{request.method} {request.url.path}; see GET/POST {PREFIX}, GET {PREFIX}/ID,"
             f" GET {PREFIX}/ID/result, POST {PREFIX}/ID/cancel",
         )
 
-    async def cancel_job(request: Request, job_id: str) -> Response:
-        status = await run_in_threadpool(service.cancel, job_id, caller(request))
-        return JSONResponse(status.model_dump(mode="json"))
 
-    app.add_api_route(PREFIX, guarded(submit_job), methods=["POST"])
-    app.add_api_route(PREFIX, guarded(list_jobs), methods=["GET"])
-    app.add_api_route(PREFIX + "/{job_id}", guarded(job_status), methods=["GET"])
-    app.add_api_route(PREFIX + "/{job_id}/result", guarded(job_result), methods=["GET"])
-    app.add_api_route(PREFIX + "/{job_id}/result/{name}", guarded(job_result_file), methods=["GET"])
-    app.add_api_route(PREFIX + "/{job_id}/cancel", guarded(cancel_job), methods=["POST"])
-    app.add_api_route(
-        PREFIX + "/{rest:path}", guarded(no_such_route), methods=["GET", "POST", "PUT", "DELETE"]
+def jobs_router(service: JobService, settings: JobSettings) -> APIRouter:
+    """The ``/api/jobs`` routes over ``service``, for ``app.include_router``."""
+    routes = JobRoutes(service, settings)
+    router = APIRouter(route_class=_CatalogErrorRoute, dependencies=[Depends(routes.check_token)])
+    router.add_api_route(PREFIX, routes.submit_job, methods=["POST"])
+    router.add_api_route(PREFIX, routes.list_jobs, methods=["GET"])
+    router.add_api_route(PREFIX + "/{job_id}", routes.job_status, methods=["GET"])
+    router.add_api_route(PREFIX + "/{job_id}/result", routes.job_result, methods=["GET"])
+    router.add_api_route(
+        PREFIX + "/{job_id}/result/{name}", routes.job_result_file, methods=["GET"]
     )
-    return service
-
-
-def gradio_endpoints(service: JobService) -> dict[str, Callable[..., dict[str, Any]]]:
-    """Plain functions for the server's Gradio app, by suggested ``api_name``.
-
-    ``submit_job(op, params_json, target_media, source_face, job_id, priority, callback_url)``
-    takes file paths as Gradio hands them over (or None); ``job_status(job_id)`` and
-    ``cancel_job(job_id)`` take an id; each takes the ``caller`` (whose jobs it may touch) by
-    keyword. Each returns the Job Status Response as a dict and raises
-    :class:`~ffpipe.server.execute.RequestError` (with ``.error`` and ``.detail``) for a refused
-    request.
-    """
-
-    def submit_job(
-        op: str,
-        params_json: str = "{}",
-        target_media: str | None = None,
-        source_face: str | None = None,
-        job_id: str | None = None,
-        priority: int = 5,
-        callback_url: str | None = None,
-        caller: Caller = ANYONE,
-    ) -> dict[str, Any]:
-        uploads = {
-            name: Upload(Path(path).name, Path(path))
-            for name, path in (("target_media", target_media), ("source_face", source_face))
-            if path
-        }
-        options = {"job_id": job_id or None, "priority": priority, "callback_url": callback_url}
-        params = _json_object(params_json or "{}", "params")
-        return service.submit(op, params, uploads, options, caller).model_dump(mode="json")
-
-    def job_status(job_id: str, caller: Caller = ANYONE) -> dict[str, Any]:
-        return service.status(job_id, caller).model_dump(mode="json")
-
-    def cancel_job(job_id: str, caller: Caller = ANYONE) -> dict[str, Any]:
-        return service.cancel(job_id, caller).model_dump(mode="json")
-
-    return {"submit_job": submit_job, "job_status": job_status, "cancel_job": cancel_job}
+    router.add_api_route(PREFIX + "/{job_id}/cancel", routes.cancel_job, methods=["POST"])
+    router.add_api_route(
+        PREFIX + "/{rest:path}", routes.no_such_route, methods=["GET", "POST", "PUT", "DELETE"]
+    )
+    return router

@@ -11,6 +11,7 @@ so they cover the UI too.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 from collections.abc import Callable, Sequence
@@ -21,10 +22,10 @@ import gradio as gr
 from ffpipe import media
 from ffpipe.catalog import OPS, op_spec
 from ffpipe.engine.api import Engine
-from ffpipe.server.execute import ENDPOINT_ORDER, RequestError, execute, parameter_order
+from ffpipe.server.errors import RequestError
+from ffpipe.server.execute import ENDPOINT_ORDER, execute, parameter_order
 from ffpipe.server.jobs.service import Caller, JobService
-from ffpipe.server.protocols.gradio_jobs import caller_of
-from ffpipe.server.protocols.rest_jobs import gradio_endpoints
+from ffpipe.server.protocols.gradio_jobs import caller_of, submit_paths
 from ffpipe.server.protocols.ui_widgets import ParamWidget, make_widget
 from ffpipe.server.settings import ServerSettings
 
@@ -270,7 +271,7 @@ def add_ui(
 ) -> None:
     """Add the UI to ``blocks``, after its API endpoints (whose fn_index order stays as it is)."""
     models = capabilities().get("models") or {}
-    submit_job = gradio_endpoints(jobs)["submit_job"]
+    submit_job = functools.partial(submit_paths, jobs)
     with blocks:
         gr.Markdown(
             f"# ffpipe serve\n{engine.name} engine {engine.version}: model names show whether "

@@ -29,6 +29,10 @@ The same frames always give the same bytes, in any process on any run (a local r
 - Muxers run with FFmpeg's ``bitexact`` flag (:data:`CONTAINER_OPTIONS`): Matroska and WebM then
   write no random segment UID and no muxing date, and no container records a library version.
 - Streams carry the ``bitexact`` codec flag, so their headers name no library version.
+- Encoders run on a fixed number of threads (:data:`ENCODER_THREADS`), never "as many as the
+  processor has": x264 splits work between frame threads, and x265 between frame threads, in
+  ways that change the bytes, so an automatic count gave other bytes on a machine with more
+  cores (or under ``taskset``).
 - On processors with AVX-512, libx264 is held to AVX2 code (``asm=AVX2``): its AVX-512 code, as
   built into the PyAV wheels, gave different bytes for identical frames now and then (like a
   read of uninitialised memory; with ``asm`` at AVX2 or below, or without macroblock-tree rate
@@ -73,6 +77,8 @@ CONTAINER_OPTIONS: dict[str, str] = {"fflags": "+bitexact"}
 """Options of every output container: no random IDs, dates or library versions in its bytes."""
 BITEXACT_CODEC_OPTIONS: dict[str, str] = {"flags": "+bitexact"}
 """Options of every output stream, video and audio."""
+ENCODER_THREADS = 4
+"""Threads of every video encoder, on any machine (their count changes the bytes)."""
 
 _CONTAINER_ENCODERS: dict[str, tuple[str, ...]] = {
     ".mp4": SOFTWARE_ENCODERS,
@@ -137,7 +143,7 @@ def encoder_settings(encoder: str, preset: str, quality: int) -> EncoderSettings
             f"use one of {', '.join(encoders())}"
         )
     crf = quality_to_crf(encoder, quality)
-    options = {"crf": str(crf), **BITEXACT_CODEC_OPTIONS}
+    options = {"crf": str(crf), "threads": str(ENCODER_THREADS), **BITEXACT_CODEC_OPTIONS}
     if encoder == "libvpx-vp9":
         deadline, cpu_used = VP9_PRESETS[preset]
         options |= {"b": "0", "deadline": deadline, "cpu-used": str(cpu_used), "row-mt": "1"}
@@ -146,7 +152,8 @@ def encoder_settings(encoder: str, preset: str, quality: int) -> EncoderSettings
     if encoder == "libx264" and _has_avx512():
         options["x264-params"] = "asm=AVX2"
     if encoder == "libx265":
-        options["x265-params"] = "log-level=error"
+        # x265 sizes its thread pool and frame threads from the processor count otherwise.
+        options["x265-params"] = f"log-level=error:pools={ENCODER_THREADS}:frame-threads=1"
     return EncoderSettings(codec=encoder, crf=crf, options=options)
 
 

@@ -33,6 +33,8 @@ from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
+from ffpipe.engine.builtin import exact
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -98,6 +100,8 @@ def prefetch(items: Iterable[T], depth: int) -> Generator[T, None, None]:
         return False
 
     def produce() -> None:
+        # OpenCV's IPP switch is per thread; frames must not depend on which thread ran them.
+        exact.opencv()
         source = iter(items)
         try:
             for item in source:
@@ -130,7 +134,9 @@ def ordered_parallel_map(
     fn: Callable[[T], R], items: Iterable[T], workers: int
 ) -> Generator[R, None, None]:
     """``fn`` over ``items`` on ``workers`` threads, results in input order, bounded in flight."""
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ffpipe-frame") as pool:
+    with ThreadPoolExecutor(
+        max_workers=workers, thread_name_prefix="ffpipe-frame", initializer=exact.opencv
+    ) as pool:
         pending: deque[Future[R]] = deque()
         try:
             for item in items:

@@ -1,4 +1,4 @@
-"""A server with only the job API: ``python -m ffpipe.server.jobs.standalone --data DIR``.
+"""A server with only the job API: ``python -m ffpipe.server.jobs_app --data DIR``.
 
 ``ffpipe serve`` mounts the same routes next to its Gradio app; this entry point serves them alone,
 for headless job servers and for tests that kill the process and start it again.
@@ -20,6 +20,7 @@ from fastapi import FastAPI
 from ffpipe.engine.api import Engine
 from ffpipe.server.jobs.settings import JobSettings, load_or_create_secret
 from ffpipe.server.jobs.system import JobSystem, open_job_system
+from ffpipe.server.protocols.rest_jobs import jobs_router
 
 DEFAULT_ENGINE = "ffpipe.engine.builtin:BuiltinEngine"
 
@@ -45,7 +46,7 @@ def build_app(system: JobSystem) -> FastAPI:
             system.stop()
 
     app = FastAPI(title="ffpipe jobs", lifespan=lifespan)
-    system.mount(app)
+    app.include_router(jobs_router(system.service, system.settings))
     return app
 
 

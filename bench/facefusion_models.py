@@ -9,10 +9,10 @@ about 1 MB and a second or two to write.
 This script needs ``numpy`` and ``onnx``, so it runs in FaceFusion's own environment
 (``make facefusion-env``), not in ffpipe's::
 
-    .venv-facefusion/bin/python tests/_facefusion_models.py FACEFUSION_COPY [--faces JSON]
+    .venv-facefusion/bin/python bench/facefusion_models.py FACEFUSION_COPY [--faces JSON]
 
 It writes into ``FACEFUSION_COPY/.assets/models`` and prints a JSON summary. From ffpipe's tests
-and the bench, call ``tests/_facefusion_support.install_test_models`` instead, which runs it.
+and the bench, call ``bench.facefusion_testbed.install_test_models`` instead, which runs it.
 
 What the fakes do (docs/facefusion-testing.md has the full table):
 

@@ -4,7 +4,7 @@ Heads cut from the sample portraits are scaled, flipped, recoloured, rotated and
 edge onto generated backgrounds (noise, gradients, stripes, blotches), alone or in collages, then
 darkened, brightened, blurred or partly covered. Every placed face's box is recorded, so recall
 (faces found / faces present) is measured without labelling anything by hand. A fixed seed makes
-the set identical on every run; the benchmark (``bench/bench_detection.py``) imports it too.
+the set identical on every run; the detection benchmark and tests both use it.
 
 Face sizes are given as the side of the face box (eyebrows to chin, as dlib boxes it) at the
 detector size, 640 px on the longest side, the catalog default.

@@ -1,4 +1,7 @@
-"""Start `ffpipe serve` in a subprocess on a free loopback port, for tests (and benchmarks).
+"""Start `ffpipe serve` in a subprocess on a free loopback port, for benchmarks and tests.
+
+The one ``free_port`` of the suite lives here too: every test and benchmark that needs a loopback
+port takes it from this module (tests through the ``free_port`` fixture).
 
 ``start_server(tmp_path, *extra_args)`` returns once the server has printed its URL (every route
 mounted) and gives a :class:`ServerHandle` whose ``stop()`` ends it (Ctrl-C first, as a user
