@@ -160,13 +160,20 @@ def test_an_engine_named_in_the_settings_is_used_by_every_command(
         assert "facefusion engine needs --facefusion PATH" in capsys.readouterr().err, command
 
 
+@pytest.mark.parametrize(
+    ("settings", "named"),
+    [
+        ('[engine]\nname = "gpu"\n', "ffpipe.toml: engine.name:"),
+        ('[engine\nname = "builtin"\n', "ffpipe.toml:"),  # not TOML: said, not a traceback
+    ],
+)
 def test_a_bad_engine_setting_is_one_message(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], settings: str, named: str
 ) -> None:
-    make_project(tmp_path, '[engine]\nname = "gpu"\n')
+    make_project(tmp_path, settings)
     assert in_folder_main(tmp_path, "plan", "pipelines/proj.yaml") == 2
     error = capsys.readouterr().err
-    assert "ffpipe.toml: engine.name:" in error
+    assert named in error
 
 
 @pytest.fixture(scope="session")

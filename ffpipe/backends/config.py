@@ -21,6 +21,11 @@ command runs or keys steps with (:class:`EngineConfig`)::
 
     [engine]
     name = "facefusion"                   # or "builtin" (the default)
+
+and a Dask cluster that runs the steps (:class:`ClusterConfig`)::
+
+    [cluster]
+    scheduler = "tcp://scheduler:8786"
 """
 
 from __future__ import annotations
@@ -165,6 +170,27 @@ class EngineConfig(BaseModel):
     def load(cls, path: Path) -> EngineConfig:
         """The ``engine`` table of a TOML or YAML file (an absent table: all defaults)."""
         return _load_table(path, "engine", cls)
+
+
+class ClusterConfig(BaseModel):
+    """The ``cluster`` table of a configuration file::
+
+    [cluster]
+    scheduler = "tcp://scheduler:8786"   # a Dask distributed scheduler
+
+    ``--cluster`` and ``$FFPIPE_CLUSTER`` override it (see :mod:`ffpipe.cli.context`).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    scheduler: str | None = Field(
+        default=None, description="Dask scheduler address that runs the steps, tcp://host:8786."
+    )
+
+    @classmethod
+    def load(cls, path: Path) -> ClusterConfig:
+        """The ``cluster`` table of a TOML or YAML file (an absent table: all defaults)."""
+        return _load_table(path, "cluster", cls)
 
 
 def _read_document(path: Path) -> Any:

@@ -404,6 +404,36 @@ def pull_entries(
     return complete, report
 
 
+def fetch_objects(store: ObjectStore, remote: RemoteStore, digests: Iterable[str]) -> int:
+    """Bring the artifacts ``digests`` (files or trees) into ``store``, verified; bytes moved.
+
+    Raises :class:`RemoteCorrupt` or FileNotFoundError when one cannot be had whole.
+    """
+    moved = 0
+    for digest in dict.fromkeys(digests):
+        if store.has(digest):
+            continue
+        blobs = [digest]
+        if is_tree(digest):
+            manifest = digest.removeprefix(TREE_PREFIX)
+            if not store.has(manifest):
+                moved += _install(store, remote, manifest)
+            blobs = list(store.manifest(digest).values())
+        for blob in blobs:
+            if not store.has(blob):
+                moved += _install(store, remote, blob)
+    return moved
+
+
+def push_objects(store: ObjectStore, remote: RemoteStore, digests: Iterable[str]) -> int:
+    """Upload the blobs of stored artifacts ``digests`` the remote lacks (re-hashed before they
+    leave); how many were uploaded."""
+    sent = 0
+    for blob in sorted({blob for digest in digests for blob in store.blobs_of(digest)}):
+        sent += remote.put_object(blob, store.path(blob, verify=True))
+    return sent
+
+
 def _local_blobs(store: ObjectStore, entry: StepEntry) -> set[str]:
     blobs: set[str] = set()
     for digest in entry.outputs.values():

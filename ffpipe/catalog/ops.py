@@ -166,6 +166,17 @@ class OpSpec:
             return f"{self.name} writes JSON: output_path {name!r} must end in .json"
         return None
 
+    @property
+    def resources(self) -> dict[str, float]:
+        """What a worker must offer to run this op on a cluster (Dask resources, ``GPU=1``)."""
+        return dict(OP_RESOURCES.get(self.name, {}))
+
+
+GPU_OPS = ("swap", "enhance", "edit", "process")
+OP_RESOURCES: dict[str, dict[str, float]] = {op: {"GPU": 1} for op in GPU_OPS}
+"""Per-op resource needs: the face models' ops run on a GPU; ``detect``, ``video`` and
+``extract_frames`` ask for none (detection and encoding run on any worker's CPU)."""
+
 
 OPS: dict[str, OpSpec] = {
     spec.name: spec

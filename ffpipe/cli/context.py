@@ -9,10 +9,11 @@ engine.
 Where things are (see :mod:`ffpipe.project`): the project root is found from the pipeline file,
 not the current folder. The workspace is ``--workspace``, else ``$FFPIPE_WORKSPACE``, else
 ``.ffpipe/`` in the project root; outputs go under ``--out``, else ``out/`` in the project root;
-the settings file is ``--config``, else the project's ``ffpipe.toml``. Paths given on the command
-line or in the environment are taken as typed (relative to the current folder). Pipelines of
-different projects in one command are refused: each project has its own workspace, settings and
-remote, and one command keeps to one.
+the settings file is ``--config``, else the project's ``ffpipe.toml``; the Dask cluster that runs
+the steps is ``--cluster``, else ``$FFPIPE_CLUSTER``, else ``[cluster] scheduler`` of that settings
+file. Paths given on the command line or in the environment are taken as typed (relative to the
+current folder). Pipelines of different projects in one command are refused: each project has its
+own workspace, settings and remote, and one command keeps to one.
 
 This module imports nothing heavy: ``ffpipe run`` builds an Invocation on the no-op fast path.
 """
@@ -30,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ffpipe.cli.engine_options import BUILTIN, ENGINES, EngineChoice, open_engine, start_engine
-from ffpipe.cli.options import DEFAULT_WORKSPACE, ENV_WORKSPACE
+from ffpipe.cli.options import DEFAULT_WORKSPACE, ENV_CLUSTER, ENV_WORKSPACE
 from ffpipe.errors import UserError
 from ffpipe.project import Project, find_project, project_of
 
@@ -97,6 +98,8 @@ class Invocation:
     """``--remote URL`` as given."""
     require_remote: bool = False
     jobs: int | None = None
+    cluster_option: str | None = None
+    """``--cluster ADDRESS`` as given."""
 
     @classmethod
     def of(cls, args: argparse.Namespace, files: Sequence[Path] = ()) -> Invocation:
@@ -121,6 +124,7 @@ class Invocation:
             remote_option=_option(args, "remote"),
             require_remote=bool(_option(args, "require_remote")),
             jobs=_option(args, "jobs"),
+            cluster_option=_option(args, "cluster"),
         )
 
     # loading
@@ -186,6 +190,16 @@ class Invocation:
         if start:
             start_engine(engine)
         return make_backend(engine=engine)
+
+    # cluster
+
+    @cached_property
+    def cluster_address(self) -> str | None:
+        """The Dask scheduler that runs the steps: ``--cluster``, else ``$FFPIPE_CLUSTER``, else
+        ``[cluster] scheduler`` of the settings; None runs them here (or on the server)."""
+        if self.cluster_option:
+            return str(self.cluster_option)
+        return os.environ.get(ENV_CLUSTER) or configured_cluster(self.settings)
 
     # remote cache
 
@@ -263,19 +277,52 @@ def configured_engine(settings: Path | None) -> str | None:
     if settings is None:
         return None
     if settings.suffix == ".toml":
-        try:
-            text = settings.read_text(encoding="utf-8")
-        except OSError:
-            text = "[engine]"  # let the full reading say what is wrong
-        lines = (line.split("#", 1)[0].replace(" ", "") for line in text.splitlines())
-        if not any(line.startswith(("[engine", "engine")) for line in lines):
+        text = _settings_text(settings, "engine")
+        if not _mentions_table(text, "engine"):
             return None
         table = _toml_table(text, "engine")
-        if table == {} or (set(table) == {"name"} and table["name"] in ENGINES):
+        if table is not None and (table == {} or _only(table, "name") in ENGINES):
             return table.get("name")
     from ffpipe.backends.config import EngineConfig
 
     return EngineConfig.load(settings).name
+
+
+def configured_cluster(settings: Path | None) -> str | None:
+    """The scheduler a settings file names under ``[cluster]``, if any (read as lightly as
+    :func:`configured_engine` reads ``[engine]``: ``ffpipe plan`` keys its kept plans with it)."""
+    if settings is None:
+        return None
+    if settings.suffix == ".toml":
+        text = _settings_text(settings, "cluster")
+        if not _mentions_table(text, "cluster"):
+            return None
+        table = _toml_table(text, "cluster")
+        if table is not None and (table == {} or isinstance(_only(table, "scheduler"), str)):
+            return table.get("scheduler") or None
+    from ffpipe.backends.config import ClusterConfig
+
+    return ClusterConfig.load(settings).scheduler or None
+
+
+def _only(table: dict[str, Any], key: str) -> Any:
+    """The value of ``key`` when it is the table's only key, else None."""
+    return table[key] if set(table) == {key} else None
+
+
+def _settings_text(settings: Path, table: str) -> str:
+    """The text of a TOML settings file; one that cannot be read reads as naming ``table``, so
+    the full reading says what is wrong."""
+    try:
+        return settings.read_text(encoding="utf-8")
+    except OSError:
+        return f"[{table}]"
+
+
+def _mentions_table(text: str, name: str) -> bool:
+    """Whether a TOML text may hold the table ``name`` (a header or a dotted key)."""
+    lines = (line.split("#", 1)[0].replace(" ", "") for line in text.splitlines())
+    return any(line.startswith((f"[{name}", name)) for line in lines)
 
 
 def _toml_table(text: str, name: str) -> dict[str, Any] | None:

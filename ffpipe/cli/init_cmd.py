@@ -59,6 +59,11 @@ STARTER_CONFIG = """\
 # The in-process engine of every command (--engine overrides it): "builtin" or "facefusion",
 # whose checkout comes from --facefusion or FFPIPE_FACEFUSION.
 # name = "facefusion"
+
+[cluster]
+# Run the steps that must run on a Dask cluster's workers (`pip install ffpipe[cluster]`);
+# needs the remote cache above. --cluster and FFPIPE_CLUSTER override it.
+# scheduler = "tcp://scheduler:8786"
 """
 
 IGNORED = (".ffpipe/", "out/", ".ffpipe-server/")

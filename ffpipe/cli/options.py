@@ -14,6 +14,7 @@ from pathlib import Path
 
 ENV_WORKSPACE = "FFPIPE_WORKSPACE"
 ENV_SERVER = "FFPIPE_SERVER"
+ENV_CLUSTER = "FFPIPE_CLUSTER"
 DEFAULT_WORKSPACE = ".ffpipe"
 
 
@@ -207,3 +208,14 @@ def add_remote(parser: argparse.ArgumentParser, *, run: bool = False) -> None:
         parser.add_argument(
             "--push", action="store_true", help="upload this run's steps to the remote cache"
         )
+
+
+def add_cluster(parser: argparse.ArgumentParser) -> None:
+    """``--cluster ADDRESS``: a Dask scheduler that runs the steps."""
+    parser.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        help="Dask scheduler that runs the steps, e.g. tcp://scheduler:8786 (default: "
+        f"${ENV_CLUSTER}, else [cluster] scheduler in the project's ffpipe.toml); needs a "
+        "remote cache",
+    )

@@ -30,6 +30,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     options.add_server(parser)
     add_engine_arguments(parser)
     options.add_remote(parser)
+    options.add_cluster(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -41,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     state = noop.State.of(
         args.file, invocation.params, invocation.workspace, not args.no_fuse, granted
     )
-    shape = _shape(args)
+    shape = _shape(args, invocation)
     run_id = None
     if _replayable(args, invocation):
         stamp = noop.valid_stamp(state)
@@ -67,5 +68,10 @@ def _replayable(args: argparse.Namespace, invocation: Invocation) -> bool:
     return invocation.workspace.is_dir()
 
 
-def _shape(args: argparse.Namespace) -> dict[str, Any]:
-    return {"targets": args.target, "downstream": args.downstream, "json": args.json}
+def _shape(args: argparse.Namespace, invocation: Invocation) -> dict[str, Any]:
+    return {
+        "targets": args.target,
+        "downstream": args.downstream,
+        "json": args.json,
+        "cluster": invocation.cluster_address,
+    }

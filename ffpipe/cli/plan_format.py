@@ -233,6 +233,26 @@ def plan_json(
     ]
 
 
+def cluster_notes(
+    invocation: Invocation, pipeline: LoadedPipeline, decisions: Mapping[str, Decision]
+) -> dict[str, str]:
+    """With a cluster configured, what each step that will run asks of it: ``on cluster
+    tcp://scheduler:8786 (GPU=1)``. The plan does not contact the cluster."""
+    address = invocation.cluster_address
+    if address is None:
+        return {}
+    from ffpipe.run.cluster import describe_resources, resources_of
+    from ffpipe.run.fusion import FUSED_OP
+
+    found = {}
+    for node, decision in decisions.items():
+        if not decision.will_run:
+            continue
+        op = FUSED_OP if decision.group else pipeline.instances[node].op
+        found[node] = f"on cluster {address} ({describe_resources(resources_of(op))})"
+    return found
+
+
 def full_plan(args: argparse.Namespace, invocation: Invocation) -> str:
     """Load, decide and format the plan ``ffpipe plan`` prints, as text or JSON."""
     pipeline = invocation.load(args.file)
@@ -252,6 +272,8 @@ def full_plan(args: argparse.Namespace, invocation: Invocation) -> str:
         backend.close()
     status = {node: str(decision) for node, decision in decisions.items()}
     notes = display_notes(pipeline, decisions, remote=bool(invocation.server))
+    for node, line in cluster_notes(invocation, pipeline, decisions).items():
+        notes.setdefault(node, []).append(line)
     for node, lines in substituted.items():
         notes.setdefault(node, []).extend(lines)
     if args.json:

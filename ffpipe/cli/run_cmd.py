@@ -12,7 +12,9 @@ FFPIPE_WORKSPACE); outputs go to ``out/<pipeline name>/`` there (``--out DIR`` r
 see :mod:`ffpipe.cli.context`. A run where nothing
 changed since the last completed one is answered from its stamp (:mod:`ffpipe.run.noop`),
 without contacting a remote cache. With a remote configured, steps the workspace lacks are
-fetched from it (``--no-pull`` turns that off) and ``--push`` uploads the run's steps.
+fetched from it (``--no-pull`` turns that off) and ``--push`` uploads the run's steps. With
+``--cluster ADDRESS`` (or ``FFPIPE_CLUSTER``, ``[cluster] scheduler``) the steps that must run go
+to a Dask cluster's workers over the remote cache (:mod:`ffpipe.run.cluster`).
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     options.add_fuse(parser)
     options.add_server(parser)
     options.add_remote(parser, run=True)
+    options.add_cluster(parser)
     parser.add_argument(
         "--strict-models",
         action="store_true",
@@ -121,6 +124,7 @@ def _full_run(
     shape: noop.RunShape,
 ) -> int:
     from ffpipe.cache.workspace import Workspace
+    from ffpipe.cli.cluster_support import open_cluster
     from ffpipe.run import noop
     from ffpipe.run.runner import RunOptions, run_pipeline
     from ffpipe.run.statuses import RunStatus
@@ -135,10 +139,14 @@ def _full_run(
     if len(set(names)) != len(names):
         raise UserError("two of the pipelines have the same name; their outputs would collide")
     workspace = Workspace(invocation.workspace)
-    backend = invocation.make_backend(strict_models=args.strict_models)
-    remote = invocation.remote_source(workspace, fetching=True) if args.pull else None
+    on_cluster = invocation.cluster_address is not None
+    # On a cluster the workers run the engine; here it only names the keys.
+    backend = invocation.make_backend(strict_models=args.strict_models, start=not on_cluster)
+    cluster = None
     exit_code = ExitCode.OK
     try:
+        cluster = open_cluster(invocation, strict_models=args.strict_models)
+        remote = invocation.remote_source(workspace, fetching=True) if args.pull else None
         for pipeline in pipelines:
             summary = run_pipeline(
                 pipeline,
@@ -156,6 +164,7 @@ def _full_run(
                 ),
                 reporter,
                 remote,
+                cluster,
             )
             if args.push:
                 _push(args, invocation, workspace, summary, reporter)
@@ -176,6 +185,8 @@ def _full_run(
                 if not args.keep_going:
                     break
     finally:
+        if cluster is not None:
+            cluster.close()
         backend.close()
     sys.stdout.flush()
     return exit_code

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ffpipe.cli import options
+from ffpipe.cli.context import Invocation
 from ffpipe.cli.engine_options import ENGINES, add_engine_arguments, make_engine, start_engine
 from ffpipe.errors import UserError
 
@@ -77,16 +78,34 @@ def register(parser: argparse.ArgumentParser) -> None:
         metavar="HOST",
         help="private/loopback host or CIDR network job callbacks may reach (repeatable)",
     )
+    options.add_cluster(parser)
+    parser.add_argument(
+        "--remote",
+        metavar="URL",
+        help="with --cluster: the remote cache the workers share (default: $FFPIPE_REMOTE, "
+        "else [cache] remote in the current project's ffpipe.toml)",
+    )
 
 
-def _engine(args: argparse.Namespace) -> Engine:
+def _engine(args: argparse.Namespace, invocation: Invocation) -> Engine:
+    """The engine that serves; with a cluster, one that hands requests to its workers."""
+    from ffpipe.cli.cluster_support import cluster_engine
+
+    address = invocation.cluster_address
     engine = make_engine(args, strict_models=args.strict_models)
-    if engine is not None:
-        start_engine(engine)
-        return engine
-    from ffpipe.engine.builtin import BuiltinEngine
+    if engine is None:
+        from ffpipe.engine.builtin import BuiltinEngine
 
-    return BuiltinEngine(strict_models=args.strict_models)
+        engine = BuiltinEngine(strict_models=args.strict_models)
+    elif address is None:  # on a cluster the workers run it
+        start_engine(engine)
+    if address is None:
+        return engine
+    try:
+        return cluster_engine(invocation, engine, strict_models=args.strict_models)
+    except BaseException:
+        engine.close()
+        raise
 
 
 def _workers(args: argparse.Namespace) -> int:
@@ -136,7 +155,9 @@ def run(args: argparse.Namespace) -> int:
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    engine = _engine(args)
+    # The current folder's project: its settings name the cluster and the remote cache.
+    invocation = Invocation.of(args)
+    engine = _engine(args, invocation)
     try:
         server = start(settings, engine)
     except OSError as error:
@@ -144,11 +165,14 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(
             f"cannot listen on {args.host}:{args.port}: {error.strerror or error}"
         ) from None
+    address = invocation.cluster_address
+    on_cluster = f" on cluster {address}" if address else ""
     # Ctrl-C as soon as the ready line is out (a test, an impatient user) is a clean stop too,
     # not an interrupted command: everything after the start is inside the handler.
     try:
         print(
-            f"ffpipe serve: engine {engine.name} {engine.version}, listening on {server.url}",
+            f"ffpipe serve: engine {engine.name} {engine.version}{on_cluster}, listening on "
+            f"{server.url}",
             flush=True,
         )
         print(

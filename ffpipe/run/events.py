@@ -83,6 +83,8 @@ class StepDone(Event):
     step: str
     duration: float
     substitutions: tuple[str, ...] = ()
+    worker: str | None = None
+    """The cluster worker that ran it (``ffpipe run --cluster``)."""
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,8 @@ class StepOutcome:
     """The server job the step ran as, when it ran as one."""
     user_error: bool = False
     """Failed on a mistake of the user's (a deferred value of the pipeline, a bad input URL)."""
+    worker: str | None = None
+    """The cluster worker that ran the step, when it ran on one."""
 
     @property
     def warnings(self) -> list[str]:

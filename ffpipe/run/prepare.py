@@ -91,18 +91,7 @@ class StepPreparer:
             value = params.get(name)
             if isinstance(value, str):
                 inputs[name], params[name] = self._file_digest(value)
-        # Keyed with every default spelled out: a changed catalog default changes outputs too,
-        # and a diff can then say "0.8 -> 0.6" rather than "added".
-        complete = OPS[instance.op].params.model_validate(params).model_dump(mode="json")
-        keyed = {
-            name: value
-            for name, value in complete.items()
-            if name not in inputs and name not in PARALLELISM_ONLY
-        }
-        identity = self.identity.key_fields(instance.op, complete)
-        suffixes = {name: Path(params[name]).suffix for name in inputs}
-        document = key_document(instance.op, keyed, inputs, identity, suffixes)
-        key = step_key(instance.op, keyed, inputs, identity, suffixes)
+        key, document = keyed_step(instance.op, params, inputs, self.identity)
         return PreparedStep(instance=instance, key=key, document=document, params=params)
 
     def digest(self, value: str) -> str:
@@ -210,6 +199,25 @@ class StepPreparer:
         staging.symlink_to(stored)
         os.replace(staging, link)
         return link
+
+
+def keyed_step(
+    op: str, params: Mapping[str, Any], inputs: Mapping[str, str], identity: BackendIdentity
+) -> tuple[str, dict[str, Any]]:
+    """The cache key of ``op`` with ``params`` (file fields as paths) whose input files have the
+    digests ``inputs``, run by ``identity``; and the document it hashes."""
+    # Keyed with every default spelled out: a changed catalog default changes outputs too,
+    # and a diff can then say "0.8 -> 0.6" rather than "added".
+    complete = OPS[op].params.model_validate(dict(params)).model_dump(mode="json")
+    keyed = {
+        name: value
+        for name, value in complete.items()
+        if name not in inputs and name not in PARALLELISM_ONLY
+    }
+    fields = identity.key_fields(op, complete)
+    suffixes = {name: Path(params[name]).suffix for name in inputs}
+    document = key_document(op, keyed, dict(inputs), fields, suffixes)
+    return step_key(op, keyed, dict(inputs), fields, suffixes), document
 
 
 def _signature(path: str) -> tuple[int, int, int, int]:

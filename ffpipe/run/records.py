@@ -91,6 +91,7 @@ def run_record(
             "fused_into": outcome.fused_into,
             "fused": list(outcome.group),
             "job_id": outcome.job_id,
+            "worker": outcome.worker,
             **_instance_fields(pipeline, node, outcome),
         }
         for node, outcome in outcomes.items()

@@ -62,7 +62,8 @@ def _plain_line(event: ev.Event) -> str | None:
             )
         case ev.StepDone():
             subs = f" [stand-ins: {', '.join(event.substitutions)}]" if event.substitutions else ""
-            return f"{event.step}: done in {event.duration:.2f}s{subs}"
+            where = f" on {event.worker}" if event.worker else ""
+            return f"{event.step}: done in {event.duration:.2f}s{where}{subs}"
         case ev.StepWarning():
             return f"{event.step}: warning: {event.message}"
         case ev.StepFailed():

@@ -8,7 +8,9 @@ run on worker threads, so results do not depend on the order in which steps fini
 
 A fused chain of per-frame steps (:mod:`ffpipe.run.fusion`) is one node run as one ``process``
 call. Steps that must run as server jobs, or ask to (:mod:`ffpipe.run.jobs`), go through
-``Backend.run_job`` when the backend has a queue.
+``Backend.run_job`` when the backend has a queue. With a cluster (:mod:`ffpipe.run.cluster`)
+the call goes to a Dask worker instead and comes back as digests on the remote cache; the
+outputs are fetched once the loop is done.
 """
 
 from __future__ import annotations
@@ -24,11 +26,14 @@ from pathlib import Path
 from typing import Any
 
 from ffpipe.backends.base import Backend, BackendError, StepRequest, StepResult
+from ffpipe.cache.steps import StepEntry
 from ffpipe.cache.workspace import Workspace
 from ffpipe.errors import UserError
 from ffpipe.graph import build_graph, generations, named_nodes, select
-from ffpipe.pipeline.instance import Deferred, LoadedPipeline
+from ffpipe.pipeline import resolve_output
+from ffpipe.pipeline.instance import Deferred, LoadedPipeline, StepView
 from ffpipe.run import events as ev
+from ffpipe.run.cluster import Cluster, ClusterResult
 from ffpipe.run.executor import Executor, Finished
 from ffpipe.run.fusion import Fusion, find_fusion
 from ffpipe.run.jobs import job_id_for, job_options, requires_job
@@ -102,14 +107,17 @@ def run_pipeline(
     options: RunOptions | None = None,
     reporter: Reporter | None = None,
     remote: RemoteSource | None = None,
+    cluster: Cluster | None = None,
 ) -> RunSummary:
     """Run ``pipeline`` on ``backend``, reusing cached steps, and write its outputs and records.
 
     With ``remote``, steps the workspace lacks are fetched from the remote cache when it has
-    them (``cached (remote)``). Raises KeyboardInterrupt (after recording the run as
-    interrupted) when interrupted.
+    them (``cached (remote)``). With ``cluster``, the steps that must run go to its workers
+    instead of ``backend`` (which still names the engine the keys are made for), and only the
+    declared outputs are downloaded, at the end. Raises KeyboardInterrupt (after recording the
+    run as interrupted, and cancelling its cluster tasks) when interrupted.
     """
-    run = _Run(pipeline, workspace, backend, options or RunOptions(), reporter, remote)
+    run = _Run(pipeline, workspace, backend, options or RunOptions(), reporter, remote, cluster)
     return run.execute()
 
 
@@ -143,8 +151,10 @@ class _Run:
         options: RunOptions,
         reporter: Reporter | None,
         remote: RemoteSource | None = None,
+        cluster: Cluster | None = None,
     ) -> None:
         self.pipeline = pipeline
+        self.cluster = cluster
         self.workspace = workspace
         self.backend = backend
         self.options = options
@@ -156,7 +166,11 @@ class _Run:
         self.preparer = StepPreparer(pipeline, workspace, self.identity)
         self.selected, self.fusion = selected_instances(pipeline, options)
         self.planner = self._planner(remote)
-        self.executor = Executor(options.jobs or backend.max_concurrency())
+        parallel = cluster.max_concurrency() if cluster else backend.max_concurrency()
+        self.executor = Executor(options.jobs or parallel)
+        self.remote_entries: dict[str, StepEntry] = {}
+        """Instance (each member of a fused group) -> entry of the steps that ran on the
+        cluster (their objects on the remote)."""
         self.run_id = new_run_id()
         self.recorder = RunRecorder(workspace.runs_dir / self.run_id)
         self.outcomes: dict[str, StepOutcome] = {}
@@ -197,8 +211,7 @@ class _Run:
                 steps=len({self.pipeline.instances[node].step for node in self.selected}),
                 instances=len(self.selected),
                 jobs=self.executor.jobs,
-                backend=f"{self.identity.kind} ({self.identity.engine} "
-                f"{self.identity.engine_version})",
+                backend=self._backend_name(),
             )
         )
         outputs: dict[str, Path] = {}
@@ -212,6 +225,8 @@ class _Run:
                 outputs = self._publish(lock=status == RunStatus.OK)
         except KeyboardInterrupt:
             self.cancel.set()
+            if self.cluster is not None:
+                self.cluster.cancel()
             self._finish(RunStatus.INTERRUPTED, outputs)
             raise
         finally:
@@ -285,7 +300,7 @@ class _Run:
 
     def _call(
         self, prepared: PreparedStep, workdir: Path, stop: threading.Event
-    ) -> Callable[[], StepResult]:
+    ) -> Callable[[], StepResult | ClusterResult]:
         """The backend call of one step (with its retries), to run on a worker thread."""
         node = prepared.instance.id
         job_id = None
@@ -300,12 +315,16 @@ class _Run:
 
         request = StepRequest(prepared.instance.op, prepared.params, workdir, progress, stop)
 
-        def once() -> StepResult:
+        def once() -> StepResult | ClusterResult:
+            if self.cluster is not None:
+                return self.cluster.run(
+                    prepared, self.identity, self.workspace, self.pipeline.name, progress
+                )
             if job_id is None:
                 return self.backend.run(request)
             return self.backend.run_job(request, job_id, job_options(prepared.instance.job))
 
-        def call() -> StepResult:
+        def call() -> StepResult | ClusterResult:
             return call_with_retry(
                 once, prepared.instance.retry, on_retry=retried, cancel=self.cancel
             )
@@ -314,7 +333,7 @@ class _Run:
 
     def _runs_as_job(self, prepared: PreparedStep) -> bool:
         """Asked for (``async: true``) or required by the catalog, on a backend with a queue."""
-        if not self.backend.supports_jobs():
+        if self.cluster is not None or not self.backend.supports_jobs():
             return False
         return prepared.instance.asynchronous or requires_job(prepared.params)
 
@@ -343,21 +362,58 @@ class _Run:
             if not finished.timed_out:  # a timed-out call may still write there: left to the sweep
                 shutil.rmtree(running.workdir, ignore_errors=True)
 
-    def _keep(self, decision: Decision, result: StepResult, duration: float) -> None:
+    def _keep(
+        self, decision: Decision, result: StepResult | ClusterResult, duration: float
+    ) -> None:
         prepared = decision.prepared
         assert prepared is not None
-        try:
-            entry, view = store_result(self.workspace, self.preparer, prepared, result)
-        except StoreError as error:
-            self._fail(decision, str(error), duration)
-            return
-        self.planner.ran(decision, view)
         node = prepared.instance.id
+        worker = None
+        if isinstance(result, ClusterResult):
+            entry, view = self._keep_remote(prepared, result)
+            worker = result.worker
+            for member in decision.members:
+                self.remote_entries[member] = entry
+        else:
+            try:
+                entry, view = store_result(self.workspace, self.preparer, prepared, result)
+            except StoreError as error:
+                self._fail(decision, str(error), duration)
+                return
+        self.planner.ran(decision, view)
         outcome = _outcome(RAN, prepared, entry.outputs, entry.result, decision.reasons, duration)
         outcome.job_id = self.job_ids.get(node)
+        outcome.worker = worker
         self._settle_decision(decision, outcome)
-        self.emit(ev.StepDone(step=node, duration=duration, substitutions=_substitutions(outcome)))
+        self.emit(
+            ev.StepDone(
+                step=node,
+                duration=duration,
+                substitutions=_substitutions(outcome),
+                worker=worker,
+            )
+        )
         self._warn(node, outcome)
+
+    def _keep_remote(
+        self, prepared: PreparedStep, result: ClusterResult
+    ) -> tuple[StepEntry, StepView]:
+        """A step made on the cluster: its objects stay on the remote cache until an output
+        needs them; later steps read them there by digest."""
+        now = time.time()
+        entry = StepEntry(
+            key=prepared.key,
+            pipeline=self.pipeline.name,
+            instance_id=prepared.instance.id,
+            outputs=dict(result.done.outputs),
+            result=dict(result.done.result),
+            key_document=prepared.document,
+            created=now,
+            last_used=now,
+        )
+        view = self.preparer.view_of(entry, require_objects=False)
+        assert view is not None  # the task checked there is a primary output
+        return entry, view
 
     def _warn(self, node: str, outcome: StepOutcome) -> None:
         for message in outcome.warnings:
@@ -399,8 +455,14 @@ class _Run:
 
     # -- results -------------------------------------------------------------------------------
 
+    def _backend_name(self) -> str:
+        engine = f"{self.identity.engine} {self.identity.engine_version}"
+        if self.cluster is not None:
+            return f"cluster {self.cluster.address} ({engine})"
+        return f"{self.identity.kind} ({engine})"
+
     def _check_backend(self) -> None:
-        """Let the backend refuse the whole plan (missing endpoint, model) before any work."""
+        """Let the backend (and the cluster) refuse the whole plan before any work."""
         steps = [
             (
                 self.pipeline.instances[node].op,
@@ -416,9 +478,13 @@ class _Run:
             self.backend.check(steps)
         except BackendError as error:
             raise UserError(str(error)) from None
+        if self.cluster is not None:
+            for note in self.cluster.check(op for op, _ in steps):
+                self.emit(ev.RemoteNote(message=note))
 
     def _publish(self, *, lock: bool) -> dict[str, Path]:
         """Place the outputs whose steps all succeeded; after a full run, write the lock file."""
+        self._pull_outputs()
         written = write_outputs(self.pipeline, self.preparer, self.planner.views, self.out_dir)
         if lock and self.options.write_lock and not self.options.targets:
             document = build_lock(
@@ -427,6 +493,32 @@ class _Run:
             self.lock_written = lock_path(self.pipeline.path)
             write_lock(self.lock_written, document)
         return {name: path for name, (path, _) in written.items()}
+
+    def _pull_outputs(self) -> None:
+        """Download what the declared outputs need of the steps that ran on the cluster."""
+        if self.cluster is None or not self.remote_entries:
+            return
+        views = self.planner.views
+        wanted: dict[str, StepEntry] = {}
+        for spec in self.pipeline.outputs:
+            refs = spec.value.refs if isinstance(spec.value, Deferred) else frozenset()
+            if not refs <= set(views):
+                continue
+            digest = self.preparer.artifact_digest(resolve_output(self.pipeline, spec, views))
+            for entry in self.remote_entries.values():
+                if digest in entry.outputs.values():
+                    wanted[entry.key] = entry
+        if not wanted:
+            return
+        self.emit(ev.RemoteNote(message=f"fetching {len(wanted)} step outputs from the remote"))
+        pulled = {entry.key for entry in self.cluster.pull(self.workspace, wanted.values())}
+        for node, entry in self.remote_entries.items():
+            if entry.key in pulled:
+                # The view of the objects now here (a folder is materialised elsewhere than
+                # the path predicted for it while it was only on the remote).
+                view = self.preparer.view_of(entry)
+                if view is not None:
+                    self.planner.views[node] = view
 
     def _finish(self, status: str, outputs: dict[str, Path]) -> RunSummary:
         duration = time.time() - self.started
@@ -459,7 +551,7 @@ class _Run:
 
     def _stamp(self, outputs: dict[str, Path]) -> dict[str, Any] | None:
         options = self.options
-        if options.targets or options.force or options.force_all:
+        if options.targets or options.force or options.force_all or self.cluster is not None:
             return None
         if not replayable(self.pipeline, self.selected, self.preparer.downloads):
             return None
