@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from _server_jobs_support import ASTRONAUT, FrameEngine, running_system
@@ -111,3 +112,62 @@ def test_numbers_that_make_no_sense_are_refused_before_any_request(
         main(["jobs", *args, "--server", "http://127.0.0.1:9"])
     assert stopped.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_submit_an_op_uploads_its_file_and_get_downloads_the_output(
+    url: str, client: JobsClient, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        [
+            "jobs",
+            "submit",
+            "enhance",
+            "-p",
+            f"target_media={ASTRONAUT}",
+            "-p",
+            "face_enhancer_blend=0.4",
+            "--server",
+            url,
+            "--json",
+        ]
+    )
+    assert code == 0
+    job = json.loads(capsys.readouterr().out)
+    client.wait(job["job_id"], poll_seconds=0.05)
+    folder = tmp_path / "outs"
+    assert main(["jobs", "get", job["job_id"], "-o", f"{folder}/", "--server", url]) == 0
+    [written] = capsys.readouterr().out.split()
+    assert Path(written).parent == folder and Path(written).stem == "output"
+    single = tmp_path / f"restored{Path(written).suffix}"
+    assert main(["jobs", "get", job["job_id"], "-o", str(single), "--server", url]) == 0
+    out, err = capsys.readouterr()
+    assert out.strip() == str(single) and err == ""
+    assert single.read_bytes() == Path(written).read_bytes()
+    assert main(["jobs", "get", job["job_id"], "-o", str(tmp_path / "x.bmp"), "--server", url]) == 0
+    assert "x.bmp holds what the server named output" in capsys.readouterr().err
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".ffpipe-get")] == []
+
+
+def test_submit_a_pipeline_submits_its_independent_steps(
+    url: str, client: JobsClient, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    shutil.copyfile(ASTRONAUT, tmp_path / "a.jpg")
+    single = tmp_path / "one.yaml"
+    single.write_text(
+        "version: 1\nname: one\nsteps:\n  look: {uses: detect, with: {target_media: a.jpg}}\n"
+    )
+    assert main(["jobs", "submit", str(single), "--server", url, "--json"]) == 0
+    job = json.loads(capsys.readouterr().out)
+    assert client.wait(job["job_id"], poll_seconds=0.05).status == "completed"
+    chained = tmp_path / "two.yaml"
+    chained.write_text(
+        "version: 1\nname: two\nsteps:\n"
+        "  fix: {uses: enhance, with: {target_media: a.jpg}}\n"
+        "  age: {uses: edit, with: {target_media: '{{ steps.fix.output }}'}}\n"
+    )
+    assert main(["jobs", "submit", str(chained), "--server", url]) == 2
+    assert "ffpipe run" in capsys.readouterr().err
+    assert main(["jobs", "submit", "nosuchop", "--server", url]) == 2
+    assert "neither an op" in capsys.readouterr().err

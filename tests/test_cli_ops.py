@@ -32,6 +32,14 @@ def test_one_op_shows_type_range_choices_default_and_description(
     assert named == set(OPS["swap"].params.model_fields)
 
 
+@pytest.mark.parametrize("op", ["swap", "enhance", "edit"])
+def test_defaults_made_by_a_factory_are_shown_as_they_are(op: str) -> None:
+    # The JSON Schema leaves out defaults built by a factory; the reference must not say "unset".
+    rows = {row.name: row.default for row in parameters(op)}
+    assert rows["face_mask_types"] == '["box"]'
+    assert rows["face_mask_regions"] == "[]"
+
+
 def test_unknown_op_is_a_user_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["ops", "sawp"]) == 2
     assert "unknown op 'sawp'" in capsys.readouterr().err

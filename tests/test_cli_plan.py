@@ -22,7 +22,7 @@ def _fresh_workspace(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 def test_plan_lists_stages_in_order(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["plan", str(EXAMPLES / "portrait.yaml"), "-p", "age=42"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("portrait: 3 step instance(s) in 3 stage(s)\n")
+    assert out.startswith("portrait: 3 steps in 3 stages\n")
     assert (
         out.index("  swap (swap)") < out.index("  enhance (enhance)") < out.index("  aged (edit)")
     )
@@ -128,3 +128,23 @@ def test_max_instances_is_honoured_by_every_command_that_loads(
     assert main([command, matrix, "--max-instances", "4"]) == 2
     assert "--max-instances" in capsys.readouterr().err
     assert main([command, matrix, "--max-instances", "5"]) in (0, 1)  # status: lock may differ
+
+
+def test_plan_says_the_builtin_engine_guesses_the_age_of_an_auto_age_edit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+
+    shutil.copyfile(Path(__file__).parent.parent / "media" / "astronaut.jpg", tmp_path / "a.jpg")
+    (tmp_path / "p.yaml").write_text(
+        "version: 1\nname: ages\nsteps:\n"
+        "  guessed: {uses: edit, with: {target_media: a.jpg, face_editor_age: 20}}\n"
+        "  chosen: {uses: edit, with: {target_media: a.jpg, face_editor_age: 20,"
+        " face_editor_age_direction: younger}}\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("FFPIPE_SERVER", raising=False)
+    assert main(["plan", "p.yaml", "--workspace", str(tmp_path / ".ffpipe")]) == 0
+    out = capsys.readouterr().out
+    note = "takes every face to look 35, so face_editor_age 20 makes faces younger"
+    assert out.count(note) == 1
+    assert out.index(note) < out.index("chosen (edit)")

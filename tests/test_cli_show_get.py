@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from _remote_support import in_folder_main, make_clone
@@ -27,6 +28,11 @@ def test_show_and_get_a_matrix_instance(tmp_path, capsys):
     target = tmp_path / "copies" / "old.jpg"
     assert in_folder_main(folder, "get", "aged[age=70]", "-o", str(target)) == 0
     assert target.read_bytes() == out
+
+    # A folder, new (trailing separator) or existing, receives the file under the name `show` gave.
+    for folder_arg in (f"{tmp_path / 'new'}/", str(tmp_path / "copies")):
+        assert in_folder_main(folder, "get", "aged[age=70]", "-o", folder_arg) == 0
+        assert (Path(folder_arg) / Path(shown).name).read_bytes() == out
 
 
 def test_show_says_why_a_step_is_not_cached_and_names_instances(tmp_path, capsys):

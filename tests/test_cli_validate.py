@@ -18,7 +18,7 @@ def test_examples_are_ok(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["validate", *examples]) == 0
     out = capsys.readouterr().out.splitlines()
     assert len(out) == len(examples)
-    assert all(": ok (" in line for line in out)
+    assert all(": ok, " in line for line in out)
 
 
 def test_errors_are_reported_with_lines_and_carets(capsys: pytest.CaptureFixture[str]) -> None:

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from ffpipe.engine.api import RunContext
 from ffpipe.engine.builtin.edit_age import APPARENT_AGE, age_change, age_face
 from ffpipe.engine.builtin.edit_landmarks import face_frame
 from ffpipe.engine.builtin.faces import Face, detect_faces
@@ -180,3 +181,31 @@ def _clearest_face(image: np.ndarray) -> Face:
     faces = detect_faces(image, score=0.3)
     assert faces, "no face found"
     return max(faces, key=lambda face: face.score)
+
+
+def test_auto_direction_is_said_to_be_a_guess_in_the_result_and_capabilities(
+    tmp_path: Path,
+) -> None:
+    """The builtin engine has no age model: a run with ``auto`` warns that it assumed the age,
+    an explicit direction does not, and the capabilities and ``ops`` say so up front."""
+    from ffpipe.engine.builtin import BuiltinEngine
+    from ffpipe.engine.builtin.edit_scope import APPARENT_AGE as SCOPED_AGE
+
+    assert SCOPED_AGE == APPARENT_AGE
+    engine = BuiltinEngine()
+    assert "face_editor_age_direction" in engine.capabilities()["emulated"]
+    warnings = {}
+    for direction in ("auto", "older"):
+        params = {
+            "target_media": str(MEDIA / "astronaut.jpg"),
+            "face_editor_age": 70,
+            "face_editor_age_direction": direction,
+            "output_image_resolution": "256x256",
+        }
+        context = RunContext(out_dir=tmp_path / direction)
+        result = engine.run("edit", params, context).result
+        warnings[direction] = [w for w in result.get("warnings", []) if "age model" in w]
+    assert warnings["older"] == []
+    assert len(warnings["auto"]) == 1
+    assert f"takes every face to look {APPARENT_AGE}" in warnings["auto"][0]
+    assert "makes faces older" in warnings["auto"][0]

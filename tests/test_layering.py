@@ -28,6 +28,7 @@ BOTTOM = frozenset(
         "ffpipe.project",
         "ffpipe.units",
         "ffpipe.axis_labels",
+        "ffpipe.words",
     }
 )
 """Imported by every layer; they import only each other."""

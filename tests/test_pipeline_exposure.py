@@ -57,11 +57,17 @@ def test_public_variables_are_readable(tmp_path: Path, monkeypatch: pytest.Monke
 def test_inputs_outside_the_pipeline_folder_need_the_flag(tmp_path: Path, photo: str) -> None:
     folder = tmp_path / "project"
     folder.mkdir()
-    (tmp_path / "outside.jpg").write_bytes(b"not in the project")
+    (tmp_path / "outside.jpg").write_bytes((ROOT / "media" / "astronaut.jpg").read_bytes())
     path = _pipeline(folder, photo)
     [error] = _errors(path)
     assert error.startswith(f"{path}:3:") and "--allow-outside-files" in error
-    allowed = load_pipeline(path, None, LoadOptions(allow_outside_files=True))
+    granted = LoadOptions(allow_outside_files=True)
+    if photo == "/etc/passwd":
+        # Reachable now, but no image: the step's op could not read it.
+        [error] = _errors(path, granted)
+        assert "passwd is neither an image nor a video" in error
+        return
+    allowed = load_pipeline(path, None, granted)
     assert allowed.inputs["photo"] == str((folder / photo).resolve())
 
 

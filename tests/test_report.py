@@ -266,3 +266,93 @@ def test_cache_gc_keeps_only_the_newest_runs_when_asked(
     assert _run(tmp_path, monkeypatch, "cache", "gc", "--keep-runs", "1") == 0
     assert "removed 2 runs" in capsys.readouterr().out
     assert [path.parent for path in runs.glob("*/run.json")] == [newest]
+
+
+def test_parameters_show_what_was_written_references_and_defaults(
+    matrix_reports: tuple[Path, Path, Path],
+) -> None:
+    _, first, _ = matrix_reports
+    text = first.read_text()
+    record = json.loads((first.parent.parent / "run.json").read_text())
+    restore = record["steps"]["restore[photo=astronaut.jpg,smile=0.0]"]
+    assert restore["written"]["target_media"] == "steps.smile.output"
+    smile = record["steps"]["smile[photo=astronaut.jpg,smile=0.0]"]
+    assert smile["written"]["face_editor_mouth_smile"] == 0.0
+    assert smile["at_default"] == ["face_editor_mouth_smile"]
+    # The downstream target is named by its reference, with the file it was in brackets.
+    assert re.search(
+        r"<td>target_media</td><td>steps\.smile\.output <span class=\"rendered\"", text
+    )
+    # A value the user wrote equal to the default is shown and marked.
+    page = _parse(first)
+    assert len(page.find("tr", "default")) == 2  # the two smile=0.0 instances
+    assert text.count('class="default-mark"') == 2
+
+
+def test_matrix_node_labels_put_the_values_on_their_own_line(
+    matrix_reports: tuple[Path, Path, Path],
+) -> None:
+    _, first, _ = matrix_reports
+    text = first.read_text()
+    assert '<text class="instance" x="8" y="34">photo=astronaut.jpg, smile=0.0</text>' in text
+    assert "<title>restore[photo=grace.jpg,smile=0.6]: " in text
+
+
+def test_a_failed_step_shows_its_parameters(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from _pipeline_support import write_pipeline
+    from _run_support import copy_photos
+
+    copy_photos(tmp_path)
+    write_pipeline(
+        tmp_path,
+        """
+        version: 1
+        name: restyle
+        steps:
+          restyle:
+            uses: edit
+            with:
+              target_media: astronaut.jpg
+              face_editor_hair_style: 2
+              face_editor_blend: 0.7
+        """,
+    )
+    assert _run(tmp_path, monkeypatch, "run", "pipe.yaml", "--no-lock", "--report") != 0
+    text = _newest_report(tmp_path).read_text()
+    failed = text[text.index('class="step failed') :]
+    assert "<td>face_editor_hair_style</td><td>2" in failed
+    assert "<td>face_editor_blend</td><td>0.7" in failed
+
+
+def test_a_detect_step_shows_its_boxes_on_the_photo(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import numpy as np
+    from _pipeline_support import write_pipeline
+    from _run_support import copy_photos
+    from PIL import Image
+
+    copy_photos(tmp_path)
+    write_pipeline(
+        tmp_path,
+        """
+        version: 1
+        name: look
+        steps:
+          look:
+            uses: detect
+            with: {target_media: grace.jpg}
+        """,
+    )
+    assert _run(tmp_path, monkeypatch, "run", "pipe.yaml", "--no-lock", "--report") == 0
+    report = _newest_report(tmp_path)
+    page = _parse(report)
+    [after] = page.find("figure", "after")
+    thumbs = [img["src"] for img in page.find("img") if "-faces-" in img["src"]]
+    assert len(thumbs) == 1 and after is not None
+    assert "1 face boxed" in report.read_text()
+    drawn = np.asarray(Image.open(report.parent / thumbs[0]).convert("RGB")).astype(int)
+    green = (drawn[..., 1] > 180) & (drawn[..., 0] < 90) & (drawn[..., 2] < 160)
+    assert green.sum() > 100  # the box's outline, absent from the photo itself

@@ -33,9 +33,11 @@ PORTRAIT = """
 """
 
 
-def plan(folder: Path, version: str = "1.0", **kwargs: object) -> dict[str, str]:
+def plan(
+    folder: Path, version: str = "1.0", engine: str = "counting", **kwargs: object
+) -> dict[str, str]:
     pipeline = load_pipeline(folder / "pipe.yaml", kwargs.pop("overrides", None))  # type: ignore[arg-type]
-    identity = BackendIdentity(kind="test", engine="counting", engine_version=version)
+    identity = BackendIdentity(kind="test", engine=engine, engine_version=version)
     decisions = explain(pipeline, Workspace(folder / ".ffpipe"), identity, **kwargs)  # type: ignore[arg-type]
     return {node: str(decision) for node, decision in decisions.items()}
 
@@ -92,6 +94,50 @@ def test_engine_version_change(tmp_path: Path) -> None:
     assert decisions["enhance"] == "will run (engine counting 1.0 -> 1.1)"
 
 
+def test_engine_name_change_names_both_engines_with_their_versions(tmp_path: Path) -> None:
+    setup(tmp_path)
+    decisions = plan(tmp_path, version="3.8.1", engine="other")
+    assert decisions["enhance"] == "will run (engine counting 1.0 -> other 3.8.1)"
+
+
+def test_a_model_file_that_is_not_there_is_missing_not_added(tmp_path: Path) -> None:
+    setup(tmp_path)
+    pipeline = load_pipeline(tmp_path / "pipe.yaml")
+    workspace = Workspace(tmp_path / ".ffpipe")
+
+    def decide(digest: str) -> str:
+        identity = BackendIdentity(
+            kind="test",
+            engine="counting",
+            engine_version="1.0",
+            step_models=lambda op, params: {"gfpgan_1.4": digest},
+        )
+        return str(explain(pipeline, workspace, identity)["enhance"])
+
+    assert decide("absent") == "will run (model gfpgan_1.4 missing (its file is not there))"
+    assert decide("1a2b3c4d") == "will run (model gfpgan_1.4 added)"
+
+
+def test_an_upstream_step_is_named_once_before_all_its_reasons(tmp_path: Path) -> None:
+    setup(tmp_path)
+    pipeline = (tmp_path / "pipe.yaml").read_text()
+    (tmp_path / "pipe.yaml").write_text(
+        pipeline.replace(
+            '"{{ params.blend }}"}',
+            '"{{ params.blend }}", keep_temp: true, '
+            "temp_frame_quality: 90, execution_queue_count: 2}",
+        )
+    )
+    decisions = plan(tmp_path, overrides={"blend": "0.6"})
+    aged = decisions["aged"]
+    assert aged.count("upstream enhance") == 1
+    assert aged.startswith("will run (upstream enhance will run: ")
+    assert aged == (
+        "will run (upstream enhance will run: face_enhancer_blend changed 0.8 -> 0.6, "
+        "keep_temp changed false -> true, temp_frame_quality changed 100 -> 90)"
+    )
+
+
 def test_forced_steps(tmp_path: Path) -> None:
     setup(tmp_path)
     assert plan(tmp_path, force=("aged",))["aged"] == "will run (forced)"
@@ -119,4 +165,18 @@ def test_a_cached_upstream_with_other_output_is_named_as_the_cause(tmp_path: Pat
     summary = run_pipeline(at_06, workspace, backend, everything)
     assert summary.steps["aged"].reasons == (
         "upstream enhance: face_enhancer_blend changed 0.8 -> 0.6",
+    )
+
+
+def test_model_reasons_say_present_and_replaced() -> None:
+    from ffpipe.run.planner import _readable
+
+    field_name = "model inswapper_128"
+    absent, there, other = {field_name: "absent"}, {field_name: "aa11"}, {field_name: "bb22"}
+    change = f"{field_name} changed"
+    wrapped = [{"identity": ids} for ids in (absent, there, other)]
+    assert _readable(change, wrapped[0], wrapped[1]) == f"{field_name} now present"
+    assert _readable(change, wrapped[1], wrapped[2]) == f"{field_name} replaced"
+    assert (
+        _readable(change, wrapped[1], wrapped[0]) == f"{field_name} missing (its file is not there)"
     )

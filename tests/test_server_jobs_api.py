@@ -350,3 +350,10 @@ def test_process_chain_may_carry_its_job_options_in_params(http: httpx.Client, w
     listed = {job["job_id"]: job for job in http.get("/api/jobs").json()["jobs"]}
     assert (listed["chain-1"]["op"], listed["chain-1"]["priority"]) == ("process", 9)
     assert wait_final(http, "chain-1")["status"] == "completed"
+
+
+@pytest.mark.parametrize("case", ["file as value", "plain text"])
+def test_file_errors_say_how_to_send_a_file(http: httpx.Client, case: str) -> None:
+    request_kwargs, _ = MALFORMED[case]
+    detail = http.post("/api/jobs", **request_kwargs).json()["detail"]
+    assert "=@photo.jpg" in detail and "base64" in detail and "docs/api.md" in detail

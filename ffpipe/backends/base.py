@@ -20,6 +20,10 @@ class TransientBackendError(BackendError):
     """A failure worth retrying: connection refused or reset, timeout, 5xx, queue full."""
 
 
+ABSENT_MODEL = "absent"
+"""The digest an engine gives a model file that is not there (FaceFusion's models.digests)."""
+
+
 @dataclass(frozen=True)
 class BackendIdentity:
     """Who runs a step; part of every step's cache key."""
@@ -33,7 +37,8 @@ class BackendIdentity:
     step_models: Callable[[str, Mapping[str, Any]], Mapping[str, str]] | None = field(
         default=None, compare=False, repr=False
     )
-    """For engines with model files: (op, params) -> {model: digest} of the models a step uses."""
+    """For engines with model files: (op, params) -> {model: digest} of the models a step uses
+    (:data:`ABSENT_MODEL` for a file that is not there)."""
     platform: Mapping[str, str] = field(default_factory=dict, compare=False)
     """The engine's platform fingerprint (:mod:`ffpipe.engine.platform`): recorded in the lock
     file to explain other bytes for the same recipe, never part of a cache key."""

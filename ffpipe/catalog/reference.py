@@ -8,6 +8,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic_core import to_jsonable_python
+
 from ffpipe.catalog.ops import OPS
 
 MARKDOWN_TITLE = "# Parameters"
@@ -28,7 +30,8 @@ class Parameter:
 
 def parameters(op: str) -> list[Parameter]:
     """The parameters of ``op`` in the model's order; raises KeyError for an unknown op."""
-    schema = OPS[op].params.model_json_schema()
+    model = OPS[op].params
+    schema = model.model_json_schema()
     required = set(schema.get("required", ()))
     rows = []
     for name, field in schema["properties"].items():
@@ -38,11 +41,17 @@ def parameters(op: str) -> list[Parameter]:
                 name=name,
                 type=_type(shape) + (" or null" if shape is not field else ""),
                 allowed=_allowed(shape),
-                default="(required)" if name in required else _show(field.get("default")),
+                default="(required)" if name in required else _show(_default(model, name)),
                 description=str(field.get("description", "")),
             )
         )
     return rows
+
+
+def _default(model: type[Any], name: str) -> Any:
+    # The schema omits defaults made by a factory (``face_mask_types: [box]``); the field has them.
+    field = model.model_fields[name]
+    return to_jsonable_python(field.get_default(call_default_factory=True))
 
 
 def ops_table() -> list[tuple[str, str]]:

@@ -16,6 +16,7 @@ from ffpipe.cache.verify import verify_workspace
 from ffpipe.cache.workspace import DEFAULT_ROOT, Workspace
 from ffpipe.cli import options
 from ffpipe.errors import ExitCode, UserError
+from ffpipe.words import noun
 
 if TYPE_CHECKING:
     from ffpipe.cache.remote import RemoteStore
@@ -140,11 +141,11 @@ def _collect_remote(store: RemoteStore, args: argparse.Namespace) -> int:
         print(f"{verb} {entry.pipeline}/{entry.instance_id} ({entry.key})")
     print(
         f"{verb} {len(report.removed_entries)} "
-        f"{_plural(len(report.removed_entries), 'entry', 'entries')}, "
-        f"{report.removed_objects} {_plural(report.removed_objects, 'object', 'objects')} "
+        f"{noun(len(report.removed_entries), 'entry', 'entries')}, "
+        f"{report.removed_objects} {noun(report.removed_objects, 'object', 'objects')} "
         f"({_size(report.freed_bytes)}) and {report.removed_leftovers} leftovers; kept "
-        f"{report.kept_entries} {_plural(report.kept_entries, 'entry', 'entries')} named by "
-        f"{len(locks)} lock {_plural(len(locks), 'file', 'files')} ({_size(report.kept_bytes)})"
+        f"{report.kept_entries} {noun(report.kept_entries, 'entry', 'entries')} named by "
+        f"{len(locks)} lock {noun(len(locks), 'file', 'files')} ({_size(report.kept_bytes)})"
     )
     return 0
 
@@ -182,8 +183,8 @@ def _list(workspace: Workspace) -> int:
 def _contents(entries: int, objects: int, total: int, where: object) -> str:
     """The last line of ``cache ls``, local or remote: ``3 entries, 5 objects, 2.1 MB in X``."""
     return (
-        f"{entries} {_plural(entries, 'entry', 'entries')}, "
-        f"{objects} {_plural(objects, 'object', 'objects')}, {_size(total)} in {where}"
+        f"{entries} {noun(entries, 'entry', 'entries')}, "
+        f"{objects} {noun(objects, 'object', 'objects')}, {_size(total)} in {where}"
     )
 
 
@@ -198,11 +199,11 @@ def _collect(workspace: Workspace, args: argparse.Namespace) -> int:
         )
     print(
         f"{verb} {len(report.removed_entries)} "
-        f"{_plural(len(report.removed_entries), 'entry', 'entries')} and "
-        f"{report.removed_objects} {_plural(report.removed_objects, 'object', 'objects')}, "
+        f"{noun(len(report.removed_entries), 'entry', 'entries')} and "
+        f"{report.removed_objects} {noun(report.removed_objects, 'object', 'objects')}, "
         f"{'would free' if args.dry_run else 'freed'} {_size(report.freed_bytes)}; "
         f"{report.remaining_entries} "
-        f"{_plural(report.remaining_entries, 'entry', 'entries')} and "
+        f"{noun(report.remaining_entries, 'entry', 'entries')} and "
         f"{_size(report.remaining_bytes)} left"
     )
     if args.keep_runs is not None or args.runs_older_than is not None:
@@ -222,9 +223,9 @@ def _collect_runs(workspace: Workspace, args: argparse.Namespace, verb: str) -> 
     for run_id in runs.removed:
         print(f"{verb} run {run_id}")
     print(
-        f"{verb} {len(runs.removed)} {_plural(len(runs.removed), 'run', 'runs')}, "
+        f"{verb} {len(runs.removed)} {noun(len(runs.removed), 'run', 'runs')}, "
         f"{'would free' if args.dry_run else 'freed'} {_size(runs.freed_bytes)}; "
-        f"{runs.remaining} {_plural(runs.remaining, 'run', 'runs')} left"
+        f"{runs.remaining} {noun(runs.remaining, 'run', 'runs')} left"
     )
 
 
@@ -236,11 +237,11 @@ def _verify(workspace: Workspace) -> int:
         why = "missing objects" if entry.key in report.missing else "corrupt objects"
         print(f"entry dropped ({why}): {entry.pipeline}/{entry.instance_id} key {entry.key}")
     if report.clean:
-        print(f"cache is clean: {report.checked} {_plural(report.checked, 'object', 'objects')}")
+        print(f"cache is clean: {report.checked} {noun(report.checked, 'object', 'objects')}")
         return 0
     print(
-        f"found {len(report.corrupt)} corrupt {_plural(len(report.corrupt), 'object', 'objects')}"
-        f" and dropped {len(report.dropped)} {_plural(len(report.dropped), 'entry', 'entries')};"
+        f"found {len(report.corrupt)} corrupt {noun(len(report.corrupt), 'object', 'objects')}"
+        f" and dropped {len(report.dropped)} {noun(len(report.dropped), 'entry', 'entries')};"
         " the next run recomputes them"
     )
     return ExitCode.FAILED
@@ -270,7 +271,3 @@ def _size(count: int) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1000
     return f"{value:.1f} TB"
-
-
-def _plural(count: int, one: str, many: str) -> str:
-    return one if count == 1 else many

@@ -1,5 +1,8 @@
 """``ffpipe get STEP -o PATH``: copy a step's artifact out of the cache (see ``ffpipe show``).
 
+PATH ending in a separator, or naming an existing folder, receives a file artifact under its own
+name; a folder artifact is copied as that folder.
+
 Exit codes: 0 copied; 1 the step is not in the cache; 2 an unknown step or pipeline, or PATH
 cannot be written.
 """
@@ -7,6 +10,7 @@ cannot be written.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 from pathlib import Path
 
@@ -17,7 +21,7 @@ from ffpipe.errors import ExitCode, UserError
 def register(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``ffpipe get``."""
     add_step_arguments(parser)
-    parser.add_argument("-o", "--output", type=Path, required=True, metavar="PATH")
+    parser.add_argument("-o", "--output", required=True, metavar="PATH")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -27,7 +31,8 @@ def run(args: argparse.Namespace) -> int:
     found = find_artifact(args)
     if found is None:
         return ExitCode.FAILED
-    source, target = Path(found.path), args.output
+    source = Path(found.path)
+    target = _target(args.output, source)
     try:
         if target.parent != Path(""):
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -39,3 +44,11 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"cannot write {target}: {error.strerror or error}") from None
     print(f"{args.step} -> {target}")
     return 0
+
+
+def _target(given: str, source: Path) -> Path:
+    """Where a file artifact goes: into ``given`` when it names a folder, else ``given`` itself."""
+    seps = (os.sep, os.altsep) if os.altsep else (os.sep,)
+    if source.is_file() and (given.endswith(seps) or Path(given).is_dir()):
+        return Path(given) / source.name
+    return Path(given)

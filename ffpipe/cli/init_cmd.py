@@ -8,6 +8,7 @@ names ``media/source.jpg`` and ``media/target.jpg`` for you to put there.
 from __future__ import annotations
 
 import argparse
+import shlex
 import shutil
 from pathlib import Path
 
@@ -66,7 +67,7 @@ STARTER_CONFIG = """\
 # scheduler = "tcp://scheduler:8786"
 """
 
-IGNORED = (".ffpipe/", "out/")
+IGNORED = (".ffpipe/", "out/", ".ffpipe-server/")
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -93,8 +94,15 @@ def run(args: argparse.Namespace) -> int:
     missing = [name for name in inputs.values() if not (folder / name).is_file()]
     if missing:
         print(f"next: put photos at {' and '.join(missing)} (in {folder})")
-    print(f"then: ffpipe run {PIPELINE_NAME}")
+    print(f"then: {_cd(folder)}ffpipe run {PIPELINE_NAME}")
     return 0
+
+
+def _cd(folder: Path) -> str:
+    """``cd DIR && `` unless DIR is the current folder, quoted for a POSIX shell."""
+    if folder.resolve() == Path.cwd().resolve():
+        return ""
+    return f"cd {shlex.quote(str(folder))} && "
 
 
 def _input(folder: Path, photo: Path | None, role: str) -> str:
@@ -124,6 +132,6 @@ def _ignore(path: Path) -> None:
         return
     prefix = "" if not present or path.read_text(encoding="utf-8").endswith("\n") else "\n"
     with path.open("a", encoding="utf-8") as handle:
-        handle.write(prefix + "# ffpipe: the workspace cache and rendered outputs\n")
+        handle.write(prefix + "# ffpipe: workspace cache, rendered outputs, ffpipe serve files\n")
         handle.write("".join(f"{line}\n" for line in missing))
     print(f"added {', '.join(missing)} to {path}")

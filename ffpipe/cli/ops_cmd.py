@@ -40,4 +40,15 @@ def run(args: argparse.Namespace) -> int:
         print(f"{row.name}: {row.type}{detail}  default: {row.default}")
         for line in textwrap.wrap(row.description, width=max(40, columns - 4)):
             print(f"    {line}")
+        note = _builtin_notes().get(row.name)
+        if note is not None:
+            for line in textwrap.wrap(f"builtin engine: {note}", width=max(40, columns - 4)):
+                print(f"    {line}")
     return 0
+
+
+def _builtin_notes() -> dict[str, str]:
+    """The builtin engine's approximations and refusals, said beside the parameter."""
+    from ffpipe.engine.builtin.capabilities import emulated_parameters, unsupported_parameters
+
+    return {**unsupported_parameters(), **emulated_parameters()}

@@ -11,8 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 
+from ffpipe.cli.engine_options import BUILTIN
 from ffpipe.graph import build_graph, generations, named_nodes, select
 from ffpipe.pipeline import Deferred, LoadedPipeline, StepInstance
+from ffpipe.words import plural, steps_and_instances
 
 if TYPE_CHECKING:
     from ffpipe.backends.base import Backend
@@ -121,6 +123,25 @@ def parameter_notes(
     return notes
 
 
+def builtin_notes(pipeline: LoadedPipeline, graph: nx.DiGraph) -> dict[str, list[str]]:
+    """Instance id -> what the builtin engine will only guess at, e.g. the age an ``auto`` age
+    edit starts from (it has no age model)."""
+    from ffpipe.engine.builtin.edit_scope import age_direction_note
+
+    notes: dict[str, list[str]] = {}
+    for node in graph.nodes:
+        instance = pipeline.instances[node]
+        if instance.op != "edit":
+            continue
+        age = instance.params.get("face_editor_age")
+        direction = instance.params.get("face_editor_age_direction", "auto")
+        if isinstance(age, int) and isinstance(direction, str):
+            note = age_direction_note(age, direction)
+            if note is not None:
+                notes.setdefault(node, []).append(f"builtin engine: {note}")
+    return notes
+
+
 def display_notes(
     pipeline: LoadedPipeline, decisions: Mapping[str, Decision], *, remote: bool
 ) -> dict[str, list[str]]:
@@ -164,7 +185,9 @@ def format_plan(
     """The plan as text; ``status`` (instance id -> e.g. "cached") and ``notes`` (instance id ->
     lines such as "fused: swap + enhance (one decode, one encode)") are added when given."""
     total = sum(len(stage) for stage in order)
-    lines = [f"{pipeline.name}: {total} step instance(s) in {len(order)} stage(s)"]
+    steps = len({pipeline.instances[node].step for stage in order for node in stage})
+    counted = steps_and_instances(steps, total)
+    lines = [f"{pipeline.name}: {counted} in {plural(len(order), 'stage')}"]
     for number, stage in enumerate(order, start=1):
         lines.append(f"stage {number}")
         for instance_id in stage:
@@ -242,6 +265,9 @@ def full_plan(args: argparse.Namespace, invocation: Invocation) -> str:
         substituted = stand_in_notes(pipeline, graph, capabilities)
         for node, lines in parameter_notes(pipeline, graph, capabilities).items():
             substituted.setdefault(node, []).extend(lines)
+        if invocation.engine.name == BUILTIN and not invocation.uses_server():
+            for node, lines in builtin_notes(pipeline, graph).items():
+                substituted.setdefault(node, []).extend(lines)
     finally:
         backend.close()
     status = {node: str(decision) for node, decision in decisions.items()}

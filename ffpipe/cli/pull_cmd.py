@@ -15,6 +15,7 @@ from pathlib import Path
 from ffpipe.cli import options, remote_support
 from ffpipe.cli.context import Invocation
 from ffpipe.cli.engine_options import add_engine_arguments
+from ffpipe.words import plural
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -55,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
             fetched = source.fetch(wanted) if wanted else []
             written, missing = remote_support.write_cached_outputs(file, invocation, workspace)
             print(
-                f"{file}: {len(fetched)} steps fetched, {len(written)} outputs written"
+                f"{file}: {plural(len(fetched), 'step')} fetched, "
+                f"{plural(len(written), 'output')} written"
                 + (f"; not in the remote: {', '.join(missing)}" if missing else "")
             )
             for name, path in written.items():

@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     from ffpipe.run.reporters import make_reporter
 
     invocation = Invocation.of(args, args.files)
-    reporter = make_reporter(json_lines=args.json)
+    reporter = make_reporter(json_lines=args.json, verbose=bool(getattr(args, "verbose", 0)))
     state = _fast_state(args, invocation)
     shape = noop.RunShape(
         out_dir=invocation.out_root,

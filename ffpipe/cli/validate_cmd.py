@@ -17,6 +17,7 @@ from ffpipe.pipeline import (
     parse_overrides,
 )
 from ffpipe.pipeline.errors import merge_errors
+from ffpipe.words import steps_and_instances
 
 
 def load_checked(
@@ -51,10 +52,7 @@ def run(args: argparse.Namespace) -> int:
             failures.append(failure)
             continue
         steps = len({instance.step for instance in pipeline.instances.values()})
-        summaries.append(
-            f"{path}: ok ({steps} step{'s' if steps != 1 else ''}, "
-            f"{len(pipeline.instances)} instance{'s' if len(pipeline.instances) != 1 else ''})"
-        )
+        summaries.append(f"{path}: ok, {steps_and_instances(steps, len(pipeline.instances))}")
     if args.json:
         errors = merge_errors(failures).to_json() if failures else []
         print(json.dumps(errors, indent=2))

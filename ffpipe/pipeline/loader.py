@@ -16,6 +16,7 @@ from ffpipe.catalog import OPS, JobOptions
 from ffpipe.pipeline import bounds
 from ffpipe.pipeline.cycles import find_cycles
 from ffpipe.pipeline.errors import PipelineErrors, SpecError, did_you_mean, format_path
+from ffpipe.pipeline.input_types import unreadable_inputs
 from ffpipe.pipeline.instance import (
     Deferred,
     LoadedPipeline,
@@ -240,6 +241,7 @@ class _Loader:
                     instances[instance.id] = instance
         outputs = self.outputs(head.outputs, plans, matrix, axes, context)
         self.errors += mismatched_outputs(instances, outputs)
+        self.errors += unreadable_inputs(instances)
         return LoadedPipeline(
             name=head.name or path.stem,
             path=path,

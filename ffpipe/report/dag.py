@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import networkx as nx
 
 NODE_WIDTH = 210
-NODE_HEIGHT = 46
+NODE_HEIGHT = 62
 COLUMN_GAP = 70
 ROW_GAP = 18
 MARGIN = 12
@@ -25,6 +25,8 @@ class Box:
     status: str
     label: str
     detail: str
+    sublabel: str = ""
+    """A matrix instance's values (``photo=a.jpg, smile=0.6``) on a line of their own."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,15 @@ def shorten(text: str, limit: int = LABEL_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def split_label(node: str) -> tuple[str, str]:
+    """A matrix instance id ``smile[photo=a.jpg,smile=0.6]`` as its step and its values, each
+    to fit a line of the box (the box's tooltip has the whole id)."""
+    step, bracket, rest = node.partition("[")
+    if not bracket or not rest.endswith("]"):
+        return shorten(node), ""
+    return shorten(step), shorten(rest[:-1].replace(",", ", "), LABEL_CHARS + 4)
+
+
 def lay_out(
     steps: Sequence[str],
     needs: Mapping[str, Sequence[str]],
@@ -76,9 +87,10 @@ def lay_out(
             )
         tallest = max(tallest, len(generation))
     columns = 1 + max((x for x, _ in place.values()), default=0) // (NODE_WIDTH + COLUMN_GAP)
-    boxes = [
-        Box(step, *place[step], status[step], shorten(step), detail.get(step, "")) for step in steps
-    ]
+    boxes = []
+    for step in steps:
+        label, sublabel = split_label(step)
+        boxes.append(Box(step, *place[step], status[step], label, detail.get(step, ""), sublabel))
     edges = [_edge(source, target, place) for source, target in graph.edges]
     return Layout(
         width=2 * MARGIN + columns * NODE_WIDTH + (columns - 1) * COLUMN_GAP,

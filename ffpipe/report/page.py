@@ -22,6 +22,7 @@ from ffpipe.report.dag import Layout, lay_out
 from ffpipe.report.pictures import Picture, Pictures
 from ffpipe.report.runs import RunRecord, find_run, previous_run
 from ffpipe.report.sheets import contact_sheets
+from ffpipe.words import plural
 
 REPORT_FOLDER = "report"
 STATUS_CLASSES = {"not run": "skipped", "cached (remote)": "cached-remote"}
@@ -53,6 +54,10 @@ class Param:
     value: str
     changed: bool = False
     before: str | None = None
+    default: bool = False
+    """Written with the op's default value."""
+    rendered: str | None = None
+    """What a reference (``steps.swap.output``) stood for in this run: the file's name."""
 
 
 @dataclass
@@ -81,11 +86,15 @@ class StepPage:
 
 
 def write_report(
-    workspace: Workspace, run_id: str | None = None, out_dir: Path | None = None
+    workspace: Workspace,
+    run_id: str | None = None,
+    out_dir: Path | None = None,
+    compare_href: str | None = None,
 ) -> Path:
     """Write the report of run ``run_id`` (default: the latest) and return its ``index.html``.
 
-    ``out_dir`` defaults to the run's own folder, ``<workspace>/runs/<id>/report``. Raises
+    ``out_dir`` defaults to the run's own folder, ``<workspace>/runs/<id>/report``;
+    ``compare_href`` links a compare page written beside the report. Raises
     :class:`~ffpipe.report.runs.RunNotFound`.
     """
     record = find_run(workspace.runs_dir, run_id)
@@ -98,7 +107,7 @@ def write_report(
         autoescape=select_autoescape(["html", "j2"]),
         keep_trailing_newline=True,
     )
-    html = environment.get_template("report.html.j2").render(**context)
+    html = environment.get_template("report.html.j2").render(**context, compare=compare_href)
     page = folder / "index.html"
     temporary = folder / ".index.html.tmp"
     temporary.write_text(html, encoding="utf-8")
@@ -161,6 +170,10 @@ class _Builder:
     ) -> StepPage:
         status = str(step.get("status", ""))
         outputs = self._outputs(step)
+        before = self._main_input(step)
+        after = next((link for link in outputs if link.name == "output"), None)
+        if step.get("op") == "detect" and before is not None and after is not None:
+            after = self._faces_drawn(before, after)
         return StepPage(
             id=node,
             anchor=anchor(node),
@@ -177,10 +190,24 @@ class _Builder:
             error=step.get("error"),
             fused_into=step.get("fused_into"),
             params=_params(step, earlier),
-            before=self._main_input(step),
-            after=next((link for link in outputs if link.name == "output"), None),
+            before=before,
+            after=after,
             outputs=outputs,
         )
+
+    def _faces_drawn(self, image: FileLink, document: FileLink) -> FileLink:
+        """A detect step's result as its faces' boxes drawn on the image it looked at."""
+        if image.href is None or document.href is None:
+            return document
+        try:
+            found = json.loads((self.folder / document.href).read_text(encoding="utf-8"))
+            boxes = [list(map(float, face["box"])) for face in found.get("faces", [])]
+            size = (int(found["width"]), int(found["height"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            return document
+        picture = self.pictures.with_boxes(self.folder / image.href, boxes, size)
+        note = f"{plural(len(boxes), 'face')} boxed"
+        return FileLink(document.name, document.href, picture, note)
 
     def _main_input(self, step: Mapping[str, Any]) -> FileLink | None:
         inputs = step.get("inputs", {})
@@ -255,25 +282,51 @@ class _Builder:
 
 
 def _params(step: Mapping[str, Any], earlier: Mapping[str, Any] | None) -> list[Param]:
-    """Rendered parameters and input files, each marked when it changed since the last run."""
+    """Every parameter the pipeline wrote for the step (a failed step's too), input files and
+    values from other steps by reference, each marked when it changed since the last run."""
     old_params = (earlier or {}).get("params")
+    if isinstance(old_params, dict) and isinstance((earlier or {}).get("written"), dict):
+        old_params = {**earlier["written"], **old_params}  # type: ignore[index]
     old_inputs = (earlier or {}).get("inputs")
+    written = step.get("written")
+    if not isinstance(written, dict):  # a record from before "written" was kept
+        written = {**step.get("params", {})}
+    at_default = set(step.get("at_default") or ())
+    inputs = step.get("inputs", {})
     rows = []
-    for name, entry in sorted(step.get("inputs", {}).items()):
-        shown = Path(entry.get("path") or "").name or str(entry.get("digest"))
-        changed, before = False, None
-        if isinstance(old_inputs, dict):
-            old = old_inputs.get(name) or {}
-            changed = old.get("digest") != entry.get("digest")
-            before = Path(old.get("path") or "").name or None if changed else None
-        rows.append(Param(name, shown, changed, before))
-    for name, value in sorted(step.get("params", {}).items()):
+    for name in sorted(set(written) | set(inputs)):
+        entry = inputs.get(name)
+        if entry is not None:
+            rows.append(_input_row(name, entry, written.get(name), old_inputs))
+            continue
+        value = written[name]
+        rendered = step.get("params", {}).get(name, value)
         changed, before = False, None
         if isinstance(old_params, dict):
-            changed = name not in old_params or old_params[name] != value
+            changed = name not in old_params or old_params[name] != rendered
             before = _text(old_params[name]) if changed and name in old_params else None
-        rows.append(Param(name, _text(value), changed, before))
+        shown = _text(value)
+        param = Param(name, shown, changed, before, default=name in at_default)
+        if _text(rendered) != shown:
+            param.rendered = _text(rendered)
+        rows.append(param)
     return rows
+
+
+def _input_row(name: str, entry: Mapping[str, Any], written: Any, old_inputs: Any) -> Param:
+    """An input file: as written when it is a reference to another step, else its name."""
+    file_name = Path(entry.get("path") or "").name or str(entry.get("digest"))
+    reference = isinstance(written, str) and written.startswith("steps.")
+    changed, before = False, None
+    if isinstance(old_inputs, dict):
+        old = old_inputs.get(name) or {}
+        changed = old.get("digest") != entry.get("digest")
+        before = Path(old.get("path") or "").name or None if changed else None
+        if reference and changed:
+            before = "another output"
+    if reference:
+        return Param(name, written, changed, before, rendered=file_name)
+    return Param(name, file_name, changed, before)
 
 
 def provenance_lines(made: Any) -> list[str]:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import av
-from PIL import Image, ImageOps
+from PIL import Image, ImageDraw, ImageOps
 
 from ffpipe import media
 
@@ -64,6 +64,32 @@ class Pictures:
         except (OSError, ValueError, av.FFmpegError):
             return Picture("data")
         return Picture("data")
+
+    def with_boxes(
+        self, image_path: Path, boxes: list[list[float]], size: tuple[int, int]
+    ) -> Picture:
+        """A thumbnail of ``image_path`` with ``boxes`` (left, top, right, bottom in an image of
+        ``size``, as a detect step reports them) drawn on it and numbered."""
+        name = f"{_tag(image_path)}-faces-{_boxes_tag(boxes)}"
+        if name in self._made:
+            return self._made[name]
+        try:
+            with Image.open(image_path) as image:
+                picture = ImageOps.exif_transpose(image).convert("RGB")
+        except (OSError, ValueError):
+            return Picture("data")
+        picture.thumbnail((THUMB_SIDE, THUMB_SIDE))
+        scale_x = picture.width / max(size[0], 1)
+        scale_y = picture.height / max(size[1], 1)
+        draw = ImageDraw.Draw(picture)
+        for number, (left, top, right, bottom) in enumerate(boxes):
+            corners = (left * scale_x, top * scale_y, right * scale_x, bottom * scale_y)
+            draw.rectangle(corners, outline=(0, 230, 118), width=2)
+            draw.text((corners[0] + 3, corners[1] + 2), str(number), fill=(0, 230, 118))
+        file_name = f"{name}.jpg"
+        picture.save(self.report_dir / self.folder / file_name, quality=80)
+        self._made[name] = Picture("image", self._relative(file_name))
+        return self._made[name]
 
     def _relative(self, file_name: str) -> str:
         return f"{self.folder}/{file_name}"
@@ -135,6 +161,10 @@ def _too_large(size: str) -> Picture:
 def _is_image(path: Path) -> bool:
     kind = media.type_of_name(path.name)
     return path.is_file() and kind is not None and kind.kind == "image"
+
+
+def _boxes_tag(boxes: list[list[float]]) -> str:
+    return hashlib.sha256(repr(boxes).encode()).hexdigest()[:8]
 
 
 def _tag(path: Path) -> str:

@@ -28,6 +28,10 @@ class RunRecord:
         return str(self.document.get("pipeline", ""))
 
     @property
+    def started(self) -> float:
+        return float(self.document.get("started") or 0.0)
+
+    @property
     def steps(self) -> dict[str, dict[str, Any]]:
         steps = self.document.get("steps", {})
         return steps if isinstance(steps, dict) else {}
@@ -48,6 +52,11 @@ def finished_runs(runs_dir: Path) -> list[Path]:
         return []
     records = runs_dir.glob("*/run.json")
     return [path.parent for path in sorted(records, key=lambda p: (p.stat().st_mtime_ns, p))]
+
+
+def all_runs(runs_dir: Path) -> list[RunRecord]:
+    """Every readable finished run, oldest first (an unreadable run.json is left out)."""
+    return [record for folder in finished_runs(runs_dir) if (record := _load(folder))]
 
 
 def find_run(runs_dir: Path, run_id: str | None = None) -> RunRecord:

@@ -26,8 +26,11 @@ class RunStart(Event):
     run_id: str
     pipeline: str
     steps: int
+    """Steps of the pipeline file the run covers (a matrix step counts once)."""
     jobs: int
     backend: str
+    instances: int = 0
+    """Step instances the run covers (the matrix's combinations); 0 when not recorded."""
 
 
 @dataclass(frozen=True)

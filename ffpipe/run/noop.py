@@ -28,6 +28,7 @@ from typing import Any
 
 from ffpipe import __version__
 from ffpipe.run import events as ev
+from ffpipe.run.provenance import git_state
 from ffpipe.run.records import RunRecorder, new_run_id, write_json_atomically
 from ffpipe.run.statuses import RunStatus
 
@@ -260,6 +261,8 @@ def replay_run(state: State, shape: RunShape, reporter: Reporter | None) -> str 
         "started": started,
         "duration": round(duration, 6),
         "replayed_from": stamp["run_id"],
+        # A commit since the stamp changes no file the stamp checks, so ask git again.
+        "git": git_state(Path(stamp["record"]["file"]).parent),
     }
     recorder.finish(record)
     return run_id

@@ -21,7 +21,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ffpipe.backends.base import BackendIdentity
+from ffpipe.backends.base import ABSENT_MODEL, BackendIdentity
 from ffpipe.cache.key import describe_changes
 from ffpipe.cache.steps import StepEntry
 from ffpipe.cache.workspace import Workspace
@@ -112,15 +112,60 @@ def _file(prepared: PreparedStep, name: str) -> str:
 
 
 def _readable(reason: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
-    """Reword the cache's engine reasons the way people say them: ``engine builtin 0.3 -> 0.4``."""
+    """Reword the cache's engine reasons the way people say them: ``engine builtin 0.3 -> 0.4``,
+    and when the engine itself changed, both names with their versions (``engine builtin 1.1.0
+    -> facefusion 3.8.1``), said once for the two changes the key records."""
     old_identity, new_identity = old.get("identity", {}), new.get("identity", {})
+    engines = old_identity.get("engine"), new_identity.get("engine")
+    versions = old_identity.get("engine_version"), new_identity.get("engine_version")
+    if reason.startswith(("engine changed", "engine_version changed")) and engines[0] != engines[1]:
+        return f"engine {engines[0]} {versions[0]} -> {engines[1]} {versions[1]}"
     if reason.startswith("engine_version changed"):
-        engine = new_identity.get("engine", "")
-        before, after = old_identity.get("engine_version"), new_identity.get("engine_version")
-        return f"engine {engine} {before} -> {after}"
-    if reason.startswith("engine changed"):
-        return "engine " + reason.removeprefix("engine changed ")
+        return f"engine {engines[1]} {versions[0]} -> {versions[1]}"
+    if reason.startswith("model "):
+        return _model_reason(reason, old_identity, new_identity)
     return reason
+
+
+def _model_reason(reason: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
+    """A model file's change as people say it: a file that is not there is ``missing`` (not
+    ``added``), one that came is ``now present``, one whose hash changed is ``replaced``."""
+    field_name = next(
+        (name for name in new.keys() | old.keys() if reason.startswith(name + " ")), None
+    )
+    if field_name is None:
+        return reason
+    before, after = old.get(field_name), new.get(field_name)
+    if after == ABSENT_MODEL:
+        return f"{field_name} missing (its file is not there)"
+    if before == ABSENT_MODEL and after is not None:
+        return f"{field_name} now present"
+    if before is not None and after is not None:
+        return f"{field_name} replaced"
+    return reason
+
+
+def grouped_upstream(reasons: Iterable[str]) -> tuple[str, ...]:
+    """Reasons with one upstream step named once: ``upstream swap will run: a, b`` rather than
+    the step's name before each of its reasons (also ``upstream swap: a, b``)."""
+    lines: dict[str, list[str]] = {}
+    for reason in reasons:
+        prefix, cause = _upstream_prefix(reason)
+        causes = lines.setdefault(prefix, [])
+        if cause and cause not in causes:
+            causes.append(cause)
+    return tuple(prefix + ", ".join(causes) for prefix, causes in lines.items())
+
+
+def _upstream_prefix(reason: str) -> tuple[str, str]:
+    """``("upstream swap will run: ", "blend changed")`` of an upstream reason; other reasons
+    are their own prefix, with no cause to merge."""
+    if reason.startswith("upstream "):
+        for separator in (" will run: ", ": "):
+            head, found, cause = reason.partition(separator)
+            if found and " " not in head.removeprefix("upstream "):
+                return head + separator, cause
+    return reason, ""
 
 
 class Planner:
@@ -330,7 +375,7 @@ class Planner:
                 )
                 if line not in causes:
                     causes.append(line)
-        return tuple(causes)
+        return grouped_upstream(causes)
 
     def _cache_decision(
         self,
@@ -413,8 +458,7 @@ class Planner:
                 reasons.append(
                     reason.replace(f" {name} ", f" {name} ({_file(prepared, name)}) ", 1)
                 )
-        unique = list(dict.fromkeys(reasons))
-        return tuple(unique) or ("the cache key changed",)
+        return grouped_upstream(reasons) or ("the cache key changed",)
 
     def _input_cause(self, prepared: PreparedStep, name: str, old: Mapping[str, Any]) -> list[str]:
         """``input target_media (astronaut.jpg) changed`` for a file of the pipeline's; for the

@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ffpipe.run.events import Event
+from ffpipe.run.provenance import git_state
 from ffpipe.run.statuses import StepStatus
 
 if TYPE_CHECKING:
     from ffpipe.backends.base import BackendIdentity
-    from ffpipe.pipeline.instance import LoadedPipeline
+    from ffpipe.pipeline.instance import LoadedPipeline, StepInstance
     from ffpipe.run.outcome import StepOutcome
 
 
@@ -99,6 +100,7 @@ def run_record(
         "run_id": run_id,
         "pipeline": pipeline.name,
         "file": str(pipeline.path),
+        "git": git_state(pipeline.path.parent),
         "pipeline_digest": pipeline.digest,
         "params": dict(pipeline.params),
         "status": status,
@@ -124,6 +126,8 @@ def _instance_fields(pipeline: LoadedPipeline, node: str, outcome: StepOutcome) 
         "matrix": dict(instance.matrix),
         "needs": sorted(instance.needs),
         "params": outcome.params,
+        "written": written_values(instance),
+        "at_default": at_default(instance),
         "inputs": {
             name: {"path": outcome.input_paths.get(name), "digest": digest}
             for name, digest in outcome.inputs.items()
@@ -132,6 +136,45 @@ def _instance_fields(pipeline: LoadedPipeline, node: str, outcome: StepOutcome) 
         "faces_found": outcome.result.get("faces_found"),
         "faces_processed": outcome.result.get("faces_processed"),
     }
+
+
+def written_values(instance: StepInstance) -> dict[str, Any]:
+    """The step's parameters as the pipeline wrote them (matrix values filled in): a value
+    taken from another step stays the reference, ``steps.swap.output``, not the file it was."""
+    # Imported here: the no-op fast path imports this module and must not load the pipeline
+    # language or the catalog.
+    from ffpipe.pipeline.instance import Deferred
+
+    return {
+        name: _reference(value.source) if isinstance(value, Deferred) else value
+        for name, value in instance.params.items()
+    }
+
+
+def at_default(instance: StepInstance) -> list[str]:
+    """The parameters written with the op's default value (the report marks them)."""
+    from ffpipe.catalog import OPS
+    from ffpipe.pipeline.instance import Deferred
+
+    spec = OPS.get(instance.op)
+    if spec is None:
+        return []
+    fields = spec.params.model_fields
+    same = []
+    for name, value in instance.params.items():
+        if name in fields and not isinstance(value, Deferred):
+            default = fields[name].get_default(call_default_factory=True)
+            if default is not None and value == default and type(value) is type(default):
+                same.append(name)
+    return sorted(same)
+
+
+def _reference(source: str) -> str:
+    """``steps.swap.output`` of ``"{{ steps.swap.output }}"``; other templates as written."""
+    inner = source.strip()
+    if inner.startswith("{{") and inner.endswith("}}") and inner.count("{{") == 1:
+        return inner[2:-2].strip()
+    return source
 
 
 def _matrix_axes(pipeline: LoadedPipeline, outcomes: Mapping[str, StepOutcome]) -> list[str]:

@@ -9,15 +9,39 @@ from collections.abc import Callable
 from typing import TextIO
 
 from ffpipe.run import events as ev
+from ffpipe.words import steps_and_instances
 
 Reporter = Callable[[ev.Event], None]
+
+
+class StandIns:
+    """Says each model stand-in of a run in full once: a step with the same stand-ins as an
+    earlier one says so in a word (the run record and ``--json`` keep them per step)."""
+
+    def __init__(self, verbose: bool = False) -> None:
+        self.verbose = verbose
+        self._seen: set[str] = set()
+
+    def line(self, event: ev.Event) -> str | None:
+        """The event's plain line, its stand-ins cut to the new ones."""
+        if isinstance(event, ev.RunStart):
+            self._seen.clear()
+        if not isinstance(event, ev.StepDone) or not event.substitutions or self.verbose:
+            return _plain_line(event)
+        new = [item for item in event.substitutions if item not in self._seen]
+        self._seen.update(event.substitutions)
+        if new == list(event.substitutions):
+            return _plain_line(event)
+        shown = f"stand-ins as above; new: {', '.join(new)}" if new else "stand-ins as above"
+        return f"{event.step}: done in {event.duration:.2f}s [{shown}]"
 
 
 def _plain_line(event: ev.Event) -> str | None:
     match event:
         case ev.RunStart():
             return (
-                f"run {event.run_id}: {event.pipeline}, {event.steps} steps, "
+                f"run {event.run_id}: {event.pipeline}, "
+                f"{steps_and_instances(event.steps, event.instances or event.steps)}, "
                 f"{event.jobs} at a time on {event.backend}"
             )
         case ev.StepCached():
@@ -63,8 +87,9 @@ PROGRESS_STEP = 0.1
 class PlainReporter:
     """One line per event, progress only when its stage changes or another tenth is done."""
 
-    def __init__(self, stream: TextIO | None = None) -> None:
+    def __init__(self, stream: TextIO | None = None, verbose: bool = False) -> None:
         self._stream = stream or sys.stdout
+        self._stand_ins = StandIns(verbose)
         self._shown: dict[str, tuple[str, int]] = {}
         self._lock = threading.Lock()
 
@@ -77,7 +102,7 @@ class PlainReporter:
                 self._shown[event.step] = (event.stage, tenth)
                 line = f"{event.step}: {event.stage} {event.fraction:.0%}"
             else:
-                line = _plain_line(event)
+                line = self._stand_ins.line(event)
             if line is not None:
                 print(line, file=self._stream, flush=True)
 
@@ -97,7 +122,7 @@ class JsonReporter:
 class RichReporter:
     """A live progress bar per running step; finished steps are printed above it."""
 
-    def __init__(self) -> None:
+    def __init__(self, verbose: bool = False) -> None:
         from rich.console import Console
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -112,6 +137,7 @@ class RichReporter:
             transient=True,
         )
         self._tasks: dict[str, int] = {}
+        self._stand_ins = StandIns(verbose)
         self._in_run = False
         self._lock = threading.Lock()
 
@@ -135,7 +161,7 @@ class RichReporter:
             if isinstance(event, ev.RunDone):
                 self._in_run = False
                 self._progress.stop()
-            line = _plain_line(event)
+            line = self._stand_ins.line(event)
             if line is not None and not isinstance(event, ev.RunStart | ev.StepStart):
                 style = {
                     "step_failed": "red",
@@ -160,11 +186,14 @@ class RichReporter:
                 self._progress.stop()
 
 
-def make_reporter(*, json_lines: bool = False, stream: TextIO | None = None) -> Reporter:
-    """JSON lines when asked, a live display on a terminal, plain lines otherwise."""
+def make_reporter(
+    *, json_lines: bool = False, stream: TextIO | None = None, verbose: bool = False
+) -> Reporter:
+    """JSON lines when asked, a live display on a terminal, plain lines otherwise; ``verbose``
+    repeats every step's stand-ins in full."""
     target = stream or sys.stdout
     if json_lines:
         return JsonReporter(target)
     if stream is None and target.isatty():
-        return RichReporter()
-    return PlainReporter(target)
+        return RichReporter(verbose)
+    return PlainReporter(target, verbose)

@@ -208,7 +208,8 @@ class _Run:
             ev.RunStart(
                 run_id=self.run_id,
                 pipeline=self.pipeline.name,
-                steps=len(self.selected),
+                steps=len({self.pipeline.instances[node].step for node in self.selected}),
+                instances=len(self.selected),
                 jobs=self.executor.jobs,
                 backend=self._backend_name(),
             )

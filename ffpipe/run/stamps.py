@@ -78,7 +78,8 @@ def run_stamp(
         "written": {str(Path(os.path.abspath(p))): signature(p) for p in written},
         "start": {
             "pipeline": pipeline.name,
-            "steps": len(selected),
+            "steps": len({pipeline.instances[node].step for node in selected}),
+            "instances": len(selected),
             "jobs": jobs,
             "backend": label,
         },

@@ -11,7 +11,12 @@ from typing import Any
 from ffpipe.catalog.edit import FACE_EDITOR_MODELS
 from ffpipe.catalog.enhance import FACE_ENHANCER_MODELS
 from ffpipe.catalog.swap import FACE_DETECTOR_MODELS, FACE_LANDMARKER_MODELS, FACE_SWAPPER_MODELS
-from ffpipe.engine.builtin.edit_scope import EDITOR_METHOD, UNSUPPORTED
+from ffpipe.engine.builtin.edit_scope import (
+    EDITOR_METHOD,
+    EMULATED,
+    UNSUPPORTED,
+    age_direction_note,
+)
 from ffpipe.engine.builtin.restorations import ENHANCER_METHOD
 from ffpipe.engine.platform import fingerprint
 
@@ -107,6 +112,22 @@ def unsupported_parameters() -> dict[str, str]:
         "face_enhancer_device": "only 'cpu' is available on the builtin engine",
     }
     return {**reasons, **UNSUPPORTED}
+
+
+def emulated_parameters() -> dict[str, str]:
+    """Parameters this engine honours only approximately, with how."""
+    return dict(EMULATED)
+
+
+def run_notes(ops: list[str], params: Any) -> list[str]:
+    """What a run of ``ops`` with ``params`` did by approximation, for its warnings."""
+    if "edit" not in ops:
+        return []
+    note = age_direction_note(
+        getattr(params, "face_editor_age", None),
+        str(getattr(params, "face_editor_age_direction", "")),
+    )
+    return [note] if note is not None else []
 
 
 def encoders() -> list[str]:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+__all__ = ["APPARENT_AGE", "AgeDirection", "age_change", "age_face"]
+
 import cv2
 import numpy as np
 
@@ -26,10 +28,9 @@ from ffpipe.engine.builtin.edit_landmarks import (
     FaceFrame,
     face_frame,
 )
+from ffpipe.engine.builtin.edit_scope import APPARENT_AGE
 from ffpipe.engine.builtin.edit_warp import Region, region_around
 
-APPARENT_AGE = 35
-"""The age every face is assumed to look, in years."""
 AGE_SPAN = 40.0
 """Years between the assumed and the target age that give the full effect."""
 

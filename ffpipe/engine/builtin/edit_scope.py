@@ -17,6 +17,30 @@ UNSUPPORTED: dict[str, str] = {
 }
 """Editing parameters the builtin engine cannot honour, with the reason."""
 
+APPARENT_AGE = 35
+"""The age every face is assumed to look, in years: the engine has no age estimator."""
+
+EMULATED: dict[str, str] = {
+    "face_editor_age_direction": (
+        f"'auto' has no age model to ask: every face is taken to look {APPARENT_AGE}, so a "
+        f"face_editor_age above {APPARENT_AGE} makes faces older and one below makes them "
+        "younger, whatever their real age; say 'older' or 'younger' to choose"
+    ),
+}
+"""Editing parameters the builtin engine honours only approximately, and how."""
+
+
+def age_direction_note(age: int | None, direction: str) -> str | None:
+    """What a run of an age edit should tell the user: None unless ``auto`` decided by guess."""
+    if age is None or direction != "auto":
+        return None
+    way = "older" if age > APPARENT_AGE else "younger"
+    return (
+        f"face_editor_age_direction auto: the builtin engine has no age model and takes every "
+        f"face to look {APPARENT_AGE}, so face_editor_age {age} makes faces {way}"
+    )
+
+
 _METHOD = (
     "builtin classical editor: thin-plate spline warp of the 68 dlib landmarks for expression, "
     "pose and feature controls; smoothing (younger) or lines, texture and greying (older) for "

@@ -64,6 +64,7 @@ class BuiltinEngine(Engine):
             "models": caps.models(),
             "recognizer": caps.RECOGNIZER,
             "unsupported": caps.unsupported_parameters(),
+            "emulated": caps.emulated_parameters(),
             "devices": ["cpu"],
             "encoders": caps.encoders(),
             "strict_models": self.strict_models,
@@ -107,6 +108,9 @@ class BuiltinEngine(Engine):
             output = self._image(op, ops, target, params, context)
         result = dict(output.result)
         result["substitutions"] = substitutions
+        notes = caps.run_notes(ops, params)
+        if notes:
+            result["warnings"] = [*result.get("warnings", []), *notes]
         return EngineOutput(files=output.files, result=result)
 
     @staticmethod

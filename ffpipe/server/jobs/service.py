@@ -156,7 +156,11 @@ class JobService:
         if sent_as_values:
             raise InvalidRequest(
                 "files must be uploaded",
-                f"{', '.join(sent_as_values)} of {op} must be sent as file uploads, not as values",
+                f"{', '.join(sent_as_values)} of {op} must be sent as file uploads, not as values: "
+                f"a multipart form part named after the parameter (curl -F "
+                f"'{sent_as_values[0]}=@photo.jpg'), or in a JSON body "
+                f'"files": {{"{sent_as_values[0]}": {{"name": "photo.jpg", "data": "<base64>"}}}} '
+                "(see docs/api.md)",
             )
         unexpected = sorted(set(uploads) - set(file_fields))
         if unexpected:

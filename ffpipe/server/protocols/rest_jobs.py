@@ -129,7 +129,9 @@ async def _submission(request: Request, file_limit: int) -> tuple[str, dict, dic
         return op, params, uploads, options
     raise InvalidRequest(
         "unsupported content type",
-        f"{content_type or 'none'}; send multipart/form-data or application/json",
+        f"{content_type or 'none'}; send multipart/form-data (curl -F op=edit "
+        "-F 'target_media=@photo.jpg' -F 'params={\"face_editor_age\": 70}') or application/json "
+        "with files as base64 (see docs/api.md)",
     )
 
 
