@@ -45,9 +45,9 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     pruning.add_argument(
         "--keep-runs",
-        type=options.non_negative_int,
+        type=options.positive_int,
         metavar="N",
-        help="also remove run records and reports (runs/) but the N newest",
+        help="also remove run records and reports (runs/) but the N newest of each pipeline",
     )
     pruning.add_argument(
         "--runs-older-than",
@@ -212,11 +212,11 @@ def _collect(workspace: Workspace, args: argparse.Namespace) -> int:
 
 
 def _collect_runs(workspace: Workspace, args: argparse.Namespace, verb: str) -> None:
-    from ffpipe.report.retention import collect_runs
+    from ffpipe.report.run_retention import prune_runs
 
-    runs = collect_runs(
+    runs = prune_runs(
         workspace.runs_dir,
-        keep_last=args.keep_runs,
+        keep=args.keep_runs,
         older_than=args.runs_older_than,
         dry_run=args.dry_run,
     )
@@ -225,7 +225,7 @@ def _collect_runs(workspace: Workspace, args: argparse.Namespace, verb: str) -> 
     print(
         f"{verb} {len(runs.removed)} {noun(len(runs.removed), 'run', 'runs')}, "
         f"{'would free' if args.dry_run else 'freed'} {_size(runs.freed_bytes)}; "
-        f"{runs.remaining} {noun(runs.remaining, 'run', 'runs')} left"
+        f"{runs.kept} {noun(runs.kept, 'run', 'runs')} left"
     )
 
 

@@ -1,5 +1,6 @@
 """Pruning run records: ``<workspace>/runs/`` keeps runs (and the reports inside them) by count
-and age, where until now it grew with every run.
+and age, where until now it grew with every run. ``ffpipe runs gc`` and ``ffpipe cache gc
+--keep-runs/--runs-older-than`` both prune through :func:`prune_runs`.
 
 The newest run of each pipeline always stays: ``ffpipe report`` and the "changed since the
 previous run" marks start from it. A run folder without ``run.json`` is a run still going or
@@ -8,7 +9,9 @@ one that crashed; it goes only when older than the age limit, by its newest file
 
 from __future__ import annotations
 
+import os
 import shutil
+import stat
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -83,4 +86,11 @@ def _newest_change(folder: Path) -> float:
 
 
 def _size(folder: Path) -> int:
-    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
+    # Only the folder's own files: a report's links into the cache free nothing when removed.
+    total = 0
+    for root, _folders, names in os.walk(folder):
+        for name in names:
+            info = os.lstat(os.path.join(root, name))
+            if stat.S_ISREG(info.st_mode):
+                total += info.st_size
+    return total
