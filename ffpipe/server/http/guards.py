@@ -29,6 +29,7 @@ MAX_JSON_DEPTH = 64
 _QUEUE_JOIN = re.compile(r"^/gradio_api/queue/join/?$")
 _DIRECT_CALL = re.compile(r"^/gradio_api/(?P<route>call|run|api)/(?P<name>[^/]+)/?$")
 _MAX_BODY = 1_000_000
+_FORM_TYPES = (b"multipart/form-data", b"application/x-www-form-urlencoded")
 _REQUIRED = object()
 
 
@@ -131,6 +132,10 @@ class EndpointGuard:
             document = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
             raise RequestError(400, "malformed request", f"the body is not JSON: {error}") from None
+        except RecursionError:
+            raise RequestError(
+                400, "malformed request", "the JSON body is nested too deeply"
+            ) from None
         if not isinstance(document, dict):
             raise RequestError(400, "malformed request", 'expected {"data": [...]}')
         shape = self._endpoint(document.get("fn_index"), api_name)
@@ -205,8 +210,8 @@ def json_depth(raw: bytes, limit: int = MAX_JSON_DEPTH) -> int:
 
 
 class JsonDepthGuard:
-    """ASGI middleware: a JSON request body nested deeper than :data:`MAX_JSON_DEPTH` is
-    answered 400 in the catalog's shape, on every route."""
+    """ASGI middleware: a request body (any but a form) nested deeper than
+    :data:`MAX_JSON_DEPTH` is answered 400 in the catalog's shape, on every route."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -216,7 +221,9 @@ class JsonDepthGuard:
             await self.app(scope, receive, send)
             return
         content_type = dict(scope.get("headers", [])).get(b"content-type", b"")
-        if not content_type.split(b";", 1)[0].strip().lower().endswith(b"json"):
+        # Any body but a form is checked: FastAPI and gradio parse a body as JSON whatever
+        # content type it claims (text/plain included), and deep nesting there is a 500.
+        if content_type.split(b";", 1)[0].strip().lower() in _FORM_TYPES:
             await self.app(scope, receive, send)
             return
         body, more = await _read_body(receive)
