@@ -208,3 +208,24 @@ def test_gradio_errors_get_the_catalog_shape(
         answer = httpx.post(f"{url}/gradio_api/queue/join", json={}, timeout=10)
     assert (answer.status_code, answer.json()["error"]) == expected
     assert set(answer.json()) == {"error", "detail"}
+
+
+@pytest.mark.parametrize("name", [".htaccess", "..\\..\\x.jpg", ""])
+def test_awkward_upload_names_are_stored_safely_or_refused_in_the_catalog_shape(
+    server: ServerHandle, name: str
+) -> None:
+    answer = httpx.post(
+        f"{server.url}gradio_api/upload",
+        files=[("files", (name, TARGET.read_bytes()))],
+        timeout=60,
+    )
+    if answer.status_code != 200:
+        assert answer.status_code == 400, answer.text
+        assert set(answer.json()) == {"error", "detail"}
+        return
+    [stored] = answer.json()
+    assert ".." not in Path(stored).parts and "\\" not in Path(stored).name
+    used = _post(
+        server, "gradio_api/run/detect", {"data": [{"path": stored, "meta": {"_type": "x"}}]}
+    )
+    assert used.status_code == 200, used.text

@@ -85,6 +85,7 @@ def start(settings: ServerSettings, engine: Engine) -> RunningServer:
         EndpointGuard,
         ErrorShapeGuard,
         JsonDepthGuard,
+        UploadNameGuard,
         endpoint_shapes,
     )
     from ffpipe.server.http.requestlog import RequestLog
@@ -123,6 +124,7 @@ def start(settings: ServerSettings, engine: Engine) -> RunningServer:
                 Middleware(RequestLog),
                 Middleware(AuthGate, credentials=credentials, throttle=throttle),
                 Middleware(JsonDepthGuard),
+                Middleware(UploadNameGuard),
                 Middleware(ErrorShapeGuard),
                 Middleware(
                     EndpointGuard,

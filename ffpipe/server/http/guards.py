@@ -30,6 +30,7 @@ _QUEUE_JOIN = re.compile(r"^/gradio_api/queue/join/?$")
 _DIRECT_CALL = re.compile(r"^/gradio_api/(?P<route>call|run|api)/(?P<name>[^/]+)/?$")
 _MAX_BODY = 1_000_000
 _FORM_TYPES = (b"multipart/form-data", b"application/x-www-form-urlencoded")
+_UPLOAD = re.compile(r"^/gradio_api/upload/?$")
 _REQUIRED = object()
 
 
@@ -238,6 +239,42 @@ class JsonDepthGuard:
             )
             return
         await self.app(scope, _replay(body, more, receive), send)
+
+
+class UploadNameGuard:
+    """ASGI middleware: an upload part with an empty file name is answered 400 in the catalog's
+    shape. Such a part arrives as a plain form field, and gradio's upload route then raises (a
+    bare 500) before anything is stored."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope["path"] if scope["type"] == "http" else ""
+        if scope.get("method") != "POST" or not _UPLOAD.match(path):
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def noting_send(message: MutableMapping[str, Any]) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, noting_send)
+        except TypeError:
+            if started:
+                raise
+            await send_error(
+                send,
+                RequestError(
+                    400,
+                    "malformed upload",
+                    "every part of an upload must be a file with a file name "
+                    '(Content-Disposition: form-data; name="files"; filename="photo.jpg")',
+                ),
+            )
 
 
 class ErrorShapeGuard:
