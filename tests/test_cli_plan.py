@@ -93,6 +93,19 @@ def test_plan_names_the_models_the_engine_stands_in_for(capsys: pytest.CaptureFi
     assert "scrfd -> YuNet 2023mar" in swap_block
 
 
+def test_the_text_plan_describes_each_stand_in_once(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", str(EXAMPLES / "batch_matrix.yaml")]) == 0
+    notes = [line for line in capsys.readouterr().out.splitlines() if "stand-ins:" in line]
+    assert len(notes) > 2
+    assert sum("live_portrait -> " in line for line in notes) == 1
+    assert notes[-1].endswith(" as above") and " -> " not in notes[-1]
+    # The JSON plan keeps every step's full description, for tools that read one step.
+    assert main(["plan", str(EXAMPLES / "batch_matrix.yaml"), "--json"]) == 0
+    stages = json.loads(capsys.readouterr().out)
+    full = [n for stage in stages for step in stage for n in step["notes"] if "stand-ins" in n]
+    assert all(" as above" not in note for note in full)
+
+
 ENGINE_MODULES = ("numpy", "cv2", "dlib", "av")
 
 

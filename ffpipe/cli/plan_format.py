@@ -84,15 +84,24 @@ def _say(event: Any) -> None:
 
 
 def stand_in_notes(
-    pipeline: LoadedPipeline, graph: nx.DiGraph, capabilities: Mapping[str, Any]
+    pipeline: LoadedPipeline,
+    graph: nx.DiGraph,
+    capabilities: Mapping[str, Any],
+    order: list[list[str]] | None = None,
 ) -> dict[str, list[str]]:
-    """Instance id -> ``stand-ins: inswapper_128 -> ...`` for models the backend substitutes."""
-    from ffpipe.backends.models import stand_ins
+    """Instance id -> ``stand-ins: inswapper_128 -> ...`` for models the backend substitutes.
+
+    Given the display ``order``, each stand-in is described in full once, where it first shows;
+    later steps name it ``as above`` (the JSON plan, without an order, keeps every description).
+    """
+    from ffpipe.backends.models import StandIn, stand_ins
 
     notes: dict[str, list[str]] = {}
     # Matrix instances mostly share their models: each choice is looked up once.
-    seen: dict[tuple[str, str], str | None] = {}
-    for node in graph.nodes:
+    seen: dict[tuple[str, str], list[StandIn]] = {}
+    described: set[str] = set()
+    nodes = [node for stage in order for node in stage] if order is not None else graph.nodes
+    for node in nodes:
         instance = pipeline.instances[node]
         known = {
             name: value
@@ -101,10 +110,17 @@ def stand_in_notes(
         }
         choice = (instance.op, repr(sorted(known.items())))
         if choice not in seen:
-            found = stand_ins(capabilities, instance.op, known)
-            seen[choice] = ", ".join(map(str, found)) if found else None
-        if seen[choice] is not None:
-            notes[node] = [f"stand-ins: {seen[choice]}"]
+            seen[choice] = stand_ins(capabilities, instance.op, known)
+        if not seen[choice]:
+            continue
+        if order is None:
+            notes[node] = [f"stand-ins: {', '.join(map(str, seen[choice]))}"]
+            continue
+        new = [str(item) for item in seen[choice] if str(item) not in described]
+        again = [item.requested for item in seen[choice] if str(item) in described]
+        described.update(new)
+        parts = new + ([f"{', '.join(again)} as above"] if again else [])
+        notes[node] = [f"stand-ins: {'; '.join(parts)}"]
     return notes
 
 
@@ -262,7 +278,9 @@ def full_plan(args: argparse.Namespace, invocation: Invocation) -> str:
     try:
         decisions = plan_decisions(pipeline, graph, order, args, invocation, backend)
         capabilities = backend.model_capabilities()
-        substituted = stand_in_notes(pipeline, graph, capabilities)
+        substituted = stand_in_notes(
+            pipeline, graph, capabilities, order=None if args.json else order
+        )
         for node, lines in parameter_notes(pipeline, graph, capabilities).items():
             substituted.setdefault(node, []).extend(lines)
         if invocation.engine.name == BUILTIN and not invocation.uses_server():
