@@ -107,11 +107,15 @@ DEEP = b'{"data": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
         "gradio_api/queue/join",
     ],
 )
-def test_json_nested_too_deep_is_a_catalog_error(server: ServerHandle, path: str) -> None:
+# FastAPI and gradio read a body as JSON whatever type it claims: text/plain is checked too.
+@pytest.mark.parametrize("content_type", ["application/json", "text/plain"])
+def test_json_nested_too_deep_is_a_catalog_error(
+    server: ServerHandle, path: str, content_type: str
+) -> None:
     answer = httpx.post(
         f"{server.url}{path}",
         content=DEEP,
-        headers={"content-type": "application/json"},
+        headers={"content-type": content_type},
         timeout=60,
     )
     assert answer.status_code == 400, answer.text
@@ -204,3 +208,24 @@ def test_gradio_errors_get_the_catalog_shape(
         answer = httpx.post(f"{url}/gradio_api/queue/join", json={}, timeout=10)
     assert (answer.status_code, answer.json()["error"]) == expected
     assert set(answer.json()) == {"error", "detail"}
+
+
+@pytest.mark.parametrize("name", [".htaccess", "..\\..\\x.jpg", ""])
+def test_awkward_upload_names_are_stored_safely_or_refused_in_the_catalog_shape(
+    server: ServerHandle, name: str
+) -> None:
+    answer = httpx.post(
+        f"{server.url}gradio_api/upload",
+        files=[("files", (name, TARGET.read_bytes()))],
+        timeout=60,
+    )
+    if answer.status_code != 200:
+        assert answer.status_code == 400, answer.text
+        assert set(answer.json()) == {"error", "detail"}
+        return
+    [stored] = answer.json()
+    assert ".." not in Path(stored).parts and "\\" not in Path(stored).name
+    used = _post(
+        server, "gradio_api/run/detect", {"data": [{"path": stored, "meta": {"_type": "x"}}]}
+    )
+    assert used.status_code == 200, used.text

@@ -85,8 +85,10 @@ def start(settings: ServerSettings, engine: Engine) -> RunningServer:
         EndpointGuard,
         ErrorShapeGuard,
         JsonDepthGuard,
+        UploadNameGuard,
         endpoint_shapes,
     )
+    from ffpipe.server.http.readiness import ReadinessGate
     from ffpipe.server.http.requestlog import RequestLog
     from ffpipe.server.protocols.gradio_ops import build_blocks
     from ffpipe.server.protocols.legacy import mount_legacy
@@ -101,6 +103,7 @@ def start(settings: ServerSettings, engine: Engine) -> RunningServer:
     add_ui(blocks, engine, settings, capabilities, jobs.service)
     credentials = dict(settings.credentials)
     throttle = LoginThrottle()
+    ready = threading.Event()
     auth = (
         (lambda user, password: throttle.check(credentials, user, password, CLIENT_ADDRESS.get()))
         if credentials
@@ -121,8 +124,10 @@ def start(settings: ServerSettings, engine: Engine) -> RunningServer:
         app_kwargs={
             "middleware": [
                 Middleware(RequestLog),
+                Middleware(ReadinessGate, ready=ready),
                 Middleware(AuthGate, credentials=credentials, throttle=throttle),
                 Middleware(JsonDepthGuard),
+                Middleware(UploadNameGuard),
                 Middleware(ErrorShapeGuard),
                 Middleware(
                     EndpointGuard,
@@ -137,6 +142,7 @@ def start(settings: ServerSettings, engine: Engine) -> RunningServer:
         app.auth_dependency = gate_user
     mount_legacy(app, engine, settings, capabilities)
     app.include_router(jobs_router(jobs.service, jobs.settings))
+    ready.set()
     jobs.start()
     from ffpipe.server.retention import Retention, Sweeper
 

@@ -29,6 +29,8 @@ MAX_JSON_DEPTH = 64
 _QUEUE_JOIN = re.compile(r"^/gradio_api/queue/join/?$")
 _DIRECT_CALL = re.compile(r"^/gradio_api/(?P<route>call|run|api)/(?P<name>[^/]+)/?$")
 _MAX_BODY = 1_000_000
+_FORM_TYPES = (b"multipart/form-data", b"application/x-www-form-urlencoded")
+_UPLOAD = re.compile(r"^/gradio_api/upload/?$")
 _REQUIRED = object()
 
 
@@ -131,6 +133,10 @@ class EndpointGuard:
             document = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
             raise RequestError(400, "malformed request", f"the body is not JSON: {error}") from None
+        except RecursionError:
+            raise RequestError(
+                400, "malformed request", "the JSON body is nested too deeply"
+            ) from None
         if not isinstance(document, dict):
             raise RequestError(400, "malformed request", 'expected {"data": [...]}')
         shape = self._endpoint(document.get("fn_index"), api_name)
@@ -205,8 +211,8 @@ def json_depth(raw: bytes, limit: int = MAX_JSON_DEPTH) -> int:
 
 
 class JsonDepthGuard:
-    """ASGI middleware: a JSON request body nested deeper than :data:`MAX_JSON_DEPTH` is
-    answered 400 in the catalog's shape, on every route."""
+    """ASGI middleware: a request body (any but a form) nested deeper than
+    :data:`MAX_JSON_DEPTH` is answered 400 in the catalog's shape, on every route."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -216,7 +222,9 @@ class JsonDepthGuard:
             await self.app(scope, receive, send)
             return
         content_type = dict(scope.get("headers", [])).get(b"content-type", b"")
-        if not content_type.split(b";", 1)[0].strip().lower().endswith(b"json"):
+        # Any body but a form is checked: FastAPI and gradio parse a body as JSON whatever
+        # content type it claims (text/plain included), and deep nesting there is a 500.
+        if content_type.split(b";", 1)[0].strip().lower() in _FORM_TYPES:
             await self.app(scope, receive, send)
             return
         body, more = await _read_body(receive)
@@ -231,6 +239,42 @@ class JsonDepthGuard:
             )
             return
         await self.app(scope, _replay(body, more, receive), send)
+
+
+class UploadNameGuard:
+    """ASGI middleware: an upload part with an empty file name is answered 400 in the catalog's
+    shape. Such a part arrives as a plain form field, and gradio's upload route then raises (a
+    bare 500) before anything is stored."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope["path"] if scope["type"] == "http" else ""
+        if scope.get("method") != "POST" or not _UPLOAD.match(path):
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def noting_send(message: MutableMapping[str, Any]) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, noting_send)
+        except TypeError:
+            if started:
+                raise
+            await send_error(
+                send,
+                RequestError(
+                    400,
+                    "malformed upload",
+                    "every part of an upload must be a file with a file name "
+                    '(Content-Disposition: form-data; name="files"; filename="photo.jpg")',
+                ),
+            )
 
 
 class ErrorShapeGuard:
