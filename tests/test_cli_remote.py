@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
+import subprocess
+import sys
+import time
 
 import pytest
 from _remote_support import events, in_folder_main, make_clone
@@ -274,3 +278,39 @@ def test_remote_gc_removes_only_its_own_leftover_uploads(tmp_path, capsys):
     assert in_folder_main(clone, "cache", "gc", "--remote", "--grace", "0") == 0
     assert not leftover.exists()
     assert foreign.read_text() == "x"
+
+
+def test_next_pull_removes_what_a_killed_pull_left_and_spares_live_writers(tmp_path, capsys):
+    remote = tmp_path / "shared"
+    first = make_clone(tmp_path / "first", str(remote))
+    assert in_folder_main(first, "run", "team.yaml", "--push") == 0
+    second = make_clone(tmp_path / "second", str(remote))
+    shutil.copyfile(first / "team.lock", second / "team.lock")
+    assert in_folder_main(second, "pull") == 0
+    capsys.readouterr()
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])  # a writer killed with -9: pid gone
+    gone.wait()
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        out_folder = second / "out" / "team"
+        scratch = second / ".ffpipe" / "objects" / "tmp"
+        # Named as place() and fetch_object() name them (run/outputs.py, cache/remote.py).
+        dead = [out_folder / f".aged_30.jpg.{gone.pid}.tmp", scratch / f"pull-{gone.pid}-x1y2z3w4"]
+        old_style = scratch / "pull-k3j4h5g6"  # named before names carried the writer's pid
+        live = [
+            out_folder / f".aged_70.jpg.{alive.pid}.tmp",
+            scratch / f"pull-{alive.pid}-a1b2c3d4",
+        ]
+        foreign = [out_folder / ".aged_30.jpg.notes", scratch / "mine.txt"]
+        for path in [*dead, old_style, *live, *foreign]:
+            path.write_bytes(b"partial")
+        two_days_ago = time.time() - 2 * 24 * 3600
+        os.utime(old_style, (two_days_ago, two_days_ago))
+
+        assert in_folder_main(second, "pull") == 0
+        assert not any(path.exists() for path in [*dead, old_style])
+        assert all(path.exists() for path in [*live, *foreign])
+    finally:
+        alive.kill()
+        alive.wait()

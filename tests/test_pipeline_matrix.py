@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from ffpipe.pipeline.matrix import expand_matrix
@@ -59,3 +60,42 @@ def test_mistakes_are_located(tmp_path: Path) -> None:
         e.startswith("m.yaml:5:7: matrix.include[0]: an include gives every axis") for e in errors
     )
     assert any(e.startswith("m.yaml:7:8: matrix.exclude[0].c: no matrix axis 'c'") for e in errors)
+
+
+def _matrix_text(excludes: int) -> str:
+    """A 100 x 100 matrix (10,000 combinations) with ``excludes`` excludes of distinct pairs."""
+    lines = ["matrix:", f"  a: {list(range(100))}", f"  b: {list(range(100))}", "  exclude:"]
+    lines += [f"    - {{a: {n % 100}, b: {n // 100}}}" for n in range(excludes)]
+    return "\n".join(lines) + "\n"
+
+
+def _python_calls_expanding(text: str, budget: int) -> tuple[int, int]:
+    """Python function calls (generator steps included) made by expand_matrix, and its size.
+
+    Counting stops past ``budget`` so a quadratic expansion is reported without being traced.
+    """
+    tree = parse_source(text, "m.yaml")
+    calls = 0
+
+    def count(_frame, event, _arg):
+        nonlocal calls
+        if event == "call":
+            calls += 1
+            if calls > budget:
+                sys.setprofile(None)
+
+    sys.setprofile(count)
+    try:
+        matrix = expand_matrix(tree.data["matrix"], tree, Path("."), [], max_instances=20_000)
+    finally:
+        sys.setprofile(None)
+    return calls, len(matrix.combinations)
+
+
+def test_excludes_cost_grows_linearly_not_with_excludes_times_combinations() -> None:
+    few_calls, few_kept = _python_calls_expanding(_matrix_text(1), budget=10**7)
+    assert few_kept == 9_999
+    budget = 2 * few_calls + 100 * 5_000  # the cost of one exclude, plus a linear share of each
+    many_calls, many_kept = _python_calls_expanding(_matrix_text(5_000), budget)
+    assert many_kept == 5_000
+    assert many_calls <= budget, f"{many_calls} calls for 5,000 excludes, {few_calls} for one"

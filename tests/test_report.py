@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from _report_support import write_matrix_project
 
+from ffpipe.cache.objects import ObjectStore
 from ffpipe.cli import main
 from ffpipe.report.dag import lay_out
 from ffpipe.report.pictures import Pictures
@@ -356,3 +357,44 @@ def test_a_detect_step_shows_its_boxes_on_the_photo(
     drawn = np.asarray(Image.open(report.parent / thumbs[0]).convert("RGB")).astype(int)
     green = (drawn[..., 1] > 180) & (drawn[..., 0] < 90) & (drawn[..., 2] < 160)
     assert green.sum() > 100  # the box's outline, absent from the photo itself
+
+
+def test_report_of_an_older_run_never_shows_todays_input_as_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from _pipeline_support import write_pipeline
+    from _run_support import copy_photos
+
+    copy_photos(tmp_path)
+    write_pipeline(
+        tmp_path,
+        """
+        version: 1
+        name: look
+        steps:
+          look:
+            uses: detect
+            with: {target_media: grace.jpg}
+        """,
+    )
+    assert _run(tmp_path, monkeypatch, "run", "pipe.yaml", "--no-lock") == 0
+    [first_run] = [path.name for path in (tmp_path / ".ffpipe" / "runs").iterdir()]
+    original = (tmp_path / "grace.jpg").read_bytes()
+    edited = (tmp_path / "astronaut.jpg").read_bytes()
+    (tmp_path / "grace.jpg").write_bytes(edited)  # the input edited since the first run
+    assert _run(tmp_path, monkeypatch, "run", "pipe.yaml", "--no-lock") == 0
+    capsys.readouterr()
+
+    out = tmp_path / "old-report"
+    assert _run(tmp_path, monkeypatch, "report", first_run, "--out", str(out)) == 0
+    copied = [path.read_bytes() for path in (out / "files").rglob("*") if path.is_file()]
+    assert edited not in copied and original not in copied
+    assert "input changed since this run" in (out / "index.html").read_text()
+
+    # With the first run's input bytes in the cache, the report shows them instead.
+    ObjectStore(tmp_path / ".ffpipe" / "objects").put_bytes(original)
+    again = tmp_path / "old-report-cached"
+    assert _run(tmp_path, monkeypatch, "report", first_run, "--out", str(again)) == 0
+    copied = [path.read_bytes() for path in (again / "files").rglob("*") if path.is_file()]
+    assert original in copied and edited not in copied
+    assert "input changed since this run" not in (again / "index.html").read_text()

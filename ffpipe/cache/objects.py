@@ -17,12 +17,14 @@ import contextlib
 import errno
 import hashlib
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from ffpipe.cache import leftovers
 from ffpipe.cache.errors import CacheError, CacheMiss, CorruptObject
 from ffpipe.cache.fingerprint import (
     ALGORITHM,
@@ -36,6 +38,8 @@ from ffpipe.cache.manifest_schema import BadManifest, parse_manifest
 
 TREE_PREFIX = "tree:"
 READ_ONLY = 0o444
+TEMPORARY_NAME = re.compile(r"(?:put|pull|tree)-(?:(?P<pid>\d+)-)?[A-Za-z0-9_]+")
+"""Names of files being written in ``tmp/``: ``<kind>-<writer pid>-<random>`` (older: no pid)."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,11 @@ class ObjectInfo:
     digest: str
     size: int
     mtime: float
+
+
+def temporary_prefix(kind: str) -> str:
+    """The start of a temporary file's name in ``tmp/``: it names the writer, for the sweep."""
+    return f"{kind}-{os.getpid()}-"
 
 
 def is_tree(digest: str) -> bool:
@@ -63,6 +72,7 @@ class ObjectStore:
         self.tmp_dir = self.root / "tmp"
         for folder in (self._blobs, self._trees, self._quarantine, self.tmp_dir):
             folder.mkdir(parents=True, exist_ok=True)
+        leftovers.sweep(self.tmp_dir, TEMPORARY_NAME)
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -95,7 +105,7 @@ class ObjectStore:
         digest = digest_bytes(data)
         if self.has(digest):
             return digest
-        handle, name = tempfile.mkstemp(dir=self.tmp_dir, prefix="put-")
+        handle, name = tempfile.mkstemp(dir=self.tmp_dir, prefix=temporary_prefix("put"))
         with os.fdopen(handle, "wb") as target:
             target.write(data)
             target.flush()
@@ -234,7 +244,7 @@ class ObjectStore:
         hasher = hashlib.sha256()
         buffer = bytearray(CHUNK_SIZE)
         view = memoryview(buffer)
-        handle, name = tempfile.mkstemp(dir=self.tmp_dir, prefix="put-")
+        handle, name = tempfile.mkstemp(dir=self.tmp_dir, prefix=temporary_prefix("put"))
         try:
             with open(source, "rb", buffering=0) as reader, os.fdopen(handle, "wb") as target:
                 while count := reader.readinto(buffer):
@@ -303,7 +313,7 @@ class ObjectStore:
         if folder.is_dir() and (not verify or self._tree_is_intact(folder, manifest)):
             return folder
         shutil.rmtree(folder, ignore_errors=True)
-        building = Path(tempfile.mkdtemp(dir=self.tmp_dir, prefix="tree-"))
+        building = Path(tempfile.mkdtemp(dir=self.tmp_dir, prefix=temporary_prefix("tree")))
         for relative, member in manifest.items():
             destination = building / relative
             destination.parent.mkdir(parents=True, exist_ok=True)

@@ -40,7 +40,7 @@ from typing import Any
 
 from ffpipe.cache.errors import CacheError
 from ffpipe.cache.fingerprint import ALGORITHM, CHUNK_SIZE, hex_of
-from ffpipe.cache.objects import TREE_PREFIX, ObjectStore, is_tree
+from ffpipe.cache.objects import TREE_PREFIX, ObjectStore, is_tree, temporary_prefix
 from ffpipe.cache.steps import StepEntry
 from ffpipe.errors import UserError
 
@@ -187,7 +187,7 @@ class RemoteStore:
         """
         path = self.object_path(digest)
         for _attempt in range(DOWNLOAD_ATTEMPTS):
-            handle, name = tempfile.mkstemp(dir=folder, prefix="pull-")
+            handle, name = tempfile.mkstemp(dir=folder, prefix=temporary_prefix("pull"))
             try:
                 with os.fdopen(handle, "wb") as target:
                     got = self._call(_copy_hashing, self.fs, path, target)

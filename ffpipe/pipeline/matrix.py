@@ -140,10 +140,11 @@ def expand_matrix(
             )
             continue
         combinations.append({axis: normalised[axis] for axis in axes})
+    excluded = _exclusion_index(excludes)
     kept: dict[str, dict[str, Any]] = {}
     for combination in combinations:
         keys = {axis: value_key(value) for axis, value in combination.items()}
-        if any(all(keys[k] == v for k, v in rule.items()) for rule in excludes):
+        if any(tuple(keys[a] for a in named) in rules for named, rules in excluded.items()):
             continue
         kept.setdefault(value_key(combination), combination)
     if not kept:
@@ -157,3 +158,16 @@ def expand_matrix(
         return EMPTY
     labels = {axis: axis_labels(c[axis] for c in kept.values()) for axis in axes}
     return Matrix(tuple(axes), tuple(kept.values()), labels)
+
+
+def _exclusion_index(excludes: list[dict[str, Any]]) -> dict[tuple[str, ...], set[tuple[Any, ...]]]:
+    """Excludes grouped by the axes they name: ``{axes: {their values, ...}}``.
+
+    A combination is then checked with one set look-up per group instead of a comparison per
+    exclude, so thousands of excludes over thousands of combinations stay cheap.
+    """
+    index: dict[tuple[str, ...], set[tuple[Any, ...]]] = {}
+    for rule in excludes:
+        named = tuple(sorted(rule))
+        index.setdefault(named, set()).add(tuple(rule[axis] for axis in named))
+    return index

@@ -215,12 +215,17 @@ class _Builder:
         if name is None:
             return None
         entry = inputs[name]
+        digest = str(entry.get("digest") or "")
         path = Path(entry["path"]) if entry.get("path") else None
+        # The cache's copy first: the file at the input's path may have been edited since.
+        stored = self._stored(digest)
+        if stored is not None:
+            return self._link(name, digest, stored, path.name if path else stored.name)
         if path is None or not path.exists():
-            path = self._stored(entry.get("digest"))
-        if path is None:
             return FileLink(name, None, note="no longer on disk")
-        return self._link(name, str(entry.get("digest") or ""), path, path.name)
+        if digest and path.is_file() and digest_file(path) != digest:
+            return FileLink(name, None, note="input changed since this run")
+        return self._link(name, digest, path, path.name)
 
     def _outputs(self, step: Mapping[str, Any]) -> list[FileLink]:
         names = step.get("file_names", {})

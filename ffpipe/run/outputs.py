@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import shutil
 import stat
 from pathlib import Path
 
+from ffpipe.cache import leftovers
 from ffpipe.errors import UserError
 from ffpipe.media import name_for, sniff_file, type_of_name
 
@@ -53,6 +55,7 @@ def place(artifact: Path, target: Path) -> bool:
         _check_content(artifact, target)
     artifact = artifact.resolve()
     target.parent.mkdir(parents=True, exist_ok=True)
+    leftovers.sweep(target.parent, _staging_name(target.name))
     if _same_content(artifact, target):
         return False
     staging = target.with_name(f".{target.name}.{os.getpid()}.tmp")
@@ -71,6 +74,11 @@ def place(artifact: Path, target: Path) -> bool:
         _remove(staging)
         raise
     return True
+
+
+def _staging_name(name: str) -> re.Pattern[str]:
+    """Names :func:`place` gives its partial copies of ``name``: ``.<name>.<writer pid>.tmp``."""
+    return re.compile(rf"\.{re.escape(name)}\.(?P<pid>\d+)\.tmp")
 
 
 def _check_content(artifact: Path, target: Path) -> None:
