@@ -204,7 +204,9 @@ def test_status_and_show_key_steps_with_the_facefusion_engine(
     assert in_folder_main(tmp_path, "status", file, "--json") == 0
     (document,) = json.loads(capsys.readouterr().out)
     assert document["up_to_date"] is True
-    assert document["steps"] == {"enhance": {"in_sync": True, "differences": []}}
+    enhance = document["steps"]["enhance"]
+    assert (enhance["in_sync"], enhance["differences"]) == (True, [])
+    assert enhance["provenance"]["engine"] == "facefusion"
     # The builtin engine's keys differ: asked for explicitly, the step is not in sync.
     assert in_folder_main(tmp_path, "status", file, "--json", "--engine", "builtin") == 1
     (document,) = json.loads(capsys.readouterr().out)

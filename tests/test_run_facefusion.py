@@ -130,7 +130,7 @@ def test_replacing_a_model_reruns_exactly_the_steps_that_use_it(
     _replace(replaced_enhancer)
     plan = _plan(tmp_path, facefusion, capsys)
     assert plan["swap"]["status"] == "cached"
-    assert "model gfpgan_1.4 changed" in plan["enhance"]["status"]
+    assert "model gfpgan_1.4 replaced" in plan["enhance"]["status"]
     assert any(note.startswith("emulated: target_face_index") for note in plan["pick"]["notes"])
     # Both enhance steps use gfpgan_1.4 (the catalog default); the swap does not.
     assert _run(tmp_path, facefusion, capsys) == {"ran": ["enhance", "pick"], "cached": ["swap"]}
