@@ -43,7 +43,12 @@ def facefusion(tmp_path_factory: pytest.TempPathFactory) -> FaceFusionInstall:
 
 
 def alive(pid: int) -> bool:
-    return Path(f"/proc/{pid}").exists()
+    # A killed worker that its parent has not reaped yet is a zombie: stopped, though listed.
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "\nState:\tZ" not in status
 
 
 def test_a_timed_out_step_stops_facefusion_in_its_worker(
