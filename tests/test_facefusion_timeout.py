@@ -55,7 +55,7 @@ def test_a_timed_out_step_stops_facefusion_in_its_worker(
     facefusion: FaceFusionInstall, tmp_path: Path
 ) -> None:
     copy_photos(tmp_path)
-    make_video(tmp_path / "clip.mp4", fps=10, seconds=2.0, tone_hz=None)
+    make_video(tmp_path / "clip.mp4", fps=10, seconds=8.0, tone_hz=None)
     write_pipeline(tmp_path, PIPELINE)
     engine = FaceFusionEngine(facefusion.root, facefusion.python)
     try:
@@ -66,8 +66,8 @@ def test_a_timed_out_step_stops_facefusion_in_its_worker(
 
         def watch(event: ev.Event) -> None:
             # Called on the runner's thread: the run (and its event log) stays open meanwhile,
-            # so only the timeout can stop the worker. Left running, the swap would finish
-            # within seconds and its worker would live on.
+            # so only the timeout can stop the worker. Left running, the swap (80 frames: longer
+            # than the 1 s timeout even on a fast machine) would finish and its worker live on.
             if isinstance(event, ev.StepFailed):
                 deadline = time.monotonic() + 60
                 while alive(pid) and time.monotonic() < deadline:
