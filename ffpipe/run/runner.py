@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ffpipe.backends.base import Backend, BackendError, StepRequest, StepResult
+from ffpipe.cache.leftovers import process_alive
 from ffpipe.cache.steps import StepEntry
 from ffpipe.cache.workspace import Workspace
 from ffpipe.errors import UserError
@@ -595,18 +596,8 @@ def sweep_stale_scratch(tmp_dir: Path) -> None:
     """Remove the scratch folders of runs whose process is gone (killed, say, with kill -9)."""
     for folder in tmp_dir.glob("run-*-*"):
         pid = folder.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and not _process_alive(int(pid)):
+        if pid.isdigit() and not process_alive(int(pid)):
             shutil.rmtree(folder, ignore_errors=True)
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _message(error: BaseException) -> str:
