@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import os
+import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from gradio_client import Client, handle_file
+from gradio_client.utils import Status
 
 from bench.serving import start_server
+from ffpipe.server.in_use import InUse
 from ffpipe.server.jobs.settings import INPUTS_FOLDER, OUTPUTS_FOLDER
 from ffpipe.server.jobs.store import JobStore
 from ffpipe.server.retention import GRACE_SECONDS, Retention, RetentionError, Sweeper
@@ -108,5 +112,172 @@ def test_serve_sweeps_at_start_and_says_what_it_removed(tmp_path: Path) -> None:
     try:
         assert not stale.exists() and kept.exists()
         assert "retention: removed 1 upload(s), 0 output folder(s)" in handle.log()
+    finally:
+        assert handle.stop() == 0
+
+
+def test_a_size_limit_keeps_what_a_request_holds_and_counts_it(
+    tmp_path: Path, store: JobStore
+) -> None:
+    held = _file(tmp_path / "uploads" / "held" / "video.mp4", size=4000, age=5 * 3600)
+    older = _file(tmp_path / "outputs" / "a" / "x", size=3000, age=4 * 3600)
+    newer = _file(tmp_path / "outputs" / "b" / "x", size=3000, age=3 * 3600)
+    young = _file(tmp_path / "outputs" / "c" / "x", size=1000, age=GRACE_SECONDS / 2)
+    in_use = InUse()
+    with in_use.claim(held):
+        removed = Sweeper(tmp_path, store, Retention(None, 5000), in_use=in_use).sweep()
+    assert held.exists(), "the oldest entry, but a request still reads it"
+    # 11000 bytes against 5000: without the held 4000 counted, removing `older` would do.
+    assert not older.exists() and not newer.exists()
+    assert young.exists()
+    assert (removed.uploads, removed.outputs, removed.bytes) == (0, 2, 6000)
+
+
+def test_a_released_claim_leaves_the_entry_to_the_sweep(tmp_path: Path, store: JobStore) -> None:
+    upload = _file(tmp_path / "uploads" / "done" / "photo.jpg", size=4000, age=5 * 3600)
+    in_use = InUse()
+    sweeper = Sweeper(tmp_path, store, Retention(3600.0, None), in_use=in_use)
+    with pytest.raises(RuntimeError), in_use.claim(upload):
+        raise RuntimeError("the request failed")
+    assert sweeper.sweep().uploads == 1
+    assert not upload.exists()
+
+
+@pytest.mark.parametrize(
+    "claimed",
+    [
+        "uploads/legacy/r1/photo.jpg",  # a file deep inside the entry
+        "uploads/legacy/r1",  # one request's folder inside the entry
+        "uploads/legacy",  # the entry itself
+        "uploads",  # a folder holding the entry
+    ],
+)
+def test_an_entry_holding_or_held_by_a_claimed_path_stays(
+    tmp_path: Path, store: JobStore, claimed: str
+) -> None:
+    _file(tmp_path / "uploads" / "legacy" / "r1" / "photo.jpg", age=DAY)
+    entry = tmp_path / "uploads" / "legacy"
+    os.utime(entry, (time.time() - DAY, time.time() - DAY))
+    in_use = InUse()
+    with in_use.claim(tmp_path / claimed):
+        assert not Sweeper(tmp_path, store, Retention(3600.0, None), in_use=in_use).sweep()
+    assert entry.exists()
+
+
+def test_a_path_claimed_after_the_sweep_listed_it_stays(tmp_path: Path, store: JobStore) -> None:
+    upload = _file(tmp_path / "uploads" / "late" / "photo.jpg", age=3 * DAY)
+    in_use = InUse()
+
+    class ClaimedMidSweep(Sweeper):
+        """A request accepted between the sweep's listing and its removals."""
+
+        def _entries(self):  # type: ignore[no-untyped-def]
+            listed = super()._entries()
+            late_claim.__enter__()
+            return listed
+
+    late_claim = in_use.claim(upload)
+    try:
+        removed = ClaimedMidSweep(tmp_path, store, Retention(DAY, None), in_use=in_use).sweep()
+    finally:
+        late_claim.__exit__(None, None, None)
+    assert not removed and upload.exists()
+
+
+def test_a_sweep_removes_what_an_interrupted_sweep_set_aside(
+    tmp_path: Path, store: JobStore
+) -> None:
+    leftover = _file(tmp_path / ".removing" / "0123" / "frame.png")
+    Sweeper(tmp_path, store, Retention(DAY, None)).sweep()
+    assert not leftover.parent.exists()
+
+
+SWEEP_MID_RUN = '''
+"""`ffpipe serve` that sweeps while a request runs (see tests/test_server_retention.py)."""
+import argparse
+import time
+from pathlib import Path
+
+from ffpipe.engine.builtin import BuiltinEngine
+from ffpipe.server.app import start
+from ffpipe.server.settings import ServerSettings
+
+
+class SweepMidRun(BuiltinEngine):
+    """A target named ``hold*`` signals it runs, waits for the test's go, then the server's
+    own sweeper sweeps before the builtin engine reads the target."""
+
+    signals = None
+    sweeper = None
+
+    def run(self, op, params, context):
+        if Path(params.target_media).name.startswith("hold"):
+            (self.signals / "running").touch()
+            deadline = time.monotonic() + 120
+            while not (self.signals / "go").exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            (self.signals / "swept").write_text(self.sweeper.sweep().describe())
+        return super().run(op, params, context)
+
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--port", type=int)
+parser.add_argument("--data-dir", type=Path)
+args = parser.parse_args()
+engine = SweepMidRun()
+engine.signals = args.data_dir.resolve().parent
+settings = ServerSettings(data_dir=args.data_dir.resolve(), port=args.port, retention="1MB")
+server = start(settings, engine)
+engine.sweeper = server.sweeper
+print(f"ffpipe serve (sweeps mid-run): listening on {server.url}", flush=True)
+try:
+    server.wait()
+except KeyboardInterrupt:
+    server.close()
+'''
+MEDIA = Path(__file__).resolve().parent.parent / "media"
+ASTRONAUT, GRACE_HOPPER = MEDIA / "astronaut.jpg", MEDIA / "grace_hopper.jpg"
+
+
+def _wait_for(condition: Callable[[], bool], what: str, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"gave up waiting: {what}"
+        time.sleep(0.05)
+
+
+def test_a_sweep_under_size_pressure_spares_requests_waiting_and_running(tmp_path: Path) -> None:
+    """What is injected, and why: a sweep runs every few minutes, so one cannot be made to fall
+    inside a request from outside; the launcher's engine runs the server's own sweeper once the
+    first request runs and a second one waits in gradio's queue (concurrency 1), then runs the
+    builtin engine for real."""
+    launcher = tmp_path / "serve_sweeping.py"
+    launcher.write_text(SWEEP_MID_RUN)
+    handle = start_server(tmp_path, program=[str(launcher)])
+    try:
+        uploads = handle.data_dir / "uploads"
+        held, queued = tmp_path / "hold.jpg", tmp_path / "queued.jpg"
+        shutil.copyfile(ASTRONAUT, held)
+        shutil.copyfile(GRACE_HOPPER, queued)
+        client = Client(handle.url, verbose=False, download_files=str(tmp_path / "downloads"))
+        running = client.submit(target_media=handle_file(str(held)), api_name="/enhance")
+        _wait_for((tmp_path / "running").exists, "the first request to run")
+        waiting = client.submit(target_media=handle_file(str(queued)), api_name="/enhance")
+        _wait_for(lambda: waiting.status().code == Status.IN_QUEUE, "the second request to queue")
+        hours_ago = time.time() - 3 * 3600
+        requests_uploads = {photo.parent for photo in uploads.glob("*/*.jpg")}
+        assert len(requests_uploads) == 2
+        for upload in requests_uploads:  # the oldest entries by far
+            os.utime(upload, (hours_ago, hours_ago))
+        removable = _file(handle.data_dir / "outputs" / "old" / "out.png", 2_000_000, 2 * 3600)
+
+        (tmp_path / "go").touch()
+
+        for job in (running, waiting):
+            primary, result, _extras = job.result(timeout=120)
+            assert Path(primary).is_file() and result["ffpipe_files"][0]["key"] == "output"
+        assert not removable.exists(), "the size limit still removes what no request holds"
+        assert "1 output folder(s)" in (tmp_path / "swept").read_text()
+        assert all(upload.is_dir() for upload in requests_uploads)
     finally:
         assert handle.stop() == 0
