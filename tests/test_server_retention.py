@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx
 import pytest
 from gradio_client import Client, handle_file
 from gradio_client.utils import Status
 
-from bench.serving import start_server
+from bench.serving import ServerHandle, start_server
+from ffpipe.catalog import ENDPOINT_ORDER
 from ffpipe.server.in_use import InUse
 from ffpipe.server.jobs.settings import INPUTS_FOLDER, OUTPUTS_FOLDER
 from ffpipe.server.jobs.store import JobStore
@@ -204,19 +208,22 @@ from ffpipe.server.settings import ServerSettings
 
 
 class SweepMidRun(BuiltinEngine):
-    """A target named ``hold*`` signals it runs, waits for the test's go, then the server's
-    own sweeper sweeps before the builtin engine reads the target."""
+    """A target named ``hold-NAME*`` says it runs (``running-NAME``), waits for the test's
+    ``go-NAME``, then the server's own sweeper sweeps (``swept-NAME`` says what went) before
+    the builtin engine reads the target."""
 
     signals = None
     sweeper = None
 
     def run(self, op, params, context):
-        if Path(params.target_media).name.startswith("hold"):
-            (self.signals / "running").touch()
+        name = Path(params.target_media).stem
+        if name.startswith("hold-"):
+            name = name.removeprefix("hold-")
+            (self.signals / f"running-{name}").touch()
             deadline = time.monotonic() + 120
-            while not (self.signals / "go").exists() and time.monotonic() < deadline:
+            while not (self.signals / f"go-{name}").exists() and time.monotonic() < deadline:
                 time.sleep(0.05)
-            (self.signals / "swept").write_text(self.sweeper.sweep().describe())
+            (self.signals / f"swept-{name}").write_text(self.sweeper.sweep().describe())
         return super().run(op, params, context)
 
 
@@ -237,6 +244,20 @@ except KeyboardInterrupt:
 '''
 MEDIA = Path(__file__).resolve().parent.parent / "media"
 ASTRONAUT, GRACE_HOPPER = MEDIA / "astronaut.jpg", MEDIA / "grace_hopper.jpg"
+HOURS_AGO = 3 * 3600.0
+
+
+@pytest.fixture(scope="module")
+def sweeping_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerHandle]:
+    """What is injected, and why: a sweep runs every few minutes, so one cannot be made to fall
+    inside a request from outside; the launcher's engine runs the server's own sweeper when the
+    test says so, while a request runs, then runs the builtin engine for real."""
+    folder = tmp_path_factory.mktemp("sweeping")
+    launcher = folder / "serve_sweeping.py"
+    launcher.write_text(SWEEP_MID_RUN)
+    handle = start_server(folder, program=[str(launcher)])
+    yield handle
+    assert handle.stop() == 0
 
 
 def _wait_for(condition: Callable[[], bool], what: str, timeout: float = 120.0) -> None:
@@ -246,38 +267,62 @@ def _wait_for(condition: Callable[[], bool], what: str, timeout: float = 120.0) 
         time.sleep(0.05)
 
 
-def test_a_sweep_under_size_pressure_spares_requests_waiting_and_running(tmp_path: Path) -> None:
-    """What is injected, and why: a sweep runs every few minutes, so one cannot be made to fall
-    inside a request from outside; the launcher's engine runs the server's own sweeper once the
-    first request runs and a second one waits in gradio's queue (concurrency 1), then runs the
-    builtin engine for real."""
-    launcher = tmp_path / "serve_sweeping.py"
-    launcher.write_text(SWEEP_MID_RUN)
-    handle = start_server(tmp_path, program=[str(launcher)])
-    try:
-        uploads = handle.data_dir / "uploads"
-        held, queued = tmp_path / "hold.jpg", tmp_path / "queued.jpg"
-        shutil.copyfile(ASTRONAUT, held)
-        shutil.copyfile(GRACE_HOPPER, queued)
-        client = Client(handle.url, verbose=False, download_files=str(tmp_path / "downloads"))
-        running = client.submit(target_media=handle_file(str(held)), api_name="/enhance")
-        _wait_for((tmp_path / "running").exists, "the first request to run")
-        waiting = client.submit(target_media=handle_file(str(queued)), api_name="/enhance")
-        _wait_for(lambda: waiting.status().code == Status.IN_QUEUE, "the second request to queue")
-        hours_ago = time.time() - 3 * 3600
-        requests_uploads = {photo.parent for photo in uploads.glob("*/*.jpg")}
-        assert len(requests_uploads) == 2
-        for upload in requests_uploads:  # the oldest entries by far
-            os.utime(upload, (hours_ago, hours_ago))
-        removable = _file(handle.data_dir / "outputs" / "old" / "out.png", 2_000_000, 2 * 3600)
+def _backdate(*paths: Path) -> None:
+    when = time.time() - HOURS_AGO
+    for path in paths:
+        os.utime(path, (when, when))
 
-        (tmp_path / "go").touch()
 
-        for job in (running, waiting):
-            primary, result, _extras = job.result(timeout=120)
-            assert Path(primary).is_file() and result["ffpipe_files"][0]["key"] == "output"
-        assert not removable.exists(), "the size limit still removes what no request holds"
-        assert "1 output folder(s)" in (tmp_path / "swept").read_text()
-        assert all(upload.is_dir() for upload in requests_uploads)
-    finally:
-        assert handle.stop() == 0
+def _removable(server: ServerHandle, name: str) -> Path:
+    """An old output folder no request holds, younger than the backdated uploads: a size limit
+    removes it only after them, unless it keeps them."""
+    return _file(server.data_dir / "outputs" / name / "out.png", 2_000_000, HOURS_AGO / 2)
+
+
+def test_a_sweep_under_size_pressure_spares_gradio_requests_waiting_and_running(
+    sweeping_server: ServerHandle, tmp_path: Path
+) -> None:
+    signals, uploads = sweeping_server.data_dir.parent, sweeping_server.data_dir / "uploads"
+    held, queued = tmp_path / "hold-gradio.jpg", tmp_path / "queued.jpg"
+    shutil.copyfile(ASTRONAUT, held)
+    shutil.copyfile(GRACE_HOPPER, queued)
+    client = Client(sweeping_server.url, verbose=False, download_files=str(tmp_path / "got"))
+    running = client.submit(target_media=handle_file(str(held)), api_name="/enhance")
+    _wait_for((signals / "running-gradio").exists, "the first request to run")
+    waiting = client.submit(target_media=handle_file(str(queued)), api_name="/enhance")
+    _wait_for(lambda: waiting.status().code == Status.IN_QUEUE, "the second request to queue")
+    requests_uploads = {photo.parent for photo in uploads.glob("*/*.jpg")}
+    assert len(requests_uploads) == 2
+    _backdate(*requests_uploads)
+    removable = _removable(sweeping_server, "old-gradio")
+
+    (signals / "go-gradio").touch()
+
+    for job in (running, waiting):
+        primary, result, _extras = job.result(timeout=120)
+        assert Path(primary).is_file() and result["ffpipe_files"][0]["key"] == "output"
+    assert not removable.exists(), "the size limit still removes what no request holds"
+    assert "1 output folder(s)" in (signals / "swept-gradio").read_text()
+    assert all(upload.is_dir() for upload in requests_uploads)
+
+
+def test_a_sweep_under_size_pressure_spares_a_running_legacy_request(
+    sweeping_server: ServerHandle,
+) -> None:
+    signals, legacy = sweeping_server.data_dir.parent, sweeping_server.data_dir / "uploads/legacy"
+    encoded = base64.b64encode(ASTRONAUT.read_bytes()).decode()
+    file = {"name": "hold-legacy.jpg", "data": encoded}
+    body = {"fn_index": ENDPOINT_ORDER.index("enhance"), "data": [file]}
+    with ThreadPoolExecutor(1) as pool:
+        answer = pool.submit(
+            httpx.post, f"{sweeping_server.url}api/predict", json=body, timeout=120
+        )
+        _wait_for((signals / "running-legacy").exists, "the legacy request to run")
+        _backdate(legacy, *legacy.iterdir())
+        removable = _removable(sweeping_server, "old-legacy")
+
+        (signals / "go-legacy").touch()
+
+        assert answer.result().status_code == 200, answer.result().text
+    assert not removable.exists()
+    assert "1 output folder(s)" in (signals / "swept-legacy").read_text()
