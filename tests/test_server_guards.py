@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -264,6 +265,8 @@ def test_a_queued_call_holds_its_files_until_gradio_has_taken_it(tmp_path: Path)
         return None
 
     scope = {"type": "http", "method": "POST", "path": "/gradio_api/queue/join", "headers": []}
-    asyncio.run(guard(scope, receive, send))
+    # In a thread of its own: an earlier test of the session may leave a loop running here.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, guard(scope, receive, send)).result()
     assert held_during_call == [True]
     assert not in_use.holds(upload), "gradio's queue holds it from then on"
