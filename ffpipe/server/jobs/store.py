@@ -188,35 +188,30 @@ class JobStore:
 
     def _upgrade(self) -> None:
         """Bring a database written by an earlier version to the current tables, in place."""
-        columns = {row["name"] for row in self._db.execute("PRAGMA table_info(jobs)")}
-        if not columns or "job_key" in columns:
-            return
-        if "owner" not in columns:  # from before jobs had owners
-            self._db.execute("ALTER TABLE jobs ADD COLUMN owner TEXT")
-        # Ids were unique across the server then, so each is its job's key; the tables are
-        # rebuilt because SQLite cannot drop the old UNIQUE constraint on job_id in place.
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            self._db.execute("ALTER TABLE jobs RENAME TO jobs_before_keys")
-            self._db.execute("ALTER TABLE deliveries RENAME TO deliveries_before_keys")
-            self._db.execute("DROP INDEX IF EXISTS jobs_queue")
-            self._db.execute("DROP INDEX IF EXISTS deliveries_due")
+        with self._transaction() as db:  # checked inside: another process may be upgrading too
+            columns = {row["name"] for row in db.execute("PRAGMA table_info(jobs)")}
+            if not columns or "job_key" in columns:
+                return
+            if "owner" not in columns:  # from before jobs had owners
+                db.execute("ALTER TABLE jobs ADD COLUMN owner TEXT")
+            # Ids were unique across the server then, so each is its job's key; the tables are
+            # rebuilt because SQLite cannot drop the old UNIQUE constraint on job_id in place.
+            db.execute("ALTER TABLE jobs RENAME TO jobs_before_keys")
+            db.execute("ALTER TABLE deliveries RENAME TO deliveries_before_keys")
+            db.execute("DROP INDEX IF EXISTS jobs_queue")
+            db.execute("DROP INDEX IF EXISTS deliveries_due")
             for statement in filter(str.strip, _TABLES.split(";")):
-                self._db.execute(statement)  # not executescript: it would commit first
-            self._db.execute(
+                db.execute(statement)  # not executescript: it would commit first
+            db.execute(
                 f"INSERT INTO jobs (job_key, {_JOB_COLUMNS})"
                 f" SELECT job_id, {_JOB_COLUMNS} FROM jobs_before_keys"
             )
-            self._db.execute(
+            db.execute(
                 f"INSERT INTO deliveries (job_key, {_DELIVERY_COLUMNS})"
                 f" SELECT job_id, {_DELIVERY_COLUMNS} FROM deliveries_before_keys"
             )
-            self._db.execute("DROP TABLE jobs_before_keys")
-            self._db.execute("DROP TABLE deliveries_before_keys")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+            db.execute("DROP TABLE jobs_before_keys")
+            db.execute("DROP TABLE deliveries_before_keys")
 
     def close(self) -> None:
         with self._lock:
