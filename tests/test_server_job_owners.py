@@ -19,6 +19,7 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
 from bench.serving import ServerHandle, start_server
+from ffpipe.cli import main
 from ffpipe.server.http.auth import AuthGate, LoginThrottle, read_auth_file
 from ffpipe.server.jobs.system import open_job_system
 from ffpipe.server.protocols.rest_jobs import jobs_router
@@ -129,6 +130,26 @@ def test_a_job_id_is_each_users_own(jobs_url: str) -> None:
             assert chosen.json()["result"] == results[user]["result"]
         snooping = http.get("/api/jobs/invoice-7?owner=ada", headers=_auth("bob"))
         assert snooping.status_code == 404, "naming an owner shows a user no one else's job"
+
+
+def test_an_admin_names_the_owner_from_the_command_line(
+    jobs_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with httpx.Client(base_url=jobs_url, timeout=30, trust_env=False) as http:
+        for user in ("ada", "bob"):
+            _submit(http, user, "shared")
+    admin = ["--server", jobs_url, "--auth", "root:root-pw"]
+    assert main(["jobs", "status", "shared", *admin]) != 0
+    assert "ambiguous job_id" in capsys.readouterr().err
+    for user in ("ada", "bob"):
+        code = main(["jobs", "wait", "shared", *admin, "--owner", user, "--interval", "0.05"])
+        assert code == 0 and capsys.readouterr().out.startswith("shared  completed")
+        assert main(["jobs", "get", "shared", *admin, "--owner", user, "-o", f"{tmp_path}/"]) == 0
+        [downloaded] = tmp_path.glob("output.*")
+        assert capsys.readouterr().out.strip() == str(downloaded)
+        downloaded.unlink()
+    assert main(["jobs", "cancel", "shared", *admin, "--owner", "ada"]) != 0
+    assert "job already finished" in capsys.readouterr().err
 
 
 def test_repeated_wrong_passwords_must_wait(jobs_url: str) -> None:
