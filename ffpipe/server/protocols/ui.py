@@ -227,12 +227,7 @@ def _job_rows(service: JobService, caller: Caller) -> list[list[Any]]:
         result = job.get("result") or {}
         if job["status"] == "completed":
             base = f"/api/jobs/{quote(job['job_id'])}/result"
-            # Ids are unique per owner only: an admin's link to another user's job names them.
-            whose = (
-                ""
-                if job["owner"] in (None, caller.user)
-                else f"?owner={quote(job['owner'], safe='')}"
-            )
+            whose = caller.owner_query(job["owner"])
             shown = " ".join(
                 f"[{_escaped(name)}]({base}/{quote(name)}{whose})"
                 for name in result.get("files", {})
