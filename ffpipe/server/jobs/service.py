@@ -11,6 +11,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import quote
 
 from pydantic import ValidationError
 
@@ -27,7 +28,7 @@ from ffpipe.server.files import (
 from ffpipe.server.jobs import failures
 from ffpipe.server.jobs.estimate import estimate_seconds
 from ffpipe.server.jobs.settings import JobSettings
-from ffpipe.server.jobs.store import ALL_STATES, JobConflict, JobNotFound, JobRecord, JobStore
+from ffpipe.server.jobs.store import ALL_STATES, JobConflict, JobRecord, JobStore
 from ffpipe.server.names import shorten_name
 
 _JOB_OPTION_FIELDS = tuple(JobOptions.model_fields)
@@ -66,7 +67,7 @@ class JobControl(Protocol):
 
     def wake(self) -> None: ...
 
-    def cancel(self, job_id: str) -> JobRecord: ...
+    def cancel(self, key: str) -> JobRecord: ...
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,11 @@ class Caller:
     def owner_filter(self) -> str | None:
         """The owner to list jobs of, or None for all of them."""
         return None if self.user is None or self.admin else self.user
+
+    def owner_query(self, owner: str | None) -> str:
+        """What this caller adds to the address of a job of ``owner``: ids are unique per owner
+        only, so another user's job (for an admin) is named with ``?owner=`` (empty: no owner)."""
+        return "" if owner == self.user else "?owner=" + quote(owner or "", safe="")
 
 
 ANYONE = Caller()
@@ -188,7 +194,7 @@ class JobService:
             shutil.rmtree(staging, ignore_errors=True)
             raise
         self.control.wake()
-        return self.status_document(record)
+        return self.status_document(record, caller)
 
     def _stage(self, staging: Path, uploads: dict[str, Upload]) -> dict[str, str]:
         staged: dict[str, str] = {}
@@ -215,20 +221,35 @@ class JobService:
         limit = self.settings.max_upload_bytes / 1e6
         return TooLarge("upload too large", f"the files of one job may total {limit:g} MB")
 
-    def record(self, job_id: str, caller: Caller = ANYONE) -> JobRecord:
-        """The stored job, or :class:`NotFound` (also for another user's job: not even its
-        existence is told)."""
-        try:
-            record = self.store.get(job_id)
-        except JobNotFound as error:
-            raise NotFound("job not found", str(error)) from None
-        if not caller.may_see(record):
-            raise NotFound("job not found", f"no job with id {job_id!r}")
-        return record
+    def record(self, job_id: str, caller: Caller = ANYONE, owner: str | None = None) -> JobRecord:
+        """The caller's job called ``job_id``, or :class:`NotFound` (also for another user's job:
+        not even its existence is told).
 
-    def status(self, job_id: str, caller: Caller = ANYONE) -> JobStatus:
+        Ids are unique per owner, so a caller who may see several users' jobs (an admin) and
+        finds the id with more than one owner, none of them the caller, names the ``owner``
+        (``""`` for a job without one), or is refused.
+        """
+        visible = [
+            record
+            for record in self.store.with_id(job_id)
+            if caller.may_see(record) and (owner is None or (record.owner or "") == owner)
+        ]
+        own = [record for record in visible if record.owner == caller.user]
+        if len(own) == 1 or len(visible) == 1:
+            return (own or visible)[0]
+        if not visible:
+            raise NotFound("job not found", f"no job with id {job_id!r}")
+        owners = ", ".join(sorted(record.owner or "no one (owner '')" for record in visible))
+        raise Conflict(
+            "ambiguous job_id",
+            f"jobs of {owners} are called {job_id!r}; name whose:"
+            f" GET /api/jobs/{job_id}?owner=NAME, the owner argument of the gradio endpoint,"
+            " or ffpipe jobs ... --owner NAME",
+        )
+
+    def status(self, job_id: str, caller: Caller = ANYONE, owner: str | None = None) -> JobStatus:
         """The catalog's Job Status Response for one job."""
-        return self.status_document(self.record(job_id, caller))
+        return self.status_document(self.record(job_id, caller, owner), caller)
 
     def list(
         self,
@@ -245,7 +266,7 @@ class JobService:
             raise InvalidRequest("invalid limit", "limit must be 1-1000")
         return [
             {
-                **self.status_document(record).model_dump(mode="json"),
+                **self.status_document(record, caller).model_dump(mode="json"),
                 "op": record.op,
                 "priority": record.priority,
                 "stage": record.stage,
@@ -259,36 +280,35 @@ class JobService:
             )
         ]
 
-    def cancel(self, job_id: str, caller: Caller = ANYONE) -> JobStatus:
+    def cancel(self, job_id: str, caller: Caller = ANYONE, owner: str | None = None) -> JobStatus:
         """Cancel a job (see ``JobStore.cancel``); the answer is final. A job that finished first
         is a conflict."""
-        record = self.record(job_id, caller)
+        record = self.record(job_id, caller, owner)
         if not record.finished:
-            record = self.control.cancel(job_id)
+            record = self.control.cancel(record.key)
             if record.status == JobState.CANCELLED:
-                return self.status_document(record)
+                return self.status_document(record, caller)
         # Finished before the cancel (possibly while it was on its way): nothing was cancelled.
         raise Conflict("job already finished", f"job {job_id!r} is {record.status}")
 
-    def result_files(self, job_id: str, caller: Caller = ANYONE) -> dict[str, Path]:
+    def result_files(self, record: JobRecord) -> dict[str, Path]:
         """Output files of a completed job, a folder output as a zip of it; a job not completed
         is a conflict."""
-        record = self.record(job_id, caller)
         if record.status != JobState.COMPLETED:
             failure = failures.decode(record.error)
             reason = ""
             if failure is not None:
                 reason = ": " + ": ".join(text for text in failure.values() if text)
-            raise Conflict("job has no result", f"job {job_id!r} is {record.status}{reason}")
+            raise Conflict("job has no result", f"job {record.job_id!r} is {record.status}{reason}")
         files = {name: Path(path) for name, path in (record.outputs or {}).items()}
         return {
-            name: self._archive(job_id, name, path) if path.is_dir() else path
+            name: self._archive(record.key, name, path) if path.is_dir() else path
             for name, path in files.items()
         }
 
-    def _archive(self, job_id: str, name: str, folder: Path) -> Path:
+    def _archive(self, key: str, name: str, folder: Path) -> Path:
         """A folder output as ``<name>.zip``, as the sync endpoints send folders; made once."""
-        archives = self.settings.outputs_dir / job_id / ARCHIVES_FOLDER
+        archives = self.settings.outputs_dir / key / ARCHIVES_FOLDER
         archive = archives / f"{name}{ARCHIVE_SUFFIX}"
         if not archive.exists():
             archives.mkdir(parents=True, exist_ok=True)
@@ -298,13 +318,15 @@ class JobService:
                 os.replace(packed, archive)
         return archive
 
-    def result_document(self, record: JobRecord) -> dict[str, Any] | None:
-        """The ``result`` of a status document: links to outputs and the op's result, or error."""
+    def result_document(self, record: JobRecord, viewer: Caller) -> dict[str, Any] | None:
+        """The ``result`` of a status document for ``viewer``: links to outputs and the op's
+        result, or the error."""
         if record.status == JobState.COMPLETED:
             base = (self.settings.public_url or "").rstrip("/")
+            whose = viewer.owner_query(record.owner)
             return {
                 "files": {
-                    name: f"{base}/api/jobs/{record.job_id}/result/{name}"
+                    name: f"{base}/api/jobs/{record.job_id}/result/{name}{whose}"
                     for name in record.outputs or {}
                 },
                 "result": record.result,
@@ -317,13 +339,12 @@ class JobService:
             return {**failure, "attempts": record.attempts, "notes": record.notes}
         return None
 
-    def status_document(self, record: JobRecord) -> JobStatus:
-        """The catalog's Job Status Response for ``record``, with its current estimate."""
+    def status_document(self, record: JobRecord, viewer: Caller = ANYONE) -> JobStatus:
+        """The catalog's Job Status Response for ``record`` as ``viewer`` reads it (links name the
+        owner when it is not theirs), with its current estimate."""
         estimate = None
         if not record.finished:
-            ahead = (
-                self.store.queue_position(record.job_id) if record.status == JobState.QUEUED else 0
-            )
+            ahead = self.store.queue_position(record.key) if record.status == JobState.QUEUED else 0
             estimate = estimate_seconds(
                 record,
                 self.store.recent_durations(record.op),
@@ -335,10 +356,11 @@ class JobService:
             status=JobState(record.status),
             progress=record.progress,
             estimated_time=0 if record.finished else estimate,
-            result=self.result_document(record),
+            result=self.result_document(record, viewer),
         )
 
-    def webhook_body(self, job_id: str) -> bytes:
+    def webhook_body(self, key: str) -> bytes:
         """The exact bytes POSTed to a job's callback: its status document as JSON."""
-        document = self.status(job_id).model_dump(mode="json")
+        record = self.store.get(key)
+        document = self.status_document(record, Caller(record.owner)).model_dump(mode="json")
         return json.dumps(document, separators=(",", ":"), sort_keys=True).encode()

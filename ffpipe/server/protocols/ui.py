@@ -231,9 +231,11 @@ def _job_rows(service: JobService, caller: Caller) -> list[list[Any]]:
     for job in service.list(limit=50, caller=caller):
         result = job.get("result") or {}
         if job["status"] == "completed":
-            base = f"/api/jobs/{job['job_id']}/result"
+            base = f"/api/jobs/{quote(job['job_id'])}/result"
+            whose = caller.owner_query(job["owner"])
             shown = " ".join(
-                f"[{_escaped(name)}]({base}/{quote(name)})" for name in result.get("files", {})
+                f"[{_escaped(name)}]({base}/{quote(name)}{whose})"
+                for name in result.get("files", {})
             )
         elif job["status"] == "failed":
             # The cell is Markdown (for the links above): what a user wrote must stay text.
