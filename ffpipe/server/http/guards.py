@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from ffpipe.server.errors import RequestError, status_of_title
-from ffpipe.server.files import FileRejected, incoming_path
+from ffpipe.server.files import FileRejected, incoming_path, referenced_files
 from ffpipe.server.http.asgi import ASGIApp, Receive, Scope, Send
 from ffpipe.server.http.errors import send_error
+from ffpipe.server.in_use import InUse
 
 MAX_JSON_DEPTH = 64
 """Arrays and objects nested deeper than this are refused before any JSON parser sees them
@@ -96,10 +97,15 @@ class EndpointGuard:
     """ASGI middleware: calls on gradio's routes name a known endpoint and enough values."""
 
     def __init__(
-        self, app: ASGIApp, shapes: list[EndpointShape], roots: Sequence[Path] = ()
+        self,
+        app: ASGIApp,
+        shapes: list[EndpointShape],
+        roots: Sequence[Path] = (),
+        in_use: InUse | None = None,
     ) -> None:
         self.app = app
         self.roots = tuple(roots)
+        self.in_use = in_use if in_use is not None else InUse()
         self.by_index: Mapping[int, EndpointShape] = {shape.fn_index: shape for shape in shapes}
         self.by_name: Mapping[str, EndpointShape] = {shape.api_name: shape for shape in shapes}
 
@@ -126,7 +132,10 @@ class EndpointGuard:
             return
         headers = [(key, value) for key, value in scope["headers"] if key != b"content-length"]
         headers.append((b"content-length", str(len(body)).encode()))
-        await self.app({**scope, "headers": headers}, _replay(body, False, receive), send)
+        # The call's files are held until gradio has answered it: a queued call by then sits in
+        # gradio's queue, which retention watches itself, and a direct one has run.
+        with self.in_use.claim(*referenced_files(json.loads(body).get("data"), self.roots)):
+            await self.app({**scope, "headers": headers}, _replay(body, False, receive), send)
 
     def _checked(self, raw: bytes, api_name: str | None, check_files: bool = False) -> bytes:
         try:
