@@ -206,6 +206,29 @@ def test_a_sweep_removes_what_an_interrupted_sweep_set_aside_and_never_counts_it
     assert not removed, "what an earlier sweep set aside was counted then"
 
 
+def test_a_leftover_that_cannot_be_deleted_is_logged_and_tried_again(
+    tmp_path: Path,
+    store: JobStore,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A file that resists deletion (stood in for: the tests run as root, whom permissions
+    do not stop) is said in the log, not passed over in silence."""
+    leftover = _file(tmp_path / "outputs" / ".removing-0123" / "frame.png")
+    real_unlink = os.unlink
+
+    def resisting(path: str, *args: object, **kwargs: object) -> None:
+        if os.fspath(path) == leftover.name:
+            raise PermissionError(errno.EPERM, "Operation not permitted", path)
+        real_unlink(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "unlink", resisting)
+    with caplog.at_level(logging.WARNING, logger="ffpipe.server"):
+        Sweeper(tmp_path, store, Retention(DAY, None), InUse()).sweep()
+    assert leftover.exists()
+    assert ".removing-0123" in caplog.text
+
+
 def test_an_entry_that_cannot_be_set_aside_is_left_and_logged_never_deleted_under_the_lock(
     tmp_path: Path,
     store: JobStore,
