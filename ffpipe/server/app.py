@@ -132,7 +132,8 @@ def start(settings: ServerSettings, engine: Engine) -> RunningServer:
                 Middleware(
                     EndpointGuard,
                     shapes=endpoint_shapes(blocks),
-                    roots=[settings.upload_dir, settings.output_dir],
+                    # gradio takes a FileData only from its upload folder (GRADIO_TEMP_DIR).
+                    roots=[settings.upload_dir],
                 ),
                 Middleware(ConfigCache),
             ]
