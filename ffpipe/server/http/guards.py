@@ -2,7 +2,9 @@
 
 gradio's queue (``/gradio_api/queue/join``) and its direct routes (``/gradio_api/call/NAME``,
 ``/gradio_api/run/NAME``, ``/gradio_api/api/NAME``) fail with a bare 500 for an unknown endpoint,
-a ``data`` that is no list, or fewer values than the endpoint takes. gradio_client always sends
+a ``data`` that is no list, or fewer values than the endpoint takes; its keyword route
+(``/gradio_api/call/v2/NAME``, a JSON object of parameter values) for an endpoint it does not
+list, an unknown parameter or a missing value. gradio_client always sends
 every value; a raw HTTP caller may send only the first few, as the legacy ``/api/predict`` allows:
 the missing ones are filled in with their defaults here, and a missing required value, an
 unknown endpoint or a malformed body is answered in the catalog's ``{"error", "detail"}`` shape.
@@ -18,7 +20,7 @@ from __future__ import annotations
 import inspect
 import json
 import re
-from collections.abc import Mapping, MutableMapping, Sequence
+from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,8 @@ MAX_JSON_DEPTH = 64
 """Arrays and objects nested deeper than this are refused before any JSON parser sees them
 (Python's recursion limit turns a body of 100,000 brackets into a crash otherwise)."""
 _QUEUE_JOIN = re.compile(r"^/gradio_api/queue/join/?$")
+_KEYWORD_CALL = re.compile(r"^/gradio_api/call/v2/(?P<name>[^/]+)/?$")
+_KEYWORDS_GRADIO_TAKES = frozenset({"oauth_token"})
 _DIRECT_CALL = re.compile(r"^/gradio_api/(?P<route>call|run|api)/(?P<name>[^/]+)/?$")
 _MAX_BODY = 1_000_000
 _FORM_TYPES = (b"multipart/form-data", b"application/x-www-form-urlencoded")
@@ -53,6 +57,8 @@ class EndpointShape:
     file_inputs: Mapping[str, bool] = field(default_factory=dict)
     """Parameters whose component takes nothing but gradio FileData (the UI's file boxes), and
     whether each takes a list of them."""
+    listed: bool = True
+    """gradio lists it in its API (the keyword route serves only those)."""
 
     def complete(self, data: list[Any]) -> list[Any]:
         """``data`` with the missing trailing values set to their defaults."""
@@ -79,6 +85,26 @@ class EndpointShape:
             )
         return [*data, *self.defaults[len(data) :]]
 
+    def check_keywords(self, values: Mapping[str, Any]) -> None:
+        """Refuse keyword ``values`` naming no parameter or leaving a required one out."""
+        unknown = sorted(set(values) - set(self.parameters) - _KEYWORDS_GRADIO_TAKES)
+        if unknown:
+            raise RequestError(
+                400,
+                "malformed request",
+                f"{self.api_name} has no parameter {', '.join(unknown)} "
+                f"(it takes {', '.join(self.parameters)})",
+            )
+        missing = [
+            name
+            for name, default in zip(self.parameters, self.defaults, strict=True)
+            if default is _REQUIRED and name not in values
+        ]
+        if missing:
+            raise RequestError(
+                400, "malformed request", f"{self.api_name} needs a value for {', '.join(missing)}"
+            )
+
 
 def endpoint_shapes(blocks: Any) -> list[EndpointShape]:
     """The shape of every API endpoint of a built gradio Blocks."""
@@ -103,6 +129,7 @@ def endpoint_shapes(blocks: Any) -> list[EndpointShape]:
                     for parameter, kind in zip(parameters, takes, strict=False)
                     if kind is not None
                 },
+                listed=getattr(block_fn, "api_visibility", "public") == "public",
             )
         )
     return shapes
@@ -137,7 +164,9 @@ class EndpointGuard:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope["path"] if scope["type"] == "http" else ""
         direct = _DIRECT_CALL.match(path)
-        if scope.get("method") != "POST" or not (direct or _QUEUE_JOIN.match(path)):
+        keywords = _KEYWORD_CALL.match(path)
+        guarded = direct or keywords or _QUEUE_JOIN.match(path)
+        if scope.get("method") != "POST" or not guarded:
             await self.app(scope, receive, send)
             return
         body, more = await _read_body(receive)
@@ -145,7 +174,10 @@ class EndpointGuard:
             await self.app(scope, _replay(body, more, receive), send)
             return
         try:
-            body = self._checked(body, direct.group("name") if direct else None)
+            if keywords:
+                self._check_keywords(body, keywords.group("name"))
+            else:
+                body = self._checked(body, direct.group("name") if direct else None)
         except RequestError as refusal:
             await send_error(send, refusal)
             return
@@ -154,25 +186,32 @@ class EndpointGuard:
         await self.app({**scope, "headers": headers}, _replay(body, False, receive), send)
 
     def _checked(self, raw: bytes, api_name: str | None) -> bytes:
-        try:
-            document = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise RequestError(400, "malformed request", f"the body is not JSON: {error}") from None
-        except RecursionError:
-            raise RequestError(
-                400, "malformed request", "the JSON body is nested too deeply"
-            ) from None
-        if not isinstance(document, dict):
-            raise RequestError(400, "malformed request", 'expected {"data": [...]}')
+        document = _json_object(raw, 'expected {"data": [...]}')
         shape = self._endpoint(document.get("fn_index"), api_name)
         data = document.get("data", [])
         if not isinstance(data, list):
             raise RequestError(400, "malformed request", "'data' must be a list")
-        for name, value in zip(shape.parameters, data, strict=False):
+        self._check_files(shape, zip(shape.parameters, data, strict=False))
+        return json.dumps({**document, "data": shape.complete(data)}).encode()
+
+    def _check_keywords(self, raw: bytes, api_name: str) -> None:
+        values = _json_object(raw, 'expected {"parameter": value, ...}')
+        shape = self.by_name.get(api_name)
+        if shape is None or not shape.listed:
+            listed = [name for name, known in self.by_name.items() if known.listed]
+            raise RequestError(
+                404,
+                "unknown endpoint",
+                f"{api_name}; this server has {', '.join(listed)} (see GET /api/capabilities)",
+            )
+        shape.check_keywords(values)
+        self._check_files(shape, values.items())
+
+    def _check_files(self, shape: EndpointShape, values: Iterable[tuple[str, Any]]) -> None:
+        for name, value in values:
             refusal = file_refusal(name, value, shape.file_inputs.get(name), self.roots)
             if refusal is not None:
                 raise RequestError(403, "file not allowed", refusal)
-        return json.dumps({**document, "data": shape.complete(data)}).encode()
 
     def _endpoint(self, fn_index: Any, api_name: str | None) -> EndpointShape:
         last = max(self.by_index, default=0)
@@ -194,6 +233,18 @@ class EndpointGuard:
                 "(see GET /api/capabilities)",
             )
         return shape
+
+
+def _json_object(raw: bytes, expected: str) -> dict[str, Any]:
+    try:
+        document = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise RequestError(400, "malformed request", f"the body is not JSON: {error}") from None
+    except RecursionError:
+        raise RequestError(400, "malformed request", "the JSON body is nested too deeply") from None
+    if not isinstance(document, dict):
+        raise RequestError(400, "malformed request", expected)
+    return document
 
 
 def file_refusal(
