@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from bench.serving import ServerHandle
+from ffpipe.server.http.guards import file_refusal
 
 TARGET = Path(__file__).resolve().parent.parent / "media" / "astronaut.jpg"
 MARK = {"_type": "gradio.FileData"}
@@ -166,3 +167,27 @@ def test_an_uploaded_file_data_still_runs_the_ui_event(
     assert outcome["success"], outcome
     error_pane, *_, document = outcome["output"]["data"]
     assert error_pane == "" and document["face_count"] == 1, outcome
+
+
+def test_file_refusal_takes_uploads_only_where_gradio_would_treat_a_value_as_a_file(
+    tmp_path: Path,
+) -> None:
+    upload = tmp_path / "uploads" / "photo.jpg"
+    upload.parent.mkdir()
+    upload.write_bytes(TARGET.read_bytes())
+    roots = [upload.parent]
+    marked = {"path": str(upload), "meta": MARK}
+    # A value for any parameter: only what gradio takes for a file is looked at.
+    assert file_refusal("x", {"path": OUTSIDE}, None, roots) is None
+    assert file_refusal("x", [["text", {"nested": marked}]], None, roots) is None
+    assert "meta" in str(file_refusal("x", {"path": str(upload), "meta": None}, None, roots))
+    assert "not a file uploaded" in str(
+        file_refusal("x", [{"path": OUTSIDE, "meta": MARK}], None, roots)
+    )
+    # A file box: nothing but uploads marked as FileData, one or a list as it takes them.
+    assert file_refusal("box", None, False, roots) is None
+    assert file_refusal("box", marked, False, roots) is None
+    assert file_refusal("box", [marked, marked], True, roots) is None
+    assert "takes a file" in str(file_refusal("box", {"path": str(upload)}, False, roots))
+    assert "takes a file" in str(file_refusal("box", [marked], False, roots))
+    assert "takes a list" in str(file_refusal("box", marked, True, roots))

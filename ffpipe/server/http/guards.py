@@ -4,10 +4,10 @@ gradio's queue (``/gradio_api/queue/join``) and its direct routes (``/gradio_api
 ``/gradio_api/run/NAME``, ``/gradio_api/api/NAME``) fail with a bare 500 for an unknown endpoint,
 a ``data`` that is no list, or fewer values than the endpoint takes; its keyword route
 (``/gradio_api/call/v2/NAME``, a JSON object of parameter values) for an endpoint it does not
-list, an unknown parameter or a missing value. gradio_client always sends
-every value; a raw HTTP caller may send only the first few, as the legacy ``/api/predict`` allows:
-the missing ones are filled in with their defaults here, and a missing required value, an
-unknown endpoint or a malformed body is answered in the catalog's ``{"error", "detail"}`` shape.
+list, an unknown parameter or a missing value. gradio_client always sends every value; a raw
+HTTP caller may send only the first few, as the legacy ``/api/predict`` allows: the missing ones
+are filled in with their defaults here, and a missing required value, an unknown endpoint or a
+malformed body is answered in the catalog's ``{"error", "detail"}`` shape.
 
 Files too: gradio trips over a file value it cannot take (a UI file box given anything but an
 uploaded FileData, a ``meta`` that is no object, a FileData outside its upload folder) with a
@@ -260,8 +260,8 @@ def file_refusal(
     checks it itself (:func:`~ffpipe.server.files.incoming_path`).
     """
     if takes_list is not None and value is not None:
-        files = value if takes_list and isinstance(value, list) else [value]
-        if not all(_is_file_data(file) for file in files):
+        files = value if takes_list else [value]
+        if not isinstance(files, list) or not all(_is_file_data(file) for file in files):
             shown = json.dumps(value)
             return (
                 f"{name} takes {'a list of files' if takes_list else 'a file'} uploaded to this "
