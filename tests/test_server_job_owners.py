@@ -19,6 +19,7 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
 from bench.serving import ServerHandle, start_server
+from ffpipe.cli import main
 from ffpipe.server.http.auth import AuthGate, LoginThrottle, read_auth_file
 from ffpipe.server.jobs.system import open_job_system
 from ffpipe.server.protocols.rest_jobs import jobs_router
@@ -89,6 +90,66 @@ def test_only_the_owner_and_admins_reach_a_job(jobs_url: str) -> None:
             200,
             409,
         )
+
+
+def test_a_job_id_is_each_users_own(jobs_url: str) -> None:
+    with httpx.Client(base_url=jobs_url, timeout=30, trust_env=False) as http:
+        _submit(http, "ada", "invoice-7")
+        bob = {
+            "op": "detect",
+            "job_id": "invoice-7",
+            "files": {"target_media": {"name": "b.jpg", "data": IMAGE}},
+        }
+        taken = http.post("/api/jobs", json=bob, headers=_auth("bob"))
+        assert taken.status_code == 202, "another user's id neither blocks nor shows"
+        again = http.post("/api/jobs", json=bob, headers=_auth("bob"))
+        assert again.status_code == 409 and again.json()["error"] == "duplicate job_id"
+        for user in ("ada", "bob"):
+            wait_until(
+                lambda user=user: (
+                    http.get("/api/jobs/invoice-7", headers=_auth(user)).json()["status"]
+                    == "completed"
+                )
+            )
+        ops = {
+            user: [job["op"] for job in http.get("/api/jobs", headers=_auth(user)).json()["jobs"]]
+            for user in ("ada", "bob")
+        }
+        assert ops == {"ada": ["enhance"], "bob": ["detect"]}
+        results = {
+            user: http.get("/api/jobs/invoice-7/result", headers=_auth(user)).json()
+            for user in ("ada", "bob")
+        }
+        assert results["ada"]["result"] != results["bob"]["result"], "each reads their own job"
+        ambiguous = http.get("/api/jobs/invoice-7", headers=_auth("root"))
+        assert ambiguous.status_code == 409
+        assert ambiguous.json()["error"] == "ambiguous job_id"
+        assert "ada, bob" in ambiguous.json()["detail"]
+        for user in ("ada", "bob"):
+            chosen = http.get(f"/api/jobs/invoice-7/result?owner={user}", headers=_auth("root"))
+            assert chosen.json()["result"] == results[user]["result"]
+        snooping = http.get("/api/jobs/invoice-7?owner=ada", headers=_auth("bob"))
+        assert snooping.status_code == 404, "naming an owner shows a user no one else's job"
+
+
+def test_an_admin_names_the_owner_from_the_command_line(
+    jobs_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with httpx.Client(base_url=jobs_url, timeout=30, trust_env=False) as http:
+        for user in ("ada", "bob"):
+            _submit(http, user, "shared")
+    admin = ["--server", jobs_url, "--auth", "root:root-pw"]
+    assert main(["jobs", "status", "shared", *admin]) != 0
+    assert "ambiguous job_id" in capsys.readouterr().err
+    for user in ("ada", "bob"):
+        code = main(["jobs", "wait", "shared", *admin, "--owner", user, "--interval", "0.05"])
+        assert code == 0 and capsys.readouterr().out.startswith("shared  completed")
+        assert main(["jobs", "get", "shared", *admin, "--owner", user, "-o", f"{tmp_path}/"]) == 0
+        [downloaded] = tmp_path.glob("output.*")
+        assert capsys.readouterr().out.strip() == str(downloaded)
+        downloaded.unlink()
+    assert main(["jobs", "cancel", "shared", *admin, "--owner", "ada"]) != 0
+    assert "job already finished" in capsys.readouterr().err
 
 
 def test_repeated_wrong_passwords_must_wait(jobs_url: str) -> None:
@@ -163,6 +224,11 @@ def test_gradio_job_endpoints_keep_jobs_to_their_owner(server: ServerHandle) -> 
         bob.predict(job_id, api_name="/cancel_job")
     assert root.predict(job_id, api_name="/job_status")["job_id"] == job_id
     assert ada.predict(job_id, api_name="/job_status")["job_id"] == job_id
+    chosen = {"op": "detect", "target_media": handle_file(str(ASTRONAUT)), "job_id": "mine"}
+    ada.predict(**chosen, api_name="/submit_job")
+    assert bob.predict(**chosen, api_name="/submit_job")["job_id"] == "mine"
+    with pytest.raises(AppError, match="duplicate job_id"):
+        bob.predict(**chosen, api_name="/submit_job")
 
 
 def test_the_ui_jobs_tab_shows_each_user_their_own_jobs(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ NOW = 1_000_000.0
 
 def _record(status: str, progress: float = 0.0, started: float | None = None) -> JobRecord:
     return JobRecord(
+        key="j",
         job_id="j",
         op="swap",
         params={},

@@ -9,7 +9,44 @@ from pathlib import Path
 
 import pytest
 
-from ffpipe.server.jobs.store import _SCHEMA, JobConflict, JobNotFound, JobStore
+from ffpipe.server.jobs.store import JobConflict, JobNotFound, JobStore
+
+# The tables as written by ffpipe before job ids were scoped per owner (ids unique server-wide).
+_SCHEMA_BEFORE_KEYS = """
+CREATE TABLE IF NOT EXISTS jobs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id TEXT NOT NULL UNIQUE,
+    op TEXT NOT NULL,
+    params TEXT NOT NULL,
+    files TEXT NOT NULL,
+    priority INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    progress REAL NOT NULL DEFAULT 0,
+    stage TEXT NOT NULL DEFAULT '',
+    callback_url TEXT,
+    outputs TEXT,
+    result TEXT,
+    error TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    notes TEXT NOT NULL DEFAULT '[]',
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    owner TEXT,
+    created_at REAL NOT NULL,
+    started_at REAL,
+    finished_at REAL
+);
+CREATE INDEX IF NOT EXISTS jobs_queue ON jobs (status, priority DESC, seq);
+CREATE TABLE IF NOT EXISTS deliveries (
+    job_id TEXT PRIMARY KEY,
+    url TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_at REAL NOT NULL,
+    last_error TEXT,
+    delivered_at REAL
+);
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (state, next_at);
+"""
 
 
 @pytest.fixture
@@ -160,9 +197,61 @@ def test_list_filters_and_counts(store: JobStore) -> None:
 
 def test_a_database_from_before_jobs_had_owners_opens(tmp_path: Path) -> None:
     old = sqlite3.connect(tmp_path / "jobs.sqlite3")
-    old.executescript(_SCHEMA.replace("    owner TEXT,\n", ""))
+    old.executescript(_SCHEMA_BEFORE_KEYS.replace("    owner TEXT,\n", ""))
+    old.execute(
+        "INSERT INTO jobs (job_id, op, params, files, priority, status, created_at)"
+        " VALUES ('a', 'detect', '{}', '{}', 5, 'queued', 1.0)"
+    )
+    old.commit()
     old.close()
     store = JobStore(tmp_path / "jobs.sqlite3")
+    assert store.get("a").owner is None
     assert store.submit("detect", {}, {}, job_id="a", owner="ada").owner == "ada"
     assert [record.job_id for record in store.list(owner="ada")] == ["a"]
     store.close()
+
+
+def test_the_same_id_may_belong_to_several_owners_once_each(store: JobStore) -> None:
+    ada = _submit(store, "x", owner="ada")
+    bob = _submit(store, "x", owner="bob")
+    anonymous = _submit(store, "x")
+    assert len({ada.key, bob.key, anonymous.key}) == 3
+    assert {record.owner for record in store.with_id("x")} == {"ada", "bob", None}
+    for owner in ("ada", "bob", None):
+        with pytest.raises(JobConflict, match="'x' already exists"):
+            _submit(store, "x", owner=owner)
+    store.cancel(ada.key)
+    assert [store.get(key).status for key in (ada.key, bob.key)] == ["cancelled", "queued"]
+
+
+def test_jobs_and_deliveries_of_a_database_from_before_keys_carry_over(tmp_path: Path) -> None:
+    old = sqlite3.connect(tmp_path / "jobs.sqlite3")
+    old.executescript(_SCHEMA_BEFORE_KEYS)
+    old.execute(
+        "INSERT INTO jobs (job_id, op, params, files, priority, status, callback_url, outputs,"
+        " result, owner, created_at, finished_at) VALUES ('done', 'detect', '{}', '{}', 5,"
+        " 'completed', 'http://127.0.0.1:9/hook', '{}', '{\"faces\": 1}', 'ada', 1.0, 2.0)"
+    )
+    old.execute(
+        "INSERT INTO jobs (job_id, op, params, files, priority, status, owner, created_at)"
+        " VALUES ('waiting', 'enhance', '{}', '{}', 7, 'queued', 'bob', 3.0)"
+    )
+    old.execute(
+        "INSERT INTO deliveries (job_id, url, attempts, next_at)"
+        " VALUES ('done', 'http://127.0.0.1:9/hook', 2, 5.0)"
+    )
+    old.commit()
+    old.close()
+    store = JobStore(tmp_path / "jobs.sqlite3")
+    done, waiting = store.get("done"), store.get("waiting")
+    assert (done.owner, done.result, done.status) == ("ada", {"faces": 1}, "completed")
+    assert (waiting.owner, waiting.priority) == ("bob", 7)
+    delivery = store.delivery("done")
+    assert delivery is not None and (delivery.attempts, delivery.state) == (2, "pending")
+    assert [d.job_key for d in store.due_deliveries(now=10.0)] == ["done"]
+    assert _submit(store, "waiting", owner="ada").owner == "ada", "bob's id is free for ada"
+    assert store.claim_next().key == "waiting", "the old queue order holds"
+    store.close()
+    again = JobStore(tmp_path / "jobs.sqlite3")  # upgraded once; opening again changes nothing
+    assert [record.job_id for record in again.list()] == ["waiting", "waiting", "done"]
+    again.close()

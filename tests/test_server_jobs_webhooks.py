@@ -372,7 +372,7 @@ def test_a_users_stalling_callbacks_take_only_their_share_of_the_senders(
     """Eight of mallory's jobs call back to a receiver that holds every request; ada's one job,
     due after them all, is still delivered while mallory's receiver holds its requests."""
     with _stalling_receiver() as (slow_url, slow_arrived, release), hook_listener() as fast:
-        for index in range(8):
+        mallorys = [
             store.submit(
                 "detect",
                 {},
@@ -380,7 +380,9 @@ def test_a_users_stalling_callbacks_take_only_their_share_of_the_senders(
                 job_id=f"mallory-{index}",
                 callback_url=slow_url,
                 owner="mallory",
-            )
+            ).key
+            for index in range(8)
+        ]
         store.submit(
             "detect",
             {},
@@ -391,7 +393,7 @@ def test_a_users_stalling_callbacks_take_only_their_share_of_the_senders(
         )
         for _ in range(9):
             job = store.claim_next()
-            store.complete(job.job_id, {"output": "/out/faces.json"}, {"faces": []})
+            store.complete(job.key, {"output": "/out/faces.json"}, {"faces": []})
         dispatcher = dispatcher_for(
             store, tmp_path, delivery_concurrency=4, delivery_timeout_seconds=30.0
         )
@@ -400,13 +402,11 @@ def test_a_users_stalling_callbacks_take_only_their_share_of_the_senders(
             assert slow_arrived.wait(10)
             [received] = fast.wait_for(1, timeout=8)
             assert not release.is_set()
-            held = [store.delivery(f"mallory-{index}").state for index in range(8)]
+            held = [store.delivery(key).state for key in mallorys]
             assert held == ["pending"] * 8
             release.set()
             wait_until(
-                lambda: all(
-                    store.delivery(f"mallory-{index}").state == "delivered" for index in range(8)
-                ),
+                lambda: all(store.delivery(key).state == "delivered" for key in mallorys),
                 timeout=60,
             )
         finally:

@@ -202,9 +202,10 @@ class JobsClient:
             raise JobFailedError(final)
         return self.result(job_id, dest_dir), (final.result or {}).get("result") or {}
 
-    def status(self, job_id: str) -> JobStatus:
-        """The job's Job Status Response."""
-        return JobStatus.model_validate(self._request("GET", f"/api/jobs/{job_id}").json())
+    def status(self, job_id: str, owner: str | None = None) -> JobStatus:
+        """The job's Job Status Response (``owner``: whose, for an admin; see :func:`_whose`)."""
+        answer = self._request("GET", f"/api/jobs/{job_id}", params=_whose(owner))
+        return JobStatus.model_validate(answer.json())
 
     def list(
         self, status: str | None = None, op: str | None = None, limit: int = 100
@@ -217,9 +218,10 @@ class JobsClient:
             query["op"] = op
         return self._request("GET", "/api/jobs", params=query).json()["jobs"]
 
-    def cancel(self, job_id: str) -> JobStatus:
+    def cancel(self, job_id: str, owner: str | None = None) -> JobStatus:
         """Cancel the job: queued ones at once, processing ones at their next frame."""
-        return JobStatus.model_validate(self._request("POST", f"/api/jobs/{job_id}/cancel").json())
+        answer = self._request("POST", f"/api/jobs/{job_id}/cancel", params=_whose(owner))
+        return JobStatus.model_validate(answer.json())
 
     def wait(
         self,
@@ -228,6 +230,7 @@ class JobsClient:
         timeout: float | None = None,
         poll_seconds: float = 0.5,
         on_status: Callable[[JobStatus], None] | None = None,
+        owner: str | None = None,
     ) -> JobStatus:
         """Poll until the job is completed, failed or cancelled; returns its last status.
 
@@ -237,7 +240,7 @@ class JobsClient:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             try:
-                status = self.status(job_id)
+                status = self.status(job_id, owner)
             except JobsUnavailableError:
                 if deadline is not None and time.monotonic() >= deadline:
                     raise
@@ -254,10 +257,10 @@ class JobsClient:
                 )
             time.sleep(poll_seconds)
 
-    def result(self, job_id: str, dest_dir: Path) -> dict[str, Path]:
+    def result(self, job_id: str, dest_dir: Path, owner: str | None = None) -> dict[str, Path]:
         """Download the outputs of a completed job into ``dest_dir``; name -> path (a folder for
         a folder output, which the server sends zipped)."""
-        status = self.status(job_id)
+        status = self.status(job_id, owner)
         if status.status != JobState.COMPLETED:
             raise JobsClientError(f"job {job_id} is {status.status}, it has no result")
         dest_dir.mkdir(parents=True, exist_ok=True)
@@ -266,7 +269,9 @@ class JobsClient:
             if name in ("", ".", "..") or Path(name).name != name or "\\" in name:
                 # The name becomes a local file name: one with a folder in it could land anywhere.
                 raise JobsClientError(f"{self.url} named an output {name!r}, not a plain name")
-            response = self._request("GET", f"/api/jobs/{job_id}/result/{name}")
+            response = self._request(
+                "GET", f"/api/jobs/{job_id}/result/{name}", params=_whose(owner)
+            )
             filename = ""
             disposition = response.headers.get("content-disposition", "")
             if "filename=" in disposition:
@@ -284,3 +289,9 @@ class JobsClient:
             else:
                 downloaded[name] = target
         return downloaded
+
+
+def _whose(owner: str | None) -> dict[str, str]:
+    """The query naming whose job an id means: a job id is unique per user, so an admin who
+    sees several users' jobs of one id names the owner."""
+    return {} if owner is None else {"owner": owner}

@@ -48,6 +48,12 @@ def register(parser: argparse.ArgumentParser) -> None:
         "--token", default=os.environ.get("FFPIPE_TOKEN"), help="bearer token (jobs-only server)"
     )
     common.add_argument("--json", action="store_true", help="print JSON instead of text")
+    whose = argparse.ArgumentParser(add_help=False)
+    whose.add_argument(
+        "--owner",
+        metavar="USER",
+        help="whose job ID is meant, for an admin who sees several users' jobs of that id",
+    )
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     listing = actions.add_parser("list", parents=[common], help="jobs, newest first")
     listing.add_argument("--status", choices=ALL_STATES, help="only jobs in this state")
@@ -72,7 +78,9 @@ def register(parser: argparse.ArgumentParser) -> None:
     submit.add_argument(
         "--priority", type=int, default=5, help="0-9, higher runs first (default 5)"
     )
-    getting = actions.add_parser("get", parents=[common], help="download a completed job's outputs")
+    getting = actions.add_parser(
+        "get", parents=[common, whose], help="download a completed job's outputs"
+    )
     getting.add_argument("job_id", metavar="ID")
     getting.add_argument(
         "-o",
@@ -86,7 +94,7 @@ def register(parser: argparse.ArgumentParser) -> None:
         ("wait", "wait for a job to finish, showing its progress"),
         ("cancel", "cancel a queued or processing job"),
     ):
-        action = actions.add_parser(name, parents=[common], help=summary)
+        action = actions.add_parser(name, parents=[common, whose], help=summary)
         action.add_argument("job_id", metavar="ID")
         if name == "wait":
             action.add_argument(
@@ -163,10 +171,10 @@ def run(args: argparse.Namespace) -> int:
             _print_list(client.list(status=args.status, op=args.op, limit=args.limit), args.json)
             return 0
         if args.action == "status":
-            _print_status(client.status(args.job_id), args.json)
+            _print_status(client.status(args.job_id, args.owner), args.json)
             return 0
         if args.action == "cancel":
-            _print_status(client.cancel(args.job_id), args.json)
+            _print_status(client.cancel(args.job_id, args.owner), args.json)
             return 0
         if args.action == "submit":
             return _submit(client, args)
@@ -181,7 +189,11 @@ def run(args: argparse.Namespace) -> int:
                 print(line, file=sys.stderr, flush=True)
 
         final = client.wait(
-            args.job_id, timeout=args.timeout, poll_seconds=args.interval, on_status=show
+            args.job_id,
+            timeout=args.timeout,
+            poll_seconds=args.interval,
+            on_status=show,
+            owner=args.owner,
         )
         _print_status(final, args.json)
         return ExitCode.OK if final.status == JobState.COMPLETED else ExitCode.FAILED
@@ -253,7 +265,7 @@ def _get(client: JobsClient, args: argparse.Namespace) -> int:
     parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=parent, prefix=".ffpipe-get-") as scratch:
         try:
-            downloaded = client.result(args.job_id, Path(scratch))
+            downloaded = client.result(args.job_id, Path(scratch), args.owner)
         except JobsClientError as error:
             raise UserError(str(error)) from None
         if not into_folder and len(downloaded) > 1:

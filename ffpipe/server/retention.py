@@ -113,7 +113,7 @@ class _Entry:
     path: Path
     time: float
     size: int
-    job_id: str | None = None
+    job_key: str | None = None
 
 
 def _size(path: Path) -> int:
@@ -167,9 +167,9 @@ class Sweeper:
             for path in _children(self.data_dir / "outputs")
         ]
         for record in self.store.list_finished():
-            folder = self.data_dir / OUTPUTS_FOLDER / record.job_id
+            folder = self.data_dir / OUTPUTS_FOLDER / record.key
             finished = record.finished_at or record.created_at
-            entries.append(_Entry("jobs", folder, finished, _size(folder), record.job_id))
+            entries.append(_Entry("jobs", folder, finished, _size(folder), record.key))
         waiting = self.store.active_inputs()
         for staging in _children(self.data_dir / INPUTS_FOLDER):
             if not any(Path(path).is_relative_to(staging) for path in waiting):
@@ -197,8 +197,8 @@ class Sweeper:
         return removed
 
     def _remove(self, entry: _Entry) -> None:
-        if entry.job_id is not None:
-            self.store.delete_finished(entry.job_id)
+        if entry.job_key is not None:
+            self.store.delete_finished(entry.job_key)
         if entry.path.is_dir() and not entry.path.is_symlink():
             shutil.rmtree(entry.path, ignore_errors=True)
         else:

@@ -27,7 +27,7 @@ from ffpipe.server.files import (
 from ffpipe.server.jobs import failures
 from ffpipe.server.jobs.estimate import estimate_seconds
 from ffpipe.server.jobs.settings import JobSettings
-from ffpipe.server.jobs.store import ALL_STATES, JobConflict, JobNotFound, JobRecord, JobStore
+from ffpipe.server.jobs.store import ALL_STATES, JobConflict, JobRecord, JobStore
 from ffpipe.server.names import shorten_name
 
 _JOB_OPTION_FIELDS = tuple(JobOptions.model_fields)
@@ -66,7 +66,7 @@ class JobControl(Protocol):
 
     def wake(self) -> None: ...
 
-    def cancel(self, job_id: str) -> JobRecord: ...
+    def cancel(self, key: str) -> JobRecord: ...
 
 
 @dataclass(frozen=True)
@@ -215,20 +215,33 @@ class JobService:
         limit = self.settings.max_upload_bytes / 1e6
         return TooLarge("upload too large", f"the files of one job may total {limit:g} MB")
 
-    def record(self, job_id: str, caller: Caller = ANYONE) -> JobRecord:
-        """The stored job, or :class:`NotFound` (also for another user's job: not even its
-        existence is told)."""
-        try:
-            record = self.store.get(job_id)
-        except JobNotFound as error:
-            raise NotFound("job not found", str(error)) from None
-        if not caller.may_see(record):
-            raise NotFound("job not found", f"no job with id {job_id!r}")
-        return record
+    def record(self, job_id: str, caller: Caller = ANYONE, owner: str | None = None) -> JobRecord:
+        """The caller's job called ``job_id``, or :class:`NotFound` (also for another user's job:
+        not even its existence is told).
 
-    def status(self, job_id: str, caller: Caller = ANYONE) -> JobStatus:
+        Ids are unique per owner, so a caller who may see several users' jobs (an admin) and
+        finds the id with more than one owner names the owner, or is refused.
+        """
+        visible = [
+            record
+            for record in self.store.with_id(job_id)
+            if caller.may_see(record) and (owner is None or record.owner == owner)
+        ]
+        own = [record for record in visible if record.owner == caller.user]
+        if len(own) == 1 or len(visible) == 1:
+            return (own or visible)[0]
+        if not visible:
+            raise NotFound("job not found", f"no job with id {job_id!r}")
+        owners = ", ".join(sorted(str(record.owner) for record in visible))
+        raise Conflict(
+            "ambiguous job_id",
+            f"jobs of {owners} are called {job_id!r}; name one with ?owner=NAME"
+            f" (GET /api/jobs/{job_id}?owner=NAME)",
+        )
+
+    def status(self, job_id: str, caller: Caller = ANYONE, owner: str | None = None) -> JobStatus:
         """The catalog's Job Status Response for one job."""
-        return self.status_document(self.record(job_id, caller))
+        return self.status_document(self.record(job_id, caller, owner))
 
     def list(
         self,
@@ -259,36 +272,35 @@ class JobService:
             )
         ]
 
-    def cancel(self, job_id: str, caller: Caller = ANYONE) -> JobStatus:
+    def cancel(self, job_id: str, caller: Caller = ANYONE, owner: str | None = None) -> JobStatus:
         """Cancel a job (see ``JobStore.cancel``); the answer is final. A job that finished first
         is a conflict."""
-        record = self.record(job_id, caller)
+        record = self.record(job_id, caller, owner)
         if not record.finished:
-            record = self.control.cancel(job_id)
+            record = self.control.cancel(record.key)
             if record.status == JobState.CANCELLED:
                 return self.status_document(record)
         # Finished before the cancel (possibly while it was on its way): nothing was cancelled.
         raise Conflict("job already finished", f"job {job_id!r} is {record.status}")
 
-    def result_files(self, job_id: str, caller: Caller = ANYONE) -> dict[str, Path]:
+    def result_files(self, record: JobRecord) -> dict[str, Path]:
         """Output files of a completed job, a folder output as a zip of it; a job not completed
         is a conflict."""
-        record = self.record(job_id, caller)
         if record.status != JobState.COMPLETED:
             failure = failures.decode(record.error)
             reason = ""
             if failure is not None:
                 reason = ": " + ": ".join(text for text in failure.values() if text)
-            raise Conflict("job has no result", f"job {job_id!r} is {record.status}{reason}")
+            raise Conflict("job has no result", f"job {record.job_id!r} is {record.status}{reason}")
         files = {name: Path(path) for name, path in (record.outputs or {}).items()}
         return {
-            name: self._archive(job_id, name, path) if path.is_dir() else path
+            name: self._archive(record.key, name, path) if path.is_dir() else path
             for name, path in files.items()
         }
 
-    def _archive(self, job_id: str, name: str, folder: Path) -> Path:
+    def _archive(self, key: str, name: str, folder: Path) -> Path:
         """A folder output as ``<name>.zip``, as the sync endpoints send folders; made once."""
-        archives = self.settings.outputs_dir / job_id / ARCHIVES_FOLDER
+        archives = self.settings.outputs_dir / key / ARCHIVES_FOLDER
         archive = archives / f"{name}{ARCHIVE_SUFFIX}"
         if not archive.exists():
             archives.mkdir(parents=True, exist_ok=True)
@@ -321,9 +333,7 @@ class JobService:
         """The catalog's Job Status Response for ``record``, with its current estimate."""
         estimate = None
         if not record.finished:
-            ahead = (
-                self.store.queue_position(record.job_id) if record.status == JobState.QUEUED else 0
-            )
+            ahead = self.store.queue_position(record.key) if record.status == JobState.QUEUED else 0
             estimate = estimate_seconds(
                 record,
                 self.store.recent_durations(record.op),
@@ -338,7 +348,7 @@ class JobService:
             result=self.result_document(record),
         )
 
-    def webhook_body(self, job_id: str) -> bytes:
+    def webhook_body(self, key: str) -> bytes:
         """The exact bytes POSTed to a job's callback: its status document as JSON."""
-        document = self.status(job_id).model_dump(mode="json")
+        document = self.status_document(self.store.get(key)).model_dump(mode="json")
         return json.dumps(document, separators=(",", ":"), sort_keys=True).encode()

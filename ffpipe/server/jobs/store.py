@@ -20,10 +20,11 @@ from typing import Any
 
 from ffpipe.catalog.jobs import ACTIVE_STATES, ALL_STATES, FINAL_STATES, JobState
 
-_SCHEMA = """
+_TABLES = """
 CREATE TABLE IF NOT EXISTS jobs (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    job_id TEXT NOT NULL UNIQUE,
+    job_key TEXT NOT NULL UNIQUE,
+    job_id TEXT NOT NULL,
     op TEXT NOT NULL,
     params TEXT NOT NULL,
     files TEXT NOT NULL,
@@ -43,9 +44,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     started_at REAL,
     finished_at REAL
 );
-CREATE INDEX IF NOT EXISTS jobs_queue ON jobs (status, priority DESC, seq);
 CREATE TABLE IF NOT EXISTS deliveries (
-    job_id TEXT PRIMARY KEY,
+    job_key TEXT PRIMARY KEY,
     url TEXT NOT NULL,
     state TEXT NOT NULL DEFAULT 'pending',
     attempts INTEGER NOT NULL DEFAULT 0,
@@ -53,8 +53,27 @@ CREATE TABLE IF NOT EXISTS deliveries (
     last_error TEXT,
     delivered_at REAL
 );
+"""
+# A job id is unique per owner, not across the server: one user's ids neither block another
+# user's nor tell that they exist. A server without users stores no owner ('' here).
+_INDEXES = """
+CREATE UNIQUE INDEX IF NOT EXISTS jobs_owner_id ON jobs (COALESCE(owner, ''), job_id);
+CREATE INDEX IF NOT EXISTS jobs_queue ON jobs (status, priority DESC, seq);
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (state, next_at);
 """
+_JOB_COLUMNS = (
+    "seq, job_id, op, params, files, priority, status, progress, stage, callback_url, outputs,"
+    " result, error, attempts, notes, cancel_requested, owner, created_at, started_at, finished_at"
+)
+_DELIVERY_COLUMNS = "url, state, attempts, next_at, last_error, delivered_at"
+_OWNED_KEY_PREFIX = "~"
+"""Starts the key of a job that has an owner; no job id can start with it (see JobOptions)."""
+
+
+def job_key(job_id: str, owner: str | None) -> str:
+    """A new job's key, unique across the store: its id on a server without users (where ids
+    are unique already), else a fresh opaque one (the same id may belong to several users)."""
+    return job_id if owner is None else _OWNED_KEY_PREFIX + uuid.uuid4().hex
 
 
 class JobStoreError(Exception):
@@ -66,14 +85,17 @@ class JobConflict(JobStoreError):
 
 
 class JobNotFound(JobStoreError):
-    """No job has the requested id."""
+    """No job has the requested key."""
 
 
 @dataclass(frozen=True)
 class JobRecord:
     """A job as stored: what to run, where it stands, and what it produced."""
 
+    key: str
+    """Names the job inside the server (store rows, output folder, webhook); see :func:`job_key`."""
     job_id: str
+    """The id its owner knows it by."""
     op: str
     params: dict[str, Any]
     files: dict[str, str]
@@ -107,7 +129,7 @@ class JobRecord:
 class Delivery:
     """A webhook delivery owed for a finished job."""
 
-    job_id: str
+    job_key: str
     url: str
     state: str
     """pending, delivered, failed (gave up after retries) or refused (destination not allowed)."""
@@ -121,6 +143,7 @@ class Delivery:
 
 def _record(row: sqlite3.Row) -> JobRecord:
     return JobRecord(
+        key=row["job_key"],
         job_id=row["job_id"],
         op=row["op"],
         params=json.loads(row["params"]),
@@ -160,10 +183,35 @@ class JobStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA busy_timeout=10000")
-        self._db.executescript(_SCHEMA)
-        columns = {row["name"] for row in self._db.execute("PRAGMA table_info(jobs)")}
-        if "owner" not in columns:  # a database from before jobs had owners
-            self._db.execute("ALTER TABLE jobs ADD COLUMN owner TEXT")
+        self._upgrade()
+        self._db.executescript(_TABLES + _INDEXES)
+
+    def _upgrade(self) -> None:
+        """Bring a database written by an earlier version to the current tables, in place."""
+        with self._transaction() as db:  # checked inside: another process may be upgrading too
+            columns = {row["name"] for row in db.execute("PRAGMA table_info(jobs)")}
+            if not columns or "job_key" in columns:
+                return
+            if "owner" not in columns:  # from before jobs had owners
+                db.execute("ALTER TABLE jobs ADD COLUMN owner TEXT")
+            # Ids were unique across the server then, so each is its job's key; the tables are
+            # rebuilt because SQLite cannot drop the old UNIQUE constraint on job_id in place.
+            db.execute("ALTER TABLE jobs RENAME TO jobs_before_keys")
+            db.execute("ALTER TABLE deliveries RENAME TO deliveries_before_keys")
+            db.execute("DROP INDEX IF EXISTS jobs_queue")
+            db.execute("DROP INDEX IF EXISTS deliveries_due")
+            for statement in filter(str.strip, _TABLES.split(";")):
+                db.execute(statement)  # not executescript: it would commit first
+            db.execute(
+                f"INSERT INTO jobs (job_key, {_JOB_COLUMNS})"
+                f" SELECT job_id, {_JOB_COLUMNS} FROM jobs_before_keys"
+            )
+            db.execute(
+                f"INSERT INTO deliveries (job_key, {_DELIVERY_COLUMNS})"
+                f" SELECT job_id, {_DELIVERY_COLUMNS} FROM deliveries_before_keys"
+            )
+            db.execute("DROP TABLE jobs_before_keys")
+            db.execute("DROP TABLE deliveries_before_keys")
 
     def close(self) -> None:
         with self._lock:
@@ -180,10 +228,10 @@ class JobStore:
                 raise
             self._db.execute("COMMIT")
 
-    def _get(self, db: sqlite3.Connection, job_id: str) -> JobRecord:
-        row = db.execute("SELECT * FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
+    def _get(self, db: sqlite3.Connection, key: str) -> JobRecord:
+        row = db.execute("SELECT * FROM jobs WHERE job_key = ?", (key,)).fetchone()
         if row is None:
-            raise JobNotFound(f"no job with id {job_id!r}")
+            raise JobNotFound(f"no job with key {key!r}")
         return _record(row)
 
     def submit(
@@ -196,16 +244,19 @@ class JobStore:
         callback_url: str | None = None,
         owner: str | None = None,
     ) -> JobRecord:
-        """Queue a job; raises :class:`JobConflict` when ``job_id`` is taken."""
+        """Queue a job; raises :class:`JobConflict` when ``owner`` has a job called ``job_id``."""
         if not 1 <= priority <= 10:
             raise ValueError(f"priority must be 1-10, got {priority}")
         job_id = job_id or str(uuid.uuid4())
+        key = job_key(job_id, owner)
         with self._transaction() as db:
             try:
                 db.execute(
-                    "INSERT INTO jobs (job_id, op, params, files, priority, status, callback_url,"
-                    " owner, created_at) VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?)",
+                    "INSERT INTO jobs (job_key, job_id, op, params, files, priority, status,"
+                    " callback_url, owner, created_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?)",
                     (
+                        key,
                         job_id,
                         op,
                         json.dumps(params),
@@ -218,55 +269,64 @@ class JobStore:
                 )
             except sqlite3.IntegrityError:
                 raise JobConflict(f"a job with id {job_id!r} already exists") from None
-            return self._get(db, job_id)
+            return self._get(db, key)
+
+    def with_id(self, job_id: str) -> list[JobRecord]:
+        """Every job called ``job_id``, whoever owns it, oldest first (who may see which is the
+        caller's business)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT * FROM jobs WHERE job_id = ? ORDER BY seq", (job_id,)
+            ).fetchall()
+        return [_record(row) for row in rows]
 
     def claim_next(self) -> JobRecord | None:
         """Mark the next queued job processing and return it: highest priority, then oldest."""
         with self._transaction() as db:
             row = db.execute(
-                "SELECT job_id FROM jobs WHERE status = 'queued'"
+                "SELECT job_key FROM jobs WHERE status = 'queued'"
                 " ORDER BY priority DESC, seq LIMIT 1"
             ).fetchone()
             if row is None:
                 return None
             db.execute(
                 "UPDATE jobs SET status = 'processing', attempts = attempts + 1, started_at = ?,"
-                " progress = 0, stage = 'starting' WHERE job_id = ?",
-                (time.time(), row["job_id"]),
+                " progress = 0, stage = 'starting' WHERE job_key = ?",
+                (time.time(), row["job_key"]),
             )
-            return self._get(db, row["job_id"])
+            return self._get(db, row["job_key"])
 
-    def set_progress(self, job_id: str, progress: float, stage: str) -> None:
+    def set_progress(self, key: str, progress: float, stage: str) -> None:
         """Record progress of a processing job (ignored once the job has left processing)."""
         with self._transaction() as db:
             db.execute(
                 "UPDATE jobs SET progress = ?, stage = ?"
-                " WHERE job_id = ? AND status = 'processing'",
-                (min(max(progress, 0.0), 1.0), stage, job_id),
+                " WHERE job_key = ? AND status = 'processing'",
+                (min(max(progress, 0.0), 1.0), stage, key),
             )
 
     def _finish(
-        self, db: sqlite3.Connection, job_id: str, status: str, assignments: dict[str, Any]
+        self, db: sqlite3.Connection, key: str, status: str, assignments: dict[str, Any]
     ) -> JobRecord:
-        record = self._get(db, job_id)
+        record = self._get(db, key)
         if record.status != JobState.PROCESSING:
             return record
         columns = {"status": status, "finished_at": time.time(), **assignments}
         sets = ", ".join(f"{name} = ?" for name in columns)
-        db.execute(f"UPDATE jobs SET {sets} WHERE job_id = ?", (*columns.values(), job_id))
+        db.execute(f"UPDATE jobs SET {sets} WHERE job_key = ?", (*columns.values(), key))
         if record.callback_url is not None and status in (JobState.COMPLETED, JobState.FAILED):
             db.execute(
-                "INSERT OR REPLACE INTO deliveries (job_id, url, next_at) VALUES (?, ?, ?)",
-                (job_id, record.callback_url, time.time()),
+                "INSERT OR REPLACE INTO deliveries (job_key, url, next_at) VALUES (?, ?, ?)",
+                (key, record.callback_url, time.time()),
             )
-        return self._get(db, job_id)
+        return self._get(db, key)
 
-    def complete(self, job_id: str, outputs: dict[str, str], result: dict[str, Any]) -> JobRecord:
+    def complete(self, key: str, outputs: dict[str, str], result: dict[str, Any]) -> JobRecord:
         """Mark a processing job completed; its webhook delivery is queued in the same commit."""
         with self._transaction() as db:
             return self._finish(
                 db,
-                job_id,
+                key,
                 "completed",
                 {
                     "progress": 1.0,
@@ -276,17 +336,17 @@ class JobStore:
                 },
             )
 
-    def fail(self, job_id: str, error: str) -> JobRecord:
+    def fail(self, key: str, error: str) -> JobRecord:
         """Mark a processing job failed with a message for the user."""
         with self._transaction() as db:
-            return self._finish(db, job_id, "failed", {"stage": "failed", "error": error})
+            return self._finish(db, key, "failed", {"stage": "failed", "error": error})
 
-    def mark_cancelled(self, job_id: str) -> JobRecord:
+    def mark_cancelled(self, key: str) -> JobRecord:
         """Record that a processing job stopped because it was cancelled."""
         with self._transaction() as db:
-            return self._finish(db, job_id, "cancelled", {"stage": "cancelled"})
+            return self._finish(db, key, "cancelled", {"stage": "cancelled"})
 
-    def cancel(self, job_id: str) -> JobRecord:
+    def cancel(self, key: str) -> JobRecord:
         """Cancel a queued or processing job; the answer is final. Finished jobs are unchanged.
 
         A processing job is ``cancelled`` from this commit on, with ``cancel_requested`` set for
@@ -294,19 +354,19 @@ class JobStore:
         (completed, failed) is ignored, so a job answered ``cancelled`` never completes.
         """
         with self._transaction() as db:
-            record = self._get(db, job_id)
+            record = self._get(db, key)
             if record.status in ACTIVE_STATES:
                 db.execute(
                     "UPDATE jobs SET status = 'cancelled', stage = 'cancelled',"
-                    " cancel_requested = 1, finished_at = ? WHERE job_id = ?",
-                    (time.time(), job_id),
+                    " cancel_requested = 1, finished_at = ? WHERE job_key = ?",
+                    (time.time(), key),
                 )
-            return self._get(db, job_id)
+            return self._get(db, key)
 
-    def get(self, job_id: str) -> JobRecord:
-        """The job called ``job_id``; raises :class:`JobNotFound`."""
+    def get(self, key: str) -> JobRecord:
+        """The job whose key is ``key``; raises :class:`JobNotFound`."""
         with self._lock:
-            return self._get(self._db, job_id)
+            return self._get(self._db, key)
 
     def list(
         self,
@@ -339,7 +399,7 @@ class JobStore:
         with self._lock:
             rows = self._db.execute(
                 "SELECT * FROM jobs WHERE status IN ('completed', 'failed', 'cancelled')"
-                " AND job_id NOT IN (SELECT job_id FROM deliveries WHERE state = 'pending')"
+                " AND job_key NOT IN (SELECT job_key FROM deliveries WHERE state = 'pending')"
                 " ORDER BY seq"
             ).fetchall()
         return [_record(row) for row in rows]
@@ -352,21 +412,21 @@ class JobStore:
             ).fetchall()
         return [path for row in rows for path in json.loads(row["files"]).values()]
 
-    def delete_finished(self, job_id: str) -> None:
+    def delete_finished(self, key: str) -> None:
         """Forget a finished job and its webhook delivery (an active job is left alone)."""
         with self._transaction() as db:
             deleted = db.execute(
-                "DELETE FROM jobs WHERE job_id = ? AND status IN ('completed', 'failed',"
+                "DELETE FROM jobs WHERE job_key = ? AND status IN ('completed', 'failed',"
                 " 'cancelled')",
-                (job_id,),
+                (key,),
             ).rowcount
             if deleted:
-                db.execute("DELETE FROM deliveries WHERE job_id = ?", (job_id,))
+                db.execute("DELETE FROM deliveries WHERE job_key = ?", (key,))
 
-    def queue_position(self, job_id: str) -> int:
+    def queue_position(self, key: str) -> int:
         """How many queued jobs will be claimed before this queued job."""
         with self._lock:
-            record = self._get(self._db, job_id)
+            record = self._get(self._db, key)
             row = self._db.execute(
                 "SELECT COUNT(*) FROM jobs WHERE status = 'queued'"
                 " AND (priority > ? OR (priority = ? AND seq < ?))",
@@ -392,7 +452,7 @@ class JobStore:
         now = time.time()
         with self._transaction() as db:
             rows = db.execute(
-                "SELECT job_id, attempts, notes FROM jobs WHERE status = 'processing'"
+                "SELECT job_key, attempts, notes FROM jobs WHERE status = 'processing'"
             ).fetchall()
             for row in rows:
                 notes = [
@@ -404,10 +464,10 @@ class JobStore:
                     "UPDATE jobs SET status = CASE WHEN cancel_requested = 1 THEN 'cancelled'"
                     " ELSE 'queued' END, progress = 0, stage = 'requeued', notes = ?,"
                     " finished_at = CASE WHEN cancel_requested = 1 THEN ? ELSE NULL END"
-                    " WHERE job_id = ?",
-                    (json.dumps(notes), now, row["job_id"]),
+                    " WHERE job_key = ?",
+                    (json.dumps(notes), now, row["job_key"]),
                 )
-        return [row["job_id"] for row in rows]
+        return [row["job_key"] for row in rows]
 
     def counts(self) -> dict[str, int]:
         """Number of jobs in each state."""
@@ -425,9 +485,9 @@ class JobStore:
         with self._lock:
             rows = self._db.execute(
                 "SELECT deliveries.*, jobs.owner AS owner FROM deliveries"
-                " LEFT JOIN jobs USING (job_id)"
+                " LEFT JOIN jobs USING (job_key)"
                 " WHERE state = 'pending' AND next_at <= ?"
-                + (f" AND job_id NOT IN ({marks})" if excluding else "")
+                + (f" AND job_key NOT IN ({marks})" if excluding else "")
                 + " ORDER BY next_at LIMIT ?",
                 (time.time() if now is None else now, *excluding, limit),
             ).fetchall()
@@ -439,22 +499,20 @@ class JobStore:
         with self._lock:
             row = self._db.execute(
                 "SELECT MIN(next_at) FROM deliveries WHERE state = 'pending'"
-                + (f" AND job_id NOT IN ({marks})" if excluding else ""),
+                + (f" AND job_key NOT IN ({marks})" if excluding else ""),
                 tuple(excluding),
             ).fetchone()
         return row[0]
 
-    def delivery(self, job_id: str) -> Delivery | None:
+    def delivery(self, key: str) -> Delivery | None:
         """The webhook delivery of a job, if one is owed."""
         with self._lock:
-            row = self._db.execute(
-                "SELECT * FROM deliveries WHERE job_id = ?", (job_id,)
-            ).fetchone()
+            row = self._db.execute("SELECT * FROM deliveries WHERE job_key = ?", (key,)).fetchone()
         return None if row is None else _delivery(row)
 
     def record_delivery(
         self,
-        job_id: str,
+        key: str,
         state: str,
         error: str | None = None,
         retry_at: float | None = None,
@@ -464,14 +522,14 @@ class JobStore:
         with self._transaction() as db:
             db.execute(
                 "UPDATE deliveries SET state = ?, attempts = attempts + 1, last_error = ?,"
-                " next_at = ?, delivered_at = ? WHERE job_id = ?",
+                " next_at = ?, delivered_at = ? WHERE job_key = ?",
                 (
                     state,
                     error,
                     now if retry_at is None else retry_at,
                     now if state == "delivered" else None,
-                    job_id,
+                    key,
                 ),
             )
-            row = db.execute("SELECT * FROM deliveries WHERE job_id = ?", (job_id,)).fetchone()
+            row = db.execute("SELECT * FROM deliveries WHERE job_key = ?", (key,)).fetchone()
         return _delivery(row)

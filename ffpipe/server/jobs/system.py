@@ -41,7 +41,7 @@ def open_job_system(settings: JobSettings, engine: Engine, workers: int = 1) -> 
     store = JobStore(settings.db_path)
     requeued = store.requeue_interrupted()
     # The dispatcher renders bodies with the service, created below; the lambda looks it up late.
-    dispatcher = WebhookDispatcher(store, settings, lambda job_id: service.webhook_body(job_id))
+    dispatcher = WebhookDispatcher(store, settings, lambda key: service.webhook_body(key))
     runner = JobRunner(
         store,
         engine,

@@ -293,9 +293,9 @@ class WebhookDispatcher:
             candidates = self.store.due_deliveries(limit=free * _LOOK_AHEAD, excluding=busy)
             due = self._fair_pick(candidates, free, fair_share(concurrency))
             for delivery in due:
-                self._in_flight[delivery.job_id] = _holder(delivery)
+                self._in_flight[delivery.job_key] = _holder(delivery)
         started = {
-            delivery.job_id: self._senders.submit(self._attempt_in_flight, delivery)
+            delivery.job_key: self._senders.submit(self._attempt_in_flight, delivery)
             for delivery in due
         }
         with self._in_flight_lock:
@@ -330,7 +330,7 @@ class WebhookDispatcher:
             return self.attempt(delivery)
         finally:
             with self._in_flight_lock:
-                self._in_flight.pop(delivery.job_id, None)
+                self._in_flight.pop(delivery.job_key, None)
             self._wake.set()
 
     def deliver_due(self) -> int:
@@ -354,30 +354,30 @@ class WebhookDispatcher:
         try:
             destination = check_destination(delivery.url, self.settings.callback_allowlist)
         except CallbackRefused as error:
-            log.warning("webhook for job %s refused: %s", delivery.job_id, error)
-            return self.store.record_delivery(delivery.job_id, "refused", str(error))
+            log.warning("webhook for job %s refused: %s", delivery.job_key, error)
+            return self.store.record_delivery(delivery.job_key, "refused", str(error))
         try:
-            error = self._send(destination, delivery.job_id)
+            error = self._send(destination, delivery.job_key)
         except Exception as failure:
             error = f"{type(failure).__name__}: {failure}"
-            log.warning("webhook for job %s could not be sent: %s", delivery.job_id, error)
+            log.warning("webhook for job %s could not be sent: %s", delivery.job_key, error)
         if error is None:
-            return self.store.record_delivery(delivery.job_id, "delivered")
+            return self.store.record_delivery(delivery.job_key, "delivered")
         attempts = delivery.attempts + 1
         if attempts >= self.settings.max_delivery_attempts:
-            log.warning("webhook for job %s given up after %d attempts", delivery.job_id, attempts)
-            return self.store.record_delivery(delivery.job_id, "failed", error)
+            log.warning("webhook for job %s given up after %d attempts", delivery.job_key, attempts)
+            return self.store.record_delivery(delivery.job_key, "failed", error)
         delay = min(
             self.settings.retry_base_seconds * 2 ** (attempts - 1), self.settings.retry_max_seconds
         )
         delay *= random.uniform(1.0, 1.25)  # spread retries of many jobs to one receiver
         return self.store.record_delivery(
-            delivery.job_id, "pending", error, retry_at=time.time() + delay
+            delivery.job_key, "pending", error, retry_at=time.time() + delay
         )
 
-    def _send(self, destination: Destination, job_id: str) -> str | None:
+    def _send(self, destination: Destination, key: str) -> str | None:
         """POST the job's signed status to ``destination``; the error, or None when acknowledged."""
-        body = self._body(job_id)
+        body = self._body(key)
         request = _pinned_request(destination, body, sign(body, self.settings.secret))
         try:
             response = self._client.send(request)

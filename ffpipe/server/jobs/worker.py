@@ -97,11 +97,11 @@ class JobRunner:
             self._pending_wakes += 1
             self._wake.notify()
 
-    def cancel(self, job_id: str) -> JobRecord:
-        """Cancel a job: queued ones at once, processing ones at their next frame."""
+    def cancel(self, key: str) -> JobRecord:
+        """Cancel the job whose key is ``key``: queued at once, processing at its next frame."""
         with self._running_lock:
-            record = self.store.cancel(job_id)
-            event = self._running.get(job_id)
+            record = self.store.cancel(key)
+            event = self._running.get(key)
             if event is not None:
                 event.set()
         if record.finished:
@@ -109,7 +109,7 @@ class JobRunner:
         return record
 
     def running(self) -> list[str]:
-        """Ids of the jobs being processed right now."""
+        """Keys of the jobs being processed right now."""
         with self._running_lock:
             return list(self._running)
 
@@ -128,15 +128,15 @@ class JobRunner:
         """Run one claimed job to its end and record the outcome."""
         cancel = threading.Event()
         with self._running_lock:
-            self._running[record.job_id] = cancel
+            self._running[record.key] = cancel
         # A cancel that arrived between the claim and the registration above is in the store.
-        if self.store.get(record.job_id).cancel_requested:
+        if self.store.get(record.key).cancel_requested:
             cancel.set()
         try:
             finished = self._execute(record, cancel)
         finally:
             with self._running_lock:
-                self._running.pop(record.job_id, None)
+                self._running.pop(record.key, None)
         if finished.finished:
             self._discard_inputs(finished)
             if self._on_finished is not None:
@@ -151,7 +151,7 @@ class JobRunner:
                 shutil.rmtree(staging, ignore_errors=True)
 
     def _execute(self, record: JobRecord, cancel: threading.Event) -> JobRecord:
-        out_dir = self.outputs_dir / record.job_id
+        out_dir = self.outputs_dir / record.key
         shutil.rmtree(out_dir, ignore_errors=True)
         out_dir.mkdir(parents=True)
         outcome = self._attempt(record, out_dir, cancel)
@@ -162,28 +162,28 @@ class JobRunner:
 
     def _attempt(self, record: JobRecord, out_dir: Path, cancel: threading.Event) -> JobRecord:
         """Run the job through the server's one execution path (as a synchronous request runs)."""
-        job_id = record.job_id
+        key = record.key
         context = RunContext(
-            out_dir, self._progress_writer(job_id, cancel), cancel, self.max_output_bytes
+            out_dir, self._progress_writer(key, cancel), cancel, self.max_output_bytes
         )
         try:
             context.check_cancelled()
             params = parse_params(record.op, {**record.params, **record.files})
             outcome = run_op(self.engine, record.op, params, context)
         except CancelledError:
-            if self._stopping.is_set() and not self.store.get(job_id).cancel_requested:
-                log.info("job %s interrupted by shutdown; it is requeued on the next start", job_id)
-                return self.store.get(job_id)
-            return self.store.mark_cancelled(job_id)
+            if self._stopping.is_set() and not self.store.get(key).cancel_requested:
+                log.info("job %s interrupted by shutdown; it is requeued on the next start", key)
+                return self.store.get(key)
+            return self.store.mark_cancelled(key)
         except RequestError as error:
-            return self.store.fail(job_id, failures.encode(error))
+            return self.store.fail(key, failures.encode(error))
         except Exception:
-            log.exception("job %s failed unexpectedly", job_id)
-            return self.store.fail(job_id, failures.encode(internal_error(record.op)))
+            log.exception("job %s failed unexpectedly", key)
+            return self.store.fail(key, failures.encode(internal_error(record.op)))
         outputs = {name: str(path) for name, path in outcome.files.items()}
-        return self.store.complete(job_id, outputs, outcome.result)
+        return self.store.complete(key, outputs, outcome.result)
 
-    def _progress_writer(self, job_id: str, cancel: threading.Event) -> ProgressFn:
+    def _progress_writer(self, key: str, cancel: threading.Event) -> ProgressFn:
         last_write = 0.0
 
         def write(fraction: float, stage: str) -> None:
@@ -193,6 +193,6 @@ class JobRunner:
             now = time.monotonic()
             if now - last_write >= self._progress_interval or fraction >= 1.0:
                 last_write = now
-                self.store.set_progress(job_id, fraction, stage)
+                self.store.set_progress(key, fraction, stage)
 
         return write

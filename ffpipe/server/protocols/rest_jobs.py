@@ -16,6 +16,9 @@ Routes (errors always in the catalog's ``{"error", "detail"}`` shape with a 4xx 
   endpoints send it: ``"archive": true`` in the first, header ``X-FFpipe-Archive: zip`` in the
   second.
 - ``POST /api/jobs/{id}/cancel``: cancel; answers with the Job Status Response.
+
+A job id is the submitter's own: another user may use the same id. An admin who sees several
+users' jobs of one id adds ``?owner=NAME`` to the last four routes.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ from ffpipe.server.jobs.service import (
     parse_json_object,
 )
 from ffpipe.server.jobs.settings import JobSettings
+from ffpipe.server.jobs.store import JobRecord
 
 PREFIX = "/api/jobs"
 
@@ -193,14 +197,19 @@ class JobRoutes:
         )
         return JSONResponse({"jobs": jobs})
 
+    def _record(self, request: Request, job_id: str) -> JobRecord:
+        """The job ``job_id`` of the caller; ``?owner=NAME`` picks one user's (for admins)."""
+        return self.service.record(job_id, self.caller(request), request.query_params.get("owner"))
+
     async def job_status(self, request: Request, job_id: str) -> Response:
-        status = await run_in_threadpool(self.service.status, job_id, self.caller(request))
+        status = await run_in_threadpool(
+            lambda: self.service.status_document(self._record(request, job_id))
+        )
         return JSONResponse(status.model_dump(mode="json"))
 
     async def job_result(self, request: Request, job_id: str) -> Response:
-        caller = self.caller(request)
-        files = await run_in_threadpool(self.service.result_files, job_id, caller)
-        record = self.service.record(job_id, caller)
+        record = await run_in_threadpool(self._record, request, job_id)
+        files = await run_in_threadpool(self.service.result_files, record)
         data = [
             {
                 "name": name,
@@ -214,14 +223,20 @@ class JobRoutes:
         return JSONResponse({"job_id": job_id, "data": data, "result": record.result})
 
     async def job_result_file(self, request: Request, job_id: str, name: str) -> Response:
-        files = await run_in_threadpool(self.service.result_files, job_id, self.caller(request))
+        record = await run_in_threadpool(self._record, request, job_id)
+        files = await run_in_threadpool(self.service.result_files, record)
         if name not in files:
             raise NotFound("no such output", f"job {job_id!r} has outputs {sorted(files)}")
         headers = {ARCHIVE_HEADER: "zip"} if files[name].parent.name == ARCHIVES_FOLDER else {}
         return FileResponse(files[name], filename=files[name].name, headers=headers)
 
     async def cancel_job(self, request: Request, job_id: str) -> Response:
-        status = await run_in_threadpool(self.service.cancel, job_id, self.caller(request))
+        status = await run_in_threadpool(
+            self.service.cancel,
+            job_id,
+            self.caller(request),
+            request.query_params.get("owner"),
+        )
         return JSONResponse(status.model_dump(mode="json"))
 
     async def no_such_route(self, request: Request, rest: str) -> Response:

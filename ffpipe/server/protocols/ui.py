@@ -226,9 +226,16 @@ def _job_rows(service: JobService, caller: Caller) -> list[list[Any]]:
     for job in service.list(limit=50, caller=caller):
         result = job.get("result") or {}
         if job["status"] == "completed":
-            base = f"/api/jobs/{job['job_id']}/result"
+            base = f"/api/jobs/{quote(job['job_id'])}/result"
+            # Ids are unique per owner only: an admin's link to another user's job names them.
+            whose = (
+                ""
+                if job["owner"] in (None, caller.user)
+                else f"?owner={quote(job['owner'], safe='')}"
+            )
             shown = " ".join(
-                f"[{_escaped(name)}]({base}/{quote(name)})" for name in result.get("files", {})
+                f"[{_escaped(name)}]({base}/{quote(name)}{whose})"
+                for name in result.get("files", {})
             )
         elif job["status"] == "failed":
             # The cell is Markdown (for the links above): what a user wrote must stay text.
