@@ -37,6 +37,8 @@ class Event:
 
 @dataclass(frozen=True)
 class Variant:
+    """A file value a hostile caller may send."""
+
     value: Callable[[str], Any]
     """The file value, given the path of a real upload."""
     api_too: bool
@@ -74,7 +76,8 @@ def events(server: ServerHandle) -> dict[str, list[Event]]:
     config = httpx.get(f"{server.url}config", timeout=60).json()
     components = {component["id"]: component for component in config["components"]}
     found: dict[str, list[Event]] = {"ui": [], "api": []}
-    for fn_index, dependency in enumerate(config["dependencies"]):
+    for dependency in config["dependencies"]:
+        fn_index = dependency["id"]
         inputs = [components[key] for key in dependency["inputs"]]
         defaults = [component.get("props", {}).get("value") for component in inputs]
         if dependency["api_name"] == "detect":
