@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from ffpipe.server.files import FileRejected, incoming_path, named_by_content, pack_outputs
+from ffpipe.server.files import (
+    FileRejected,
+    incoming_path,
+    named_by_content,
+    pack_outputs,
+    referenced_files,
+)
 
 ASTRONAUT = Path(__file__).resolve().parent.parent / "media" / "astronaut.jpg"
 
@@ -130,3 +136,19 @@ def test_an_output_folder_named_like_the_archives_folder_is_zipped_whole(tmp_pat
     with zipfile.ZipFile(packed["output"]) as bundle:
         assert bundle.namelist() == [f"frame_{index:06d}.png" for index in range(3)]
         assert bundle.testzip() is None
+
+
+def test_referenced_files_are_the_server_files_a_request_names(roots: list[Path]) -> None:
+    upload = roots[0] / "abc" / "face.jpg"
+    values = [
+        {"path": str(upload), "meta": {"_type": "gradio.FileData"}},
+        None,
+        [{"nested": {"path": str(roots[1] / "r1" / "out.png")}}],
+        {"path": "/etc/passwd"},  # not a server file: it holds nothing
+        {"path": str(roots[0])},  # the upload folder itself would hold every upload
+        {"path": "bad\x00name"},
+        {"path": 7},
+    ]
+    assert sorted(referenced_files(values, roots)) == sorted(
+        [upload.resolve(), (roots[1] / "r1" / "out.png").resolve()]
+    )

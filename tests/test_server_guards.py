@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +15,14 @@ from _server_jobs_support import serve_app
 from gradio_client import handle_file
 
 from bench.serving import ServerHandle
-from ffpipe.server.http.guards import MAX_JSON_DEPTH, ErrorShapeGuard, json_depth
+from ffpipe.server.http.guards import (
+    MAX_JSON_DEPTH,
+    EndpointGuard,
+    EndpointShape,
+    ErrorShapeGuard,
+    json_depth,
+)
+from ffpipe.server.in_use import InUse
 
 MEDIA = Path(__file__).resolve().parent.parent / "media"
 TARGET = MEDIA / "astronaut.jpg"
@@ -248,3 +257,35 @@ def test_awkward_upload_names_are_stored_safely_or_refused_in_the_catalog_shape(
         server, "gradio_api/run/detect", {"data": [{"path": stored, "meta": {"_type": "x"}}]}
     )
     assert used.status_code == 200, used.text
+
+
+def test_a_queued_call_holds_its_files_until_gradio_has_taken_it(tmp_path: Path) -> None:
+    """Between the call and gradio's queue (which retention watches) no sweep may take the
+    upload: the guard holds it while gradio handles the call. gradio is stood in for by an
+    app that notes what is held when it is called."""
+    upload = tmp_path / "uploads" / "abc" / "photo.jpg"
+    in_use = InUse()
+    held_during_call: list[bool] = []
+
+    async def gradio(scope: Any, receive: Any, send: Any) -> None:
+        held_during_call.append(in_use.holds(upload))
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    shape = EndpointShape(0, "enhance", ("target_media",), (None,))
+    guard = EndpointGuard(gradio, [shape], roots=[tmp_path / "uploads"], in_use=in_use)
+    body = json.dumps({"fn_index": 0, "data": [{"path": str(upload), "meta": {}}]}).encode()
+    messages = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0)
+
+    async def send(message: Any) -> None:
+        return None
+
+    scope = {"type": "http", "method": "POST", "path": "/gradio_api/queue/join", "headers": []}
+    # In a thread of its own: an earlier test of the session may leave a loop running here.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, guard(scope, receive, send)).result()
+    assert held_during_call == [True]
+    assert not in_use.holds(upload), "gradio's queue holds it from then on"

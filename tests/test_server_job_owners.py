@@ -20,6 +20,7 @@ from gradio_client.exceptions import AppError
 
 from bench.serving import ServerHandle, start_server
 from ffpipe.cli import main
+from ffpipe.server.errors import RequestError
 from ffpipe.server.http.auth import AuthGate, LoginThrottle, read_auth_file
 from ffpipe.server.jobs.system import open_job_system
 from ffpipe.server.protocols.rest_jobs import jobs_router
@@ -229,6 +230,11 @@ def test_gradio_job_endpoints_keep_jobs_to_their_owner(server: ServerHandle) -> 
     assert bob.predict(**chosen, api_name="/submit_job")["job_id"] == "mine"
     with pytest.raises(AppError, match="duplicate job_id"):
         bob.predict(**chosen, api_name="/submit_job")
+    with pytest.raises(AppError, match="ambiguous job_id"):
+        root.predict("mine", api_name="/job_status")
+    assert root.predict("mine", "bob", api_name="/job_status")["job_id"] == "mine"
+    with pytest.raises(AppError, match="job not found"):
+        bob.predict("mine", "ada", api_name="/cancel_job")
 
 
 def test_the_ui_jobs_tab_shows_each_user_their_own_jobs(tmp_path: Path) -> None:
@@ -245,3 +251,42 @@ def test_the_ui_jobs_tab_shows_each_user_their_own_jobs(tmp_path: Path) -> None:
     assert shown["ada"] == {"ada-job"} and shown["bob"] == {"bob-job"}
     admin = {row[0] for row in _job_rows(system.service, Caller("root", admin=True))}
     assert admin == {"ada-job", "bob-job"}
+
+
+def test_an_admin_reaches_each_of_one_ids_jobs_and_each_has_its_own_folder(
+    tmp_path: Path,
+) -> None:
+    """A server that had no users, then users: an id may be held by a job without an owner, by
+    ada and by the admin at once."""
+    from ffpipe.server.jobs.service import Caller, Upload
+    from ffpipe.server.protocols.ui import _job_rows
+
+    system = open_job_system(
+        job_settings(tmp_path, admins=frozenset({"root"})), FrameEngine(frames=2)
+    )
+    service, root = system.service, Caller("root", admin=True)
+    upload = {"target_media": Upload("a.jpg", ASTRONAUT)}
+    for user in (None, "ada"):
+        service.submit("enhance", {}, upload, {"job_id": "z"}, Caller(user))
+    system.start()
+    try:
+        wait_until(lambda: all(job["status"] == "completed" for job in service.list(caller=root)))
+        with pytest.raises(RequestError) as ambiguous:
+            service.record("z", root)
+        assert ambiguous.value.status == 409 and "ada, no one (owner '')" in ambiguous.value.detail
+        unowned, adas = service.record("z", root, owner=""), service.record("z", root, owner="ada")
+        assert (unowned.owner, adas.owner) == (None, "ada")
+        folders = {Path(record.outputs["output"]).parent for record in (unowned, adas)}
+        assert len(folders) == 2, "one id, two jobs, two output folders"
+        links = service.status("z", root, owner="ada").result["files"]
+        assert links["output"].endswith("/api/jobs/z/result/output?owner=ada")
+        assert service.status("z", Caller("ada")).result["files"]["output"].endswith("/output")
+        shown = {row[5] for row in _job_rows(service, root)}
+        assert shown == {
+            "[output](/api/jobs/z/result/output?owner=)",
+            "[output](/api/jobs/z/result/output?owner=ada)",
+        }
+        service.submit("detect", {}, upload, {"job_id": "z"}, root)
+        assert service.record("z", root).owner == "root", "an admin's own job comes first"
+    finally:
+        system.stop()

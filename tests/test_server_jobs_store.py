@@ -255,3 +255,33 @@ def test_jobs_and_deliveries_of_a_database_from_before_keys_carry_over(tmp_path:
     again = JobStore(tmp_path / "jobs.sqlite3")  # upgraded once; opening again changes nothing
     assert [record.job_id for record in again.list()] == ["waiting", "waiting", "done"]
     again.close()
+
+
+def test_an_upgraded_database_keeps_its_counter_indexes_and_frees_old_ids(tmp_path: Path) -> None:
+    old = sqlite3.connect(tmp_path / "jobs.sqlite3")
+    old.executescript(_SCHEMA_BEFORE_KEYS)
+    for seq, job_id in ((1, "y"), (2, "gone")):
+        old.execute(
+            "INSERT INTO jobs (seq, job_id, op, params, files, priority, status, owner,"
+            " created_at) VALUES (?, ?, 'detect', '{}', '{}', 5, 'completed', 'ada', 1.0)",
+            (seq, job_id),
+        )
+    old.execute("DELETE FROM jobs WHERE job_id = 'gone'")
+    old.commit()
+    old.close()
+    store = JobStore(tmp_path / "jobs.sqlite3")
+    assert store.submit("detect", {}, {}, job_id="new").seq == 3, "seq 2 stays used"
+    unowned = store.submit("detect", {}, {}, job_id="y")  # a server that dropped its users
+    assert unowned.owner is None and unowned.key != store.get("y").key
+    with pytest.raises(JobConflict):
+        store.submit("detect", {}, {}, job_id="y")
+    store.close()
+    check = sqlite3.connect(tmp_path / "jobs.sqlite3")
+    indexes = {row[0] for row in check.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+    plan = " ".join(
+        str(row[-1])
+        for row in check.execute("EXPLAIN QUERY PLAN SELECT * FROM jobs WHERE job_id = 'y'")
+    )
+    check.close()
+    assert {"jobs_queue", "jobs_id_owner", "deliveries_due"} <= indexes
+    assert "USING INDEX jobs_id_owner" in plan, "a lookup by id is no table scan"

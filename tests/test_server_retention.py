@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import base64
 import os
+import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx
 import pytest
+from gradio_client import Client, handle_file
+from gradio_client.utils import Status
 
-from bench.serving import start_server
+from bench.serving import ServerHandle, start_server
+from ffpipe.catalog import ENDPOINT_ORDER
+from ffpipe.server.in_use import InUse
 from ffpipe.server.jobs.settings import INPUTS_FOLDER, OUTPUTS_FOLDER
 from ffpipe.server.jobs.store import JobStore
 from ffpipe.server.retention import GRACE_SECONDS, Retention, RetentionError, Sweeper
@@ -110,3 +118,211 @@ def test_serve_sweeps_at_start_and_says_what_it_removed(tmp_path: Path) -> None:
         assert "retention: removed 1 upload(s), 0 output folder(s)" in handle.log()
     finally:
         assert handle.stop() == 0
+
+
+def test_a_size_limit_keeps_what_a_request_holds_and_counts_it(
+    tmp_path: Path, store: JobStore
+) -> None:
+    held = _file(tmp_path / "uploads" / "held" / "video.mp4", size=4000, age=5 * 3600)
+    older = _file(tmp_path / "outputs" / "a" / "x", size=3000, age=4 * 3600)
+    newer = _file(tmp_path / "outputs" / "b" / "x", size=3000, age=3 * 3600)
+    young = _file(tmp_path / "outputs" / "c" / "x", size=1000, age=GRACE_SECONDS / 2)
+    in_use = InUse()
+    with in_use.claim(held):
+        removed = Sweeper(tmp_path, store, Retention(None, 5000), in_use=in_use).sweep()
+    assert held.exists(), "the oldest entry, but a request still reads it"
+    # 11000 bytes against 5000: without the held 4000 counted, removing `older` would do.
+    assert not older.exists() and not newer.exists()
+    assert young.exists()
+    assert (removed.uploads, removed.outputs, removed.bytes) == (0, 2, 6000)
+
+
+def test_a_released_claim_leaves_the_entry_to_the_sweep(tmp_path: Path, store: JobStore) -> None:
+    upload = _file(tmp_path / "uploads" / "done" / "photo.jpg", size=4000, age=5 * 3600)
+    in_use = InUse()
+    sweeper = Sweeper(tmp_path, store, Retention(3600.0, None), in_use=in_use)
+    with pytest.raises(RuntimeError), in_use.claim(upload):
+        raise RuntimeError("the request failed")
+    assert sweeper.sweep().uploads == 1
+    assert not upload.exists()
+
+
+@pytest.mark.parametrize(
+    "claimed",
+    [
+        "uploads/legacy/r1/photo.jpg",  # a file deep inside the entry
+        "uploads/legacy/r1",  # one request's folder inside the entry
+        "uploads/legacy",  # the entry itself
+        "uploads",  # a folder holding the entry
+    ],
+)
+def test_an_entry_holding_or_held_by_a_claimed_path_stays(
+    tmp_path: Path, store: JobStore, claimed: str
+) -> None:
+    _file(tmp_path / "uploads" / "legacy" / "r1" / "photo.jpg", age=DAY)
+    entry = tmp_path / "uploads" / "legacy"
+    os.utime(entry, (time.time() - DAY, time.time() - DAY))
+    in_use = InUse()
+    with in_use.claim(tmp_path / claimed):
+        assert not Sweeper(tmp_path, store, Retention(3600.0, None), in_use=in_use).sweep()
+    assert entry.exists()
+
+
+def test_a_path_claimed_after_the_sweep_listed_it_stays(tmp_path: Path, store: JobStore) -> None:
+    upload = _file(tmp_path / "uploads" / "late" / "photo.jpg", age=3 * DAY)
+    in_use = InUse()
+
+    class ClaimedMidSweep(Sweeper):
+        """A request accepted between the sweep's listing and its removals."""
+
+        def _entries(self):  # type: ignore[no-untyped-def]
+            listed = super()._entries()
+            late_claim.__enter__()
+            return listed
+
+    late_claim = in_use.claim(upload)
+    try:
+        removed = ClaimedMidSweep(tmp_path, store, Retention(DAY, None), in_use=in_use).sweep()
+    finally:
+        late_claim.__exit__(None, None, None)
+    assert not removed and upload.exists()
+
+
+def test_a_sweep_removes_what_an_interrupted_sweep_set_aside(
+    tmp_path: Path, store: JobStore
+) -> None:
+    leftover = _file(tmp_path / ".removing" / "0123" / "frame.png")
+    Sweeper(tmp_path, store, Retention(DAY, None)).sweep()
+    assert not leftover.parent.exists()
+
+
+SWEEP_MID_RUN = '''
+"""`ffpipe serve` that sweeps while a request runs (see tests/test_server_retention.py)."""
+import argparse
+import time
+from pathlib import Path
+
+from ffpipe.engine.builtin import BuiltinEngine
+from ffpipe.server.app import start
+from ffpipe.server.settings import ServerSettings
+
+
+class SweepMidRun(BuiltinEngine):
+    """A target named ``hold-NAME*`` says it runs (``running-NAME``), waits for the test's
+    ``go-NAME``, then the server's own sweeper sweeps (``swept-NAME`` says what went) before
+    the builtin engine reads the target."""
+
+    signals = None
+    sweeper = None
+
+    def run(self, op, params, context):
+        name = Path(params.target_media).stem
+        if name.startswith("hold-"):
+            name = name.removeprefix("hold-")
+            (self.signals / f"running-{name}").touch()
+            deadline = time.monotonic() + 120
+            while not (self.signals / f"go-{name}").exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            (self.signals / f"swept-{name}").write_text(self.sweeper.sweep().describe())
+        return super().run(op, params, context)
+
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--port", type=int)
+parser.add_argument("--data-dir", type=Path)
+args = parser.parse_args()
+engine = SweepMidRun()
+engine.signals = args.data_dir.resolve().parent
+settings = ServerSettings(data_dir=args.data_dir.resolve(), port=args.port, retention="1MB")
+server = start(settings, engine)
+engine.sweeper = server.sweeper
+print(f"ffpipe serve (sweeps mid-run): listening on {server.url}", flush=True)
+try:
+    server.wait()
+except KeyboardInterrupt:
+    server.close()
+'''
+MEDIA = Path(__file__).resolve().parent.parent / "media"
+ASTRONAUT, GRACE_HOPPER = MEDIA / "astronaut.jpg", MEDIA / "grace_hopper.jpg"
+HOURS_AGO = 3 * 3600.0
+
+
+@pytest.fixture(scope="module")
+def sweeping_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerHandle]:
+    """What is injected, and why: a sweep runs every few minutes, so one cannot be made to fall
+    inside a request from outside; the launcher's engine runs the server's own sweeper when the
+    test says so, while a request runs, then runs the builtin engine for real."""
+    folder = tmp_path_factory.mktemp("sweeping")
+    launcher = folder / "serve_sweeping.py"
+    launcher.write_text(SWEEP_MID_RUN)
+    handle = start_server(folder, program=[str(launcher)])
+    yield handle
+    assert handle.stop() == 0
+
+
+def _wait_for(condition: Callable[[], bool], what: str, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"gave up waiting: {what}"
+        time.sleep(0.05)
+
+
+def _backdate(*paths: Path) -> None:
+    when = time.time() - HOURS_AGO
+    for path in paths:
+        os.utime(path, (when, when))
+
+
+def _removable(server: ServerHandle, name: str) -> Path:
+    """An old output folder no request holds, younger than the backdated uploads: a size limit
+    removes it only after them, unless it keeps them."""
+    return _file(server.data_dir / "outputs" / name / "out.png", 2_000_000, HOURS_AGO / 2)
+
+
+def test_a_sweep_under_size_pressure_spares_gradio_requests_waiting_and_running(
+    sweeping_server: ServerHandle, tmp_path: Path
+) -> None:
+    signals, uploads = sweeping_server.data_dir.parent, sweeping_server.data_dir / "uploads"
+    held, queued = tmp_path / "hold-gradio.jpg", tmp_path / "queued.jpg"
+    shutil.copyfile(ASTRONAUT, held)
+    shutil.copyfile(GRACE_HOPPER, queued)
+    client = Client(sweeping_server.url, verbose=False, download_files=str(tmp_path / "got"))
+    running = client.submit(target_media=handle_file(str(held)), api_name="/enhance")
+    _wait_for((signals / "running-gradio").exists, "the first request to run")
+    waiting = client.submit(target_media=handle_file(str(queued)), api_name="/enhance")
+    _wait_for(lambda: waiting.status().code == Status.IN_QUEUE, "the second request to queue")
+    requests_uploads = {photo.parent for photo in uploads.glob("*/*.jpg")}
+    assert len(requests_uploads) == 2
+    _backdate(*requests_uploads)
+    removable = _removable(sweeping_server, "old-gradio")
+
+    (signals / "go-gradio").touch()
+
+    for job in (running, waiting):
+        primary, result, _extras = job.result(timeout=120)
+        assert Path(primary).is_file() and result["ffpipe_files"][0]["key"] == "output"
+    assert not removable.exists(), "the size limit still removes what no request holds"
+    assert "1 output folder(s)" in (signals / "swept-gradio").read_text()
+    assert all(upload.is_dir() for upload in requests_uploads)
+
+
+def test_a_sweep_under_size_pressure_spares_a_running_legacy_request(
+    sweeping_server: ServerHandle,
+) -> None:
+    signals, legacy = sweeping_server.data_dir.parent, sweeping_server.data_dir / "uploads/legacy"
+    encoded = base64.b64encode(ASTRONAUT.read_bytes()).decode()
+    file = {"name": "hold-legacy.jpg", "data": encoded}
+    body = {"fn_index": ENDPOINT_ORDER.index("enhance"), "data": [file]}
+    with ThreadPoolExecutor(1) as pool:
+        answer = pool.submit(
+            httpx.post, f"{sweeping_server.url}api/predict", json=body, timeout=120
+        )
+        _wait_for((signals / "running-legacy").exists, "the legacy request to run")
+        _backdate(legacy, *legacy.iterdir())
+        removable = _removable(sweeping_server, "old-legacy")
+
+        (signals / "go-legacy").touch()
+
+        assert answer.result().status_code == 200, answer.result().text
+    assert not removable.exists()
+    assert "1 output folder(s)" in (signals / "swept-legacy").read_text()

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ffpipe.engine.api import Engine
+from ffpipe.server.in_use import InUse
 from ffpipe.server.settings import ServerSettings
 
 if TYPE_CHECKING:
@@ -99,8 +100,9 @@ def start(settings: ServerSettings, engine: Engine) -> RunningServer:
         return server_capabilities(engine, settings)
 
     jobs = open_jobs(settings, engine)
-    blocks = build_blocks(engine, settings, capabilities, jobs.service)
-    add_ui(blocks, engine, settings, capabilities, jobs.service)
+    in_use = InUse()
+    blocks = build_blocks(engine, settings, capabilities, jobs.service, in_use)
+    add_ui(blocks, engine, settings, capabilities, jobs.service, in_use)
     credentials = dict(settings.credentials)
     throttle = LoginThrottle()
     ready = threading.Event()
@@ -132,8 +134,10 @@ def start(settings: ServerSettings, engine: Engine) -> RunningServer:
                 Middleware(
                     EndpointGuard,
                     shapes=endpoint_shapes(blocks),
+                    roots=[settings.upload_dir, settings.output_dir],
+                    in_use=in_use,
                     # gradio takes a FileData only from its upload folder (GRADIO_TEMP_DIR).
-                    roots=[settings.upload_dir],
+                    uploads=[settings.upload_dir],
                 ),
                 Middleware(ConfigCache),
             ]
@@ -141,12 +145,14 @@ def start(settings: ServerSettings, engine: Engine) -> RunningServer:
     )
     if credentials:
         app.auth_dependency = gate_user
-    mount_legacy(app, engine, settings, capabilities)
+    mount_legacy(app, engine, settings, capabilities, in_use)
     app.include_router(jobs_router(jobs.service, jobs.settings))
     ready.set()
     jobs.start()
     from ffpipe.server.retention import Retention, Sweeper
 
-    sweeper = Sweeper(settings.data_dir, jobs.store, Retention.parse(settings.retention))
+    sweeper = Sweeper(
+        settings.data_dir, jobs.store, Retention.parse(settings.retention), in_use=in_use
+    )
     sweeper.start()
     return RunningServer(url=local_url, blocks=blocks, app=app, jobs=jobs, sweeper=sweeper)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import shutil
 import uuid
@@ -37,6 +38,7 @@ from ffpipe.engine.api import (
 )
 from ffpipe.server.errors import INVALID_STATUS, RequestError
 from ffpipe.server.files import FileRejected, incoming_path, pack_outputs
+from ffpipe.server.in_use import Claim
 from ffpipe.server.output_budget import (
     DEFAULT_MAX_OUTPUT_BYTES,
     OutputTooLarge,
@@ -174,15 +176,29 @@ def execute(
     output_dir: Path,
     progress: ProgressFn | None = None,
     max_output_bytes: int | None = DEFAULT_MAX_OUTPUT_BYTES,
+    claim: Claim | None = None,
 ) -> Outcome:
-    """Validate and run one synchronous request; outputs land in a new folder in ``output_dir``."""
+    """Validate and run one synchronous request; outputs land in a new folder in ``output_dir``.
+
+    ``claim`` is the request's hold on its files (:mod:`ffpipe.server.in_use`): its inputs and
+    its output folder are added, so retention leaves them alone until the caller lets go.
+    """
     params = validate(op, values, roots)
     _refuse_long_video(op, Path(params.target_media))  # type: ignore[attr-defined]
     out_dir = output_dir / uuid.uuid4().hex
+    if claim is not None:
+        for name in op_spec(op).file_fields:
+            if getattr(params, name, None) is not None:
+                claim.add(Path(getattr(params, name)))
+        claim.add(out_dir)
     out_dir.mkdir(parents=True)
     try:
         context = RunContext(out_dir=out_dir, progress=progress, max_output_bytes=max_output_bytes)
-        return run_op(engine, op, params, context)
+        outcome = run_op(engine, op, params, context)
+        # Handed over as new: gradio copies the files after the claim has ended, and retention's
+        # grace period then covers a folder a long run created long ago.
+        os.utime(out_dir)
+        return outcome
     except CancelledError as error:
         shutil.rmtree(out_dir, ignore_errors=True)
         raise engine_failure(op, error) from None

@@ -141,3 +141,31 @@ def _zip_tree(folder: Path, archive: Path) -> None:
                 info = zipfile.ZipInfo(path.relative_to(folder).as_posix(), (1980, 1, 1, 0, 0, 0))
                 info.external_attr = 0o644 << 16
                 bundle.writestr(info, path.read_bytes())
+
+
+def referenced_files(values: Any, roots: Sequence[Path]) -> list[Path]:
+    """Every FileData path (a dict's ``path``) anywhere in ``values`` that lies inside one of
+    ``roots``, resolved; others are left out (such a request is refused, and a caller naming
+    ``/`` must not make every file look in use)."""
+    resolved_roots = [root.resolve() for root in roots]
+    found: list[Path] = []
+    pending = [values]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, dict):
+            path = _resolved(value.get("path"))
+            if path is not None and any(root in path.parents for root in resolved_roots):
+                found.append(path)
+            pending.extend(value.values())
+        elif isinstance(value, list | tuple):
+            pending.extend(value)
+    return found
+
+
+def _resolved(value: Any) -> Path | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return Path(value).resolve()
+    except (OSError, ValueError):  # a NUL byte, a loop of links: no file of ours
+        return None

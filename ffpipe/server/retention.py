@@ -5,7 +5,8 @@ every job its row and files; without a limit a busy server fills its disk. A swe
 and then every few minutes removes, oldest first, whatever is older than the age limit, and then
 more until what is left fits the size limit. Nothing younger than :data:`GRACE_SECONDS` is ever
 removed (a request may still be reading it), nor any job still queued or processing, nor the
-staged inputs such a job will read.
+staged inputs such a job will read, nor whatever a synchronous request waiting or running holds
+(:mod:`ffpipe.server.in_use`): such files count towards the size limit but stay.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ import os
 import shutil
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ffpipe.server.in_use import InUse
 from ffpipe.server.jobs.settings import INPUTS_FOLDER, OUTPUTS_FOLDER
 from ffpipe.server.jobs.store import JobStore
 from ffpipe.units import (
@@ -34,6 +37,8 @@ LOG = logging.getLogger("ffpipe.server")
 DEFAULT_RETENTION = "7d,20GB"
 GRACE_SECONDS = 600.0
 SWEEP_INTERVAL_SECONDS = 300.0
+REMOVING_FOLDER = ".removing"
+"""Where an entry is moved, in one quick rename under the in-use lock, before it is deleted."""
 
 
 class RetentionError(UnitError):
@@ -139,6 +144,13 @@ def _children(folder: Path) -> Iterator[Path]:
         return
 
 
+def _delete(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
 def _mtime(path: Path) -> float:
     try:
         return path.lstat().st_mtime
@@ -153,6 +165,8 @@ class Sweeper:
     data_dir: Path
     store: JobStore
     retention: Retention
+    in_use: InUse = field(default_factory=InUse)
+    """What synchronous requests hold: never removed, whatever its age."""
     clock: Callable[[], float] = time.time
     _stopping: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -180,6 +194,8 @@ class Sweeper:
         """Remove what the retention no longer keeps; returns what went."""
         removed = Removed()
         now = self.clock()
+        for leftover in _children(self.data_dir / REMOVING_FOLDER):
+            _delete(leftover)  # set aside by a sweep that was interrupted
         everything = self._entries()
         total = sum(entry.size for entry in everything)
         for entry in (entry for entry in everything if now - entry.time > GRACE_SECONDS):
@@ -190,19 +206,40 @@ class Sweeper:
             too_big = self.retention.max_bytes is not None and total > self.retention.max_bytes
             if not (too_old or too_big):
                 continue
-            self._remove(entry)
+            if not self._remove(entry):
+                continue  # held by a request: its bytes stay in the total, later entries go
             setattr(removed, entry.kind, getattr(removed, entry.kind) + 1)
             removed.bytes += entry.size
             total -= entry.size
         return removed
 
-    def _remove(self, entry: _Entry) -> None:
+    def _remove(self, entry: _Entry) -> bool:
+        """Remove ``entry`` unless a request holds it now (False then): checked under the
+        registry's lock, which no claim gets past until the entry is out of the way."""
+        with self.in_use.unless_in_use(entry.path) as free:
+            if not free:
+                return False
+            aside = self._set_aside(entry.path)
         if entry.job_key is not None:
             self.store.delete_finished(entry.job_key)
-        if entry.path.is_dir() and not entry.path.is_symlink():
-            shutil.rmtree(entry.path, ignore_errors=True)
-        else:
-            entry.path.unlink(missing_ok=True)
+        if aside is not None:
+            _delete(aside)
+        return True
+
+    def _set_aside(self, path: Path) -> Path | None:
+        """``path`` renamed into :data:`REMOVING_FOLDER`, so it is deleted outside the lock;
+        None when it is gone already (or was deleted in place, on another file system)."""
+        folder = self.data_dir / REMOVING_FOLDER
+        folder.mkdir(parents=True, exist_ok=True)
+        aside = folder / uuid.uuid4().hex
+        try:
+            os.rename(path, aside)
+        except FileNotFoundError:
+            return None
+        except OSError:
+            _delete(path)
+            return None
+        return aside
 
     def sweep_and_report(self) -> Removed:
         """One sweep, logged when it removed anything (a failed sweep is logged, not raised)."""

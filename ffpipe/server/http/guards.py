@@ -26,9 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from ffpipe.server.errors import RequestError, status_of_title
-from ffpipe.server.files import FileRejected, allowed_path
+from ffpipe.server.files import FileRejected, allowed_path, referenced_files
 from ffpipe.server.http.asgi import ASGIApp, Receive, Scope, Send
 from ffpipe.server.http.errors import send_error
+from ffpipe.server.in_use import InUse
 
 MAX_JSON_DEPTH = 64
 """Arrays and objects nested deeper than this are refused before any JSON parser sees them
@@ -151,13 +152,23 @@ def _takes_file_data(block: Any) -> str | None:
 
 class EndpointGuard:
     """ASGI middleware: calls on gradio's routes name a known endpoint and enough values, and
-    their files are files gradio takes: uploads, in ``roots`` (gradio's upload folder)."""
+    their files are files gradio takes: uploads, in ``uploads`` (gradio's upload folder).
+
+    ``roots`` are the server's folders a call's files may lie in (held in use while it runs).
+    """
 
     def __init__(
-        self, app: ASGIApp, shapes: list[EndpointShape], roots: Sequence[Path] = ()
+        self,
+        app: ASGIApp,
+        shapes: list[EndpointShape],
+        roots: Sequence[Path] = (),
+        in_use: InUse | None = None,
+        uploads: Sequence[Path] = (),
     ) -> None:
         self.app = app
         self.roots = tuple(roots)
+        self.uploads = tuple(uploads)
+        self.in_use = in_use if in_use is not None else InUse()
         self.by_index: Mapping[int, EndpointShape] = {shape.fn_index: shape for shape in shapes}
         self.by_name: Mapping[str, EndpointShape] = {shape.api_name: shape for shape in shapes}
 
@@ -183,7 +194,11 @@ class EndpointGuard:
             return
         headers = [(key, value) for key, value in scope["headers"] if key != b"content-length"]
         headers.append((b"content-length", str(len(body)).encode()))
-        await self.app({**scope, "headers": headers}, _replay(body, False, receive), send)
+        # The call's files are held until gradio has answered it: a queued call by then sits in
+        # gradio's queue, which retention watches itself, and a direct one has run.
+        values = json.loads(body) if keywords else json.loads(body).get("data")
+        with self.in_use.claim(*referenced_files(values, self.roots)):
+            await self.app({**scope, "headers": headers}, _replay(body, False, receive), send)
 
     def _checked(self, raw: bytes, api_name: str | None) -> bytes:
         document = _json_object(raw, 'expected {"data": [...]}')
@@ -209,7 +224,7 @@ class EndpointGuard:
 
     def _check_files(self, shape: EndpointShape, values: Iterable[tuple[str, Any]]) -> None:
         for name, value in values:
-            refusal = file_refusal(name, value, shape.file_inputs.get(name), self.roots)
+            refusal = file_refusal(name, value, shape.file_inputs.get(name), self.uploads)
             if refusal is not None:
                 raise RequestError(403, "file not allowed", refusal)
 

@@ -11,6 +11,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import quote
 
 from pydantic import ValidationError
 
@@ -84,6 +85,11 @@ class Caller:
     def owner_filter(self) -> str | None:
         """The owner to list jobs of, or None for all of them."""
         return None if self.user is None or self.admin else self.user
+
+    def owner_query(self, owner: str | None) -> str:
+        """What this caller adds to the address of a job of ``owner``: ids are unique per owner
+        only, so another user's job (for an admin) is named with ``?owner=`` (empty: no owner)."""
+        return "" if owner == self.user else "?owner=" + quote(owner or "", safe="")
 
 
 ANYONE = Caller()
@@ -188,7 +194,7 @@ class JobService:
             shutil.rmtree(staging, ignore_errors=True)
             raise
         self.control.wake()
-        return self.status_document(record)
+        return self.status_document(record, caller)
 
     def _stage(self, staging: Path, uploads: dict[str, Upload]) -> dict[str, str]:
         staged: dict[str, str] = {}
@@ -220,28 +226,30 @@ class JobService:
         not even its existence is told).
 
         Ids are unique per owner, so a caller who may see several users' jobs (an admin) and
-        finds the id with more than one owner names the owner, or is refused.
+        finds the id with more than one owner, none of them the caller, names the ``owner``
+        (``""`` for a job without one), or is refused.
         """
         visible = [
             record
             for record in self.store.with_id(job_id)
-            if caller.may_see(record) and (owner is None or record.owner == owner)
+            if caller.may_see(record) and (owner is None or (record.owner or "") == owner)
         ]
         own = [record for record in visible if record.owner == caller.user]
         if len(own) == 1 or len(visible) == 1:
             return (own or visible)[0]
         if not visible:
             raise NotFound("job not found", f"no job with id {job_id!r}")
-        owners = ", ".join(sorted(str(record.owner) for record in visible))
+        owners = ", ".join(sorted(record.owner or "no one (owner '')" for record in visible))
         raise Conflict(
             "ambiguous job_id",
-            f"jobs of {owners} are called {job_id!r}; name one with ?owner=NAME"
-            f" (GET /api/jobs/{job_id}?owner=NAME)",
+            f"jobs of {owners} are called {job_id!r}; name whose:"
+            f" GET /api/jobs/{job_id}?owner=NAME, the owner argument of the gradio endpoint,"
+            " or ffpipe jobs ... --owner NAME",
         )
 
     def status(self, job_id: str, caller: Caller = ANYONE, owner: str | None = None) -> JobStatus:
         """The catalog's Job Status Response for one job."""
-        return self.status_document(self.record(job_id, caller, owner))
+        return self.status_document(self.record(job_id, caller, owner), caller)
 
     def list(
         self,
@@ -258,7 +266,7 @@ class JobService:
             raise InvalidRequest("invalid limit", "limit must be 1-1000")
         return [
             {
-                **self.status_document(record).model_dump(mode="json"),
+                **self.status_document(record, caller).model_dump(mode="json"),
                 "op": record.op,
                 "priority": record.priority,
                 "stage": record.stage,
@@ -279,7 +287,7 @@ class JobService:
         if not record.finished:
             record = self.control.cancel(record.key)
             if record.status == JobState.CANCELLED:
-                return self.status_document(record)
+                return self.status_document(record, caller)
         # Finished before the cancel (possibly while it was on its way): nothing was cancelled.
         raise Conflict("job already finished", f"job {job_id!r} is {record.status}")
 
@@ -310,13 +318,15 @@ class JobService:
                 os.replace(packed, archive)
         return archive
 
-    def result_document(self, record: JobRecord) -> dict[str, Any] | None:
-        """The ``result`` of a status document: links to outputs and the op's result, or error."""
+    def result_document(self, record: JobRecord, viewer: Caller) -> dict[str, Any] | None:
+        """The ``result`` of a status document for ``viewer``: links to outputs and the op's
+        result, or the error."""
         if record.status == JobState.COMPLETED:
             base = (self.settings.public_url or "").rstrip("/")
+            whose = viewer.owner_query(record.owner)
             return {
                 "files": {
-                    name: f"{base}/api/jobs/{record.job_id}/result/{name}"
+                    name: f"{base}/api/jobs/{record.job_id}/result/{name}{whose}"
                     for name in record.outputs or {}
                 },
                 "result": record.result,
@@ -329,8 +339,9 @@ class JobService:
             return {**failure, "attempts": record.attempts, "notes": record.notes}
         return None
 
-    def status_document(self, record: JobRecord) -> JobStatus:
-        """The catalog's Job Status Response for ``record``, with its current estimate."""
+    def status_document(self, record: JobRecord, viewer: Caller = ANYONE) -> JobStatus:
+        """The catalog's Job Status Response for ``record`` as ``viewer`` reads it (links name the
+        owner when it is not theirs), with its current estimate."""
         estimate = None
         if not record.finished:
             ahead = self.store.queue_position(record.key) if record.status == JobState.QUEUED else 0
@@ -345,10 +356,11 @@ class JobService:
             status=JobState(record.status),
             progress=record.progress,
             estimated_time=0 if record.finished else estimate,
-            result=self.result_document(record),
+            result=self.result_document(record, viewer),
         )
 
     def webhook_body(self, key: str) -> bytes:
         """The exact bytes POSTed to a job's callback: its status document as JSON."""
-        document = self.status_document(self.store.get(key)).model_dump(mode="json")
+        record = self.store.get(key)
+        document = self.status_document(record, Caller(record.owner)).model_dump(mode="json")
         return json.dumps(document, separators=(",", ":"), sort_keys=True).encode()

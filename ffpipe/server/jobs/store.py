@@ -57,7 +57,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
 # A job id is unique per owner, not across the server: one user's ids neither block another
 # user's nor tell that they exist. A server without users stores no owner ('' here).
 _INDEXES = """
-CREATE UNIQUE INDEX IF NOT EXISTS jobs_owner_id ON jobs (COALESCE(owner, ''), job_id);
+CREATE UNIQUE INDEX IF NOT EXISTS jobs_id_owner ON jobs (job_id, COALESCE(owner, ''));
 CREATE INDEX IF NOT EXISTS jobs_queue ON jobs (status, priority DESC, seq);
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (state, next_at);
 """
@@ -66,14 +66,20 @@ _JOB_COLUMNS = (
     " result, error, attempts, notes, cancel_requested, owner, created_at, started_at, finished_at"
 )
 _DELIVERY_COLUMNS = "url, state, attempts, next_at, last_error, delivered_at"
-_OWNED_KEY_PREFIX = "~"
-"""Starts the key of a job that has an owner; no job id can start with it (see JobOptions)."""
+_OPAQUE_KEY_PREFIX = "~"
+"""Starts an opaque job key; no job id can start with it (see JobOptions), so none collides."""
 
 
-def job_key(job_id: str, owner: str | None) -> str:
+def _new_key(db: sqlite3.Connection, job_id: str, owner: str | None) -> str:
     """A new job's key, unique across the store: its id on a server without users (where ids
-    are unique already), else a fresh opaque one (the same id may belong to several users)."""
-    return job_id if owner is None else _OWNED_KEY_PREFIX + uuid.uuid4().hex
+    are unique already, and folders keep their readable names), else a fresh opaque one (the
+    same id may belong to several users, or be the key of a job from before users existed)."""
+    if (
+        owner is None
+        and db.execute("SELECT 1 FROM jobs WHERE job_key = ?", (job_id,)).fetchone() is None
+    ):
+        return job_id
+    return _OPAQUE_KEY_PREFIX + uuid.uuid4().hex
 
 
 class JobStoreError(Exception):
@@ -93,7 +99,7 @@ class JobRecord:
     """A job as stored: what to run, where it stands, and what it produced."""
 
     key: str
-    """Names the job inside the server (store rows, output folder, webhook); see :func:`job_key`."""
+    """Names the job inside the server (rows, output folder, webhook); see :func:`_new_key`."""
     job_id: str
     """The id its owner knows it by."""
     op: str
@@ -123,6 +129,11 @@ class JobRecord:
     @property
     def finished(self) -> bool:
         return self.status in FINAL_STATES
+
+    @property
+    def label(self) -> str:
+        """The job as people name it: its id, and whose it is."""
+        return self.job_id if self.owner is None else f"{self.job_id} of {self.owner}"
 
 
 @dataclass(frozen=True)
@@ -210,8 +221,16 @@ class JobStore:
                 f"INSERT INTO deliveries (job_key, {_DELIVERY_COLUMNS})"
                 f" SELECT job_id, {_DELIVERY_COLUMNS} FROM deliveries_before_keys"
             )
+            # The counter goes with the old table: carried over, deleted jobs' seqs stay unused.
+            db.execute("DELETE FROM sqlite_sequence WHERE name = 'jobs'")
+            db.execute(
+                "INSERT INTO sqlite_sequence (name, seq)"
+                " SELECT 'jobs', seq FROM sqlite_sequence WHERE name = 'jobs_before_keys'"
+            )
             db.execute("DROP TABLE jobs_before_keys")
             db.execute("DROP TABLE deliveries_before_keys")
+            for statement in filter(str.strip, _INDEXES.split(";")):
+                db.execute(statement)
 
     def close(self) -> None:
         with self._lock:
@@ -248,8 +267,8 @@ class JobStore:
         if not 1 <= priority <= 10:
             raise ValueError(f"priority must be 1-10, got {priority}")
         job_id = job_id or str(uuid.uuid4())
-        key = job_key(job_id, owner)
         with self._transaction() as db:
+            key = _new_key(db, job_id, owner)
             try:
                 db.execute(
                     "INSERT INTO jobs (job_key, job_id, op, params, files, priority, status,"
@@ -448,12 +467,11 @@ class JobStore:
         """Put jobs left processing by a crash back in the queue; call once at start-up.
 
         Each gets a note saying it was interrupted; its ``attempts`` then tells it ran again.
+        Returns their labels (see :attr:`JobRecord.label`).
         """
         now = time.time()
         with self._transaction() as db:
-            rows = db.execute(
-                "SELECT job_key, attempts, notes FROM jobs WHERE status = 'processing'"
-            ).fetchall()
+            rows = db.execute("SELECT * FROM jobs WHERE status = 'processing'").fetchall()
             for row in rows:
                 notes = [
                     *json.loads(row["notes"]),
@@ -467,7 +485,7 @@ class JobStore:
                     " WHERE job_key = ?",
                     (json.dumps(notes), now, row["job_key"]),
                 )
-        return [row["job_key"] for row in rows]
+        return [_record(row).label for row in rows]
 
     def counts(self) -> dict[str, int]:
         """Number of jobs in each state."""

@@ -172,13 +172,13 @@ class JobRunner:
             outcome = run_op(self.engine, record.op, params, context)
         except CancelledError:
             if self._stopping.is_set() and not self.store.get(key).cancel_requested:
-                log.info("job %s interrupted by shutdown; it is requeued on the next start", key)
+                log.info("job %s interrupted by shutdown; requeued on the next start", record.label)
                 return self.store.get(key)
             return self.store.mark_cancelled(key)
         except RequestError as error:
             return self.store.fail(key, failures.encode(error))
         except Exception:
-            log.exception("job %s failed unexpectedly", key)
+            log.exception("job %s failed unexpectedly", record.label)
             return self.store.fail(key, failures.encode(internal_error(record.op)))
         outputs = {name: str(path) for name, path in outcome.files.items()}
         return self.store.complete(key, outputs, outcome.result)

@@ -129,7 +129,7 @@ def register_job_endpoints(service: JobService, roots: Sequence[Path]) -> None:
         api_description="Queue an op as a durable job (job_id optional, priority 1-10, "
         "callback_url); returns the Job Status Response.",
     )
-    answers: dict[str, Callable[[str, Caller], Any]] = {
+    answers: dict[str, Callable[[str, Caller, str | None], Any]] = {
         "job_status": service.status,
         "cancel_job": service.cancel,
     }
@@ -137,17 +137,26 @@ def register_job_endpoints(service: JobService, roots: Sequence[Path]) -> None:
 
         def endpoint(
             job_id: str,
+            owner: str | None = None,
             request: gr.Request | None = None,
-            _answer: Callable[[str, Caller], Any] = answer,
+            _answer: Callable[[str, Caller, str | None], Any] = answer,
         ) -> dict:
-            return _answer(job_id, caller_of(request, admins)).model_dump(mode="json")
+            caller = caller_of(request, admins)
+            return _answer(job_id, caller, owner).model_dump(mode="json")
 
         endpoint.__name__ = name
-        endpoint.__annotations__ = {"job_id": str, "request": gr.Request, "return": dict}
+        endpoint.__annotations__ = {
+            "job_id": str,
+            "owner": str | None,
+            "request": gr.Request,
+            "return": dict,
+        }
         keyword = inspect.Parameter.POSITIONAL_OR_KEYWORD
         endpoint.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
             [
                 inspect.Parameter("job_id", keyword, annotation=str),
+                # Ids are unique per owner: an admin names whose job (empty: a job without one).
+                inspect.Parameter("owner", keyword, annotation=str | None, default=None),
                 inspect.Parameter("request", keyword, annotation=gr.Request, default=None),
             ],
             return_annotation=dict,

@@ -14,7 +14,7 @@ the server answers "file not allowed" with that advice (it never reads a path a 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,8 @@ from ffpipe.server.execute import (
     execute,
     parameter_order,
 )
+from ffpipe.server.files import referenced_files
+from ffpipe.server.in_use import InUse, PathSource
 from ffpipe.server.jobs.service import JobService
 from ffpipe.server.protocols.gradio_errors import gradio_error
 from ffpipe.server.protocols.gradio_jobs import register_job_endpoints
@@ -45,7 +47,9 @@ def file_data(path: Path) -> dict[str, Any]:
     return {"path": str(path), "orig_name": path.name, "meta": {"_type": "gradio.FileData"}}
 
 
-def make_op_endpoint(op: str, engine: Engine, settings: ServerSettings) -> EndpointFn:
+def make_op_endpoint(
+    op: str, engine: Engine, settings: ServerSettings, in_use: InUse
+) -> EndpointFn:
     """The gradio function of ``op``, with a signature generated from the catalog model."""
     order = parameter_order(op)
     roots = [settings.upload_dir, settings.output_dir]
@@ -59,15 +63,17 @@ def make_op_endpoint(op: str, engine: Engine, settings: ServerSettings) -> Endpo
                 progress(fraction, desc=stage)
 
         try:
-            outcome = execute(
-                engine,
-                op,
-                values,
-                roots=roots,
-                output_dir=settings.output_dir,
-                progress=report,
-                max_output_bytes=settings.max_output_bytes,
-            )
+            with in_use.claim() as claim:
+                outcome = execute(
+                    engine,
+                    op,
+                    values,
+                    roots=roots,
+                    output_dir=settings.output_dir,
+                    progress=report,
+                    max_output_bytes=settings.max_output_bytes,
+                    claim=claim,
+                )
         except RequestError as error:
             raise gradio_error(error) from None
         return gradio_outputs(outcome)
@@ -114,16 +120,44 @@ def gradio_outputs(outcome: Outcome) -> tuple[dict[str, Any], dict[str, Any], li
     )
 
 
+def queued_files(blocks: gr.Blocks, roots: Sequence[Path]) -> PathSource:
+    """The server files of every request gradio's queue holds, waiting or running: gradio drops
+    a request only once it has answered it, or its caller went away while it waited.
+
+    gradio runs its queue itself and has no hook for a request's end, so its own table of the
+    requests it holds is read (checked by :func:`build_blocks`, which refuses to build on a
+    gradio that keeps it differently rather than let retention delete queued inputs).
+    """
+
+    def files() -> list[Path]:
+        events = list(blocks._queue.event_ids_to_events.values())
+        return referenced_files([getattr(event.data, "data", None) for event in events], roots)
+
+    return files
+
+
+def _check_queue_table(blocks: gr.Blocks) -> None:
+    table = getattr(getattr(blocks, "_queue", None), "event_ids_to_events", None)
+    if not isinstance(table, dict):
+        raise RuntimeError(
+            f"gradio {gr.__version__} keeps its queue differently from the versions ffpipe "
+            "knows: retention could not see which uploads queued requests still need"
+        )
+
+
 def build_blocks(
     engine: Engine,
     settings: ServerSettings,
     capabilities: Callable[[], dict[str, Any]],
     jobs: JobService,
+    in_use: InUse,
 ) -> gr.Blocks:
-    """The headless gradio app: every op endpoint, ``capabilities``, then the job endpoints."""
+    """The headless gradio app: every op endpoint, ``capabilities``, then the job endpoints.
+
+    Retention leaves alone the files of every request in its queue (``in_use`` watches it)."""
     with gr.Blocks(title="ffpipe serve", analytics_enabled=False) as blocks:
         for op in ENDPOINT_ORDER:
-            endpoint = make_op_endpoint(op, engine, settings)
+            endpoint = make_op_endpoint(op, engine, settings, in_use)
             gr.api(endpoint, api_name=op, api_description=op_spec(op).description)
             _track_progress(blocks, op, endpoint)
 
@@ -139,4 +173,6 @@ def build_blocks(
         )
         register_job_endpoints(jobs, [settings.upload_dir, settings.output_dir])
     blocks.queue(default_concurrency_limit=settings.concurrency, max_size=settings.queue_size)
+    _check_queue_table(blocks)
+    in_use.watch(queued_files(blocks, [settings.upload_dir, settings.output_dir]))
     return blocks

@@ -30,6 +30,7 @@ from ffpipe.engine.api import Engine
 from ffpipe.server.errors import RequestError
 from ffpipe.server.execute import ENDPOINT_ORDER, Outcome, execute, parameter_order
 from ffpipe.server.http.errors import error_response
+from ffpipe.server.in_use import InUse
 from ffpipe.server.names import shorten_name
 from ffpipe.server.settings import ServerSettings, format_size
 
@@ -172,8 +173,10 @@ def mount_legacy(
     engine: Engine,
     settings: ServerSettings,
     capabilities: Callable[[], dict[str, Any]],
+    in_use: InUse,
 ) -> None:
-    """Add ``POST /api/predict`` and ``GET /api/capabilities`` to ``app``."""
+    """Add ``POST /api/predict`` and ``GET /api/capabilities`` to ``app``; a request holds its
+    files in ``in_use`` from its admission to its answer, waiting for a worker included."""
     admission = Admission(settings.concurrency, settings.queue_size)
     averages: dict[int, tuple[float, int]] = {}
     roots = [settings.upload_dir, settings.output_dir]
@@ -190,22 +193,24 @@ def mount_legacy(
         # The request's files and outputs travel inside the JSON, so none is kept afterwards.
         uploads = settings.upload_dir / "legacy" / uuid.uuid4().hex
         try:
-            values = _values(op, data, settings, uploads)
-            outcome = await anyio.to_thread.run_sync(
-                lambda: execute(
-                    engine,
-                    op,
-                    values,
-                    roots=roots,
-                    output_dir=settings.output_dir,
-                    max_output_bytes=settings.max_output_bytes,
-                ),
-                limiter=admission.limiter,
-            )
-            try:
-                payload = await anyio.to_thread.run_sync(legacy_outputs, outcome)
-            finally:
-                shutil.rmtree(outcome.folder, ignore_errors=True)
+            with in_use.claim(uploads) as held:
+                values = _values(op, data, settings, uploads)
+                outcome = await anyio.to_thread.run_sync(
+                    lambda: execute(
+                        engine,
+                        op,
+                        values,
+                        roots=roots,
+                        output_dir=settings.output_dir,
+                        max_output_bytes=settings.max_output_bytes,
+                        claim=held,
+                    ),
+                    limiter=admission.limiter,
+                )
+                try:
+                    payload = await anyio.to_thread.run_sync(legacy_outputs, outcome)
+                finally:
+                    shutil.rmtree(outcome.folder, ignore_errors=True)
         except RequestError as error:
             return error_response(error)
         finally:

@@ -203,7 +203,9 @@ class JobRoutes:
 
     async def job_status(self, request: Request, job_id: str) -> Response:
         status = await run_in_threadpool(
-            lambda: self.service.status_document(self._record(request, job_id))
+            lambda: self.service.status_document(
+                self._record(request, job_id), self.caller(request)
+            )
         )
         return JSONResponse(status.model_dump(mode="json"))
 

@@ -25,6 +25,7 @@ from ffpipe.catalog import OPS, op_spec
 from ffpipe.engine.api import Engine
 from ffpipe.server.errors import RequestError
 from ffpipe.server.execute import ENDPOINT_ORDER, execute, parameter_order
+from ffpipe.server.in_use import InUse
 from ffpipe.server.jobs.service import Caller, JobService
 from ffpipe.server.protocols.gradio_jobs import caller_of, submit_paths
 from ffpipe.server.protocols.ui_widgets import ParamWidget, make_widget
@@ -93,10 +94,12 @@ class _OpTab:
         settings: ServerSettings,
         submit_job: Callable[..., dict[str, Any]],
         models: dict[str, Any],
+        in_use: InUse,
     ) -> None:
         self.op = op
         self.engine = engine
         self.settings = settings
+        self.in_use = in_use
         self.submit_job = submit_job
         self.widgets: list[ParamWidget] = []
         self._build(models)
@@ -170,15 +173,17 @@ class _OpTab:
 
         try:
             values = self._values(raw)
-            outcome = execute(
-                self.engine,
-                self.op,
-                values,
-                roots=[self.settings.upload_dir, self.settings.output_dir],
-                output_dir=self.settings.output_dir,
-                progress=report,
-                max_output_bytes=self.settings.max_output_bytes,
-            )
+            with self.in_use.claim() as claim:
+                outcome = execute(
+                    self.engine,
+                    self.op,
+                    values,
+                    roots=[self.settings.upload_dir, self.settings.output_dir],
+                    output_dir=self.settings.output_dir,
+                    progress=report,
+                    max_output_bytes=self.settings.max_output_bytes,
+                    claim=claim,
+                )
         except ValueError as error:
             return _failed(f"**invalid parameters**: {_escaped(str(error))}")
         except RequestError as error:
@@ -227,12 +232,7 @@ def _job_rows(service: JobService, caller: Caller) -> list[list[Any]]:
         result = job.get("result") or {}
         if job["status"] == "completed":
             base = f"/api/jobs/{quote(job['job_id'])}/result"
-            # Ids are unique per owner only: an admin's link to another user's job names them.
-            whose = (
-                ""
-                if job["owner"] in (None, caller.user)
-                else f"?owner={quote(job['owner'], safe='')}"
-            )
+            whose = caller.owner_query(job["owner"])
             shown = " ".join(
                 f"[{_escaped(name)}]({base}/{quote(name)}{whose})"
                 for name in result.get("files", {})
@@ -281,8 +281,10 @@ def add_ui(
     settings: ServerSettings,
     capabilities: Callable[[], dict[str, Any]],
     jobs: JobService,
+    in_use: InUse,
 ) -> None:
-    """Add the UI to ``blocks``, after its API endpoints (whose fn_index order stays as it is)."""
+    """Add the UI to ``blocks``, after its API endpoints (whose fn_index order stays as it is);
+    its runs hold their files in ``in_use`` as the API's do."""
     models = capabilities().get("models") or {}
     submit_job = functools.partial(submit_paths, jobs)
     with blocks:
@@ -294,7 +296,7 @@ def add_ui(
         with gr.Tabs():
             for op in ENDPOINT_ORDER:
                 with gr.Tab(op, id=op, elem_id=f"tab-{op}"):
-                    _OpTab(op, engine, settings, submit_job, dict(models))
+                    _OpTab(op, engine, settings, submit_job, dict(models), in_use)
             with gr.Tab("jobs", id="jobs", elem_id="tab-jobs"):
                 _jobs_tab(jobs, settings.admins)
 
