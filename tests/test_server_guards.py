@@ -58,6 +58,11 @@ def _uploaded(server: ServerHandle) -> dict[str, Any]:
         ("gradio_api/call/detect", {"data": []}, 400, "malformed request"),
         ("gradio_api/run/detect", {"data": [None] * 40}, 400, "malformed request"),
         ("gradio_api/call/detect", [1, 2], 400, "malformed request"),
+        ("gradio_api/call/v2/teleport", {}, 404, "unknown endpoint"),
+        ("gradio_api/call/v2/call", {}, 404, "unknown endpoint"),  # a UI event: not listed
+        ("gradio_api/call/v2/detect", {}, 400, "malformed request"),
+        ("gradio_api/call/v2/detect", {"target": None}, 400, "malformed request"),
+        ("gradio_api/call/v2/detect", [], 400, "malformed request"),
     ],
 )
 def test_mistakes_on_gradio_routes_are_catalog_errors(
@@ -90,6 +95,20 @@ def test_raw_calls_may_send_only_the_first_values(server: ServerHandle) -> None:
     ).text
     assert "event: complete" in stream
     assert "found.json" in stream
+
+
+def test_calls_by_parameter_name_still_run(server: ServerHandle) -> None:
+    posted = _post(
+        server,
+        "gradio_api/call/v2/detect",
+        {"target_media": _uploaded(server), "output_path": "named.json"},
+    )
+    assert posted.status_code == 200, posted.text
+    stream = httpx.get(
+        f"{server.url}gradio_api/call/v2/detect/{posted.json()['event_id']}", timeout=60
+    ).text
+    assert "event: complete" in stream
+    assert "named.json" in stream
 
 
 def test_gradio_client_calls_are_unchanged(server: ServerHandle) -> None:

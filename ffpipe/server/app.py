@@ -136,6 +136,8 @@ def start(settings: ServerSettings, engine: Engine) -> RunningServer:
                     shapes=endpoint_shapes(blocks),
                     roots=[settings.upload_dir, settings.output_dir],
                     in_use=in_use,
+                    # gradio takes a FileData only from its upload folder (GRADIO_TEMP_DIR).
+                    uploads=[settings.upload_dir],
                 ),
                 Middleware(ConfigCache),
             ]

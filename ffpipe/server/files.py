@@ -44,6 +44,12 @@ def incoming_path(name: str, value: Any, roots: Sequence[Path]) -> Path:
     Plain strings are refused too: a path on the caller's machine means nothing here and a path
     on this one is not the caller's to name (upload with ``gradio_client.handle_file``).
     """
+    return named_by_content(allowed_path(name, value, roots))
+
+
+def allowed_path(name: str, value: Any, roots: Sequence[Path]) -> Path:
+    """The resolved path of file parameter ``name`` if it names a file inside ``roots``;
+    :class:`FileRejected` saying why not otherwise (the rules of :func:`incoming_path`)."""
     if isinstance(value, str):
         kind = "a URL" if value.startswith(("http://", "https://")) else "a plain path"
         raise FileRejected(
@@ -64,7 +70,7 @@ def incoming_path(name: str, value: Any, roots: Sequence[Path]) -> Path:
         )
     if not path.is_file():
         raise FileRejected(f"{name}: {raw!r} does not exist on the server (expired upload?)")
-    return named_by_content(path)
+    return path
 
 
 def named_by_content(path: Path) -> Path:

@@ -2,10 +2,17 @@
 
 gradio's queue (``/gradio_api/queue/join``) and its direct routes (``/gradio_api/call/NAME``,
 ``/gradio_api/run/NAME``, ``/gradio_api/api/NAME``) fail with a bare 500 for an unknown endpoint,
-a ``data`` that is no list, or fewer values than the endpoint takes. gradio_client always sends
-every value; a raw HTTP caller may send only the first few, as the legacy ``/api/predict`` allows:
-the missing ones are filled in with their defaults here, and a missing required value, an
-unknown endpoint or a malformed body is answered in the catalog's ``{"error", "detail"}`` shape.
+a ``data`` that is no list, or fewer values than the endpoint takes; its keyword route
+(``/gradio_api/call/v2/NAME``, a JSON object of parameter values) for an endpoint it does not
+list, an unknown parameter or a missing value. gradio_client always sends every value; a raw
+HTTP caller may send only the first few, as the legacy ``/api/predict`` allows: the missing ones
+are filled in with their defaults here, and a missing required value, an unknown endpoint or a
+malformed body is answered in the catalog's ``{"error", "detail"}`` shape.
+
+Files too: gradio trips over a file value it cannot take (a UI file box given anything but an
+uploaded FileData, a ``meta`` that is no object, a FileData outside its upload folder) with a
+500 or an error event that says nothing, so :func:`file_refusal` decides what a file value may
+be before gradio sees it, on every route.
 """
 
 from __future__ import annotations
@@ -13,13 +20,13 @@ from __future__ import annotations
 import inspect
 import json
 import re
-from collections.abc import Mapping, MutableMapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, MutableMapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ffpipe.server.errors import RequestError, status_of_title
-from ffpipe.server.files import FileRejected, incoming_path, referenced_files
+from ffpipe.server.files import FileRejected, allowed_path, referenced_files
 from ffpipe.server.http.asgi import ASGIApp, Receive, Scope, Send
 from ffpipe.server.http.errors import send_error
 from ffpipe.server.in_use import InUse
@@ -28,11 +35,15 @@ MAX_JSON_DEPTH = 64
 """Arrays and objects nested deeper than this are refused before any JSON parser sees them
 (Python's recursion limit turns a body of 100,000 brackets into a crash otherwise)."""
 _QUEUE_JOIN = re.compile(r"^/gradio_api/queue/join/?$")
+_KEYWORD_CALL = re.compile(r"^/gradio_api/call/v2/(?P<name>[^/]+)/?$")
+_KEYWORDS_GRADIO_TAKES = frozenset({"oauth_token"})
 _DIRECT_CALL = re.compile(r"^/gradio_api/(?P<route>call|run|api)/(?P<name>[^/]+)/?$")
 _MAX_BODY = 1_000_000
 _FORM_TYPES = (b"multipart/form-data", b"application/x-www-form-urlencoded")
 _UPLOAD = re.compile(r"^/gradio_api/upload/?$")
 _REQUIRED = object()
+FILE_DATA_MARK = "gradio.FileData"
+"""The ``meta._type`` by which gradio tells a file from any other object in a call's data."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +55,11 @@ class EndpointShape:
     parameters: tuple[str, ...]
     defaults: tuple[Any, ...]
     """Per parameter its default, or the module's required marker."""
+    file_inputs: Mapping[str, bool] = field(default_factory=dict)
+    """Parameters whose component takes nothing but gradio FileData (the UI's file boxes), and
+    whether each takes a list of them."""
+    listed: bool = True
+    """gradio lists it in its API (the keyword route serves only those)."""
 
     def complete(self, data: list[Any]) -> list[Any]:
         """``data`` with the missing trailing values set to their defaults."""
@@ -70,6 +86,26 @@ class EndpointShape:
             )
         return [*data, *self.defaults[len(data) :]]
 
+    def check_keywords(self, values: Mapping[str, Any]) -> None:
+        """Refuse keyword ``values`` naming no parameter or leaving a required one out."""
+        unknown = sorted(set(values) - set(self.parameters) - _KEYWORDS_GRADIO_TAKES)
+        if unknown:
+            raise RequestError(
+                400,
+                "malformed request",
+                f"{self.api_name} has no parameter {', '.join(unknown)} "
+                f"(it takes {', '.join(self.parameters)})",
+            )
+        missing = [
+            name
+            for name, default in zip(self.parameters, self.defaults, strict=True)
+            if default is _REQUIRED and name not in values
+        ]
+        if missing:
+            raise RequestError(
+                400, "malformed request", f"{self.api_name} needs a value for {', '.join(missing)}"
+            )
+
 
 def endpoint_shapes(blocks: Any) -> list[EndpointShape]:
     """The shape of every API endpoint of a built gradio Blocks."""
@@ -79,6 +115,7 @@ def endpoint_shapes(blocks: Any) -> list[EndpointShape]:
             continue
         count = len(block_fn.inputs)
         parameters = list(inspect.signature(block_fn.fn).parameters.values())[:count]
+        takes = [_takes_file_data(block) for block in block_fn.inputs]
         shapes.append(
             EndpointShape(
                 fn_index=fn_index,
@@ -88,24 +125,50 @@ def endpoint_shapes(blocks: Any) -> list[EndpointShape]:
                     _REQUIRED if parameter.default is inspect.Parameter.empty else parameter.default
                     for parameter in parameters
                 ),
+                file_inputs={
+                    parameter.name: kind == "many"
+                    for parameter, kind in zip(parameters, takes, strict=False)
+                    if kind is not None
+                },
+                listed=getattr(block_fn, "api_visibility", "public") == "public",
             )
         )
     return shapes
 
 
+def _takes_file_data(block: Any) -> str | None:
+    """``one`` or ``many`` if gradio validates the component's value as FileData, else None."""
+    # Imported here: gradio reads its settings from the environment when first imported, and
+    # the server sets them just before (ffpipe.server.app.prepare_environment).
+    from gradio.data_classes import FileData, ListFiles
+
+    model = getattr(block, "data_model", None)
+    if isinstance(model, type) and issubclass(model, FileData):
+        return "one"
+    if isinstance(model, type) and issubclass(model, ListFiles):
+        return "many"
+    return None
+
+
 class EndpointGuard:
-    """ASGI middleware: calls on gradio's routes name a known endpoint and enough values."""
+    """ASGI middleware: calls on gradio's routes name a known endpoint and enough values, and
+    their files are files gradio takes: uploads, in ``uploads`` (gradio's upload folder).
+
+    ``roots`` are the server's folders a call's files may lie in (held in use while it runs).
+    """
 
     def __init__(
         self,
         app: ASGIApp,
         shapes: list[EndpointShape],
         roots: Sequence[Path] = (),
+        uploads: Sequence[Path] = (),
         *,
         in_use: InUse,
     ) -> None:
         self.app = app
         self.roots = tuple(roots)
+        self.uploads = tuple(uploads)
         self.in_use = in_use
         self.by_index: Mapping[int, EndpointShape] = {shape.fn_index: shape for shape in shapes}
         self.by_name: Mapping[str, EndpointShape] = {shape.api_name: shape for shape in shapes}
@@ -113,7 +176,9 @@ class EndpointGuard:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope["path"] if scope["type"] == "http" else ""
         direct = _DIRECT_CALL.match(path)
-        if scope.get("method") != "POST" or not (direct or _QUEUE_JOIN.match(path)):
+        keywords = _KEYWORD_CALL.match(path)
+        guarded = direct or keywords or _QUEUE_JOIN.match(path)
+        if scope.get("method") != "POST" or not guarded:
             await self.app(scope, receive, send)
             return
         body, more = await _read_body(receive)
@@ -121,13 +186,10 @@ class EndpointGuard:
             await self.app(scope, _replay(body, more, receive), send)
             return
         try:
-            body = self._checked(
-                body,
-                direct.group("name") if direct else None,
-                # call and queue routes report a refused file in their event stream; run and api
-                # would answer a bare 500 {"error": null}: those are checked here.
-                check_files=bool(direct) and direct.group("route") in ("run", "api"),
-            )
+            if keywords:
+                self._check_keywords(body, keywords.group("name"))
+            else:
+                body = self._checked(body, direct.group("name") if direct else None)
         except RequestError as refusal:
             await send_error(send, refusal)
             return
@@ -135,41 +197,37 @@ class EndpointGuard:
         headers.append((b"content-length", str(len(body)).encode()))
         # The call's files are held until gradio has answered it: a queued call by then sits in
         # gradio's queue, which retention watches itself, and a direct one has run.
-        with self.in_use.claim(*referenced_files(json.loads(body).get("data"), self.roots)):
+        values = json.loads(body) if keywords else json.loads(body).get("data")
+        with self.in_use.claim(*referenced_files(values, self.roots)):
             await self.app({**scope, "headers": headers}, _replay(body, False, receive), send)
 
-    def _checked(self, raw: bytes, api_name: str | None, check_files: bool = False) -> bytes:
-        try:
-            document = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise RequestError(400, "malformed request", f"the body is not JSON: {error}") from None
-        except RecursionError:
-            raise RequestError(
-                400, "malformed request", "the JSON body is nested too deeply"
-            ) from None
-        if not isinstance(document, dict):
-            raise RequestError(400, "malformed request", 'expected {"data": [...]}')
+    def _checked(self, raw: bytes, api_name: str | None) -> bytes:
+        document = _json_object(raw, 'expected {"data": [...]}')
         shape = self._endpoint(document.get("fn_index"), api_name)
         data = document.get("data", [])
         if not isinstance(data, list):
             raise RequestError(400, "malformed request", "'data' must be a list")
-        if check_files:
-            self._check_files(shape, data)
+        self._check_files(shape, zip(shape.parameters, data, strict=False))
         return json.dumps({**document, "data": shape.complete(data)}).encode()
 
-    def _check_files(self, shape: EndpointShape, data: list[Any]) -> None:
-        """A file value must name a file in the server's own folders (gradio refuses others
-        with a bare 500 ``{"error": null}``)."""
-        if not self.roots:
-            return
-        for name, value in zip(shape.parameters, data, strict=False):
-            is_file = isinstance(value, dict) and "path" in value and "meta" in value
-            if not is_file:
-                continue
-            try:
-                incoming_path(name, value, self.roots)
-            except FileRejected as rejected:
-                raise RequestError(403, "file not allowed", str(rejected)) from None
+    def _check_keywords(self, raw: bytes, api_name: str) -> None:
+        values = _json_object(raw, 'expected {"parameter": value, ...}')
+        shape = self.by_name.get(api_name)
+        if shape is None or not shape.listed:
+            listed = [name for name, known in self.by_name.items() if known.listed]
+            raise RequestError(
+                404,
+                "unknown endpoint",
+                f"{api_name}; this server has {', '.join(listed)} (see GET /api/capabilities)",
+            )
+        shape.check_keywords(values)
+        self._check_files(shape, values.items())
+
+    def _check_files(self, shape: EndpointShape, values: Iterable[tuple[str, Any]]) -> None:
+        for name, value in values:
+            refusal = file_refusal(name, value, shape.file_inputs.get(name), self.uploads)
+            if refusal is not None:
+                raise RequestError(403, "file not allowed", refusal)
 
     def _endpoint(self, fn_index: Any, api_name: str | None) -> EndpointShape:
         last = max(self.by_index, default=0)
@@ -191,6 +249,89 @@ class EndpointGuard:
                 "(see GET /api/capabilities)",
             )
         return shape
+
+
+def _json_object(raw: bytes, expected: str) -> dict[str, Any]:
+    try:
+        document = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise RequestError(400, "malformed request", f"the body is not JSON: {error}") from None
+    except RecursionError:
+        raise RequestError(400, "malformed request", "the JSON body is nested too deeply") from None
+    if not isinstance(document, dict):
+        raise RequestError(400, "malformed request", expected)
+    return document
+
+
+def file_refusal(
+    name: str, value: Any, takes_list: bool | None, roots: Sequence[Path]
+) -> str | None:
+    """Why gradio must not be handed ``value`` of parameter ``name``, or None if it may.
+
+    ``takes_list`` is None for a parameter taking any value, else whether its component takes a
+    list of FileData rather than one. Such a component takes only uploads marked as FileData
+    (gradio fails on anything else with no message). In any value, anything gradio would take
+    for a file (an object with a ``path`` and a ``meta``) must be an upload, in ``roots``: gradio
+    moves nothing else (a bare 500), and an unmarked ``{"path"}`` is left to the endpoint, which
+    checks it itself (:func:`~ffpipe.server.files.incoming_path`).
+    """
+    if takes_list is not None and value is not None:
+        files = value if takes_list else [value]
+        if not isinstance(files, list) or not all(_is_file_data(file) for file in files):
+            shown = json.dumps(value)
+            return (
+                f"{name} takes {'a list of files' if takes_list else 'a file'} uploaded to this "
+                f'server, as gradio FileData {{"path": ..., "meta": {{"_type": '
+                f'"{FILE_DATA_MARK}"}}}} (POST /gradio_api/upload first); got '
+                f"{shown if len(shown) <= 200 else shown[:200] + '...'}"
+            )
+    for reference in _file_references(value):
+        refusal = _reference_refusal(name, reference, roots)
+        if refusal is not None:
+            return refusal
+    return None
+
+
+def _is_file_data(value: Any) -> bool:
+    return (
+        isinstance(value, dict)
+        and isinstance(value.get("path"), str)
+        and isinstance(value.get("meta"), dict)
+        and value["meta"].get("_type") == FILE_DATA_MARK
+    )
+
+
+def _file_references(value: Any) -> list[dict[str, Any]]:
+    """The objects of ``value`` gradio looks at as files, as it finds them: an object with a
+    string ``path`` and a ``meta`` (not looked into), else every item of an object or list."""
+    if isinstance(value, dict) and isinstance(value.get("path"), str) and "meta" in value:
+        return [value]
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    return [reference for item in items for reference in _file_references(item)]
+
+
+def _reference_refusal(name: str, reference: dict[str, Any], roots: Sequence[Path]) -> str | None:
+    from gradio.data_classes import FileData  # see _takes_file_data
+    from pydantic import ValidationError
+
+    if not isinstance(reference["meta"], dict):
+        return f'{name}: a file\'s "meta" must be {{"_type": "{FILE_DATA_MARK}"}}'
+    if reference["meta"].get("_type") != FILE_DATA_MARK:
+        return None  # not a file to gradio: the endpoint reads it as a value
+    try:
+        FileData.model_validate(reference)
+    except ValidationError as invalid:
+        problems = "; ".join(
+            f"{'.'.join(map(str, error['loc']))}: {error['msg']}" for error in invalid.errors()
+        )
+        return f"{name}: not a gradio FileData ({problems})"
+    if not roots:
+        return None
+    try:
+        allowed_path(name, reference, roots)
+    except FileRejected as rejected:
+        return str(rejected)
+    return None
 
 
 def json_depth(raw: bytes, limit: int = MAX_JSON_DEPTH) -> int:
