@@ -273,7 +273,8 @@ def test_a_queued_call_holds_its_files_until_gradio_has_taken_it(tmp_path: Path)
         await send({"type": "http.response.body", "body": b"{}"})
 
     shape = EndpointShape(0, "enhance", ("target_media",), (None,))
-    guard = EndpointGuard(gradio, [shape], roots=[tmp_path / "uploads"], in_use=in_use)
+    uploads = [tmp_path / "uploads"]
+    guard = EndpointGuard(gradio, [shape], roots=uploads, uploads=uploads, in_use=in_use)
     body = json.dumps({"fn_index": 0, "data": [{"path": str(upload), "meta": {}}]}).encode()
     messages = [{"type": "http.request", "body": body, "more_body": False}]
 
