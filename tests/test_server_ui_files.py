@@ -223,6 +223,8 @@ def test_file_refusal_takes_uploads_only_where_gradio_would_treat_a_value_as_a_f
     for value in ({**unmarked, "sub": hidden}, {**unmarked, "meta": {"_type": "x", "in": hidden}}):
         assert "not a file uploaded" in str(file_refusal("x", value, None, roots)), value
     assert file_refusal("x", {**marked, "sub": hidden}, None, roots) is None  # not looked into
+    url = {"path": "http://127.0.0.1:9/a.jpg", "meta": MARK}
+    assert "does not fetch URLs" in str(file_refusal("x", {**unmarked, "sub": url}, None, roots))
     assert "meta" in str(file_refusal("x", [{"meta": {"path": "y", "meta": 3}}], None, roots))
     nul = {"path": str(upload) + "\x00", "meta": MARK}
     assert "not a file uploaded" in str(file_refusal("x", nul, None, roots))
