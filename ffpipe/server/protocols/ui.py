@@ -178,8 +178,8 @@ class _OpTab:
         File boxes are the guard's (:func:`~ffpipe.server.http.guards.file_refusal`)."""
         values, texts = {}, {}
         for widget in self.widgets:
-            if widget.name not in raw or (raw[widget.name] == [] and widget.optional):
-                continue  # no value, or a multiselect left empty: the parameter's default
+            if widget.name not in raw or _unset(widget, raw[widget.name]):
+                continue
             if widget.kind == "value":
                 values[widget.name] = raw[widget.name]
             elif widget.kind in ("text", "json"):
@@ -253,6 +253,13 @@ class _OpTab:
         except RequestError as error:
             return _error_text(error)
         return f"submitted job `{status['job_id']}` ({status['status']}): see the jobs tab"
+
+
+def _unset(widget: ParamWidget, raw: Any) -> bool:
+    """Whether ``raw`` is the widget left unset, as the page sends it: an optional multiselect
+    left empty, or null where the widget starts out null (a parameter with no default, an
+    optional number): the run then takes the parameter's default or says it needs one."""
+    return (raw == [] and widget.optional) or (raw is None and widget.component.value is None)
 
 
 _TEXTS = TypeAdapter(dict[str, str | None])
