@@ -54,6 +54,7 @@ VARIANTS = {
     "slider a number in a string": Variant("slider", lambda props: str(props["value"])),
     "slider far above its maximum": Variant("slider", lambda props: props["maximum"] * 2 + 10),
     "number a word": Variant("number", lambda props: "seven"),
+    "number in a list": Variant("number", lambda props: [props.get("value") or 1]),
     "checkbox a list": Variant("checkbox", lambda props: [True]),
     "checkbox null": Variant("checkbox", lambda props: None),
     "dropdown outside its choices": Variant("dropdown", lambda props: "no such choice"),
@@ -175,3 +176,26 @@ def test_a_call_sending_only_the_first_values_gets_the_widgets_defaults(
     assert answer.status_code == 200, answer.text
     error_pane, *_, document = answer.json()["data"]
     assert error_pane == "" and document["face_count"] == 1, answer.text
+
+
+@pytest.mark.slow
+def test_a_cleared_number_box_is_let_through_as_unset(
+    server: ServerHandle, events: list[Event]
+) -> None:
+    """The page sends null for a number box the user cleared: the run takes the parameter's
+    default. No file is sent, so the run refuses in its error pane before doing anything."""
+    tried = 0
+    for event in events:
+        numbers = [item for item in event.inputs if item.kind == "number"]
+        if not numbers or not event.trigger.startswith("run-"):
+            continue
+        data = list(event.defaults)
+        for number in numbers:
+            data[number.position] = None
+        answer = _send(server, "run", event.fn_index, event.api_name, data)
+        assert answer.status_code == 200, answer.text
+        error_pane = answer.json()["data"][0]
+        assert "invalid parameters" in error_pane and "target\\_media" in error_pane, error_pane
+        assert not any(number.parameter.replace("_", "\\_") in error_pane for number in numbers)
+        tried += 1
+    assert tried >= 1

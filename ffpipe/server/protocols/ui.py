@@ -257,9 +257,14 @@ class _OpTab:
 
 def _unset(widget: ParamWidget, raw: Any) -> bool:
     """Whether ``raw`` is the widget left unset, as the page sends it: an optional multiselect
-    left empty, or null where the widget starts out null (a parameter with no default, an
-    optional number): the run then takes the parameter's default or says it needs one."""
-    return (raw == [] and widget.optional) or (raw is None and widget.component.value is None)
+    left empty, a number box cleared (the page sends null), or null where the widget starts
+    out null (a parameter with no default): the run then takes the parameter's default or
+    says it needs one. A slider, checkbox or dropdown is never null in the page."""
+    if raw == [] and widget.optional:
+        return True
+    return raw is None and (
+        isinstance(widget.component, gr.Number) or widget.component.value is None
+    )
 
 
 _TEXTS = TypeAdapter(dict[str, str | None])
