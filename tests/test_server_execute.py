@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 
+from ffpipe import media
 from ffpipe.engine.api import EngineOutput
 from ffpipe.engine.builtin import BuiltinEngine
 from ffpipe.server.errors import RequestError
 from ffpipe.server.execute import MANIFEST_KEY, execute, internal_error, validate
+from ffpipe.server.in_use import InUse
 
 MEDIA = Path(__file__).resolve().parent.parent / "media"
 
@@ -221,3 +224,34 @@ def test_extract_frames_over_the_output_budget_is_refused_before_writing(
         max_output_bytes=20_000_000,
     )
     assert outcome.result["frames"] == 4
+
+
+def test_a_request_holds_its_inputs_while_its_video_is_probed(
+    engine: BuiltinEngine, uploaded, tmp_path: Path, make_video, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Probing a video (ffprobe) takes time a sweep may fall into. The probe is watched, not
+    replaced: the spy notes whether the input is held, then runs the real one."""
+    roots, _ = uploaded
+    long_clip = make_video(
+        roots[0] / "a" / "long.mp4", width=64, height=48, fps=4, seconds=11, tone_hz=None
+    )
+    in_use = InUse()
+    held_while_probed: list[bool] = []
+    real_requires_job = media.requires_job
+
+    def watched(path: str | os.PathLike[str]) -> bool:
+        held_while_probed.append(in_use.holds(Path(path)))
+        return real_requires_job(path)
+
+    monkeypatch.setattr(media, "requires_job", watched)
+    with pytest.raises(RequestError, match="use a job"), in_use.claim() as claim:
+        execute(
+            engine,
+            "video",
+            {"target_media": {"path": str(long_clip)}},
+            roots=roots,
+            output_dir=tmp_path / "outputs",
+            claim=claim,
+        )
+    assert held_while_probed == [True]
+    assert not in_use.holds(long_clip)

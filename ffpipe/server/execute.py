@@ -209,12 +209,13 @@ def execute(
     its output folder are added, so retention leaves them alone until the caller lets go.
     """
     params = validate(op, values, roots)
-    _refuse_long_video(op, Path(params.target_media))  # type: ignore[attr-defined]
-    out_dir = output_dir / uuid.uuid4().hex
-    if claim is not None:
+    if claim is not None:  # before the probe below: it may take long enough for a sweep
         for name in op_spec(op).file_fields:
             if getattr(params, name, None) is not None:
                 claim.add(Path(getattr(params, name)))
+    _refuse_long_video(op, Path(params.target_media))  # type: ignore[attr-defined]
+    out_dir = output_dir / uuid.uuid4().hex
+    if claim is not None:
         claim.add(out_dir)
     out_dir.mkdir(parents=True)
     try:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import stat
 import threading
 import time
 import uuid
@@ -37,8 +38,9 @@ LOG = logging.getLogger("ffpipe.server")
 DEFAULT_RETENTION = "7d,20GB"
 GRACE_SECONDS = 600.0
 SWEEP_INTERVAL_SECONDS = 300.0
-REMOVING_FOLDER = ".removing"
-"""Where an entry is moved, in one quick rename under the in-use lock, before it is deleted."""
+REMOVING_PREFIX = ".removing-"
+"""An entry is renamed to this plus a random suffix, in its own folder (so never across file
+systems), in one quick step under the in-use lock, then deleted outside it."""
 
 
 class RetentionError(UnitError):
@@ -121,41 +123,61 @@ class _Entry:
     job_key: str | None = None
 
 
-def _size(path: Path) -> int:
-    if not path.is_dir() or path.is_symlink():
-        try:
-            return path.lstat().st_size
-        except FileNotFoundError:
-            return 0
-    total = 0
-    for folder, _subfolders, names in os.walk(path):
-        for name in names:
+def _measure(path: Path) -> tuple[float, int]:
+    """When ``path`` last changed and its size in bytes, in one walk. It changed when its newest
+    part did: gradio hands out a file it holds already by touching it in an old folder."""
+    try:
+        found = path.lstat()
+    except FileNotFoundError:
+        return time.time(), 0
+    if not stat.S_ISDIR(found.st_mode):
+        return found.st_mtime, found.st_size
+    newest, total = found.st_mtime, 0
+    for folder, subfolders, names in os.walk(path):
+        for name in subfolders + names:
             try:
-                total += os.lstat(os.path.join(folder, name)).st_size
+                part = os.lstat(os.path.join(folder, name))
             except FileNotFoundError:
                 continue
-    return total
+            newest = max(newest, part.st_mtime)
+            if not stat.S_ISDIR(part.st_mode):
+                total += part.st_size
+    return newest, total
 
 
 def _children(folder: Path) -> Iterator[Path]:
     try:
-        yield from folder.iterdir()
+        yield from (path for path in folder.iterdir() if not _set_aside_already(path))
     except FileNotFoundError:
         return
 
 
-def _delete(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)
+def _set_aside_already(path: Path) -> bool:
+    return path.name.startswith(REMOVING_PREFIX)
 
 
-def _mtime(path: Path) -> float:
+def _set_aside(path: Path) -> Path | None:
+    """``path`` renamed beside itself to a name starting with :data:`REMOVING_PREFIX`; None when
+    it is gone already. Raises :class:`OSError` when it cannot be renamed."""
+    aside = path.with_name(f"{REMOVING_PREFIX}{uuid.uuid4().hex}")
     try:
-        return path.lstat().st_mtime
+        os.rename(path, aside)
     except FileNotFoundError:
-        return time.time()
+        return None
+    return aside
+
+
+def _delete(path: Path) -> None:
+    """Delete ``path``; what cannot be deleted is logged, and stays for the next sweep."""
+    try:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+    except FileNotFoundError:
+        return
+    except OSError as error:
+        LOG.warning("retention: could not delete %s, the next sweep tries again: %s", path, error)
 
 
 @dataclass
@@ -165,7 +187,7 @@ class Sweeper:
     data_dir: Path
     store: JobStore
     retention: Retention
-    in_use: InUse = field(default_factory=InUse)
+    in_use: InUse
     """What synchronous requests hold: never removed, whatever its age."""
     clock: Callable[[], float] = time.time
     _stopping: threading.Event = field(default_factory=threading.Event)
@@ -173,29 +195,40 @@ class Sweeper:
 
     def _entries(self) -> list[_Entry]:
         entries = [
-            _Entry("uploads", path, _mtime(path), _size(path))
+            _Entry("uploads", path, *_measure(path))
             for path in _children(self.data_dir / "uploads")
         ]
         entries += [
-            _Entry("outputs", path, _mtime(path), _size(path))
+            _Entry("outputs", path, *_measure(path))
             for path in _children(self.data_dir / "outputs")
         ]
         for record in self.store.list_finished():
             folder = self.data_dir / OUTPUTS_FOLDER / record.key
             finished = record.finished_at or record.created_at
-            entries.append(_Entry("jobs", folder, finished, _size(folder), record.key))
+            entries.append(_Entry("jobs", folder, finished, _measure(folder)[1], record.key))
         waiting = self.store.active_inputs()
         for staging in _children(self.data_dir / INPUTS_FOLDER):
             if not any(Path(path).is_relative_to(staging) for path in waiting):
-                entries.append(_Entry("uploads", staging, _mtime(staging), _size(staging)))
+                entries.append(_Entry("uploads", staging, *_measure(staging)))
         return sorted(entries, key=lambda entry: entry.time)
+
+    def _delete_leftovers(self) -> None:
+        """Delete what an earlier sweep set aside but did not get to delete (it stopped, or a
+        file resisted)."""
+        for name in ("uploads", "outputs", OUTPUTS_FOLDER, INPUTS_FOLDER):
+            folder = self.data_dir / name
+            try:
+                leftovers = [path for path in folder.iterdir() if _set_aside_already(path)]
+            except FileNotFoundError:
+                continue
+            for leftover in leftovers:
+                _delete(leftover)
 
     def sweep(self) -> Removed:
         """Remove what the retention no longer keeps; returns what went."""
         removed = Removed()
         now = self.clock()
-        for leftover in _children(self.data_dir / REMOVING_FOLDER):
-            _delete(leftover)  # set aside by a sweep that was interrupted
+        self._delete_leftovers()
         everything = self._entries()
         total = sum(entry.size for entry in everything)
         for entry in (entry for entry in everything if now - entry.time > GRACE_SECONDS):
@@ -219,27 +252,17 @@ class Sweeper:
         with self.in_use.unless_in_use(entry.path) as free:
             if not free:
                 return False
-            aside = self._set_aside(entry.path)
+            try:
+                aside = _set_aside(entry.path)
+            except OSError as error:
+                # Deleting it in place would keep every request waiting for the lock meanwhile.
+                LOG.warning("retention: left %s, it could not be set aside: %s", entry.path, error)
+                return False
         if entry.job_key is not None:
             self.store.delete_finished(entry.job_key)
         if aside is not None:
             _delete(aside)
         return True
-
-    def _set_aside(self, path: Path) -> Path | None:
-        """``path`` renamed into :data:`REMOVING_FOLDER`, so it is deleted outside the lock;
-        None when it is gone already (or was deleted in place, on another file system)."""
-        folder = self.data_dir / REMOVING_FOLDER
-        folder.mkdir(parents=True, exist_ok=True)
-        aside = folder / uuid.uuid4().hex
-        try:
-            os.rename(path, aside)
-        except FileNotFoundError:
-            return None
-        except OSError:
-            _delete(path)
-            return None
-        return aside
 
     def sweep_and_report(self) -> Removed:
         """One sweep, logged when it removed anything (a failed sweep is logged, not raised)."""

@@ -179,13 +179,14 @@ class EndpointGuard:
         app: ASGIApp,
         shapes: list[EndpointShape],
         roots: Sequence[Path] = (),
-        in_use: InUse | None = None,
         uploads: Sequence[Path] = (),
+        *,
+        in_use: InUse,
     ) -> None:
         self.app = app
         self.roots = tuple(roots)
         self.uploads = tuple(uploads)
-        self.in_use = in_use if in_use is not None else InUse()
+        self.in_use = in_use
         self.by_index: Mapping[int, EndpointShape] = {shape.fn_index: shape for shape in shapes}
         self.by_name: Mapping[str, EndpointShape] = {shape.api_name: shape for shape in shapes}
 
