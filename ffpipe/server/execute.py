@@ -16,12 +16,13 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from ffpipe import media
 from ffpipe.catalog import ENDPOINT_ORDER, OPS, CatalogModel, op_spec
@@ -117,11 +118,35 @@ def without_paths(message: str) -> str:
 
 def describe_validation(error: ValidationError) -> str:
     """A pydantic error as ``where: what`` parts, the detail of every refused request."""
+    return describe_errors(error.errors(include_url=False))
+
+
+def describe_errors(errors: Iterable[Mapping[str, Any]]) -> str:
+    """pydantic's error items as ``where: what`` parts (:func:`describe_validation`'s wording)."""
     parts = []
-    for item in error.errors(include_url=False):
+    for item in errors:
         where = ".".join(str(part) for part in item["loc"]) or "parameters"
         parts.append(f"{where}: {item['msg']}")
     return without_paths("; ".join(parts))
+
+
+def value_errors(op: str, values: Mapping[str, Any]) -> list[ErrorDetails]:
+    """What the catalog model of ``op`` says of each of ``values``, taken strictly as they are.
+
+    Only the given values are looked at (a part of a request: a parameter not given is no
+    error here), and none is converted (``"0.5"`` is no number): for a caller that hands the
+    values on to code that takes them only as they are.
+    """
+    check_op(op)
+    try:
+        op_spec(op).params.model_validate(dict(values), strict=True)
+    except ValidationError as error:
+        return [
+            item
+            for item in error.errors(include_url=False)
+            if item["loc"] and item["loc"][0] in values
+        ]
+    return []
 
 
 def check_op(op: str) -> None:

@@ -12,7 +12,10 @@ malformed body is answered in the catalog's ``{"error", "detail"}`` shape.
 Files too: gradio trips over a file value it cannot take (a UI file box given anything but an
 uploaded FileData, a ``meta`` that is no object, a FileData outside its upload folder) with a
 500 or an error event that says nothing, so :func:`file_refusal` decides what a file value may
-be before gradio sees it, on every route.
+be before gradio sees it, on every route. So do its other components (a slider given null or a
+string, a dropdown a value outside its choices): an endpoint whose function carries a values
+check (:func:`check_values_with`, the UI's events) has its values checked here, the missing
+ones filled in first.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from __future__ import annotations
 import inspect
 import json
 import re
-from collections.abc import Iterable, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,6 +55,17 @@ _FORM_TYPES = (b"multipart/form-data", b"application/x-www-form-urlencoded")
 _UPLOAD = re.compile(r"^/gradio_api/upload/?$")
 _STREAMED_INPUT = re.compile(r"^/gradio_api/stream/[^/]+(/close)?/?$")
 _REQUIRED = object()
+_VALUES_CHECK = "ffpipe_values_check"
+
+ValuesCheck = Callable[[Mapping[str, Any]], None]
+"""Raises :class:`~ffpipe.server.errors.RequestError` for a value (by parameter name) that the
+endpoint's components cannot take."""
+
+
+def check_values_with(function: Callable[..., Any], check: ValuesCheck) -> None:
+    """Have the endpoint guard run ``check`` on every call of the endpoint ``function`` (all its
+    values, the missing ones filled in with their defaults) before gradio sees the call."""
+    setattr(function, _VALUES_CHECK, check)
 
 
 @dataclass(frozen=True)
@@ -68,6 +82,8 @@ class EndpointShape:
     whether each takes a list of them."""
     listed: bool = True
     """gradio lists it in its API (the keyword route serves only those)."""
+    check: ValuesCheck | None = None
+    """What its function says of its values (:func:`check_values_with`), if it says anything."""
 
     def complete(self, data: list[Any]) -> list[Any]:
         """``data`` with the missing trailing values set to their defaults."""
@@ -139,6 +155,7 @@ def endpoint_shapes(blocks: Any) -> list[EndpointShape]:
                     if kind is not None
                 },
                 listed=getattr(block_fn, "api_visibility", "public") == "public",
+                check=getattr(block_fn.fn, _VALUES_CHECK, None),
             )
         )
     return shapes
@@ -220,7 +237,10 @@ class EndpointGuard:
         if not isinstance(data, list):
             raise RequestError(400, "malformed request", "'data' must be a list")
         self._check_files(shape, zip(shape.parameters, data, strict=False))
-        return json.dumps({**document, "data": shape.complete(data)}).encode()
+        completed = shape.complete(data)
+        if shape.check is not None:
+            shape.check(dict(zip(shape.parameters, completed, strict=True)))
+        return json.dumps({**document, "data": completed}).encode()
 
     def _check_keywords(self, raw: bytes, api_name: str) -> None:
         values = _json_object(raw, 'expected {"parameter": value, ...}')
@@ -234,6 +254,10 @@ class EndpointGuard:
             )
         shape.check_keywords(values)
         self._check_files(shape, values.items())
+        if shape.check is not None:
+            defaults = dict(zip(shape.parameters, shape.defaults, strict=True))
+            given = {name: values[name] for name in shape.parameters if name in values}
+            shape.check({**defaults, **given})
 
     def _check_files(self, shape: EndpointShape, values: Iterable[tuple[str, Any]]) -> None:
         for name, value in values:

@@ -14,17 +14,26 @@ from __future__ import annotations
 import functools
 import inspect
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
 import gradio as gr
+from pydantic import TypeAdapter, ValidationError
+from pydantic_core import ErrorDetails
 
 from ffpipe import media
 from ffpipe.catalog import OPS, op_spec
 from ffpipe.engine.api import Engine
-from ffpipe.server.errors import RequestError
-from ffpipe.server.execute import ENDPOINT_ORDER, execute, parameter_order
+from ffpipe.server.errors import INVALID_STATUS, RequestError
+from ffpipe.server.execute import (
+    ENDPOINT_ORDER,
+    describe_errors,
+    execute,
+    parameter_order,
+    value_errors,
+)
+from ffpipe.server.http.guards import ValuesCheck, check_values_with
 from ffpipe.server.in_use import InUse
 from ffpipe.server.jobs.service import Caller, JobService
 from ffpipe.server.protocols.gradio_jobs import caller_of, submit_paths
@@ -55,12 +64,19 @@ def _group_of(op: str, name: str) -> str:
     return "Parameters"
 
 
-def _signed(function: Callable[..., Any], names: Sequence[str]) -> Callable[..., Any]:
-    """Give ``function(*values, progress, request)`` one named parameter per input (gradio and
-    the server's endpoint guard read the signature), then gradio's progress tracker and the
-    request (whose ``username`` says whose jobs these are)."""
+def _signed(
+    function: Callable[..., Any], widgets: Sequence[ParamWidget], check: ValuesCheck
+) -> Callable[..., Any]:
+    """Give ``function(*values, progress, request)`` one named parameter per widget, its
+    default the widget's (gradio and the server's endpoint guard read the signature: a raw call
+    sending only the first values gets the defaults the page shows), then gradio's progress
+    tracker and the request (whose ``username`` says whose jobs these are). The guard refuses
+    the values ``check`` refuses before gradio sees them."""
     keyword = inspect.Parameter.POSITIONAL_OR_KEYWORD
-    parameters = [inspect.Parameter(name, keyword, default=None) for name in names]
+    parameters = [
+        inspect.Parameter(widget.name, keyword, default=widget.component.value)
+        for widget in widgets
+    ]
     parameters.append(inspect.Parameter("progress", keyword, default=gr.Progress()))
     parameters.append(inspect.Parameter("request", keyword, annotation=gr.Request, default=None))
 
@@ -69,6 +85,7 @@ def _signed(function: Callable[..., Any], names: Sequence[str]) -> Callable[...,
 
     call.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
     call.__annotations__ = {"request": gr.Request}
+    check_values_with(call, check)
     return call
 
 
@@ -124,15 +141,14 @@ class _OpTab:
                 files = gr.File(label="files", file_count="multiple", elem_id=f"files-{op}")
                 document = gr.JSON(label="result document", elem_id=f"result-{op}")
         inputs = [widget.component for widget in self.widgets]
-        names = [widget.name for widget in self.widgets]
         run.click(
-            _signed(self.run, names),
+            _signed(self.run, self.widgets, self.check),
             inputs=inputs,
             outputs=[error, image, video, files, document],
             api_visibility=PRIVATE,
         )
         job.click(
-            _signed(self.submit, names),
+            _signed(self.submit, self.widgets, self.check),
             inputs=inputs,
             outputs=[error],
             api_visibility=PRIVATE,
@@ -153,6 +169,24 @@ class _OpTab:
             with gr.Accordion(group, open=index == 0 or FOCUS.get(self.op) in names):
                 for name in names:
                     self.widgets.append(make_widget(self.op, name, models))
+
+    def check(self, raw: Mapping[str, Any]) -> None:
+        """Refuse a widget value (by parameter name) its widget cannot take, in the catalog's
+        words: a slider, number, checkbox or dropdown takes what the catalog model takes, as it
+        is (gradio's components trip over anything else: ``null``, a number in a string); a
+        text box takes text (what the text says is for the run to judge, as typed in the page).
+        File boxes are the guard's (:func:`~ffpipe.server.http.guards.file_refusal`)."""
+        values, texts = {}, {}
+        for widget in self.widgets:
+            if widget.name not in raw or _unset(widget, raw[widget.name]):
+                continue
+            if widget.kind == "value":
+                values[widget.name] = raw[widget.name]
+            elif widget.kind in ("text", "json"):
+                texts[widget.name] = raw[widget.name]
+        errors = value_errors(self.op, values) + _text_errors(texts)
+        if errors:
+            raise RequestError(INVALID_STATUS, "invalid parameters", describe_errors(errors))
 
     def _values(self, raw: Sequence[Any]) -> dict[str, Any]:
         """Parameter values of the widgets' values; ValueError for a text that is not JSON."""
@@ -219,6 +253,30 @@ class _OpTab:
         except RequestError as error:
             return _error_text(error)
         return f"submitted job `{status['job_id']}` ({status['status']}): see the jobs tab"
+
+
+def _unset(widget: ParamWidget, raw: Any) -> bool:
+    """Whether ``raw`` is the widget left unset, as the page sends it: an optional multiselect
+    left empty, a number box cleared (the page sends null), or null where the widget starts
+    out null (a parameter with no default): the run then takes the parameter's default or
+    says it needs one. A slider, checkbox or dropdown is never null in the page."""
+    if raw == [] and widget.optional:
+        return True
+    return raw is None and (
+        isinstance(widget.component, gr.Number) or widget.component.value is None
+    )
+
+
+_TEXTS = TypeAdapter(dict[str, str | None])
+
+
+def _text_errors(texts: Mapping[str, Any]) -> list[ErrorDetails]:
+    """pydantic's errors for the values of ``texts`` that are no text (nor ``None``)."""
+    try:
+        _TEXTS.validate_python(texts, strict=True)
+    except ValidationError as error:
+        return error.errors(include_url=False)
+    return []
 
 
 def _failed(message: str) -> tuple[Any, ...]:
