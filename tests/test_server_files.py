@@ -8,8 +8,12 @@ from pathlib import Path
 import pytest
 
 from ffpipe.server.files import (
+    FILE_DATA_MARK,
     FileRejected,
+    allowed_path,
+    call_objects,
     incoming_path,
+    is_file_data,
     named_by_content,
     pack_outputs,
     referenced_files,
@@ -65,6 +69,25 @@ def test_plain_strings_and_urls_are_refused_with_advice(roots: list[Path]) -> No
         incoming_path("target_media", {"path": "https://example.invalid/a.jpg"}, roots)
     with pytest.raises(FileRejected, match="FileData"):
         incoming_path("target_media", 42, roots)
+
+
+def test_a_url_is_refused_saying_to_download_it_and_send_the_file(roots: list[Path]) -> None:
+    """gradio_client's ``handle_file(URL)`` sends the URL for the server to fetch: it must
+    fetch it itself and send the file."""
+    for value in ("https://example.invalid/a.jpg", {"path": "https://example.invalid/a.jpg"}):
+        with pytest.raises(FileRejected, match=r"download it.*handle_file\(local_path\)"):
+            incoming_path("target_media", value, roots)
+
+
+def test_a_path_no_file_system_takes_is_refused_not_raised(roots: list[Path]) -> None:
+    with pytest.raises(FileRejected, match="not a file uploaded"):
+        allowed_path("target_media", {"path": f"{roots[0]}/face\x00.jpg"}, roots)
+    with pytest.raises(FileRejected, match="does not exist"):
+        allowed_path("target_media", {"path": str(roots[0] / ("a" * 5000))}, roots)
+    loop = roots[0] / "loop"
+    loop.symlink_to(loop)
+    with pytest.raises(FileRejected):
+        allowed_path("target_media", {"path": str(loop / "x.jpg")}, roots)
 
 
 def test_a_missing_upload_is_reported(roots: list[Path]) -> None:
@@ -152,3 +175,14 @@ def test_referenced_files_are_the_server_files_a_request_names(roots: list[Path]
     assert sorted(referenced_files(values, roots)) == sorted(
         [upload.resolve(), (roots[1] / "r1" / "out.png").resolve()]
     )
+
+
+def test_call_objects_walk_as_gradio_does_and_stop_only_at_file_data() -> None:
+    marked = {"path": "a", "meta": {"_type": FILE_DATA_MARK}, "x": {"hidden": 1}}
+    inner = {"path": "b", "meta": {"_type": FILE_DATA_MARK}}
+    unmarked_meta = {"_type": "x", "in": [inner]}
+    unmarked = {"path": "c", "meta": unmarked_meta}
+    found = list(call_objects([marked, {"k": unmarked}, "text", None]))
+    assert found == [marked, {"k": unmarked}, unmarked, unmarked_meta, inner]
+    assert is_file_data(marked) and is_file_data(inner)
+    assert not is_file_data(unmarked) and not is_file_data({"path": "a", "meta": None})

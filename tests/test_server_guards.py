@@ -20,6 +20,7 @@ from ffpipe.server.http.guards import (
     EndpointGuard,
     EndpointShape,
     ErrorShapeGuard,
+    JsonDepthGuard,
     json_depth,
 )
 from ffpipe.server.in_use import InUse
@@ -195,6 +196,53 @@ def test_brackets_inside_strings_do_not_count_as_nesting() -> None:
     assert json_depth(b"[" * 70 + b"]" * 70) == MAX_JSON_DEPTH + 1
 
 
+def _through_depth_guard(chunks: list[bytes]) -> tuple[int, bytes]:
+    """The status the guard answers for a body sent in ``chunks``, and what the app read (the
+    app is a stand-in that reads the whole body and answers 200, as a route would)."""
+    pending = [
+        {"type": "http.request", "body": chunk, "more_body": index < len(chunks) - 1}
+        for index, chunk in enumerate(chunks)
+    ]
+    read: list[bytes] = []
+    statuses: list[int] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise ConnectionError("the client left")
+            read.append(message["body"])
+            if not message["more_body"]:
+                break
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    async def receive() -> dict[str, Any]:
+        return pending.pop(0)
+
+    async def send(message: Any) -> None:
+        if message["type"] == "http.response.start":
+            statuses.append(message["status"])
+
+    scope = {"type": "http", "method": "POST", "path": "/api/predict", "headers": []}
+    with ThreadPoolExecutor(1) as pool:  # a loop of its own: an earlier test may leave one here
+        pool.submit(asyncio.run, JsonDepthGuard(app)(scope, receive, send)).result()
+    [status] = statuses
+    return status, b"".join(read)
+
+
+def test_a_long_body_is_scanned_to_its_end_across_chunks() -> None:
+    """Past the first megabyte a body passes on chunk by chunk, each scanned: a string's
+    escaped quote split across two chunks is still inside the string."""
+    pad = b'"' + b"A" * 1_100_000
+    tricky = [b'{"data": [', pad + b"\\", b'"[[[' + b"[" * 100, b'", [[1]]]}']
+    status, read = _through_depth_guard(tricky)
+    assert status == 200 and read == b"".join(tricky)
+    deep = [b'{"data": [', pad + b'"', b"[" * 40, b"[" * 40 + b"]" * 80 + b"]}"]
+    status, read = _through_depth_guard(deep)
+    assert status == 400 and len(read) < len(b"".join(deep))
+
+
 @pytest.mark.parametrize("path", ["gradio_api/run/detect", "gradio_api/api/detect"])
 def test_a_file_outside_the_servers_folders_is_refused_by_name(
     server: ServerHandle, path: str
@@ -273,7 +321,8 @@ def test_a_queued_call_holds_its_files_until_gradio_has_taken_it(tmp_path: Path)
         await send({"type": "http.response.body", "body": b"{}"})
 
     shape = EndpointShape(0, "enhance", ("target_media",), (None,))
-    guard = EndpointGuard(gradio, [shape], roots=[tmp_path / "uploads"], in_use=in_use)
+    uploads = [tmp_path / "uploads"]
+    guard = EndpointGuard(gradio, [shape], roots=uploads, uploads=uploads, in_use=in_use)
     body = json.dumps({"fn_index": 0, "data": [{"path": str(upload), "meta": {}}]}).encode()
     messages = [{"type": "http.request", "body": body, "more_body": False}]
 

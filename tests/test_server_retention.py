@@ -283,6 +283,8 @@ def test_a_sweeper_and_a_guard_need_the_registry_of_what_requests_hold(
         Sweeper(tmp_path, store, Retention(DAY, None))  # type: ignore[call-arg]
     with pytest.raises(TypeError):
         EndpointGuard(_refuse, [], roots=[tmp_path])  # type: ignore[call-arg]
+    with pytest.raises(TypeError):  # without it, any FileData path would pass
+        EndpointGuard(_refuse, [], roots=[tmp_path], in_use=InUse())  # type: ignore[call-arg]
 
 
 async def _refuse(scope: object, receive: object, send: object) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from ffpipe.server.http.guards import file_refusal
 TARGET = Path(__file__).resolve().parent.parent / "media" / "astronaut.jpg"
 MARK = {"_type": "gradio.FileData"}
 OUTSIDE = "/etc/passwd"
+HIDDEN = {"path": OUTSIDE, "meta": MARK}
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,30 @@ VARIANTS = {
     ),
     "plain path": Variant(lambda path: OUTSIDE, api_too=False),
     "a number": Variant(lambda path: 7, api_too=False),
+    # gradio looks into an object that is no FileData, its meta too, for FileData further in.
+    "marked, outside, under an unmarked file": Variant(
+        lambda path: {"path": path, "meta": {"_type": "x"}, "sub": {"path": OUTSIDE, "meta": MARK}},
+        api_too=True,
+    ),
+    "marked, outside, in an unmarked meta": Variant(
+        lambda path: {"path": path, "meta": {"_type": "x", "in": [HIDDEN]}},
+        api_too=True,
+    ),
+    "marked, a NUL in the path": Variant(
+        lambda path: {"path": path + "\x00.jpg", "meta": MARK}, api_too=True
+    ),
+    "marked, a name too long": Variant(
+        lambda path: {"path": str(Path(path).parent / ("a" * 5000)), "meta": MARK}, api_too=True
+    ),
 }
+ROUTES = ["queue", "call", "run", "api", "call/v2"]
+CASES = [
+    (route, variant)
+    for route in ROUTES
+    for variant, chosen in VARIANTS.items()
+    # The keyword route serves only listed endpoints (not the UI's events): the API's alone.
+    if route != "call/v2" or chosen.api_too
+]
 
 
 @pytest.fixture(scope="module")
@@ -118,8 +142,7 @@ def _send(server: ServerHandle, route: str, event: Event, data: list[Any]) -> ht
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("route", ["queue", "call", "run", "call/v2"])
-@pytest.mark.parametrize("variant", list(VARIANTS))
+@pytest.mark.parametrize(("route", "variant"), CASES)
 def test_a_file_input_that_is_no_uploaded_file_data_is_refused(
     server: ServerHandle,
     events: dict[str, list[Event]],
@@ -128,17 +151,17 @@ def test_a_file_input_that_is_no_uploaded_file_data_is_refused(
     variant: str,
 ) -> None:
     chosen = VARIANTS[variant]
-    targets = events["ui"] + (events["api"] if chosen.api_too else [])
+    ui = events["ui"] if route != "call/v2" else []
+    targets = ui + (events["api"] if chosen.api_too else [])
+    assert targets
     tracebacks = server.log().count("Traceback")
     for event in targets:
         data = list(event.defaults)
         data[event.file_position] = chosen.value(uploaded)
         answer = _send(server, route, event, data)
         where = f"{route} {event.api_name} (fn_index {event.fn_index}): {answer.text[:300]}"
-        # The keyword route serves only listed endpoints: a UI event is unknown there.
-        unknown = route == "call/v2" and event in events["ui"]
-        assert answer.status_code in ((404,) if unknown else (400, 403)), where
-        assert set(answer.json()) == {"error", "detail"}, where
+        assert answer.status_code == 403, where
+        assert answer.json()["error"] == "file not allowed", where
         assert "root:" not in answer.text, where
     assert server.log().count("Traceback") == tracebacks
 
@@ -194,3 +217,87 @@ def test_file_refusal_takes_uploads_only_where_gradio_would_treat_a_value_as_a_f
     assert "takes a file" in str(file_refusal("box", {"path": str(upload)}, False, roots))
     assert "takes a file" in str(file_refusal("box", [marked], False, roots))
     assert "takes a list" in str(file_refusal("box", marked, True, roots))
+    # gradio stops only at a FileData: it looks into any other object, its meta included.
+    hidden = {"path": OUTSIDE, "meta": MARK}
+    unmarked = {"path": str(upload), "meta": {"_type": "x"}}
+    for value in ({**unmarked, "sub": hidden}, {**unmarked, "meta": {"_type": "x", "in": hidden}}):
+        assert "not a file uploaded" in str(file_refusal("x", value, None, roots)), value
+    assert file_refusal("x", {**marked, "sub": hidden}, None, roots) is None  # not looked into
+    url = {"path": "http://127.0.0.1:9/a.jpg", "meta": MARK}
+    assert "does not fetch URLs" in str(file_refusal("x", {**unmarked, "sub": url}, None, roots))
+    assert "meta" in str(file_refusal("x", [{"meta": {"path": "y", "meta": 3}}], None, roots))
+    nul = {"path": str(upload) + "\x00", "meta": MARK}
+    assert "not a file uploaded" in str(file_refusal("x", nul, None, roots))
+    too_long = {"path": str(upload.parent / ("a" * 5000)), "meta": MARK}
+    assert "does not exist" in str(file_refusal("x", too_long, None, roots))
+
+
+@pytest.mark.slow
+def test_a_url_sent_as_a_file_is_refused_saying_how_to_send_it(
+    server: ServerHandle, events: dict[str, list[Event]]
+) -> None:
+    """gradio_client's ``handle_file(URL)`` sends the URL for the server to fetch; it does not
+    fetch it, and says what to send instead (the URL is loopback: nothing may leave here)."""
+    [detect] = events["api"]
+    url = "http://127.0.0.1:9/photo.jpg"
+    sent = {"path": url, "meta": MARK, "orig_name": "photo.jpg", "url": url}
+    answer = _send(server, "queue", detect, [sent])
+    assert answer.status_code == 403, answer.text
+    refusal = answer.json()
+    assert refusal["error"] == "file not allowed", refusal
+    assert "does not fetch URLs" in refusal["detail"], refusal
+    assert "handle_file(local_path)" in refusal["detail"], refusal
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("suffix", ["", "/close"])
+def test_streamed_inputs_are_no_route(server: ServerHandle, suffix: str) -> None:
+    """A streamed input would replace a queued call's data after it was checked; this server
+    takes none."""
+    body = {"data": [{"path": OUTSIDE, "meta": MARK}], "fn_index": 0}
+    event_id = uuid.uuid4().hex
+    answer = httpx.post(f"{server.url}gradio_api/stream/{event_id}{suffix}", json=body, timeout=60)
+    assert answer.status_code == 404, answer.text
+    assert answer.json()["error"] == "no such route", answer.text
+
+
+def _chunked(document: bytes, size: int = 64 * 1024) -> Iterator[bytes]:
+    """The body in pieces: sent with chunked transfer encoding, so it arrives in several."""
+    for start in range(0, len(document), size):
+        yield document[start : start + size]
+
+
+@pytest.mark.slow
+def test_a_call_body_over_the_limit_is_refused_as_too_large(server: ServerHandle) -> None:
+    document = {"data": [{"path": OUTSIDE, "meta": MARK}], "pad": "x" * 1_100_000}
+    tracebacks = server.log().count("Traceback")
+    for route in ("run/detect", "call/detect", "api/detect", "queue/join"):
+        answer = httpx.post(
+            f"{server.url}gradio_api/{route}",
+            content=_chunked(json.dumps({**document, "fn_index": 0}).encode()),
+            headers={"content-type": "application/json"},
+            timeout=60,
+        )
+        assert answer.status_code == 413, f"{route}: {answer.text[:300]}"
+        assert answer.json()["error"] == "request too large", f"{route}: {answer.text[:300]}"
+    assert server.log().count("Traceback") == tracebacks
+
+
+@pytest.mark.slow
+def test_a_long_body_nested_too_deeply_after_its_first_megabyte_is_refused(
+    server: ServerHandle,
+) -> None:
+    """Long bodies are legitimate on the legacy route (base64 files): their nesting is
+    checked to the end, not only in the part read before passing them on."""
+    nested = b"[" * 100_000 + b"]" * 100_000
+    document = b'{"data": ["' + b"A" * 3_000_000 + b'", ' + nested + b"]}"
+    tracebacks = server.log().count("Traceback")
+    answer = httpx.post(
+        f"{server.url}api/predict",
+        content=_chunked(document),
+        headers={"content-type": "application/json"},
+        timeout=60,
+    )
+    assert answer.status_code == 400, answer.text[:300]
+    assert "nested more than" in answer.json()["detail"], answer.text[:300]
+    assert server.log().count("Traceback") == tracebacks

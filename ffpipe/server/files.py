@@ -16,7 +16,7 @@ import hashlib
 import os
 import shutil
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,10 @@ ARCHIVES_FOLDER = ".archives"
 """The folder of packed outputs, inside a request's or a job's output folder. Apart from the
 engine's files, so ``<key>.zip`` never collides with one (``extract_frames`` may be asked for
 ``output_path: output.zip``), and a file here is known to be a packed folder."""
+
+
+FILE_DATA_MARK = "gradio.FileData"
+"""The ``meta._type`` by which gradio tells a file from any other object in a call's data."""
 
 
 class FileRejected(ValueError):
@@ -54,23 +58,29 @@ def allowed_path(name: str, value: Any, roots: Sequence[Path]) -> Path:
         kind = "a URL" if value.startswith(("http://", "https://")) else "a plain path"
         raise FileRejected(
             f"{name} was sent as {kind} ({value!r}); send a file: "
-            f"gradio_client.handle_file(path) uploads it (URLs are fetched by the client)"
+            f"gradio_client.handle_file(path) uploads it"
+            f"{_DOWNLOAD_FIRST if kind == 'a URL' else ''}"
         )
     if not isinstance(value, dict) or not isinstance(value.get("path"), str):
         raise FileRejected(f"{name} must be a file (FileData with a 'path'), got {value!r}")
     raw = value["path"]
     if raw.startswith(("http://", "https://")):
-        raise FileRejected(f"{name}: the server does not fetch URLs; upload the file instead")
-    resolved_roots = [root.resolve() for root in roots]
-    path = Path(raw).resolve()
-    if not _inside(path, resolved_roots):
+        raise FileRejected(f"{name}: the server does not fetch URLs ({raw!r}){_DOWNLOAD_FIRST}")
+    path = _resolved(raw)
+    if path is None or not _inside(path, [root.resolve() for root in roots]):
         raise FileRejected(
             f"{name}: {raw!r} is not a file uploaded to this server; upload it first "
             f"(gradio_client.handle_file or POST /gradio_api/upload)"
         )
-    if not path.is_file():
+    if not _is_file(path):
         raise FileRejected(f"{name}: {raw!r} does not exist on the server (expired upload?)")
     return path
+
+
+_DOWNLOAD_FIRST = (
+    "; download it and send the file (gradio_client.handle_file(local_path) uploads it; "
+    "handle_file given a URL asks the server to fetch it)"
+)
 
 
 def named_by_content(path: Path) -> Path:
@@ -143,23 +153,51 @@ def _zip_tree(folder: Path, archive: Path) -> None:
                 bundle.writestr(info, path.read_bytes())
 
 
-def referenced_files(values: Any, roots: Sequence[Path]) -> list[Path]:
-    """Every FileData path (a dict's ``path``) anywhere in ``values`` that lies inside one of
-    ``roots``, resolved; others are left out (such a request is refused, and a caller naming
-    ``/`` must not make every file look in use)."""
-    resolved_roots = [root.resolve() for root in roots]
-    found: list[Path] = []
+def is_file_data(value: Any) -> bool:
+    """Whether gradio takes ``value`` of a call's data for a file: an object with a string
+    ``path`` and a ``meta`` whose ``_type`` is :data:`FILE_DATA_MARK`."""
+    return (
+        isinstance(value, dict)
+        and isinstance(value.get("path"), str)
+        and isinstance(value.get("meta"), dict)
+        and value["meta"].get("_type") == FILE_DATA_MARK
+    )
+
+
+def call_objects(values: Any) -> Iterator[dict[str, Any]]:
+    """Every object in a call's ``values`` as gradio walks them looking for files, in order: a
+    FileData (:func:`is_file_data`) is not looked into, any other object's values (its ``meta``
+    too) and any list's items are."""
     pending = [values]
     while pending:
         value = pending.pop()
         if isinstance(value, dict):
-            path = _resolved(value.get("path"))
-            if path is not None and any(root in path.parents for root in resolved_roots):
-                found.append(path)
-            pending.extend(value.values())
+            yield value
+            if not is_file_data(value):
+                pending.extend(reversed(value.values()))
         elif isinstance(value, list | tuple):
-            pending.extend(value)
+            pending.extend(reversed(value))
+
+
+def referenced_files(values: Any, roots: Sequence[Path]) -> list[Path]:
+    """Every path (an object's ``path``, marked FileData or not: endpoints read both) that
+    :func:`call_objects` finds in ``values`` and lies inside one of ``roots``, resolved; others
+    are left out (such a request is refused, and a caller naming ``/`` must not make every
+    file look in use)."""
+    resolved_roots = [root.resolve() for root in roots]
+    found: list[Path] = []
+    for value in call_objects(values):
+        path = _resolved(value.get("path"))
+        if path is not None and any(root in path.parents for root in resolved_roots):
+            found.append(path)
     return found
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except (OSError, ValueError):  # a name too long for the file system: no file of ours
+        return False
 
 
 def _resolved(value: Any) -> Path | None:
@@ -167,5 +205,5 @@ def _resolved(value: Any) -> Path | None:
         return None
     try:
         return Path(value).resolve()
-    except (OSError, ValueError):  # a NUL byte, a loop of links: no file of ours
+    except (OSError, ValueError, RuntimeError):  # a NUL byte, a loop of links: no file of ours
         return None

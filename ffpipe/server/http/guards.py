@@ -29,7 +29,16 @@ from pathlib import Path
 from typing import Any
 
 from ffpipe.server.errors import RequestError, status_of_title
-from ffpipe.server.files import FileRejected, allowed_path, referenced_files
+from ffpipe.server.files import (
+    FILE_DATA_MARK,
+    FileRejected,
+    allowed_path,
+    call_objects,
+    referenced_files,
+)
+from ffpipe.server.files import (
+    is_file_data as _is_file_data,
+)
 from ffpipe.server.http.asgi import ASGIApp, Receive, Scope, Send
 from ffpipe.server.http.errors import send_error
 from ffpipe.server.in_use import InUse
@@ -44,9 +53,8 @@ _DIRECT_CALL = re.compile(r"^/gradio_api/(?P<route>call|run|api)/(?P<name>[^/]+)
 _MAX_BODY = 1_000_000
 _FORM_TYPES = (b"multipart/form-data", b"application/x-www-form-urlencoded")
 _UPLOAD = re.compile(r"^/gradio_api/upload/?$")
+_STREAMED_INPUT = re.compile(r"^/gradio_api/stream/[^/]+(/close)?/?$")
 _REQUIRED = object()
-FILE_DATA_MARK = "gradio.FileData"
-"""The ``meta._type`` by which gradio tells a file from any other object in a call's data."""
 _VALUES_CHECK = "ffpipe_values_check"
 
 ValuesCheck = Callable[[Mapping[str, Any]], None]
@@ -179,8 +187,8 @@ class EndpointGuard:
         app: ASGIApp,
         shapes: list[EndpointShape],
         roots: Sequence[Path] = (),
-        uploads: Sequence[Path] = (),
         *,
+        uploads: Sequence[Path],
         in_use: InUse,
     ) -> None:
         self.app = app
@@ -195,12 +203,16 @@ class EndpointGuard:
         direct = _DIRECT_CALL.match(path)
         keywords = _KEYWORD_CALL.match(path)
         guarded = direct or keywords or _QUEUE_JOIN.match(path)
+        if scope.get("method") == "POST" and _STREAMED_INPUT.match(path):
+            # gradio's streamed inputs replace a queued call's data, unchecked; no input streams.
+            await send_error(send, _no_streamed_inputs(path))
+            return
         if scope.get("method") != "POST" or not guarded:
             await self.app(scope, receive, send)
             return
         body, more = await _read_body(receive)
-        if more:  # far beyond any call's size: gradio's own limits deal with it
-            await self.app(scope, _replay(body, more, receive), send)
+        if more or len(body) > _MAX_BODY:  # files are uploaded apart: no call is this big
+            await send_error(send, _call_too_large())
             return
         try:
             if keywords:
@@ -275,6 +287,24 @@ class EndpointGuard:
         return shape
 
 
+def _no_streamed_inputs(path: str) -> RequestError:
+    return RequestError(
+        404,
+        "no such route",
+        f"POST {path}: this server takes no streamed inputs; send a call's values with it "
+        "(POST /gradio_api/queue/join or /gradio_api/call/NAME)",
+    )
+
+
+def _call_too_large() -> RequestError:
+    return RequestError(
+        413,
+        "request too large",
+        f"a call's body may be at most {_MAX_BODY / 1e6:g} MB; upload its files first "
+        "(POST /gradio_api/upload) and send their FileData",
+    )
+
+
 def _json_object(raw: bytes, expected: str) -> dict[str, Any]:
     try:
         document = json.loads(raw)
@@ -316,22 +346,14 @@ def file_refusal(
     return None
 
 
-def _is_file_data(value: Any) -> bool:
-    return (
-        isinstance(value, dict)
-        and isinstance(value.get("path"), str)
-        and isinstance(value.get("meta"), dict)
-        and value["meta"].get("_type") == FILE_DATA_MARK
-    )
-
-
 def _file_references(value: Any) -> list[dict[str, Any]]:
-    """The objects of ``value`` gradio looks at as files, as it finds them: an object with a
-    string ``path`` and a ``meta`` (not looked into), else every item of an object or list."""
-    if isinstance(value, dict) and isinstance(value.get("path"), str) and "meta" in value:
-        return [value]
-    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
-    return [reference for item in items for reference in _file_references(item)]
+    """The objects of ``value`` gradio looks at as files, as it finds them
+    (:func:`~ffpipe.server.files.call_objects`): those with a string ``path`` and a ``meta``."""
+    return [
+        found
+        for found in call_objects(value)
+        if isinstance(found.get("path"), str) and "meta" in found
+    ]
 
 
 def _reference_refusal(name: str, reference: dict[str, Any], roots: Sequence[Path]) -> str | None:
@@ -362,27 +384,49 @@ def json_depth(raw: bytes, limit: int = MAX_JSON_DEPTH) -> int:
     """How deep arrays and objects nest in ``raw`` (strings skipped), counted to ``limit + 1``."""
     if raw.count(b"[") + raw.count(b"{") <= limit:
         return 0  # cannot nest deeper than it has brackets: no need to walk it
-    depth = deepest = 0
-    in_string = escaped = False
-    for byte in raw:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif byte == 0x5C:  # backslash
-                escaped = True
-            elif byte == 0x22:  # quote
-                in_string = False
-        elif byte == 0x22:
-            in_string = True
-        elif byte in (0x5B, 0x7B):  # [ {
-            depth += 1
-            if depth > deepest:
-                deepest = depth
-                if deepest > limit:
-                    return deepest
-        elif byte in (0x5D, 0x7D):  # ] }
-            depth -= 1
-    return deepest
+    scan = _DepthScan(limit)
+    scan.feed(raw)
+    return scan.deepest
+
+
+_JSON_MARKS = re.compile(rb'[\[\]{}"\\]')
+
+
+@dataclass
+class _DepthScan:
+    """:func:`json_depth` of a body that arrives in chunks: where it stands carries over."""
+
+    limit: int
+    depth: int = 0
+    deepest: int = 0
+    in_string: bool = False
+    escaped: bool = False
+    """The chunk's first byte is escaped (the last one ended in a backslash in a string)."""
+
+    def feed(self, chunk: bytes) -> bool:
+        """Whether the body so far nests deeper than ``limit``."""
+        skipped = 0 if self.escaped else -1
+        self.escaped = False
+        for mark in _JSON_MARKS.finditer(chunk):  # the bytes between marks never matter
+            at, byte = mark.start(), chunk[mark.start()]
+            if at == skipped:
+                continue
+            if self.in_string:
+                if byte == 0x5C:  # backslash: the next byte is taken as it is
+                    skipped = at + 1
+                    self.escaped = skipped == len(chunk)
+                elif byte == 0x22:  # quote
+                    self.in_string = False
+            elif byte == 0x22:
+                self.in_string = True
+            elif byte in (0x5B, 0x7B):  # [ {
+                self.depth += 1
+                self.deepest = max(self.deepest, self.depth)
+                if self.deepest > self.limit:
+                    return True
+            elif byte in (0x5D, 0x7D):  # ] }
+                self.depth -= 1
+        return self.deepest > self.limit
 
 
 class JsonDepthGuard:
@@ -403,17 +447,52 @@ class JsonDepthGuard:
             await self.app(scope, receive, send)
             return
         body, more = await _read_body(receive)
-        if json_depth(body) > MAX_JSON_DEPTH:
-            await send_error(
-                send,
-                RequestError(
-                    400,
-                    "malformed request",
-                    f"the JSON body is nested more than {MAX_JSON_DEPTH} levels deep",
-                ),
-            )
+        scan = _DepthScan(MAX_JSON_DEPTH)
+        if scan.feed(body):
+            await send_error(send, _too_deep())
             return
-        await self.app(scope, _replay(body, more, receive), send)
+        if not more:
+            await self.app(scope, _replay(body, more, receive), send)
+            return
+        await self._scanning_the_rest(scope, body, receive, send, scan)
+
+    async def _scanning_the_rest(
+        self, scope: Scope, start: bytes, receive: Receive, send: Send, scan: _DepthScan
+    ) -> None:
+        # A long body (a legacy call with base64 files) passes on chunk by chunk, each scanned
+        # before the app has it; none parses it before its end, so one nested too deeply is
+        # refused here and the app is told the client left (its own answer is dropped).
+        refused = started = False
+
+        async def scanning_receive() -> Any:
+            nonlocal refused
+            if refused:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request" and scan.feed(message.get("body", b"")):
+                refused = True
+                if not started:
+                    await send_error(send, _too_deep())
+                return {"type": "http.disconnect"}
+            return message
+
+        async def quiet_send(message: MutableMapping[str, Any]) -> None:
+            nonlocal started
+            if not refused:
+                started = started or message["type"] == "http.response.start"
+                await send(message)
+
+        try:
+            await self.app(scope, _replay(start, True, scanning_receive), quiet_send)
+        except Exception:
+            if not refused:
+                raise
+
+
+def _too_deep() -> RequestError:
+    return RequestError(
+        400, "malformed request", f"the JSON body is nested more than {MAX_JSON_DEPTH} levels deep"
+    )
 
 
 class UploadNameGuard:
