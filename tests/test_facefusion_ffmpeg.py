@@ -79,7 +79,7 @@ def test_serve_without_ffmpeg_refuses_with_the_missing_programs(tmp_path: Path) 
         [
             *(sys.executable, "-m", "ffpipe", "serve", "--engine", "facefusion"),
             *("--facefusion", str(checkout), "--facefusion-python", str(bare / "python")),
-            *("--port", "0"),
+            *("--port", "19002"),  # refused before it listens
         ],
         capture_output=True,
         text=True,

@@ -142,6 +142,12 @@ def test_an_admin_names_the_owner_from_the_command_line(
     admin = ["--server", jobs_url, "--auth", "root:root-pw"]
     assert main(["jobs", "status", "shared", *admin]) != 0
     assert "ambiguous job_id" in capsys.readouterr().err
+    assert main(["jobs", "list", *admin]) == 0
+    header, *rows = capsys.readouterr().out.splitlines()
+    assert header.split() == ["ID", "STATUS", "PROG", "PRI", "OP", "OWNER", "ETA"]
+    assert sorted(row.split()[5] for row in rows) == ["ada", "bob"]
+    assert main(["jobs", "list", "--server", jobs_url, "--auth", "ada:ada-pw"]) == 0
+    assert "OWNER" not in capsys.readouterr().out, "one user's own jobs need no owner column"
     for user in ("ada", "bob"):
         code = main(["jobs", "wait", "shared", *admin, "--owner", user, "--interval", "0.05"])
         assert code == 0 and capsys.readouterr().out.startswith("shared  completed")

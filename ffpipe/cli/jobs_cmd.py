@@ -153,12 +153,18 @@ def _print_list(jobs: list[dict[str, Any]], as_json: bool) -> None:
         print("no jobs")
         return
     width = max(len(job["job_id"]) for job in jobs)
-    print(f"{'ID':<{width}}  {'STATUS':<10} {'PROG':>4}  {'PRI':>3}  {'OP':<14} ETA")
-    for job in jobs:
+    # An admin sees several users' jobs, and ids are unique per user only: say whose each is.
+    owners = [str(job.get("owner") or "-") for job in jobs]
+    whose = len(set(owners)) > 1
+    owner_width = max(len("OWNER"), *map(len, owners))
+    owner_title = f"{'OWNER':<{owner_width}} " if whose else ""
+    print(f"{'ID':<{width}}  {'STATUS':<10} {'PROG':>4}  {'PRI':>3}  {'OP':<14} {owner_title}ETA")
+    for job, owner in zip(jobs, owners, strict=True):
         eta = _eta(job["estimated_time"]) if job["status"] in ACTIVE_STATES else ""
+        owner_cell = f"{owner:<{owner_width}} " if whose else ""
         print(
             f"{job['job_id']:<{width}}  {job['status']:<10} {job['progress']:>4.0%}"
-            f"  {job['priority']:>3}  {job['op']:<14} {eta}"
+            f"  {job['priority']:>3}  {job['op']:<14} {owner_cell}{eta}"
         )
 
 

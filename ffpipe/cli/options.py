@@ -41,13 +41,14 @@ def positive_float(text: str) -> float:
 
 
 def port(text: str) -> int:
-    """A TCP port, 0-65535 (0 lets the system choose)."""
+    """A TCP port to listen on, 1-65535 (0, "any free port", is refused: the server and its
+    clients must know the port it listens on)."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0-65535)")
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (1-65535)")
     return value
 
 

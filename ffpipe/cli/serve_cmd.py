@@ -1,4 +1,4 @@
-"""`ffpipe serve`: run the catalog API over HTTP with the builtin engine until Ctrl-C."""
+"""`ffpipe serve`: run the catalog API over HTTP with an engine until Ctrl-C."""
 
 from __future__ import annotations
 
@@ -10,7 +10,13 @@ from typing import TYPE_CHECKING
 
 from ffpipe.cli import options
 from ffpipe.cli.context import Invocation
-from ffpipe.cli.engine_options import ENGINES, add_engine_arguments, make_engine, start_engine
+from ffpipe.cli.engine_options import (
+    ENGINES,
+    FACEFUSION,
+    EngineChoice,
+    add_engine_arguments,
+    start_engine,
+)
 from ffpipe.errors import UserError
 
 if TYPE_CHECKING:
@@ -18,7 +24,13 @@ if TYPE_CHECKING:
 
 
 def register(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--engine", choices=ENGINES, default="builtin", help="engine to serve")
+    parser.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default=None,
+        help="engine to serve (default: [engine] name in the current project's ffpipe.toml, "
+        "else builtin)",
+    )
     add_engine_arguments(parser, with_engine=False)
     parser.add_argument(
         "--strict-models",
@@ -107,7 +119,7 @@ def _engine(args: argparse.Namespace, invocation: Invocation) -> Engine:
     from ffpipe.cli.cluster_support import cluster_engine
 
     address = invocation.cluster_address
-    engine = make_engine(args, strict_models=args.strict_models)
+    engine = invocation.make_engine(strict_models=args.strict_models)
     if engine is None:
         from ffpipe.engine.builtin import BuiltinEngine
 
@@ -123,10 +135,10 @@ def _engine(args: argparse.Namespace, invocation: Invocation) -> Engine:
         raise
 
 
-def _workers(args: argparse.Namespace) -> int:
+def _workers(choice: EngineChoice) -> int:
     """One at a time, or one per FaceFusion device worker."""
-    if args.engine == "facefusion" and args.devices:
-        return len([part for part in args.devices.split(",") if part.strip()])
+    if choice.name == FACEFUSION and choice.devices:
+        return len([part for part in choice.devices.split(",") if part.strip()])
     return 1
 
 
@@ -155,6 +167,8 @@ def run(args: argparse.Namespace) -> int:
     except OSError as error:
         reason = error.strerror or error
         raise UserError(f"cannot use --data-dir {args.data_dir}: {reason}") from None
+    # The current folder's project: its settings name the engine, the cluster and the remote.
+    invocation = Invocation.of(args)
     settings = ServerSettings(
         data_dir=args.data_dir.resolve(),
         host=args.host,
@@ -162,9 +176,9 @@ def run(args: argparse.Namespace) -> int:
         credentials=credentials,
         admins=users.admins,
         max_file_size=args.max_file_size,
-        concurrency=args.concurrency or _workers(args),
+        concurrency=args.concurrency or _workers(invocation.engine),
         queue_size=args.queue_size,
-        job_workers=args.job_workers or _workers(args),
+        job_workers=args.job_workers or _workers(invocation.engine),
         callback_allowlist=tuple(args.allow_callback),
         trusted_proxies=tuple(args.trusted_proxy),
         max_output_bytes=args.max_output_size,
@@ -172,8 +186,6 @@ def run(args: argparse.Namespace) -> int:
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    # The current folder's project: its settings name the cluster and the remote cache.
-    invocation = Invocation.of(args)
     engine = _engine(args, invocation)
     try:
         server = start(settings, engine)
