@@ -13,12 +13,11 @@ from typing import Any
 
 import httpx
 import pytest
+from _ui_events import MARK, TARGET, fn_index_of, send, ui_events, upload
 
 from bench.serving import ServerHandle
 from ffpipe.server.http.guards import file_refusal
 
-TARGET = Path(__file__).resolve().parent.parent / "media" / "astronaut.jpg"
-MARK = {"_type": "gradio.FileData"}
 OUTSIDE = "/etc/passwd"
 HIDDEN = {"path": OUTSIDE, "meta": MARK}
 
@@ -97,48 +96,38 @@ def server(shared_server: ServerHandle) -> ServerHandle:
 @pytest.fixture(scope="module")
 def events(server: ServerHandle) -> dict[str, list[Event]]:
     """Every UI event with a file input (one entry per file input), and the API's ``detect``."""
-    config = httpx.get(f"{server.url}config", timeout=60).json()
-    components = {component["id"]: component for component in config["components"]}
-    found: dict[str, list[Event]] = {"ui": [], "api": []}
-    for dependency in config["dependencies"]:
-        fn_index = dependency["id"]
-        inputs = [components[key] for key in dependency["inputs"]]
-        defaults = [component.get("props", {}).get("value") for component in inputs]
-        if dependency["api_name"] == "detect":
-            found["api"].append(Event(fn_index, "detect", "detect", [None], 0, "target_media"))
-        if dependency.get("api_visibility") != "private":
-            continue
-        [[trigger, _]] = dependency["targets"]
-        trigger_id = components[trigger].get("props", {}).get("elem_id", "")
-        for position, component in enumerate(inputs):
-            if component["type"] == "file":
-                name = component["props"]["label"]
-                event = Event(
-                    fn_index, dependency["api_name"], trigger_id, defaults, position, name
-                )
-                found["ui"].append(event)
-    assert len(found["ui"]) >= 14 and found["api"], found  # a run and a job button per op tab
+    found: dict[str, list[Event]] = {
+        "ui": [
+            Event(
+                event.fn_index,
+                event.api_name,
+                event.trigger,
+                event.defaults,
+                item.position,
+                item.parameter,
+            )
+            for event in ui_events(server.url)
+            for item in event.inputs
+            if item.kind == "file"
+        ],
+        "api": [
+            Event(fn_index_of(server.url, "detect"), "detect", "detect", [None], 0, "target_media")
+        ],
+    }
+    assert len(found["ui"]) >= 14, found  # a run and a job button per op tab
     return found
 
 
 @pytest.fixture(scope="module")
 def uploaded(server: ServerHandle) -> str:
-    with TARGET.open("rb") as handle:
-        answer = httpx.post(
-            f"{server.url}gradio_api/upload", files=[("files", (TARGET.name, handle))], timeout=60
-        )
-    answer.raise_for_status()
-    return str(answer.json()[0])
+    return upload(server.url)
 
 
 def _send(server: ServerHandle, route: str, event: Event, data: list[Any]) -> httpx.Response:
-    if route == "queue":
-        body = {"fn_index": event.fn_index, "data": data, "session_hash": uuid.uuid4().hex}
-        return httpx.post(f"{server.url}gradio_api/queue/join", json=body, timeout=60)
     if route == "call/v2":  # parameters by name: gradio serves only endpoints it lists there
         keywords = {event.file_parameter: data[event.file_position]}
         return httpx.post(f"{server.url}gradio_api/call/v2/{event.api_name}", json=keywords)
-    return httpx.post(f"{server.url}gradio_api/{route}/{event.api_name}", json={"data": data})
+    return send(server.url, route, event.fn_index, event.api_name, data)
 
 
 @pytest.mark.slow

@@ -6,39 +6,15 @@ All against the session's real ``ffpipe serve`` on 127.0.0.1."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from _ui_events import MARK, TARGET, UiEvent, fn_index_of, send, ui_events, upload
 
 from bench.serving import ServerHandle
-
-TARGET = Path(__file__).resolve().parent.parent / "media" / "astronaut.jpg"
-MARK = {"_type": "gradio.FileData"}
-
-
-@dataclass(frozen=True)
-class Input:
-    """One input of a UI event: where it sits in ``data`` and its component's config."""
-
-    position: int
-    parameter: str
-    kind: str
-    """The component type, ``dropdown-multi`` for a multiselect."""
-    props: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Event:
-    fn_index: int
-    api_name: str
-    trigger: str
-    defaults: list[Any]
-    inputs: list[Input]
 
 
 @dataclass(frozen=True)
@@ -70,53 +46,15 @@ def server(shared_server: ServerHandle) -> ServerHandle:
 
 
 @pytest.fixture(scope="module")
-def events(server: ServerHandle) -> list[Event]:
-    """Every UI event with inputs (a run and a job button per op tab)."""
-    config = httpx.get(f"{server.url}config", timeout=60).json()
-    components = {component["id"]: component for component in config["components"]}
-    found = []
-    for dependency in config["dependencies"]:
-        if dependency.get("api_visibility") != "private" or not dependency["inputs"]:
-            continue
-        [[trigger, _]] = dependency["targets"]
-        configs = [components[key] for key in dependency["inputs"]]
-        inputs = [
-            Input(
-                position,
-                component["props"]["label"],
-                component["type"] + ("-multi" if component["props"].get("multiselect") else ""),
-                component["props"],
-            )
-            for position, component in enumerate(configs)
-        ]
-        found.append(
-            Event(
-                dependency["id"],
-                dependency["api_name"],
-                components[trigger]["props"].get("elem_id", ""),
-                [component["props"].get("value") for component in configs],
-                inputs,
-            )
-        )
-    assert len(found) >= 14, found
+def events(server: ServerHandle) -> list[UiEvent]:
+    found = ui_events(server.url)
+    assert len(found) >= 14, found  # a run and a job button per op tab
     return found
 
 
 @pytest.fixture(scope="module")
-def upload(server: ServerHandle) -> dict[str, Any]:
-    with TARGET.open("rb") as handle:
-        answer = httpx.post(
-            f"{server.url}gradio_api/upload", files=[("files", (TARGET.name, handle))], timeout=60
-        )
-    answer.raise_for_status()
-    return {"path": answer.json()[0], "orig_name": TARGET.name, "meta": MARK}
-
-
-def _send(server: ServerHandle, route: str, fn_index: int, api_name: str, data: list[Any]) -> Any:
-    if route == "queue":
-        body = {"fn_index": fn_index, "data": data, "session_hash": uuid.uuid4().hex}
-        return httpx.post(f"{server.url}gradio_api/queue/join", json=body, timeout=60)
-    return httpx.post(f"{server.url}gradio_api/{route}/{api_name}", json={"data": data}, timeout=60)
+def uploaded(server: ServerHandle) -> dict[str, Any]:
+    return {"path": upload(server.url), "orig_name": TARGET.name, "meta": MARK}
 
 
 def _assert_refused(answer: httpx.Response, parameter: str, where: str) -> None:
@@ -131,7 +69,7 @@ def _assert_refused(answer: httpx.Response, parameter: str, where: str) -> None:
 @pytest.mark.parametrize("route", ["queue", "call", "run"])
 @pytest.mark.parametrize("variant", list(VARIANTS))
 def test_a_value_its_widget_cannot_take_is_refused_naming_the_parameter(
-    server: ServerHandle, events: list[Event], route: str, variant: str
+    server: ServerHandle, events: list[UiEvent], route: str, variant: str
 ) -> None:
     chosen = VARIANTS[variant]
     tracebacks = server.log().count("Traceback")
@@ -142,7 +80,7 @@ def test_a_value_its_widget_cannot_take_is_refused_naming_the_parameter(
             continue
         data = list(event.defaults)
         data[widget.position] = chosen.value(widget.props)
-        answer = _send(server, route, event.fn_index, event.api_name, data)
+        answer = send(server.url, route, event.fn_index, event.api_name, data)
         where = f"{route} {event.trigger} {widget.parameter}: {answer.text[:300]}"
         _assert_refused(answer, widget.parameter, where)
         tried += 1
@@ -152,27 +90,26 @@ def test_a_value_its_widget_cannot_take_is_refused_naming_the_parameter(
 
 @pytest.mark.slow
 def test_an_api_endpoint_refuses_the_same_values_in_the_same_words(
-    server: ServerHandle, upload: dict[str, Any]
+    server: ServerHandle, uploaded: dict[str, Any]
 ) -> None:
     info = httpx.get(f"{server.url}gradio_api/info", timeout=60).json()
     parameters = info["named_endpoints"]["/detect"]["parameters"]
-    config = httpx.get(f"{server.url}config", timeout=60).json()
-    [fn_index] = [item["id"] for item in config["dependencies"] if item["api_name"] == "detect"]
+    fn_index = fn_index_of(server.url, "detect")
     names = [parameter["parameter_name"] for parameter in parameters]
     for name, value in (("face_detector_score", None), ("face_detector_model", "no such")):
-        data = [upload, *(parameter["parameter_default"] for parameter in parameters[1:])]
+        data = [uploaded, *(parameter["parameter_default"] for parameter in parameters[1:])]
         data[names.index(name)] = value
-        answer = _send(server, "run", fn_index, "detect", data)
+        answer = send(server.url, "run", fn_index, "detect", data)
         _assert_refused(answer, name, f"run detect {name}: {answer.text[:300]}")
 
 
 @pytest.mark.slow
 def test_a_call_sending_only_the_first_values_gets_the_widgets_defaults(
-    server: ServerHandle, events: list[Event], upload: dict[str, Any]
+    server: ServerHandle, events: list[UiEvent], uploaded: dict[str, Any]
 ) -> None:
     """The browser sends every value; a raw caller may send the file alone."""
     [run_detect] = [event for event in events if event.trigger == "run-detect"]
-    answer = _send(server, "run", run_detect.fn_index, run_detect.api_name, [upload])
+    answer = send(server.url, "run", run_detect.fn_index, run_detect.api_name, [uploaded])
     assert answer.status_code == 200, answer.text
     error_pane, *_, document = answer.json()["data"]
     assert error_pane == "" and document["face_count"] == 1, answer.text
@@ -180,7 +117,7 @@ def test_a_call_sending_only_the_first_values_gets_the_widgets_defaults(
 
 @pytest.mark.slow
 def test_a_cleared_number_box_is_let_through_as_unset(
-    server: ServerHandle, events: list[Event]
+    server: ServerHandle, events: list[UiEvent]
 ) -> None:
     """The page sends null for a number box the user cleared: the run takes the parameter's
     default. No file is sent, so the run refuses in its error pane before doing anything."""
@@ -192,7 +129,7 @@ def test_a_cleared_number_box_is_let_through_as_unset(
         data = list(event.defaults)
         for number in numbers:
             data[number.position] = None
-        answer = _send(server, "run", event.fn_index, event.api_name, data)
+        answer = send(server.url, "run", event.fn_index, event.api_name, data)
         assert answer.status_code == 200, answer.text
         error_pane = answer.json()["data"][0]
         assert "invalid parameters" in error_pane and "target\\_media" in error_pane, error_pane
