@@ -34,10 +34,8 @@ from ffpipe.server.files import (
     FileRejected,
     allowed_path,
     call_objects,
+    is_file_data,
     referenced_files,
-)
-from ffpipe.server.files import (
-    is_file_data as _is_file_data,
 )
 from ffpipe.server.http.asgi import ASGIApp, Receive, Scope, Send
 from ffpipe.server.http.errors import send_error
@@ -216,9 +214,9 @@ class EndpointGuard:
             return
         try:
             if keywords:
-                self._check_keywords(body, keywords.group("name"))
+                values: Any = self._check_keywords(body, keywords.group("name"))
             else:
-                body = self._checked(body, direct.group("name") if direct else None)
+                body, values = self._checked(body, direct.group("name") if direct else None)
         except RequestError as refusal:
             await send_error(send, refusal)
             return
@@ -226,11 +224,11 @@ class EndpointGuard:
         headers.append((b"content-length", str(len(body)).encode()))
         # The call's files are held until gradio has answered it: a queued call by then sits in
         # gradio's queue, which retention watches itself, and a direct one has run.
-        values = json.loads(body) if keywords else json.loads(body).get("data")
         with self.in_use.claim(*referenced_files(values, self.roots)):
             await self.app({**scope, "headers": headers}, _replay(body, False, receive), send)
 
-    def _checked(self, raw: bytes, api_name: str | None) -> bytes:
+    def _checked(self, raw: bytes, api_name: str | None) -> tuple[bytes, list[Any]]:
+        """The call's body with its missing values filled in, and those values; or a refusal."""
         document = _json_object(raw, 'expected {"data": [...]}')
         shape = self._endpoint(document.get("fn_index"), api_name)
         data = document.get("data", [])
@@ -240,9 +238,10 @@ class EndpointGuard:
         completed = shape.complete(data)
         if shape.check is not None:
             shape.check(dict(zip(shape.parameters, completed, strict=True)))
-        return json.dumps({**document, "data": completed}).encode()
+        return json.dumps({**document, "data": completed}).encode(), completed
 
-    def _check_keywords(self, raw: bytes, api_name: str) -> None:
+    def _check_keywords(self, raw: bytes, api_name: str) -> dict[str, Any]:
+        """The call's values by parameter name; or a refusal."""
         values = _json_object(raw, 'expected {"parameter": value, ...}')
         shape = self.by_name.get(api_name)
         if shape is None or not shape.listed:
@@ -258,6 +257,7 @@ class EndpointGuard:
             defaults = dict(zip(shape.parameters, shape.defaults, strict=True))
             given = {name: values[name] for name in shape.parameters if name in values}
             shape.check({**defaults, **given})
+        return values
 
     def _check_files(self, shape: EndpointShape, values: Iterable[tuple[str, Any]]) -> None:
         for name, value in values:
@@ -331,7 +331,7 @@ def file_refusal(
     """
     if takes_list is not None and value is not None:
         files = value if takes_list else [value]
-        if not isinstance(files, list) or not all(_is_file_data(file) for file in files):
+        if not isinstance(files, list) or not all(is_file_data(file) for file in files):
             shown = json.dumps(value)
             return (
                 f"{name} takes {'a list of files' if takes_list else 'a file'} uploaded to this "
